@@ -1,0 +1,3 @@
+from ngramlm.cli import main
+
+main()

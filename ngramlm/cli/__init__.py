@@ -1,0 +1,78 @@
+"""The ``ngramlm`` command: the root Typer app, the global ``--db`` option, and the one
+place where errors become a line on stderr and an exit code."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import click
+import typer
+
+from ngramlm import __version__
+from ngramlm.cli import db, prepare, sample, train
+from ngramlm.cli.common import State, err_console
+from ngramlm.errors import NgramlmError
+from ngramlm.store.store import DEFAULT_URL
+
+app = typer.Typer(
+    name="ngramlm",
+    help="Character-level MLP language models (Bengio et al. 2003, makemore part 2) "
+    "with an experiment store.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"ngramlm {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db_url: Annotated[
+        str,
+        typer.Option(
+            "--db",
+            envvar="NGRAMLM_DB",
+            help="Store URL: sqlite:///FILE.db or postgresql+psycopg://USER@HOST/DB.",
+            show_default=True,
+        ),
+    ] = DEFAULT_URL,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    ctx.obj = State(db_url)
+
+
+prepare.register(app)
+train.register(app)
+sample.register(app)
+app.add_typer(db.app, name="db")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors become one line and an exit code; bugs keep a traceback."""
+    try:
+        rv = app(args=argv, standalone_mode=False)
+    except NgramlmError as err:
+        err_console.print(
+            f"[bold red]error:[/] {err}", highlight=False, markup=True, soft_wrap=True
+        )
+        sys.exit(err.exit_code)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except click.exceptions.Exit as err:
+        sys.exit(err.exit_code)
+    sys.exit(rv if isinstance(rv, int) else 0)

@@ -1,0 +1,54 @@
+"""Shared pieces of the commands: the store handle, consoles, JSON output, id parsing."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from ngramlm.errors import InputError
+from ngramlm.store import Store
+
+console = Console()  # results: stdout
+err_console = Console(stderr=True)  # progress, warnings and errors: stderr
+
+
+@dataclass
+class State:
+    db_url: str
+    _store: Store | None = field(default=None, repr=False)
+
+    def store(self) -> Store:
+        """The process's one Store, opened (and created at head if new) on first use."""
+        if self._store is None:
+            self._store = Store(self.db_url)
+        return self._store
+
+
+def store(ctx: typer.Context) -> Store:
+    state: State = ctx.find_root().obj
+    return state.store()
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+_ID = re.compile(r"^[0-9]{1,18}$")
+
+
+def parse_id(text: str, what: str = "run") -> int:
+    """Run and sweep ids are positive integers; anything else is refused before any query."""
+    if not _ID.match(text.strip()) or int(text) < 1:
+        raise InputError(
+            f"{what} id {text!r} is not valid; give the number shown by `ngramlm report` (e.g. 12)"
+        )
+    return int(text)
+
+
+def fmt_loss(x: float | None) -> str:
+    return "—" if x is None else f"{x:.4f}"

@@ -1,0 +1,66 @@
+"""``ngramlm sample``: generate words from a run's last checkpoint."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import torch
+import typer
+
+from ngramlm import checkpoint
+from ngramlm.cli.common import console, parse_id, print_json, store
+from ngramlm.data import Vocab
+from ngramlm.errors import InputError, NotFoundError
+from ngramlm.sampling import sample
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="sample")(sample_cmd)
+
+
+def sample_cmd(
+    ctx: typer.Context,
+    run: Annotated[str, typer.Argument(help="Run id (see `ngramlm report`).")],
+    *,
+    n: Annotated[int, typer.Option("-n", "--num", help="How many words.")] = 20,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 42,
+    temperature: Annotated[float, typer.Option(help="Softmax temperature; 0 is greedy.")] = 1.0,
+    top_k: Annotated[int | None, typer.Option(help="Sample only from the k likeliest.")] = None,
+    prefix: Annotated[str, typer.Option(help="Start every word with this text.")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Generate words from a run, each marked train, dev or new."""
+    run_id = parse_id(run)
+    if n < 1 or n > 100_000:
+        raise InputError(f"-n must be between 1 and 100000, got {n}")
+    if seed < 0:
+        raise InputError(f"--seed must be >= 0, got {seed}")
+    s = store(ctx)
+    record = s.run(run_id)
+    ckpt = s.checkpoint(run_id)
+    if ckpt is None:
+        raise NotFoundError(f"run {run_id} has no checkpoint yet; sample once it has trained")
+    loaded = checkpoint.from_bytes(ckpt.data, ckpt.sha256)
+    model = checkpoint.build_model(loaded)
+    vocab = Vocab(loaded.vocab)
+    g = torch.Generator().manual_seed(seed)
+    words = sample(model, vocab, n, g, temperature=temperature, top_k=top_k, prefix=prefix)
+    # Mark only what training could see: a word in the test split reads as "new".
+    seen = {w: "train" for w in s.words(record.dataset_id, "train")}
+    for w in s.words(record.dataset_id, "dev"):
+        seen.setdefault(w, "dev")
+    marked = [(w, seen.get(w, "new")) for w in words]
+    if as_json:
+        print_json(
+            {
+                "run": run_id,
+                "step": ckpt.step,
+                "seed": seed,
+                "temperature": temperature,
+                "words": [{"word": w, "in": where} for w, where in marked],
+            }
+        )
+        return
+    for w, where in marked:
+        style = {"train": "dim", "dev": "cyan", "new": "bold green"}[where]
+        console.print(f"{w}  [{style}]{where}[/]", highlight=False)

@@ -1,0 +1,101 @@
+"""Frozen records that the Store hands to callers: never ORM rows, never sessions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+# A running run whose heartbeat is older than this is treated as crashed.
+STALE_AFTER_S = 60.0
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    id: int
+    name: str
+    sha256: str
+    source_path: str
+    seed: int
+    vocab: tuple[str, ...]
+    n_words: int
+    n_train: int
+    n_dev: int
+    n_test: int
+    n_duplicates: int
+    created_at: datetime
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab) + 1
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    dataset_id: int
+    dataset: str
+    kind: str
+    name: str | None
+    stored_status: str
+    preset: str | None
+    config: dict[str, Any]
+    config_hash: str
+    seed: int
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    heartbeat_at: datetime | None
+    steps_done: int
+    train_seconds: float | None
+    train_loss: float | None
+    dev_loss: float | None
+    checkpoint_sha256: str | None
+    extra: dict[str, Any]
+    host: str
+    pid: int
+    version: str
+    device: str | None
+    error: str | None
+
+    @property
+    def status(self) -> str:
+        """The status every command shows: a ``running`` run whose heartbeat went stale
+        is ``crashed``."""
+        if self.stored_status == "running":
+            beat = self.heartbeat_at or self.started_at or self.created_at
+            if (datetime.now(timezone.utc) - beat).total_seconds() > STALE_AFTER_S:
+                return "crashed"
+        return self.stored_status
+
+    @property
+    def steps(self) -> int:
+        return int(self.config["train"]["steps"])
+
+    @property
+    def lr(self) -> float:
+        return float(self.config["train"]["lr"])
+
+
+@dataclass(frozen=True)
+class MetricRecord:
+    step: int
+    elapsed_s: float
+    lr: float
+    batch_loss: float | None
+    train_loss: float | None
+    dev_loss: float | None
+
+
+@dataclass(frozen=True)
+class CheckpointRecord:
+    run_id: int
+    step: int
+    sha256: str
+    data: bytes
+    created_at: datetime
+
+
+def loads(text: str | None) -> dict[str, Any]:
+    return json.loads(text) if text else {}

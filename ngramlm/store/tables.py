@@ -1,0 +1,139 @@
+"""ORM tables. Alembic owns the schema (migrations/); these classes must agree with it,
+which tests/test_migrations.py checks with Alembic's autogenerate comparison."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps stored as naive UTC (SQLite has no time zones) and read back aware."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        return value.replace(tzinfo=timezone.utc) if value is not None else None
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("name", name="uq_datasets_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+    source_path: Mapped[str] = mapped_column(Text)
+    seed: Mapped[int] = mapped_column(Integer)
+    vocab: Mapped[str] = mapped_column(Text)  # JSON list of characters, index i+1 each
+    n_words: Mapped[int] = mapped_column(Integer)
+    n_train: Mapped[int] = mapped_column(Integer)
+    n_dev: Mapped[int] = mapped_column(Integer)
+    n_test: Mapped[int] = mapped_column(Integer)
+    n_duplicates: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Word(Base):
+    """A dataset's words in shuffled order, with their split, so a dataset stays
+    reproducible if its source file changes or disappears."""
+
+    __tablename__ = "words"
+    __table_args__ = (Index("ix_words_dataset_split_position", "dataset_id", "split", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)  # index after the seeded shuffle
+    split: Mapped[str] = mapped_column(String(8))  # train | dev | test
+    word: Mapped[str] = mapped_column(Text)
+
+
+class Run(Base):
+    """One training run (or one learning-rate finder run, ``kind='lr_find'``)."""
+
+    __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_dataset_status", "dataset_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # train | lr_find
+    name: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))  # running | finished | failed | killed
+    preset: Mapped[str | None] = mapped_column(String(32))
+    config: Mapped[str] = mapped_column(Text)  # the whole RunConfig as JSON
+    config_hash: Mapped[str] = mapped_column(String(16))
+    # The common hyperparameters, queryable without parsing the JSON.
+    seed: Mapped[int] = mapped_column(Integer)
+    block_size: Mapped[int] = mapped_column(Integer)
+    n_embd: Mapped[int] = mapped_column(Integer)
+    n_hidden: Mapped[int] = mapped_column(Integer)
+    n_layers: Mapped[int] = mapped_column(Integer)
+    batch_size: Mapped[int] = mapped_column(Integer)
+    steps: Mapped[int] = mapped_column(Integer)
+    optimizer: Mapped[str] = mapped_column(String(16))
+    lr: Mapped[float] = mapped_column(Float)
+    device: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    steps_done: Mapped[int] = mapped_column(Integer)
+    train_seconds: Mapped[float | None] = mapped_column(Float)
+    train_loss: Mapped[float | None] = mapped_column(Float)
+    dev_loss: Mapped[float | None] = mapped_column(Float)
+    checkpoint_sha256: Mapped[str | None] = mapped_column(String(64))  # the final checkpoint
+    extra: Mapped[str | None] = mapped_column(Text)  # JSON: e.g. lr-find's suggestion
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Metric(Base):
+    """A point of a run's curve: full-split train and dev loss at an evaluation, the
+    mean minibatch loss since the last one, the learning rate, wall time."""
+
+    __tablename__ = "metrics"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    step: Mapped[int] = mapped_column(Integer, primary_key=True)
+    elapsed_s: Mapped[float] = mapped_column(Float)
+    lr: Mapped[float] = mapped_column(Float)
+    batch_loss: Mapped[float | None] = mapped_column(Float)
+    train_loss: Mapped[float | None] = mapped_column(Float)
+    dev_loss: Mapped[float | None] = mapped_column(Float)
+
+
+class Checkpoint(Base):
+    """The latest checkpoint of a run: safetensors bytes (never pickle)."""
+
+    __tablename__ = "checkpoints"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    step: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,247 @@
+"""A training run with the store: create the run, train, record curves, checkpoints and
+the outcome. The loop itself is ``engine.train``; this module is the glue.
+
+Status transitions: ``running`` -> ``finished`` | ``failed`` (an exception; its message
+is kept) | ``killed`` (Ctrl-C or SIGTERM: a checkpoint is saved first). A run whose
+process died without a word keeps ``running`` with a stale heartbeat and is shown as
+``crashed``; ``resume`` continues a killed, failed or crashed run from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ngramlm import __version__, checkpoint
+from ngramlm.config import RunConfig
+from ngramlm.data import Vocab, build_examples
+from ngramlm.engine import EvalPoint, Examples, Hooks, TrainResult, TrainState, resolve_device
+from ngramlm.engine import train as engine_train
+from ngramlm.store import Store
+from ngramlm.store.records import DatasetRecord, MetricRecord, RunRecord
+
+HEARTBEAT_S = 5.0  # how often a running run proves it is alive
+FLUSH_S = 5.0  # metrics are written in batches at most this often (and at checkpoints)
+
+
+class Progress:
+    """What the terminal shows; the CLI supplies a Rich implementation."""
+
+    def start(self, run: RunRecord, total: int, initial: int) -> None: ...
+
+    def update(self, step: int, batch_loss: float, elapsed_s: float) -> None: ...
+
+    def evaluated(self, point: EvalPoint) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    run: RunRecord
+    result: TrainResult
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """Turn Ctrl-C and SIGTERM into a request to stop at the next step boundary, so the
+    run can save a consistent checkpoint and be marked ``killed``."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+class StoreHooks(Hooks):
+    """Connects the loop to the store (batched metrics, heartbeats, checkpoints) and to
+    the progress display."""
+
+    def __init__(
+        self,
+        store: Store,
+        run: RunRecord,
+        cfg: RunConfig,
+        vocab: tuple[str, ...],
+        progress: Progress,
+        stop: threading.Event,
+    ) -> None:
+        self.store, self.run, self.cfg, self.vocab = store, run, cfg, vocab
+        self.progress, self.stop = progress, stop
+        self.pending: list[MetricRecord] = []
+        self.last_write = time.monotonic()
+        self.step = 0
+
+    def flush(self) -> None:
+        self.store.add_metrics(self.run.id, self.pending, self.step)
+        self.pending = []
+        self.last_write = time.monotonic()
+
+    def on_progress(self, step: int, batch_loss: float, elapsed_s: float) -> None:
+        self.step = step
+        self.progress.update(step, batch_loss, elapsed_s)
+        if time.monotonic() - self.last_write > HEARTBEAT_S:
+            self.flush()
+
+    def on_eval(self, point: EvalPoint) -> None:
+        self.step = point.step
+        self.pending.append(
+            MetricRecord(
+                point.step,
+                point.elapsed_s,
+                point.lr,
+                point.batch_loss,
+                point.train_loss,
+                point.dev_loss,
+            )
+        )
+        self.progress.evaluated(point)
+        if time.monotonic() - self.last_write > FLUSH_S:
+            self.flush()
+
+    def on_checkpoint(self, state: TrainState) -> None:
+        self.step = state.step
+        self.flush()
+        save_checkpoint(self.store, self.run.id, state, self.cfg, self.vocab)
+
+    def should_stop(self) -> bool:
+        return self.stop.is_set()
+
+
+def save_checkpoint(
+    store: Store, run_id: int, state: TrainState, cfg: RunConfig, vocab: tuple[str, ...]
+) -> str:
+    data, sha = checkpoint.to_bytes(state, cfg, vocab)
+    store.save_checkpoint(run_id, state.step, sha, data)
+    return sha
+
+
+def load_examples(store: Store, dataset: DatasetRecord, block_size: int) -> Examples:
+    """Train and dev examples; the test split is never loaded here."""
+    vocab = Vocab(dataset.vocab)
+    Xtr, Ytr = build_examples(store.words(dataset.id, "train"), vocab, block_size)
+    Xdev, Ydev = build_examples(store.words(dataset.id, "dev"), vocab, block_size)
+    return Examples(Xtr, Ytr, Xdev, Ydev)
+
+
+def _execute(
+    store: Store,
+    run: RunRecord,
+    dataset: DatasetRecord,
+    cfg: RunConfig,
+    device: torch.device,
+    progress: Progress,
+    stop: threading.Event,
+    resume: TrainState | None,
+) -> Outcome:
+    hooks = StoreHooks(store, run, cfg, dataset.vocab, progress, stop)
+    hooks.step = resume.step if resume else 0
+    progress.start(run, cfg.train.steps, hooks.step)
+    try:
+        examples = load_examples(store, dataset, cfg.model.block_size)
+        result = engine_train(cfg, examples, device, hooks, resume)
+    except BaseException as exc:
+        progress.stop()
+        # Record what is known; the run is failed (a bug or bad data), not crashed.
+        try:
+            hooks.flush()
+        finally:
+            store.end_run(
+                run.id, status="failed", error=f"{type(exc).__name__}: {exc}", steps_done=hooks.step
+            )
+        raise
+    progress.stop()
+    hooks.step = result.state.step
+    hooks.flush()
+    sha = save_checkpoint(store, run.id, result.state, cfg, dataset.vocab)
+    if result.stopped:
+        record = store.end_run(
+            run.id,
+            status="killed",
+            error="stopped by a signal (Ctrl-C or SIGTERM)",
+            steps_done=result.state.step,
+            train_seconds=result.state.elapsed_s,
+        )
+    else:
+        record = store.finish_run(
+            run.id,
+            steps_done=result.state.step,
+            train_loss=result.train_loss,
+            dev_loss=result.dev_loss,
+            train_seconds=result.state.elapsed_s,
+            checkpoint_sha256=sha,
+        )
+    return Outcome(record, result)
+
+
+def start_run(
+    store: Store,
+    dataset: DatasetRecord,
+    cfg: RunConfig,
+    *,
+    preset: str | None = None,
+    name: str | None = None,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Outcome:
+    device = resolve_device(cfg.train.device)  # refuse an absent device before writing
+    run = store.create_run(
+        dataset_id=dataset.id,
+        kind="train",
+        name=name,
+        preset=preset,
+        config=cfg.to_dict(),
+        config_hash=cfg.config_hash(),
+        device=str(device),
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        version=__version__,
+    )
+    return _execute(
+        store, run, dataset, cfg, device, progress or Progress(), stop or threading.Event(), None
+    )
+
+
+def resume_run(
+    store: Store,
+    run_id: int,
+    *,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+) -> Outcome:
+    run, _ = store.claim_for_resume(run_id, host=socket.gethostname(), pid=os.getpid())
+    ckpt = store.checkpoint(run_id)
+    assert ckpt is not None  # claim_for_resume checked
+    loaded = checkpoint.from_bytes(ckpt.data, ckpt.sha256)
+    cfg = loaded.config
+    dataset = store.dataset_by_id(run.dataset_id)
+    device = resolve_device(cfg.train.device)
+    return _execute(
+        store,
+        run,
+        dataset,
+        cfg,
+        device,
+        progress or Progress(),
+        stop or threading.Event(),
+        loaded.state,
+    )
