@@ -27,14 +27,27 @@ def check_name(name: str) -> str:
 
 
 @dataclass(frozen=True)
+class WordList:
+    """A validated word list, split and ready to record."""
+
+    name: str
+    path: Path
+    seed: int
+    words: list[str]
+    split: Split
+    vocab: Vocab
+
+
+@dataclass(frozen=True)
 class Prepared:
     dataset: DatasetRecord
     created: bool
     examples: dict[str, int]  # with block_size 3, for the summary
 
 
-def prepare(store: Store, path: Path | None, name: str | None, seed: int) -> Prepared:
-    """Read, validate and split a word list and record it (a no-op if already there)."""
+def load(path: Path | None, name: str | None, seed: int) -> WordList:
+    """Read, validate and split a word list: everything that can be refused is refused
+    here, before the store is touched."""
     path = path if path is not None else bundled_words()
     if name is None:
         name = path.stem
@@ -46,8 +59,12 @@ def prepare(store: Store, path: Path | None, name: str | None, seed: int) -> Pre
     if isinstance(seed, bool) or not 0 <= seed < 2**63:
         raise InputError(f"--seed must be a whole number in [0, 2**63), got {seed}")
     words = read_words(path)
-    split: Split = split_words(words, seed)
-    vocab = Vocab.from_words(words)
+    return WordList(name, path, seed, words, split_words(words, seed), Vocab.from_words(words))
+
+
+def record(store: Store, wl: WordList) -> Prepared:
+    """Record a loaded word list (a no-op if the same content is already there)."""
+    words, split, vocab, path, seed, name = wl.words, wl.split, wl.vocab, wl.path, wl.seed, wl.name
     duplicates = sum(c - 1 for c in Counter(words).values() if c > 1)
     record, created = store.add_dataset(
         name=name,
@@ -65,6 +82,10 @@ def prepare(store: Store, path: Path | None, name: str | None, seed: int) -> Pre
     return Prepared(record, created, examples)
 
 
+def prepare(store: Store, path: Path | None, name: str | None, seed: int) -> Prepared:
+    return record(store, load(path, name, seed))
+
+
 def default_dataset(store: Store) -> DatasetRecord:
     """The bundled list, prepared on first use."""
     return prepare(store, None, None, DEFAULT_SEED).dataset
@@ -76,4 +97,13 @@ def resolve_dataset(store: Store, name: str | None) -> DatasetRecord:
     return store.dataset(check_name(name))
 
 
-__all__ = ["Prepared", "check_name", "default_dataset", "prepare", "resolve_dataset"]
+__all__ = [
+    "Prepared",
+    "WordList",
+    "check_name",
+    "default_dataset",
+    "load",
+    "prepare",
+    "record",
+    "resolve_dataset",
+]

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from ngramlm.cli.common import console, print_json, store
-from ngramlm.datasets import DEFAULT_SEED, prepare
+from ngramlm.datasets import DEFAULT_SEED, load, record
 
 
 def register(app: typer.Typer) -> None:
@@ -30,7 +30,8 @@ def prepare_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Read a word list and record it with its seeded 80/10/10 train/dev/test split."""
-    result = prepare(store(ctx), path, name, seed)
+    words = load(path, name, seed)  # refuse bad input before the store is opened
+    result = record(store(ctx), words)
     ds = result.dataset
     if as_json:
         print_json(

@@ -9,7 +9,7 @@ import typer
 from ngramlm.cli.common import console, fmt_loss, parse_id, print_json, store
 from ngramlm.cli.progress import RichProgress
 from ngramlm.config import resolve
-from ngramlm.datasets import resolve_dataset
+from ngramlm.datasets import check_name, resolve_dataset
 from ngramlm.train import Outcome, resume_run, start_run, stop_on_signals
 
 LECTURE = {"train": 2.1260, "dev": 2.1701}  # makemore part 2's printed final losses
@@ -96,6 +96,10 @@ def train_cmd(
         "device": device,
     }
     set_threads(threads)
+    if resume is None:  # refuse bad options before the store is opened
+        resolve(preset, overrides, vocab_size=27)
+        if dataset is not None:
+            check_name(dataset)
     s = store(ctx)
     progress = RichProgress(quiet=quiet or as_json)
     if resume is not None:

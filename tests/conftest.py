@@ -1,0 +1,114 @@
+"""Shared fixtures: real SQLite files in tmp_path, a private schema on the real
+PostgreSQL server, and an in-process CLI runner."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import torch
+
+from ngramlm.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+MAKEMORE = REPO.parent / "shared" / "data" / "makemore-names.txt"
+PG_SERVER = os.environ.get("NGRAMLM_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+torch.set_num_threads(1)  # tests run tiny models; one thread each keeps xdist workers quiet
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs in its own directory with no store configured from outside."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NGRAMLM_DB", raising=False)
+
+
+def _pg_reachable() -> str | None:
+    try:
+        engine = sa.create_engine(PG_SERVER, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # any reason the server cannot be used
+        return str(exc).splitlines()[0]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    why = _pg_reachable()
+    if why is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but PostgreSQL at {PG_SERVER} is unreachable: {why}")
+        pytest.skip(f"no PostgreSQL server reachable at {PG_SERVER}: {why}")
+    return PG_SERVER
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A fresh schema of its own on the real server, dropped afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(pg_server)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = sa.engine.make_url(pg_server).update_query_dict({"options": f"-csearch_path={schema}"})
+    yield url.render_as_string(hide_password=False)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Run the test on an SQLite file and on the PostgreSQL server."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_url")
+    return request.getfixturevalue("pg_url")
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Run ``ngramlm ARGS`` in-process; returns exit code, stdout and stderr."""
+
+    def run(*args: str) -> Result:
+        capsys.readouterr()
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def words_file(tmp_path: Path) -> Path:
+    """A small word list: 200 made-up names."""
+    import random
+
+    rng = random.Random(0)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = ["".join(rng.choice(letters) for _ in range(rng.randint(2, 7))) for _ in range(200)]
+    path = tmp_path / "tiny.txt"
+    path.write_text("\n".join(words) + "\n", encoding="utf-8")
+    return path
