@@ -60,6 +60,7 @@ def test_dot_inside_a_word_is_an_ordinary_character() -> None:
     assert vocab.chars == (".", "a", "b")
     assert vocab.stoi["."] == 1  # not 0, the boundary
     X, Y = build_examples(["a.b"], vocab, 2)
+    assert X.tolist() == [[0, 0], [0, 2], [2, 1], [1, 3]]
     assert Y.tolist() == [2, 1, 3, 0]
     assert vocab.decode([2, 1, 3, 0]) == "a.b"
 
@@ -70,9 +71,10 @@ def test_lines_are_stripped_and_blank_lines_dropped() -> None:
 
 
 def test_utf8_bom_is_accepted_and_unicode_becomes_vocabulary() -> None:
-    raw = "\ufeffzoë\nשלום\nn\u0303a\n".encode()
+    hebrew = "\u05e9\u05dc\u05d5\u05dd"  # right-to-left
+    raw = f"\ufeffzoë\n{hebrew}\nn\u0303a\n".encode()
     words = parse_words(raw, "x")
-    assert words == ["zoë", "שלום", "n\u0303a"]
+    assert words == ["zoë", hebrew, "n\u0303a"]
     assert "\u0303" in Vocab.from_words(words).chars
 
 
