@@ -57,8 +57,10 @@ class FastSGD:
     ``step(xb, yb, lr)`` is one step of ``torch.optim.SGD(model.parameters(), lr=lr,
     weight_decay=weight_decay)`` on the minibatch ``xb`` (B, block_size) int64 with
     targets ``yb`` (B,), and returns the minibatch's mean cross-entropy before the update
-    as a 0-d tensor (no synchronisation). ``grads(xb, yb)`` computes the loss and the
-    gradients without updating anything, for checking against autograd.
+    as a 0-d tensor (no synchronisation). ``step_ix(X, Y, ix, lr)`` gathers the minibatch
+    ``X[ix], Y[ix]`` into its own buffers first (cheaper than indexing). ``grads(xb, yb)``
+    computes the loss and the gradients without updating anything, for checking against
+    autograd.
     """
 
     def __init__(self, model: MLP, batch_size: int, weight_decay: float = 0.0) -> None:
@@ -76,39 +78,81 @@ class FastSGD:
         self.b_out = model.b_out.detach()
         self.WT = [w.t() for w in self.W]
         self.W_outT = self.W_out.t()
-        self._grads: dict[str, torch.Tensor] | None = None
         self._allocate(batch_size)
 
     def _allocate(self, B: int) -> None:
         cfg = self.model.cfg
         T, E, H, V = cfg.block_size, cfg.n_embd, cfg.n_hidden, cfg.vocab_size
-        dt, dev = self.C.dtype, self.C.device
+        dev = self.C.device
 
-        def empty(*shape: int) -> torch.Tensor:
-            return torch.empty(*shape, dtype=dt, device=dev)
+        def zeros(*shape: int) -> torch.Tensor:
+            return torch.zeros(*shape, dtype=self.C.dtype, device=dev)
 
         self.B = B
-        self.emb = empty(B * T, E)  # the looked-up embeddings, one row per character
+        self.xb = torch.zeros(B, T, dtype=torch.long, device=dev)  # step_ix's minibatch
+        self.xflat = self.xb.view(-1)
+        self.yb = torch.zeros(B, dtype=torch.long, device=dev)
+        self.yb2 = self.yb.view(B, 1)
+        self.emb = zeros(B * T, E)  # the looked-up embeddings, one row per character
         self.x = self.emb.view(B, T * E)  # their concatenation (a view)
-        self.h = [empty(B, H) for _ in range(cfg.n_layers)]  # tanh outputs
+        self.h = [zeros(B, H) for _ in range(cfg.n_layers)]  # tanh outputs
         self.hT = [h.t() for h in self.h]
         self.inT = [self.x.t(), *self.hT[:-1]]  # each hidden layer's input, transposed
-        self.logits = empty(B, V)
-        self.logp = empty(B, V)
-        self.dlogits = empty(B, V)  # softmax - onehot: still to be divided by B
+        self.logits = zeros(B, V)
+        self.logp = zeros(B, V)
+        self.dlogits = zeros(B, V)  # softmax - onehot, still to be divided by B
         self.dlogitsT = self.dlogits.t()
-        self.dh = [empty(B, H) for _ in range(cfg.n_layers)]  # d loss / d (pre-)activation
+        self.dh = [zeros(B, H) for _ in range(cfg.n_layers)]  # d loss / d pre-activation
         self.dhT = [d.t() for d in self.dh]
-        self.dx = empty(B, T * E)
+        self.dx = zeros(B, T * E)  # d loss / d emb (times -lr when stepping)
         self.demb = self.dx.view(B * T, E)
-        self.ones = torch.ones(B, dtype=dt, device=dev)
-        self.minus_ones = torch.full((B, 1), -1.0, dtype=dt, device=dev)
+        self.ones = torch.ones(B, dtype=self.C.dtype, device=dev)
+        self.minus_ones = torch.full((B, 1), -1.0, dtype=self.C.dtype, device=dev)
 
-    def _forward(self, flat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Logits into ``self.logits``, ``softmax - onehot`` into ``self.dlogits``; the loss."""
+    # --- the step -------------------------------------------------------------------------
+
+    def step(self, xb: torch.Tensor, yb: torch.Tensor, lr: float) -> torch.Tensor:
+        """One SGD step on the minibatch; returns its loss (before the update), 0-d."""
+        if xb.shape[0] != self.B:
+            self._allocate(xb.shape[0])
+        flat = xb.reshape(-1)
+        loss = self._forward(flat, yb, yb.view(-1, 1))
+        self._backward(flat, lr, None)
+        return loss
+
+    def step_ix(
+        self, X: torch.Tensor, Y: torch.Tensor, ix: torch.Tensor, lr: float
+    ) -> torch.Tensor:
+        """``step(X[ix], Y[ix], lr)``, gathering the minibatch into preallocated buffers."""
+        if ix.shape[0] != self.B:
+            self._allocate(ix.shape[0])
+        torch.index_select(X, 0, ix, out=self.xb)
+        torch.index_select(Y, 0, ix, out=self.yb)
+        loss = self._forward(self.xflat, self.yb, self.yb2)
+        self._backward(self.xflat, lr, None)
+        return loss
+
+    def grads(
+        self, xb: torch.Tensor, yb: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss and the gradient of every parameter (named as in ``model``), no update.
+
+        These are the gradients autograd leaves in ``p.grad`` after ``loss.backward()``,
+        without weight decay (torch.optim.SGD adds ``weight_decay * p`` itself).
+        """
+        if xb.shape[0] != self.B:
+            self._allocate(xb.shape[0])
+        flat = xb.reshape(-1)
+        loss = self._forward(flat, yb, yb.view(-1, 1))
+        out = {name: torch.zeros_like(p) for name, p in self.model.named_parameters()}
+        self._backward(flat, 0.0, out)
+        return loss.clone(), out
+
+    def _forward(self, flat: torch.Tensor, y: torch.Tensor, y2: torch.Tensor) -> torch.Tensor:
+        """Activations into the buffers, ``softmax - onehot`` into ``dlogits``; the loss."""
         torch.index_select(self.C, 0, flat, out=self.emb)
         inp = self.x
-        for W, b, h in zip(self.W, self.b, self.h):
+        for W, b, h in zip(self.W, self.b, self.h, strict=True):
             torch.addmm(b, inp, W, out=h)
             h.tanh_()
             inp = h
@@ -117,30 +161,45 @@ class FastSGD:
         torch.log_softmax(self.logits, 1, out=self.logp)
         loss = torch.nn.functional.nll_loss(self.logp, y)
         torch.exp(self.logp, out=self.dlogits)
-        self.dlogits.scatter_add_(1, y.view(-1, 1), self.minus_ones)
+        self.dlogits.scatter_add_(1, y2, self.minus_ones)
         return loss
 
-    def step(self, xb: torch.Tensor, yb: torch.Tensor, lr: float) -> torch.Tensor:
-        """One SGD step on the minibatch; returns its loss (before the update), 0-d."""
-        B = xb.shape[0]
-        if B != self.B:
-            self._allocate(B)
-        flat = xb.reshape(-1)
-        loss = self._forward(flat, yb)
+    def _backward(
+        self, flat: torch.Tensor, lr: float, grads: dict[str, torch.Tensor] | None
+    ) -> None:
+        """Backpropagate ``dlogits / B``; update the parameters, or write into ``grads``.
+
+        Each layer's input gradient is computed before that layer's weights move.
+        """
+        B, n = self.B, len(self.W)
         keep = 1.0 - lr * self.weight_decay  # L2 decay: p - lr * (g + wd * p)
-        # Output layer. dh (already divided by B) is taken before W_out moves.
-        n = len(self.W)
         dh = self.dh[n - 1]
         torch.addmm(dh, self.dlogits, self.W_outT, beta=0, alpha=1.0 / B, out=dh)
-        self.W_out.addmm_(self.hT[n - 1], self.dlogits, beta=keep, alpha=-lr / B)
-        self.b_out.addmv_(self.dlogitsT, self.ones, beta=keep, alpha=-lr / B)
+        if grads is None:
+            self.W_out.addmm_(self.hT[n - 1], self.dlogits, beta=keep, alpha=-lr / B)
+            self.b_out.addmv_(self.dlogitsT, self.ones, beta=keep, alpha=-lr / B)
+        else:
+            g = grads["W_out"]
+            torch.addmm(g, self.hT[n - 1], self.dlogits, beta=0, alpha=1.0 / B, out=g)
+            g = grads["b_out"]
+            torch.addmv(g, self.dlogitsT, self.ones, beta=0, alpha=1.0 / B, out=g)
         for i in range(n - 1, -1, -1):
             dh = self.dh[i]
             _tanh_backward(dh, self.h[i], grad_input=dh)
-            torch.mm(dh, self.WT[i], out=self.dh[i - 1] if i else self.dx)
-            self.W[i].addmm_(self.inT[i], dh, beta=keep, alpha=-lr)
-            self.b[i].addmv_(self.dhT[i], self.ones, beta=keep, alpha=-lr)
-        if keep != 1.0:
-            self.C.mul_(keep)
-        self.C.index_add_(0, flat, self.demb, alpha=-lr)
-        return loss
+            below = self.dh[i - 1] if i else self.dx
+            if grads is None:
+                # The embedding rows' gradient comes out already scaled by -lr.
+                alpha = -lr if i == 0 else 1.0
+                torch.addmm(below, dh, self.WT[i], beta=0, alpha=alpha, out=below)
+                self.W[i].addmm_(self.inT[i], dh, beta=keep, alpha=-lr)
+                self.b[i].addmv_(self.dhT[i], self.ones, beta=keep, alpha=-lr)
+            else:
+                torch.mm(dh, self.WT[i], out=below)
+                torch.mm(self.inT[i], dh, out=grads[f"W.{i}"])
+                torch.mv(self.dhT[i], self.ones, out=grads[f"b.{i}"])
+        if grads is None:
+            if keep != 1.0:
+                self.C.mul_(keep)
+            self.C.index_put_((flat,), self.demb, accumulate=True)
+        else:
+            grads["C"].index_put_((flat,), self.demb, accumulate=True)

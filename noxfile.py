@@ -1,0 +1,44 @@
+"""Developer sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``bench``.
+
+torch is pinned to 2.13.0 here so pip takes the CPU build that these machines keep on
+local disk; any torch >= 2.2 works for ngramlm itself.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+
+TORCH = "torch==2.13.0"
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite (SQLite files and the local PostgreSQL server)."""
+    session.install(TORCH)
+    session.install("-e", ".[dev]")
+    session.run("pytest", "-n", "2", "--dist", "loadfile", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    session.install(TORCH)
+    session.install("-e", ".[dev]")
+    session.run("mypy", "ngramlm")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Speed and quality side by side against the lecture's plain loop (see benchmarks/)."""
+    session.install(TORCH)
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "benchmarks", *session.posargs)

@@ -1,0 +1,102 @@
+"""``ngramlm sample``: determinism, temperature, prefix, marks, refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ngramlm.store import Store
+
+
+@pytest.fixture
+def trained(cli, sqlite_url: str, words_file: Path) -> str:
+    assert cli("--db", sqlite_url, "prepare", words_file).code == 0
+    r = cli(
+        "--db",
+        sqlite_url,
+        "train",
+        "--dataset",
+        "tiny",
+        "--steps",
+        "400",
+        "--n-hidden",
+        "32",
+        "--json",
+    )
+    assert r.code == 0, r.err
+    return str(json.loads(r.out)["run"])
+
+
+def words(cli, url: str, *args: str) -> list[dict]:
+    r = cli("--db", url, "sample", *args, "--json")
+    assert r.code == 0, r.err
+    return json.loads(r.out)["words"]
+
+
+def test_same_seed_same_words(cli, sqlite_url: str, trained: str) -> None:
+    a = words(cli, sqlite_url, trained, "-n", "30", "--seed", "1")
+    b = words(cli, sqlite_url, trained, "-n", "30", "--seed", "1")
+    c = words(cli, sqlite_url, trained, "-n", "30", "--seed", "2")
+    assert a == b and a != c and len(a) == 30
+
+
+def test_marks_never_reveal_the_test_split(cli, sqlite_url: str, trained: str) -> None:
+    out = words(cli, sqlite_url, trained, "-n", "300", "--temperature", "0.5")
+    assert {w["in"] for w in out} <= {"train", "dev", "new"}
+    with Store(sqlite_url) as s:
+        ds = s.run(int(trained)).dataset_id
+        train = set(s.words(ds, "train"))
+        test = set(s.test_words_for_finalize(ds)) - train - set(s.words(ds, "dev"))
+    for w in out:
+        assert (w["in"] == "train") == (w["word"] in train)
+        if w["word"] in test:
+            assert w["in"] == "new"
+
+
+def test_greedy_prefix_and_top_k(cli, sqlite_url: str, trained: str) -> None:
+    greedy = words(cli, sqlite_url, trained, "-n", "5", "--temperature", "0")
+    assert len({w["word"] for w in greedy}) == 1
+    pre = words(cli, sqlite_url, trained, "-n", "10", "--prefix", "ab")
+    assert all(w["word"].startswith("ab") for w in pre)
+    top1 = words(cli, sqlite_url, trained, "-n", "5", "--top-k", "1", "--seed", "3")
+    assert [w["word"] for w in top1] == [greedy[0]["word"]] * 5
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["999"], "no run 999"),
+        (["abc"], "run id 'abc' is not valid"),
+        (["1 OR 1=1"], "is not valid"),
+        (["{run}", "--temperature", "-1"], "--temperature"),
+        (["{run}", "--prefix", "AB!"], "not in this dataset's vocabulary"),
+        (["{run}", "-n", "0"], "-n must be"),
+        (["{run}", "--top-k", "0"], "--top-k"),
+    ],
+)
+def test_bad_sample_requests(
+    cli, sqlite_url: str, trained: str, args: list[str], needle: str
+) -> None:
+    r = cli("--db", sqlite_url, "sample", *[a.format(run=trained) for a in args])
+    assert r.code != 0 and needle in r.err, r.err
+    assert len(r.err.strip().splitlines()) == 1
+
+
+def test_run_without_checkpoint(cli, sqlite_url: str, words_file: Path) -> None:
+    import sqlalchemy as sa
+
+    assert cli("--db", sqlite_url, "prepare", words_file).code == 0
+    assert (
+        cli(
+            "--db", sqlite_url, "train", "--dataset", "tiny", "--steps", "30", "--n-hidden", "8"
+        ).code
+        == 0
+    )
+    engine = sa.create_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM checkpoints"))
+    engine.dispose()
+    r = cli("--db", sqlite_url, "sample", "1")
+    assert r.code != 0 and "no checkpoint" in r.err

@@ -1,0 +1,425 @@
+"""Training: the model, determinism, resume, statuses, checkpoints, refused options."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import torch
+import torch.nn.functional as F
+
+from ngramlm import checkpoint
+from ngramlm.config import ModelConfig, RunConfig, resolve
+from ngramlm.datasets import prepare
+from ngramlm.engine import EvalPoint, TrainState
+from ngramlm.errors import InputError
+from ngramlm.model import MLP
+from ngramlm.store import Store
+from ngramlm.store.records import RunRecord
+from ngramlm.train import Progress, resume_run, start_run
+
+TINY = {"n_embd": 4, "n_hidden": 16, "steps": 600, "batch_size": 16, "eval_every": 100}
+
+
+@pytest.fixture
+def store(db_url: str, words_file: Path):  # type: ignore[no-untyped-def]
+    s = Store(db_url)
+    prepare(s, words_file, "tiny", 42)
+    yield s
+    s.close()
+
+
+def tiny_cfg(store: Store, **kw: object) -> RunConfig:
+    return resolve("default", {**TINY, **kw}, store.dataset("tiny").vocab_size)
+
+
+class StopAt(Progress):
+    """Asks the run to stop once it has done ``step`` steps (like Ctrl-C would)."""
+
+    def __init__(self, stop: threading.Event, step: int) -> None:
+        self.stop_event, self.at = stop, step
+
+    def update(self, step: int, batch_loss: float, elapsed_s: float) -> None:
+        if step >= self.at:
+            self.stop_event.set()
+
+
+# --- the model -------------------------------------------------------------------------
+
+
+def test_lecture_init_draws_the_lectures_weights() -> None:
+    cfg = ModelConfig(vocab_size=27, init="lecture")
+    model = MLP(cfg, torch.Generator().manual_seed(2147483647))
+    g = torch.Generator().manual_seed(2147483647)
+    C, W1, b1 = (
+        torch.randn((27, 10), generator=g),
+        torch.randn((30, 200), generator=g),
+        torch.randn(200, generator=g),
+    )
+    W2, b2 = torch.randn((200, 27), generator=g), torch.randn(27, generator=g)
+    for mine, lecture in zip(
+        (model.C, model.W[0], model.b[0], model.W_out, model.b_out),
+        (C, W1, b1, W2, b2),
+        strict=True,
+    ):
+        torch.testing.assert_close(mine.detach(), lecture)
+
+
+def test_kaiming_init_starts_near_uniform_loss() -> None:
+    model = MLP(ModelConfig(vocab_size=27), torch.Generator().manual_seed(0))
+    X = torch.randint(0, 27, (512, 3), generator=torch.Generator().manual_seed(1))
+    _, loss = model(X, torch.zeros(512, dtype=torch.long))
+    assert loss is not None and abs(loss.item() - math.log(27)) < 0.1
+
+
+def test_loss_is_stable_and_shift_invariant_on_huge_logits() -> None:
+    model = MLP(ModelConfig(vocab_size=27, init="lecture"), torch.Generator().manual_seed(0))
+    X = torch.randint(0, 27, (64, 3), generator=torch.Generator().manual_seed(1))
+    Y = torch.randint(0, 27, (64,), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        logits, loss = model(X, Y)
+        model.b_out += 1e4  # every logit shifted by the same constant
+        shifted, loss2 = model(X, Y)
+    assert loss is not None and loss2 is not None
+    torch.testing.assert_close(loss2, loss, atol=2e-3, rtol=0)
+    huge = F.cross_entropy(logits * 1e6, Y)  # logits ~1e7: a naive exp() would overflow
+    assert torch.isfinite(huge)
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [
+        {"norm": "batch"},
+        {"norm": "layer"},
+        {"dropout": 0.2},
+        {"direct": True},
+        {"n_layers": 3},
+        {"optimizer": "adamw", "lr": 0.01, "lr_schedule": "cosine", "warmup": 10},
+    ],
+)
+def test_every_option_trains_and_lowers_the_loss(db_url: str, store: Store, opts: dict) -> None:
+    cfg = tiny_cfg(store, **opts)
+    out = start_run(store, store.dataset("tiny"), cfg)
+    assert out.run.status == "finished"
+    first = out.result.points[0].train_loss
+    assert out.run.train_loss is not None and first is not None
+    assert out.run.train_loss < math.log(27)
+
+
+# --- determinism and resume ------------------------------------------------------------
+
+
+def test_same_seed_same_losses_other_seed_other_losses(store: Store) -> None:
+    ds = store.dataset("tiny")
+    a = start_run(store, ds, tiny_cfg(store))
+    b = start_run(store, ds, tiny_cfg(store))
+    c = start_run(store, ds, tiny_cfg(store, seed=7))
+    curve = lambda o: [(p.step, p.train_loss, p.dev_loss, p.batch_loss) for p in o.result.points]  # noqa: E731
+    assert curve(a) == curve(b)
+    assert curve(a) != curve(c)
+    assert len(store.metrics(a.run.id)) == 6  # steps 100..600
+
+
+@pytest.mark.parametrize(
+    "opts", [{}, {"optimizer": "adamw", "lr": 0.01, "dropout": 0.1, "checkpoint_every": 50}]
+)
+def test_resume_after_kill_equals_uninterrupted(store: Store, opts: dict) -> None:
+    ds = store.dataset("tiny")
+    cfg = tiny_cfg(store, **opts)
+    full = start_run(store, ds, cfg)
+    stop = threading.Event()
+    killed = start_run(store, ds, cfg, progress=StopAt(stop, 250), stop=stop)
+    assert killed.run.status == "killed" and killed.run.steps_done == 250
+    assert store.checkpoint(killed.run.id).step == 250  # type: ignore[union-attr]
+    resumed = resume_run(store, killed.run.id)
+    assert resumed.run.status == "finished" and resumed.run.steps_done == 600
+    assert resumed.run.train_loss == full.run.train_loss
+    assert resumed.run.dev_loss == full.run.dev_loss
+    a = [(m.step, m.train_loss, m.dev_loss, m.batch_loss) for m in store.metrics(full.run.id)]
+    b = [(m.step, m.train_loss, m.dev_loss, m.batch_loss) for m in store.metrics(resumed.run.id)]
+    assert a == b
+
+
+def age_heartbeat(url: str, run_id: int, seconds: float = 3600) -> None:
+    old = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(seconds=seconds)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE runs SET status='running', heartbeat_at=:t WHERE id=:i"),
+            {"t": old, "i": run_id},
+        )
+    engine.dispose()
+
+
+def test_crashed_run_is_shown_as_crashed_and_resumes_from_its_checkpoint(
+    db_url: str, store: Store
+) -> None:
+    ds = store.dataset("tiny")
+    cfg = tiny_cfg(store)
+    full = start_run(store, ds, cfg)
+    # A run that died at step 400 without a word: its periodic checkpoint is at 400
+    # (checkpoints follow evaluations), its curve has points up to 400 and maybe beyond.
+    stop = threading.Event()
+    died = start_run(store, ds, cfg, progress=StopAt(stop, 400), stop=stop)
+    age_heartbeat(db_url, died.run.id)
+    assert store.run(died.run.id).status == "crashed"
+    resumed = resume_run(store, died.run.id)
+    assert (resumed.run.train_loss, resumed.run.dev_loss) == (
+        full.run.train_loss,
+        full.run.dev_loss,
+    )
+
+
+def test_a_running_run_cannot_be_resumed_twice(store: Store) -> None:
+    from ngramlm.errors import ConflictError
+
+    out = start_run(store, store.dataset("tiny"), tiny_cfg(store))
+    with pytest.raises(ConflictError, match="finished"):
+        resume_run(store, out.run.id)
+
+
+class Boom(Progress):
+    def update(self, step: int, batch_loss: float, elapsed_s: float) -> None:
+        if step >= 200:
+            raise RuntimeError("disk on fire")
+
+
+def test_exception_marks_the_run_failed_with_its_message(store: Store) -> None:
+    with pytest.raises(RuntimeError):
+        start_run(store, store.dataset("tiny"), tiny_cfg(store), progress=Boom())
+    run = store.runs()[0]
+    assert run.status == "failed" and "disk on fire" in (run.error or "")
+    assert run.ended_at is not None
+
+
+def test_sigterm_kills_with_a_checkpoint_then_resume_finishes(
+    sqlite_url: str, words_file: Path
+) -> None:
+    Store(sqlite_url).close()
+    env = {**os.environ, "NGRAMLM_DB": sqlite_url}
+    cmd = [sys.executable, "-m", "ngramlm", "prepare", str(words_file), "--name", "tiny"]
+    subprocess.run(cmd, check=True, env=env, capture_output=True)
+    train = [
+        sys.executable,
+        "-m",
+        "ngramlm",
+        "train",
+        "--dataset",
+        "tiny",
+        "--n-hidden",
+        "16",
+        "--steps",
+        "5000000",
+        "--eval-every",
+        "1000000",
+        "--threads",
+        "1",
+        "--json",
+    ]
+    proc = subprocess.Popen(train, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    engine = sa.create_engine(sqlite_url)
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                done = conn.execute(sa.text("SELECT max(steps_done) FROM runs")).scalar()
+            if done:
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    data = json.loads(out)
+    assert data["status"] == "killed"
+    with engine.connect() as conn:
+        status, steps = conn.execute(sa.text("SELECT status, steps_done FROM runs")).one()
+        ckpt_step = conn.execute(sa.text("SELECT step FROM checkpoints")).scalar()
+    engine.dispose()
+    assert status == "killed" and ckpt_step == steps > 0
+
+
+# --- checkpoints -----------------------------------------------------------------------
+
+
+def test_checkpoint_round_trip_is_safetensors_without_pickle(store: Store) -> None:
+    out = start_run(store, store.dataset("tiny"), tiny_cfg(store, optimizer="adamw", lr=0.01))
+    ckpt = store.checkpoint(out.run.id)
+    assert ckpt is not None and ckpt.sha256 == out.run.checkpoint_sha256
+    header_len = int.from_bytes(ckpt.data[:8], "little")
+    header = json.loads(ckpt.data[8 : 8 + header_len])  # plain JSON header: safetensors
+    assert header["__metadata__"]["format"] == checkpoint.FORMAT
+    assert b"\x80\x04" not in ckpt.data[:2]  # not a pickle stream
+    loaded = checkpoint.from_bytes(ckpt.data, ckpt.sha256)
+    for k, v in out.result.state.model.items():
+        torch.testing.assert_close(loaded.state.model[k], v, rtol=0, atol=0)
+    for k, v in out.result.state.optimizer.items():
+        torch.testing.assert_close(loaded.state.optimizer[k], v, rtol=0, atol=0)
+    assert torch.equal(loaded.state.rng, out.result.state.rng)
+    assert loaded.config == tiny_cfg(store, optimizer="adamw", lr=0.01)
+
+
+def test_tampered_checkpoint_is_refused() -> None:
+    state = TrainState(
+        step=1, model={"w": torch.ones(3)}, optimizer={}, rng=torch.Generator().get_state()
+    )
+    data, sha = checkpoint.to_bytes(state, RunConfig(), ("a",))
+    bad = data[:-1] + bytes([data[-1] ^ 1])
+    with pytest.raises(InputError, match="altered"):
+        checkpoint.from_bytes(bad, sha)
+    with pytest.raises(InputError, match="not a readable safetensors"):
+        checkpoint.from_bytes(b"\x80\x04garbage-pickle-like")
+
+
+# --- the CLI ---------------------------------------------------------------------------
+
+
+def test_train_cli_json_and_stored_run(cli, db_url: str, words_file: Path) -> None:
+    assert cli("--db", db_url, "prepare", words_file).code == 0
+    r = cli(
+        "--db",
+        db_url,
+        "train",
+        "--dataset",
+        "tiny",
+        "--steps",
+        "300",
+        "--n-hidden",
+        "16",
+        "--lr",
+        "0.05",
+        "--name",
+        "first",
+        "--json",
+    )
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    assert data["status"] == "finished" and data["steps_done"] == 300
+    assert data["config"]["train"]["lr"] == 0.05  # explicit options override the preset
+    assert data["config"]["model"]["n_hidden"] == 16
+    assert data["config"]["model"]["init"] == "kaiming"
+    assert len(data["curve"]) == 20
+    with Store(db_url) as s:
+        run = s.run(data["run"])
+        assert run.name == "first" and run.dev_loss == data["dev_loss"] and run.host and run.pid
+
+
+def test_train_without_a_dataset_prepares_the_bundled_list(cli, sqlite_url: str) -> None:
+    r = cli("--db", sqlite_url, "train", "--steps", "20", "--n-hidden", "8", "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["dataset"] == "names"
+
+
+def test_preset_lecture_is_makemore_part_2() -> None:
+    cfg = resolve("lecture", {}, 27)
+    m, t = cfg.model, cfg.train
+    assert (m.block_size, m.n_embd, m.n_hidden, m.init) == (3, 10, 200, "lecture")
+    assert (t.batch_size, t.steps, t.optimizer, t.lr, t.lr_schedule) == (
+        32,
+        200_000,
+        "sgd",
+        0.1,
+        "step",
+    )
+    from ngramlm.engine import lr_at
+
+    assert lr_at(t, 99_999) == 0.1 and lr_at(t, 100_000) == pytest.approx(0.01)
+
+
+BAD_OPTIONS = [
+    (["--n-hidden", "0"], "--n-hidden must be at least 1"),
+    (["--n-embd", "-3"], "--n-embd must be at least 1"),
+    (["--lr", "0"], "--lr must be in"),
+    (["--lr", "-0.1"], "--lr must be in"),
+    (["--lr", "nan"], "--lr must be a finite number"),
+    (["--lr", "inf"], "--lr must be a finite number"),
+    (["--steps", "-5"], "--steps must be at least 1"),
+    (["--preset", "huge"], "unknown preset"),
+    (["--block-size", "1000"], "sane bound"),
+    (["--n-hidden", "8000", "--n-layers", "16"], "parameters"),
+    (["--batch-size", "65536", "--n-hidden", "8192", "--n-layers", "8"], "parameters"),
+    (["--optimizer", "adam"], "--optimizer must be one of"),
+    (["--dropout", "1.5"], "--dropout must be in"),
+    (["--dataset", "nope"], "no dataset named 'nope'"),
+    (["--dataset", "bad name"], "dataset name"),
+    (["--resume", "x'; DROP TABLE runs;--"], "run id"),
+    (["--resume", "999"], "no run 999"),
+    (["--threads", "0"], "--threads"),
+]
+
+
+@pytest.mark.parametrize(("args", "needle"), BAD_OPTIONS, ids=[" ".join(a) for a, _ in BAD_OPTIONS])
+def test_refused_options_write_nothing(
+    cli, sqlite_url: str, words_file: Path, args: list, needle: str
+) -> None:
+    assert cli("--db", sqlite_url, "prepare", words_file).code == 0
+    own = "--dataset" in args or "--resume" in args
+    r = cli("--db", sqlite_url, "train", *([] if own else ["--dataset", "tiny"]), *args)
+    assert r.code != 0
+    assert needle in r.err, r.err
+    assert len(r.err.strip().splitlines()) == 1, r.err
+    with Store(sqlite_url) as s:
+        assert s.count_runs() == 0
+
+
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="a CUDA GPU is present, so --device cuda is valid"
+)
+def test_device_cuda_without_cuda_is_refused(cli, sqlite_url: str, words_file: Path) -> None:
+    assert cli("--db", sqlite_url, "prepare", words_file).code == 0
+    r = cli("--db", sqlite_url, "train", "--dataset", "tiny", "--device", "cuda")
+    assert r.code != 0 and "no CUDA GPU" in r.err
+    with Store(sqlite_url) as s:
+        assert s.count_runs() == 0
+
+
+def test_stale_heartbeat_reads_as_crashed() -> None:
+    now = datetime.now(timezone.utc)
+    base = dict(
+        id=1,
+        dataset_id=1,
+        dataset="d",
+        kind="train",
+        name=None,
+        preset=None,
+        config={},
+        config_hash="h",
+        seed=1,
+        created_at=now,
+        started_at=now,
+        ended_at=None,
+        steps_done=0,
+        train_seconds=None,
+        train_loss=None,
+        dev_loss=None,
+        checkpoint_sha256=None,
+        extra={},
+        host="h",
+        pid=1,
+        version="v",
+        device="cpu",
+        error=None,
+    )
+    fresh = RunRecord(stored_status="running", heartbeat_at=now, **base)  # type: ignore[arg-type]
+    stale = RunRecord(stored_status="running", heartbeat_at=now - timedelta(hours=1), **base)  # type: ignore[arg-type]
+    assert fresh.status == "running" and stale.status == "crashed"
+
+
+def test_eval_points_record_full_split_losses(store: Store) -> None:
+    out = start_run(store, store.dataset("tiny"), tiny_cfg(store))
+    points: list[EvalPoint] = out.result.points
+    assert [p.step for p in points] == [100, 200, 300, 400, 500, 600]
+    assert all(p.train_loss and p.dev_loss and p.batch_loss for p in points)
+    assert out.run.train_loss == points[-1].train_loss
