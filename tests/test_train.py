@@ -90,6 +90,7 @@ def test_loss_is_stable_and_shift_invariant_on_huge_logits() -> None:
         logits, loss = model(X, Y)
         model.b_out += 1e4  # every logit shifted by the same constant
         shifted, loss2 = model(X, Y)
+    torch.testing.assert_close(shifted - 1e4, logits, atol=2e-3, rtol=0)
     assert loss is not None and loss2 is not None
     torch.testing.assert_close(loss2, loss, atol=2e-3, rtol=0)
     huge = F.cross_entropy(logits * 1e6, Y)  # logits ~1e7: a naive exp() would overflow
