@@ -1,0 +1,163 @@
+"""The hand-written training step (ngramlm.fast) against autograd and torch.optim.SGD."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from ngramlm.config import ModelConfig, TrainConfig
+from ngramlm.fast import FastSGD, supports
+from ngramlm.model import MLP
+
+V, T, N, B = 27, 3, 500, 32
+
+
+def make_model(n_layers: int = 1, init: str = "lecture", n_hidden: int = 64) -> MLP:
+    cfg = ModelConfig(
+        vocab_size=V, block_size=T, n_embd=10, n_hidden=n_hidden, n_layers=n_layers, init=init
+    )
+    return MLP(cfg, torch.Generator().manual_seed(42))
+
+
+def make_data() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(7)
+    return torch.randint(0, V, (N, T), generator=g), torch.randint(0, V, (N,), generator=g)
+
+
+def autograd_grads(
+    model: MLP, xb: torch.Tensor, yb: torch.Tensor
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    model.zero_grad(set_to_none=True)
+    _, loss = model(xb, yb)
+    assert loss is not None
+    loss.backward()
+    grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad(set_to_none=True)
+    return loss.detach(), grads
+
+
+@pytest.mark.parametrize("n_layers", [1, 2])
+@pytest.mark.parametrize("init", ["lecture", "kaiming"])
+def test_grads_match_autograd(n_layers: int, init: str) -> None:
+    model = make_model(n_layers, init)
+    X, Y = make_data()
+    ix = torch.randint(0, N, (B,), generator=torch.Generator().manual_seed(3))
+    xb, yb = X[ix], Y[ix]
+    ref_loss, ref = autograd_grads(model, xb, yb)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    loss, grads = FastSGD(model, B).grads(xb, yb)
+    torch.testing.assert_close(loss, ref_loss)
+    assert grads.keys() == ref.keys()
+    for name, g in grads.items():
+        torch.testing.assert_close(g, ref[name], msg=lambda m, name=name: f"{name}: {m}")
+    for name, v in model.state_dict().items():  # grads() updates nothing
+        assert torch.equal(v, before[name]), name
+
+
+def test_grads_repeated_indices_and_other_batch_size() -> None:
+    model = make_model()
+    xb = torch.tensor([[0, 0, 0], [0, 0, 5], [5, 5, 5], [0, 5, 0], [26, 26, 0]])
+    yb = torch.tensor([0, 5, 5, 26, 1])
+    ref_loss, ref = autograd_grads(model, xb, yb)
+    fast = FastSGD(model, B)  # reallocates for the batch of 5
+    loss, grads = fast.grads(xb, yb)
+    torch.testing.assert_close(loss, ref_loss)
+    for name, g in grads.items():
+        torch.testing.assert_close(g, ref[name], msg=lambda m, name=name: f"{name}: {m}")
+
+
+def test_loss_is_cross_entropy_even_for_huge_logits() -> None:
+    model = make_model()
+    with torch.no_grad():
+        model.W_out.mul_(1e4)  # logits in the 1e5 range: a naive softmax overflows
+    X, Y = make_data()
+    ref_loss, ref = autograd_grads(model, X[:B], Y[:B])
+    loss, grads = FastSGD(model, B).grads(X[:B], Y[:B])
+    assert torch.isfinite(loss)
+    torch.testing.assert_close(loss, ref_loss)
+    torch.testing.assert_close(grads["W_out"], ref["W_out"])
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+@pytest.mark.parametrize("n_layers", [1, 2])
+def test_one_step_equals_torch_sgd(n_layers: int, weight_decay: float) -> None:
+    X, Y = make_data()
+    xb, yb = X[:B], Y[:B]
+    ref_model, model = make_model(n_layers), make_model(n_layers)
+    opt = torch.optim.SGD(ref_model.parameters(), lr=0.1, weight_decay=weight_decay)
+    _, ref_loss = ref_model(xb, yb)
+    assert ref_loss is not None
+    ref_loss.backward()
+    opt.step()
+    params = [p for _, p in model.named_parameters()]
+    loss = FastSGD(model, B, weight_decay=weight_decay).step(xb, yb, 0.1)
+    assert loss.dim() == 0
+    torch.testing.assert_close(loss, ref_loss.detach())
+    # The step writes into the very parameter tensors of the model.
+    assert [p for _, p in model.named_parameters()] == params
+    for (name, p), (_, q) in zip(
+        model.named_parameters(), ref_model.named_parameters(), strict=True
+    ):
+        assert not p.requires_grad or p.grad is None
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-6, msg=lambda m, n=name: f"{n}: {m}")
+
+
+@pytest.mark.parametrize(
+    ("n_layers", "weight_decay", "use_ix"), [(1, 0.0, False), (1, 0.0, True), (2, 0.01, True)]
+)
+def test_training_matches_autograd_sgd(n_layers: int, weight_decay: float, use_ix: bool) -> None:
+    """300 steps, same minibatches, the lecture's lr then a decayed one."""
+    X, Y = make_data()
+    ref_model, model = make_model(n_layers), make_model(n_layers)
+    opt = torch.optim.SGD(ref_model.parameters(), lr=0.1, weight_decay=weight_decay)
+    fast = FastSGD(model, B, weight_decay=weight_decay)
+    g_ref, g_fast = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    for step in range(300):
+        lr = 0.1 if step < 200 else 0.01
+        opt.param_groups[0]["lr"] = lr
+        ix = torch.randint(0, N, (B,), generator=g_ref)
+        _, ref_loss = ref_model(X[ix], Y[ix])
+        assert ref_loss is not None
+        opt.zero_grad(set_to_none=True)
+        ref_loss.backward()
+        opt.step()
+        ix = torch.randint(0, N, (B,), generator=g_fast)
+        loss = fast.step_ix(X, Y, ix, lr) if use_ix else fast.step(X[ix], Y[ix], lr)
+        torch.testing.assert_close(loss, ref_loss.detach(), rtol=1e-4, atol=1e-4)
+    for (name, p), (_, q) in zip(
+        model.named_parameters(), ref_model.named_parameters(), strict=True
+    ):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-4, msg=lambda m, n=name: f"{n}: {m}")
+    # The trained weights are what the model itself now computes with.
+    _, loss_after = model(X, Y)
+    _, ref_after = ref_model(X, Y)
+    assert loss_after is not None and ref_after is not None
+    torch.testing.assert_close(loss_after, ref_after, rtol=1e-4, atol=1e-4)
+
+
+def test_state_dict_sees_the_updates() -> None:
+    model = make_model()
+    X, Y = make_data()
+    before = model.state_dict()["C"].clone()
+    FastSGD(model, B).step(X[:B], Y[:B], 0.1)
+    assert not torch.equal(model.state_dict()["C"], before)
+
+
+def test_supports() -> None:
+    base, sgd = ModelConfig(), TrainConfig()
+    assert supports(base, sgd)
+    assert supports(dataclasses.replace(base, n_layers=3), sgd)
+    assert supports(base, dataclasses.replace(sgd, weight_decay=0.01))
+    assert not supports(dataclasses.replace(base, norm="batch"), sgd)
+    assert not supports(dataclasses.replace(base, norm="layer"), sgd)
+    assert not supports(dataclasses.replace(base, dropout=0.1), sgd)
+    assert not supports(dataclasses.replace(base, direct=True), sgd)
+    assert not supports(base, dataclasses.replace(sgd, optimizer="adamw"))
+
+
+def test_refuses_unsupported_model() -> None:
+    model = MLP(ModelConfig(norm="batch"), torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="plain MLP"):
+        FastSGD(model, B)
