@@ -40,6 +40,8 @@ def test_same_seed_same_words(cli, sqlite_url: str, trained: str) -> None:
     b = words(cli, sqlite_url, trained, "-n", "30", "--seed", "1")
     c = words(cli, sqlite_url, trained, "-n", "30", "--seed", "2")
     assert a == b and a != c and len(a) == 30
+    r = cli("--db", sqlite_url, "sample", "last", "--json")
+    assert json.loads(r.out)["run"] == int(trained)
 
 
 def test_marks_never_reveal_the_test_split(cli, sqlite_url: str, trained: str) -> None:
@@ -98,5 +100,5 @@ def test_run_without_checkpoint(cli, sqlite_url: str, words_file: Path) -> None:
     with engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM checkpoints"))
     engine.dispose()
-    r = cli("--db", sqlite_url, "sample", "1")
+    r = cli("--db", sqlite_url, "sample", "last")
     assert r.code != 0 and "no checkpoint" in r.err

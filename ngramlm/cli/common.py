@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from ngramlm.errors import InputError
+from ngramlm.errors import InputError, NotFoundError
 from ngramlm.store import Store
 
 console = Console()  # results: stdout
@@ -45,9 +45,20 @@ def parse_id(text: str, what: str = "run") -> int:
     """Run and sweep ids are positive integers; anything else is refused before any query."""
     if not _ID.match(text.strip()) or int(text) < 1:
         raise InputError(
-            f"{what} id {text!r} is not valid; give the number shown by `ngramlm report` (e.g. 12)"
+            f"{what} id {text!r} is not valid; give the number shown by `ngramlm report` "
+            f"(e.g. 12){' or last' if what == 'run' else ''}"
         )
     return int(text)
+
+
+def run_id(store: Store, text: str) -> int:
+    """A run id, or ``last`` for the newest training run."""
+    if text.strip() == "last":
+        runs = store.runs(kind="train", limit=1)
+        if not runs:
+            raise NotFoundError(f"{store.where} holds no training run yet; `ngramlm train` first")
+        return runs[0].id
+    return parse_id(text)
 
 
 def fmt_loss(x: float | None) -> str:

@@ -8,7 +8,7 @@ import torch
 import typer
 
 from ngramlm import checkpoint
-from ngramlm.cli.common import console, parse_id, print_json, store
+from ngramlm.cli.common import console, print_json, run_id, store
 from ngramlm.data import Vocab
 from ngramlm.errors import InputError, NotFoundError
 from ngramlm.sampling import sample
@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
 
 def sample_cmd(
     ctx: typer.Context,
-    run: Annotated[str, typer.Argument(help="Run id (see `ngramlm report`).")],
+    run: Annotated[str, typer.Argument(help="Run id (see `ngramlm report`), or last.")],
     *,
     n: Annotated[int, typer.Option("-n", "--num", help="How many words.")] = 20,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 42,
@@ -30,16 +30,16 @@ def sample_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Generate words from a run, each marked train, dev or new."""
-    run_id = parse_id(run)
+    s = store(ctx)
+    rid = run_id(s, run)
     if n < 1 or n > 100_000:
         raise InputError(f"-n must be between 1 and 100000, got {n}")
     if seed < 0:
         raise InputError(f"--seed must be >= 0, got {seed}")
-    s = store(ctx)
-    record = s.run(run_id)
-    ckpt = s.checkpoint(run_id)
+    record = s.run(rid)
+    ckpt = s.checkpoint(rid)
     if ckpt is None:
-        raise NotFoundError(f"run {run_id} has no checkpoint yet; sample once it has trained")
+        raise NotFoundError(f"run {rid} has no checkpoint yet; sample once it has trained")
     loaded = checkpoint.from_bytes(ckpt.data, ckpt.sha256)
     model = checkpoint.build_model(loaded)
     vocab = Vocab(loaded.vocab)
@@ -53,7 +53,7 @@ def sample_cmd(
     if as_json:
         print_json(
             {
-                "run": run_id,
+                "run": rid,
                 "step": ckpt.step,
                 "seed": seed,
                 "temperature": temperature,
