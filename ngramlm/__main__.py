@@ -1,3 +1,4 @@
 from ngramlm.cli import main
 
-main()
+if __name__ == "__main__":  # a guard: sweep workers are spawned processes that import this
+    main()

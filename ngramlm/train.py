@@ -142,7 +142,7 @@ def load_examples(store: Store, dataset: DatasetRecord, block_size: int) -> Exam
     return Examples(Xtr, Ytr, Xdev, Ydev)
 
 
-def _execute(
+def execute_run(
     store: Store,
     run: RunRecord,
     dataset: DatasetRecord,
@@ -150,8 +150,9 @@ def _execute(
     device: torch.device,
     progress: Progress,
     stop: threading.Event,
-    resume: TrainState | None,
+    resume: TrainState | None = None,
 ) -> Outcome:
+    """Train an already-created run to its end (or to a stop) and record the outcome."""
     hooks = StoreHooks(store, run, cfg, dataset.vocab, progress, stop)
     hooks.step = resume.step if resume else 0
     progress.start(run, cfg.train.steps, hooks.step)
@@ -216,7 +217,7 @@ def start_run(
         pid=os.getpid(),
         version=__version__,
     )
-    return _execute(
+    return execute_run(
         store, run, dataset, cfg, device, progress or Progress(), stop or threading.Event(), None
     )
 
@@ -235,7 +236,7 @@ def resume_run(
     cfg = loaded.config
     dataset = store.dataset_by_id(run.dataset_id)
     device = resolve_device(cfg.train.device)
-    return _execute(
+    return execute_run(
         store,
         run,
         dataset,

@@ -10,7 +10,7 @@ import click
 import typer
 
 from ngramlm import __version__
-from ngramlm.cli import db, prepare, sample, train
+from ngramlm.cli import db, prepare, sample, sweep, train
 from ngramlm.cli.common import State, err_console
 from ngramlm.errors import NgramlmError
 from ngramlm.store.store import DEFAULT_URL
@@ -55,6 +55,7 @@ def root(
 prepare.register(app)
 train.register(app)
 sample.register(app)
+sweep.register(app)
 app.add_typer(db.app, name="db")
 
 

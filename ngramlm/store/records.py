@@ -58,6 +58,7 @@ class RunRecord:
     version: str
     device: str | None
     error: str | None
+    sweep_id: int | None = None
 
     @property
     def status(self) -> str:
@@ -99,3 +100,25 @@ class CheckpointRecord:
 
 def loads(text: str | None) -> dict[str, Any]:
     return json.loads(text) if text else {}
+
+
+@dataclass(frozen=True)
+class SweepRecord:
+    id: int
+    dataset_id: int
+    dataset: str
+    name: str | None
+    spec: dict[str, Any]
+    n_points: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PointRecord:
+    id: int
+    sweep_id: int
+    idx: int
+    config: dict[str, Any]
+    config_hash: str
+    group_key: str
+    run_id: int | None

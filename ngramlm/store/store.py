@@ -39,10 +39,12 @@ from ngramlm.store.records import (
     CheckpointRecord,
     DatasetRecord,
     MetricRecord,
+    PointRecord,
     RunRecord,
+    SweepRecord,
     loads,
 )
-from ngramlm.store.tables import Checkpoint, Dataset, Metric, Run, Word
+from ngramlm.store.tables import Checkpoint, Dataset, Metric, Run, Sweep, SweepPoint, Word
 
 BUSY_TIMEOUT_S = 60.0
 DEFAULT_URL = "sqlite:///ngramlm.db"
@@ -331,31 +333,15 @@ class Store:
         pid: int,
         version: str,
     ) -> RunRecord:
-        now = utcnow()
-        m, t = config["model"], config["train"]
         with self._tx(write=True) as s:
-            row = Run(
+            row = _new_run(
                 dataset_id=dataset_id,
                 kind=kind,
                 name=name,
-                status="running",
                 preset=preset,
-                config=json.dumps(config, sort_keys=True),
+                config=config,
                 config_hash=config_hash,
-                seed=t["seed"],
-                block_size=m["block_size"],
-                n_embd=m["n_embd"],
-                n_hidden=m["n_hidden"],
-                n_layers=m["n_layers"],
-                batch_size=t["batch_size"],
-                steps=t["steps"],
-                optimizer=t["optimizer"],
-                lr=t["lr"],
                 device=device,
-                created_at=now,
-                started_at=now,
-                heartbeat_at=now,
-                steps_done=0,
                 host=host,
                 pid=pid,
                 version=version,
@@ -363,6 +349,137 @@ class Store:
             s.add(row)
             s.flush()
             return self._run_record(s, row)
+
+    # --- sweeps ------------------------------------------------------------------------
+
+    def create_sweep(
+        self,
+        *,
+        dataset_id: int,
+        name: str | None,
+        spec: dict[str, Any],
+        points: Sequence[tuple[dict[str, Any], str, str]],
+    ) -> SweepRecord:
+        """Record a sweep and all its points (config, config hash, group key) at once,
+        before any training starts."""
+        with self._tx(write=True) as s:
+            sweep = Sweep(
+                dataset_id=dataset_id,
+                name=name,
+                spec=json.dumps(spec, sort_keys=True),
+                n_points=len(points),
+                created_at=utcnow(),
+            )
+            s.add(sweep)
+            s.flush()
+            s.execute(
+                insert(SweepPoint),
+                [
+                    {
+                        "sweep_id": sweep.id,
+                        "idx": i,
+                        "config": json.dumps(cfg, sort_keys=True),
+                        "config_hash": h,
+                        "group_key": g,
+                    }
+                    for i, (cfg, h, g) in enumerate(points)
+                ],
+            )
+            return self._sweep_record(s, sweep)
+
+    def sweep(self, sweep_id: int) -> SweepRecord:
+        with self._tx() as s:
+            row = s.get(Sweep, sweep_id)
+            if row is None:
+                raise NotFoundError(
+                    f"no sweep {sweep_id} in {self.where}; `ngramlm report` lists the sweeps"
+                )
+            return self._sweep_record(s, row)
+
+    def sweeps(self) -> list[SweepRecord]:
+        with self._tx() as s:
+            return [self._sweep_record(s, r) for r in s.scalars(select(Sweep).order_by(Sweep.id))]
+
+    def points(self, sweep_id: int) -> list[PointRecord]:
+        with self._tx() as s:
+            q = select(SweepPoint).where(SweepPoint.sweep_id == sweep_id).order_by(SweepPoint.idx)
+            return [_point(p) for p in s.scalars(q)]
+
+    def sweep_runs(self, sweep_id: int) -> list[RunRecord]:
+        with self._tx() as s:
+            q = (
+                select(Run, Dataset.name)
+                .join(Dataset, Run.dataset_id == Dataset.id)
+                .where(Run.sweep_id == sweep_id)
+                .order_by(Run.id)
+            )
+            return [_run(row, ds) for row, ds in s.execute(q)]
+
+    def claim_points(
+        self,
+        sweep_id: int,
+        *,
+        limit: int,
+        device: str,
+        host: str,
+        pid: int,
+        version: str,
+    ) -> list[tuple[PointRecord, RunRecord]]:
+        """Atomically claim up to ``limit`` open points of one group (the lowest open point
+        and others of the same shape) and create their runs, in one transaction. Rows that
+        another worker holds are skipped (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite:
+        writers are serialised by BEGIN IMMEDIATE)."""
+        with self._tx(write=True) as s:
+            sweep = s.get(Sweep, sweep_id)
+            if sweep is None:
+                raise NotFoundError(f"no sweep {sweep_id} in {self.where}")
+            open_q = (
+                select(SweepPoint)
+                .where(SweepPoint.sweep_id == sweep_id, SweepPoint.run_id.is_(None))
+                .order_by(SweepPoint.idx)
+                .with_for_update(skip_locked=True)
+            )
+            first = s.scalars(open_q.limit(1)).first()
+            if first is None:
+                return []
+            rows = [first]
+            if limit > 1:
+                rows += s.scalars(
+                    open_q.where(
+                        SweepPoint.group_key == first.group_key, SweepPoint.id != first.id
+                    ).limit(limit - 1)
+                ).all()
+            now = utcnow()
+            claimed = []
+            for p in rows:
+                run = _new_run(
+                    dataset_id=sweep.dataset_id,
+                    kind="train",
+                    name=sweep.name,
+                    preset=None,
+                    config=json.loads(p.config),
+                    config_hash=p.config_hash,
+                    device=device,
+                    host=host,
+                    pid=pid,
+                    version=version,
+                )
+                run.sweep_id = sweep_id
+                s.add(run)
+                s.flush()
+                p.run_id, p.claimed_at = run.id, now
+                claimed.append((_point(p), self._run_record(s, run)))
+            return claimed
+
+    def resumable_sweep_runs(self, sweep_id: int) -> list[RunRecord]:
+        """The sweep's killed and crashed runs: ``--resume`` continues them."""
+        return [r for r in self.sweep_runs(sweep_id) if r.status in ("killed", "crashed")]
+
+    def _sweep_record(self, s: Session, row: Sweep) -> SweepRecord:
+        ds = s.scalar(select(Dataset.name).where(Dataset.id == row.dataset_id)) or "?"
+        return SweepRecord(
+            row.id, row.dataset_id, ds, row.name, json.loads(row.spec), row.n_points, row.created_at
+        )
 
     def run(self, run_id: int) -> RunRecord:
         with self._tx() as s:
@@ -563,6 +680,55 @@ class Store:
 # --- row -> record ---------------------------------------------------------------------
 
 
+def _new_run(
+    *,
+    dataset_id: int,
+    kind: str,
+    name: str | None,
+    preset: str | None,
+    config: dict[str, Any],
+    config_hash: str,
+    device: str,
+    host: str,
+    pid: int,
+    version: str,
+) -> Run:
+    now = utcnow()
+    m, t = config["model"], config["train"]
+    return Run(
+        dataset_id=dataset_id,
+        kind=kind,
+        name=name,
+        status="running",
+        preset=preset,
+        config=json.dumps(config, sort_keys=True),
+        config_hash=config_hash,
+        seed=t["seed"],
+        block_size=m["block_size"],
+        n_embd=m["n_embd"],
+        n_hidden=m["n_hidden"],
+        n_layers=m["n_layers"],
+        batch_size=t["batch_size"],
+        steps=t["steps"],
+        optimizer=t["optimizer"],
+        lr=t["lr"],
+        device=device,
+        created_at=now,
+        started_at=now,
+        heartbeat_at=now,
+        steps_done=0,
+        host=host,
+        pid=pid,
+        version=version,
+    )
+
+
+def _point(p: SweepPoint) -> PointRecord:
+    return PointRecord(
+        p.id, p.sweep_id, p.idx, json.loads(p.config), p.config_hash, p.group_key, p.run_id
+    )
+
+
 def _dataset(r: Dataset) -> DatasetRecord:
     return DatasetRecord(
         id=r.id,
@@ -607,4 +773,5 @@ def _run(r: Run, dataset: str) -> RunRecord:
         version=r.version,
         device=r.device,
         error=r.error,
+        sweep_id=r.sweep_id,
     )

@@ -110,6 +110,9 @@ class Run(Base):
     pid: Mapped[int] = mapped_column(Integer)
     version: Mapped[str] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)
+    sweep_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sweeps.id", name="fk_runs_sweep_id"), index=True
+    )
 
 
 class Metric(Base):
@@ -137,3 +140,36 @@ class Checkpoint(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Sweep(Base):
+    """A grid of runs over one dataset; its points are claimed by workers."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
+    name: Mapped[str | None] = mapped_column(String(128))
+    spec: Mapped[str] = mapped_column(Text)  # JSON: base config, grid, seeds
+    n_points: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SweepPoint(Base):
+    """One configuration of a sweep. ``run_id`` is set, in the same transaction that
+    creates the run, by the worker that claims it: a point is trained exactly once."""
+
+    __tablename__ = "sweep_points"
+    __table_args__ = (
+        UniqueConstraint("sweep_id", "config_hash", name="uq_sweep_points_config"),
+        Index("ix_sweep_points_open", "sweep_id", "run_id", "idx"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sweep_id: Mapped[int] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"))
+    idx: Mapped[int] = mapped_column(Integer)
+    config: Mapped[str] = mapped_column(Text)
+    config_hash: Mapped[str] = mapped_column(String(16))
+    group_key: Mapped[str] = mapped_column(String(16))  # same shape: trainable together
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

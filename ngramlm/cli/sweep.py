@@ -1,0 +1,233 @@
+"""``ngramlm sweep``: a grid of runs trained by local (or remote) worker processes."""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from ngramlm import sweep as core
+from ngramlm.cli import options as o
+from ngramlm.cli.common import console, err_console, fmt_loss, parse_id, print_json, store
+from ngramlm.config import resolve
+from ngramlm.datasets import check_name, resolve_dataset
+from ngramlm.errors import InputError
+from ngramlm.store import Store
+
+POLL_S = 0.5
+GRID_KEYS = ("lr", "block_size", "n_embd", "n_hidden", "n_layers", "batch_size", "seed")
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="sweep")(sweep_cmd)
+
+
+def sweep_cmd(
+    ctx: typer.Context,
+    *,
+    lr_grid: Annotated[
+        str | None,
+        typer.Option(help="Learning rates: 0.01,0.1,1 or log-spaced START:STOP:COUNT."),
+    ] = None,
+    grid: Annotated[
+        list[str] | None,
+        typer.Option(help="KEY=V1,V2,... over any train hyperparameter (repeatable)."),
+    ] = None,
+    seeds: Annotated[int, typer.Option(help="Replicates per point (seed, seed+1, ...).")] = 1,
+    workers: Annotated[int, typer.Option(help="Local worker processes.")] = 1,
+    join: Annotated[str | None, typer.Option(help="Add workers to an existing SWEEP.")] = None,
+    resume: Annotated[
+        str | None, typer.Option(help="Continue SWEEP: killed and crashed points resume.")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="A label for the sweep and its runs.")] = None,
+    dataset: o.Dataset = None,
+    preset: o.Preset = "default",
+    block_size: o.BlockSize = None,
+    n_embd: o.NEmbd = None,
+    n_hidden: o.NHidden = None,
+    n_layers: o.NLayers = None,
+    init: o.Init = None,
+    norm: o.Norm = None,
+    dropout: o.Dropout = None,
+    direct: o.Direct = None,
+    batch_size: o.BatchSize = None,
+    steps: o.Steps = None,
+    optimizer: o.Optimizer = None,
+    lr: o.Lr = None,
+    lr_schedule: o.LrSchedule = None,
+    decay_at: o.DecayAt = None,
+    decay_factor: o.DecayFactor = None,
+    warmup: o.Warmup = None,
+    weight_decay: o.WeightDecay = None,
+    seed: o.Seed = None,
+    eval_every: o.EvalEvery = None,
+    checkpoint_every: o.CheckpointEvery = None,
+    device: o.Device = None,
+    quiet: o.Quiet = False,
+    as_json: o.Json = False,
+) -> None:
+    """Train every point of a grid (lr x grid x seeds), each an ordinary run of the sweep."""
+    given = o.overrides(locals())
+    if workers < 1 or workers > 256:
+        raise InputError(f"--workers must be between 1 and 256, got {workers}")
+    existing = join if join is not None else resume
+    if join is not None and resume is not None:
+        raise InputError("give --join or --resume, not both")
+    if existing is not None:
+        fixed = [k for k, v in given.items() if v is not None]
+        if fixed or lr_grid or grid or dataset:
+            raise InputError(
+                "--join/--resume work on the sweep as recorded; drop the grid and other options"
+            )
+        sweep_id = parse_id(existing, "sweep")
+        s = store(ctx)
+        s.sweep(sweep_id)  # refuse an unknown sweep before starting workers
+    else:
+        if lr_grid is None and not grid:
+            raise InputError("give --lr-grid (e.g. 0.01,0.1,1) and/or --grid KEY=V1,V2")
+        lrs = core.parse_lr_grid(lr_grid) if lr_grid else []
+        parsed = core.parse_grid(grid or [])
+        if "lr" in parsed:
+            if lrs:
+                raise InputError(
+                    "give the learning rates with --lr-grid or --grid lr=..., not both"
+                )
+            lrs = parsed.pop("lr")
+        base_check = resolve(preset, given, vocab_size=27)
+        if not lrs:
+            lrs = [base_check.train.lr]
+        core.expand(base_check, lrs, parsed, seeds)  # refuse bad grids before writing
+        if dataset is not None:
+            check_name(dataset)
+        s = store(ctx)
+        ds = resolve_dataset(s, dataset)
+        base = resolve(preset, given, ds.vocab_size)
+        sweep = core.create(s, ds, base, lrs, parsed, seeds, name)
+        sweep_id = sweep.id
+        if not as_json:
+            console.print(f"sweep {sweep_id}: {sweep.n_points} points on {ds.name}")
+    run_workers(
+        ctx.find_root().obj.db_url, s, sweep_id, workers, resume is not None, quiet or as_json
+    )
+    final = core.status(s, sweep_id)
+    show(final, as_json)
+    if any(r.status == "killed" for r in final.runs):
+        raise typer.Exit(130)
+
+
+def run_workers(
+    db_url: str, s: Store, sweep_id: int, workers: int, resume: bool, quiet: bool
+) -> None:
+    procs = core.start_workers(db_url, sweep_id, workers, resume)
+
+    def forward(signum: int, frame: object) -> None:
+        for p in procs:  # the workers save a checkpoint and mark their point killed
+            if p.is_alive() and p.pid is not None:
+                import os
+
+                os.kill(p.pid, signal.SIGTERM)
+
+    old_int = signal.signal(signal.SIGINT, forward)
+    old_term = signal.signal(signal.SIGTERM, forward)
+    try:
+        if quiet or not err_console.is_terminal:
+            for p in procs:
+                p.join()
+        else:
+            with Live(console=err_console, refresh_per_second=4, transient=True) as live:
+                while any(p.is_alive() for p in procs):
+                    live.update(_display(core.status(s, sweep_id)))
+                    time.sleep(POLL_S)
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+        for p in procs:
+            p.join()
+
+
+def swept_keys(st: core.SweepStatus) -> tuple[str, ...]:
+    spec = st.sweep.spec
+    keys = ["lr", *spec.get("grid", {})]
+    if spec.get("seeds", 1) > 1:
+        keys.append("seed")
+    return tuple(keys)
+
+
+def _config_summary(config: dict[str, Any], keys: tuple[str, ...] = GRID_KEYS) -> str:
+    flat = {**config["model"], **config["train"]}
+    return " ".join(
+        f"{k}={flat[k]:g}" if isinstance(flat[k], float) else f"{k}={flat[k]}"
+        for k in keys
+        if k in flat
+    )
+
+
+def _display(st: core.SweepStatus) -> Table:
+    table = Table.grid(padding=(0, 2))
+    n = st.sweep.n_points
+    done = st.done
+    width = 30
+    bar = "█" * int(width * done / max(1, n)) + "░" * (width - int(width * done / max(1, n)))
+    best = st.best
+    keys = swept_keys(st)
+    best_txt = (
+        f"best dev {best.dev_loss:.4f} ({_config_summary(best.config, keys)})" if best else ""
+    )
+    table.add_row(f"sweep {st.sweep.id}", f"{bar} {done}/{n}", best_txt)
+    for r in st.active:
+        table.add_row(
+            f"  run {r.id}", f"{r.steps_done:,}/{r.steps:,} steps", _config_summary(r.config, keys)
+        )
+    return table
+
+
+def show(st: core.SweepStatus, as_json: bool) -> None:
+    runs = sorted(st.runs, key=lambda r: (r.dev_loss is None, r.dev_loss or 0.0))
+    best = st.best
+    if as_json:
+        print_json(
+            {
+                "sweep": st.sweep.id,
+                "dataset": st.sweep.dataset,
+                "points": st.sweep.n_points,
+                "finished": st.done,
+                "best_run": best.id if best else None,
+                "runs": [
+                    {
+                        "run": r.id,
+                        "status": r.status,
+                        "config": r.config,
+                        "train_loss": r.train_loss,
+                        "dev_loss": r.dev_loss,
+                        "train_seconds": r.train_seconds,
+                    }
+                    for r in runs
+                ],
+            }
+        )
+        return
+    table = Table(
+        title=f"sweep {st.sweep.id} on {st.sweep.dataset}: {st.done}/{st.sweep.n_points} finished"
+    )
+    for col in ("", "run", "status", "config", "train", "dev", "time"):
+        table.add_column(col, justify="right" if col in ("train", "dev", "time", "run") else "left")
+    keys = swept_keys(st)
+    for r in runs:
+        mark = "★" if best is not None and r.id == best.id else ""
+        table.add_row(
+            mark,
+            str(r.id),
+            r.status,
+            _config_summary(r.config),
+            fmt_loss(r.train_loss),
+            fmt_loss(r.dev_loss),
+            f"{r.train_seconds or 0:.1f}s",
+        )
+    console.print(table)
+    open_points = st.sweep.n_points - len(st.runs)
+    if open_points or any(r.status in ("killed", "crashed") for r in st.runs):
+        console.print(f"continue it with `ngramlm sweep --resume {st.sweep.id}`")

@@ -1,0 +1,263 @@
+"""Sweeps: grid expansion, point claiming, and the worker loop.
+
+A sweep and all its points are written to the store before any training starts. Workers
+(local processes, or processes on other machines that share a PostgreSQL store) claim
+points atomically, one transaction per claim, so each point is trained exactly once
+however many workers run. Every point becomes an ordinary run linked to its sweep.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import multiprocessing
+import os
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ngramlm import __version__
+from ngramlm.config import RunConfig, hyperparameter_types, validate
+from ngramlm.engine import resolve_device
+from ngramlm.errors import InputError
+from ngramlm.store import Store
+from ngramlm.store.records import DatasetRecord, RunRecord, SweepRecord
+from ngramlm.train import Outcome, Progress, execute_run, resume_run, stop_on_signals
+
+MAX_POINTS = 10_000
+
+# --- parsing the grid ------------------------------------------------------------------
+
+
+def parse_lr_grid(text: str) -> list[float]:
+    """``0.01,0.1,1`` or a log-spaced range ``START:STOP:COUNT`` (both ends included)."""
+    text = text.strip()
+    try:
+        if ":" in text:
+            start_s, stop_s, count_s = text.split(":")
+            start, stop, count = float(start_s), float(stop_s), int(count_s)
+            if not (start > 0 and stop > 0 and math.isfinite(start) and math.isfinite(stop)):
+                raise ValueError
+            if count < 1 or count > MAX_POINTS:
+                raise ValueError
+            if count == 1:
+                return [start]
+            a, b = math.log10(start), math.log10(stop)
+            return [float(f"{10 ** (a + (b - a) * i / (count - 1)):.6g}") for i in range(count)]
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(
+            f"--lr-grid {text!r} is not a list like 0.01,0.1,1 or a range like 1e-3:1:7"
+        ) from None
+    if not values:
+        raise InputError("--lr-grid is empty; give values like 0.01,0.1,1")
+    for v in values:
+        if not (math.isfinite(v) and v > 0):
+            raise InputError(f"--lr-grid value {v} must be a finite number > 0")
+    return values
+
+
+def _parse_value(key: str, raw: str, kind: type) -> Any:
+    raw = raw.strip()
+    try:
+        if kind is bool:
+            if raw.lower() in ("true", "1", "yes"):
+                return True
+            if raw.lower() in ("false", "0", "no"):
+                return False
+            raise ValueError
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        return raw
+    except ValueError:
+        raise InputError(
+            f"--grid {key}: {raw!r} is not a valid {kind.__name__}; e.g. --grid n_hidden=100,200"
+        ) from None
+
+
+def parse_grid(items: list[str]) -> dict[str, list[Any]]:
+    """``KEY=V1,V2,...`` per item, typed by the hyperparameter it names."""
+    types = hyperparameter_types()
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        if "=" not in item:
+            raise InputError(f"--grid {item!r} must look like KEY=V1,V2 (e.g. n_hidden=100,200)")
+        key, _, values = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if key not in types or key in ("device",):
+            raise InputError(
+                f"--grid: unknown hyperparameter {key!r}; known: {', '.join(sorted(types))}"
+            )
+        if key in grid:
+            raise InputError(f"--grid {key} is given twice; put all its values in one --grid")
+        parsed = [_parse_value(key, v, types[key]) for v in values.split(",") if v.strip()]
+        if not parsed:
+            raise InputError(f"--grid {key} has no values")
+        grid[key] = parsed
+    return grid
+
+
+# --- expansion -------------------------------------------------------------------------
+
+
+def group_key(cfg: RunConfig) -> str:
+    """Points that differ only in learning rate and seed share a shape and a schedule:
+    they can be trained together as one batched model."""
+    d = cfg.to_dict()
+    d["train"].pop("lr")
+    d["train"].pop("seed")
+    d["train"].pop("device")
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def expand(
+    base: RunConfig, lrs: list[float], grid: dict[str, list[Any]], seeds: int
+) -> list[RunConfig]:
+    """The cartesian product lr x grid x seed replicates, each point validated."""
+    if isinstance(seeds, bool) or seeds < 1 or seeds > 1000:
+        raise InputError(f"--seeds must be between 1 and 1000, got {seeds}")
+    keys = list(grid)
+    combos = list(itertools.product(lrs, *(grid[k] for k in keys)))
+    n = len(combos) * seeds
+    if n > MAX_POINTS:
+        raise InputError(f"the sweep would have {n:,} points (limit {MAX_POINTS:,}); narrow it")
+    configs: list[RunConfig] = []
+    seen: set[str] = set()
+    for combo in combos:
+        values = {"lr": combo[0], **dict(zip(keys, combo[1:], strict=True))}
+        for r in range(seeds):
+            cfg = base.with_values({**values, "seed": base.train.seed + r})
+            validate(cfg)
+            h = cfg.config_hash()
+            if h in seen:
+                raise InputError(
+                    f"the grid repeats a point ({values}); remove the duplicate values"
+                )
+            seen.add(h)
+            configs.append(cfg)
+    return configs
+
+
+def create(
+    store: Store,
+    dataset: DatasetRecord,
+    base: RunConfig,
+    lrs: list[float],
+    grid: dict[str, list[Any]],
+    seeds: int,
+    name: str | None,
+) -> SweepRecord:
+    configs = expand(base, lrs, grid, seeds)
+    resolve_device(base.train.device)
+    spec = {"base": base.to_dict(), "lr_grid": lrs, "grid": grid, "seeds": seeds}
+    points = [(c.to_dict(), c.config_hash(), group_key(c)) for c in configs]
+    return store.create_sweep(dataset_id=dataset.id, name=name, spec=spec, points=points)
+
+
+# --- workers ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkerReport:
+    trained: int
+    stopped: bool
+
+
+def work(
+    store: Store,
+    sweep_id: int,
+    *,
+    resume: bool,
+    stop: threading.Event,
+    progress_factory: Callable[[], Progress] = Progress,
+) -> WorkerReport:
+    """Claim and train points until none is left (or a stop is asked for)."""
+    sweep = store.sweep(sweep_id)
+    dataset = store.dataset_by_id(sweep.dataset_id)
+    host, pid = socket.gethostname(), os.getpid()
+    trained = 0
+    while not stop.is_set():
+        outcome: Outcome | None = None
+        device = resolve_device(sweep.spec["base"]["train"]["device"])
+        claimed = store.claim_points(
+            sweep_id, limit=1, device=str(device), host=host, pid=pid, version=__version__
+        )
+        if claimed:
+            point, run = claimed[0]
+            cfg = RunConfig.from_dict(point.config)
+            outcome = execute_run(store, run, dataset, cfg, device, progress_factory(), stop)
+        elif resume:
+            for r in store.resumable_sweep_runs(sweep_id):
+                try:
+                    outcome = resume_run(store, r.id, progress=progress_factory(), stop=stop)
+                    break
+                except Exception as exc:  # claimed by another worker meanwhile
+                    if "resumed by another process" in str(exc) or "only killed" in str(exc):
+                        continue
+                    raise
+        if outcome is None:
+            break
+        trained += 1
+        if outcome.run.status == "killed":
+            return WorkerReport(trained, True)
+    return WorkerReport(trained, stop.is_set())
+
+
+def _worker_main(db_url: str, sweep_id: int, threads: int, resume: bool) -> None:
+    torch.set_num_threads(threads)
+    with Store(db_url) as store, stop_on_signals() as stop:
+        work(store, sweep_id, resume=resume, stop=stop)
+
+
+def threads_per_worker(workers: int) -> int:
+    """Split the cores so that workers together do not oversubscribe them."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def start_workers(
+    db_url: str, sweep_id: int, workers: int, resume: bool
+) -> list[multiprocessing.process.BaseProcess]:
+    if workers < 1 or workers > 256:
+        raise InputError(f"--workers must be between 1 and 256, got {workers}")
+    ctx = multiprocessing.get_context("spawn")
+    threads = threads_per_worker(workers)
+    procs = [
+        ctx.Process(
+            target=_worker_main, args=(db_url, sweep_id, threads, resume), name=f"worker-{i}"
+        )
+        for i in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    return procs
+
+
+@dataclass(frozen=True)
+class SweepStatus:
+    sweep: SweepRecord
+    runs: list[RunRecord]
+
+    @property
+    def done(self) -> int:
+        return sum(r.status == "finished" for r in self.runs)
+
+    @property
+    def active(self) -> list[RunRecord]:
+        return [r for r in self.runs if r.status == "running"]
+
+    @property
+    def best(self) -> RunRecord | None:
+        finished = [r for r in self.runs if r.status == "finished" and r.dev_loss is not None]
+        return min(finished, key=lambda r: r.dev_loss or math.inf, default=None)
+
+
+def status(store: Store, sweep_id: int) -> SweepStatus:
+    return SweepStatus(store.sweep(sweep_id), store.sweep_runs(sweep_id))
