@@ -222,7 +222,7 @@ def show(st: core.SweepStatus, as_json: bool) -> None:
             mark,
             str(r.id),
             r.status,
-            _config_summary(r.config),
+            _config_summary(r.config, keys),
             fmt_loss(r.train_loss),
             fmt_loss(r.dev_loss),
             f"{r.train_seconds or 0:.1f}s",
