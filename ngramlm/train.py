@@ -9,6 +9,7 @@ process died without a word keeps ``running`` with a stale heartbeat and is show
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
@@ -21,7 +22,7 @@ from typing import Any
 
 import torch
 
-from ngramlm import __version__, checkpoint
+from ngramlm import __version__, checkpoint, lrfind
 from ngramlm.config import RunConfig
 from ngramlm.data import Vocab, build_examples
 from ngramlm.engine import EvalPoint, Examples, Hooks, TrainResult, TrainState, resolve_device
@@ -246,3 +247,62 @@ def resume_run(
         stop or threading.Event(),
         loaded.state,
     )
+
+
+def lr_find(
+    store: Store,
+    dataset: DatasetRecord,
+    cfg: RunConfig,
+    *,
+    min_lr: float,
+    max_lr: float,
+    name: str | None = None,
+) -> tuple[RunRecord, list[float], list[float], lrfind.Suggestion]:
+    """Run the learning-rate range test and store it as a run of kind ``lr_find``."""
+    lrfind.validate_range(min_lr, max_lr, cfg.train.steps)
+    device = resolve_device(cfg.train.device)
+    run = store.create_run(
+        dataset_id=dataset.id,
+        kind="lr_find",
+        name=name,
+        preset=None,
+        config=cfg.to_dict(),
+        config_hash=cfg.config_hash(),
+        device=str(device),
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        version=__version__,
+    )
+    t0 = time.perf_counter()
+    try:
+        examples = load_examples(store, dataset, cfg.model.block_size)
+        lrs = lrfind.lr_schedule(min_lr, max_lr, cfg.train.steps)
+        losses = lrfind.range_test(cfg, examples, device, lrs)
+    except BaseException as exc:
+        store.end_run(run.id, status="failed", error=f"{type(exc).__name__}: {exc}", steps_done=0)
+        raise
+    elapsed = time.perf_counter() - t0
+    suggestion = lrfind.suggest(lrs, losses)
+    points = [
+        MetricRecord(i + 1, elapsed, lr, loss if math.isfinite(loss) else None, None, None)
+        for i, (lr, loss) in enumerate(zip(lrs, losses, strict=True))
+    ]
+    store.add_metrics(run.id, points, len(points))
+    extra = {
+        "suggested_lr": suggestion.lr,
+        "lr_at_min": suggestion.lr_at_min,
+        "min_smoothed_loss": suggestion.min_smoothed_loss,
+        "method": suggestion.method,
+        "min_lr": min_lr,
+        "max_lr": max_lr,
+    }
+    record = store.finish_run(
+        run.id,
+        steps_done=len(points),
+        train_loss=None,
+        dev_loss=None,
+        train_seconds=elapsed,
+        checkpoint_sha256=None,
+        extra=extra,
+    )
+    return record, lrs, losses, suggestion

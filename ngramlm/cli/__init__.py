@@ -10,7 +10,7 @@ import click
 import typer
 
 from ngramlm import __version__
-from ngramlm.cli import db, prepare, sample, sweep, train
+from ngramlm.cli import db, lrfind, prepare, sample, sweep, train
 from ngramlm.cli.common import State, err_console
 from ngramlm.errors import NgramlmError
 from ngramlm.store.store import DEFAULT_URL
@@ -56,6 +56,7 @@ prepare.register(app)
 train.register(app)
 sample.register(app)
 sweep.register(app)
+lrfind.register(app)
 app.add_typer(db.app, name="db")
 
 
