@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,8 @@ from rich.console import Console
 from ngramlm.errors import InputError, NotFoundError
 from ngramlm.store import Store
 
-console = Console()  # results: stdout
+# Results go to stdout; piped, they are laid out 140 columns wide rather than Rich's 80.
+console = Console(width=None if sys.stdout.isatty() else 140)
 err_console = Console(stderr=True)  # progress, warnings and errors: stderr
 
 

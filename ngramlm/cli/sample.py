@@ -12,6 +12,7 @@ from ngramlm.cli.common import console, print_json, run_id, store
 from ngramlm.data import Vocab
 from ngramlm.errors import InputError, NotFoundError
 from ngramlm.sampling import sample
+from ngramlm.store import Store
 
 
 def register(app: typer.Typer) -> None:
@@ -36,25 +37,14 @@ def sample_cmd(
         raise InputError(f"-n must be between 1 and 100000, got {n}")
     if seed < 0:
         raise InputError(f"--seed must be >= 0, got {seed}")
-    record = s.run(rid)
-    ckpt = s.checkpoint(rid)
-    if ckpt is None:
-        raise NotFoundError(f"run {rid} has no checkpoint yet; sample once it has trained")
-    loaded = checkpoint.from_bytes(ckpt.data, ckpt.sha256)
-    model = checkpoint.build_model(loaded)
-    vocab = Vocab(loaded.vocab)
-    g = torch.Generator().manual_seed(seed)
-    words = sample(model, vocab, n, g, temperature=temperature, top_k=top_k, prefix=prefix)
-    # Mark only what training could see: a word in the test split reads as "new".
-    seen = {w: "train" for w in s.words(record.dataset_id, "train")}
-    for w in s.words(record.dataset_id, "dev"):
-        seen.setdefault(w, "dev")
-    marked = [(w, seen.get(w, "new")) for w in words]
+    marked, step = marked_samples(
+        s, rid, n, seed, temperature=temperature, top_k=top_k, prefix=prefix
+    )
     if as_json:
         print_json(
             {
                 "run": rid,
-                "step": ckpt.step,
+                "step": step,
                 "seed": seed,
                 "temperature": temperature,
                 "words": [{"word": w, "in": where} for w, where in marked],
@@ -64,3 +54,31 @@ def sample_cmd(
     for w, where in marked:
         style = {"train": "dim", "dev": "cyan", "new": "bold green"}[where]
         console.print(f"{w}  [{style}]{where}[/]", highlight=False)
+
+
+def marked_samples(
+    s: Store,
+    rid: int,
+    n: int,
+    seed: int,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    prefix: str = "",
+) -> tuple[list[tuple[str, str]], int]:
+    """Words from the run's last checkpoint, each marked train, dev or new; and its step."""
+    record = s.run(rid)
+    ckpt = s.checkpoint(rid)
+    if ckpt is None:
+        raise NotFoundError(f"run {rid} has no checkpoint yet; sample once it has trained")
+    loaded = checkpoint.from_bytes(ckpt.data, ckpt.sha256)
+    model = checkpoint.build_model(loaded)
+    g = torch.Generator().manual_seed(seed)
+    words = sample(
+        model, Vocab(loaded.vocab), n, g, temperature=temperature, top_k=top_k, prefix=prefix
+    )
+    # Mark only what training could see: a word in the test split reads as "new".
+    seen = {w: "train" for w in s.words(record.dataset_id, "train")}
+    for w in s.words(record.dataset_id, "dev"):
+        seen.setdefault(w, "dev")
+    return [(w, seen.get(w, "new")) for w in words], ckpt.step

@@ -122,3 +122,13 @@ class PointRecord:
     config_hash: str
     group_key: str
     run_id: int | None
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    run_id: int
+    test_loss: float
+    n_examples: int
+    checkpoint_sha256: str
+    created_at: datetime
+    host: str

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -38,13 +38,23 @@ from ngramlm.store.records import (
     STALE_AFTER_S,
     CheckpointRecord,
     DatasetRecord,
+    EvaluationRecord,
     MetricRecord,
     PointRecord,
     RunRecord,
     SweepRecord,
     loads,
 )
-from ngramlm.store.tables import Checkpoint, Dataset, Metric, Run, Sweep, SweepPoint, Word
+from ngramlm.store.tables import (
+    Checkpoint,
+    Dataset,
+    Evaluation,
+    Metric,
+    Run,
+    Sweep,
+    SweepPoint,
+    Word,
+)
 
 BUSY_TIMEOUT_S = 60.0
 DEFAULT_URL = "sqlite:///ngramlm.db"
@@ -299,14 +309,10 @@ class Store:
 
     def words(self, dataset_id: int, split: str) -> list[str]:
         """The train or dev words in split order. The test split is not served here:
-        only ``ngramlm.finalize`` reads it, through ``test_words_for_finalize``."""
+        only ``ngramlm.finalize`` reads it, through ``finalize_with_test_words``."""
         if split not in ("train", "dev"):
             raise ValueError(f"words() serves train and dev only, not {split!r}")
         return self._split_words(dataset_id, split)
-
-    def test_words_for_finalize(self, dataset_id: int) -> list[str]:
-        """The locked test split. Only ngramlm/finalize.py may call this (a test checks)."""
-        return self._split_words(dataset_id, "test")
 
     def _split_words(self, dataset_id: int, split: str) -> list[str]:
         with self._tx() as s:
@@ -668,6 +674,74 @@ class Store:
             s.refresh(row)
             return self._run_record(s, row), ckpt_step
 
+    # --- the locked test split ----------------------------------------------------------
+
+    def evaluation(self, run_id: int) -> EvaluationRecord | None:
+        with self._tx() as s:
+            e = s.scalar(select(Evaluation).where(Evaluation.run_id == run_id))
+            return _evaluation(e) if e is not None else None
+
+    def evaluations(self) -> dict[int, EvaluationRecord]:
+        with self._tx() as s:
+            return {e.run_id: _evaluation(e) for e in s.scalars(select(Evaluation))}
+
+    def test_evaluations_spent(self) -> dict[str, int]:
+        """How many test evaluations each dataset has had."""
+        with self._tx() as s:
+            q = (
+                select(Dataset.name, func.count(Evaluation.id))
+                .select_from(Dataset)
+                .outerjoin(Run, Run.dataset_id == Dataset.id)
+                .outerjoin(Evaluation, Evaluation.run_id == Run.id)
+                .group_by(Dataset.name)
+                .order_by(Dataset.name)
+            )
+            return {name: int(n) for name, n in s.execute(q)}
+
+    def finalize_with_test_words(
+        self,
+        run_id: int,
+        *,
+        host: str,
+        evaluate: Callable[[RunRecord, CheckpointRecord, list[str]], tuple[float, int]],
+    ) -> tuple[EvaluationRecord, bool]:
+        """Evaluate a run on the locked test split at most once, ever.
+
+        Under the run's write lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: SELECT ... FOR
+        UPDATE on the run), an existing evaluation is returned as is (``created`` False);
+        otherwise the test words are loaded, handed to ``evaluate`` and its result recorded.
+        Only ngramlm/finalize.py calls this (a test checks)."""
+        with self._tx(write=True) as s:
+            row = s.scalar(select(Run).where(Run.id == run_id).with_for_update())
+            if row is None:
+                raise NotFoundError(f"no run {run_id} in {self.where}")
+            existing = s.scalar(select(Evaluation).where(Evaluation.run_id == run_id))
+            if existing is not None:
+                return _evaluation(existing), False
+            c = s.get(Checkpoint, run_id)
+            if c is None:
+                raise NotFoundError(f"run {run_id} has no checkpoint to evaluate")
+            ckpt = CheckpointRecord(c.run_id, c.step, c.sha256, c.data, c.created_at)
+            words = list(
+                s.scalars(
+                    select(Word.word)
+                    .where(Word.dataset_id == row.dataset_id, Word.split == "test")
+                    .order_by(Word.position)
+                )
+            )
+            loss, n = evaluate(self._run_record(s, row), ckpt, words)
+            e = Evaluation(
+                run_id=run_id,
+                test_loss=loss,
+                n_examples=n,
+                checkpoint_sha256=ckpt.sha256,
+                created_at=utcnow(),
+                host=host,
+            )
+            s.add(e)
+            s.flush()
+            return _evaluation(e), True
+
     def count_runs(self) -> int:
         with self._tx() as s:
             return int(s.scalar(select(func.count(Run.id))) or 0)
@@ -720,6 +794,12 @@ def _new_run(
         host=host,
         pid=pid,
         version=version,
+    )
+
+
+def _evaluation(e: Evaluation) -> EvaluationRecord:
+    return EvaluationRecord(
+        e.run_id, e.test_loss, e.n_examples, e.checkpoint_sha256, e.created_at, e.host
     )
 
 

@@ -173,3 +173,20 @@ class SweepPoint(Base):
     group_key: Mapped[str] = mapped_column(String(16))  # same shape: trainable together
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Evaluation(Base):
+    """The one test-split evaluation of a run. The database itself refuses to update or
+    delete a row (triggers, migration 0004), so it cannot be quietly redone."""
+
+    __tablename__ = "evaluations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("runs.id", name="fk_evaluations_run_id"), unique=True
+    )
+    test_loss: Mapped[float] = mapped_column(Float)
+    n_examples: Mapped[int] = mapped_column(Integer)
+    checkpoint_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    host: Mapped[str] = mapped_column(String(255))

@@ -1,0 +1,58 @@
+"""``ngramlm finalize``: the one evaluation of a run on the locked test split."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ngramlm.cli import options as o
+from ngramlm.cli.common import console, err_console, fmt_loss, print_json, run_id, store
+from ngramlm.finalize import finalize
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="finalize")(finalize_cmd)
+
+
+def finalize_cmd(
+    ctx: typer.Context,
+    run: Annotated[str, typer.Argument(help="Run id, or last.")],
+    *,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Finalize a sweep run that is not the sweep's best.")
+    ] = False,
+    as_json: o.Json = False,
+) -> None:
+    """Evaluate a finished run on the test split: once per run, ever."""
+    s = store(ctx)
+    result = finalize(s, run_id(s, run), yes=yes)
+    r, e = result.run, result.evaluation
+    if as_json:
+        print_json(
+            {
+                "run": r.id,
+                "dataset": r.dataset,
+                "created": result.created,
+                "train_loss": r.train_loss,
+                "dev_loss": r.dev_loss,
+                "test_loss": e.test_loss,
+                "test_examples": e.n_examples,
+                "checkpoint_sha256": e.checkpoint_sha256,
+                "evaluated_at": e.created_at.isoformat(),
+                "host": e.host,
+            }
+        )
+    else:
+        verb = "finalized" if result.created else "was already finalized"
+        console.print(f"run {r.id} on {r.dataset} {verb} at {e.created_at:%Y-%m-%d %H:%M} UTC")
+        console.print(
+            f"  train {fmt_loss(r.train_loss)}   dev {fmt_loss(r.dev_loss)}   "
+            f"[bold]test {e.test_loss:.4f}[/] ({e.n_examples:,} examples)"
+        )
+    if not result.created:
+        err_console.print(
+            f"[bold red]error:[/] run {r.id} was finalized already; the test split is evaluated "
+            "once per run, ever (the recorded result is shown above)"
+        )
+        raise typer.Exit(5)

@@ -1,0 +1,251 @@
+"""``ngramlm report``: runs as a table, one run in depth, a sweep as a grid."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ngramlm import report as core
+from ngramlm.cli import options as o
+from ngramlm.cli.common import console, fmt_loss, parse_id, print_json, run_id, store
+from ngramlm.cli.sample import marked_samples
+from ngramlm.datasets import check_name
+from ngramlm.errors import InputError
+from ngramlm.store import Store
+
+DEFAULT_LIMIT = 50  # table rows; --json and --csv give every run unless --limit
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="report")(report_cmd)
+
+
+def report_cmd(
+    ctx: typer.Context,
+    run: Annotated[str | None, typer.Argument(help="One run in depth (id or last).")] = None,
+    *,
+    dataset: Annotated[str | None, typer.Option(help="Only this dataset's runs.")] = None,
+    sweep: Annotated[str | None, typer.Option(help="One sweep, as a grid.")] = None,
+    status: Annotated[str | None, typer.Option(help=", ".join(core.STATUSES))] = None,
+    sort: Annotated[str, typer.Option(help="dev, train, id or time.")] = "id",
+    limit: Annotated[int | None, typer.Option(help="At most N runs.")] = None,
+    as_json: o.Json = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+) -> None:
+    """Runs, their hyperparameters and losses; a run's curve and diagnosis; a sweep's grid."""
+    if sort not in core.SORTS:
+        raise InputError(f"--sort must be one of {', '.join(core.SORTS)}, got {sort!r}")
+    if status is not None and status not in core.STATUSES:
+        raise InputError(f"--status must be one of {', '.join(core.STATUSES)}, got {status!r}")
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit must be at least 1, got {limit}")
+    if as_json and as_csv:
+        raise InputError("give --json or --csv, not both")
+    if dataset is not None:
+        check_name(dataset)
+    sweep_id = parse_id(sweep, "sweep") if sweep is not None else None
+    s = store(ctx)
+    if run is not None:
+        one_run(s, run_id(s, run), as_json)
+    elif sweep_id is not None:
+        one_sweep(s, sweep_id, as_json, as_csv, status, sort, limit)
+    else:
+        ds_id = s.dataset(dataset).id if dataset is not None else None
+        runs = s.runs(dataset_id=ds_id)
+        rows = core.rows(runs, s.evaluations(), status=status, sort=sort, limit=limit)
+        render_rows(s, rows, as_json, as_csv, limit)
+
+
+def render_rows(
+    s: Store, rows: list[dict[str, Any]], as_json: bool, as_csv: bool, limit: int | None
+) -> None:
+    spent = s.test_evaluations_spent()
+    if as_json:
+        print_json({"runs": rows, "test_evaluations_spent": spent})
+        return
+    if as_csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(core.FIELDS), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    shown = rows[: limit or DEFAULT_LIMIT]
+    datasets = sorted({r["dataset"] for r in shown})
+    many = len(datasets) > 1
+    where = "" if many or not datasets else f" on {datasets[0]}"
+    table = Table(title=f"{len(shown)} of {len(rows)} runs{where} ({s.where})", pad_edge=False)
+    columns = ["", "run", "sweep", *(["dataset"] if many else []), "status", "model", "batch", "lr",
+               "steps", "train", "dev", "gap", "test", "time"]  # fmt: skip
+    for name in columns:
+        table.add_column(
+            name, justify="left" if name in ("", "dataset", "status", "model") else "right"
+        )
+    current: object = object()
+    for r in shown:
+        if r["sweep"] != current:  # each sweep's runs form a section of their own
+            if table.row_count:
+                table.add_section()
+            current = r["sweep"]
+        style = {"finished": "green", "crashed": "red", "failed": "red",
+                 "killed": "yellow", "running": "cyan"}.get(r["status"], "")  # fmt: skip
+        model = f"{r['block_size']}/{r['n_embd']}/{r['n_hidden']}"
+        if r["n_layers"] > 1:
+            model += f"x{r['n_layers']}"
+        table.add_row(
+            "★" if r["best_in_sweep"] else "",
+            str(r["run"]),
+            "" if r["sweep"] is None else str(r["sweep"]),
+            *([r["dataset"]] if many else []),
+            f"[{style}]{r['status']}[/]" if style else r["status"],
+            model,
+            str(r["batch_size"]),
+            f"{r['lr']:g}",
+            f"{r['steps_done']:,}",
+            fmt_loss(r["train_loss"]),
+            fmt_loss(r["dev_loss"]),
+            "—" if r["gap"] is None else f"{r['gap']:+.3f}",
+            fmt_loss(r["test_loss"]),
+            "—" if r["seconds"] is None else f"{r['seconds']:.0f}s",
+        )
+    console.print(table)
+    console.print(
+        "test evaluations spent: "
+        + (", ".join(f"{name} {n}" for name, n in spent.items()) or "none")
+        + "   (model: block_size/n_embd/n_hidden[xlayers]; ★ best dev in its sweep)",
+        highlight=False,
+    )
+
+
+def one_run(s: Store, rid: int, as_json: bool) -> None:
+    r = s.run(rid)
+    metrics = s.metrics(rid)
+    evaluation = s.evaluation(rid)
+    ckpt = s.checkpoint(rid)
+    findings = core.diagnose(r, metrics) if r.kind == "train" else []
+    samples: list[tuple[str, str]] = []
+    if ckpt is not None and r.kind == "train":
+        samples, _ = marked_samples(s, rid, 8, 42)
+    if as_json:
+        print_json(
+            {
+                **core.run_row(r, evaluation),
+                "config": r.config,
+                "error": r.error,
+                "extra": r.extra,
+                "curve": [m.__dict__ for m in metrics],
+                "checkpoint": None
+                if ckpt is None
+                else {"step": ckpt.step, "sha256": ckpt.sha256, "bytes": len(ckpt.data)},
+                "diagnosis": [f.__dict__ for f in findings],
+                "samples": [{"word": w, "in": where} for w, where in samples],
+            }
+        )
+        return
+    title = f"run {r.id}" + (f" ({r.name})" if r.name else "")
+    console.print(f"[bold]{title}[/] on {r.dataset}: {r.kind}, [bold]{r.status}[/]")
+    if r.error:
+        console.print(f"  error: {r.error}", highlight=False)
+    hp = Table.grid(padding=(0, 2))
+    flat = {**r.config["model"], **r.config["train"]}
+    items = sorted(flat.items())
+    half = (len(items) + 1) // 2
+    for left, right in zip(items[:half], [*items[half:], ("", "")], strict=False):
+        hp.add_row(f"{left[0]}", str(left[1]), f"{right[0]}", str(right[1]))
+    console.print(hp)
+    console.print(
+        f"steps {r.steps_done:,}/{r.steps:,}   time {r.train_seconds or 0:.1f}s on {r.device}   "
+        f"host {r.host}   ngramlm {r.version}"
+    )
+    if r.kind == "lr_find":
+        losses = [m.batch_loss if m.batch_loss is not None else float("inf") for m in metrics]
+        console.print(f"loss  {core.sparkline(losses[:: max(1, len(losses) // 60)])}")
+        if r.extra:
+            console.print(
+                f"suggested lr {r.extra['suggested_lr']:.3g} ({r.extra['method']}); "
+                f"plot: ngramlm plot lr-find {r.id}"
+            )
+        return
+    console.print(
+        f"losses: train {fmt_loss(r.train_loss)}   dev {fmt_loss(r.dev_loss)}   "
+        f"test {fmt_loss(evaluation.test_loss) if evaluation else 'not finalized'}"
+    )
+    curve = [m for m in metrics if m.dev_loss is not None]
+    if curve:
+        dev = [m.dev_loss or 0.0 for m in curve]
+        train = [m.train_loss or 0.0 for m in curve]
+        console.print(
+            f"dev   {dev[0]:.3f} {core.sparkline(dev)} {dev[-1]:.3f}   "
+            f"(steps {curve[0].step:,}..{curve[-1].step:,})",
+            highlight=False,
+        )
+        console.print(
+            f"train {train[0]:.3f} {core.sparkline(train)} {train[-1]:.3f}", highlight=False
+        )
+    if ckpt is not None:
+        console.print(
+            f"checkpoint: step {ckpt.step:,}, {len(ckpt.data) / 1024:.0f} KiB safetensors, "
+            f"sha256 {ckpt.sha256[:16]}…"
+        )
+    for f in findings:
+        console.print(f"[bold]{f.rule}[/]: {f.message}", highlight=False)
+    if samples:
+        console.print(
+            "samples: " + ", ".join(f"{w} ({where})" for w, where in samples), highlight=False
+        )
+
+
+def one_sweep(
+    s: Store,
+    sweep_id: int,
+    as_json: bool,
+    as_csv: bool,
+    status: str | None,
+    sort: str,
+    limit: int | None,
+) -> None:
+    sw = s.sweep(sweep_id)
+    runs = s.sweep_runs(sweep_id)
+    rows = core.rows(runs, s.evaluations(), status=status, sort=sort, limit=limit)
+    grid = core.sweep_grid(sw, runs)
+    if as_json or as_csv:
+        if as_json:
+            print_json(
+                {
+                    "sweep": sw.id,
+                    "dataset": sw.dataset,
+                    "points": sw.n_points,
+                    "spec": sw.spec,
+                    "best_run": grid.best.id if grid.best else None,
+                    "runs": rows,
+                }
+            )
+        else:
+            render_rows(s, rows, False, True, limit)
+        return
+    table = Table(title=f"sweep {sw.id} on {sw.dataset}: dev loss by {grid.row_key}"
+                  + (f" x {grid.col_key}" if grid.col_key else ""))  # fmt: skip
+    table.add_column(grid.row_key, justify="right")
+    for c in grid.col_values:
+        table.add_column(f"{grid.col_key}={c}" if grid.col_key else "dev", justify="right")
+    best_cell = None
+    if grid.best is not None:
+        b = {**grid.best.config["model"], **grid.best.config["train"]}
+        best_cell = (b[grid.row_key], b[grid.col_key] if grid.col_key else None)
+    for rv in grid.row_values:
+        cells = []
+        for cv in grid.col_values:
+            v = grid.cells.get((rv, cv))
+            text = fmt_loss(v)
+            cells.append(f"[bold green]{text} ★[/]" if (rv, cv) == best_cell else text)
+        table.add_row(f"{rv:g}" if isinstance(rv, float) else str(rv), *cells)
+    console.print(table)
+    done = sum(r.status == "finished" for r in runs)
+    console.print(f"{done}/{sw.n_points} points finished")
+    if grid.best is not None:
+        console.print(
+            f"best: run {grid.best.id}, dev {fmt_loss(grid.best.dev_loss)} "
+            f"(train {fmt_loss(grid.best.train_loss)})"
+        )

@@ -1,0 +1,91 @@
+"""The locked test split: the only module that may read test words.
+
+``finalize`` evaluates a finished run's final checkpoint on the test split once per run,
+ever. The store records the result under the run's lock, and the database refuses to
+update or delete it. Choosing a model by its test loss leaks the test set into the
+choice, so finalizing a sweep run that is not the sweep's best on dev needs ``yes``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ngramlm import checkpoint
+from ngramlm.data import Vocab, build_examples
+from ngramlm.errors import ConflictError, InputError
+from ngramlm.store import Store
+from ngramlm.store.records import CheckpointRecord, EvaluationRecord, RunRecord
+
+
+@dataclass(frozen=True)
+class Finalized:
+    run: RunRecord
+    evaluation: EvaluationRecord
+    created: bool  # False: it was already finalized; nothing was evaluated
+
+
+class NeedsConfirmation(InputError):
+    """Finalizing this run would leak the test set into a choice; ask for --yes."""
+
+
+def check_finalizable(run: RunRecord) -> None:
+    if run.kind != "train":
+        raise InputError(f"run {run.id} is an {run.kind} run; only training runs are finalized")
+    if run.status != "finished":
+        raise InputError(
+            f"run {run.id} is {run.status}; only finished runs are finalized "
+            f"(resume it with `ngramlm train --resume {run.id}`)"
+        )
+
+
+def sweep_choice_warning(store: Store, run: RunRecord) -> str | None:
+    """A warning when ``run`` is in a sweep but is not that sweep's best on dev."""
+    if run.sweep_id is None:
+        return None
+    finished = [r for r in store.sweep_runs(run.sweep_id) if r.status == "finished"]
+    best = min(finished, key=lambda r: r.dev_loss if r.dev_loss is not None else float("inf"))
+    if best.id == run.id:
+        return None
+    return (
+        f"run {run.id} is not the best of sweep {run.sweep_id} on dev (run {best.id}: dev "
+        f"{best.dev_loss:.4f}, this one {run.dev_loss:.4f}); finalizing several runs and "
+        "choosing by test loss leaks the test set into the choice. Pass --yes to finalize it"
+    )
+
+
+@torch.no_grad()
+def _test_loss(run: RunRecord, ckpt: CheckpointRecord, words: list[str]) -> tuple[float, int]:
+    actual = hashlib.sha256(ckpt.data).hexdigest()
+    if run.checkpoint_sha256 is None or actual != run.checkpoint_sha256:
+        raise ConflictError(
+            f"run {run.id}'s checkpoint (sha256 {actual[:12]}) is not the one recorded at the "
+            f"end of training ({(run.checkpoint_sha256 or 'none')[:12]}); refusing to evaluate it"
+        )
+    loaded = checkpoint.from_bytes(ckpt.data, ckpt.sha256)
+    model = checkpoint.build_model(loaded)
+    X, Y = build_examples(words, Vocab(loaded.vocab), loaded.config.model.block_size)
+    total = 0.0
+    for i in range(0, X.shape[0], 65_536):
+        logits, _ = model(X[i : i + 65_536])
+        total += F.cross_entropy(logits, Y[i : i + 65_536], reduction="sum").item()
+    return total / max(1, X.shape[0]), int(X.shape[0])  # nats per character, as train/dev
+
+
+def finalize(store: Store, run_id: int, *, yes: bool = False) -> Finalized:
+    run = store.run(run_id)
+    existing = store.evaluation(run_id)
+    if existing is not None:
+        return Finalized(run, existing, created=False)
+    check_finalizable(run)
+    warning = sweep_choice_warning(store, run)
+    if warning is not None and not yes:
+        raise NeedsConfirmation(warning)
+    evaluation, created = store.finalize_with_test_words(
+        run_id, host=socket.gethostname(), evaluate=_test_loss
+    )
+    return Finalized(run, evaluation, created)

@@ -1,0 +1,224 @@
+"""Pure functions from store records to report rows, diagnoses and sweep grids.
+
+The field names of ``run_row`` are the stable, documented columns of ``ngramlm report
+--json`` and ``--csv`` (see README.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ngramlm.store.records import EvaluationRecord, MetricRecord, RunRecord, SweepRecord
+
+FIELDS = (
+    "run", "dataset", "sweep", "kind", "name", "status", "block_size", "n_embd", "n_hidden",
+    "n_layers", "batch_size", "optimizer", "lr", "steps", "steps_done", "seed", "train_loss",
+    "dev_loss", "gap", "test_loss", "seconds", "created_at", "best_in_sweep",
+)  # fmt: skip
+
+SORTS = ("dev", "train", "id", "time")
+STATUSES = ("running", "finished", "failed", "killed", "crashed")
+
+# Diagnosis thresholds, in nats per character.
+UNDERFIT_GAP = 0.02  # train and dev this close: capacity, not data, is the limit
+OVERFIT_GAP = 0.05  # dev this far above train: the model memorises the train split
+STILL_FALLING = 0.01  # dev fell this much over the last 10% of steps: train longer
+
+
+def best_per_sweep(runs: Iterable[RunRecord]) -> set[int]:
+    best: dict[int, RunRecord] = {}
+    for r in runs:
+        if r.sweep_id is None or r.status != "finished" or r.dev_loss is None:
+            continue
+        cur = best.get(r.sweep_id)
+        if cur is None or r.dev_loss < (cur.dev_loss or math.inf):
+            best[r.sweep_id] = r
+    return {r.id for r in best.values()}
+
+
+def run_row(
+    r: RunRecord, evaluation: EvaluationRecord | None, best: bool = False
+) -> dict[str, Any]:
+    m, t = r.config["model"], r.config["train"]
+    gap = r.dev_loss - r.train_loss if r.dev_loss is not None and r.train_loss is not None else None
+    return {
+        "run": r.id,
+        "dataset": r.dataset,
+        "sweep": r.sweep_id,
+        "kind": r.kind,
+        "name": r.name,
+        "status": r.status,
+        "block_size": m["block_size"],
+        "n_embd": m["n_embd"],
+        "n_hidden": m["n_hidden"],
+        "n_layers": m["n_layers"],
+        "batch_size": t["batch_size"],
+        "optimizer": t["optimizer"],
+        "lr": t["lr"],
+        "steps": t["steps"],
+        "steps_done": r.steps_done,
+        "seed": t["seed"],
+        "train_loss": r.train_loss,
+        "dev_loss": r.dev_loss,
+        "gap": gap,
+        "test_loss": evaluation.test_loss if evaluation else None,
+        "seconds": r.train_seconds,
+        "created_at": r.created_at.isoformat(),
+        "best_in_sweep": best,
+    }
+
+
+def rows(
+    runs: Sequence[RunRecord],
+    evaluations: dict[int, EvaluationRecord],
+    *,
+    status: str | None = None,
+    sort: str = "id",
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    best = best_per_sweep(runs)
+    selected = [r for r in runs if status is None or r.status == status]
+    out = [run_row(r, evaluations.get(r.id), r.id in best) for r in selected]
+    key = {
+        "dev": lambda x: (x["dev_loss"] is None, x["dev_loss"] or 0.0),
+        "train": lambda x: (x["train_loss"] is None, x["train_loss"] or 0.0),
+        "id": lambda x: -x["run"],
+        "time": lambda x: (x["seconds"] is None, -(x["seconds"] or 0.0)),
+    }[sort]
+    out.sort(key=key)  # type: ignore[arg-type]
+    # Sweep runs group under their sweep (in the order their first member appears).
+    order: dict[Any, int] = {}
+    for x in out:
+        order.setdefault(x["sweep"], len(order))
+    out.sort(key=lambda x: order[x["sweep"]])
+    return out[:limit] if limit is not None else out
+
+
+# --- one run: diagnosis ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str  # underfit | overfit | balanced | still-falling | plateaued
+    message: str
+
+
+def diagnose(run: RunRecord, metrics: Sequence[MetricRecord]) -> list[Finding]:
+    """The lecture's reading of train and dev loss, with the numbers that decided it."""
+    findings: list[Finding] = []
+    tr, dv = run.train_loss, run.dev_loss
+    if tr is None or dv is None:
+        return [Finding("none", "no final losses yet: nothing to diagnose")]
+    gap = dv - tr
+    if gap <= UNDERFIT_GAP:
+        findings.append(
+            Finding(
+                "underfit",
+                f"train {tr:.4f} ≈ dev {dv:.4f} (gap {gap:+.4f} ≤ {UNDERFIT_GAP}): the model "
+                "underfits; grow --n-hidden, then --n-embd, or the batch size",
+            )
+        )
+    elif gap >= OVERFIT_GAP:
+        findings.append(
+            Finding(
+                "overfit",
+                f"dev {dv:.4f} is well above train {tr:.4f} (gap {gap:+.4f} ≥ {OVERFIT_GAP}): "
+                "the model overfits; regularise (--dropout, --weight-decay) or add data",
+            )
+        )
+    else:
+        findings.append(
+            Finding(
+                "balanced",
+                f"dev {dv:.4f} vs train {tr:.4f} (gap {gap:+.4f}, between {UNDERFIT_GAP} and "
+                f"{OVERFIT_GAP}): neither clearly under- nor overfitting",
+            )
+        )
+    curve = [m for m in metrics if m.dev_loss is not None]
+    if len(curve) >= 2:
+        last = curve[-1]
+        cutoff = last.step * 0.9
+        earlier = [m for m in curve if m.step <= cutoff]
+        ref = earlier[-1] if earlier else curve[0]
+        drop = (ref.dev_loss or 0.0) - (last.dev_loss or 0.0)
+        if drop > STILL_FALLING:
+            findings.append(
+                Finding(
+                    "still-falling",
+                    f"dev fell {drop:.4f} from step {ref.step:,} to {last.step:,} "
+                    f"(> {STILL_FALLING} over the last 10%): train longer (--steps)",
+                )
+            )
+        else:
+            findings.append(
+                Finding(
+                    "plateaued",
+                    f"dev changed {-drop:+.4f} from step {ref.step:,} to {last.step:,}: "
+                    "the curve has flattened; more steps alone will not help much",
+                )
+            )
+    return findings
+
+
+def sparkline(values: Sequence[float]) -> str:
+    """A one-line chart of a curve (lower is better, so lower blocks mean lower loss)."""
+    blocks = "▁▂▃▄▅▆▇█"
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return ""
+    lo, hi = min(finite), max(finite)
+    span = hi - lo or 1.0
+    return "".join(
+        blocks[min(7, int((v - lo) / span * 7.999))] if math.isfinite(v) else " " for v in values
+    )
+
+
+# --- a sweep as a grid -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepGrid:
+    row_key: str
+    col_key: str | None
+    row_values: list[Any]
+    col_values: list[Any]
+    cells: dict[tuple[Any, Any], float | None]  # mean dev loss over seed replicates
+    best: RunRecord | None
+
+
+def _value(r: RunRecord, key: str) -> Any:
+    return {**r.config["model"], **r.config["train"]}[key]
+
+
+def sweep_grid(sweep: SweepRecord, runs: Sequence[RunRecord]) -> SweepGrid:
+    """Dev loss over the sweep's first two swept keys (lr first when swept)."""
+    keys = ["lr", *sweep.spec.get("grid", {})]
+    if len(sweep.spec.get("lr_grid", [])) <= 1 and len(keys) > 1:
+        keys = keys[1:]  # lr was fixed: the grid's own keys are the axes
+    row_key = keys[0]
+    col_key = keys[1] if len(keys) > 1 else None
+    cells: dict[tuple[Any, Any], list[float]] = {}
+    for r in runs:
+        if r.status != "finished" or r.dev_loss is None:
+            continue
+        cell = (_value(r, row_key), _value(r, col_key) if col_key else None)
+        cells.setdefault(cell, []).append(r.dev_loss)
+    finished = [r for r in runs if r.status == "finished" and r.dev_loss is not None]
+    best = min(finished, key=lambda r: r.dev_loss or math.inf, default=None)
+    all_rows = sorted({_value(r, row_key) for r in runs}, key=_sortable)
+    all_cols = sorted({_value(r, col_key) for r in runs}, key=_sortable) if col_key else [None]
+    return SweepGrid(
+        row_key,
+        col_key,
+        all_rows,
+        all_cols,
+        {k: sum(v) / len(v) for k, v in cells.items()},
+        best,
+    )
+
+
+def _sortable(v: Any) -> tuple[int, Any]:
+    return (0, v) if isinstance(v, (int, float)) else (1, str(v))
