@@ -20,8 +20,8 @@ import torch
 
 from ngramlm.config import RunConfig
 from ngramlm.engine import Examples, build
+from ngramlm.smoothing import smooth
 
-SMOOTHING = 0.98  # EMA factor over consecutive steps
 DIVERGED = 4.0  # stop reading the curve once the smoothed loss is 4x its best
 
 
@@ -36,14 +36,6 @@ class Suggestion:
     lr_at_min: float
     min_smoothed_loss: float
     method: str = "lr at the minimum of the EMA-smoothed (beta 0.98) loss, divided by sqrt(10)"
-
-
-def smooth(losses: list[float], beta: float = SMOOTHING) -> list[float]:
-    out, avg = [], 0.0
-    for i, loss in enumerate(losses, start=1):
-        avg = beta * avg + (1 - beta) * loss
-        out.append(avg / (1 - beta**i))
-    return out
 
 
 def suggest(lrs: list[float], losses: list[float]) -> Suggestion:

@@ -6,11 +6,10 @@ from __future__ import annotations
 import sys
 from typing import Annotated
 
-import click
 import typer
 
 from ngramlm import __version__
-from ngramlm.cli import db, lrfind, prepare, sample, sweep, train
+from ngramlm.cli import db, finalize, lrfind, plot, prepare, report, sample, sweep, train
 from ngramlm.cli.common import State, err_console
 from ngramlm.errors import NgramlmError
 from ngramlm.store.store import DEFAULT_URL
@@ -57,24 +56,36 @@ train.register(app)
 sample.register(app)
 sweep.register(app)
 lrfind.register(app)
+finalize.register(app)
+report.register(app)
 app.add_typer(db.app, name="db")
+app.add_typer(plot.app, name="plot")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line and an exit code; bugs keep a traceback."""
     try:
-        rv = app(args=argv, standalone_mode=False)
+        rv = app(args=argv, prog_name="ngramlm", standalone_mode=False)
     except NgramlmError as err:
-        err_console.print(
-            f"[bold red]error:[/] {err}", highlight=False, markup=True, soft_wrap=True
-        )
+        err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
         sys.exit(err.exit_code)
-    except click.exceptions.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
-    except click.ClickException as err:
-        err.show()
-        sys.exit(err.exit_code)
-    except click.exceptions.Exit as err:
-        sys.exit(err.exit_code)
+    except Exception as err:
+        # Typer's (vendored) click exceptions: usage errors know how to show themselves,
+        # Exit and Abort carry a code. Matched by shape so any Typer version works.
+        name = type(err).__name__
+        if name == "Abort":
+            err_console.print("aborted")
+            sys.exit(130)
+        if hasattr(err, "exit_code") and hasattr(err, "format_message"):
+            ctx = getattr(err, "ctx", None)
+            where = ctx.command_path if ctx is not None else "ngramlm"
+            err_console.print(
+                f"[bold red]error:[/] {err.format_message()} (see `{where} --help`)",
+                highlight=False,
+                soft_wrap=True,
+            )
+            sys.exit(err.exit_code)
+        if name == "Exit" and hasattr(err, "exit_code"):
+            sys.exit(err.exit_code)
+        raise
     sys.exit(rv if isinstance(rv, int) else 0)

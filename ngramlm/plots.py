@@ -1,0 +1,330 @@
+"""Figures from stored runs: loss curves, the learning-rate range test, the character
+embeddings and a sweep's dev losses (makemore part 2's plots).
+
+The only importer of matplotlib. Every function takes plain records
+(``ngramlm.store.records``), writes one file and returns a ``Plot`` naming it; none
+touches the Store. The Agg backend is chosen before pyplot is imported, so plotting
+works without a display.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: never open a window, whatever the environment says
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.ticker import FuncFormatter, NullFormatter
+
+from ngramlm.errors import InputError
+from ngramlm.smoothing import smooth
+from ngramlm.store.records import (
+    MetricRecord,
+    RunRecord,
+    SweepRecord,
+)
+
+FORMATS = (".png", ".svg", ".pdf")
+DPI = 100
+WIDE = (8.0, 5.0)  # inches: 800 x 500 px at DPI
+SQUARE = (8.0, 8.0)  # the lecture's embedding figure
+# Hyperparameters worth naming in a legend, in the order they are shown.
+KEYS = ("block_size", "n_embd", "n_hidden", "n_layers", "batch_size", "lr", "seed")
+DEFAULT_KEYS = ("block_size", "n_embd", "n_hidden", "lr")
+
+
+@dataclass(frozen=True)
+class Plot:
+    """A figure written to ``path``; ``title`` is the title it carries."""
+
+    path: Path
+    title: str
+
+
+# --- output files ----------------------------------------------------------------------
+
+
+def output_path(out: Path | None, default_stem: str) -> Path:
+    """Where to write: ``out`` if given (its extension picks the format), else
+    ``DEFAULT_STEM.png`` in the working directory. Refuses an unknown extension and a
+    directory that does not exist, before anything is drawn."""
+    if out is None:
+        return Path(f"{default_stem}.png")
+    if out.suffix.lower() not in FORMATS:
+        raise InputError(
+            f"--out {out}: unknown image format {out.suffix or '(no extension)'!r}; "
+            f"end the name with {', '.join(FORMATS)}"
+        )
+    parent = out.parent
+    if not parent.is_dir():
+        raise InputError(f"--out {out}: the directory {parent} does not exist; create it first")
+    return out
+
+
+@contextmanager
+def _figure(path: Path, size: tuple[float, float]) -> Iterator[Axes]:
+    """One figure with one axes, saved to ``path`` and closed however the block ends."""
+    fig = plt.figure(figsize=size, dpi=DPI)
+    try:
+        ax = fig.add_subplot()
+        yield ax
+        fig.tight_layout()
+        fig.savefig(path, dpi=DPI, format=path.suffix.lower().lstrip("."))
+    finally:
+        plt.close(fig)
+
+
+# --- labels ----------------------------------------------------------------------------
+
+
+def _flat(run: RunRecord) -> dict[str, Any]:
+    return {**run.config.get("model", {}), **run.config.get("train", {})}
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def run_label(run: RunRecord, keys: Sequence[str] = DEFAULT_KEYS) -> str:
+    """``run N (name)``, or ``run N (key=value ...)`` when the run has no name."""
+    if run.name:
+        return f"run {run.id} ({run.name})"
+    flat = _flat(run)
+    shown = " ".join(f"{k}={_fmt(flat[k])}" for k in keys if k in flat)
+    return f"run {run.id} ({shown})" if shown else f"run {run.id}"
+
+
+def _differing_keys(runs: Sequence[RunRecord]) -> tuple[str, ...]:
+    """The hyperparameters that tell overlaid runs apart (the defaults when none do)."""
+    flats = [_flat(r) for r in runs]
+    differ = tuple(k for k in KEYS if len({repr(f.get(k)) for f in flats}) > 1)
+    return differ or DEFAULT_KEYS
+
+
+# --- loss curves -----------------------------------------------------------------------
+
+
+def _losses(metrics: Sequence[MetricRecord], which: str) -> tuple[list[int], list[float]]:
+    """Steps and values of ``which`` (train_loss or dev_loss) where it was evaluated."""
+    pts = [(m.step, getattr(m, which)) for m in metrics if getattr(m, which) is not None]
+    return [p[0] for p in pts], [float(p[1]) for p in pts]
+
+
+def curves(series: Sequence[tuple[RunRecord, Sequence[MetricRecord]]], out: Path) -> Plot:
+    """Train (dashed) and dev (solid) loss against step for each run, on a log y axis
+    (the lecture plots log10 of the loss); one colour per run."""
+    for run, metrics in series:
+        _check_has_losses(run, metrics)
+    keys = _differing_keys([r for r, _ in series])
+    ids = ", ".join(str(r.id) for r, _ in series)
+    title = f"run{'s' if len(series) > 1 else ''} {ids}: loss"
+    with _figure(out, WIDE) as ax:
+        for i, (run, metrics) in enumerate(series):
+            colour = f"C{i % 10}"
+            label = run_label(run, keys)
+            for which, style in (("dev_loss", "-"), ("train_loss", "--")):
+                steps, losses = _losses(metrics, which)
+                if steps:
+                    name = which.removesuffix("_loss")
+                    ax.plot(steps, losses, style, color=colour, label=f"{label} {name}")
+        ax.set_yscale("log")
+        _plain_ticks(ax)
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss (log scale)")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize="small")
+    return Plot(out, title)
+
+
+def _plain_ticks(ax: Axes) -> None:
+    """Loss values as plain numbers (2.5, not 2.5x10^0) on the log y axis. Late in
+    training the losses span less than a decade, with no major tick to label, so the
+    minor ticks carry the labels then (and only then, lest they crowd)."""
+    plain = FuncFormatter(lambda y, _pos: f"{y:.3g}")
+    ax.yaxis.set_major_formatter(plain)
+    low, high = ax.get_ylim()
+    ax.yaxis.set_minor_formatter(plain if high < 10 * low else NullFormatter())
+
+
+def _check_has_losses(run: RunRecord, metrics: Sequence[MetricRecord]) -> None:
+    if run.kind == "lr_find":
+        raise InputError(
+            f"run {run.id} is an lr-find run: it has no train/dev curve; "
+            f"plot it with `ngramlm plot lr-find {run.id}`"
+        )
+    if not any(m.train_loss is not None or m.dev_loss is not None for m in metrics):
+        raise InputError(
+            f"run {run.id} has no evaluated losses yet (status {run.status}, "
+            f"{run.steps_done:,} steps done); plot it after its first evaluation"
+        )
+
+
+# --- the learning-rate range test ------------------------------------------------------
+
+
+def lr_find(run: RunRecord, metrics: Sequence[MetricRecord], out: Path) -> Plot:
+    """Minibatch loss against the learning rate (log x axis), its EMA-smoothed curve,
+    and the suggested rate as a vertical line."""
+    if run.kind != "lr_find":
+        raise InputError(
+            f"run {run.id} is a {run.kind} run, not an lr-find run; "
+            f"`ngramlm plot curves {run.id}` plots its losses"
+        )
+    pts = [(m.lr, m.batch_loss) for m in metrics if m.batch_loss is not None]
+    if not pts:
+        raise InputError(f"run {run.id} recorded no finite losses; rerun `ngramlm lr-find`")
+    lrs = [p[0] for p in pts]
+    losses = [float(p[1]) for p in pts]
+    smoothed = smooth(losses)
+    suggested = run.extra.get("suggested_lr")
+    title = f"run {run.id}: learning-rate range test ({len(pts)} steps)"
+    with _figure(out, WIDE) as ax:
+        ax.plot(lrs, losses, color="C0", alpha=0.35, linewidth=0.8, label="minibatch loss")
+        ax.plot(lrs, smoothed, color="C0", linewidth=2, label="smoothed (EMA)")
+        if suggested is not None:
+            ax.axvline(suggested, color="C3", linestyle=":", label=f"suggested lr {suggested:.3g}")
+        _clip_divergence(ax, losses, smoothed)
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate (log scale)")
+        ax.set_ylabel("loss")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize="small")
+    return Plot(out, title)
+
+
+def _clip_divergence(ax: Axes, losses: Sequence[float], smoothed: Sequence[float]) -> None:
+    """Keep the interesting part readable: the loss explodes at the largest rates."""
+    low = min(losses)
+    high = min(max(losses), max(smoothed[0], min(smoothed)) * 1.5)
+    if high > low:
+        ax.set_ylim(low * 0.95, high)
+
+
+# --- embeddings ------------------------------------------------------------------------
+
+
+def project_2d(C: np.ndarray) -> tuple[np.ndarray, str]:
+    """Two coordinates per row and a note on how they were made: the first two dimensions
+    when n_embd is 2, else the top two principal components (SVD of the centred rows)."""
+    n_embd = C.shape[1]
+    if n_embd == 2:
+        return C, "the first two dimensions"
+    if n_embd == 1:
+        return np.column_stack([C[:, 0], np.zeros(len(C))]), "1 dimension"
+    centred = C - C.mean(axis=0)
+    _, S, Vt = np.linalg.svd(centred, full_matrices=False)
+    xy = centred @ Vt[:2].T  # (V, 2)
+    total = float((S**2).sum())
+    share = float((S[:2] ** 2).sum()) / total if total > 0 else 1.0
+    return xy, f"PCA of {n_embd} dims, 2 components explain {share:.0%}"
+
+
+def embeddings(run: RunRecord, chars: Sequence[str], C: np.ndarray, out: Path) -> Plot:
+    """The lecture's figure: each character's embedding (a row of C, (V, n_embd); index 0
+    is the word boundary '.') as a labelled point in 2-D."""
+    xy, how = project_2d(C)
+    title = f"run {run.id}: embeddings ({how})"
+    with _figure(out, SQUARE) as ax:
+        ax.scatter(xy[:, 0], xy[:, 1], s=200)
+        for (x, y), ch in zip(xy, chars, strict=True):
+            ax.text(x, y, ch, ha="center", va="center", color="white")
+        ax.set_aspect("equal", adjustable="datalim")  # distances mean something
+        ax.set_title(title)
+        ax.grid(True, alpha=0.3)
+    return Plot(out, title)
+
+
+# --- sweeps ----------------------------------------------------------------------------
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def sweep_axes(sweep: SweepRecord, runs: Sequence[RunRecord]) -> tuple[str, tuple[str, ...]]:
+    """The swept key on the x axis (lr when it varies) and the keys that split lines."""
+    keys = ["lr", *sweep.spec.get("grid", {})]
+    flats = [_flat(r) for r in runs]
+    varying = [k for k in keys if len({repr(f.get(k)) for f in flats}) > 1]
+    if not varying:  # one finished point so far: name the grid's key when it has one
+        return keys[0] if len(keys) == 1 else keys[1], ()
+    return varying[0], tuple(varying[1:])
+
+
+def sweep(sweep: SweepRecord, runs: Sequence[RunRecord], out: Path) -> Plot:
+    """Dev loss against the swept hyperparameter, one line per value of the other grid
+    keys; replicate seeds are averaged (their single values shown as small dots)."""
+    done = [r for r in runs if r.dev_loss is not None and math.isfinite(r.dev_loss)]
+    if not done:
+        raise InputError(
+            f"sweep {sweep.id} has no finished run with a dev loss yet; wait for its "
+            f"workers, or `ngramlm sweep --resume {sweep.id}` if they were stopped"
+        )
+    x_key, line_keys = sweep_axes(sweep, done)
+    lines = _sweep_lines(done, x_key, line_keys)
+    xs_all = sorted({x for pts in lines.values() for x in pts}, key=_sort_key)
+    numeric = all(_is_number(x) for x in xs_all)
+    pos = {x: (x if numeric else i) for i, x in enumerate(xs_all)}
+    name = f" ({sweep.name})" if sweep.name else ""
+    title = f"sweep {sweep.id}{name}: dev loss against {x_key}"
+    with _figure(out, WIDE) as ax:
+        for i, values in enumerate(sorted(lines, key=lambda vs: [_sort_key(v) for v in vs])):
+            pts = lines[values]
+            xs = sorted(pts, key=_sort_key)
+            colour = f"C{i % 10}"
+            label = ", ".join(f"{k}={_fmt(v)}" for k, v in zip(line_keys, values, strict=True))
+            means = [float(np.mean(pts[x])) for x in xs]
+            ax.plot([pos[x] for x in xs], means, "o-", color=colour, label=label or None)
+            for x in xs:
+                if len(pts[x]) > 1:  # replicate seeds: show the spread behind the mean
+                    ax.plot([pos[x]] * len(pts[x]), pts[x], ".", color=colour, alpha=0.4)
+        _sweep_x_axis(ax, x_key, xs_all, numeric)
+        seeds = max(len(v) for pts in lines.values() for v in pts.values())
+        ax.set_ylabel(f"dev loss (mean of {seeds} seeds)" if seeds > 1 else "dev loss")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+        if line_keys:
+            ax.legend(fontsize="small")
+    return Plot(out, title)
+
+
+def _sort_key(v: Any) -> tuple[int, Any]:
+    return (0, v) if _is_number(v) else (1, str(v))
+
+
+def _sweep_lines(
+    runs: Sequence[RunRecord], x_key: str, line_keys: Sequence[str]
+) -> dict[tuple[Any, ...], dict[Any, list[float]]]:
+    """``{values of line_keys: {x value: [dev losses of the replicates]}}``."""
+    lines: dict[tuple[Any, ...], dict[Any, list[float]]] = {}
+    for r in runs:
+        flat = _flat(r)
+        values = tuple(flat.get(k) for k in line_keys)
+        lines.setdefault(values, {}).setdefault(flat.get(x_key), []).append(float(r.dev_loss or 0))
+    return lines
+
+
+def _sweep_x_axis(ax: Axes, x_key: str, xs: Sequence[Any], numeric: bool) -> None:
+    if numeric and x_key == "lr":
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate (log scale)")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    else:
+        ax.set_xlabel(x_key)
+    if numeric:
+        ax.set_xticks([float(x) for x in xs], [_fmt(x) for x in xs])
+    else:
+        ax.set_xticks(range(len(xs)), [_fmt(x) for x in xs])

@@ -1,0 +1,188 @@
+"""The locked test split: once per run, ever; immutable in the database; isolated in code."""
+
+from __future__ import annotations
+
+import ast
+import json
+import multiprocessing
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from ngramlm.store import Store
+
+from .conftest import REPO
+from .test_train import age_heartbeat
+
+
+@pytest.fixture
+def trained(cli, db_url: str, words_file: Path) -> str:
+    assert cli("--db", db_url, "prepare", words_file).code == 0
+    r = cli(
+        "--db", db_url, "train", "--dataset", "tiny", "--steps", "200", "--n-hidden", "16", "--json"
+    )
+    assert r.code == 0, r.err
+    return str(json.loads(r.out)["run"])
+
+
+def evaluations(url: str) -> list[tuple]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT run_id, test_loss FROM evaluations")).all()
+    engine.dispose()
+    return [tuple(r) for r in rows]
+
+
+def test_finalize_once_then_refused_showing_the_record(cli, db_url: str, trained: str) -> None:
+    first = cli("--db", db_url, "finalize", trained, "--json")
+    assert first.code == 0, first.err
+    data = json.loads(first.out)
+    assert data["created"] is True and data["test_examples"] > 0
+    assert 1.0 < data["test_loss"] < 5.0
+    second = cli("--db", db_url, "finalize", trained, "--json")
+    assert second.code != 0 and "finalized already" in second.err
+    again = json.loads(second.out)
+    assert again["created"] is False and again["test_loss"] == data["test_loss"]
+    assert evaluations(db_url) == [(int(trained), data["test_loss"])]
+
+
+def _finalize(url: str, run: str) -> int:
+    from ngramlm.cli import main
+
+    try:
+        main(["--db", url, "finalize", run, "--json"])
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def test_concurrent_finalize_records_exactly_one(db_url: str, trained: str) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(4) as pool:
+        codes = pool.starmap(_finalize, [(db_url, trained)] * 4)
+    assert sorted(codes) == [0, 5, 5, 5]
+    assert len(evaluations(db_url)) == 1
+
+
+@pytest.mark.parametrize(
+    "sql", ["UPDATE evaluations SET test_loss = 0.1", "DELETE FROM evaluations"]
+)
+def test_database_refuses_to_change_an_evaluation(cli, db_url: str, trained: str, sql: str) -> None:
+    assert cli("--db", db_url, "finalize", trained).code == 0
+    before = evaluations(db_url)
+    engine = sa.create_engine(db_url)
+    with pytest.raises(sa.exc.DBAPIError, match="immutable"), engine.begin() as conn:
+        conn.execute(sa.text(sql))
+    engine.dispose()
+    assert evaluations(db_url) == before
+
+
+def test_refuses_unfinished_lr_find_and_tampered(cli, db_url: str, trained: str) -> None:
+    r = cli(
+        "--db", db_url, "lr-find", "--dataset", "tiny", "--steps", "20", "--n-hidden", "8", "--json"
+    )
+    lr_run = str(json.loads(r.out)["run"])
+    r = cli("--db", db_url, "finalize", lr_run)
+    assert r.code != 0 and "lr_find run" in r.err
+    # A crashed run.
+    r = cli(
+        "--db", db_url, "train", "--dataset", "tiny", "--steps", "50", "--n-hidden", "8", "--json"
+    )
+    crashed = json.loads(r.out)["run"]
+    age_heartbeat(db_url, crashed)
+    r = cli("--db", db_url, "finalize", str(crashed))
+    assert r.code != 0 and "is crashed" in r.err
+    # A checkpoint altered after training: swap in another run's checkpoint bytes.
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:
+        other = conn.execute(
+            sa.text("SELECT data FROM checkpoints WHERE run_id = :r"), {"r": crashed}
+        ).scalar()
+        conn.execute(
+            sa.text("UPDATE checkpoints SET data = :d WHERE run_id = :r"),
+            {"d": other, "r": int(trained)},
+        )
+    engine.dispose()
+    r = cli("--db", db_url, "finalize", trained)
+    assert r.code != 0 and "sha256" in r.err
+    assert evaluations(db_url) == []
+
+
+def test_non_best_sweep_run_needs_yes(cli, sqlite_url: str, words_file: Path) -> None:
+    assert cli("--db", sqlite_url, "prepare", words_file).code == 0
+    r = cli(
+        "--db",
+        sqlite_url,
+        "sweep",
+        "--dataset",
+        "tiny",
+        "--lr-grid",
+        "0.001,0.3",
+        "--steps",
+        "100",
+        "--n-hidden",
+        "8",
+        "--json",
+    )
+    data = json.loads(r.out)
+    worst = max(data["runs"], key=lambda x: x["dev_loss"])["run"]
+    r = cli("--db", sqlite_url, "finalize", str(worst))
+    assert r.code != 0 and "leaks the test set" in r.err and "--yes" in r.err
+    assert evaluations(sqlite_url) == []
+    assert cli("--db", sqlite_url, "finalize", str(worst), "--yes").code == 0
+    assert cli("--db", sqlite_url, "finalize", str(data["best_run"])).code == 0
+
+
+def test_bad_run_ids(cli, sqlite_url: str) -> None:
+    for bad, needle in (
+        ("0", "not valid"),
+        ("-1", "No such option"),
+        ("12abc", "not valid"),
+        ("1; DELETE FROM runs", "not valid"),
+        ("424242", "no run 424242"),
+    ):
+        r = cli("--db", sqlite_url, "finalize", bad)
+        assert r.code != 0 and needle in r.err, (bad, r.err)
+
+
+def test_only_finalize_reads_the_test_split() -> None:
+    """No module but ngramlm/finalize.py asks the store for test words, and only the store
+    module knows how to select them."""
+    package = REPO / "ngramlm"
+    offenders = []
+    for path in package.rglob("*.py"):
+        rel = path.relative_to(REPO).as_posix()
+        tree = ast.parse(path.read_text(), filename=rel)
+        for node in ast.walk(tree):
+            calls = isinstance(node, ast.Attribute) and node.attr == "finalize_with_test_words"
+            if calls and rel != "ngramlm/finalize.py":
+                offenders.append(f"{rel}:{node.lineno} calls finalize_with_test_words")
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr == "split"
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "Word"
+            ) and rel != "ngramlm/store/store.py":
+                offenders.append(f"{rel}:{node.lineno} queries Word.split")
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "words"
+            ) and any(isinstance(a, ast.Constant) and a.value == "test" for a in node.args):
+                offenders.append(f"{rel}:{node.lineno} asks for test words")
+    assert offenders == []
+    calls = [p for p in package.rglob("*.py") if "finalize_with_test_words(" in p.read_text()]
+    assert sorted(p.relative_to(REPO).as_posix() for p in calls) == [
+        "ngramlm/finalize.py",
+        "ngramlm/store/store.py",
+    ]
+
+
+def test_store_words_refuses_the_test_split(sqlite_url: str, words_file: Path) -> None:
+    from ngramlm.datasets import prepare
+
+    with Store(sqlite_url) as s:
+        ds = prepare(s, words_file, "tiny", 42).dataset
+        with pytest.raises(ValueError, match="train and dev only"):
+            s.words(ds.id, "test")

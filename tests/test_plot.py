@@ -1,0 +1,282 @@
+"""``ngramlm plot``: every figure written and readable, its size and format, the
+embedding projection, and each refusal as one line with a non-zero exit."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import socket
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ngramlm import __version__, plots
+from ngramlm.cli import main
+from ngramlm.cli.plot import embedding_table
+from ngramlm.config import RunConfig
+from ngramlm.store import Store
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+WIDE_PX = (800, 500)
+SQUARE_PX = (800, 800)
+
+
+@dataclass(frozen=True)
+class Trained:
+    """One store shared by the module's tests (they only read it)."""
+
+    url: str
+    run: int  # n_embd 10 (the preset's), n_hidden 16
+    run_e2: int  # n_embd 2
+    run_e4: int  # n_embd 4
+    lr_find: int
+    sweep: int
+    pending: int  # created, never trained: no metrics, no checkpoint
+
+
+def _invoke(*args: str) -> dict:
+    """Run the CLI in-process for the fixture's set-up; its --json output, parsed."""
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        try:
+            main([str(a) for a in args])
+        except SystemExit as exc:
+            assert exc.code in (0, None), f"ngramlm {' '.join(args)} exited {exc.code}"
+    text = buf.getvalue()
+    return json.loads(text) if text.strip().startswith("{") else {}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    import random
+
+    root = tmp_path_factory.mktemp("plot")
+    rng = random.Random(0)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = ["".join(rng.choice(letters) for _ in range(rng.randint(2, 7))) for _ in range(200)]
+    words_file = root / "tiny.txt"
+    words_file.write_text("\n".join(words) + "\n", encoding="utf-8")
+    url = f"sqlite:///{root / 'store.db'}"
+
+    _invoke("--db", url, "prepare", words_file)
+    with Store(url) as store:  # first, so that `last` names a trained run
+        cfg = RunConfig()
+        pending = store.create_run(
+            dataset_id=store.dataset("tiny").id,
+            kind="train",
+            name="never-trained",
+            preset=None,
+            config=cfg.to_dict(),
+            config_hash=cfg.config_hash(),
+            device="cpu",
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            version=__version__,
+        ).id
+    common = ("--db", url, "train", "--dataset", "tiny", "--steps", "300", "--n-hidden", "16")
+    run = _invoke(*common, "--json", "-q")["run"]
+    run_e2 = _invoke(*common, "--n-embd", "2", "--json", "-q")["run"]
+    run_e4 = _invoke(*common, "--n-embd", "4", "--json", "-q")["run"]
+    lr = _invoke(
+        "--db", url, "lr-find", "--dataset", "tiny", "--steps", "100", "--n-hidden", "16", "--json"
+    )["run"]
+    sweep = _invoke(
+        "--db", url, "sweep", "--dataset", "tiny", "--lr-grid", "0.05,0.2",
+        "--grid", "n_hidden=8,16", "--steps", "50", "--json", "-q",
+    )["sweep"]  # fmt: skip
+    return Trained(url, run, run_e2, run_e4, lr, sweep, pending)
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height from the IHDR chunk, which must follow the signature."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == PNG_SIGNATURE, f"{path} is not a PNG"
+    assert head[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", head[16:24])
+    return width, height
+
+
+def plot_ok(cli, t: Trained, *args: str) -> Path:
+    r = cli("--db", t.url, "plot", *args)
+    assert r.code == 0, r.err
+    path = Path(r.out.strip().removeprefix("wrote "))
+    assert path.is_file(), r.out
+    return path
+
+
+def refused(cli, t: Trained, *args: str) -> str:
+    """The command fails with exactly one line on stderr, which is returned."""
+    r = cli("--db", t.url, "plot", *args)
+    assert r.code != 0
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1, r.err
+    assert not list(Path.cwd().glob("*.png")), "a refused plot must write nothing"
+    return lines[0]
+
+
+# --- each figure -----------------------------------------------------------------------
+
+
+def test_curves_of_one_run(cli, trained: Trained) -> None:
+    path = plot_ok(cli, trained, "curves", str(trained.run))
+    assert path == Path(f"run-{trained.run}-curves.png")
+    assert png_size(path) == WIDE_PX
+
+
+def test_curves_overlay_several_runs(cli, trained: Trained) -> None:
+    a, b = trained.run, trained.run_e2
+    path = plot_ok(cli, trained, "curves", str(a), str(b), str(a))
+    assert path == Path(f"runs-{a}-{b}-curves.png")  # each run once, in the order given
+    assert png_size(path) == WIDE_PX
+
+
+def test_curve_labels_name_the_hyperparameters_that_differ(trained: Trained) -> None:
+    with Store(trained.url) as store:
+        a, b = store.run(trained.run), store.run(trained.run_e2)
+    keys = plots._differing_keys([a, b])
+    assert keys == ("n_embd",)
+    assert plots.run_label(b, keys) == f"run {b.id} (n_embd=2)"
+
+
+def test_lr_find(cli, trained: Trained) -> None:
+    path = plot_ok(cli, trained, "lr-find", str(trained.lr_find))
+    assert path == Path(f"run-{trained.lr_find}-lr-find.png")
+    assert png_size(path) == WIDE_PX
+
+
+def test_embeddings_in_two_dimensions_are_plotted_as_they_are(
+    cli, trained: Trained, tmp_path: Path
+) -> None:
+    path = plot_ok(cli, trained, "embeddings", str(trained.run_e2))
+    assert path == Path(f"run-{trained.run_e2}-embeddings.png")
+    assert png_size(path) == SQUARE_PX
+    with Store(trained.url) as store:
+        run = store.run(trained.run_e2)
+        chars, C = embedding_table(run, store.checkpoint(trained.run_e2))
+        plot = plots.embeddings(run, chars, C, tmp_path / "e.png")
+    assert plot.title == f"run {trained.run_e2}: embeddings (the first two dimensions)"
+
+
+def test_embeddings_of_more_dimensions_are_projected_by_pca(
+    cli, trained: Trained, tmp_path: Path
+) -> None:
+    path = plot_ok(cli, trained, "embeddings", str(trained.run_e4))
+    assert png_size(path) == SQUARE_PX
+    with Store(trained.url) as store:
+        run = store.run(trained.run_e4)
+        chars, C = embedding_table(run, store.checkpoint(trained.run_e4))
+        plot = plots.embeddings(run, chars, C, tmp_path / "e.png")
+    m = re.fullmatch(
+        rf"run {trained.run_e4}: embeddings \(PCA of 4 dims, 2 components explain (\d+)%\)",
+        plot.title,
+    )
+    assert m, plot.title
+    assert 50 <= int(m.group(1)) <= 100  # the top 2 of 4 components hold at least half
+    assert chars[0] == "." and len(chars) == C.shape[0] == 27 and C.shape[1] == 4
+
+
+def test_pca_finds_the_plane_the_points_lie_in() -> None:
+    rng = np.random.default_rng(0)
+    plane = rng.normal(size=(27, 2)) * [3.0, 1.0]  # (V, 2)
+    basis = np.linalg.qr(rng.normal(size=(5, 2)))[0].T  # (2, 5), orthonormal rows
+    C = plane @ basis + 7.0  # embedded in 5 dims, off centre
+    xy, how = plots.project_2d(C)
+    assert how == "PCA of 5 dims, 2 components explain 100%"
+    # A projection onto the same plane keeps every pairwise distance.
+    d = np.linalg.norm(plane[:, None] - plane[None], axis=-1)
+    d_xy = np.linalg.norm(xy[:, None] - xy[None], axis=-1)
+    np.testing.assert_allclose(d_xy, d, atol=1e-9)
+
+
+def test_embeddings_of_the_last_run(cli, trained: Trained) -> None:
+    with Store(trained.url) as store:
+        last = store.runs(kind="train", limit=1)[0].id
+    assert last != trained.pending
+    path = plot_ok(cli, trained, "embeddings", "last")
+    assert path == Path(f"run-{last}-embeddings.png")
+
+
+def test_sweep(cli, trained: Trained) -> None:
+    path = plot_ok(cli, trained, "sweep", str(trained.sweep))
+    assert path == Path(f"sweep-{trained.sweep}.png")
+    assert png_size(path) == WIDE_PX
+
+
+def test_sweep_axes_put_lr_on_x_and_split_lines_by_the_grid(trained: Trained) -> None:
+    with Store(trained.url) as store:
+        sweep, runs = store.sweep(trained.sweep), store.sweep_runs(trained.sweep)
+    assert len(runs) == 4
+    assert plots.sweep_axes(sweep, runs) == ("lr", ("n_hidden",))
+
+
+# --- formats ---------------------------------------------------------------------------
+
+
+def test_svg_output(cli, trained: Trained) -> None:
+    path = plot_ok(cli, trained, "curves", str(trained.run), "--out", "curves.svg")
+    head = path.read_bytes()[:200].lstrip()
+    assert head.startswith((b"<?xml", b"<svg"))
+    assert b"<svg" in path.read_bytes()[:2000]
+
+
+def test_pdf_output_in_a_subdirectory(cli, trained: Trained) -> None:
+    Path("figs").mkdir()
+    path = plot_ok(cli, trained, "sweep", str(trained.sweep), "-o", "figs/sweep.pdf")
+    assert path == Path("figs/sweep.pdf")
+    assert path.read_bytes().startswith(b"%PDF")
+
+
+# --- refusals --------------------------------------------------------------------------
+
+
+def test_lr_find_plot_of_a_training_run_is_refused(cli, trained: Trained) -> None:
+    line = refused(cli, trained, "lr-find", str(trained.run))
+    assert f"run {trained.run} is a train run, not an lr-find run" in line
+
+
+def test_curves_of_an_lr_find_run_point_to_the_right_plot(cli, trained: Trained) -> None:
+    line = refused(cli, trained, "curves", str(trained.lr_find))
+    assert f"ngramlm plot lr-find {trained.lr_find}" in line
+
+
+def test_unknown_extension_is_refused(cli, trained: Trained) -> None:
+    line = refused(cli, trained, "curves", str(trained.run), "--out", "loss.jpgx")
+    assert ".jpgx" in line and ".png" in line
+    assert not Path("loss.jpgx").exists()
+
+
+def test_missing_output_directory_is_refused(cli, trained: Trained) -> None:
+    line = refused(cli, trained, "curves", str(trained.run), "--out", "nowhere/loss.png")
+    assert "nowhere" in line and "does not exist" in line
+
+
+def test_unknown_run_is_refused(cli, trained: Trained) -> None:
+    line = refused(cli, trained, "curves", "9999")
+    assert "no run 9999" in line
+
+
+def test_unknown_sweep_is_refused(cli, trained: Trained) -> None:
+    assert "no sweep 77" in refused(cli, trained, "sweep", "77")
+
+
+@pytest.mark.parametrize(("what", "bad"), [("curves", "abc"), ("sweep", "0")])
+def test_bad_ids_are_refused(cli, trained: Trained, what: str, bad: str) -> None:
+    assert "is not valid" in refused(cli, trained, what, bad)
+
+
+def test_run_without_metrics_is_refused(cli, trained: Trained) -> None:
+    line = refused(cli, trained, "curves", str(trained.pending))
+    assert f"run {trained.pending} has no evaluated losses yet" in line
+
+
+def test_run_without_checkpoint_is_refused(cli, trained: Trained) -> None:
+    line = refused(cli, trained, "embeddings", str(trained.pending))
+    assert f"run {trained.pending} has no checkpoint" in line
+    line = refused(cli, trained, "embeddings", str(trained.lr_find))
+    assert "no checkpoint" in line
