@@ -31,12 +31,23 @@ after any ``load_state_dict`` that replaces rather than copies tensors.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+
 import torch
 
 from ngramlm.config import ModelConfig, TrainConfig
 from ngramlm.model import MLP
 
 _tanh_backward = torch.ops.aten.tanh_backward.grad_input
+
+# No tensor in a step takes part in autograd, so the dispatcher's autograd and
+# view/version-tracking layers can be skipped for all of its operations: about 1 us of
+# the ~5 us each tiny operation costs (the guard torch's own custom-op machinery uses;
+# like ``p.data += ...``, the updates then leave the parameters' version counters alone).
+_below_autograd: Callable[[], contextlib.AbstractContextManager[object]] = getattr(
+    torch._C, "_AutoDispatchBelowADInplaceOrView", contextlib.nullcontext
+)
 
 
 def supports(cfg: ModelConfig, tcfg: TrainConfig) -> bool:
@@ -119,9 +130,10 @@ class FastSGD:
         """One SGD step on the minibatch; returns its loss (before the update), 0-d."""
         if xb.shape[0] != self.B:
             self._allocate(xb.shape[0])
-        flat = xb.reshape(-1)
-        loss = self._forward(flat, yb, yb.view(-1, 1))
-        self._backward(flat, lr, None)
+        with _below_autograd():
+            flat = xb.reshape(-1)
+            loss = self._forward(flat, yb, yb.view(-1, 1))
+            self._backward(flat, lr, None)
         return loss
 
     def step_ix(
@@ -130,10 +142,11 @@ class FastSGD:
         """``step(X[ix], Y[ix], lr)``, gathering the minibatch into preallocated buffers."""
         if ix.shape[0] != self.B:
             self._allocate(ix.shape[0])
-        torch.index_select(X, 0, ix, out=self.xb)
-        torch.index_select(Y, 0, ix, out=self.yb)
-        loss = self._forward(self.xflat, self.yb, self.yb2)
-        self._backward(self.xflat, lr, None)
+        with _below_autograd():
+            torch.index_select(X, 0, ix, out=self.xb)
+            torch.index_select(Y, 0, ix, out=self.yb)
+            loss = self._forward(self.xflat, self.yb, self.yb2)
+            self._backward(self.xflat, lr, None)
         return loss
 
     def grads(
@@ -146,10 +159,11 @@ class FastSGD:
         """
         if xb.shape[0] != self.B:
             self._allocate(xb.shape[0])
-        flat = xb.reshape(-1)
-        loss = self._forward(flat, yb, yb.view(-1, 1))
-        out = {name: torch.zeros_like(p) for name, p in self.model.named_parameters()}
-        self._backward(flat, 0.0, out)
+        out = {name: torch.zeros_like(p.detach()) for name, p in self.model.named_parameters()}
+        with _below_autograd():
+            flat = xb.reshape(-1)
+            loss = self._forward(flat, yb, yb.view(-1, 1))
+            self._backward(flat, 0.0, out)
         return loss, out
 
     def _forward(self, flat: torch.Tensor, y: torch.Tensor, y2: torch.Tensor) -> torch.Tensor:

@@ -156,12 +156,20 @@ def test_training_matches_autograd_sgd(
     torch.testing.assert_close(loss_after, ref_after, rtol=1e-4, atol=1e-4)
 
 
-def test_state_dict_sees_the_updates() -> None:
+def test_model_stays_usable_with_autograd() -> None:
+    """After fast steps, state_dict sees the updates and autograd still works on the model."""
     model = make_model()
     X, Y = make_data()
     before = model.state_dict()["C"].clone()
-    FastSGD(model, B).step(X[:B], Y[:B], 0.1)
+    fast = FastSGD(model, B)
+    for i in range(3):
+        fast.step(X[i * B : (i + 1) * B], Y[i * B : (i + 1) * B], 0.1)
     assert not torch.equal(model.state_dict()["C"], before)
+    assert all(p.requires_grad and p.is_leaf for p in model.parameters())
+    ref_loss, ref = autograd_grads(model, X[:B], Y[:B])
+    loss, grads = fast.grads(X[:B], Y[:B])
+    torch.testing.assert_close(loss, ref_loss)
+    assert_all_close(grads, ref)
 
 
 def test_supports() -> None:

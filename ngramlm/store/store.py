@@ -145,7 +145,7 @@ class Store:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.engine = make_engine(self.url)
         if check_schema:
-            with self._connection(write=True) as conn, conn.begin():
+            with self._migrating() as conn, conn.begin():
                 schema.ensure(conn, self.where)
 
     def close(self) -> None:
@@ -188,6 +188,30 @@ class Store:
             yield conn
 
     @contextmanager
+    def _migrating(self) -> Iterator[Connection]:
+        """A write connection for schema changes. On SQLite, foreign keys are switched off
+        for it: Alembic's batch mode rebuilds a table (create, copy, drop, rename), and
+        dropping the old table would otherwise cascade-delete the rows that refer to it.
+        The keys are checked afterwards and the connection is discarded, not pooled."""
+        with self._connection(write=True) as conn:
+            if not self.is_sqlite:
+                yield conn
+                return
+            dbapi = conn.connection.dbapi_connection
+            assert dbapi is not None
+            dbapi.execute("PRAGMA foreign_keys = OFF")  # no-op inside a transaction: set first
+            try:
+                yield conn
+                broken = dbapi.execute("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise StoreError(
+                        f"{self.where}: the migration left {len(broken)} broken references; "
+                        "restore the backup that `ngramlm db upgrade` made"
+                    )
+            finally:
+                conn.invalidate()
+
+    @contextmanager
     def _tx(self, *, write: bool = False) -> Iterator[Session]:
         """One transaction: commit on success, roll back on any exception."""
         with (
@@ -205,7 +229,7 @@ class Store:
 
     def upgrade(self) -> schema.SchemaState:
         """Migrate to head under the schema lock; a store from a newer ngramlm is refused."""
-        with self._connection(write=True) as conn, conn.begin():
+        with self._migrating() as conn, conn.begin():
             schema.lock(conn)
             rev = schema.current(conn)
             if rev is not None and rev not in schema.known_revisions():
