@@ -88,7 +88,7 @@ def rows(
         "id": lambda x: -x["run"],
         "time": lambda x: (x["seconds"] is None, -(x["seconds"] or 0.0)),
     }[sort]
-    out.sort(key=key)  # type: ignore[arg-type]
+    out.sort(key=key)
     # Sweep runs group under their sweep (in the order their first member appears).
     order: dict[Any, int] = {}
     for x in out:

@@ -229,7 +229,7 @@ def start_workers(
         raise InputError(f"--workers must be between 1 and 256, got {workers}")
     ctx = multiprocessing.get_context("spawn")
     threads = threads_per_worker(workers)
-    procs = [
+    procs: list[multiprocessing.process.BaseProcess] = [
         ctx.Process(
             target=_worker_main, args=(db_url, sweep_id, threads, resume), name=f"worker-{i}"
         )

@@ -15,10 +15,11 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
 
@@ -27,11 +28,25 @@ from ngramlm.config import RunConfig
 from ngramlm.data import Vocab, build_examples
 from ngramlm.engine import EvalPoint, Examples, Hooks, TrainResult, TrainState, resolve_device
 from ngramlm.engine import train as engine_train
+from ngramlm.errors import StoreError
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, MetricRecord, RunRecord
 
+T = TypeVar("T")
+
 HEARTBEAT_S = 5.0  # how often a running run proves it is alive
 FLUSH_S = 5.0  # metrics are written in batches at most this often (and at checkpoints)
+RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)  # a store that fails a write gets ~15 s to return
+
+
+def with_retries(write: Callable[[], T]) -> T:
+    """Retry a store write with backoff; the last failure propagates."""
+    for delay in RETRY_DELAYS_S:
+        try:
+            return write()
+        except StoreError:
+            time.sleep(delay)
+    return write()
 
 
 class Progress:
@@ -90,10 +105,24 @@ class StoreHooks(Hooks):
         self.pending: list[MetricRecord] = []
         self.last_write = time.monotonic()
         self.step = 0
+        self.lost: StoreError | None = None  # set when the store stayed unwritable
+
+    def _write(self, write: Callable[[], object]) -> None:
+        """Write with retries; if the store stays unwritable, ask the loop to stop so the
+        run's state can be saved to a file (see execute_run)."""
+        if self.lost is not None:
+            return
+        try:
+            with_retries(write)
+        except StoreError as exc:
+            self.lost = exc
+            self.stop.set()
 
     def flush(self) -> None:
-        self.store.add_metrics(self.run.id, self.pending, self.step)
-        self.pending = []
+        pending, step = list(self.pending), self.step
+        self._write(lambda: self.store.add_metrics(self.run.id, pending, step))
+        if self.lost is None:
+            self.pending = []
         self.last_write = time.monotonic()
 
     def on_progress(self, step: int, batch_loss: float, elapsed_s: float) -> None:
@@ -121,7 +150,7 @@ class StoreHooks(Hooks):
     def on_checkpoint(self, state: TrainState) -> None:
         self.step = state.step
         self.flush()
-        save_checkpoint(self.store, self.run.id, state, self.cfg, self.vocab)
+        self._write(lambda: save_checkpoint(self.store, self.run.id, state, self.cfg, self.vocab))
 
     def should_stop(self) -> bool:
         return self.stop.is_set()
@@ -172,24 +201,42 @@ def execute_run(
         raise
     progress.stop()
     hooks.step = result.state.step
-    hooks.flush()
-    sha = save_checkpoint(store, run.id, result.state, cfg, dataset.vocab)
-    if result.stopped:
-        record = store.end_run(
+    state = result.state
+
+    def record_outcome() -> RunRecord:
+        sha = save_checkpoint(store, run.id, state, cfg, dataset.vocab)
+        if result.stopped:
+            return store.end_run(
+                run.id,
+                status="killed",
+                error="stopped by a signal (Ctrl-C or SIGTERM)",
+                steps_done=state.step,
+                train_seconds=state.elapsed_s,
+            )
+        return store.finish_run(
             run.id,
-            status="killed",
-            error="stopped by a signal (Ctrl-C or SIGTERM)",
-            steps_done=result.state.step,
-            train_seconds=result.state.elapsed_s,
-        )
-    else:
-        record = store.finish_run(
-            run.id,
-            steps_done=result.state.step,
+            steps_done=state.step,
             train_loss=result.train_loss,
             dev_loss=result.dev_loss,
-            train_seconds=result.state.elapsed_s,
+            train_seconds=state.elapsed_s,
             checkpoint_sha256=sha,
+        )
+
+    record: RunRecord | None = None
+    hooks.flush()  # the last curve points (retried; sets hooks.lost if the store is gone)
+    if hooks.lost is None:
+        try:
+            record = with_retries(record_outcome)
+        except StoreError as exc:
+            hooks.lost = exc
+    if hooks.lost is not None or record is None:
+        # The store is gone: never lose the run. Its state goes to a file instead.
+        path = Path(f"ngramlm-run-{run.id}-step-{state.step}.safetensors").resolve()
+        data, _ = checkpoint.to_bytes(state, cfg, dataset.vocab)
+        path.write_bytes(data)
+        raise StoreError(
+            f"run {run.id}: the store stayed unwritable ({hooks.lost}); training stopped at "
+            f"step {state.step:,} and its checkpoint is saved to {path}"
         )
     return Outcome(record, result)
 

@@ -424,3 +424,41 @@ def test_eval_points_record_full_split_losses(store: Store) -> None:
     assert [p.step for p in points] == [100, 200, 300, 400, 500, 600]
     assert all(p.train_loss and p.dev_loss and p.batch_loss for p in points)
     assert out.run.train_loss == points[-1].train_loss
+
+
+class DropStoreAt(Progress):
+    """Takes the store away from under a running run: its schema is dropped."""
+
+    def __init__(self, url: str, step: int) -> None:
+        self.url, self.at, self.done = url, step, False
+
+    def update(self, step: int, batch_loss: float, elapsed_s: float) -> None:
+        if step >= self.at and not self.done:
+            self.done = True
+            schema = sa.engine.make_url(self.url).query["options"].split("=", 1)[1]
+            engine = sa.create_engine(self.url)
+            with engine.begin() as conn:
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+                conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))  # for the fixture's cleanup
+            engine.dispose()
+
+
+@pytest.mark.postgres
+def test_store_lost_mid_training_saves_the_checkpoint_to_a_file(
+    pg_url: str, words_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ngramlm import train as train_module
+    from ngramlm.errors import StoreError
+
+    monkeypatch.setattr(train_module, "RETRY_DELAYS_S", (0.05, 0.1, 0.2))
+    monkeypatch.setattr(train_module, "HEARTBEAT_S", 0.0)  # write at every progress step
+    store = Store(pg_url)
+    prepare(store, words_file, "tiny", 42)
+    cfg = resolve("default", {**TINY, "steps": 2000}, store.dataset("tiny").vocab_size)
+    with pytest.raises(StoreError, match="checkpoint is saved to") as err:
+        start_run(store, store.dataset("tiny"), cfg, progress=DropStoreAt(pg_url, 500))
+    store.close()
+    saved = list(tmp_path.glob("ngramlm-run-1-step-*.safetensors"))
+    assert len(saved) == 1 and str(saved[0]) in str(err.value)
+    loaded = checkpoint.from_bytes(saved[0].read_bytes())
+    assert 500 <= loaded.state.step < 2000 and loaded.config == cfg
