@@ -279,9 +279,12 @@ def resume_run(
 ) -> Outcome:
     run, _ = store.claim_for_resume(run_id, host=socket.gethostname(), pid=os.getpid())
     ckpt = store.checkpoint(run_id)
-    assert ckpt is not None  # claim_for_resume checked
-    loaded = checkpoint.from_bytes(ckpt.data, ckpt.sha256)
-    cfg = loaded.config
+    state: TrainState | None = None
+    if ckpt is None:  # it died before its first checkpoint: start over, same seed
+        cfg = RunConfig.from_dict(run.config)
+    else:
+        loaded = checkpoint.from_bytes(ckpt.data, ckpt.sha256)
+        cfg, state = loaded.config, loaded.state
     dataset = store.dataset_by_id(run.dataset_id)
     device = resolve_device(cfg.train.device)
     return execute_run(
@@ -292,7 +295,7 @@ def resume_run(
         device,
         progress or Progress(),
         stop or threading.Event(),
-        loaded.state,
+        state,
     )
 
 

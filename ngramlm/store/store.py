@@ -656,7 +656,7 @@ class Store:
     def claim_for_resume(self, run_id: int, *, host: str, pid: int) -> tuple[RunRecord, int]:
         """Atomically take a killed, failed or crashed run back to ``running``; drop the
         curve points after its last checkpoint (they will be recomputed identically).
-        Returns the run and the checkpoint step it resumes from."""
+        Returns the run and the checkpoint step it resumes from (0 without a checkpoint)."""
         with self._tx(write=True) as s:
             row = s.get(Run, run_id)
             if row is None:
@@ -669,11 +669,8 @@ class Store:
             if record.kind != "train":
                 raise InputError(f"run {run_id} is an {record.kind} run; only training runs resume")
             stale = utcnow() - timedelta(seconds=STALE_AFTER_S)
-            ckpt_step = s.scalar(select(Checkpoint.step).where(Checkpoint.run_id == run_id))
-            if ckpt_step is None:
-                raise ConflictError(
-                    f"run {run_id} has no checkpoint to resume from; train it again instead"
-                )
+            # No checkpoint yet: the run starts again from step 0 (same seed, same numbers).
+            ckpt_step = s.scalar(select(Checkpoint.step).where(Checkpoint.run_id == run_id)) or 0
             now = utcnow()
             claimed = s.execute(
                 update(Run)
