@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from ngramlm import fast
 from ngramlm.config import RunConfig, TrainConfig
 from ngramlm.errors import InputError
 from ngramlm.model import MLP
@@ -197,7 +198,14 @@ def train(
     device: torch.device,
     hooks: Hooks | None = None,
     resume: TrainState | None = None,
+    *,
+    fast_path: bool | None = None,
 ) -> TrainResult:
+    """Train ``cfg`` on ``examples``, from scratch or from ``resume``.
+
+    ``fast_path`` None (the default) takes the hand-written step of ``ngramlm.fast`` for
+    the configurations it covers (plain MLP, SGD) and autograd for the rest; True/False
+    force one (for tests and benchmarks)."""
     hooks = hooks or Hooks()
     t = cfg.train
     model, opt, generator = build(cfg, device)
@@ -210,6 +218,8 @@ def train(
         elapsed0 = resume.elapsed_s
     ex = examples.to(device)
     n_train = ex.Xtr.shape[0]
+    use_fast = fast.supports(cfg.model, t) if fast_path is None else fast_path
+    stepper = fast.FastSGD(model, t.batch_size, t.weight_decay) if use_fast else None
     eval_every, ckpt_every = t.eval_interval, t.checkpoint_interval
     points: list[EvalPoint] = []
     t0 = time.perf_counter()
@@ -230,11 +240,15 @@ def train(
         lr = lr_at(t, step)
         group["lr"] = lr
         ix = torch.randint(0, n_train, (t.batch_size,), generator=generator).to(device)
-        _, loss = model(ex.Xtr[ix], ex.Ytr[ix], generator)
-        assert loss is not None
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        if stepper is not None:
+            loss = stepper.step_ix(ex.Xtr, ex.Ytr, ix, lr)
+        else:
+            _, maybe_loss = model(ex.Xtr[ix], ex.Ytr[ix], generator)
+            assert maybe_loss is not None
+            loss = maybe_loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
         acc += loss.detach()
         loss_count += 1
         done = step + 1

@@ -11,17 +11,18 @@ the gradients written out by hand, as in makemore part 4 ("becoming a backprop n
   ``db = dh.sum(0)``;
 * tanh: ``dhpre = (1 - h**2) * dh``;
 * the embedding lookup ``emb = C[X]``: ``dC`` is ``demb`` added back row by row at the
-  looked-up indices (``index_add_``).
+  looked-up indices, repeated rows accumulating.
 
 Every activation buffer is allocated once. The SGD update is fused into the gradient
 computation: ``W.addmm_(x.T, dh, alpha=-lr)`` computes ``W - lr * x.T @ dh`` in one BLAS
 call, ``b.addmv_(dh.T, ones, alpha=-lr)`` the bias update, and the embedding gradient
 comes out of its matmul already scaled by ``-lr`` and is accumulated straight into ``C``
 (``index_put_(..., accumulate=True)``, as autograd's own indexing backward does). The
-``1 / B`` of the mean is folded into the matmuls' ``alpha`` the same way. A step is about
-17 tensor operations where autograd and ``torch.optim.SGD`` need well over 40. Each
-parameter's gradient is used before that parameter moves, so the result is plain SGD up
-to float rounding (L2 weight decay as ``torch.optim.SGD`` applies it included).
+``1 / B`` of the mean is folded into the matmuls' ``alpha`` the same way. A step is 16
+tensor operations (plus the minibatch gathers) where autograd and ``torch.optim.SGD``
+need well over 40. Each parameter's gradient is used before that parameter moves, so
+the result is plain SGD up to float rounding (L2 weight decay as ``torch.optim.SGD``
+applies it included).
 
 The step works in place on the model's own parameter tensors (through detached aliases
 of the same storage), so evaluation, ``model.state_dict()`` and checkpoints see the

@@ -462,3 +462,17 @@ def test_store_lost_mid_training_saves_the_checkpoint_to_a_file(
     assert len(saved) == 1 and str(saved[0]) in str(err.value)
     loaded = checkpoint.from_bytes(saved[0].read_bytes())
     assert 500 <= loaded.state.step < 2000 and loaded.config == cfg
+
+
+def test_fast_path_and_autograd_train_to_the_same_losses(store: Store) -> None:
+    from ngramlm.engine import train as engine_train
+    from ngramlm.train import load_examples
+
+    ds = store.dataset("tiny")
+    cfg = tiny_cfg(store, init="lecture")
+    ex = load_examples(store, ds, cfg.model.block_size)
+    fast = engine_train(cfg, ex, torch.device("cpu"), fast_path=True)
+    slow = engine_train(cfg, ex, torch.device("cpu"), fast_path=False)
+    a = [(p.train_loss, p.dev_loss, p.batch_loss) for p in fast.points]
+    b = [(p.train_loss, p.dev_loss, p.batch_loss) for p in slow.points]
+    torch.testing.assert_close(torch.tensor(a), torch.tensor(b), rtol=0, atol=1e-4)
