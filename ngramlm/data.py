@@ -13,10 +13,12 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from ngramlm.errors import InputError
+
+if TYPE_CHECKING:  # torch is imported where examples are built: commands that only
+    import torch  # read the store (report, prepare, db) start without it
 
 BOUNDARY = "."  # how the word-boundary token (index 0) is shown
 MAX_WORD_CHARS = 256
@@ -184,6 +186,8 @@ def build_examples(
 
     Returns X (N, block_size) and Y (N,), both int64.
     """
+    import torch
+
     stoi = vocab.stoi
     seqs: list[int] = []
     starts: list[int] = []

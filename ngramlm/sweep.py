@@ -22,13 +22,20 @@ from typing import Any
 
 import torch
 
-from ngramlm import __version__
+from ngramlm import __version__, batched
 from ngramlm.config import RunConfig, hyperparameter_types, validate
 from ngramlm.engine import resolve_device
 from ngramlm.errors import InputError
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, RunRecord, SweepRecord
-from ngramlm.train import Outcome, Progress, execute_run, resume_run, stop_on_signals
+from ngramlm.train import (
+    Outcome,
+    Progress,
+    execute_batched,
+    execute_run,
+    resume_run,
+    stop_on_signals,
+)
 
 MAX_POINTS = 10_000
 
@@ -178,19 +185,40 @@ def work(
     resume: bool,
     stop: threading.Event,
     progress_factory: Callable[[], Progress] = Progress,
+    batch_size: int = 8,
 ) -> WorkerReport:
-    """Claim and train points until none is left (or a stop is asked for)."""
+    """Claim and train points until none is left (or a stop is asked for). Up to
+    ``batch_size`` points of one shape are claimed and trained together."""
     sweep = store.sweep(sweep_id)
     dataset = store.dataset_by_id(sweep.dataset_id)
     host, pid = socket.gethostname(), os.getpid()
+    # Groups whose points can be trained together as one batched model.
+    by_group: dict[str, list[RunConfig]] = {}
+    for p in store.points(sweep_id):
+        by_group.setdefault(p.group_key, []).append(RunConfig.from_dict(p.config))
+    # (points of a group differ only in lr and seed: checking one of them twice is enough)
+    batchable = {g for g, cfgs in by_group.items() if batched.supports([cfgs[0]] * 2)}
     trained = 0
     while not stop.is_set():
         outcome: Outcome | None = None
         device = resolve_device(sweep.spec["base"]["train"]["device"])
         claimed = store.claim_points(
-            sweep_id, limit=1, device=str(device), host=host, pid=pid, version=__version__
+            sweep_id,
+            limit=batch_size,
+            batchable=batchable,
+            device=str(device),
+            host=host,
+            pid=pid,
+            version=__version__,
         )
-        if claimed:
+        if len(claimed) > 1:
+            cfgs = [RunConfig.from_dict(p.config) for p, _ in claimed]
+            outcomes = execute_batched(
+                store, [r for _, r in claimed], dataset, cfgs, device, progress_factory(), stop
+            )
+            trained += len(outcomes) - 1
+            outcome = outcomes[-1]
+        elif claimed:
             point, run = claimed[0]
             cfg = RunConfig.from_dict(point.config)
             outcome = execute_run(store, run, dataset, cfg, device, progress_factory(), stop)

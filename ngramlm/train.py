@@ -15,7 +15,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import torch
 
 from ngramlm import __version__, checkpoint, lrfind
+from ngramlm.batched import train_batched
 from ngramlm.config import RunConfig
 from ngramlm.data import Vocab, build_examples
 from ngramlm.engine import EvalPoint, Examples, Hooks, TrainResult, TrainState, resolve_device
@@ -191,15 +192,54 @@ def execute_run(
         result = engine_train(cfg, examples, device, hooks, resume)
     except BaseException as exc:
         progress.stop()
-        # Record what is known; the run is failed (a bug or bad data), not crashed.
-        try:
-            hooks.flush()
-        finally:
-            store.end_run(
-                run.id, status="failed", error=f"{type(exc).__name__}: {exc}", steps_done=hooks.step
-            )
+        _record_failure(store, [hooks], exc)
         raise
     progress.stop()
+    return _record_outcome(store, dataset, hooks, result)
+
+
+def execute_batched(
+    store: Store,
+    runs: Sequence[RunRecord],
+    dataset: DatasetRecord,
+    cfgs: Sequence[RunConfig],
+    device: torch.device,
+    progress: Progress,
+    stop: threading.Event,
+) -> list[Outcome]:
+    """Train already-created runs of one shape together as one batched model
+    (``ngramlm.batched``) and record each one's outcome as if it had run alone."""
+    hooks = [
+        StoreHooks(store, run, cfg, dataset.vocab, progress if i == 0 else Progress(), stop)
+        for i, (run, cfg) in enumerate(zip(runs, cfgs, strict=True))
+    ]
+    progress.start(runs[0], cfgs[0].train.steps, 0)
+    try:
+        examples = load_examples(store, dataset, cfgs[0].model.block_size)
+        results = train_batched(cfgs, examples, device, hooks)
+    except BaseException as exc:
+        progress.stop()
+        _record_failure(store, hooks, exc)
+        raise
+    progress.stop()
+    return [_record_outcome(store, dataset, h, r) for h, r in zip(hooks, results, strict=True)]
+
+
+def _record_failure(store: Store, hooks: Sequence[StoreHooks], exc: BaseException) -> None:
+    """Record what is known; the run is failed (a bug or bad data), not crashed."""
+    for h in hooks:
+        try:
+            h.flush()
+        finally:
+            store.end_run(
+                h.run.id, status="failed", error=f"{type(exc).__name__}: {exc}", steps_done=h.step
+            )
+
+
+def _record_outcome(
+    store: Store, dataset: DatasetRecord, hooks: StoreHooks, result: TrainResult
+) -> Outcome:
+    run, cfg = hooks.run, hooks.cfg
     hooks.step = result.state.step
     state = result.state
 

@@ -161,3 +161,14 @@ def test_many_processes_create_a_fresh_store_at_once(db_url: str) -> None:
         results = pool.map(_open, [db_url] * 6)
     assert results == [head()] * 6
     assert version(db_url) == head()
+
+
+def test_the_cli_starts_without_torch() -> None:
+    """Commands that only read the store (report, db, prepare, --help) must not pay for
+    importing torch: the heavy modules are imported when training or sampling starts."""
+    import subprocess
+    import sys
+
+    code = "import sys, ngramlm.cli; print('torch' in sys.modules, 'matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

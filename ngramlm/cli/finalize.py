@@ -8,7 +8,6 @@ import typer
 
 from ngramlm.cli import options as o
 from ngramlm.cli.common import console, err_console, fmt_loss, print_json, run_id, store
-from ngramlm.finalize import finalize
 
 
 def register(app: typer.Typer) -> None:
@@ -25,6 +24,8 @@ def finalize_cmd(
     as_json: o.Json = False,
 ) -> None:
     """Evaluate a finished run on the test split: once per run, ever."""
+    from ngramlm.finalize import finalize
+
     s = store(ctx)
     result = finalize(s, run_id(s, run), yes=yes)
     r, e = result.run, result.evaluation

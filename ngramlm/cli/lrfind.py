@@ -10,8 +10,6 @@ from ngramlm.cli import options as o
 from ngramlm.cli.common import console, print_json, store
 from ngramlm.config import resolve
 from ngramlm.datasets import check_name, resolve_dataset
-from ngramlm.lrfind import validate_range
-from ngramlm.train import lr_find
 
 
 def register(app: typer.Typer) -> None:
@@ -44,6 +42,9 @@ def lr_find_cmd(
     as_json: o.Json = False,
 ) -> None:
     """Find a learning rate: one step per rate, log-spaced from --min-lr to --max-lr."""
+    from ngramlm.lrfind import validate_range
+    from ngramlm.train import lr_find
+
     given = o.overrides(locals())
     given["lr"] = max_lr
     given["lr_schedule"] = "constant"

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import typer
 
-from ngramlm import checkpoint
 from ngramlm.cli.common import console, parse_id, run_id, store
 from ngramlm.errors import InputError
 from ngramlm.store.records import CheckpointRecord, RunRecord
@@ -110,6 +109,8 @@ def embeddings(
 
 def embedding_table(run: RunRecord, ckpt: CheckpointRecord | None) -> tuple[list[str], Any]:
     """The characters (index 0 is the word boundary '.') and C as an array (V, n_embd)."""
+    from ngramlm import checkpoint
+
     if ckpt is None:
         raise InputError(
             f"run {run.id} has no checkpoint (a {run.kind} run, status {run.status}); "

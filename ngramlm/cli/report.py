@@ -12,7 +12,6 @@ from rich.table import Table
 from ngramlm import report as core
 from ngramlm.cli import options as o
 from ngramlm.cli.common import console, fmt_loss, parse_id, print_json, run_id, store
-from ngramlm.cli.sample import marked_samples
 from ngramlm.datasets import check_name
 from ngramlm.errors import InputError
 from ngramlm.store import Store
@@ -127,6 +126,8 @@ def one_run(s: Store, rid: int, as_json: bool) -> None:
     findings = core.diagnose(r, metrics) if r.kind == "train" else []
     samples: list[tuple[str, str]] = []
     if ckpt is not None and r.kind == "train":
+        from ngramlm.cli.sample import marked_samples
+
         samples, _ = marked_samples(s, rid, 8, 42)
     if as_json:
         print_json(

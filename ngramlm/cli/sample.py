@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import torch
 import typer
 
-from ngramlm import checkpoint
 from ngramlm.cli.common import console, print_json, run_id, store
-from ngramlm.data import Vocab
 from ngramlm.errors import InputError, NotFoundError
-from ngramlm.sampling import sample
 from ngramlm.store import Store
 
 
@@ -67,6 +63,12 @@ def marked_samples(
     prefix: str = "",
 ) -> tuple[list[tuple[str, str]], int]:
     """Words from the run's last checkpoint, each marked train, dev or new; and its step."""
+    import torch
+
+    from ngramlm import checkpoint
+    from ngramlm.data import Vocab
+    from ngramlm.sampling import sample
+
     record = s.run(rid)
     ckpt = s.checkpoint(rid)
     if ckpt is None:

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import signal
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.live import Live
 from rich.table import Table
 
-from ngramlm import sweep as core
 from ngramlm.cli import options as o
 from ngramlm.cli.common import console, err_console, fmt_loss, parse_id, print_json, store
 from ngramlm.config import resolve
 from ngramlm.datasets import check_name, resolve_dataset
 from ngramlm.errors import InputError
 from ngramlm.store import Store
+
+if TYPE_CHECKING:
+    from ngramlm import sweep as core
 
 POLL_S = 0.5
 GRID_KEYS = ("lr", "block_size", "n_embd", "n_hidden", "n_layers", "batch_size", "seed")
@@ -71,6 +73,8 @@ def sweep_cmd(
     as_json: o.Json = False,
 ) -> None:
     """Train every point of a grid (lr x grid x seeds), each an ordinary run of the sweep."""
+    from ngramlm import sweep as core  # torch: imported when a sweep starts
+
     given = o.overrides(locals())
     if workers < 1 or workers > 256:
         raise InputError(f"--workers must be between 1 and 256, got {workers}")
@@ -122,6 +126,8 @@ def sweep_cmd(
 def run_workers(
     db_url: str, s: Store, sweep_id: int, workers: int, resume: bool, quiet: bool
 ) -> None:
+    from ngramlm import sweep as core
+
     procs = core.start_workers(db_url, sweep_id, workers, resume)
 
     def forward(signum: int, frame: object) -> None:

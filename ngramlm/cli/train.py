@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ngramlm.cli import options as o
 from ngramlm.cli.common import console, fmt_loss, parse_id, print_json, store
-from ngramlm.cli.progress import RichProgress
 from ngramlm.config import resolve
 from ngramlm.datasets import check_name, resolve_dataset
 from ngramlm.errors import InputError
-from ngramlm.train import Outcome, resume_run, start_run, stop_on_signals
+
+if TYPE_CHECKING:
+    from ngramlm.train import Outcome
 
 LECTURE = {"train": 2.1260, "dev": 2.1701}  # makemore part 2's printed final losses
 
@@ -62,6 +63,9 @@ def train_cmd(
         resolve(preset, given, vocab_size=27)
         if dataset is not None:
             check_name(dataset)
+    from ngramlm.cli.progress import RichProgress  # torch: imported when training starts
+    from ngramlm.train import resume_run, start_run, stop_on_signals
+
     s = store(ctx)
     progress = RichProgress(quiet=quiet or as_json)
     if resume is not None:

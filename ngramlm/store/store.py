@@ -450,13 +450,15 @@ class Store:
         sweep_id: int,
         *,
         limit: int,
+        batchable: set[str] | frozenset[str] = frozenset(),
         device: str,
         host: str,
         pid: int,
         version: str,
     ) -> list[tuple[PointRecord, RunRecord]]:
         """Atomically claim up to ``limit`` open points of one group (the lowest open point
-        and others of the same shape) and create their runs, in one transaction. Rows that
+        and others of the same shape, when its group is ``batchable``) and create their
+        runs, in one transaction. Rows that
         another worker holds are skipped (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite:
         writers are serialised by BEGIN IMMEDIATE)."""
         with self._tx(write=True) as s:
@@ -473,7 +475,7 @@ class Store:
             if first is None:
                 return []
             rows = [first]
-            if limit > 1:
+            if limit > 1 and first.group_key in batchable:
                 rows += s.scalars(
                     open_q.where(
                         SweepPoint.group_key == first.group_key, SweepPoint.id != first.id

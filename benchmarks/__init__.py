@@ -1,0 +1,1 @@
+"""Speed, memory and quality benchmarks, side by side against the lecture's plain loop."""

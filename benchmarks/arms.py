@@ -1,0 +1,173 @@
+"""One benchmark arm per call, run in a fresh spawned process by ``__main__``."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _examples(words_path: str):  # type: ignore[no-untyped-def]
+    from ngramlm.data import Vocab, build_examples, read_words, split_words
+
+    words = read_words(Path(words_path))
+    split = split_words(words, 42)
+    vocab = Vocab.from_words(words)
+    return (
+        vocab,
+        split,
+        (*build_examples(split.train, vocab, 3), *build_examples(split.dev, vocab, 3)),
+    )
+
+
+def _store_with(words_path: str, tmp: str):  # type: ignore[no-untyped-def]
+    from ngramlm.datasets import prepare
+    from ngramlm.store import Store
+
+    store = Store(f"sqlite:///{tmp}/bench.db")
+    ds = prepare(store, Path(words_path), "bench", 42).dataset
+    return store, ds
+
+
+def run_arm(name: str, kw: dict[str, Any]) -> dict[str, Any]:
+    if "threads" in kw:
+        torch.set_num_threads(kw["threads"])
+    return globals()[f"arm_{name}"](**kw)
+
+
+def arm_baseline(words: str, steps: int, threads: int) -> dict[str, Any]:
+    from benchmarks import baseline
+
+    _, _, ex = _examples(words)
+    r = baseline.run(*ex, steps=steps)
+    return {**r, "steps_per_s": steps / r["train_seconds"], "peak_mb": _peak_mb()}
+
+
+def _train(words: str, steps: int, preset: str, store: bool) -> dict[str, Any]:
+    from ngramlm.config import resolve
+    from ngramlm.engine import Examples, train
+    from ngramlm.train import start_run
+
+    with tempfile.TemporaryDirectory() as tmp:
+        s, ds = _store_with(words, tmp)
+        cfg = resolve(preset, {"steps": steps}, ds.vocab_size)
+        t0 = time.perf_counter()
+        if store:
+            out = start_run(s, ds, cfg, preset=preset)
+            points, tr, dv = out.result.points, out.run.train_loss, out.run.dev_loss
+        else:
+            _, _, ex = _examples(words)
+            t0 = time.perf_counter()
+            res = train(cfg, Examples(*ex), torch.device("cpu"))
+            points, tr, dv = res.points, res.train_loss, res.dev_loss
+        wall = time.perf_counter() - t0
+        s.close()
+    reach = next((p.elapsed_s for p in points if (p.dev_loss or 9) <= 2.17), None)
+    return {"steps": steps, "wall_seconds": wall, "steps_per_s": steps / wall,
+            "train_loss": tr, "dev_loss": dv, "seconds_to_2_17": reach,
+            "peak_mb": _peak_mb()}  # fmt: skip
+
+
+def arm_lecture(words: str, steps: int, threads: int) -> dict[str, Any]:
+    return _train(words, steps, "lecture", store=True)
+
+
+def arm_engine_only(words: str, steps: int, threads: int) -> dict[str, Any]:
+    return _train(words, steps, "lecture", store=False)
+
+
+def arm_default_to_217(words: str, steps: int, threads: int) -> dict[str, Any]:
+    return _train(words, steps, "default", store=True)
+
+
+def arm_sweep8(words: str, steps: int, threads: int) -> dict[str, Any]:
+    import threading
+
+    from ngramlm import sweep
+    from ngramlm.config import resolve
+
+    with tempfile.TemporaryDirectory() as tmp:
+        s, ds = _store_with(words, tmp)
+        base = resolve("lecture", {"steps": steps}, ds.vocab_size)
+        lrs = sweep.parse_lr_grid("0.01:1:8")
+        t0 = time.perf_counter()
+        sw = sweep.create(s, ds, base, lrs, {}, 1, "bench")
+        sweep.work(s, sw.id, resume=False, stop=threading.Event())
+        wall = time.perf_counter() - t0
+        st = sweep.status(s, sw.id)
+        best = st.best
+        s.close()
+    return {"points": len(lrs), "finished": st.done, "wall_seconds": wall,
+            "steps_per_s": len(lrs) * steps / wall,
+            "train_loss": best.train_loss if best else None,
+            "dev_loss": best.dev_loss if best else None, "peak_mb": _peak_mb()}  # fmt: skip
+
+
+def arm_report10k(runs: int) -> dict[str, Any]:
+    import json
+    import subprocess
+    import sys
+
+    import sqlalchemy as sa
+
+    from ngramlm.cli import main
+    from ngramlm.config import RunConfig
+    from ngramlm.store import Store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/report.db"
+        Store(url).close()
+        cfg = RunConfig().to_json()
+        now = "2026-11-28 00:00:00.000000"
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO datasets (id, name, sha256, source_path, seed, vocab, n_words, n_train,"
+                " n_dev, n_test, n_duplicates, created_at) VALUES (1, 'bench', 'x', 'x', 42, '[]',"
+                f" 10, 8, 1, 1, 0, '{now}')"
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO runs (id, dataset_id, kind, status, config, config_hash, seed,"
+                " block_size, n_embd, n_hidden, n_layers, batch_size, steps, optimizer, lr,"
+                " created_at, heartbeat_at, steps_done, train_seconds, train_loss, dev_loss, host,"
+                " pid, version) VALUES (?, 1, 'train', 'finished', ?, 'h', 42, 3, 10, 200, 1, 32,"
+                f" 200000, 'sgd', 0.1, '{now}', '{now}', 200000, 60.0, 2.1, 2.15, 'h', 1, '0.1')",
+                [(i, cfg) for i in range(1, runs + 1)],
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO metrics (run_id, step, elapsed_s, lr, batch_loss, train_loss,"
+                " dev_loss) VALUES (?, ?, 1.0, 0.1, 2.2, 2.2, 2.2)",
+                [(i, k * 10_000) for i in range(1, runs + 1) for k in range(1, 21)],
+            )
+        engine.dispose()
+
+        def timed(*args: str) -> float:
+            t0 = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()) as out:
+                try:
+                    main(["--db", url, *args])
+                except SystemExit:
+                    pass
+            if "--json" in args:
+                assert len(json.loads(out.getvalue())["runs"]) == runs
+            return time.perf_counter() - t0
+
+        timed("report")  # warm the imports
+        table_s = timed("report")
+        json_s = timed("report", "--json")
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "ngramlm", "--db", url, "report"], check=True,
+                       capture_output=True)  # fmt: skip
+        command_s = time.perf_counter() - t0
+    return {"runs": runs, "table_s": table_s, "json_s": json_s, "command_s": command_s,
+            "wall_seconds": command_s, "peak_mb": _peak_mb()}  # fmt: skip

@@ -1,0 +1,255 @@
+"""Batched training of sweep points (ngramlm.batched) against the same points trained alone."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import pytest
+import torch
+
+from ngramlm.batched import BatchedFastSGD, BatchedMLP, supports, train_batched
+from ngramlm.config import ModelConfig, RunConfig, TrainConfig
+from ngramlm.data import Vocab, build_examples, split_words
+from ngramlm.engine import EvalPoint, Examples, Hooks, TrainState, train
+from ngramlm.model import MLP
+
+CPU = torch.device("cpu")
+
+
+def make_words(n: int = 400) -> list[str]:
+    """Made-up names, as the ``words_file`` fixture makes them."""
+    rng = random.Random(0)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return ["".join(rng.choice(letters) for _ in range(rng.randint(2, 7))) for _ in range(n)]
+
+
+def make_examples(block_size: int = 3) -> tuple[Examples, int]:
+    words = make_words()
+    vocab = Vocab.from_words(words)
+    split = split_words(words, seed=42)
+    Xtr, Ytr = build_examples(split.train, vocab, block_size)
+    Xdev, Ydev = build_examples(split.dev, vocab, block_size)
+    return Examples(Xtr, Ytr, Xdev, Ydev), vocab.size
+
+
+class Recorder(Hooks):
+    def __init__(self, stop_at: int | None = None) -> None:
+        self.points: list[EvalPoint] = []
+        self.checkpoints: list[TrainState] = []
+        self.progress: list[tuple[int, float]] = []
+        self.stop_at = stop_at
+        self.calls = 0
+
+    def on_progress(self, step: int, batch_loss: float, elapsed_s: float) -> None:
+        self.progress.append((step, batch_loss))
+
+    def on_eval(self, point: EvalPoint) -> None:
+        self.points.append(point)
+
+    def on_checkpoint(self, state: TrainState) -> None:
+        self.checkpoints.append(state)
+
+    def should_stop(self) -> bool:
+        self.calls += 1
+        return self.stop_at is not None and self.calls > self.stop_at
+
+
+def lecture_cfg(V: int, **train: object) -> RunConfig:
+    """The lecture's shapes. Part 3's initialisation: with part 2's plain randn weights
+    and this small word list, training at these learning rates is chaotic enough that
+    float rounding alone (the solo fast path against solo autograd) moves the dev loss by
+    0.1 after 300 steps, so no 1e-4 comparison could hold."""
+    model = ModelConfig(vocab_size=V, block_size=3, n_embd=10, n_hidden=200, init="kaiming")
+    t = TrainConfig(batch_size=32, steps=300, lr=0.1, eval_every=100, device="cpu")
+    return RunConfig(model=model, train=dataclasses.replace(t, **train))  # type: ignore[arg-type]
+
+
+def tiny_cfg(V: int, **train: object) -> RunConfig:
+    model = ModelConfig(vocab_size=V, block_size=4, n_embd=6, n_hidden=24, n_layers=2)
+    t = TrainConfig(
+        batch_size=20,
+        steps=240,
+        lr=0.2,
+        lr_schedule="cosine",
+        warmup=30,
+        weight_decay=1e-3,
+        eval_every=60,
+        checkpoint_every=120,
+        device="cpu",
+    )
+    return RunConfig(model=model, train=dataclasses.replace(t, **train))  # type: ignore[arg-type]
+
+
+def assert_points_close(got: list[EvalPoint], want: list[EvalPoint]) -> None:
+    assert [p.step for p in got] == [p.step for p in want]
+    for a, b in zip(got, want, strict=True):
+        assert a.lr == pytest.approx(b.lr, rel=1e-12)
+        for field in ("batch_loss", "train_loss", "dev_loss"):
+            x, y = getattr(a, field), getattr(b, field)
+            assert x == pytest.approx(y, abs=1e-4), (a.step, field, x, y)
+
+
+# --- (1) every member ends where the same point trained alone ends ------------------------
+
+
+@pytest.mark.parametrize("kind", ["lecture", "tiny"])
+def test_members_match_solo_runs(kind: str) -> None:
+    examples, V = make_examples(block_size=3 if kind == "lecture" else 4)
+    make = lecture_cfg if kind == "lecture" else tiny_cfg
+    cfgs = [
+        make(V, lr=0.05, seed=1),
+        make(V, lr=0.1, seed=2),
+        make(V, lr=0.2, seed=1),
+        make(V, lr=0.4, seed=3),
+    ]
+    assert supports(cfgs)
+    hooks = [Recorder() for _ in cfgs]
+    results = train_batched(cfgs, examples, CPU, hooks)
+    for cfg, res, hook in zip(cfgs, results, hooks, strict=True):
+        solo_hook = Recorder()
+        solo = train(cfg, examples, CPU, solo_hook)
+        assert not res.stopped and res.state.step == cfg.train.steps
+        assert res.train_loss == pytest.approx(solo.train_loss, abs=1e-4)
+        assert res.dev_loss == pytest.approx(solo.dev_loss, abs=1e-4)
+        assert_points_close(res.points, solo.points)
+        assert_points_close(hook.points, solo_hook.points)
+        assert [s for s, _ in hook.progress] == [s for s, _ in solo_hook.progress]
+        for (_, x), (_, y) in zip(hook.progress, solo_hook.progress, strict=True):
+            assert x == pytest.approx(y, abs=1e-4)
+        # Checkpoints: same steps, same generator state, same weights under solo names.
+        assert [c.step for c in hook.checkpoints] == [c.step for c in solo_hook.checkpoints]
+        for a, b in zip(
+            [*hook.checkpoints, res.state], [*solo_hook.checkpoints, solo.state], strict=True
+        ):
+            assert torch.equal(a.rng, b.rng)
+            assert a.model.keys() == b.model.keys()
+            for name in a.model:
+                torch.testing.assert_close(a.model[name], b.model[name], atol=1e-4, rtol=1e-4)
+            assert a.batch_loss_count == b.batch_loss_count
+            assert a.batch_loss_sum == pytest.approx(b.batch_loss_sum, abs=1e-3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
+def test_members_match_solo_runs_on_cuda() -> None:
+    examples, V = make_examples()
+    cuda = torch.device("cuda")
+    cfgs = [lecture_cfg(V, lr=lr, seed=seed) for lr, seed in [(0.05, 1), (0.2, 2), (0.4, 3)]]
+    results = train_batched(cfgs, examples, cuda, [Hooks() for _ in cfgs])
+    for cfg, res in zip(cfgs, results, strict=True):
+        solo = train(cfg, examples, cuda)
+        assert_points_close(res.points, solo.points)
+        assert all(t.device.type == "cpu" for t in res.state.model.values())
+
+
+def test_members_match_autograd_solo_runs() -> None:
+    """Also against the solo autograd loop and torch.optim.SGD, not only the fast path."""
+    examples, V = make_examples(block_size=4)
+    cfgs = [tiny_cfg(V, lr=0.1, seed=5), tiny_cfg(V, lr=0.3, seed=6)]
+    results = train_batched(cfgs, examples, CPU, [Hooks(), Hooks()])
+    for cfg, res in zip(cfgs, results, strict=True):
+        solo = train(cfg, examples, CPU, fast_path=False)
+        assert_points_close(res.points, solo.points)
+
+
+def test_stop_returns_resumable_member_states() -> None:
+    examples, V = make_examples()
+    cfgs = [lecture_cfg(V, seed=1, steps=100), lecture_cfg(V, lr=0.2, seed=2, steps=100)]
+    hooks = [Recorder(stop_at=40), Recorder()]
+    results = train_batched(cfgs, examples, CPU, hooks)
+    assert all(r.stopped and r.state.step == 40 for r in results)
+    for cfg, res in zip(cfgs, results, strict=True):
+        resumed = train(cfg, examples, CPU, resume=res.state)
+        solo = train(cfg, examples, CPU)
+        assert resumed.dev_loss == pytest.approx(solo.dev_loss, abs=1e-4)
+
+
+# --- (2) one batched step equals autograd and torch.optim.SGD for each member -------------
+
+
+def make_group(cfg: ModelConfig, M: int) -> tuple[list[MLP], BatchedMLP]:
+    models = [MLP(cfg, torch.Generator().manual_seed(10 + m)) for m in range(M)]
+    return models, BatchedMLP(models, CPU)
+
+
+@pytest.mark.parametrize("n_layers", [1, 2, 3])
+def test_grads_match_autograd(n_layers: int) -> None:
+    cfg = ModelConfig(vocab_size=27, block_size=3, n_embd=10, n_hidden=50, n_layers=n_layers)
+    M, B = 3, 16
+    models, net = make_group(cfg, M)
+    g = torch.Generator().manual_seed(0)
+    xb = torch.randint(0, 27, (M, B, 3), generator=g)
+    xb[0, :4] = 0  # repeated characters: the embedding gradient must accumulate
+    yb = torch.randint(0, 27, (M, B), generator=g)
+    losses, grads = BatchedFastSGD(net, B).grads(xb, yb)
+    for m, model in enumerate(models):
+        _, loss = model(xb[m], yb[m])
+        assert loss is not None
+        loss.backward()
+        torch.testing.assert_close(losses[m], loss.detach())
+        for name, p in model.named_parameters():
+            assert p.grad is not None
+            torch.testing.assert_close(grads[m][name], p.grad, msg=f"member {m} {name}")
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_step_matches_torch_sgd(weight_decay: float) -> None:
+    cfg = ModelConfig(vocab_size=27, block_size=3, n_embd=10, n_hidden=40, n_layers=2)
+    M, B, N = 4, 8, 100
+    models, net = make_group(cfg, M)
+    g = torch.Generator().manual_seed(1)
+    X, Y = torch.randint(0, 27, (N, 3), generator=g), torch.randint(0, 27, (N,), generator=g)
+    lrs = [0.05, 0.1, 0.5, 1.0]
+    stepper = BatchedFastSGD(net, B, weight_decay)
+    for _ in range(3):  # a few steps: the updates must land in the stacked weights
+        ix = torch.randint(0, N, (M, B), generator=g)
+        loglik = stepper.step_ix(X, Y, ix, torch.tensor(lrs).view(M, 1, 1)).clone()
+        for m, model in enumerate(models):
+            opt = torch.optim.SGD(model.parameters(), lr=lrs[m], weight_decay=weight_decay)
+            _, loss = model(X[ix[m]], Y[ix[m]])
+            assert loss is not None
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            torch.testing.assert_close(-loglik[m] / B, loss.detach())
+    for m, model in enumerate(models):
+        state = net.member_state(m)
+        for name, p in model.state_dict().items():
+            torch.testing.assert_close(state[name], p, msg=f"member {m} {name}")
+
+
+# --- (3) which groups are batched ----------------------------------------------------------
+
+
+def test_supports() -> None:
+    base = lecture_cfg(27)
+    two = [base, base.with_values({"lr": 0.2, "seed": 7})]
+    assert supports(two)
+    assert supports([*two, base.with_values({"n_layers": 2})]) is False  # shapes differ
+    assert not supports([base])  # a single point trains alone
+    assert not supports([base, base.with_values({"n_hidden": 100})])
+    assert not supports([base, base.with_values({"steps": 400})])  # schedules differ
+    for change in ({"norm": "batch"}, {"norm": "layer"}, {"dropout": 0.1}, {"direct": True}):
+        cfg = base.with_values(change)
+        assert not supports([cfg, cfg.with_values({"lr": 0.3})]), change
+    adam = base.with_values({"optimizer": "adamw"})
+    assert not supports([adam, adam.with_values({"lr": 0.3})])
+    deep = base.with_values({"n_layers": 3})
+    assert supports([deep, deep.with_values({"seed": 3})])
+
+
+# --- (4) member weights under the solo model's names ---------------------------------------
+
+
+def test_member_state_round_trips() -> None:
+    cfg = ModelConfig(vocab_size=27, block_size=3, n_embd=10, n_hidden=30, n_layers=2)
+    models, net = make_group(cfg, 3)
+    X = torch.randint(0, 27, (5, 3), generator=torch.Generator().manual_seed(2))
+    logits = net.forward(X.unsqueeze(0).expand(3, -1, -1))
+    for m, model in enumerate(models):
+        state = net.member_state(m)
+        assert state.keys() == model.state_dict().keys()
+        assert all(state[k].shape == v.shape for k, v in model.state_dict().items())
+        fresh = MLP(cfg, torch.Generator().manual_seed(99))
+        fresh.load_state_dict(state)  # strict: every name and shape as MLP's
+        torch.testing.assert_close(fresh(X)[0], logits[m])
