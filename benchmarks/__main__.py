@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
 def show(label: str, r: dict[str, Any]) -> None:
     rate = f"{r['steps_per_s']:,.0f} steps/s" if "steps_per_s" in r else ""
     print(f"  {label:45s} {rate:>16s}  wall {r['wall_seconds']:7.1f}s  "
-          f"train {r.get('train_loss', float('nan')):.4f}  dev {r.get('dev_loss', float('nan')):.4f}  "
+          f"train {r.get('train_loss') or float('nan'):.4f}  "
+          f"dev {r.get('dev_loss') or float('nan'):.4f}  "
           f"peak {r['peak_mb']:.0f} MB")  # fmt: skip
 
 

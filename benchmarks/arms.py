@@ -132,14 +132,15 @@ def arm_report10k(runs: int) -> dict[str, Any]:
         engine = sa.create_engine(url)
         with engine.begin() as conn:
             conn.exec_driver_sql(
-                "INSERT INTO datasets (id, name, sha256, source_path, seed, vocab, n_words, n_train,"
-                " n_dev, n_test, n_duplicates, created_at) VALUES (1, 'bench', 'x', 'x', 42, '[]',"
-                f" 10, 8, 1, 1, 0, '{now}')"
+                "INSERT INTO datasets (id, name, sha256, source_path, seed, vocab, n_words,"
+                " n_train, n_dev, n_test, n_duplicates, created_at) VALUES"
+                f" (1, 'bench', 'x', 'x', 42, '[]', 10, 8, 1, 1, 0, '{now}')"
             )
             conn.exec_driver_sql(
                 "INSERT INTO runs (id, dataset_id, kind, status, config, config_hash, seed,"
                 " block_size, n_embd, n_hidden, n_layers, batch_size, steps, optimizer, lr,"
-                " created_at, heartbeat_at, steps_done, train_seconds, train_loss, dev_loss, host,"
+                " created_at, heartbeat_at, steps_done, train_seconds, train_loss, dev_loss,"
+                " host,"
                 " pid, version) VALUES (?, 1, 'train', 'finished', ?, 'h', 42, 3, 10, 200, 1, 32,"
                 f" 200000, 'sgd', 0.1, '{now}', '{now}', 200000, 60.0, 2.1, 2.15, 'h', 1, '0.1')",
                 [(i, cfg) for i in range(1, runs + 1)],
@@ -153,11 +154,8 @@ def arm_report10k(runs: int) -> dict[str, Any]:
 
         def timed(*args: str) -> float:
             t0 = time.perf_counter()
-            with contextlib.redirect_stdout(io.StringIO()) as out:
-                try:
-                    main(["--db", url, *args])
-                except SystemExit:
-                    pass
+            with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.suppress(SystemExit):
+                main(["--db", url, *args])
             if "--json" in args:
                 assert len(json.loads(out.getvalue())["runs"]) == runs
             return time.perf_counter() - t0
