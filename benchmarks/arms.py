@@ -65,9 +65,8 @@ def _train(words: str, steps: int, preset: str, store: bool) -> dict[str, Any]:
         if store:
             out = start_run(s, ds, cfg, preset=preset)
             points, tr, dv = out.result.points, out.run.train_loss, out.run.dev_loss
-        else:
+        else:  # the same work without the store: examples built from the file, no writes
             _, _, ex = _examples(words)
-            t0 = time.perf_counter()
             res = train(cfg, Examples(*ex), torch.device("cpu"))
             points, tr, dv = res.points, res.train_loss, res.dev_loss
         wall = time.perf_counter() - t0
