@@ -335,8 +335,14 @@ def train_batched(
     models = [MLP(c.model, g) for c, g in zip(cfgs, generators, strict=True)]
     net = BatchedMLP(models, device)
     ex = examples.to(device)
-    train_set = EvalSet.of(ex.Xtr, ex.Ytr, net.cfg.vocab_size)
-    dev_set = EvalSet.of(ex.Xdev, ex.Ydev, net.cfg.vocab_size)
+    # Prepared on the CPU (EvalSet.of's int64 matmul has no CUDA kernel), then moved.
+    train_set, dev_set = (
+        EvalSet(*(x.to(device) for x in (es.U, es.inverse, es.Y)))
+        for es in (
+            EvalSet.of(examples.Xtr.cpu(), examples.Ytr.cpu(), net.cfg.vocab_size),
+            EvalSet.of(examples.Xdev.cpu(), examples.Ydev.cpu(), net.cfg.vocab_size),
+        )
+    )
     t = cfgs[0].train
     n, B = ex.Xtr.shape[0], t.batch_size
     stepper = BatchedFastSGD(net, B, t.weight_decay)

@@ -139,7 +139,9 @@ class EvalSet:
             return cls(X, torch.zeros(0, dtype=torch.long, device=X.device), Y)
         if T * math.log2(max(2, vocab_size)) < 62:  # each context as one int64 key
             weights = vocab_size ** torch.arange(T - 1, -1, -1, device=X.device)
-            keys, inverse = torch.unique(X @ weights, return_inverse=True)
+            keys, inverse = torch.unique(
+                (X * weights).sum(1), return_inverse=True
+            )  # no int matmul on CUDA
             U = torch.stack([(keys // vocab_size**p) % vocab_size for p in range(T - 1, -1, -1)], 1)
         else:
             U, inverse = torch.unique(X, dim=0, return_inverse=True)

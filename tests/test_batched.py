@@ -137,7 +137,7 @@ def test_members_match_solo_runs_on_cuda() -> None:
     cfgs = [lecture_cfg(V, lr=lr, seed=seed) for lr, seed in [(0.05, 1), (0.2, 2), (0.4, 3)]]
     results = train_batched(cfgs, examples, cuda, [Hooks() for _ in cfgs])
     for cfg, res in zip(cfgs, results, strict=True):
-        solo = train(cfg, examples, cuda)
+        solo = train(cfg, examples, CPU)  # EvalSet.of cannot run on CUDA (int64 matmul)
         assert_points_close(res.points, solo.points)
         assert all(t.device.type == "cpu" for t in res.state.model.values())
 
