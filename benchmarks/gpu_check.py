@@ -50,7 +50,9 @@ def main() -> int:
         print(f"{preset} {cfg.train.optimizer}: cpu dev {cpu.dev_loss:.5f}, cuda dev "
               f"{gpu.dev_loss:.5f}, max curve diff {diff:.2e} {verdict(diff)}")  # fmt: skip
     lrs = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0]
-    cfgs = [resolve("lecture", {"steps": 300, "lr": lr}, vocab.size) for lr in lrs]
+    # The lecture's randn init at lr up to 1 is chaotic: float rounding alone moves it
+    # by 0.1 within 300 steps. Compare the batched members with part 3's init instead.
+    cfgs = [resolve("default", {"steps": 300, "lr": lr}, vocab.size) for lr in lrs]
     cpu_b = train_batched(cfgs, ex, torch.device("cpu"), [Hooks() for _ in cfgs])
     gpu_b = train_batched(cfgs, ex, torch.device("cuda"), [Hooks() for _ in cfgs])
     diff = max_diff(cpu_b, gpu_b)
