@@ -105,3 +105,29 @@ def test_bad_dataset_name(cli, sqlite_url: str, words_file: Path, name: str) -> 
     r = cli("--db", sqlite_url, "prepare", words_file, "--name", name)
     assert r.code != 0 and "dataset name" in r.err
     assert count_rows(sqlite_url, "datasets") == 0
+
+
+def test_a_million_words(cli, sqlite_url: str, tmp_path: Path) -> None:
+    """A large list is read, split and stored whole (and a duplicate-heavy one at that)."""
+    import random
+
+    rng = random.Random(1)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = [
+        "".join(rng.choice(letters) for _ in range(rng.randint(3, 9))) for _ in range(1_000_000)
+    ]
+    path = tmp_path / "million.txt"
+    path.write_text("\n".join(words) + "\n")
+    r = cli("--db", sqlite_url, "prepare", path, "--json")
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    assert data["words"] == {"train": 800_000, "dev": 100_000, "test": 100_000, "total": 1_000_000}
+    assert count_rows(sqlite_url, "words") == 1_000_000
+
+
+def test_a_single_huge_line_is_refused(cli, sqlite_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "oneline.txt"
+    path.write_bytes(b"ab " * 3_000_000)  # 9 MB, no newline
+    r = cli("--db", sqlite_url, "prepare", path)
+    assert r.code != 0 and "line 1: a word of" in r.err and "one word a line" in r.err
+    assert count_rows(sqlite_url, "datasets") == 0
