@@ -42,7 +42,6 @@ def best_per_sweep(runs: Iterable[RunRecord]) -> set[int]:
 def run_row(
     r: RunRecord, evaluation: EvaluationRecord | None, best: bool = False
 ) -> dict[str, Any]:
-    m, t = r.config["model"], r.config["train"]
     gap = r.dev_loss - r.train_loss if r.dev_loss is not None and r.train_loss is not None else None
     return {
         "run": r.id,
@@ -51,16 +50,16 @@ def run_row(
         "kind": r.kind,
         "name": r.name,
         "status": r.status,
-        "block_size": m["block_size"],
-        "n_embd": m["n_embd"],
-        "n_hidden": m["n_hidden"],
-        "n_layers": m["n_layers"],
-        "batch_size": t["batch_size"],
-        "optimizer": t["optimizer"],
-        "lr": t["lr"],
-        "steps": t["steps"],
+        "block_size": r.block_size,
+        "n_embd": r.n_embd,
+        "n_hidden": r.n_hidden,
+        "n_layers": r.n_layers,
+        "batch_size": r.batch_size,
+        "optimizer": r.optimizer,
+        "lr": r.lr,
+        "steps": r.steps,
         "steps_done": r.steps_done,
-        "seed": t["seed"],
+        "seed": r.seed,
         "train_loss": r.train_loss,
         "dev_loss": r.dev_loss,
         "gap": gap,

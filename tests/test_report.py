@@ -125,7 +125,8 @@ def _run(train: float, dev: float) -> RunRecord:
     now = datetime.now(timezone.utc)
     return RunRecord(
         id=1, dataset_id=1, dataset="d", kind="train", name=None, stored_status="finished",
-        preset=None, config={"model": {}, "train": {"steps": 1000}}, config_hash="h", seed=1,
+        preset=None, config_json='{"model": {}, "train": {"steps": 1000}}', steps=1000,
+        config_hash="h", seed=1,
         created_at=now, started_at=now, ended_at=now, heartbeat_at=now, steps_done=1000,
         train_seconds=1.0, train_loss=train, dev_loss=dev, checkpoint_sha256=None, extra={},
         host="h", pid=1, version="v", device="cpu", error=None,

@@ -395,7 +395,7 @@ def test_stale_heartbeat_reads_as_crashed() -> None:
         kind="train",
         name=None,
         preset=None,
-        config={},
+        config_json="{}",
         config_hash="h",
         seed=1,
         created_at=now,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import Any
 
 # A running run whose heartbeat is older than this is treated as crashed.
@@ -40,7 +41,7 @@ class RunRecord:
     name: str | None
     stored_status: str
     preset: str | None
-    config: dict[str, Any]
+    config_json: str  # the whole RunConfig; ``config`` parses it when first asked
     config_hash: str
     seed: int
     created_at: datetime
@@ -59,6 +60,19 @@ class RunRecord:
     device: str | None
     error: str | None
     sweep_id: int | None = None
+    # The common hyperparameters, as stored in their own columns (no JSON to parse).
+    block_size: int = 0
+    n_embd: int = 0
+    n_hidden: int = 0
+    n_layers: int = 0
+    batch_size: int = 0
+    optimizer: str = ""
+    steps: int = 0
+    lr: float = 0.0
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        return dict(json.loads(self.config_json))
 
     @property
     def status(self) -> str:
@@ -69,14 +83,6 @@ class RunRecord:
             if (datetime.now(timezone.utc) - beat).total_seconds() > STALE_AFTER_S:
                 return "crashed"
         return self.stored_status
-
-    @property
-    def steps(self) -> int:
-        return int(self.config["train"]["steps"])
-
-    @property
-    def lr(self) -> float:
-        return float(self.config["train"]["lr"])
 
 
 @dataclass(frozen=True)
