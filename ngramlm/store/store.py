@@ -529,22 +529,28 @@ class Store:
         kind: str | None = None,
         limit: int | None = None,
     ) -> list[RunRecord]:
-        # Plain column rows, not ORM objects: a report over 10,000 runs must stay fast.
-        runs = Run.__table__
+        # Plain column rows, not ORM objects, labelled as the record's fields: a report
+        # over 10,000 runs must stay well under a second.
+        cols = [c.label(_RENAMED.get(c.name, c.name)) for c in Run.__table__.c]
         with self._tx() as s:
-            q = select(runs, Dataset.name.label("dataset_name")).join(
-                Dataset, runs.c.dataset_id == Dataset.id
+            q = select(*cols, Dataset.name.label("dataset")).join(
+                Dataset, Run.dataset_id == Dataset.id
             )
             if dataset_id is not None:
-                q = q.where(runs.c.dataset_id == dataset_id)
+                q = q.where(Run.dataset_id == dataset_id)
             if kind is not None:
-                q = q.where(runs.c.kind == kind)
-            q = q.order_by(runs.c.id.desc())
+                q = q.where(Run.kind == kind)
+            q = q.order_by(Run.id.desc())
             if limit is not None:
                 q = q.limit(limit)
             result = s.execute(q)
             keys = list(result.keys())
-            return [_run_from_columns(dict(zip(keys, row, strict=True))) for row in result]
+            records = []
+            for row in result:
+                d = dict(zip(keys, row, strict=True))
+                d["extra"] = loads(d["extra"])
+                records.append(RunRecord(**d))
+            return records
 
     def heartbeat(self, run_id: int, steps_done: int) -> None:
         with self._tx(write=True) as s:
@@ -896,11 +902,3 @@ def _run(r: Run | Any, dataset: str) -> RunRecord:
 
 
 _RENAMED = {"status": "stored_status", "config": "config_json"}
-
-
-def _run_from_columns(d: dict[str, Any]) -> RunRecord:
-    """A record from a plain row of the runs table (plus ``dataset_name``): the fast path
-    for listing thousands of runs."""
-    d["dataset"] = d.pop("dataset_name")
-    d["extra"] = loads(d["extra"])
-    return RunRecord(**{_RENAMED.get(k, k): v for k, v in d.items()})
