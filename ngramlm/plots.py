@@ -38,7 +38,12 @@ DPI = 100
 WIDE = (8.0, 5.0)  # inches: 800 x 500 px at DPI
 SQUARE = (8.0, 8.0)  # the lecture's embedding figure
 # Hyperparameters worth naming in a legend, in the order they are shown.
-KEYS = ("block_size", "n_embd", "n_hidden", "n_layers", "batch_size", "lr", "seed")
+# Hyperparameters that may tell overlaid runs apart, the common ones first.
+KEYS = (
+    "block_size", "n_embd", "n_hidden", "n_layers", "batch_size", "lr", "seed", "init",
+    "norm", "dropout", "direct", "optimizer", "steps", "lr_schedule", "decay_at",
+    "decay_factor", "warmup", "weight_decay",
+)  # fmt: skip
 DEFAULT_KEYS = ("block_size", "n_embd", "n_hidden", "lr")
 
 
