@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import torch
 
@@ -281,21 +281,19 @@ def _record_outcome(
     return Outcome(record, result)
 
 
-def start_run(
+def _create_run(
     store: Store,
     dataset: DatasetRecord,
     cfg: RunConfig,
-    *,
-    preset: str | None = None,
-    name: str | None = None,
-    progress: Progress | None = None,
-    stop: threading.Event | None = None,
-    extra: dict[str, Any] | None = None,
-) -> Outcome:
-    device = resolve_device(cfg.train.device)  # refuse an absent device before writing
-    run = store.create_run(
+    kind: str,
+    name: str | None,
+    preset: str | None,
+    device: torch.device,
+) -> RunRecord:
+    """A new ``running`` run of this process, with its whole config."""
+    return store.create_run(
         dataset_id=dataset.id,
-        kind="train",
+        kind=kind,
         name=name,
         preset=preset,
         config=cfg.to_dict(),
@@ -305,6 +303,20 @@ def start_run(
         pid=os.getpid(),
         version=__version__,
     )
+
+
+def start_run(
+    store: Store,
+    dataset: DatasetRecord,
+    cfg: RunConfig,
+    *,
+    preset: str | None = None,
+    name: str | None = None,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+) -> Outcome:
+    device = resolve_device(cfg.train.device)  # refuse an absent device before writing
+    run = _create_run(store, dataset, cfg, "train", name, preset, device)
     return execute_run(
         store, run, dataset, cfg, device, progress or Progress(), stop or threading.Event(), None
     )
@@ -351,18 +363,7 @@ def lr_find(
     """Run the learning-rate range test and store it as a run of kind ``lr_find``."""
     lrfind.validate_range(min_lr, max_lr, cfg.train.steps)
     device = resolve_device(cfg.train.device)
-    run = store.create_run(
-        dataset_id=dataset.id,
-        kind="lr_find",
-        name=name,
-        preset=None,
-        config=cfg.to_dict(),
-        config_hash=cfg.config_hash(),
-        device=str(device),
-        host=socket.gethostname(),
-        pid=os.getpid(),
-        version=__version__,
-    )
+    run = _create_run(store, dataset, cfg, "lr_find", name, None, device)
     t0 = time.perf_counter()
     try:
         examples = load_examples(store, dataset, cfg.model.block_size)
