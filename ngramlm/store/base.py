@@ -1,0 +1,144 @@
+"""The store's core: engine, the one transaction boundary, the schema."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from sqlalchemy import (
+    Connection,
+    exc,
+    select,
+)
+from sqlalchemy.orm import Session
+
+from ngramlm.errors import StoreError
+from ngramlm.store import schema
+from ngramlm.store.connection import (
+    DEFAULT_URL,
+    _first_line,
+    describe,
+    make_engine,
+    parse_url,
+)
+from ngramlm.store.convert import _run
+from ngramlm.store.records import (
+    RunRecord,
+)
+from ngramlm.store.tables import (
+    Dataset,
+    Run,
+)
+
+_S = TypeVar("_S", bound="StoreBase")
+
+
+class StoreBase:
+    """Opens (and on first use creates) the store at ``url``."""
+
+    def __init__(self, url: str = DEFAULT_URL, *, check_schema: bool = True) -> None:
+        self.url = parse_url(url)
+        self.where = describe(self.url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self.engine = make_engine(self.url)
+        if check_schema:
+            with self._migrating() as conn, conn.begin():
+                schema.ensure(conn, self.where)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self: _S) -> _S:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self.close()
+
+    # --- transactions ------------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except exc.DBAPIError as err:
+            if isinstance(err, exc.IntegrityError):
+                raise
+            orig = getattr(err, "orig", None)
+            msg = _first_line(err)
+            if isinstance(orig, sqlite3.DatabaseError) and "not a database" in msg:
+                raise StoreError(
+                    f"{self.where} is not an SQLite database; point --db at an ngramlm store "
+                    "or a new file"
+                ) from None
+            if self.is_sqlite:
+                raise StoreError(f"cannot use {self.where}: {msg}") from None
+            raise StoreError(
+                f"cannot use {self.where}: {msg}; check that the server is running and --db "
+                "(user, password, host, port, database) is right"
+            ) from None
+
+    @contextmanager
+    def _connection(self, *, write: bool) -> Iterator[Connection]:
+        with self._errors(), self.engine.connect() as conn:
+            if write:
+                conn.execution_options(ngramlm_write=True)
+            yield conn
+
+    @contextmanager
+    def _migrating(self) -> Iterator[Connection]:
+        """A write connection for schema changes. On SQLite, foreign keys are switched off
+        for it: Alembic's batch mode rebuilds a table (create, copy, drop, rename), and
+        dropping the old table would otherwise cascade-delete the rows that refer to it.
+        The keys are checked afterwards and the connection is discarded, not pooled."""
+        with self._connection(write=True) as conn:
+            if not self.is_sqlite:
+                yield conn
+                return
+            dbapi = conn.connection.dbapi_connection
+            assert dbapi is not None
+            dbapi.execute("PRAGMA foreign_keys = OFF")  # no-op inside a transaction: set first
+            try:
+                yield conn
+                broken = dbapi.execute("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise StoreError(
+                        f"{self.where}: the migration left {len(broken)} broken references; "
+                        "restore the backup that `ngramlm db upgrade` made"
+                    )
+            finally:
+                conn.invalidate()
+
+    @contextmanager
+    def _tx(self, *, write: bool = False) -> Iterator[Session]:
+        """One transaction: commit on success, roll back on any exception."""
+        with (
+            self._connection(write=write) as conn,
+            Session(bind=conn, expire_on_commit=False, autoflush=False) as session,
+            session.begin(),
+        ):
+            yield session
+
+    # --- schema ------------------------------------------------------------------------
+
+    def schema_state(self) -> schema.SchemaState:
+        with self._connection(write=False) as conn, conn.begin():
+            return schema.SchemaState(schema.current(conn), schema.head())
+
+    def upgrade(self) -> schema.SchemaState:
+        """Migrate to head under the schema lock; a store from a newer ngramlm is refused."""
+        with self._migrating() as conn, conn.begin():
+            schema.lock(conn)
+            rev = schema.current(conn)
+            if rev is not None and rev not in schema.known_revisions():
+                schema.check(schema.SchemaState(rev, schema.head()), self.where)
+            if rev is None:
+                schema.ensure(conn, self.where)
+            else:
+                schema.upgrade(conn)
+        return self.schema_state()
+
+    def _run_record(self, s: Session, row: Run) -> RunRecord:
+        ds = s.scalar(select(Dataset.name).where(Dataset.id == row.dataset_id))
+        return _run(row, ds or "?")

@@ -1,0 +1,136 @@
+"""Datasets and their words."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    exc,
+    insert,
+    select,
+)
+
+from ngramlm.errors import ConflictError, NotFoundError
+from ngramlm.store.base import StoreBase
+from ngramlm.store.connection import utcnow
+from ngramlm.store.convert import (
+    _dataset,
+)
+from ngramlm.store.records import (
+    DatasetRecord,
+)
+from ngramlm.store.tables import (
+    Dataset,
+    Word,
+)
+
+
+class DatasetsMixin(StoreBase):
+    # --- datasets ----------------------------------------------------------------------
+
+    def add_dataset(
+        self,
+        *,
+        name: str,
+        sha256: str,
+        source_path: str,
+        seed: int,
+        vocab: Sequence[str],
+        splits: dict[str, Sequence[str]],
+        n_duplicates: int,
+    ) -> tuple[DatasetRecord, bool]:
+        """Record a dataset and its words; ``(record, created)``. Datasets are immutable:
+        the same content and seed under the same name is a no-op, anything else under an
+        existing name is refused."""
+        for attempt in (1, 2):
+            try:
+                with self._tx(write=True) as s:
+                    row = s.scalar(select(Dataset).where(Dataset.name == name))
+                    if row is not None:
+                        if row.sha256 != sha256 or row.seed != seed:
+                            raise ConflictError(
+                                f"dataset {name!r} already exists with other content or seed "
+                                f"(sha256 {row.sha256[:12]}, seed {row.seed}); datasets are "
+                                "immutable, choose another --name"
+                            )
+                        return _dataset(row), False
+                    row = Dataset(
+                        name=name,
+                        sha256=sha256,
+                        source_path=source_path,
+                        seed=seed,
+                        vocab=json.dumps(list(vocab), ensure_ascii=False),
+                        n_words=sum(len(w) for w in splits.values()),
+                        n_train=len(splits["train"]),
+                        n_dev=len(splits["dev"]),
+                        n_test=len(splits["test"]),
+                        n_duplicates=n_duplicates,
+                        created_at=utcnow(),
+                    )
+                    s.add(row)
+                    s.flush()
+                    rows: list[dict[str, Any]] = []
+                    position = 0
+                    for split in ("train", "dev", "test"):
+                        for w in splits[split]:
+                            rows.append(
+                                {
+                                    "dataset_id": row.id,
+                                    "position": position,
+                                    "split": split,
+                                    "word": w,
+                                }
+                            )
+                            position += 1
+                    for i in range(0, len(rows), 50_000):
+                        s.execute(insert(Word), rows[i : i + 50_000])
+                    return _dataset(row), True
+            except exc.IntegrityError:
+                if attempt == 2:  # pragma: no cover - only a pathological race
+                    raise
+                # Another process created the same name between our read and write.
+        raise AssertionError("unreachable")
+
+    def dataset(self, name: str) -> DatasetRecord:
+        with self._tx() as s:
+            row = s.scalar(select(Dataset).where(Dataset.name == name))
+            if row is None:
+                known = s.scalars(select(Dataset.name).order_by(Dataset.id)).all()
+                hint = (
+                    f"known: {', '.join(known)}" if known else "prepare one with `ngramlm prepare`"
+                )
+                raise NotFoundError(f"no dataset named {name!r} in {self.where}; {hint}")
+            return _dataset(row)
+
+    def dataset_by_id(self, dataset_id: int) -> DatasetRecord:
+        with self._tx() as s:
+            row = s.get(Dataset, dataset_id)
+            if row is None:
+                raise NotFoundError(f"no dataset with id {dataset_id} in {self.where}")
+            return _dataset(row)
+
+    def has_dataset(self, name: str) -> bool:
+        with self._tx() as s:
+            return s.scalar(select(Dataset.id).where(Dataset.name == name)) is not None
+
+    def datasets(self) -> list[DatasetRecord]:
+        with self._tx() as s:
+            return [_dataset(r) for r in s.scalars(select(Dataset).order_by(Dataset.id))]
+
+    def words(self, dataset_id: int, split: str) -> list[str]:
+        """The train or dev words in split order. The test split is not served here:
+        only ``ngramlm.finalize`` reads it, through ``finalize_with_test_words``."""
+        if split not in ("train", "dev"):
+            raise ValueError(f"words() serves train and dev only, not {split!r}")
+        return self._split_words(dataset_id, split)
+
+    def _split_words(self, dataset_id: int, split: str) -> list[str]:
+        with self._tx() as s:
+            q = (
+                select(Word.word)
+                .where(Word.dataset_id == dataset_id, Word.split == split)
+                .order_by(Word.position)
+            )
+            return list(s.scalars(q))

@@ -1,0 +1,272 @@
+"""Runs: creation, curves, heartbeats, checkpoints, outcomes, resume."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import (
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from ngramlm.errors import ConflictError, InputError, NotFoundError
+from ngramlm.store.base import StoreBase
+from ngramlm.store.connection import utcnow
+from ngramlm.store.convert import (
+    _RENAMED,
+    _new_run,
+)
+from ngramlm.store.records import (
+    STALE_AFTER_S,
+    CheckpointRecord,
+    MetricRecord,
+    RunRecord,
+    loads,
+)
+from ngramlm.store.tables import (
+    Checkpoint,
+    Dataset,
+    Metric,
+    Run,
+)
+
+
+class RunsMixin(StoreBase):
+    # --- runs --------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        *,
+        dataset_id: int,
+        kind: str,
+        name: str | None,
+        preset: str | None,
+        config: dict[str, Any],
+        config_hash: str,
+        device: str,
+        host: str,
+        pid: int,
+        version: str,
+    ) -> RunRecord:
+        with self._tx(write=True) as s:
+            row = _new_run(
+                dataset_id=dataset_id,
+                kind=kind,
+                name=name,
+                preset=preset,
+                config=config,
+                config_hash=config_hash,
+                device=device,
+                host=host,
+                pid=pid,
+                version=version,
+            )
+            s.add(row)
+            s.flush()
+            return self._run_record(s, row)
+
+    def run(self, run_id: int) -> RunRecord:
+        with self._tx() as s:
+            row = s.get(Run, run_id)
+            if row is None:
+                raise NotFoundError(
+                    f"no run {run_id} in {self.where}; `ngramlm report` lists the runs"
+                )
+            return self._run_record(s, row)
+
+    def runs(
+        self,
+        *,
+        dataset_id: int | None = None,
+        kind: str | None = None,
+        limit: int | None = None,
+    ) -> list[RunRecord]:
+        # Plain column rows, not ORM objects, labelled as the record's fields: a report
+        # over 10,000 runs must stay well under a second.
+        cols = [c.label(_RENAMED.get(c.name, c.name)) for c in Run.__table__.c]
+        with self._tx() as s:
+            q = select(*cols, Dataset.name.label("dataset")).join(
+                Dataset, Run.dataset_id == Dataset.id
+            )
+            if dataset_id is not None:
+                q = q.where(Run.dataset_id == dataset_id)
+            if kind is not None:
+                q = q.where(Run.kind == kind)
+            q = q.order_by(Run.id.desc())
+            if limit is not None:
+                q = q.limit(limit)
+            result = s.execute(q)
+            keys = list(result.keys())
+            records = []
+            for row in result:
+                d = dict(zip(keys, row, strict=True))
+                d["extra"] = loads(d["extra"])
+                records.append(RunRecord(**d))
+            return records
+
+    def heartbeat(self, run_id: int, steps_done: int) -> None:
+        with self._tx(write=True) as s:
+            s.execute(
+                update(Run)
+                .where(Run.id == run_id)
+                .values(heartbeat_at=utcnow(), steps_done=steps_done)
+            )
+
+    def add_metrics(self, run_id: int, rows: Sequence[MetricRecord], steps_done: int) -> None:
+        """Write a batch of curve points and beat the heart, in one transaction."""
+        with self._tx(write=True) as s:
+            if rows:
+                s.execute(
+                    insert(Metric),
+                    [
+                        {
+                            "run_id": run_id,
+                            "step": r.step,
+                            "elapsed_s": r.elapsed_s,
+                            "lr": r.lr,
+                            "batch_loss": r.batch_loss,
+                            "train_loss": r.train_loss,
+                            "dev_loss": r.dev_loss,
+                        }
+                        for r in rows
+                    ],
+                )
+            s.execute(
+                update(Run)
+                .where(Run.id == run_id)
+                .values(heartbeat_at=utcnow(), steps_done=steps_done)
+            )
+
+    def metrics(self, run_id: int) -> list[MetricRecord]:
+        with self._tx() as s:
+            q = select(Metric).where(Metric.run_id == run_id).order_by(Metric.step)
+            return [
+                MetricRecord(m.step, m.elapsed_s, m.lr, m.batch_loss, m.train_loss, m.dev_loss)
+                for m in s.scalars(q)
+            ]
+
+    def save_checkpoint(self, run_id: int, step: int, sha256: str, data: bytes) -> None:
+        """Keep the run's latest checkpoint (replacing the one before)."""
+        with self._tx(write=True) as s:
+            s.execute(delete(Checkpoint).where(Checkpoint.run_id == run_id))
+            s.add(
+                Checkpoint(run_id=run_id, step=step, sha256=sha256, data=data, created_at=utcnow())
+            )
+            s.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=utcnow()))
+
+    def checkpoint(self, run_id: int) -> CheckpointRecord | None:
+        with self._tx() as s:
+            c = s.get(Checkpoint, run_id)
+            if c is None:
+                return None
+            return CheckpointRecord(c.run_id, c.step, c.sha256, c.data, c.created_at)
+
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        steps_done: int,
+        train_loss: float | None,
+        dev_loss: float | None,
+        train_seconds: float,
+        checkpoint_sha256: str | None,
+        extra: dict[str, Any] | None = None,
+    ) -> RunRecord:
+        with self._tx(write=True) as s:
+            now = utcnow()
+            s.execute(
+                update(Run)
+                .where(Run.id == run_id)
+                .values(
+                    status="finished",
+                    ended_at=now,
+                    heartbeat_at=now,
+                    steps_done=steps_done,
+                    train_loss=train_loss,
+                    dev_loss=dev_loss,
+                    train_seconds=train_seconds,
+                    checkpoint_sha256=checkpoint_sha256,
+                    extra=json.dumps(extra) if extra else None,
+                    error=None,
+                )
+            )
+            return self._run_record(s, s.get_one(Run, run_id))
+
+    def end_run(
+        self,
+        run_id: int,
+        *,
+        status: str,
+        error: str | None,
+        steps_done: int,
+        train_seconds: float | None = None,
+    ) -> RunRecord:
+        """Mark a run ``failed`` (with its error) or ``killed``."""
+        assert status in ("failed", "killed")
+        with self._tx(write=True) as s:
+            now = utcnow()
+            s.execute(
+                update(Run)
+                .where(Run.id == run_id)
+                .values(
+                    status=status,
+                    ended_at=now,
+                    heartbeat_at=now,
+                    error=error,
+                    steps_done=steps_done,
+                    train_seconds=train_seconds,
+                )
+            )
+            return self._run_record(s, s.get_one(Run, run_id))
+
+    def claim_for_resume(self, run_id: int, *, host: str, pid: int) -> tuple[RunRecord, int]:
+        """Atomically take a killed, failed or crashed run back to ``running``; drop the
+        curve points after its last checkpoint (they will be recomputed identically).
+        Returns the run and the checkpoint step it resumes from (0 without a checkpoint)."""
+        with self._tx(write=True) as s:
+            row = s.get(Run, run_id)
+            if row is None:
+                raise NotFoundError(f"no run {run_id} in {self.where}")
+            record = self._run_record(s, row)
+            if record.status not in ("killed", "failed", "crashed"):
+                raise ConflictError(
+                    f"run {run_id} is {record.status}; only killed, failed or crashed runs resume"
+                )
+            if record.kind != "train":
+                raise InputError(f"run {run_id} is an {record.kind} run; only training runs resume")
+            stale = utcnow() - timedelta(seconds=STALE_AFTER_S)
+            # No checkpoint yet: the run starts again from step 0 (same seed, same numbers).
+            ckpt_step = s.scalar(select(Checkpoint.step).where(Checkpoint.run_id == run_id)) or 0
+            now = utcnow()
+            claimed = s.execute(
+                update(Run)
+                .where(
+                    Run.id == run_id,
+                    (Run.status.in_(("killed", "failed")))
+                    | ((Run.status == "running") & (Run.heartbeat_at < stale)),
+                )
+                .values(
+                    status="running",
+                    heartbeat_at=now,
+                    ended_at=None,
+                    error=None,
+                    host=host,
+                    pid=pid,
+                    steps_done=ckpt_step,
+                )
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                raise ConflictError(f"run {run_id} was resumed by another process just now")
+            s.execute(delete(Metric).where(Metric.run_id == run_id, Metric.step > ckpt_step))
+            s.refresh(row)
+            return self._run_record(s, row), ckpt_step
+
+    def count_runs(self) -> int:
+        with self._tx() as s:
+            return int(s.scalar(select(func.count(Run.id))) or 0)

@@ -1,0 +1,168 @@
+"""Sweeps, their points, and the atomic claiming of points by workers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    insert,
+    select,
+)
+from sqlalchemy.orm import Session
+
+from ngramlm.errors import NotFoundError
+from ngramlm.store.base import StoreBase
+from ngramlm.store.connection import utcnow
+from ngramlm.store.convert import (
+    _new_run,
+    _point,
+    _run,
+)
+from ngramlm.store.records import (
+    PointRecord,
+    RunRecord,
+    SweepRecord,
+)
+from ngramlm.store.tables import (
+    Dataset,
+    Run,
+    Sweep,
+    SweepPoint,
+)
+
+
+class SweepsMixin(StoreBase):
+    # --- sweeps ------------------------------------------------------------------------
+
+    def create_sweep(
+        self,
+        *,
+        dataset_id: int,
+        name: str | None,
+        spec: dict[str, Any],
+        points: Sequence[tuple[dict[str, Any], str, str]],
+    ) -> SweepRecord:
+        """Record a sweep and all its points (config, config hash, group key) at once,
+        before any training starts."""
+        with self._tx(write=True) as s:
+            sweep = Sweep(
+                dataset_id=dataset_id,
+                name=name,
+                spec=json.dumps(spec, sort_keys=True),
+                n_points=len(points),
+                created_at=utcnow(),
+            )
+            s.add(sweep)
+            s.flush()
+            s.execute(
+                insert(SweepPoint),
+                [
+                    {
+                        "sweep_id": sweep.id,
+                        "idx": i,
+                        "config": json.dumps(cfg, sort_keys=True),
+                        "config_hash": h,
+                        "group_key": g,
+                    }
+                    for i, (cfg, h, g) in enumerate(points)
+                ],
+            )
+            return self._sweep_record(s, sweep)
+
+    def sweep(self, sweep_id: int) -> SweepRecord:
+        with self._tx() as s:
+            row = s.get(Sweep, sweep_id)
+            if row is None:
+                raise NotFoundError(
+                    f"no sweep {sweep_id} in {self.where}; `ngramlm report` lists the sweeps"
+                )
+            return self._sweep_record(s, row)
+
+    def sweeps(self) -> list[SweepRecord]:
+        with self._tx() as s:
+            return [self._sweep_record(s, r) for r in s.scalars(select(Sweep).order_by(Sweep.id))]
+
+    def points(self, sweep_id: int) -> list[PointRecord]:
+        with self._tx() as s:
+            q = select(SweepPoint).where(SweepPoint.sweep_id == sweep_id).order_by(SweepPoint.idx)
+            return [_point(p) for p in s.scalars(q)]
+
+    def sweep_runs(self, sweep_id: int) -> list[RunRecord]:
+        with self._tx() as s:
+            q = (
+                select(Run, Dataset.name)
+                .join(Dataset, Run.dataset_id == Dataset.id)
+                .where(Run.sweep_id == sweep_id)
+                .order_by(Run.id)
+            )
+            return [_run(row, ds) for row, ds in s.execute(q)]
+
+    def claim_points(
+        self,
+        sweep_id: int,
+        *,
+        limit: int,
+        batchable: set[str] | frozenset[str] = frozenset(),
+        device: str,
+        host: str,
+        pid: int,
+        version: str,
+    ) -> list[tuple[PointRecord, RunRecord]]:
+        """Atomically claim up to ``limit`` open points of one group (the lowest open point
+        and others of the same shape, when its group is ``batchable``) and create their
+        runs, in one transaction. Rows that
+        another worker holds are skipped (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite:
+        writers are serialised by BEGIN IMMEDIATE)."""
+        with self._tx(write=True) as s:
+            sweep = s.get(Sweep, sweep_id)
+            if sweep is None:
+                raise NotFoundError(f"no sweep {sweep_id} in {self.where}")
+            open_q = (
+                select(SweepPoint)
+                .where(SweepPoint.sweep_id == sweep_id, SweepPoint.run_id.is_(None))
+                .order_by(SweepPoint.idx)
+                .with_for_update(skip_locked=True)
+            )
+            first = s.scalars(open_q.limit(1)).first()
+            if first is None:
+                return []
+            rows = [first]
+            if limit > 1 and first.group_key in batchable:
+                rows += s.scalars(
+                    open_q.where(
+                        SweepPoint.group_key == first.group_key, SweepPoint.id != first.id
+                    ).limit(limit - 1)
+                ).all()
+            now = utcnow()
+            claimed = []
+            for p in rows:
+                run = _new_run(
+                    dataset_id=sweep.dataset_id,
+                    kind="train",
+                    name=sweep.name,
+                    preset=None,
+                    config=json.loads(p.config),
+                    config_hash=p.config_hash,
+                    device=device,
+                    host=host,
+                    pid=pid,
+                    version=version,
+                )
+                run.sweep_id = sweep_id
+                s.add(run)
+                s.flush()
+                p.run_id, p.claimed_at = run.id, now
+                claimed.append((_point(p), self._run_record(s, run)))
+            return claimed
+
+    def resumable_sweep_runs(self, sweep_id: int) -> list[RunRecord]:
+        """The sweep's killed and crashed runs: ``--resume`` continues them."""
+        return [r for r in self.sweep_runs(sweep_id) if r.status in ("killed", "crashed")]
+
+    def _sweep_record(self, s: Session, row: Sweep) -> SweepRecord:
+        ds = s.scalar(select(Dataset.name).where(Dataset.id == row.dataset_id)) or "?"
+        return SweepRecord(
+            row.id, row.dataset_id, ds, row.name, json.loads(row.spec), row.n_points, row.created_at
+        )
