@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import multiprocessing
+import socket
 import sqlite3
+import struct
+import threading
 from pathlib import Path
 
 import pytest
@@ -172,3 +175,40 @@ def test_the_cli_starts_without_torch() -> None:
     code = "import sys, ngramlm.cli; print('torch' in sys.modules, 'matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def _refuse_password_once(server: socket.socket, received: list[bytes]) -> None:
+    """A PostgreSQL server that asks for a password and rejects it, as a server with
+    password authentication does (the local test server trusts every connection)."""
+    conn, _ = server.accept()
+    with conn:
+        while True:
+            (length,) = struct.unpack("!I", conn.recv(4))
+            body = conn.recv(length - 4)
+            if struct.unpack("!I", body[:4])[0] == 80877103:  # SSLRequest: no SSL here
+                conn.sendall(b"N")
+                continue
+            break  # the StartupMessage
+        conn.sendall(b"R" + struct.pack("!II", 8, 3))  # AuthenticationCleartextPassword
+        kind = conn.recv(1)
+        (length,) = struct.unpack("!I", conn.recv(4))
+        received.append(kind + conn.recv(length - 4))
+        fields = b'SFATAL\0VFATAL\0C28P01\0Mpassword authentication failed for user "postgres"\0\0'
+        conn.sendall(b"E" + struct.pack("!I", len(fields) + 4) + fields)
+
+
+def test_wrong_password_is_one_line_without_the_password(cli) -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    received: list[bytes] = []
+    thread = threading.Thread(target=_refuse_password_once, args=(server, received), daemon=True)
+    thread.start()
+    url = f"postgresql://postgres:hunter2@127.0.0.1:{port}/test?sslmode=disable&connect_timeout=5"
+    r = cli("--db", url, "db", "current")
+    thread.join(timeout=10)
+    server.close()
+    assert received and received[0].startswith(b"phunter2")  # the client did send it
+    assert r.code != 0 and "password authentication failed" in r.err
+    assert "hunter2" not in r.err and len(r.err.strip().splitlines()) == 1
