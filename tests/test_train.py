@@ -476,3 +476,10 @@ def test_fast_path_and_autograd_train_to_the_same_losses(store: Store) -> None:
     a = [(p.train_loss, p.dev_loss, p.batch_loss) for p in fast.points]
     b = [(p.train_loss, p.dev_loss, p.batch_loss) for p in slow.points]
     torch.testing.assert_close(torch.tensor(a), torch.tensor(b), rtol=0, atol=1e-4)
+
+
+def test_small_models_train_on_one_thread_by_default() -> None:
+    from ngramlm.cli.options import auto_threads
+
+    assert auto_threads(resolve("lecture", {}, 27)) == 1
+    assert auto_threads(resolve("default", {"n_hidden": 2000, "batch_size": 512}, 27)) is None

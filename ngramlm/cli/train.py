@@ -81,6 +81,8 @@ def train_cmd(
     else:
         ds = resolve_dataset(s, dataset)
         cfg = resolve(preset, given, ds.vocab_size)
+        if threads is None:
+            o.set_threads(o.auto_threads(cfg))
         with stop_on_signals() as stop:
             outcome = start_run(s, ds, cfg, preset=preset, name=name, progress=progress, stop=stop)
     show(outcome, as_json)
