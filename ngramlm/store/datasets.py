@@ -111,14 +111,6 @@ class DatasetsMixin(StoreBase):
                 raise NotFoundError(f"no dataset with id {dataset_id} in {self.where}")
             return _dataset(row)
 
-    def has_dataset(self, name: str) -> bool:
-        with self._tx() as s:
-            return s.scalar(select(Dataset.id).where(Dataset.name == name)) is not None
-
-    def datasets(self) -> list[DatasetRecord]:
-        with self._tx() as s:
-            return [_dataset(r) for r in s.scalars(select(Dataset).order_by(Dataset.id))]
-
     def words(self, dataset_id: int, split: str) -> list[str]:
         """The train or dev words in split order. The test split is not served here:
         only ``ngramlm.finalize`` reads it, through ``finalize_with_test_words``."""

@@ -110,14 +110,6 @@ class RunsMixin(StoreBase):
                 records.append(RunRecord(**d))
             return records
 
-    def heartbeat(self, run_id: int, steps_done: int) -> None:
-        with self._tx(write=True) as s:
-            s.execute(
-                update(Run)
-                .where(Run.id == run_id)
-                .values(heartbeat_at=utcnow(), steps_done=steps_done)
-            )
-
     def add_metrics(self, run_id: int, rows: Sequence[MetricRecord], steps_done: int) -> None:
         """Write a batch of curve points and beat the heart, in one transaction."""
         with self._tx(write=True) as s:

@@ -80,10 +80,6 @@ class SweepsMixin(StoreBase):
                 )
             return self._sweep_record(s, row)
 
-    def sweeps(self) -> list[SweepRecord]:
-        with self._tx() as s:
-            return [self._sweep_record(s, r) for r in s.scalars(select(Sweep).order_by(Sweep.id))]
-
     def points(self, sweep_id: int) -> list[PointRecord]:
         with self._tx() as s:
             q = select(SweepPoint).where(SweepPoint.sweep_id == sweep_id).order_by(SweepPoint.idx)
