@@ -112,3 +112,15 @@ def words_file(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.txt"
     path.write_text("\n".join(words) + "\n", encoding="utf-8")
     return path
+
+
+def count_rows(url: str, table: str) -> int:
+    """Rows in ``table`` of the store at ``url`` (0 if the table does not exist yet)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if table not in sa.inspect(conn).get_table_names():
+                return 0
+            return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+    finally:
+        engine.dispose()

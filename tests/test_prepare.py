@@ -6,20 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
-from .conftest import MAKEMORE
-
-
-def count_rows(url: str, table: str) -> int:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            if table not in sa.inspect(conn).get_table_names():
-                return 0
-            return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
-    finally:
-        engine.dispose()
+from .conftest import MAKEMORE, count_rows
 
 
 @pytest.mark.skipif(not MAKEMORE.exists(), reason=f"the lecture's names.txt is not at {MAKEMORE}")

@@ -17,6 +17,7 @@ from ngramlm.errors import InputError
 from ngramlm.store import Store
 from ngramlm.sweep import parse_grid, parse_lr_grid
 
+from .conftest import count_rows
 from .test_train import age_heartbeat
 
 TINY = ["--n-embd", "4", "--n-hidden", "16", "--batch-size", "16"]
@@ -59,15 +60,6 @@ def test_bad_grids(items: list[str], needle: str) -> None:
         parse_grid(items)
 
 
-def count(url: str, table: str) -> int:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
-    finally:
-        engine.dispose()
-
-
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
@@ -89,7 +81,7 @@ def test_bad_sweeps_write_nothing(
     r = cli("--db", sqlite_url, "sweep", *ds, *args)
     assert r.code != 0 and needle in r.err, r.err
     assert len(r.err.strip().splitlines()) == 1
-    assert count(sqlite_url, "sweeps") == 0 and count(sqlite_url, "runs") == 0
+    assert count_rows(sqlite_url, "sweeps") == 0 and count_rows(sqlite_url, "runs") == 0
 
 
 def test_lr_grid_sweep_with_two_workers_then_resume_trains_nothing(
@@ -119,7 +111,7 @@ def test_lr_grid_sweep_with_two_workers_then_resume_trains_nothing(
     assert data["best_run"] == min(data["runs"], key=lambda x: x["dev_loss"])["run"]
     again = cli("--db", sqlite_url, "sweep", "--resume", str(data["sweep"]), "--json")
     assert again.code == 0, again.err
-    assert count(sqlite_url, "runs") == 3
+    assert count_rows(sqlite_url, "runs") == 3
 
 
 def test_grid_times_seeds(cli, sqlite_url: str, words_file: Path) -> None:
