@@ -18,9 +18,12 @@ from safetensors.torch import load, save
 from ngramlm.config import RunConfig
 from ngramlm.engine import TrainState
 from ngramlm.errors import InputError
+from ngramlm.lm import LanguageModel
 from ngramlm.model import MLP
+from ngramlm.ngram import CountModel, NgramConfig
 
 FORMAT = "ngramlm-checkpoint-1"
+NGRAM_FORMAT = "ngramlm-ngram-1"  # a count model: its sparse order-N counts
 
 
 @dataclass(frozen=True)
@@ -56,17 +59,35 @@ def _metadata(data: bytes) -> dict[str, str]:
     return dict(header.get("__metadata__") or {})
 
 
-def from_bytes(data: bytes, expected_sha256: str | None = None) -> LoadedCheckpoint:
+def _read(
+    data: bytes, expected_sha256: str | None
+) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
     if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
         raise InputError(
             "the checkpoint's sha256 does not match the one recorded for it: it was altered "
             "after it was written; it is refused (retrain the run)"
         )
     try:
-        meta = _metadata(data)
-        tensors = load(data)
+        return _metadata(data), load(data)
     except Exception as exc:  # any malformed header or payload
         raise InputError(f"the checkpoint is not a readable safetensors file ({exc})") from None
+
+
+def is_ngram(data: bytes) -> bool:
+    try:
+        return _metadata(data).get("format") == NGRAM_FORMAT
+    except Exception:
+        return False
+
+
+def from_bytes(data: bytes, expected_sha256: str | None = None) -> LoadedCheckpoint:
+    """An MLP checkpoint (weights and training state)."""
+    meta, tensors = _read(data, expected_sha256)
+    if meta.get("format") == NGRAM_FORMAT:
+        raise InputError(
+            f"this is a {json.loads(meta['config'])['ngram']['model']} model: it has counts, "
+            "not weights"
+        )
     if meta.get("format") != FORMAT:
         raise InputError(f"the checkpoint format {meta.get('format')!r} is not {FORMAT!r}")
     model = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
@@ -90,3 +111,57 @@ def build_model(loaded: LoadedCheckpoint) -> MLP:
     model = MLP(loaded.config.model, torch.Generator().manual_seed(0))
     model.load_state_dict(loaded.state.model)
     return model.eval()
+
+
+# --- count models ----------------------------------------------------------------------
+
+
+def ngram_to_bytes(model: CountModel, vocab: tuple[str, ...]) -> tuple[bytes, str]:
+    """The order-N counts as two tensors (n-grams as token ids, their counts), sorted so
+    the same counts always give the same bytes and sha256."""
+    keys = sorted(model.counts)
+    N = model.order
+    grams = torch.tensor([[ord(c) for c in k] for k in keys], dtype=torch.int32).reshape(-1, N)
+    counts = torch.tensor([model.counts[k] for k in keys], dtype=torch.int64)
+    metadata = {
+        "format": NGRAM_FORMAT,
+        "config": json.dumps(model.cfg.to_dict(), sort_keys=True),
+        "smoothing": repr(model.smoothing),
+        "vocab": json.dumps(list(vocab), ensure_ascii=False),
+    }
+    data = save({"ngrams": grams, "counts": counts}, metadata=metadata)
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def ngram_from_bytes(
+    data: bytes, expected_sha256: str | None = None
+) -> tuple[CountModel, tuple[str, ...]]:
+    meta, tensors = _read(data, expected_sha256)
+    if meta.get("format") != NGRAM_FORMAT:
+        raise InputError(f"the checkpoint format {meta.get('format')!r} is not {NGRAM_FORMAT!r}")
+    cfg = NgramConfig.from_dict(json.loads(meta["config"]))
+    grams, counts = tensors["ngrams"], tensors["counts"]
+    if grams.dim() != 2 or grams.shape[1] != cfg.order or grams.shape[0] != counts.shape[0]:
+        raise InputError("the n-gram checkpoint's tensors do not match its order")
+    if grams.numel() and (int(grams.min()) < 0 or int(grams.max()) >= cfg.vocab_size):
+        raise InputError("the n-gram checkpoint holds token ids outside its vocabulary")
+    table = {
+        "".join(map(chr, g)): int(c) for g, c in zip(grams.tolist(), counts.tolist(), strict=True)
+    }
+    return CountModel(cfg, table, float(meta["smoothing"])), tuple(json.loads(meta["vocab"]))
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: LanguageModel
+    vocab: tuple[str, ...]
+    family: str  # mlp | bigram | kneser-ney
+
+
+def load_model(data: bytes, expected_sha256: str | None = None) -> LoadedModel:
+    """Any run's checkpoint as a model to sample from or evaluate, on the CPU."""
+    if is_ngram(data):
+        model, vocab = ngram_from_bytes(data, expected_sha256)
+        return LoadedModel(model, vocab, model.cfg.model)
+    loaded = from_bytes(data, expected_sha256)
+    return LoadedModel(build_model(loaded), loaded.vocab, "mlp")

@@ -185,8 +185,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def resolve(preset: str, overrides: dict[str, Any], vocab_size: int) -> RunConfig:
+DEFAULT_PRESET = "default"
+
+
+def resolve(preset: str | None, overrides: dict[str, Any], vocab_size: int) -> RunConfig:
     """The preset's values, then the explicitly given options on top, validated."""
+    preset = preset or DEFAULT_PRESET
     if preset not in PRESETS:
         raise InputError(f"unknown preset {preset!r}; use one of: {', '.join(PRESETS)}")
     values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}

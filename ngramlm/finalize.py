@@ -13,7 +13,6 @@ import socket
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from ngramlm import checkpoint
 from ngramlm.data import Vocab, build_examples
@@ -66,14 +65,10 @@ def _test_loss(run: RunRecord, ckpt: CheckpointRecord, words: list[str]) -> tupl
             f"run {run.id}'s checkpoint (sha256 {actual[:12]}) is not the one recorded at the "
             f"end of training ({(run.checkpoint_sha256 or 'none')[:12]}); refusing to evaluate it"
         )
-    loaded = checkpoint.from_bytes(ckpt.data, ckpt.sha256)
-    model = checkpoint.build_model(loaded)
-    X, Y = build_examples(words, Vocab(loaded.vocab), loaded.config.model.block_size)
-    total = 0.0
-    for i in range(0, X.shape[0], 65_536):
-        logits, _ = model(X[i : i + 65_536])
-        total += F.cross_entropy(logits, Y[i : i + 65_536], reduction="sum").item()
-    return total / max(1, X.shape[0]), int(X.shape[0])  # nats per character, as train/dev
+    loaded = checkpoint.load_model(ckpt.data, ckpt.sha256)
+    X, Y = build_examples(words, Vocab(loaded.vocab), loaded.model.block_size)
+    # nats per character, as train/dev
+    return loaded.model.mean_nll(X, Y), int(X.shape[0])
 
 
 def finalize(store: Store, run_id: int, *, yes: bool = False) -> Finalized:

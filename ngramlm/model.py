@@ -64,6 +64,28 @@ class MLP(nn.Module):
             # Bengio 2003's optional direct connections: start at zero, learnt.
             self.W_direct = nn.Parameter(torch.zeros(T * E, V))
 
+    @property
+    def block_size(self) -> int:
+        return self.cfg.block_size
+
+    @torch.no_grad()
+    def logits(self, contexts: torch.Tensor) -> torch.Tensor:
+        """Eval-mode logits of the next token after each context (``lm.LanguageModel``)."""
+        was_training = self.training
+        self.eval()
+        out = self(contexts)[0]
+        self.train(was_training)
+        return out
+
+    @torch.no_grad()
+    def mean_nll(self, X: torch.Tensor, Y: torch.Tensor, chunk: int = 65_536) -> float:
+        """Mean cross-entropy (nats per character) of Y after X, in eval mode."""
+        total = 0.0
+        for i in range(0, X.shape[0], chunk):
+            logits = self.logits(X[i : i + chunk])
+            total += F.cross_entropy(logits, Y[i : i + chunk], reduction="sum").item()
+        return total / max(1, X.shape[0])
+
     def forward(
         self,
         idx: torch.Tensor,

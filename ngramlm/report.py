@@ -14,9 +14,9 @@ from typing import Any
 from ngramlm.store.records import EvaluationRecord, MetricRecord, RunRecord, SweepRecord
 
 FIELDS = (
-    "run", "dataset", "sweep", "kind", "name", "status", "block_size", "n_embd", "n_hidden",
-    "n_layers", "batch_size", "optimizer", "lr", "steps", "steps_done", "seed", "train_loss",
-    "dev_loss", "gap", "test_loss", "seconds", "created_at", "best_in_sweep",
+    "run", "dataset", "sweep", "kind", "model", "name", "status", "block_size", "n_embd",
+    "n_hidden", "n_layers", "batch_size", "optimizer", "lr", "steps", "steps_done", "seed",
+    "train_loss", "dev_loss", "gap", "test_loss", "seconds", "created_at", "best_in_sweep",
 )  # fmt: skip
 
 SORTS = ("dev", "train", "id", "time")
@@ -48,6 +48,7 @@ def run_row(
         "dataset": r.dataset,
         "sweep": r.sweep_id,
         "kind": r.kind,
+        "model": r.model,
         "name": r.name,
         "status": r.status,
         "block_size": r.block_size,
@@ -96,6 +97,89 @@ def rows(
     return out[:limit] if limit is not None else out
 
 
+# --- models side by side (Bengio et al. 2003, Table 1) ---------------------------------
+
+
+def hyperparameters(r: RunRecord) -> dict[str, Any]:
+    """A run's hyperparameters as one flat mapping (an n-gram's chosen smoothing included)."""
+    if "ngram" in r.config:
+        flat = dict(r.config["ngram"])
+        if "smoothing" in r.extra:
+            flat["smoothing"] = r.extra["smoothing"]
+            flat["smoothing_chosen_on_dev"] = r.extra.get("smoothing_chosen_on_dev", False)
+        return flat
+    return {**r.config["model"], **r.config["train"]}
+
+
+def describe_model(r: RunRecord) -> str:
+    """A short name: ``bigram add-1``, ``kneser-ney 6-gram D=0.94``, ``mlp 8/24/512``."""
+    if r.model == "bigram":
+        return f"bigram add-{r.extra.get('smoothing', 1):.3g}"
+    if r.model == "kneser-ney":
+        return f"kneser-ney {r.order}-gram D={r.extra.get('smoothing', 0):.3g}"
+    text = f"mlp {r.block_size}/{r.n_embd}/{r.n_hidden}"
+    return text + (f"x{r.n_layers}" if r.n_layers > 1 else "")
+
+
+COMPARE_FIELDS = (
+    "run", "model", "description", "preset", "n", "h", "m", "layers", "direct", "params",
+    "train_loss", "dev_loss", "test_loss", "dev_perplexity", "test_perplexity", "seconds",
+)  # fmt: skip
+
+
+def compare_rows(
+    runs: Sequence[RunRecord], evaluations: dict[int, EvaluationRecord]
+) -> list[dict[str, Any]]:
+    """Finished training runs as the rows of the paper's Table 1: n-gram baselines first
+    (by order), then the MLPs by dev loss. ``n`` is the order the model conditions on
+    (context + 1), ``h`` hidden units, ``m`` embedding size; perplexities are per
+    character (exp of the loss)."""
+    out: list[dict[str, Any]] = []
+    for r in runs:
+        if r.kind != "train" or r.status != "finished" or r.dev_loss is None:
+            continue
+        hp = hyperparameters(r)
+        ev = evaluations.get(r.id)
+        mlp = r.model == "mlp"
+        params = None
+        if mlp:
+            from ngramlm.config import ModelConfig
+
+            known = {
+                k: v for k, v in r.config["model"].items() if k in ModelConfig.__dataclass_fields__
+            }
+            params = ModelConfig(**known).n_params
+        out.append(
+            {
+                "run": r.id,
+                "model": r.model,
+                "description": describe_model(r),
+                "preset": r.preset,
+                "n": r.order,
+                "h": r.n_hidden if mlp else None,
+                "m": r.n_embd if mlp else None,
+                "layers": r.n_layers if mlp else None,
+                "direct": bool(hp.get("direct")) if mlp else None,
+                "params": params,
+                "train_loss": r.train_loss,
+                "dev_loss": r.dev_loss,
+                "test_loss": ev.test_loss if ev else None,
+                "dev_perplexity": math.exp(r.dev_loss),
+                "test_perplexity": math.exp(ev.test_loss) if ev else None,
+                "seconds": r.train_seconds,
+            }
+        )
+    family: dict[str, int] = {"bigram": 0, "kneser-ney": 1}
+    out.sort(
+        key=lambda x: (
+            family.get(x["model"], 2),
+            x["n"] if x["model"] != "mlp" else 0,
+            x["dev_loss"],
+        )
+    )
+    return out
+
+
 # --- one run: diagnosis ----------------------------------------------------------------
 
 
@@ -111,6 +195,17 @@ def diagnose(run: RunRecord, metrics: Sequence[MetricRecord]) -> list[Finding]:
     tr, dv = run.train_loss, run.dev_loss
     if tr is None or dv is None:
         return [Finding("none", "no final losses yet: nothing to diagnose")]
+    if run.model != "mlp":
+        what = "add-k" if run.model == "bigram" else "discount"
+        how = "chosen on dev" if run.extra.get("smoothing_chosen_on_dev") else "as given"
+        return [
+            Finding(
+                "counted",
+                f"a count model: train {tr:.4f} is measured on the very counts it was built "
+                f"from, so the gap to dev {dv:.4f} ({dv - tr:+.4f}) is expected; its {what} "
+                f"{run.extra.get('smoothing', 0):.4g} was {how}",
+            )
+        ]
     gap = dv - tr
     if gap <= UNDERFIT_GAP:
         findings.append(
@@ -189,7 +284,7 @@ class SweepGrid:
 
 
 def _value(r: RunRecord, key: str) -> Any:
-    return {**r.config["model"], **r.config["train"]}[key]
+    return hyperparameters(r)[key]
 
 
 def sweep_grid(sweep: SweepRecord, runs: Sequence[RunRecord]) -> SweepGrid:

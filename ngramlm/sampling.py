@@ -12,14 +12,14 @@ import torch.nn.functional as F
 
 from ngramlm.data import MAX_WORD_CHARS, Vocab
 from ngramlm.errors import InputError
-from ngramlm.model import MLP
+from ngramlm.lm import LanguageModel
 
 MAX_NEW_CHARS = 64
 
 
 @torch.no_grad()
 def sample(
-    model: MLP,
+    model: LanguageModel,
     vocab: Vocab,
     n: int,
     generator: torch.Generator,
@@ -38,15 +38,14 @@ def sample(
     if len(prefix) >= MAX_WORD_CHARS:
         raise InputError(f"--prefix is {len(prefix)} characters; keep it under {MAX_WORD_CHARS}")
     prefix_ids = vocab.encode(prefix)
-    model.eval()
-    T = model.cfg.block_size
+    T = model.block_size
     context = torch.zeros(n, T, dtype=torch.long)
     for i in prefix_ids:
         context = torch.cat([context[:, 1:], torch.full((n, 1), i)], dim=1)
     out = torch.zeros(n, max_new, dtype=torch.long)
     alive = torch.ones(n, dtype=torch.bool)
     for t in range(max_new):
-        logits, _ = model(context)  # (n, V)
+        logits = model.logits(context)  # (n, V)
         if temperature == 0:
             nxt = logits.argmax(dim=1)
         else:

@@ -23,7 +23,7 @@ from typing import TypeVar
 
 import torch
 
-from ngramlm import __version__, checkpoint, lrfind
+from ngramlm import __version__, checkpoint, lrfind, ngram
 from ngramlm.batched import train_batched
 from ngramlm.config import RunConfig
 from ngramlm.data import Vocab, build_examples
@@ -284,7 +284,7 @@ def _record_outcome(
 def _create_run(
     store: Store,
     dataset: DatasetRecord,
-    cfg: RunConfig,
+    cfg: RunConfig | ngram.NgramConfig,
     kind: str,
     name: str | None,
     preset: str | None,
@@ -330,6 +330,9 @@ def resume_run(
     stop: threading.Event | None = None,
 ) -> Outcome:
     run, _ = store.claim_for_resume(run_id, host=socket.gethostname(), pid=os.getpid())
+    if ngram.is_ngram_config(run.config):  # counting has no state to resume: count again
+        ncfg = ngram.NgramConfig.from_dict(run.config)
+        return execute_ngram(store, run, store.dataset_by_id(run.dataset_id), ncfg)
     ckpt = store.checkpoint(run_id)
     state: TrainState | None = None
     if ckpt is None:  # it died before its first checkpoint: start over, same seed
@@ -397,3 +400,63 @@ def lr_find(
         extra=extra,
     )
     return record, lrs, losses, suggestion
+
+
+# --- count models ----------------------------------------------------------------------
+
+
+def start_ngram(
+    store: Store, dataset: DatasetRecord, cfg: ngram.NgramConfig, *, name: str | None = None
+) -> Outcome:
+    """Count a bigram or Kneser-Ney model on train, choose its smoothing on dev unless it
+    was given, and record it as an ordinary finished run with one curve point."""
+    run = _create_run(store, dataset, cfg, "train", name, None, torch.device("cpu"))
+    return execute_ngram(store, run, dataset, cfg)
+
+
+def execute_ngram(
+    store: Store, run: RunRecord, dataset: DatasetRecord, cfg: ngram.NgramConfig
+) -> Outcome:
+    t0 = time.perf_counter()
+    try:
+        vocab = Vocab(dataset.vocab)
+        train_words = [vocab.encode(w) for w in store.words(dataset.id, "train")]
+        model = ngram.fit(cfg, train_words)
+        X, Y = build_examples(store.words(dataset.id, "dev"), vocab, cfg.block_size)
+        dev_stats = model.stats(X, Y)
+        tried: list[tuple[float, float]] = []
+        if cfg.smoothing is None:
+            model.smoothing, tried = ngram.choose_smoothing(model, dev_stats)
+        dev_loss = model.nll(dev_stats)
+        Xtr, Ytr = build_examples(store.words(dataset.id, "train"), vocab, cfg.block_size)
+        train_loss = model.mean_nll(Xtr, Ytr)
+        elapsed = time.perf_counter() - t0
+        data, sha = checkpoint.ngram_to_bytes(model, dataset.vocab)
+    except BaseException as exc:
+        store.end_run(run.id, status="failed", error=f"{type(exc).__name__}: {exc}", steps_done=0)
+        raise
+    point = EvalPoint(1, elapsed, 0.0, None, train_loss, dev_loss)
+    extra = {
+        "smoothing": model.smoothing,
+        "smoothing_chosen_on_dev": cfg.smoothing is None,
+        "smoothing_tried": [[round(x, 6), round(v, 6)] for x, v in tried],
+        "n_ngrams": len(model.counts),
+    }
+
+    metric = MetricRecord(1, elapsed, 0.0, None, train_loss, dev_loss)
+    if not store.metrics(run.id):  # a resumed run may have recorded it before it died
+        with_retries(lambda: store.add_metrics(run.id, [metric], steps_done=1))
+    with_retries(lambda: store.save_checkpoint(run.id, 1, sha, data))
+    record = with_retries(
+        lambda: store.finish_run(
+            run.id,
+            steps_done=1,
+            train_loss=train_loss,
+            dev_loss=dev_loss,
+            train_seconds=elapsed,
+            checkpoint_sha256=sha,
+            extra=extra,
+        )
+    )
+    state = TrainState(step=1, model={}, optimizer={}, rng=torch.zeros(0), elapsed_s=elapsed)
+    return Outcome(record, TrainResult(state, False, train_loss, dev_loss, [point]))

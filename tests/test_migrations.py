@@ -54,6 +54,7 @@ def test_fixture_upgrades_to_head_keeping_its_data(cli, tmp_path: Path, rev: str
         assert [row["name"] for row in data["runs"]] == ["fixture-run"]
         assert data["runs"][0]["sweep"] == (1 if rev >= "0003" else None)
         assert data["runs"][0]["test_loss"] == (2.7 if rev >= "0004" else None)
+        assert data["runs"][0]["model"] == "mlp"  # runs before 0005 were all MLP runs
 
 
 def test_models_and_migrations_agree(db_url: str) -> None:

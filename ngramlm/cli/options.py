@@ -12,7 +12,12 @@ Dataset = Annotated[
     str | None,
     typer.Option(help="Dataset name (default: the bundled names, prepared on first use)."),
 ]
-Preset = Annotated[str, typer.Option(help="lecture (makemore part 2) or default (part-3 init).")]
+Preset = Annotated[
+    str | None,
+    typer.Option(
+        help="default (part-3 init), lecture (makemore part 2) or best (the tuned recipe)."
+    ),
+]
 BlockSize = Annotated[int | None, typer.Option(help="Context length in characters.")]
 NEmbd = Annotated[int | None, typer.Option(help="Embedding size per character.")]
 NHidden = Annotated[int | None, typer.Option(help="Units per tanh hidden layer.")]

@@ -30,6 +30,14 @@ def report_cmd(
     dataset: Annotated[str | None, typer.Option(help="Only this dataset's runs.")] = None,
     sweep: Annotated[str | None, typer.Option(help="One sweep, as a grid.")] = None,
     status: Annotated[str | None, typer.Option(help=", ".join(core.STATUSES))] = None,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--compare",
+            help="The dataset's models side by side, as Bengio et al. 2003's Table 1: "
+            "n-gram baselines, then MLPs by dev loss.",
+        ),
+    ] = False,
     sort: Annotated[str, typer.Option(help="dev, train, id or time.")] = "id",
     limit: Annotated[int | None, typer.Option(help="At most N runs.")] = None,
     as_json: o.Json = False,
@@ -47,8 +55,15 @@ def report_cmd(
     if dataset is not None:
         check_name(dataset)
     sweep_id = parse_id(sweep, "sweep") if sweep is not None else None
+    if compare and (run is not None or sweep_id is not None):
+        raise InputError("--compare shows a dataset's models; drop the RUN or --sweep")
     s = store(ctx)
-    if run is not None:
+    if compare:
+        from ngramlm.datasets import resolve_dataset
+
+        ds = resolve_dataset(s, dataset) if dataset is not None else None
+        compare_models(s, ds.id if ds else None, as_json, as_csv, limit)
+    elif run is not None:
         one_run(s, run_id(s, run), as_json)
     elif sweep_id is not None:
         one_sweep(s, sweep_id, as_json, as_csv, status, sort, limit)
@@ -93,6 +108,9 @@ def render_rows(
         model = f"{r['block_size']}/{r['n_embd']}/{r['n_hidden']}"
         if r["n_layers"] > 1:
             model += f"x{r['n_layers']}"
+        counted = r["model"] != "mlp"
+        if counted:
+            model = "bigram" if r["model"] == "bigram" else f"kn-{r['block_size'] + 1}"
         table.add_row(
             "★" if r["best_in_sweep"] else "",
             str(r["run"]),
@@ -100,8 +118,8 @@ def render_rows(
             *([r["dataset"]] if many else []),
             f"[{style}]{r['status']}[/]" if style else r["status"],
             model,
-            str(r["batch_size"]),
-            f"{r['lr']:g}",
+            "—" if counted else str(r["batch_size"]),
+            "—" if counted else f"{r['lr']:g}",
             f"{r['steps_done']:,}",
             fmt_loss(r["train_loss"]),
             fmt_loss(r["dev_loss"]),
@@ -113,7 +131,68 @@ def render_rows(
     console.print(
         "test evaluations spent: "
         + (", ".join(f"{name} {n}" for name, n in spent.items()) or "none")
-        + "   (model: block_size/n_embd/n_hidden[xlayers]; ★ best dev in its sweep)",
+        + "   (model: block_size/n_embd/n_hidden[xlayers], kn-N: Kneser-Ney N-gram; "
+        "★ best dev in its sweep)",
+        highlight=False,
+    )
+
+
+def compare_models(
+    s: Store, dataset_id: int | None, as_json: bool, as_csv: bool, limit: int | None
+) -> None:
+    runs = s.runs(dataset_id=dataset_id, kind="train")
+    names = sorted({r.dataset for r in runs})
+    if len(names) > 1:
+        raise InputError(
+            f"--compare compares the models of one dataset; this store has {', '.join(names)}: "
+            "add --dataset NAME"
+        )
+    rows = core.compare_rows(runs, s.evaluations())[:limit]
+    if as_json:
+        print_json({"dataset": names[0] if names else None, "models": rows})
+        return
+    if as_csv:
+        writer = csv.DictWriter(
+            sys.stdout, fieldnames=list(core.COMPARE_FIELDS), lineterminator="\n"
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    table = Table(
+        title=f"models on {names[0] if names else '—'} (as Bengio et al. 2003, Table 1)",
+        pad_edge=False,
+    )
+    for name in ("run", "model", "n", "h", "m", "direct", "params", "train", "dev", "test",
+                 "dev ppl", "test ppl", "time"):  # fmt: skip
+        table.add_column(name, justify="left" if name == "model" else "right")
+    previous = None
+    for x in rows:
+        if previous is not None and (previous == "mlp") != (x["model"] == "mlp"):
+            table.add_section()
+        previous = x["model"]
+
+        def opt(v: object) -> str:
+            return "—" if v is None else str(v)
+
+        table.add_row(
+            str(x["run"]),
+            x["description"] + (f" ({x['preset']})" if x["preset"] else ""),
+            str(x["n"]),
+            opt(x["h"]),
+            opt(x["m"]),
+            "—" if x["direct"] is None else ("yes" if x["direct"] else "no"),
+            "—" if x["params"] is None else f"{x['params']:,}",
+            fmt_loss(x["train_loss"]),
+            fmt_loss(x["dev_loss"]),
+            fmt_loss(x["test_loss"]),
+            f"{x['dev_perplexity']:.3f}",
+            "—" if x["test_perplexity"] is None else f"{x['test_perplexity']:.3f}",
+            "—" if x["seconds"] is None else f"{x['seconds']:.0f}s",
+        )
+    console.print(table)
+    console.print(
+        "losses in nats per character, perplexity per character; n: the order the model "
+        "conditions on (context + 1); h: hidden units; m: embedding size",
         highlight=False,
     )
 
@@ -150,16 +229,22 @@ def one_run(s: Store, rid: int, as_json: bool) -> None:
     if r.error:
         console.print(f"  error: {r.error}", highlight=False)
     hp = Table.grid(padding=(0, 2))
-    flat = {**r.config["model"], **r.config["train"]}
+    flat = core.hyperparameters(r)
     items = sorted(flat.items())
     half = (len(items) + 1) // 2
     for left, right in zip(items[:half], [*items[half:], ("", "")], strict=False):
         hp.add_row(f"{left[0]}", str(left[1]), f"{right[0]}", str(right[1]))
     console.print(hp)
-    console.print(
-        f"steps {r.steps_done:,}/{r.steps:,}   time {r.train_seconds or 0:.1f}s on {r.device}   "
-        f"host {r.host}   ngramlm {r.version}"
-    )
+    if r.model != "mlp":
+        console.print(
+            f"{r.extra.get('n_ngrams', 0):,} distinct {r.order}-grams counted in "
+            f"{r.train_seconds or 0:.1f}s   host {r.host}   ngramlm {r.version}"
+        )
+    else:
+        console.print(
+            f"steps {r.steps_done:,}/{r.steps:,}   time {r.train_seconds or 0:.1f}s on "
+            f"{r.device}   host {r.host}   ngramlm {r.version}"
+        )
     if r.kind == "lr_find":
         losses = [m.batch_loss if m.batch_loss is not None else float("inf") for m in metrics]
         console.print(f"loss  {core.sparkline(losses[:: max(1, len(losses) // 60)])}")
@@ -233,7 +318,7 @@ def one_sweep(
         table.add_column(f"{grid.col_key}={c}" if grid.col_key else "dev", justify="right")
     best_cell = None
     if grid.best is not None:
-        b = {**grid.best.config["model"], **grid.best.config["train"]}
+        b = core.hyperparameters(grid.best)
         best_cell = (b[grid.row_key], b[grid.col_key] if grid.col_key else None)
     for rv in grid.row_values:
         cells = []

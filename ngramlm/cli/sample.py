@@ -73,11 +73,16 @@ def marked_samples(
     ckpt = s.checkpoint(rid)
     if ckpt is None:
         raise NotFoundError(f"run {rid} has no checkpoint yet; sample once it has trained")
-    loaded = checkpoint.from_bytes(ckpt.data, ckpt.sha256)
-    model = checkpoint.build_model(loaded)
+    loaded = checkpoint.load_model(ckpt.data, ckpt.sha256)
     g = torch.Generator().manual_seed(seed)
     words = sample(
-        model, Vocab(loaded.vocab), n, g, temperature=temperature, top_k=top_k, prefix=prefix
+        loaded.model,
+        Vocab(loaded.vocab),
+        n,
+        g,
+        temperature=temperature,
+        top_k=top_k,
+        prefix=prefix,
     )
     # Mark only what training could see: a word in the test split reads as "new".
     seen = {w: "train" for w in s.words(record.dataset_id, "train")}

@@ -26,7 +26,26 @@ def train_cmd(
     ctx: typer.Context,
     *,
     dataset: o.Dataset = None,
-    preset: o.Preset = "default",
+    model: Annotated[
+        str,
+        typer.Option(
+            help="mlp (the neural model), bigram (makemore part 1, add-k) or kneser-ney "
+            "(interpolated, --order N)."
+        ),
+    ] = "mlp",
+    order: Annotated[
+        int | None, typer.Option(help="kneser-ney: n-gram order, 2 to 8 (context = N-1).")
+    ] = None,
+    smoothing: Annotated[
+        str | None,
+        typer.Option(
+            "--smoothing",
+            "--discount",
+            help="bigram: add-k (default 1, the lecture's); kneser-ney: the discount in "
+            "(0, 1] (default auto: the best on dev).",
+        ),
+    ] = None,
+    preset: o.Preset = None,
     block_size: o.BlockSize = None,
     n_embd: o.NEmbd = None,
     n_hidden: o.NHidden = None,
@@ -59,6 +78,14 @@ def train_cmd(
     """Train the MLP n-gram model on a dataset and record the run, its curves and checkpoints."""
     given = o.overrides(locals())
     o.set_threads(threads)
+    if model != "mlp":
+        count_model(ctx, model, order, smoothing, preset, given, dataset, name, resume, as_json)
+        return
+    if order is not None or smoothing is not None:
+        raise InputError(
+            f"--{'order' if order is not None else 'smoothing'} is for --model bigram or "
+            "kneser-ney; the MLP's context is --block-size"
+        )
     if resume is None:  # refuse bad options before the store is opened
         resolve(preset, given, vocab_size=27)
         if dataset is not None:
@@ -90,6 +117,45 @@ def train_cmd(
         raise typer.Exit(130)
 
 
+def count_model(
+    ctx: typer.Context,
+    model: str,
+    order: int | None,
+    smoothing: str | None,
+    preset: str | None,
+    given: dict[str, object],
+    dataset: str | None,
+    name: str | None,
+    resume: str | None,
+    as_json: bool,
+) -> None:
+    """``train --model bigram|kneser-ney``: counted, not trained; no MLP options apply."""
+    from ngramlm import ngram
+
+    mlp_only = [k for k, v in given.items() if v is not None]
+    if preset is not None:
+        mlp_only.insert(0, "preset")
+    if mlp_only:
+        raise InputError(
+            f"--{mlp_only[0].replace('_', '-')} is an MLP option; --model {model} takes "
+            "--order and --smoothing"
+        )
+    if resume is not None:
+        raise InputError(
+            "--resume continues a run with its recorded config; drop --model and the other options"
+        )
+    value = ngram.parse_smoothing(smoothing)
+    ngram.make_config(model, order, value, vocab_size=27)  # refuse before opening the store
+    if dataset is not None:
+        check_name(dataset)
+    from ngramlm.train import start_ngram
+
+    s = store(ctx)
+    ds = resolve_dataset(s, dataset)
+    cfg = ngram.make_config(model, order, value, ds.vocab_size)
+    show(start_ngram(s, ds, cfg, name=name), as_json)
+
+
 def show(outcome: Outcome, as_json: bool) -> None:
     run = outcome.run
     if as_json:
@@ -98,8 +164,10 @@ def show(outcome: Outcome, as_json: bool) -> None:
                 "run": run.id,
                 "dataset": run.dataset,
                 "status": run.status,
+                "model": run.model,
                 "preset": run.preset,
                 "config": run.config,
+                **({"smoothing": run.extra.get("smoothing")} if run.model != "mlp" else {}),
                 "steps_done": run.steps_done,
                 "train_loss": run.train_loss,
                 "dev_loss": run.dev_loss,
@@ -126,10 +194,19 @@ def show(outcome: Outcome, as_json: bool) -> None:
             f"Continue it with `ngramlm train --resume {run.id}`"
         )
         return
-    console.print(
-        f"run {run.id} [green]{run.status}[/]: {run.steps_done:,} steps in "
-        f"{run.train_seconds or 0:.1f}s on {run.device}"
-    )
+    if run.model != "mlp":
+        what = "add-k" if run.model == "bigram" else "discount"
+        how = " (chosen on dev)" if run.extra.get("smoothing_chosen_on_dev") else ""
+        console.print(
+            f"run {run.id} [green]{run.status}[/]: {run.model} order {run.order}, "
+            f"{run.extra.get('n_ngrams', 0):,} distinct {run.order}-grams counted in "
+            f"{run.train_seconds or 0:.1f}s; {what} {run.extra.get('smoothing', 0):.4g}{how}"
+        )
+    else:
+        console.print(
+            f"run {run.id} [green]{run.status}[/]: {run.steps_done:,} steps in "
+            f"{run.train_seconds or 0:.1f}s on {run.device}"
+        )
     console.print(f"  train loss {fmt_loss(run.train_loss)}   dev loss {fmt_loss(run.dev_loss)}")
     if run.preset == "lecture":
         console.print(

@@ -35,7 +35,19 @@ def _new_run(
     version: str,
 ) -> Run:
     now = utcnow()
-    m, t = config["model"], config["train"]
+    if "ngram" in config:  # a count model: its context length, no network, no optimiser
+        n = config["ngram"]
+        columns: dict[str, Any] = dict(
+            model=n["model"], seed=0, block_size=n["order"] - 1, n_embd=0, n_hidden=0,
+            n_layers=0, batch_size=0, steps=0, optimizer="", lr=0.0,
+        )  # fmt: skip
+    else:
+        m, t = config["model"], config["train"]
+        columns = dict(
+            model="mlp", seed=t["seed"], block_size=m["block_size"], n_embd=m["n_embd"],
+            n_hidden=m["n_hidden"], n_layers=m["n_layers"], batch_size=t["batch_size"],
+            steps=t["steps"], optimizer=t["optimizer"], lr=t["lr"],
+        )  # fmt: skip
     return Run(
         dataset_id=dataset_id,
         kind=kind,
@@ -44,15 +56,7 @@ def _new_run(
         preset=preset,
         config=json.dumps(config, sort_keys=True),
         config_hash=config_hash,
-        seed=t["seed"],
-        block_size=m["block_size"],
-        n_embd=m["n_embd"],
-        n_hidden=m["n_hidden"],
-        n_layers=m["n_layers"],
-        batch_size=t["batch_size"],
-        steps=t["steps"],
-        optimizer=t["optimizer"],
-        lr=t["lr"],
+        **columns,
         device=device,
         created_at=now,
         started_at=now,
@@ -130,6 +134,7 @@ def _run(r: Run | Any, dataset: str) -> RunRecord:
         optimizer=r.optimizer,
         steps=r.steps,
         lr=r.lr,
+        model=r.model,
     )
 
 

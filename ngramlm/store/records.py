@@ -69,6 +69,12 @@ class RunRecord:
     optimizer: str = ""
     steps: int = 0
     lr: float = 0.0
+    model: str = "mlp"  # mlp | bigram | kneser-ney
+
+    @property
+    def order(self) -> int:
+        """The n-gram order the run conditions on: context length + 1."""
+        return self.block_size + 1
 
     @cached_property
     def config(self) -> dict[str, Any]:

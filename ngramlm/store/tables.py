@@ -80,6 +80,8 @@ class Run(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
     kind: Mapped[str] = mapped_column(String(16))  # train | lr_find
+    # mlp | bigram | kneser-ney: the family (n-gram runs keep their config under "ngram")
+    model: Mapped[str] = mapped_column(String(16), server_default="mlp")
     name: Mapped[str | None] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(16))  # running | finished | failed | killed
     preset: Mapped[str | None] = mapped_column(String(32))

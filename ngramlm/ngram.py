@@ -1,0 +1,330 @@
+"""Count-based character n-gram models: the other side of Bengio et al. 2003's Table 1.
+
+* ``bigram``: makemore part 1's model, P(w | h) = (c(hw) + k) / (c(h) + k V), add-k
+  smoothing (k = 1 in the lecture).
+* ``kneser-ney``: interpolated Kneser-Ney of order N (Chen & Goodman 1998, section 3.5)
+  with one absolute discount D for every order:
+
+      P_N(w | h)  = max(c(hw) - D, 0) / c(h·) + D N1+(h·) / c(h·) · P_{N-1}(w | h')
+      P_k(w | h') = max(N1+(·h'w) - D, 0) / N1+(·h'·) + D N1+(h'·) / N1+(·h'·) · P_{k-1}(w | h'')
+      P_0(w)      = 1 / V
+
+  where h' drops the oldest character of h, c counts n-grams in the train split, and a
+  lower order counts *continuations*: N1+(·h'w) is the number of distinct characters
+  seen before h'w. A context never seen at an order passes its lower order's
+  distribution through unchanged (the interpolation weight is 1). Each level's terms
+  sum to 1 for 0 < D ≤ 1, so every distribution sums to exactly 1 (tested).
+
+Words are padded like the MLP's examples: N-1 boundary tokens before the first
+character and one after the last, so an order-N model sees exactly the contexts of an
+MLP with ``block_size = N - 1``, and its losses (nats per character, boundary included)
+compare with the MLP's directly. Only the order-N counts are stored (a sparse table in
+the checkpoint); every lower-order count is derived from them, because each shorter
+n-gram occurrence is the suffix of an order-N occurrence ending at the same position.
+
+Counting and lookups use Python dicts keyed by strings of ``chr(token id)``: a word list
+of a few hundred thousand characters counts in well under a second. Losses are computed
+from per-position count arrays, so the discount can be chosen on dev by evaluating many
+candidates at the cost of a few vector operations each.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from ngramlm.errors import InputError
+
+NgramModel = Literal["bigram", "kneser-ney"]
+MODELS: tuple[str, ...] = ("bigram", "kneser-ney")
+MAX_ORDER = 8
+LECTURE_ADD_K = 1.0  # makemore part 1: "+1" fake counts
+MAX_ADD_K = 1000.0
+
+
+@dataclass(frozen=True)
+class NgramConfig:
+    model: NgramModel
+    order: int  # n-gram length: the context is order - 1 characters
+    smoothing: float | None  # add-k for bigram, the discount D for kneser-ney; None: choose on dev
+    vocab_size: int = 27
+
+    @property
+    def block_size(self) -> int:
+        return self.order - 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ngram": {
+                "model": self.model,
+                "order": self.order,
+                "smoothing": self.smoothing,
+                "vocab_size": self.vocab_size,
+            }
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> NgramConfig:
+        n = d["ngram"]
+        return cls(n["model"], int(n["order"]), n["smoothing"], int(n["vocab_size"]))
+
+    def config_hash(self) -> str:
+        import hashlib
+        import json
+
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def is_ngram_config(d: dict[str, Any]) -> bool:
+    return "ngram" in d
+
+
+AUTO = "auto"
+
+
+def parse_smoothing(text: str | None) -> float | str | None:
+    """``--smoothing``: a number, ``auto`` (choose it on dev) or None (the default)."""
+    if text is None:
+        return None
+    if text.strip().lower() == AUTO:
+        return AUTO
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(f"--smoothing must be a number or 'auto', got {text!r}") from None
+
+
+def make_config(
+    model: str, order: int | None, smoothing: float | str | None, vocab_size: int
+) -> NgramConfig:
+    """A validated n-gram config. ``smoothing`` None takes the default (the lecture's
+    add-1 for the bigram, a discount chosen on dev for Kneser-Ney); ``"auto"`` chooses
+    either on dev."""
+    if model not in MODELS:
+        raise InputError(f"--model must be one of mlp, {', '.join(MODELS)}, got {model!r}")
+    if model == "bigram":
+        if order is not None and order != 2:
+            raise InputError(
+                f"--model bigram is order 2, got --order {order}; "
+                "use --model kneser-ney for other orders"
+            )
+        order = 2
+        if smoothing is None:
+            smoothing = LECTURE_ADD_K
+        elif smoothing != AUTO and not (
+            isinstance(smoothing, float) and math.isfinite(smoothing) and 0 < smoothing <= MAX_ADD_K
+        ):
+            raise InputError(
+                f"--smoothing (add-k) must be in (0, {MAX_ADD_K:g}] or 'auto' for --model "
+                f"bigram, got {smoothing}"
+            )
+    else:
+        if order is None:
+            raise InputError("--model kneser-ney needs --order N (2 to 8), e.g. --order 5")
+        if isinstance(order, bool) or not 2 <= order <= MAX_ORDER:
+            raise InputError(f"--order must be between 2 and {MAX_ORDER}, got {order}")
+        if smoothing not in (None, AUTO) and not (
+            isinstance(smoothing, float) and math.isfinite(smoothing) and 0 < smoothing <= 1
+        ):
+            raise InputError(
+                f"--smoothing (the Kneser-Ney discount) must be in (0, 1] or 'auto', "
+                f"got {smoothing}"
+            )
+    value = None if smoothing in (None, AUTO) else float(smoothing)  # None: choose on dev
+    return NgramConfig(model, order, value, vocab_size)  # type: ignore[arg-type]
+
+
+# --- counting --------------------------------------------------------------------------
+
+
+def _text(ids: Sequence[int]) -> str:
+    return "".join(map(chr, ids))
+
+
+def count(words: Sequence[Sequence[int]], order: int) -> Counter[str]:
+    """Order-``order`` n-gram counts of the padded words (keys: ``chr`` of token ids)."""
+    pad = "\0" * (order - 1)
+    counts: Counter[str] = Counter()
+    for ids in words:
+        s = pad + _text(ids) + "\0"
+        counts.update(s[i : i + order] for i in range(len(s) - order + 1))
+    return counts
+
+
+@dataclass(frozen=True)
+class Level:
+    """One order's table: n-gram -> (continuation) count, context -> total and types."""
+
+    num: dict[str, int]
+    den: dict[str, int]
+    types: dict[str, int]
+
+
+def _level(num: dict[str, int]) -> Level:
+    den: dict[str, int] = {}
+    types: dict[str, int] = {}
+    for g, c in num.items():
+        h = g[:-1]
+        den[h] = den.get(h, 0) + c
+        types[h] = types.get(h, 0) + 1
+    return Level(num, den, types)
+
+
+class CountModel:
+    """A fitted bigram or Kneser-Ney model: probabilities from its order-N counts."""
+
+    def __init__(self, cfg: NgramConfig, counts: dict[str, int], smoothing: float) -> None:
+        self.cfg = cfg
+        self.order = cfg.order
+        self.V = cfg.vocab_size
+        self.counts = counts
+        self.smoothing = float(smoothing)
+        # levels[k - 1] is the order-k table (n-grams of k tokens), k = 1..N.
+        self.levels: list[Level] = [Level({}, {}, {})] * self.order
+        self.levels[-1] = _level(counts)
+        if cfg.model == "kneser-ney":
+            grams = set(counts)
+            for k in range(self.order - 1, 0, -1):
+                cont: dict[str, int] = {}
+                for g in {g[-(k + 1) :] for g in grams}:
+                    cont[g[1:]] = cont.get(g[1:], 0) + 1
+                self.levels[k - 1] = _level(cont)
+
+    @property
+    def block_size(self) -> int:
+        return self.order - 1
+
+    # --- losses through per-position statistics -------------------------------------------
+
+    def stats(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+        """(3, order, n) float64: each position's num, den and types at every order
+        (0 where the context was never seen), for ``nll`` at any smoothing."""
+        n, N = Y.shape[0], self.order
+        out = torch.zeros(3, N, n, dtype=torch.float64)
+        if n == 0:
+            return out
+        rows = [_text(r) for r in torch.cat([X, Y.view(-1, 1)], 1).tolist()]
+        levels = self.levels if self.cfg.model == "kneser-ney" else self.levels[-1:]
+        first = N - len(levels)
+        for j, lev in enumerate(levels):
+            k = first + j + 1  # n-gram length at this level
+            num, den, types = [], [], []
+            for g in rows:
+                g = g[len(g) - k :]
+                h = g[:-1]
+                num.append(lev.num.get(g, 0))
+                den.append(lev.den.get(h, 0))
+                types.append(lev.types.get(h, 0))
+            out[0, k - 1] = torch.tensor(num, dtype=torch.float64)
+            out[1, k - 1] = torch.tensor(den, dtype=torch.float64)
+            out[2, k - 1] = torch.tensor(types, dtype=torch.float64)
+        return out
+
+    def probs_from_stats(self, stats: torch.Tensor, smoothing: float) -> torch.Tensor:
+        num, den, types = stats[0], stats[1], stats[2]
+        if self.cfg.model == "bigram":
+            k = smoothing
+            return (num[-1] + k) / (den[-1] + k * self.V)
+        p = torch.full((stats.shape[2],), 1.0 / self.V, dtype=torch.float64)
+        D = smoothing
+        for k in range(self.order):
+            seen = den[k] > 0
+            d = den[k].clamp(min=1)
+            mixed = (num[k] - D).clamp(min=0) / d + D * types[k] / d * p
+            p = torch.where(seen, mixed, p)
+        return p
+
+    def nll(self, stats: torch.Tensor, smoothing: float | None = None) -> float:
+        """Mean negative log-likelihood (nats per character) of the positions."""
+        if stats.shape[2] == 0:
+            return 0.0
+        p = self.probs_from_stats(stats, self.smoothing if smoothing is None else smoothing)
+        return float(-p.log().mean().item())
+
+    def mean_nll(self, X: torch.Tensor, Y: torch.Tensor) -> float:
+        """Mean negative log-likelihood (nats per character) of Y after X."""
+        return self.nll(self.stats(X, Y))
+
+    # --- full distributions ---------------------------------------------------------------
+
+    def prob(self, context: Sequence[int], w: int, unigram: Sequence[float] | None = None) -> float:
+        """P(w | the last ``order - 1`` tokens of context), by the definition.
+
+        ``unigram`` replaces the order-1 distribution the recursion ends in (Kneser-Ney
+        only): the comparison with NLTK passes NLTK's, which differs from ours there and
+        only there (see tests/test_ngram.py)."""
+        h = _text(context)[-(self.order - 1) :] if self.order > 1 else ""
+        g = h + chr(w)
+        if self.cfg.model == "bigram":
+            lev, k = self.levels[-1], self.smoothing
+            return (lev.num.get(g, 0) + k) / (lev.den.get(h, 0) + k * self.V)
+        p, D = 1.0 / self.V, self.smoothing
+        first = 1
+        if unigram is not None:
+            p, first = unigram[w], 2
+        for k in range(first, self.order + 1):
+            lev = self.levels[k - 1]
+            gk = g[len(g) - k :]
+            den = lev.den.get(gk[:-1], 0)
+            if den:
+                p = max(lev.num.get(gk, 0) - D, 0) / den + D * lev.types[gk[:-1]] / den * p
+        return p
+
+    def log_probs(self, contexts: torch.Tensor) -> torch.Tensor:
+        """(n, V) log-probabilities of the next token after each context row."""
+        out = torch.empty(contexts.shape[0], self.V, dtype=torch.float64)
+        for i, row in enumerate(contexts.tolist()):
+            out[i] = torch.tensor([self.prob(row, w) for w in range(self.V)])
+        return out.log().float()
+
+    def logits(self, contexts: torch.Tensor) -> torch.Tensor:
+        """For sampling: log-probabilities are logits whose softmax is the model."""
+        return self.log_probs(contexts)
+
+
+def fit(cfg: NgramConfig, train: Sequence[Sequence[int]]) -> CountModel:
+    """Count the train words; the smoothing stays as configured (see ``choose``)."""
+    return CountModel(cfg, dict(count(train, cfg.order)), cfg.smoothing or 0.5)
+
+
+def choose_smoothing(
+    model: CountModel, dev_stats: torch.Tensor
+) -> tuple[float, list[tuple[float, float]]]:
+    """The smoothing with the lowest dev loss: a log-spaced grid, then a golden-section
+    search around the best grid point. Returns it and every (value, dev loss) tried."""
+    if model.cfg.model == "bigram":
+        lo, hi = 1e-3, MAX_ADD_K
+        grid = [
+            10 ** (math.log10(lo) + i * (math.log10(hi) - math.log10(lo)) / 24) for i in range(25)
+        ]
+    else:
+        lo, hi = 0.01, 1.0
+        grid = [0.01 + i * 0.99 / 24 for i in range(25)]
+    tried: list[tuple[float, float]] = [(x, model.nll(dev_stats, x)) for x in grid]
+    i = min(range(len(grid)), key=lambda j: tried[j][1])
+    a, b = grid[max(0, i - 1)], grid[min(len(grid) - 1, i + 1)]
+    log = model.cfg.model == "bigram"
+    f = (lambda t: 10**t) if log else (lambda t: t)
+    a, b = (math.log10(a), math.log10(b)) if log else (a, b)
+    r = (math.sqrt(5) - 1) / 2
+    c, d = b - r * (b - a), a + r * (b - a)
+    fc, fd = model.nll(dev_stats, f(c)), model.nll(dev_stats, f(d))
+    tried += [(f(c), fc), (f(d), fd)]
+    for _ in range(30):
+        if fc < fd:
+            b, d, fd = d, c, fc
+            c = b - r * (b - a)
+            fc = model.nll(dev_stats, f(c))
+            tried.append((f(c), fc))
+        else:
+            a, c, fc = c, d, fd
+            d = a + r * (b - a)
+            fd = model.nll(dev_stats, f(d))
+            tried.append((f(d), fd))
+    best = min(tried, key=lambda t: t[1])
+    return best[0], sorted(tried)
