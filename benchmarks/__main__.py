@@ -4,8 +4,9 @@ Every arm runs in a fresh process (spawned, one after another, never two at once
 same torch thread count, so its peak memory is its own; baseline and ngramlm arms
 alternate. Ratios are reported as ngramlm / baseline or baseline / ngramlm as labelled.
 
-  python -m benchmarks                       # all five, 200,000 steps
+  python -m benchmarks                       # (1)-(5), 200,000 steps
   python -m benchmarks --steps 20000 --only 1,4
+  python -m benchmarks --only 6 --threads 2 --finalize   # --preset best from scratch
 """
 
 from __future__ import annotations
@@ -23,6 +24,13 @@ from benchmarks import arms
 DEFAULT_WORDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "makemore-names.txt"
 
 
+# The lecture series' printed final losses (train, dev) on the same split.
+LECTURE = {
+    "MLP (makemore part 2)": (2.1260, 2.1701),
+    "WaveNet (part 5)": (1.7690, 1.9937),
+}
+
+
 def in_process(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(1) as pool:
@@ -34,9 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--words", type=Path, default=DEFAULT_WORDS, help="word list (lecture's names)")
     ap.add_argument("--steps", type=int, default=200_000)
     ap.add_argument("--threads", type=int, default=1, help="torch threads for every arm")
-    ap.add_argument("--only", default="1,2,3,4,5", help="which benchmarks, e.g. 1,4")
+    ap.add_argument("--only", default="1,2,3,4,5", help="which benchmarks, e.g. 1,4 (6: models)")
     ap.add_argument("--runs", type=int, default=10_000, help="runs in the report store (5)")
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument(
+        "--finalize",
+        action="store_true",
+        help="(6): evaluate each model on the test split (once per run, in a fresh store)",
+    )
     args = ap.parse_args(argv)
     if not args.words.exists():
         print(f"error: {args.words}: no such word list; give one with --words", file=sys.stderr)
@@ -106,6 +119,29 @@ def main(argv: list[str] | None = None) -> int:
             f"(5) report on {args.runs:,} runs x 20 evaluations: table {n['table_s']:.3f}s, "
             f"--json {n['json_s']:.3f}s in-process; `ngramlm report` command "
             f"{n['command_s']:.2f}s wall including Python start-up (target < 1s)\n"
+        )
+    if 6 in only:
+        n = in_process("models", {"words": str(args.words), "threads": args.threads,
+                                  "finalize": args.finalize})  # fmt: skip
+        results["6_models"] = n
+        print("(6) model quality on the lecture's names (seed-42 split), nats per character:")
+        print(f"  {'model':26s} {'train':>7s} {'dev':>7s} {'test':>7s} {'time':>7s}")
+        for name, label in (("bigram-2", "bigram add-1 (part 1)"),
+                            ("kneser-ney-5", "Kneser-Ney 5-gram"),
+                            ("kneser-ney-6", "Kneser-Ney 6-gram"),
+                            ("best", "ngramlm --preset best")):  # fmt: skip
+            r = n[name]
+            test = "—" if r["test_loss"] is None else f"{r['test_loss']:.4f}"
+            print(f"  {label:26s} {r['train_loss']:7.4f} {r['dev_loss']:7.4f} {test:>7s} "
+                  f"{r['seconds']:6.0f}s")  # fmt: skip
+        for label, (tr, dv) in LECTURE.items():
+            print(f"  {label:26s} {tr:7.4f} {dv:7.4f} {'—':>7s} {'—':>7s}")
+        best, kn = n["best"]["dev_loss"], n["kneser-ney-6"]["dev_loss"]
+        print(
+            f"(6) --preset best: dev {best:.4f} (target <= 2.00) in "
+            f"{n['best']['wall_seconds']:.0f}s (target <= 600s); dev ratio to Kneser-Ney 6-gram "
+            f"{best / kn:.4f}, to the lecture's WaveNet {best / LECTURE['WaveNet (part 5)'][1]:.4f}"
+            "\n"
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -172,3 +172,31 @@ def arm_report10k(runs: int) -> dict[str, Any]:
         command_s = time.perf_counter() - t0
     return {"runs": runs, "table_s": table_s, "json_s": json_s, "command_s": command_s,
             "wall_seconds": command_s, "peak_mb": _peak_mb()}  # fmt: skip
+
+
+def arm_models(words: str, threads: int, finalize: bool) -> dict[str, Any]:
+    """(6) Model quality: ``--preset best`` from scratch, beside the n-gram baselines, in
+    one fresh store; with ``finalize`` each is evaluated on the test split once."""
+    from ngramlm import ngram
+    from ngramlm.config import resolve
+    from ngramlm.finalize import finalize as finalize_run
+    from ngramlm.train import start_ngram, start_run
+
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        s, ds = _store_with(words, tmp)
+        runs = []
+        for model, order in (("bigram", 2), ("kneser-ney", 5), ("kneser-ney", 6)):
+            cfg = ngram.make_config(model, order, None, ds.vocab_size)
+            runs.append((f"{model}-{order}", start_ngram(s, ds, cfg).run))
+        cfg = resolve("best", {}, ds.vocab_size)
+        t0 = time.perf_counter()
+        runs.append(("best", start_run(s, ds, cfg, preset="best").run))
+        best_wall = time.perf_counter() - t0
+        for name, run in runs:
+            test = finalize_run(s, run.id).evaluation.test_loss if finalize else None
+            out[name] = {"run": run.id, "train_loss": run.train_loss, "dev_loss": run.dev_loss,
+                         "test_loss": test, "seconds": run.train_seconds}  # fmt: skip
+        s.close()
+    out["best"]["wall_seconds"] = best_wall
+    return {**out, "wall_seconds": best_wall, "peak_mb": _peak_mb()}

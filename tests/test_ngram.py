@@ -300,3 +300,32 @@ def test_lecture_numbers_on_the_lecture_names() -> None:
         losses[model] = m.nll(stats)
     assert losses["bigram"] == pytest.approx(2.45, abs=0.01)
     assert 1.95 < losses["kneser-ney"] < 2.05
+
+
+def test_crashed_count_run_resumes_by_counting_again(cli, prepared: str) -> None:
+    """A count model has no state worth resuming: ``train --resume`` counts again and
+    ends where an uninterrupted run does."""
+    import os
+    import socket
+
+    from ngramlm import __version__
+    from ngramlm.train import start_ngram
+
+    from .test_train import age_heartbeat
+
+    store = Store(prepared)
+    ds = store.dataset("tiny")
+    cfg = ngram.make_config("kneser-ney", 3, None, ds.vocab_size)
+    full = start_ngram(store, ds, cfg).run
+    died = store.create_run(
+        dataset_id=ds.id, kind="train", name=None, preset=None, config=cfg.to_dict(),
+        config_hash=cfg.config_hash(), device="cpu", host=socket.gethostname(),
+        pid=os.getpid(), version=__version__,
+    )  # fmt: skip
+    store.close()
+    age_heartbeat(prepared, died.id)
+    r = cli("--db", prepared, "train", "--resume", str(died.id), "--json")
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    assert out["status"] == "finished" and out["model"] == "kneser-ney"
+    assert (out["train_loss"], out["dev_loss"]) == (full.train_loss, full.dev_loss)

@@ -106,6 +106,30 @@ def test_loss_is_stable_and_shift_invariant_on_huge_logits() -> None:
         {"direct": True},
         {"n_layers": 3},
         {"optimizer": "adamw", "lr": 0.01, "lr_schedule": "cosine", "warmup": 10},
+        # everything at once, as issue 8's MLP family combines them
+        {
+            "block_size": 16,
+            "n_layers": 2,
+            "norm": "layer",
+            "dropout": 0.1,
+            "direct": True,
+            "weight_decay": 0.01,
+            "optimizer": "adamw",
+            "lr": 0.01,
+            "lr_schedule": "cosine",
+            "warmup": 10,
+        },
+        {
+            "block_size": 8,
+            "n_layers": 3,
+            "norm": "batch",
+            "dropout": 0.05,
+            "direct": True,
+            "weight_decay": 0.1,
+            "optimizer": "sgd",
+            "lr": 0.1,
+            "lr_schedule": "step",
+        },
     ],
 )
 def test_every_option_trains_and_lowers_the_loss(db_url: str, store: Store, opts: dict) -> None:
@@ -337,6 +361,21 @@ def test_preset_lecture_is_makemore_part_2() -> None:
     from ngramlm.engine import lr_at
 
     assert lr_at(t, 99_999) == 0.1 and lr_at(t, 100_000) == pytest.approx(0.01)
+
+
+def test_preset_best_trains_with_its_recipe(cli, sqlite_url: str, words_file: Path) -> None:
+    """The recipe itself is measured by ``python -m benchmarks --only 6``; here: it runs,
+    and is stored as asked (a short run on the tiny list)."""
+    assert cli("--db", sqlite_url, "prepare", words_file).code == 0
+    r = cli("--db", sqlite_url, "train", "--dataset", "tiny", "--preset", "best",
+            "--steps", "30", "--warmup", "5", "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    m, t = out["config"]["model"], out["config"]["train"]
+    assert out["preset"] == "best" and out["status"] == "finished"
+    assert (m["block_size"], m["n_embd"], m["n_hidden"]) == (8, 24, 512)
+    assert (t["optimizer"], t["lr_schedule"], t["batch_size"]) == ("adamw", "cosine", 256)
+    assert out["train_loss"] < math.log(27)
 
 
 BAD_OPTIONS = [

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ngramlm.train import Outcome
 
 LECTURE = {"train": 2.1260, "dev": 2.1701}  # makemore part 2's printed final losses
+WAVENET = {"train": 1.7690, "dev": 1.9937}  # makemore part 5's, the series' best
 
 
 def register(app: typer.Typer) -> None:
@@ -211,5 +212,10 @@ def show(outcome: Outcome, as_json: bool) -> None:
     if run.preset == "lecture":
         console.print(
             f"  makemore part 2 printed: train {LECTURE['train']:.4f}   dev {LECTURE['dev']:.4f}"
+        )
+    if run.preset == "best":
+        console.print(
+            f"  makemore part 5's WaveNet printed: train {WAVENET['train']:.4f}   "
+            f"dev {WAVENET['dev']:.4f}"
         )
     console.print(f"  sample from it: ngramlm sample {run.id}")
