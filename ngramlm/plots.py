@@ -105,6 +105,10 @@ def run_label(run: RunRecord, keys: Sequence[str] = DEFAULT_KEYS) -> str:
     """``run N (name)``, or ``run N (key=value ...)`` when the run has no name."""
     if run.name:
         return f"run {run.id} ({run.name})"
+    if run.model != "mlp":
+        from ngramlm.report import describe_model
+
+        return f"run {run.id} ({describe_model(run)})"
     flat = _flat(run)
     shown = " ".join(f"{k}={_fmt(flat[k])}" for k in keys if k in flat)
     return f"run {run.id} ({shown})" if shown else f"run {run.id}"
@@ -112,7 +116,7 @@ def run_label(run: RunRecord, keys: Sequence[str] = DEFAULT_KEYS) -> str:
 
 def _differing_keys(runs: Sequence[RunRecord]) -> tuple[str, ...]:
     """The hyperparameters that tell overlaid runs apart (the defaults when none do)."""
-    flats = [_flat(r) for r in runs]
+    flats = [_flat(r) for r in runs if r.model == "mlp"]  # count models label themselves
     differ = tuple(k for k in KEYS if len({repr(f.get(k)) for f in flats}) > 1)
     return differ or DEFAULT_KEYS
 
@@ -128,7 +132,8 @@ def _losses(metrics: Sequence[MetricRecord], which: str) -> tuple[list[int], lis
 
 def curves(series: Sequence[tuple[RunRecord, Sequence[MetricRecord]]], out: Path) -> Plot:
     """Train (dashed) and dev (solid) loss against step for each run, on a log y axis
-    (the lecture plots log10 of the loss); one colour per run."""
+    (the lecture plots log10 of the loss); one colour per run. A count model (bigram,
+    Kneser-Ney) has no steps: its losses are horizontal lines, a baseline to beat."""
     for run, metrics in series:
         _check_has_losses(run, metrics)
     keys = _differing_keys([r for r, _ in series])
@@ -140,8 +145,11 @@ def curves(series: Sequence[tuple[RunRecord, Sequence[MetricRecord]]], out: Path
             label = run_label(run, keys)
             for which, style in (("dev_loss", "-"), ("train_loss", "--")):
                 steps, losses = _losses(metrics, which)
-                if steps:
-                    name = which.removesuffix("_loss")
+                name = which.removesuffix("_loss")
+                if steps and run.model != "mlp":
+                    ax.axhline(losses[-1], linestyle=style, color=colour,
+                               label=f"{label} {name}")  # fmt: skip
+                elif steps:
                     ax.plot(steps, losses, style, color=colour, label=f"{label} {name}")
         ax.set_yscale("log")
         _plain_ticks(ax)

@@ -260,9 +260,18 @@ def test_bad_count_model_options_refused(cli, prepared: str, args, message: str)
     assert count_rows(prepared, "runs") == before
 
 
-def test_count_model_has_no_embeddings_to_plot(cli, prepared: str) -> None:
+def test_count_model_plots_as_a_baseline_line_and_has_no_embeddings(
+    cli, prepared: str, tmp_path: Path
+) -> None:
     r = cli("--db", prepared, "train", "--dataset", "tiny", "--model", "bigram", "--json")
     run = str(json.loads(r.out)["run"])
+    r = cli("--db", prepared, "train", "--dataset", "tiny", "--steps", "40", "--n-hidden", "8",
+            "--json")  # fmt: skip
+    mlp = str(json.loads(r.out)["run"])
+    out = tmp_path / "curves.png"
+    r = cli("--db", prepared, "plot", "curves", mlp, run, "--out", out)
+    assert r.code == 0, r.err
+    assert out.read_bytes().startswith(b"\x89PNG")
     r = cli("--db", prepared, "plot", "embeddings", run)
     assert r.code != 0 and "has no embeddings" in r.err
 
@@ -329,3 +338,23 @@ def test_crashed_count_run_resumes_by_counting_again(cli, prepared: str) -> None
     out = json.loads(r.out)
     assert out["status"] == "finished" and out["model"] == "kneser-ney"
     assert (out["train_loss"], out["dev_loss"]) == (full.train_loss, full.dev_loss)
+
+
+def test_report_compare_refusals(cli, prepared: str, tmp_path: Path) -> None:
+    url = prepared
+    assert cli("--db", url, "train", "--dataset", "tiny", "--model", "bigram").code == 0
+    other = tmp_path / "other.txt"
+    other.write_text("\n".join(f"w{'x' * (i % 5)}y{i % 7}" for i in range(50)) + "\n")
+    assert cli("--db", url, "prepare", other, "--name", "other").code == 0
+    assert cli("--db", url, "train", "--dataset", "other", "--model", "bigram").code == 0
+    for args, message in (
+        (["--compare"], "add --dataset NAME"),
+        (["1", "--compare"], "drop the RUN or --sweep"),
+        (["--compare", "--dataset", "nope"], "no dataset named 'nope'"),
+    ):
+        r = cli("--db", url, "report", *args)
+        assert r.code != 0 and message in r.err, (args, r.err)
+        assert len(r.err.strip().splitlines()) == 1
+    r = cli("--db", url, "report", "--compare", "--dataset", "other", "--csv")
+    assert r.code == 0 and r.out.splitlines()[0].startswith("run,model,description")
+    assert len(r.out.splitlines()) == 2
