@@ -43,7 +43,7 @@ def train_cmd(
             "--smoothing",
             "--discount",
             help="bigram: add-k (default 1, the lecture's); kneser-ney: the discount in "
-            "(0, 1] (default auto: the best on dev).",
+            "(0, 1] (default auto). auto: the value with the best dev loss.",
         ),
     ] = None,
     preset: o.Preset = None,
@@ -76,7 +76,8 @@ def train_cmd(
     quiet: o.Quiet = False,
     as_json: o.Json = False,
 ) -> None:
-    """Train the MLP n-gram model on a dataset and record the run, its curves and checkpoints."""
+    """Train a model on a dataset (the MLP, or a bigram or Kneser-Ney baseline) and record
+    the run, its curves and checkpoints."""
     given = o.overrides(locals())
     o.set_threads(threads)
     if model != "mlp":
