@@ -45,6 +45,7 @@ KEYS = (
     "decay_factor", "warmup", "weight_decay",
 )  # fmt: skip
 DEFAULT_KEYS = ("block_size", "n_embd", "n_hidden", "lr")
+MAX_LABEL_KEYS = 4  # beyond this a legend no longer fits beside the plot
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,11 @@ def run_label(run: RunRecord, keys: Sequence[str] = DEFAULT_KEYS) -> str:
 
         return f"run {run.id} ({describe_model(run)})"
     flat = _flat(run)
-    shown = " ".join(f"{k}={_fmt(flat[k])}" for k in keys if k in flat)
+    parts = [f"{k}={_fmt(flat[k])}" for k in keys if k in flat]
+    if len(parts) > MAX_LABEL_KEYS:  # runs that differ in many ways: name the preset
+        head = [f"preset {run.preset}"] if run.preset else []
+        parts = head + parts[: MAX_LABEL_KEYS - len(head)] + ["…"]
+    shown = " ".join(parts)
     return f"run {run.id} ({shown})" if shown else f"run {run.id}"
 
 

@@ -142,6 +142,14 @@ def test_curve_labels_name_the_hyperparameters_that_differ(trained: Trained) -> 
     keys = plots._differing_keys([a, b])
     assert keys == ("n_embd",)
     assert plots.run_label(b, keys) == f"run {b.id} (n_embd=2)"
+    # runs that differ in many ways: the label stays short enough to fit beside the plot
+    many = plots.run_label(b, plots.KEYS)
+    head = 1 if b.preset else 0  # the preset names the run first when it has one
+    assert many.endswith("…)") and many.count("=") == plots.MAX_LABEL_KEYS - head
+    import dataclasses
+
+    named = plots.run_label(dataclasses.replace(b, preset="best"), plots.KEYS)
+    assert named.startswith(f"run {b.id} (preset best ") and named.count("=") == 3
 
 
 def test_lr_find(cli, trained: Trained) -> None:
