@@ -30,6 +30,8 @@ candidates at the cost of a few vector operations each.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -74,9 +76,6 @@ class NgramConfig:
         return cls(n["model"], int(n["order"]), n["smoothing"], int(n["vocab_size"]))
 
     def config_hash(self) -> str:
-        import hashlib
-        import json
-
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -287,9 +286,14 @@ class CountModel:
         return self.log_probs(contexts)
 
 
+PROVISIONAL_SMOOTHING = 0.5  # until ``choose_smoothing`` sets it, when the config says "auto"
+
+
 def fit(cfg: NgramConfig, train: Sequence[Sequence[int]]) -> CountModel:
-    """Count the train words; the smoothing stays as configured (see ``choose``)."""
-    return CountModel(cfg, dict(count(train, cfg.order)), cfg.smoothing or 0.5)
+    """Count the train words. The smoothing is the configured one; with ``auto`` (None)
+    it is provisional until ``choose_smoothing`` picks it on dev."""
+    smoothing = PROVISIONAL_SMOOTHING if cfg.smoothing is None else cfg.smoothing
+    return CountModel(cfg, dict(count(train, cfg.order)), smoothing)
 
 
 def choose_smoothing(

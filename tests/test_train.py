@@ -396,6 +396,8 @@ BAD_OPTIONS = [
     (["--dataset", "bad name"], "dataset name"),
     (["--resume", "x'; DROP TABLE runs;--"], "run id"),
     (["--resume", "999"], "no run 999"),
+    (["--resume", "1", "--preset", "best"], "drop the other options (--preset)"),
+    (["--resume", "1", "--lr", "0.5"], "drop the other options (--lr)"),
     (["--threads", "0"], "--threads"),
 ]
 

@@ -120,7 +120,7 @@ def render_rows(
             model,
             "—" if counted else str(r["batch_size"]),
             "—" if counted else f"{r['lr']:g}",
-            f"{r['steps_done']:,}",
+            "—" if counted else f"{r['steps_done']:,}",
             fmt_loss(r["train_loss"]),
             fmt_loss(r["dev_loss"]),
             "—" if r["gap"] is None else f"{r['gap']:+.3f}",

@@ -8,7 +8,7 @@ import typer
 
 from ngramlm.cli import options as o
 from ngramlm.cli.common import console, fmt_loss, parse_id, print_json, store
-from ngramlm.config import resolve
+from ngramlm.config import DEFAULT_PRESET, resolve
 from ngramlm.datasets import check_name, resolve_dataset
 from ngramlm.errors import InputError
 
@@ -88,6 +88,7 @@ def train_cmd(
             f"--{'order' if order is not None else 'smoothing'} is for --model bigram or "
             "kneser-ney; the MLP's context is --block-size"
         )
+    preset_given, preset = preset is not None, preset or DEFAULT_PRESET
     if resume is None:  # refuse bad options before the store is opened
         resolve(preset, given, vocab_size=27)
         if dataset is not None:
@@ -99,6 +100,7 @@ def train_cmd(
     progress = RichProgress(quiet=quiet or as_json)
     if resume is not None:
         extra = [k for k, v in given.items() if v is not None]
+        extra += ["preset"] if preset_given else []
         if extra or dataset is not None:
             raise InputError(
                 "--resume continues a run with its recorded config; drop the other options "
