@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ngramlm.config import ModelConfig
 from ngramlm.store.records import EvaluationRecord, MetricRecord, RunRecord, SweepRecord
 
 FIELDS = (
@@ -143,8 +144,6 @@ def compare_rows(
         mlp = r.model == "mlp"
         params = None
         if mlp:
-            from ngramlm.config import ModelConfig
-
             known = {
                 k: v for k, v in r.config["model"].items() if k in ModelConfig.__dataclass_fields__
             }
