@@ -276,10 +276,13 @@ class CountModel:
 
     def log_probs(self, contexts: torch.Tensor) -> torch.Tensor:
         """(n, V) log-probabilities of the next token after each context row."""
-        out = torch.empty(contexts.shape[0], self.V, dtype=torch.float64)
-        for i, row in enumerate(contexts.tolist()):
-            out[i] = torch.tensor([self.prob(row, w) for w in range(self.V)])
-        return out.log().float()
+        # One distribution per distinct context: sampling many words repeats contexts.
+        unique, inverse = torch.unique(contexts, dim=0, return_inverse=True)
+        out = torch.tensor(
+            [[self.prob(row, w) for w in range(self.V)] for row in unique.tolist()],
+            dtype=torch.float64,
+        ).reshape(-1, self.V)
+        return out.log().float()[inverse]
 
     def logits(self, contexts: torch.Tensor) -> torch.Tensor:
         """For sampling: log-probabilities are logits whose softmax is the model."""

@@ -15,10 +15,13 @@ from ngramlm.config import ModelConfig
 from ngramlm.store.records import EvaluationRecord, MetricRecord, RunRecord, SweepRecord
 
 FIELDS = (
-    "run", "dataset", "sweep", "kind", "model", "name", "status", "block_size", "n_embd",
+    "run", "dataset", "sweep", "kind", "name", "status", "block_size", "n_embd",
     "n_hidden", "n_layers", "batch_size", "optimizer", "lr", "steps", "steps_done", "seed",
     "train_loss", "dev_loss", "gap", "test_loss", "seconds", "created_at", "best_in_sweep",
+    "model",  # added in 0.2: appended, so CSV columns keep their positions
 )  # fmt: skip
+# Fields that only an MLP has: None for a count model (bigram, Kneser-Ney).
+MLP_ONLY = ("n_embd", "n_hidden", "n_layers", "batch_size", "optimizer", "lr", "steps", "seed")
 
 SORTS = ("dev", "train", "id", "time")
 STATUSES = ("running", "finished", "failed", "killed", "crashed")
@@ -44,12 +47,11 @@ def run_row(
     r: RunRecord, evaluation: EvaluationRecord | None, best: bool = False
 ) -> dict[str, Any]:
     gap = r.dev_loss - r.train_loss if r.dev_loss is not None and r.train_loss is not None else None
-    return {
+    row = {
         "run": r.id,
         "dataset": r.dataset,
         "sweep": r.sweep_id,
         "kind": r.kind,
-        "model": r.model,
         "name": r.name,
         "status": r.status,
         "block_size": r.block_size,
@@ -69,7 +71,11 @@ def run_row(
         "seconds": r.train_seconds,
         "created_at": r.created_at.isoformat(),
         "best_in_sweep": best,
+        "model": r.model,
     }
+    if r.model != "mlp":
+        row.update(dict.fromkeys(MLP_ONLY))
+    return row
 
 
 def rows(

@@ -332,7 +332,7 @@ def resume_run(
     run, _ = store.claim_for_resume(run_id, host=socket.gethostname(), pid=os.getpid())
     if ngram.is_ngram_config(run.config):  # counting has no state to resume: count again
         ncfg = ngram.NgramConfig.from_dict(run.config)
-        return execute_ngram(store, run, store.dataset_by_id(run.dataset_id), ncfg)
+        return execute_ngram(store, run, store.dataset_by_id(run.dataset_id), ncfg, stop)
     ckpt = store.checkpoint(run_id)
     state: TrainState | None = None
     if ckpt is None:  # it died before its first checkpoint: start over, same seed
@@ -406,22 +406,42 @@ def lr_find(
 
 
 def start_ngram(
-    store: Store, dataset: DatasetRecord, cfg: ngram.NgramConfig, *, name: str | None = None
+    store: Store,
+    dataset: DatasetRecord,
+    cfg: ngram.NgramConfig,
+    *,
+    name: str | None = None,
+    stop: threading.Event | None = None,
 ) -> Outcome:
     """Count a bigram or Kneser-Ney model on train, choose its smoothing on dev unless it
     was given, and record it as an ordinary finished run with one curve point."""
     run = _create_run(store, dataset, cfg, "train", name, None, torch.device("cpu"))
-    return execute_ngram(store, run, dataset, cfg)
+    return execute_ngram(store, run, dataset, cfg, stop)
 
 
 def execute_ngram(
-    store: Store, run: RunRecord, dataset: DatasetRecord, cfg: ngram.NgramConfig
+    store: Store,
+    run: RunRecord,
+    dataset: DatasetRecord,
+    cfg: ngram.NgramConfig,
+    stop: threading.Event | None = None,
 ) -> Outcome:
+    """Count, choose the smoothing, evaluate and record. Counting takes seconds, so a stop
+    request (Ctrl-C) ends the run as ``killed`` with nothing to save; resume counts again."""
     t0 = time.perf_counter()
+
+    class Stopped(Exception):
+        pass
+
+    def check_stop() -> None:
+        if stop is not None and stop.is_set():
+            raise Stopped
+
     try:
         vocab = Vocab(dataset.vocab)
         train_words = [vocab.encode(w) for w in store.words(dataset.id, "train")]
         model = ngram.fit(cfg, train_words)
+        check_stop()
         X, Y = build_examples(store.words(dataset.id, "dev"), vocab, cfg.block_size)
         dev_stats = model.stats(X, Y)
         tried: list[tuple[float, float]] = []
@@ -430,8 +450,15 @@ def execute_ngram(
         dev_loss = model.nll(dev_stats)
         Xtr, Ytr = build_examples(store.words(dataset.id, "train"), vocab, cfg.block_size)
         train_loss = model.mean_nll(Xtr, Ytr)
+        check_stop()
         elapsed = time.perf_counter() - t0
         data, sha = checkpoint.ngram_to_bytes(model, dataset.vocab)
+    except Stopped:  # Ctrl-C or SIGTERM: killed, as an MLP run would be
+        record = store.end_run(
+            run.id, status="killed", error="stopped by a signal (Ctrl-C or SIGTERM)", steps_done=0
+        )
+        state = TrainState(step=0, model={}, optimizer={}, rng=torch.zeros(0))
+        return Outcome(record, TrainResult(state, stopped=True))
     except BaseException as exc:
         store.end_run(run.id, status="failed", error=f"{type(exc).__name__}: {exc}", steps_done=0)
         raise

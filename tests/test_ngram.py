@@ -199,6 +199,11 @@ def test_bigram_and_kneser_ney_are_ordinary_runs(cli, prepared: str) -> None:
     # reported like any run, with its family
     rows = {x["run"]: x for x in json.loads(cli("--db", url, "report", "--json").out)["runs"]}
     assert rows[kn["run"]]["model"] == "kneser-ney" and rows[kn["run"]]["block_size"] == 2
+    # no made-up MLP hyperparameters for a count model
+    assert rows[kn["run"]]["n_hidden"] is None and rows[kn["run"]]["lr"] is None
+    csv_header = cli("--db", url, "report", "--csv").out.splitlines()[0]
+    assert csv_header.startswith("run,dataset,sweep,kind,name,status,")  # positions kept
+    assert csv_header.endswith(",best_in_sweep,model")
     one = json.loads(cli("--db", url, "report", str(kn["run"]), "--json").out)
     assert one["diagnosis"][0]["rule"] == "counted" and one["samples"]
     # sampled and finalized like any run
@@ -350,6 +355,8 @@ def test_report_compare_refusals(cli, prepared: str, tmp_path: Path) -> None:
     for args, message in (
         (["--compare"], "add --dataset NAME"),
         (["1", "--compare"], "drop the RUN or --sweep"),
+        (["--compare", "--dataset", "other", "--status", "failed"], "drop --status and --sort"),
+        (["--compare", "--dataset", "other", "--sort", "dev"], "drop --status and --sort"),
         (["--compare", "--dataset", "nope"], "no dataset named 'nope'"),
     ):
         r = cli("--db", url, "report", *args)
@@ -358,3 +365,22 @@ def test_report_compare_refusals(cli, prepared: str, tmp_path: Path) -> None:
     r = cli("--db", url, "report", "--compare", "--dataset", "other", "--csv")
     assert r.code == 0 and r.out.splitlines()[0].startswith("run,model,description")
     assert len(r.out.splitlines()) == 2
+
+
+def test_stopped_count_run_is_killed_then_resumes(prepared: str) -> None:
+    import threading
+
+    from ngramlm.train import resume_run, start_ngram
+
+    store = Store(prepared)
+    ds = store.dataset("tiny")
+    cfg = ngram.make_config("kneser-ney", 4, None, ds.vocab_size)
+    stop = threading.Event()
+    stop.set()  # Ctrl-C arrived while counting
+    killed = start_ngram(store, ds, cfg, stop=stop)
+    assert killed.run.status == "killed" and killed.result.stopped
+    assert store.checkpoint(killed.run.id) is None and store.metrics(killed.run.id) == []
+    resumed = resume_run(store, killed.run.id)
+    assert resumed.run.status == "finished" and resumed.run.dev_loss is not None
+    assert len(store.metrics(killed.run.id)) == 1
+    store.close()

@@ -57,6 +57,11 @@ def report_cmd(
     sweep_id = parse_id(sweep, "sweep") if sweep is not None else None
     if compare and (run is not None or sweep_id is not None):
         raise InputError("--compare shows a dataset's models; drop the RUN or --sweep")
+    if compare and (status is not None or sort != "id"):
+        raise InputError(
+            "--compare shows the finished models, baselines first and MLPs by dev loss; "
+            "drop --status and --sort"
+        )
     s = store(ctx)
     if compare:
         from ngramlm.datasets import resolve_dataset
@@ -105,12 +110,13 @@ def render_rows(
             current = r["sweep"]
         style = {"finished": "green", "crashed": "red", "failed": "red",
                  "killed": "yellow", "running": "cyan"}.get(r["status"], "")  # fmt: skip
-        model = f"{r['block_size']}/{r['n_embd']}/{r['n_hidden']}"
-        if r["n_layers"] > 1:
-            model += f"x{r['n_layers']}"
         counted = r["model"] != "mlp"
         if counted:
             model = "bigram" if r["model"] == "bigram" else f"kn-{r['block_size'] + 1}"
+        else:
+            model = f"{r['block_size']}/{r['n_embd']}/{r['n_hidden']}"
+            if r["n_layers"] > 1:
+                model += f"x{r['n_layers']}"
         table.add_row(
             "★" if r["best_in_sweep"] else "",
             str(r["run"]),
@@ -140,7 +146,7 @@ def render_rows(
 def compare_models(
     s: Store, dataset_id: int | None, as_json: bool, as_csv: bool, limit: int | None
 ) -> None:
-    runs = s.runs(dataset_id=dataset_id, kind="train")
+    runs = [r for r in s.runs(dataset_id=dataset_id, kind="train") if r.status == "finished"]
     names = sorted({r.dataset for r in runs})
     if len(names) > 1:
         raise InputError(

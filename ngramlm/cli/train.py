@@ -152,12 +152,16 @@ def count_model(
     ngram.make_config(model, order, value, vocab_size=27)  # refuse before opening the store
     if dataset is not None:
         check_name(dataset)
-    from ngramlm.train import start_ngram
+    from ngramlm.train import start_ngram, stop_on_signals
 
     s = store(ctx)
     ds = resolve_dataset(s, dataset)
     cfg = ngram.make_config(model, order, value, ds.vocab_size)
-    show(start_ngram(s, ds, cfg, name=name), as_json)
+    with stop_on_signals() as stop:
+        outcome = start_ngram(s, ds, cfg, name=name, stop=stop)
+    show(outcome, as_json)
+    if outcome.run.status == "killed":
+        raise typer.Exit(130)
 
 
 def show(outcome: Outcome, as_json: bool) -> None:
@@ -190,6 +194,12 @@ def show(outcome: Outcome, as_json: bool) -> None:
                     for p in outcome.result.points
                 ],
             }
+        )
+        return
+    if run.status == "killed" and run.model != "mlp":
+        console.print(
+            f"run {run.id} [yellow]killed[/] while counting; count it again with "
+            f"`ngramlm train --resume {run.id}`"
         )
         return
     if run.status == "killed":
