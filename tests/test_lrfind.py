@@ -81,3 +81,13 @@ def test_lecture_model_on_lecture_names_suggests_near_the_lectures_rate(
     r = cli("--db", sqlite_url, "lr-find", "--dataset", "makemore", "--preset", "lecture", "--json")
     assert r.code == 0, r.err
     assert 0.03 <= json.loads(r.out)["suggested_lr"] <= 0.3
+
+
+def test_lr_find_takes_a_preset_that_warms_up(cli, sqlite_url: str, words_file: Path) -> None:
+    """--preset best warms up for 500 steps; the range test sets each step's rate itself,
+    so a shorter range test is not refused for it."""
+    assert cli("--db", sqlite_url, "prepare", words_file).code == 0
+    r = cli("--db", sqlite_url, "lr-find", "--dataset", "tiny", "--preset", "best",
+            "--steps", "100", "--n-hidden", "16", "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    assert len(json.loads(r.out)["points"]) == 100

@@ -48,6 +48,7 @@ def lr_find_cmd(
     given = o.overrides(locals())
     given["lr"] = max_lr
     given["lr_schedule"] = "constant"
+    given["warmup"] = 0  # the range test sets every step's rate itself (a preset may warm up)
     o.set_threads(threads)
     validate_range(min_lr, max_lr, steps)
     resolve(preset, given, vocab_size=27)
