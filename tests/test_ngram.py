@@ -221,6 +221,8 @@ def test_bigram_and_kneser_ney_are_ordinary_runs(cli, prepared: str) -> None:
     table = json.loads(cli("--db", url, "report", "--compare", "--dataset", "tiny", "--json").out)
     assert [x["model"] for x in table["models"]] == ["bigram", "kneser-ney", "mlp"]
     assert table["models"][1]["test_loss"] is not None and table["models"][2]["params"] > 0
+    plain = cli("--db", url, "report", "--dataset", "tiny")
+    assert "ngramlm report --compare --dataset tiny" in plain.out  # points to Table 1
     text = cli("--db", url, "report", "--compare", "--dataset", "tiny")
     assert text.code == 0 and "kneser-ney 3-gram" in text.out and "bigram add-1" in text.out
 

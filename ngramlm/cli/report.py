@@ -141,6 +141,13 @@ def render_rows(
         "★ best dev in its sweep)",
         highlight=False,
     )
+    families = {r["model"] == "mlp" for r in shown}
+    if len(families) == 2 and not many:
+        console.print(
+            f"MLPs beside the n-gram baselines, as Bengio et al.'s Table 1: "
+            f"ngramlm report --compare --dataset {datasets[0]}",
+            highlight=False,
+        )
 
 
 def compare_models(
