@@ -155,13 +155,12 @@ def ngram_from_bytes(
 class LoadedModel:
     model: LanguageModel
     vocab: tuple[str, ...]
-    family: str  # mlp | bigram | kneser-ney
 
 
 def load_model(data: bytes, expected_sha256: str | None = None) -> LoadedModel:
     """Any run's checkpoint as a model to sample from or evaluate, on the CPU."""
     if is_ngram(data):
         model, vocab = ngram_from_bytes(data, expected_sha256)
-        return LoadedModel(model, vocab, model.cfg.model)
+        return LoadedModel(model, vocab)
     loaded = from_bytes(data, expected_sha256)
-    return LoadedModel(build_model(loaded), loaded.vocab, "mlp")
+    return LoadedModel(build_model(loaded), loaded.vocab)

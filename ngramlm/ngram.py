@@ -15,10 +15,10 @@
   distribution through unchanged (the interpolation weight is 1). Each level's terms
   sum to 1 for 0 < D ≤ 1, so every distribution sums to exactly 1 (tested).
 
-Words are padded like the MLP's examples: N-1 boundary tokens before the first
-character and one after the last, so an order-N model sees exactly the contexts of an
-MLP with ``block_size = N - 1``, and its losses (nats per character, boundary included)
-compare with the MLP's directly. Only the order-N counts are stored (a sparse table in
+Counts are taken from the MLP's own examples (``data.build_examples`` with ``block_size
+= N - 1``: N-1 boundary tokens before the first character, one after the last), so an
+order-N model sees exactly the contexts of an MLP with that block size, and its losses
+(nats per character, boundary included) compare with the MLP's directly. Only the order-N counts are stored (a sparse table in
 the checkpoint); every lower-order count is derived from them, because each shorter
 n-gram occurrence is the suffix of an order-N occurrence ending at the same position.
 
@@ -77,10 +77,6 @@ class NgramConfig:
 
     def config_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
-
-
-def is_ngram_config(d: dict[str, Any]) -> bool:
-    return "ngram" in d
 
 
 AUTO = "auto"
@@ -145,14 +141,12 @@ def _text(ids: Sequence[int]) -> str:
     return "".join(map(chr, ids))
 
 
-def count(words: Sequence[Sequence[int]], order: int) -> Counter[str]:
-    """Order-``order`` n-gram counts of the padded words (keys: ``chr`` of token ids)."""
-    pad = "\0" * (order - 1)
-    counts: Counter[str] = Counter()
-    for ids in words:
-        s = pad + _text(ids) + "\0"
-        counts.update(s[i : i + order] for i in range(len(s) - order + 1))
-    return counts
+def _grams(X: torch.Tensor, Y: torch.Tensor) -> list[str]:
+    """Each example as its n-gram, context then target (``chr`` of the token ids).
+
+    The examples of ``data.build_examples`` with ``block_size = order - 1`` are exactly
+    the order-N n-grams of the padded words, one per predicted token."""
+    return [_text(r) for r in torch.cat([X, Y.view(-1, 1)], 1).tolist()]
 
 
 @dataclass(frozen=True)
@@ -207,7 +201,7 @@ class CountModel:
         out = torch.zeros(3, N, n, dtype=torch.float64)
         if n == 0:
             return out
-        rows = [_text(r) for r in torch.cat([X, Y.view(-1, 1)], 1).tolist()]
+        rows = _grams(X, Y)
         levels = self.levels if self.cfg.model == "kneser-ney" else self.levels[-1:]
         first = N - len(levels)
         for j, lev in enumerate(levels):
@@ -292,11 +286,14 @@ class CountModel:
 PROVISIONAL_SMOOTHING = 0.5  # until ``choose_smoothing`` sets it, when the config says "auto"
 
 
-def fit(cfg: NgramConfig, train: Sequence[Sequence[int]]) -> CountModel:
-    """Count the train words. The smoothing is the configured one; with ``auto`` (None)
-    it is provisional until ``choose_smoothing`` picks it on dev."""
+def fit(cfg: NgramConfig, X: torch.Tensor, Y: torch.Tensor) -> CountModel:
+    """Count the train examples (``block_size = order - 1``). The smoothing is the
+    configured one; with ``auto`` (None) it is provisional until ``choose_smoothing``
+    picks it on dev."""
+    if X.shape[1] != cfg.block_size:
+        raise ValueError(f"examples of block size {X.shape[1]} for an order-{cfg.order} model")
     smoothing = PROVISIONAL_SMOOTHING if cfg.smoothing is None else cfg.smoothing
-    return CountModel(cfg, dict(count(train, cfg.order)), smoothing)
+    return CountModel(cfg, dict(Counter(_grams(X, Y))), smoothing)
 
 
 def choose_smoothing(

@@ -109,7 +109,7 @@ def rows(
 
 def hyperparameters(r: RunRecord) -> dict[str, Any]:
     """A run's hyperparameters as one flat mapping (an n-gram's chosen smoothing included)."""
-    if "ngram" in r.config:
+    if r.model != "mlp":
         flat = dict(r.config["ngram"])
         if "smoothing" in r.extra:
             flat["smoothing"] = r.extra["smoothing"]
@@ -150,10 +150,7 @@ def compare_rows(
         mlp = r.model == "mlp"
         params = None
         if mlp:
-            known = {
-                k: v for k, v in r.config["model"].items() if k in ModelConfig.__dataclass_fields__
-            }
-            params = ModelConfig(**known).n_params
+            params = ModelConfig(**r.config["model"]).n_params
         out.append(
             {
                 "run": r.id,

@@ -330,7 +330,7 @@ def resume_run(
     stop: threading.Event | None = None,
 ) -> Outcome:
     run, _ = store.claim_for_resume(run_id, host=socket.gethostname(), pid=os.getpid())
-    if ngram.is_ngram_config(run.config):  # counting has no state to resume: count again
+    if run.model != "mlp":  # counting has no state to resume: count again
         ncfg = ngram.NgramConfig.from_dict(run.config)
         return execute_ngram(store, run, store.dataset_by_id(run.dataset_id), ncfg, stop)
     ckpt = store.checkpoint(run_id)
@@ -438,18 +438,15 @@ def execute_ngram(
             raise Stopped
 
     try:
-        vocab = Vocab(dataset.vocab)
-        train_words = [vocab.encode(w) for w in store.words(dataset.id, "train")]
-        model = ngram.fit(cfg, train_words)
+        ex = load_examples(store, dataset, cfg.block_size)
+        model = ngram.fit(cfg, ex.Xtr, ex.Ytr)
         check_stop()
-        X, Y = build_examples(store.words(dataset.id, "dev"), vocab, cfg.block_size)
-        dev_stats = model.stats(X, Y)
+        dev_stats = model.stats(ex.Xdev, ex.Ydev)
         tried: list[tuple[float, float]] = []
         if cfg.smoothing is None:
             model.smoothing, tried = ngram.choose_smoothing(model, dev_stats)
         dev_loss = model.nll(dev_stats)
-        Xtr, Ytr = build_examples(store.words(dataset.id, "train"), vocab, cfg.block_size)
-        train_loss = model.mean_nll(Xtr, Ytr)
+        train_loss = model.mean_nll(ex.Xtr, ex.Ytr)
         check_stop()
         elapsed = time.perf_counter() - t0
         data, sha = checkpoint.ngram_to_bytes(model, dataset.vocab)

@@ -22,7 +22,7 @@ VOCAB = Vocab.from_words(CORPUS)  # boundary + a, b, c: V = 4
 
 def fitted(model: str, order: int, smoothing: float) -> ngram.CountModel:
     cfg = ngram.NgramConfig(model, order, smoothing, VOCAB.size)  # type: ignore[arg-type]
-    m = ngram.fit(cfg, [VOCAB.encode(w) for w in CORPUS])
+    m = ngram.fit(cfg, *build_examples(CORPUS, VOCAB, order - 1))
     m.smoothing = smoothing
     return m
 
@@ -136,7 +136,7 @@ def test_kneser_ney_unseen_character_differs_from_nltk_only_at_order_one() -> No
     vocab = Vocab(("a", "b", "c", "d"))
     order, discount = 3, 0.75
     cfg = ngram.NgramConfig("kneser-ney", order, discount, vocab.size)
-    m = ngram.fit(cfg, [vocab.encode(w) for w in CORPUS])
+    m = ngram.fit(cfg, *build_examples(CORPUS, vocab, order - 1))
     m.smoothing = discount
     lm, tok = _nltk_fitted(order, discount, vocab)
     d = vocab.stoi["d"]
@@ -305,10 +305,10 @@ def test_lecture_numbers_on_the_lecture_names() -> None:
     """makemore part 1's add-1 bigram: loss ~2.45 on the names; Kneser-Ney far better."""
     words = read_words(MAKEMORE)
     split, vocab = split_words(words, 42), Vocab.from_words(words)
-    train = [vocab.encode(w) for w in split.train]
     losses = {}
     for model, order in (("bigram", 2), ("kneser-ney", 5)):
-        m = ngram.fit(ngram.make_config(model, order, None, vocab.size), train)
+        train = build_examples(split.train, vocab, order - 1)
+        m = ngram.fit(ngram.make_config(model, order, None, vocab.size), *train)
         X, Y = build_examples(split.dev, vocab, order - 1)
         stats = m.stats(X, Y)
         if model == "kneser-ney":
