@@ -54,13 +54,13 @@ def arm_baseline(words: str, steps: int, threads: int) -> dict[str, Any]:
 
 
 def _train(words: str, steps: int, preset: str, store: bool) -> dict[str, Any]:
-    from ngramlm.config import resolve
-    from ngramlm.engine import Examples, train
-    from ngramlm.train import start_run
+    from ngramlm.models import preset_config
+    from ngramlm.runner import start_run
+    from ngramlm.train import Examples, train
 
     with tempfile.TemporaryDirectory() as tmp:
         s, ds = _store_with(words, tmp)
-        cfg = resolve(preset, {"steps": steps}, ds.vocab_size)
+        cfg = preset_config(preset, {"steps": steps}, ds.vocab_size)
         t0 = time.perf_counter()
         if store:
             out = start_run(s, ds, cfg, preset=preset)
@@ -93,11 +93,11 @@ def arm_sweep8(words: str, steps: int, threads: int) -> dict[str, Any]:
     import threading
 
     from ngramlm import sweep
-    from ngramlm.config import resolve
+    from ngramlm.models import preset_config
 
     with tempfile.TemporaryDirectory() as tmp:
         s, ds = _store_with(words, tmp)
-        base = resolve("lecture", {"steps": steps}, ds.vocab_size)
+        base = preset_config("lecture", {"steps": steps}, ds.vocab_size)
         lrs = sweep.parse_lr_grid("0.01:1:8")
         t0 = time.perf_counter()
         sw = sweep.create(s, ds, base, lrs, {}, 1, "bench")
@@ -120,13 +120,13 @@ def arm_report10k(runs: int) -> dict[str, Any]:
     import sqlalchemy as sa
 
     from ngramlm.cli import main
-    from ngramlm.config import RunConfig
+    from ngramlm.models import preset_config
     from ngramlm.store import Store
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/report.db"
         Store(url).close()
-        cfg = RunConfig().to_json()
+        cfg = preset_config("default").to_json()
         now = "2026-11-28 00:00:00.000000"
         engine = sa.create_engine(url)
         with engine.begin() as conn:
@@ -177,10 +177,9 @@ def arm_report10k(runs: int) -> dict[str, Any]:
 def arm_models(words: str, threads: int, finalize: bool) -> dict[str, Any]:
     """(6) Model quality: ``--preset best`` from scratch, beside the n-gram baselines, in
     one fresh store; with ``finalize`` each is evaluated on the test split once."""
-    from ngramlm import ngram
-    from ngramlm.config import resolve
     from ngramlm.finalize import finalize as finalize_run
-    from ngramlm.train import start_ngram, start_run
+    from ngramlm.models import ngram, preset_config
+    from ngramlm.runner import start_ngram, start_run
 
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -189,7 +188,7 @@ def arm_models(words: str, threads: int, finalize: bool) -> dict[str, Any]:
         for model, order in (("bigram", 2), ("kneser-ney", 5), ("kneser-ney", 6)):
             cfg = ngram.make_config(model, order, None, ds.vocab_size)
             runs.append((f"{model}-{order}", start_ngram(s, ds, cfg).run))
-        cfg = resolve("best", {}, ds.vocab_size)
+        cfg = preset_config("best", {}, ds.vocab_size)
         t0 = time.perf_counter()
         runs.append(("best", start_run(s, ds, cfg, preset="best").run))
         best_wall = time.perf_counter() - t0

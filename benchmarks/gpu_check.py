@@ -16,9 +16,9 @@ from typing import Any
 import torch
 
 from ngramlm.batched import train_batched
-from ngramlm.config import resolve
 from ngramlm.data import Vocab, build_examples, read_words, split_words
-from ngramlm.engine import Examples, Hooks, train
+from ngramlm.models import preset_config
+from ngramlm.train import Examples, Hooks, train
 
 WORDS = Path(__file__).resolve().parents[1] / "data" / "names.txt"
 
@@ -42,7 +42,7 @@ def main() -> int:
     ex = Examples(*build_examples(split.train, vocab, 3), *build_examples(split.dev, vocab, 3))
     ok = True
     for preset, opts in (("lecture", {}), ("default", {"optimizer": "adamw", "lr": 0.003})):
-        cfg = resolve(preset, {"steps": 300, "eval_every": 100, **opts}, vocab.size)
+        cfg = preset_config(preset, {"steps": 300, "eval_every": 100, **opts}, vocab.size)
         cpu = train(cfg, ex, torch.device("cpu"))
         gpu = train(cfg, ex, torch.device("cuda"))
         diff = max_diff(cpu.points, gpu.points)
@@ -52,18 +52,18 @@ def main() -> int:
     lrs = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0]
     # The lecture's randn init at lr up to 1 is chaotic: float rounding alone moves it
     # by 0.1 within 300 steps. Compare the batched members with part 3's init instead.
-    cfgs = [resolve("default", {"steps": 300, "lr": lr}, vocab.size) for lr in lrs]
+    cfgs = [preset_config("default", {"steps": 300, "lr": lr}, vocab.size) for lr in lrs]
     cpu_b = train_batched(cfgs, ex, torch.device("cpu"), [Hooks() for _ in cfgs])
     gpu_b = train_batched(cfgs, ex, torch.device("cuda"), [Hooks() for _ in cfgs])
     diff = max_diff(cpu_b, gpu_b)
     ok &= diff < 1e-3
     print(f"batched 8 members: max dev diff cpu vs cuda {diff:.2e} {verdict(diff)}")
     for device in ("cpu", "cuda"):
-        cfg = resolve("lecture", {"steps": 20_000}, vocab.size)
+        cfg = preset_config("lecture", {"steps": 20_000}, vocab.size)
         t0 = time.perf_counter()
         train(cfg, ex, torch.device(device))
         dt = time.perf_counter() - t0
-        cfgs = [resolve("lecture", {"steps": 5_000, "lr": lr}, vocab.size) for lr in lrs]
+        cfgs = [preset_config("lecture", {"steps": 5_000, "lr": lr}, vocab.size) for lr in lrs]
         t1 = time.perf_counter()
         train_batched(cfgs, ex, torch.device(device), [Hooks() for _ in cfgs])
         db = time.perf_counter() - t1

@@ -41,45 +41,35 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from ngramlm.config import RunConfig
-from ngramlm.engine import (
-    EVAL_CHUNK,
-    PROGRESS_EVERY,
+from ngramlm.config import RunConfig, config_hash
+from ngramlm.evaluation import EvalSet, nll_sums
+from ngramlm.fast import below_autograd, tanh_backward
+from ngramlm.models import family_of
+from ngramlm.models.mlp import MLP
+from ngramlm.train import (
     EvalPoint,
-    EvalSet,
     Examples,
     Hooks,
     TrainResult,
     TrainState,
-    lr_at,
+    draw,
+    schedule,
 )
-from ngramlm.fast import _below_autograd
-from ngramlm.model import MLP
 
-_tanh_backward = torch.ops.aten.tanh_backward.grad_input
+
+def group_key(cfg: RunConfig) -> str:
+    """Points that differ only in learning rate and seed share a shape and a schedule:
+    they can be trained together as one batched model."""
+    return config_hash(cfg.to_dict(), ignore=("lr", "seed", "device"))
 
 
 def supports(cfgs: Sequence[RunConfig]) -> bool:
-    """Members must share everything but lr and seed, and be the plain MLP under SGD.
-
-    Any number of hidden layers (>= 1) is covered; a single point is left to the solo loop.
-    """
+    """Two or more members that share everything but lr and seed, of a config the family
+    says trains batched (the plain MLP under SGD, any number of hidden layers)."""
     if len(cfgs) < 2:
         return False
-    first = cfgs[0]
-    m, t = first.model, first.train
-    plain = (
-        m.norm == "none"
-        and m.dropout == 0
-        and not m.direct
-        and m.n_layers >= 1
-        and t.optimizer == "sgd"
-    )
-    same = all(
-        c.model == m and c.train.__class__(**{**c.train.__dict__, "lr": t.lr, "seed": t.seed}) == t
-        for c in cfgs
-    )
-    return plain and same
+    key = group_key(cfgs[0])
+    return family_of(cfgs[0]).batchable(cfgs[0]) and all(group_key(c) == key for c in cfgs)
 
 
 class BatchedMLP:
@@ -131,18 +121,13 @@ class BatchedMLP:
         out["b_out"] = self.b_out[i, 0].cpu().clone()
         return out
 
-    @torch.no_grad()
     def evaluate(self, es: EvalSet) -> list[float]:
         """Each member's mean cross-entropy over every example of the split."""
-        U = es.U.unsqueeze(0).expand(self.M, -1, -1)
-        logp = torch.cat(
-            [
-                F.log_softmax(self.forward(U[:, i : i + EVAL_CHUNK]), dim=2)
-                for i in range(0, es.U.shape[0], EVAL_CHUNK)
-            ],
-            dim=1,
-        )  # (M, n_contexts, V)
-        nll = -logp[:, es.inverse, es.Y].double().sum(dim=1)  # (M,)
+
+        def logits_of(U: torch.Tensor) -> torch.Tensor:
+            return self.forward(U.unsqueeze(0).expand(self.M, -1, -1))  # (M, n, V)
+
+        nll = nll_sums(logits_of, es, members=self.M)  # (M,)
         return (nll / max(1, es.Y.shape[0])).tolist()
 
 
@@ -214,7 +199,7 @@ class BatchedFastSGD:
         before the next step)."""
         if ix.shape[1] != self.B:
             self._allocate(ix.shape[1])
-        with _below_autograd():
+        with below_autograd():
             if lr is not self._lr:  # a new schedule value: rescale once, not every step
                 self._lr = lr
                 self._lr_over_B = (lr / self.B).view(-1, 1, 1)
@@ -247,7 +232,7 @@ class BatchedFastSGD:
             "W_out": torch.zeros_like(net.W_out),
             "b_out": torch.zeros_like(net.b_out),
         }
-        with _below_autograd():
+        with below_autograd():
             self.xb.copy_(xb)
             self.yb.copy_(yb)
             self._forward()
@@ -295,7 +280,7 @@ class BatchedFastSGD:
             torch.bmm(self.ones, self.dlogits, out=grads["b_out"])
         for i in range(n - 1, -1, -1):
             dh = self.dh[i]
-            _tanh_backward(dh, self.h[i], grad_input=dh)
+            tanh_backward(dh, self.h[i], grad_input=dh)
             below = self.dh[i - 1] if i else self.dx
             if grads is None:
                 # The embedding rows' gradient comes out already negated.
@@ -331,34 +316,28 @@ def train_batched(
     assert supports(cfgs) and len(hooks) == len(cfgs)
     M = len(cfgs)
     t0 = time.perf_counter()
-    generators = [torch.Generator().manual_seed(c.train.seed) for c in cfgs]
+    generators = [torch.Generator().manual_seed(c.train.seed) for c in cfgs if c.train]
     models = [MLP(c.model, g) for c, g in zip(cfgs, generators, strict=True)]
     net = BatchedMLP(models, device)
     ex = examples.to(device)
-    # Prepared on the CPU (EvalSet.of's int64 matmul has no CUDA kernel), then moved.
-    train_set, dev_set = (
-        EvalSet(*(x.to(device) for x in (es.U, es.inverse, es.Y)))
-        for es in (
-            EvalSet.of(examples.Xtr.cpu(), examples.Ytr.cpu(), net.cfg.vocab_size),
-            EvalSet.of(examples.Xdev.cpu(), examples.Ydev.cpu(), net.cfg.vocab_size),
-        )
-    )
-    t = cfgs[0].train
+    V = net.cfg.vocab_size
+    train_set, dev_set = EvalSet.of(ex.Xtr, ex.Ytr, V), EvalSet.of(ex.Xdev, ex.Ydev, V)
+    member_cfgs = [c.train for c in cfgs if c.train]
+    t = member_cfgs[0]
     n, B = ex.Xtr.shape[0], t.batch_size
     stepper = BatchedFastSGD(net, B, t.weight_decay)
-    eval_every, ckpt_every = t.eval_interval, t.checkpoint_interval
     acc = torch.zeros(M, dtype=torch.float64, device=device)  # -(summed log-likelihoods)
     count = 0
     points: list[list[EvalPoint]] = [[] for _ in range(M)]
-    lrs_key: tuple[float, ...] = ()
     lr_vec = torch.zeros(M, 1, 1, device=device)
     # The minibatch indices are drawn on the CPU, from each member's own generator, in
-    # the solo loop's order (one randint per member and step) straight into one buffer.
+    # the solo loop's order (one draw per member and step) straight into one buffer.
     ix_cpu = torch.zeros(M, B, dtype=torch.long)
     ix_rows = list(ix_cpu)
     on_cpu = device.type == "cpu"
     ix_dev = ix_cpu if on_cpu else torch.zeros(M, B, dtype=torch.long, device=device)
-    member_cfgs = [c.train for c in cfgs]
+    # Members share the schedule's shape; each has its own peak rate.
+    schedules = [schedule(c) for c in member_cfgs]
 
     def elapsed() -> float:
         return time.perf_counter() - t0
@@ -375,30 +354,30 @@ def train_batched(
         )
 
     lrs: tuple[float, ...] = ()
-    for step in range(t.steps):
+    for ticks in zip(*schedules, strict=True):
+        tick = ticks[0]
         if any(h.should_stop() for h in hooks):
             sums = acc.tolist()
             return [
-                TrainResult(snapshot(i, step, sums[i], count), stopped=True, points=points[i])
+                TrainResult(snapshot(i, tick.step, sums[i], count), stopped=True, points=points[i])
                 for i in range(M)
             ]
-        lrs = tuple(lr_at(c, step) for c in member_cfgs)
-        if lrs != lrs_key:
-            lrs_key = lrs
+        if tuple(k.lr for k in ticks) != lrs:  # a new tensor only when the rates change
+            lrs = tuple(k.lr for k in ticks)
             lr_vec = torch.tensor(lrs, device=device).view(M, 1, 1)
         for g, row in zip(generators, ix_rows, strict=True):
-            torch.randint(0, n, (B,), generator=g, out=row)
+            draw(g, n, B, out=row)
         if not on_cpu:
             ix_dev.copy_(ix_cpu)
         loglik = stepper.step_ix(ex.Xtr, ex.Ytr, ix_dev, lr_vec)
         acc.sub_(loglik, alpha=1.0 / B)
         count += 1
-        done = step + 1
-        if done % PROGRESS_EVERY == 0:
+        done = tick.done
+        if tick.progress:
             last = (loglik / -B).tolist()
             for i, h in enumerate(hooks):
                 h.on_progress(done, last[i], elapsed())
-        if done % eval_every == 0 or done == t.steps:
+        if tick.evaluate:
             sums = acc.tolist()
             acc.zero_()
             tr, dv = net.evaluate(train_set), net.evaluate(dev_set)
@@ -407,7 +386,7 @@ def train_batched(
                 points[i].append(point)
                 h.on_eval(point)
             count = 0
-        if done % ckpt_every == 0 and done < t.steps:
+        if tick.checkpoint:
             sums = acc.tolist()
             for i, h in enumerate(hooks):
                 h.on_checkpoint(snapshot(i, done, sums[i], count))

@@ -1,8 +1,10 @@
 """Checkpoints as safetensors bytes: tensors plus string metadata, never pickle.
 
-A checkpoint holds the model's weights, the optimizer's state, the generator's state and
-the loop's counters (everything ``engine.train`` needs to resume), with the run config
-and the vocabulary in the metadata so a checkpoint alone can be sampled from.
+A trained model's checkpoint holds its weights, the optimizer's state, the generator's
+state and the loop's counters (everything ``ngramlm.train`` needs to resume); a counted
+model's holds the tensors its family writes (``CountFamily.to_tensors``). Both carry the
+run config (with its family) and the vocabulary in the metadata, so a checkpoint alone
+can be sampled from.
 """
 
 from __future__ import annotations
@@ -16,14 +18,12 @@ import torch
 from safetensors.torch import load, save
 
 from ngramlm.config import RunConfig
-from ngramlm.engine import TrainState
 from ngramlm.errors import InputError
-from ngramlm.lm import LanguageModel
-from ngramlm.model import MLP
-from ngramlm.ngram import CountModel, NgramConfig
+from ngramlm.models import CountFamily, LanguageModel, NeuralFamily, config_from_dict, family_of
+from ngramlm.train import TrainState
 
-FORMAT = "ngramlm-checkpoint-1"
-NGRAM_FORMAT = "ngramlm-ngram-1"  # a count model: its sparse order-N counts
+FORMAT = "ngramlm-checkpoint-1"  # a trained model: weights and training state
+COUNTED_FORMAT = "ngramlm-ngram-1"  # a counted model: its family's tensors
 
 
 @dataclass(frozen=True)
@@ -73,21 +73,12 @@ def _read(
         raise InputError(f"the checkpoint is not a readable safetensors file ({exc})") from None
 
 
-def is_ngram(data: bytes) -> bool:
-    try:
-        return _metadata(data).get("format") == NGRAM_FORMAT
-    except Exception:
-        return False
-
-
 def from_bytes(data: bytes, expected_sha256: str | None = None) -> LoadedCheckpoint:
-    """An MLP checkpoint (weights and training state)."""
+    """A trained model's checkpoint (weights and training state)."""
     meta, tensors = _read(data, expected_sha256)
-    if meta.get("format") == NGRAM_FORMAT:
-        raise InputError(
-            f"this is a {json.loads(meta['config'])['ngram']['model']} model: it has counts, "
-            "not weights"
-        )
+    if meta.get("format") == COUNTED_FORMAT:
+        cfg = config_from_dict(json.loads(meta["config"]))
+        raise InputError(f"this is a {cfg.family} model: it has counts, not weights")
     if meta.get("format") != FORMAT:
         raise InputError(f"the checkpoint format {meta.get('format')!r} is not {FORMAT!r}")
     model = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
@@ -102,65 +93,53 @@ def from_bytes(data: bytes, expected_sha256: str | None = None) -> LoadedCheckpo
         elapsed_s=float(meta["elapsed_s"]),
     )
     return LoadedCheckpoint(
-        RunConfig.from_dict(json.loads(meta["config"])), tuple(json.loads(meta["vocab"])), state
+        config_from_dict(json.loads(meta["config"])), tuple(json.loads(meta["vocab"])), state
     )
 
 
-def build_model(loaded: LoadedCheckpoint) -> MLP:
+def build_model(loaded: LoadedCheckpoint) -> torch.nn.Module:
     """The checkpoint's model in eval mode, on the CPU."""
-    model = MLP(loaded.config.model, torch.Generator().manual_seed(0))
+    fam = family_of(loaded.config)
+    assert isinstance(fam, NeuralFamily)
+    model = fam.build(loaded.config.model, torch.Generator().manual_seed(0))
     model.load_state_dict(loaded.state.model)
     return model.eval()
 
 
-# --- count models ----------------------------------------------------------------------
+# --- counted models --------------------------------------------------------------------
 
 
-def ngram_to_bytes(model: CountModel, vocab: tuple[str, ...]) -> tuple[bytes, str]:
-    """The order-N counts as two tensors (n-grams as token ids, their counts), sorted so
-    the same counts always give the same bytes and sha256."""
-    keys = sorted(model.counts)
-    N = model.order
-    grams = torch.tensor([[ord(c) for c in k] for k in keys], dtype=torch.int32).reshape(-1, N)
-    counts = torch.tensor([model.counts[k] for k in keys], dtype=torch.int64)
+def counted_to_bytes(model: object, config: RunConfig, vocab: tuple[str, ...]) -> tuple[bytes, str]:
+    """A counted model's tensors (deterministic: the same counts give the same sha256)."""
+    fam = family_of(config)
+    assert isinstance(fam, CountFamily)
+    tensors, extra = fam.to_tensors(model)
     metadata = {
-        "format": NGRAM_FORMAT,
-        "config": json.dumps(model.cfg.to_dict(), sort_keys=True),
-        "smoothing": repr(model.smoothing),
+        "format": COUNTED_FORMAT,
+        "config": config.to_json(),
         "vocab": json.dumps(list(vocab), ensure_ascii=False),
+        **extra,
     }
-    data = save({"ngrams": grams, "counts": counts}, metadata=metadata)
+    data = save(tensors, metadata=metadata)
     return data, hashlib.sha256(data).hexdigest()
-
-
-def ngram_from_bytes(
-    data: bytes, expected_sha256: str | None = None
-) -> tuple[CountModel, tuple[str, ...]]:
-    meta, tensors = _read(data, expected_sha256)
-    if meta.get("format") != NGRAM_FORMAT:
-        raise InputError(f"the checkpoint format {meta.get('format')!r} is not {NGRAM_FORMAT!r}")
-    cfg = NgramConfig.from_dict(json.loads(meta["config"]))
-    grams, counts = tensors["ngrams"], tensors["counts"]
-    if grams.dim() != 2 or grams.shape[1] != cfg.order or grams.shape[0] != counts.shape[0]:
-        raise InputError("the n-gram checkpoint's tensors do not match its order")
-    if grams.numel() and (int(grams.min()) < 0 or int(grams.max()) >= cfg.vocab_size):
-        raise InputError("the n-gram checkpoint holds token ids outside its vocabulary")
-    table = {
-        "".join(map(chr, g)): int(c) for g, c in zip(grams.tolist(), counts.tolist(), strict=True)
-    }
-    return CountModel(cfg, table, float(meta["smoothing"])), tuple(json.loads(meta["vocab"]))
 
 
 @dataclass(frozen=True)
 class LoadedModel:
     model: LanguageModel
     vocab: tuple[str, ...]
+    config: RunConfig
 
 
 def load_model(data: bytes, expected_sha256: str | None = None) -> LoadedModel:
     """Any run's checkpoint as a model to sample from or evaluate, on the CPU."""
-    if is_ngram(data):
-        model, vocab = ngram_from_bytes(data, expected_sha256)
-        return LoadedModel(model, vocab)
+    meta, tensors = _read(data, expected_sha256)
+    if meta.get("format") == COUNTED_FORMAT:
+        cfg = config_from_dict(json.loads(meta["config"]))
+        fam = family_of(cfg)
+        if not isinstance(fam, CountFamily):
+            raise InputError(f"the checkpoint holds counts for a {fam.name} model")
+        model = fam.from_tensors(cfg.model, tensors, meta)
+        return LoadedModel(model, tuple(json.loads(meta["vocab"])), cfg)
     loaded = from_bytes(data, expected_sha256)
-    return LoadedModel(build_model(loaded), loaded.vocab)
+    return LoadedModel(build_model(loaded), loaded.vocab, loaded.config)  # type: ignore[arg-type]

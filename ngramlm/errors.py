@@ -39,3 +39,7 @@ class ConflictError(NgramlmError):
     """The store already holds something that this request would contradict."""
 
     exit_code = 5
+
+
+class ClaimedError(ConflictError):
+    """Another process took the run first (it is running, or was resumed just now)."""

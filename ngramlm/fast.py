@@ -37,33 +37,27 @@ from collections.abc import Callable
 
 import torch
 
-from ngramlm.config import ModelConfig, TrainConfig
-from ngramlm.model import MLP
+from ngramlm.config import TrainConfig
+from ngramlm.models.mlp import MLP, MLPConfig
 
-_tanh_backward = torch.ops.aten.tanh_backward.grad_input
+# tanh's backward written into a buffer: d loss / d pre-activation = (1 - h**2) * dh.
+# Shared with ngramlm.batched, as is ``below_autograd``.
+tanh_backward = torch.ops.aten.tanh_backward.grad_input
 
 # No tensor in a step takes part in autograd, so the dispatcher's autograd and
 # view/version-tracking layers can be skipped for all of its operations: about 1 us of
 # the ~5 us each tiny operation costs (the guard torch's own custom-op machinery uses;
 # like ``p.data += ...``, the updates then leave the parameters' version counters alone).
-_below_autograd: Callable[[], contextlib.AbstractContextManager[object]] = getattr(
+below_autograd: Callable[[], contextlib.AbstractContextManager[object]] = getattr(
     torch._C, "_AutoDispatchBelowADInplaceOrView", contextlib.nullcontext
 )
 
 
-def supports(cfg: ModelConfig, tcfg: TrainConfig) -> bool:
-    """Whether ``FastSGD`` computes exactly this configuration's training step.
-
-    It covers the plain model (no normalisation, no dropout, no direct connections), any
-    number of hidden layers, trained by SGD with optional L2 weight decay.
-    """
-    return (
-        cfg.norm == "none"
-        and cfg.dropout == 0
-        and not cfg.direct
-        and cfg.n_layers >= 1
-        and tcfg.optimizer == "sgd"
-    )
+def supports(cfg: MLPConfig, tcfg: TrainConfig) -> bool:
+    """Whether ``FastSGD`` (and ``BatchedFastSGD``) compute exactly this configuration's
+    training step: the plain model (no normalisation, dropout or direct connections),
+    any number of hidden layers, trained by SGD with optional L2 weight decay."""
+    return cfg.plain and cfg.n_layers >= 1 and tcfg.optimizer == "sgd"
 
 
 class FastSGD:
@@ -79,8 +73,7 @@ class FastSGD:
     """
 
     def __init__(self, model: MLP, batch_size: int, weight_decay: float = 0.0) -> None:
-        cfg = model.cfg
-        if cfg.norm != "none" or cfg.dropout != 0 or cfg.direct:
+        if not model.cfg.plain:
             raise ValueError("FastSGD covers the plain MLP: no norm, no dropout, no direct")
         self.model = model
         self.weight_decay = float(weight_decay)
@@ -131,7 +124,7 @@ class FastSGD:
         """One SGD step on the minibatch; returns its loss (before the update), 0-d."""
         if xb.shape[0] != self.B:
             self._allocate(xb.shape[0])
-        with _below_autograd():
+        with below_autograd():
             flat = xb.reshape(-1)
             loss = self._forward(flat, yb, yb.view(-1, 1))
             self._backward(flat, lr, None)
@@ -143,7 +136,7 @@ class FastSGD:
         """``step(X[ix], Y[ix], lr)``, gathering the minibatch into preallocated buffers."""
         if ix.shape[0] != self.B:
             self._allocate(ix.shape[0])
-        with _below_autograd():
+        with below_autograd():
             torch.index_select(X, 0, ix, out=self.xb)
             torch.index_select(Y, 0, ix, out=self.yb)
             loss = self._forward(self.xflat, self.yb, self.yb2)
@@ -161,7 +154,7 @@ class FastSGD:
         if xb.shape[0] != self.B:
             self._allocate(xb.shape[0])
         out = {name: torch.zeros_like(p.detach()) for name, p in self.model.named_parameters()}
-        with _below_autograd():
+        with below_autograd():
             flat = xb.reshape(-1)
             loss = self._forward(flat, yb, yb.view(-1, 1))
             self._backward(flat, 0.0, out)
@@ -204,7 +197,7 @@ class FastSGD:
             torch.addmv(g, self.dlogitsT, self.ones, beta=0, alpha=1.0 / B, out=g)
         for i in range(n - 1, -1, -1):
             dh = self.dh[i]
-            _tanh_backward(dh, self.h[i], grad_input=dh)
+            tanh_backward(dh, self.h[i], grad_input=dh)
             below = self.dh[i - 1] if i else self.dx
             if grads is None:
                 # The embedding rows' gradient comes out already scaled by -lr.

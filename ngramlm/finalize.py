@@ -17,6 +17,7 @@ import torch
 from ngramlm import checkpoint
 from ngramlm.data import Vocab, build_examples
 from ngramlm.errors import ConflictError, InputError
+from ngramlm.report import best_by_dev
 from ngramlm.store import Store
 from ngramlm.store.records import CheckpointRecord, EvaluationRecord, RunRecord
 
@@ -46,9 +47,8 @@ def sweep_choice_warning(store: Store, run: RunRecord) -> str | None:
     """A warning when ``run`` is in a sweep but is not that sweep's best on dev."""
     if run.sweep_id is None:
         return None
-    finished = [r for r in store.sweep_runs(run.sweep_id) if r.status == "finished"]
-    best = min(finished, key=lambda r: r.dev_loss if r.dev_loss is not None else float("inf"))
-    if best.id == run.id:
+    best = best_by_dev(store.sweep_runs(run.sweep_id))
+    if best is None or best.id == run.id:
         return None
     return (
         f"run {run.id} is not the best of sweep {run.sweep_id} on dev (run {best.id}: dev "
@@ -67,7 +67,7 @@ def _test_loss(run: RunRecord, ckpt: CheckpointRecord, words: list[str]) -> tupl
         )
     loaded = checkpoint.load_model(ckpt.data, ckpt.sha256)
     X, Y = build_examples(words, Vocab(loaded.vocab), loaded.model.block_size)
-    # nats per character, as train/dev
+    # the model's own mean_nll: for a network, ngramlm.evaluation's, as train and dev
     return loaded.model.mean_nll(X, Y), int(X.shape[0])
 
 

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import torch
 
 from ngramlm.config import RunConfig
-from ngramlm.engine import Examples, build
-from ngramlm.smoothing import smooth
+from ngramlm.ema import ema
+from ngramlm.errors import InputError
+from ngramlm.train import AutogradStep, Examples, build, draw
 
 DIVERGED = 4.0  # stop reading the curve once the smoothed loss is 4x its best
 
@@ -39,7 +40,7 @@ class Suggestion:
 
 
 def suggest(lrs: list[float], losses: list[float]) -> Suggestion:
-    sm = smooth(losses)
+    sm = ema(losses)
     best_i, best = 0, math.inf
     for i, v in enumerate(sm):
         if not math.isfinite(v) or v > DIVERGED * best:
@@ -52,22 +53,18 @@ def suggest(lrs: list[float], losses: list[float]) -> Suggestion:
 def range_test(
     cfg: RunConfig, examples: Examples, device: torch.device, lrs: list[float]
 ) -> list[float]:
-    """Minibatch loss at each step, the step taken at each learning rate in turn."""
+    """Minibatch loss at each step, the step taken at each learning rate in turn: the
+    training loop's draw and step (autograd, any family), one step per rate."""
+    assert cfg.train is not None
     model, opt, generator = build(cfg, device)
+    stepper = AutogradStep(model, opt, generator)
     ex = examples.to(device)
     n = ex.Xtr.shape[0]
-    group = opt.param_groups[0]
     losses: list[float] = []
     model.train()
     for lr in lrs:
-        group["lr"] = lr
-        ix = torch.randint(0, n, (cfg.train.batch_size,), generator=generator).to(device)
-        _, loss = model(ex.Xtr[ix], ex.Ytr[ix], generator)
-        assert loss is not None
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        value = loss.item()
+        ix = draw(generator, n, cfg.train.batch_size).to(device)
+        value = stepper.step_ix(ex.Xtr, ex.Ytr, ix, lr).item()
         losses.append(value)
         if not math.isfinite(value):
             losses.extend([math.inf] * (len(lrs) - len(losses)))
@@ -76,8 +73,6 @@ def range_test(
 
 
 def validate_range(min_lr: float, max_lr: float, steps: int) -> None:
-    from ngramlm.errors import InputError
-
     for name, v in (("--min-lr", min_lr), ("--max-lr", max_lr)):
         if not (math.isfinite(v) and 0 < v <= 100):
             raise InputError(f"{name} must be a finite number in (0, 100], got {v}")

@@ -25,8 +25,9 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
+from ngramlm.ema import ema
 from ngramlm.errors import InputError
-from ngramlm.smoothing import smooth
+from ngramlm.report import counted, describe_model, hyperparameters
 from ngramlm.store.records import (
     MetricRecord,
     RunRecord,
@@ -93,7 +94,7 @@ def _figure(path: Path, size: tuple[float, float]) -> Iterator[Axes]:
 
 
 def _flat(run: RunRecord) -> dict[str, Any]:
-    return {**run.config.get("model", {}), **run.config.get("train", {})}
+    return hyperparameters(run)
 
 
 def _fmt(value: Any) -> str:
@@ -106,9 +107,7 @@ def run_label(run: RunRecord, keys: Sequence[str] = DEFAULT_KEYS) -> str:
     """``run N (name)``, or ``run N (key=value ...)`` when the run has no name."""
     if run.name:
         return f"run {run.id} ({run.name})"
-    if run.model != "mlp":
-        from ngramlm.report import describe_model
-
+    if counted(run):
         return f"run {run.id} ({describe_model(run)})"
     flat = _flat(run)
     parts = [f"{k}={_fmt(flat[k])}" for k in keys if k in flat]
@@ -121,7 +120,7 @@ def run_label(run: RunRecord, keys: Sequence[str] = DEFAULT_KEYS) -> str:
 
 def _differing_keys(runs: Sequence[RunRecord]) -> tuple[str, ...]:
     """The hyperparameters that tell overlaid runs apart (the defaults when none do)."""
-    flats = [_flat(r) for r in runs if r.model == "mlp"]  # count models label themselves
+    flats = [_flat(r) for r in runs if not counted(r)]  # count models label themselves
     differ = tuple(k for k in KEYS if len({repr(f.get(k)) for f in flats}) > 1)
     return differ or DEFAULT_KEYS
 
@@ -151,7 +150,7 @@ def curves(series: Sequence[tuple[RunRecord, Sequence[MetricRecord]]], out: Path
             for which, style in (("dev_loss", "-"), ("train_loss", "--")):
                 steps, losses = _losses(metrics, which)
                 name = which.removesuffix("_loss")
-                if steps and run.model != "mlp":
+                if steps and counted(run):
                     ax.axhline(losses[-1], linestyle=style, color=colour,
                                label=f"{label} {name}")  # fmt: skip
                 elif steps:
@@ -205,7 +204,7 @@ def lr_find(run: RunRecord, metrics: Sequence[MetricRecord], out: Path) -> Plot:
         raise InputError(f"run {run.id} recorded no finite losses; rerun `ngramlm lr-find`")
     lrs = [p[0] for p in pts]
     losses = [float(p[1]) for p in pts]
-    smoothed = smooth(losses)
+    smoothed = ema(losses)
     suggested = run.extra.get("suggested_lr")
     title = f"run {run.id}: learning-rate range test ({len(pts)} steps)"
     with _figure(out, WIDE) as ax:

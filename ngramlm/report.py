@@ -9,10 +9,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ngramlm.config import ModelConfig
 from ngramlm.store.records import EvaluationRecord, MetricRecord, RunRecord, SweepRecord
+
+if TYPE_CHECKING:
+    from ngramlm.models import Description
 
 FIELDS = (
     "run", "dataset", "sweep", "kind", "name", "status", "block_size", "n_embd",
@@ -20,8 +22,8 @@ FIELDS = (
     "train_loss", "dev_loss", "gap", "test_loss", "seconds", "created_at", "best_in_sweep",
     "model",  # added in 0.2: appended, so CSV columns keep their positions
 )  # fmt: skip
-# Fields that only an MLP has: None for a count model (bigram, Kneser-Ney).
-MLP_ONLY = ("n_embd", "n_hidden", "n_layers", "batch_size", "optimizer", "lr", "steps", "seed")
+# Fields that only a trained network has: None for a counted model (an n-gram).
+NETWORK_ONLY = ("n_embd", "n_hidden", "n_layers", "batch_size", "optimizer", "lr", "steps", "seed")
 
 SORTS = ("dev", "train", "id", "time")
 STATUSES = ("running", "finished", "failed", "killed", "crashed")
@@ -32,15 +34,37 @@ OVERFIT_GAP = 0.05  # dev this far above train: the model memorises the train sp
 STILL_FALLING = 0.01  # dev fell this much over the last 10% of steps: train longer
 
 
+def best_by_dev(runs: Iterable[RunRecord]) -> RunRecord | None:
+    """The finished run with the lowest dev loss (the first of equals), or None."""
+    finished = [r for r in runs if r.status == "finished" and r.dev_loss is not None]
+    return min(finished, key=lambda r: r.dev_loss or math.inf, default=None)
+
+
 def best_per_sweep(runs: Iterable[RunRecord]) -> set[int]:
-    best: dict[int, RunRecord] = {}
+    by_sweep: dict[int, list[RunRecord]] = {}
     for r in runs:
-        if r.sweep_id is None or r.status != "finished" or r.dev_loss is None:
-            continue
-        cur = best.get(r.sweep_id)
-        if cur is None or r.dev_loss < (cur.dev_loss or math.inf):
-            best[r.sweep_id] = r
-    return {r.id for r in best.values()}
+        if r.sweep_id is not None:
+            by_sweep.setdefault(r.sweep_id, []).append(r)
+    best = (best_by_dev(members) for members in by_sweep.values())
+    return {b.id for b in best if b is not None}
+
+
+# The families are asked here (``ngramlm.models``, which imports torch) when a report is
+# made, not when the CLI starts: ``ngramlm --help`` and ``db`` stay quick.
+
+
+def counted(r: RunRecord) -> bool:
+    """Whether the run's model was counted (an n-gram) rather than trained by steps."""
+    from ngramlm.models import family
+
+    return family(r.model).counted
+
+
+def describe(r: RunRecord) -> Description:
+    """What the run's family says of it, from its stored config and outcome."""
+    from ngramlm.models import config_from_dict, family
+
+    return family(r.model).describe(config_from_dict(r.config), r.extra)
 
 
 def run_row(
@@ -73,8 +97,8 @@ def run_row(
         "best_in_sweep": best,
         "model": r.model,
     }
-    if r.model != "mlp":
-        row.update(dict.fromkeys(MLP_ONLY))
+    if counted(r):
+        row.update(dict.fromkeys(NETWORK_ONLY))
     return row
 
 
@@ -109,23 +133,14 @@ def rows(
 
 def hyperparameters(r: RunRecord) -> dict[str, Any]:
     """A run's hyperparameters as one flat mapping (an n-gram's chosen smoothing included)."""
-    if r.model != "mlp":
-        flat = dict(r.config["ngram"])
-        if "smoothing" in r.extra:
-            flat["smoothing"] = r.extra["smoothing"]
-            flat["smoothing_chosen_on_dev"] = r.extra.get("smoothing_chosen_on_dev", False)
-        return flat
-    return {**r.config["model"], **r.config["train"]}
+    from ngramlm.models import config_from_dict, family
+
+    return family(r.model).hyperparameters(config_from_dict(r.config), r.extra)
 
 
 def describe_model(r: RunRecord) -> str:
     """A short name: ``bigram add-1``, ``kneser-ney 6-gram D=0.94``, ``mlp 8/24/512``."""
-    if r.model == "bigram":
-        return f"bigram add-{r.extra.get('smoothing', 1):.3g}"
-    if r.model == "kneser-ney":
-        return f"kneser-ney {r.order}-gram D={r.extra.get('smoothing', 0):.3g}"
-    text = f"mlp {r.block_size}/{r.n_embd}/{r.n_hidden}"
-    return text + (f"x{r.n_layers}" if r.n_layers > 1 else "")
+    return describe(r).label
 
 
 COMPARE_FIELDS = (
@@ -141,45 +156,34 @@ def compare_rows(
     (by order), then the MLPs by dev loss. ``n`` is the order the model conditions on
     (context + 1), ``h`` hidden units, ``m`` embedding size; perplexities are per
     character (exp of the loss)."""
-    out: list[dict[str, Any]] = []
+    out: list[tuple[int, dict[str, Any]]] = []
     for r in runs:
         if r.kind != "train" or r.status != "finished" or r.dev_loss is None:
             continue
-        hp = hyperparameters(r)
+        d = describe(r)
         ev = evaluations.get(r.id)
-        mlp = r.model == "mlp"
-        params = None
-        if mlp:
-            params = ModelConfig(**r.config["model"]).n_params
-        out.append(
-            {
-                "run": r.id,
-                "model": r.model,
-                "description": describe_model(r),
-                "preset": r.preset,
-                "n": r.order,
-                "h": r.n_hidden if mlp else None,
-                "m": r.n_embd if mlp else None,
-                "layers": r.n_layers if mlp else None,
-                "direct": bool(hp.get("direct")) if mlp else None,
-                "params": params,
-                "train_loss": r.train_loss,
-                "dev_loss": r.dev_loss,
-                "test_loss": ev.test_loss if ev else None,
-                "dev_perplexity": math.exp(r.dev_loss),
-                "test_perplexity": math.exp(ev.test_loss) if ev else None,
-                "seconds": r.train_seconds,
-            }
-        )
-    family: dict[str, int] = {"bigram": 0, "kneser-ney": 1}
-    out.sort(
-        key=lambda x: (
-            family.get(x["model"], 2),
-            x["n"] if x["model"] != "mlp" else 0,
-            x["dev_loss"],
-        )
-    )
-    return out
+        row = {
+            "run": r.id,
+            "model": r.model,
+            "description": d.label,
+            "preset": r.preset,
+            "n": d.n,
+            "h": d.h,
+            "m": d.m,
+            "layers": d.layers,
+            "direct": d.direct,
+            "params": d.params,
+            "train_loss": r.train_loss,
+            "dev_loss": r.dev_loss,
+            "test_loss": ev.test_loss if ev else None,
+            "dev_perplexity": math.exp(r.dev_loss),
+            "test_perplexity": math.exp(ev.test_loss) if ev else None,
+            "seconds": r.train_seconds,
+        }
+        out.append((d.rank, row))
+    # Count baselines first, by family and order; then the networks by dev loss.
+    out.sort(key=lambda x: (x[0], x[1]["n"] if x[0] < 2 else 0, x[1]["dev_loss"]))
+    return [row for _, row in out]
 
 
 # --- one run: diagnosis ----------------------------------------------------------------
@@ -197,15 +201,14 @@ def diagnose(run: RunRecord, metrics: Sequence[MetricRecord]) -> list[Finding]:
     tr, dv = run.train_loss, run.dev_loss
     if tr is None or dv is None:
         return [Finding("none", "no final losses yet: nothing to diagnose")]
-    if run.model != "mlp":
-        what = "add-k" if run.model == "bigram" else "discount"
+    if counted(run):
         how = "chosen on dev" if run.extra.get("smoothing_chosen_on_dev") else "as given"
         return [
             Finding(
                 "counted",
                 f"a count model: train {tr:.4f} is measured on the very counts it was built "
-                f"from, so the gap to dev {dv:.4f} ({dv - tr:+.4f}) is expected; its {what} "
-                f"{run.extra.get('smoothing', 0):.4g} was {how}",
+                f"from, so the gap to dev {dv:.4f} ({dv - tr:+.4f}) is expected; its "
+                f"{describe(run).smoothing} was {how}",
             )
         ]
     gap = dv - tr
@@ -302,8 +305,7 @@ def sweep_grid(sweep: SweepRecord, runs: Sequence[RunRecord]) -> SweepGrid:
             continue
         cell = (_value(r, row_key), _value(r, col_key) if col_key else None)
         cells.setdefault(cell, []).append(r.dev_loss)
-    finished = [r for r in runs if r.status == "finished" and r.dev_loss is not None]
-    best = min(finished, key=lambda r: r.dev_loss or math.inf, default=None)
+    best = best_by_dev(runs)
     all_rows = sorted({_value(r, row_key) for r in runs}, key=_sortable)
     all_cols = sorted({_value(r, col_key) for r in runs}, key=_sortable) if col_key else [None]
     return SweepGrid(

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from ngramlm.data import MAX_WORD_CHARS, Vocab
 from ngramlm.errors import InputError
-from ngramlm.lm import LanguageModel
+from ngramlm.models import LanguageModel
 
 MAX_NEW_CHARS = 64
 

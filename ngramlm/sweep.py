@@ -8,9 +8,7 @@ however many workers run. Every point becomes an ordinary run linked to its swee
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import math
 import multiprocessing
 import os
@@ -23,12 +21,11 @@ from typing import Any
 import torch
 
 from ngramlm import __version__, batched
-from ngramlm.config import RunConfig, hyperparameter_types, validate
-from ngramlm.engine import resolve_device
-from ngramlm.errors import InputError
-from ngramlm.store import Store
-from ngramlm.store.records import DatasetRecord, RunRecord, SweepRecord
-from ngramlm.train import (
+from ngramlm.config import RunConfig
+from ngramlm.errors import ClaimedError, InputError
+from ngramlm.models import config_from_dict, family_of
+from ngramlm.report import best_by_dev
+from ngramlm.runner import (
     Outcome,
     Progress,
     execute_batched,
@@ -36,6 +33,9 @@ from ngramlm.train import (
     resume_run,
     stop_on_signals,
 )
+from ngramlm.store import Store
+from ngramlm.store.records import DatasetRecord, RunRecord, SweepRecord
+from ngramlm.train import resolve_device
 
 MAX_POINTS = 10_000
 
@@ -90,9 +90,9 @@ def _parse_value(key: str, raw: str, kind: type) -> Any:
         ) from None
 
 
-def parse_grid(items: list[str]) -> dict[str, list[Any]]:
-    """``KEY=V1,V2,...`` per item, typed by the hyperparameter it names."""
-    types = hyperparameter_types()
+def parse_grid(items: list[str], base: RunConfig) -> dict[str, list[Any]]:
+    """``KEY=V1,V2,...`` per item, typed by the hyperparameter of ``base`` it names."""
+    types = base.types()
     grid: dict[str, list[Any]] = {}
     for item in items:
         if "=" not in item:
@@ -115,20 +115,13 @@ def parse_grid(items: list[str]) -> dict[str, list[Any]]:
 # --- expansion -------------------------------------------------------------------------
 
 
-def group_key(cfg: RunConfig) -> str:
-    """Points that differ only in learning rate and seed share a shape and a schedule:
-    they can be trained together as one batched model."""
-    d = cfg.to_dict()
-    d["train"].pop("lr")
-    d["train"].pop("seed")
-    d["train"].pop("device")
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def expand(
     base: RunConfig, lrs: list[float], grid: dict[str, list[Any]], seeds: int
 ) -> list[RunConfig]:
     """The cartesian product lr x grid x seed replicates, each point validated."""
+    fam = family_of(base)
+    if fam.counted or base.train is None:
+        raise InputError(f"--model {fam.name} is counted, not trained: there is nothing to sweep")
     if isinstance(seeds, bool) or seeds < 1 or seeds > 1000:
         raise InputError(f"--seeds must be between 1 and 1000, got {seeds}")
     keys = list(grid)
@@ -142,7 +135,7 @@ def expand(
         values = {"lr": combo[0], **dict(zip(keys, combo[1:], strict=True))}
         for r in range(seeds):
             cfg = base.with_values({**values, "seed": base.train.seed + r})
-            validate(cfg)
+            fam.validate(cfg)
             h = cfg.config_hash()
             if h in seen:
                 raise InputError(
@@ -163,9 +156,10 @@ def create(
     name: str | None,
 ) -> SweepRecord:
     configs = expand(base, lrs, grid, seeds)
+    assert base.train is not None
     resolve_device(base.train.device)
     spec = {"base": base.to_dict(), "lr_grid": lrs, "grid": grid, "seeds": seeds}
-    points = [(c.to_dict(), c.config_hash(), group_key(c)) for c in configs]
+    points = [(c.to_dict(), c.config_hash(), batched.group_key(c)) for c in configs]
     return store.create_sweep(dataset_id=dataset.id, name=name, spec=spec, points=points)
 
 
@@ -195,9 +189,14 @@ def work(
     # Groups whose points can be trained together as one batched model.
     by_group: dict[str, list[RunConfig]] = {}
     for p in store.points(sweep_id):
-        by_group.setdefault(p.group_key, []).append(RunConfig.from_dict(p.config))
+        by_group.setdefault(p.group_key, []).append(config_from_dict(p.config))
     # (points of a group differ only in lr and seed: checking one of them twice is enough)
     batchable = {g for g, cfgs in by_group.items() if batched.supports([cfgs[0]] * 2)}
+
+    def columns(config: dict[str, Any]) -> dict[str, Any]:
+        cfg = config_from_dict(config)
+        return family_of(cfg).columns(cfg)
+
     trained = 0
     while not stop.is_set():
         outcome: Outcome | None = None
@@ -206,13 +205,14 @@ def work(
             sweep_id,
             limit=batch_size,
             batchable=batchable,
+            columns=columns,
             device=str(device),
             host=host,
             pid=pid,
             version=__version__,
         )
         if len(claimed) > 1:
-            cfgs = [RunConfig.from_dict(p.config) for p, _ in claimed]
+            cfgs = [config_from_dict(p.config) for p, _ in claimed]
             outcomes = execute_batched(
                 store, [r for _, r in claimed], dataset, cfgs, device, progress_factory(), stop
             )
@@ -220,17 +220,15 @@ def work(
             outcome = outcomes[-1]
         elif claimed:
             point, run = claimed[0]
-            cfg = RunConfig.from_dict(point.config)
+            cfg = config_from_dict(point.config)
             outcome = execute_run(store, run, dataset, cfg, device, progress_factory(), stop)
         elif resume:
             for r in store.resumable_sweep_runs(sweep_id):
                 try:
                     outcome = resume_run(store, r.id, progress=progress_factory(), stop=stop)
                     break
-                except Exception as exc:  # claimed by another worker meanwhile
-                    if "resumed by another process" in str(exc) or "only killed" in str(exc):
-                        continue
-                    raise
+                except ClaimedError:  # another worker took it meanwhile
+                    continue
         if outcome is None:
             break
         trained += 1
@@ -283,8 +281,7 @@ class SweepStatus:
 
     @property
     def best(self) -> RunRecord | None:
-        finished = [r for r in self.runs if r.status == "finished" and r.dev_loss is not None]
-        return min(finished, key=lambda r: r.dev_loss or math.inf, default=None)
+        return best_by_dev(self.runs)
 
 
 def status(store: Store, sweep_id: int) -> SweepStatus:

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from ngramlm.batched import BatchedFastSGD, BatchedMLP, supports, train_batched
-from ngramlm.config import ModelConfig, RunConfig, TrainConfig
+from ngramlm.config import RunConfig, TrainConfig
 from ngramlm.data import Vocab, build_examples, split_words
-from ngramlm.engine import EvalPoint, Examples, Hooks, TrainState, train
-from ngramlm.model import MLP
+from ngramlm.models.mlp import MLP, MLPConfig
+from ngramlm.train import EvalPoint, Examples, Hooks, TrainState, train
 
 CPU = torch.device("cpu")
 
@@ -60,13 +60,13 @@ def lecture_cfg(V: int, **train: object) -> RunConfig:
     and this small word list, training at these learning rates is chaotic enough that
     float rounding alone (the solo fast path against solo autograd) moves the dev loss by
     0.1 after 300 steps, so no 1e-4 comparison could hold."""
-    model = ModelConfig(vocab_size=V, block_size=3, n_embd=10, n_hidden=200, init="kaiming")
+    model = MLPConfig(vocab_size=V, block_size=3, n_embd=10, n_hidden=200, init="kaiming")
     t = TrainConfig(batch_size=32, steps=300, lr=0.1, eval_every=100, device="cpu")
     return RunConfig(model=model, train=dataclasses.replace(t, **train))  # type: ignore[arg-type]
 
 
 def tiny_cfg(V: int, **train: object) -> RunConfig:
-    model = ModelConfig(vocab_size=V, block_size=4, n_embd=6, n_hidden=24, n_layers=2)
+    model = MLPConfig(vocab_size=V, block_size=4, n_embd=6, n_hidden=24, n_layers=2)
     t = TrainConfig(
         batch_size=20,
         steps=240,
@@ -167,14 +167,14 @@ def test_stop_returns_resumable_member_states() -> None:
 # --- (2) one batched step equals autograd and torch.optim.SGD for each member -------------
 
 
-def make_group(cfg: ModelConfig, M: int) -> tuple[list[MLP], BatchedMLP]:
+def make_group(cfg: MLPConfig, M: int) -> tuple[list[MLP], BatchedMLP]:
     models = [MLP(cfg, torch.Generator().manual_seed(10 + m)) for m in range(M)]
     return models, BatchedMLP(models, CPU)
 
 
 @pytest.mark.parametrize("n_layers", [1, 2, 3])
 def test_grads_match_autograd(n_layers: int) -> None:
-    cfg = ModelConfig(vocab_size=27, block_size=3, n_embd=10, n_hidden=50, n_layers=n_layers)
+    cfg = MLPConfig(vocab_size=27, block_size=3, n_embd=10, n_hidden=50, n_layers=n_layers)
     M, B = 3, 16
     models, net = make_group(cfg, M)
     g = torch.Generator().manual_seed(0)
@@ -194,7 +194,7 @@ def test_grads_match_autograd(n_layers: int) -> None:
 
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01])
 def test_step_matches_torch_sgd(weight_decay: float) -> None:
-    cfg = ModelConfig(vocab_size=27, block_size=3, n_embd=10, n_hidden=40, n_layers=2)
+    cfg = MLPConfig(vocab_size=27, block_size=3, n_embd=10, n_hidden=40, n_layers=2)
     M, B, N = 4, 8, 100
     models, net = make_group(cfg, M)
     g = torch.Generator().manual_seed(1)
@@ -242,7 +242,7 @@ def test_supports() -> None:
 
 
 def test_member_state_round_trips() -> None:
-    cfg = ModelConfig(vocab_size=27, block_size=3, n_embd=10, n_hidden=30, n_layers=2)
+    cfg = MLPConfig(vocab_size=27, block_size=3, n_embd=10, n_hidden=30, n_layers=2)
     models, net = make_group(cfg, 3)
     X = torch.randint(0, 27, (5, 3), generator=torch.Generator().manual_seed(2))
     logits = net.forward(X.unsqueeze(0).expand(3, -1, -1))

@@ -8,15 +8,15 @@ from typing import Any
 import pytest
 import torch
 
-from ngramlm.config import Init, ModelConfig, TrainConfig
+from ngramlm.config import TrainConfig
 from ngramlm.fast import FastSGD, supports
-from ngramlm.model import MLP
+from ngramlm.models.mlp import MLP, Init, MLPConfig
 
 V, T, N, B = 27, 3, 500, 32
 
 
 def make_model(n_layers: int = 1, init: Init = "lecture", n_hidden: int = 64) -> MLP:
-    cfg = ModelConfig(
+    cfg = MLPConfig(
         vocab_size=V, block_size=T, n_embd=10, n_hidden=n_hidden, n_layers=n_layers, init=init
     )
     return MLP(cfg, torch.Generator().manual_seed(42))
@@ -173,7 +173,7 @@ def test_model_stays_usable_with_autograd() -> None:
 
 
 def test_supports() -> None:
-    base, sgd = ModelConfig(), TrainConfig()
+    base, sgd = MLPConfig(), TrainConfig()
     assert supports(base, sgd)
     assert supports(dataclasses.replace(base, n_layers=3), sgd)
     assert supports(base, dataclasses.replace(sgd, weight_decay=0.01))
@@ -185,6 +185,6 @@ def test_supports() -> None:
 
 
 def test_refuses_unsupported_model() -> None:
-    model = MLP(ModelConfig(norm="batch"), torch.Generator().manual_seed(0))
+    model = MLP(MLPConfig(norm="batch"), torch.Generator().manual_seed(0))
     with pytest.raises(ValueError, match="plain MLP"):
         FastSGD(model, B)

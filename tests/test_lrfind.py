@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ngramlm.lrfind import lr_schedule, smooth, suggest
+from ngramlm.ema import ema
+from ngramlm.lrfind import lr_schedule, suggest
 from ngramlm.store import Store
 
 from .conftest import MAKEMORE
@@ -28,7 +29,7 @@ def test_suggestion_is_below_the_smoothed_minimum_and_ignores_divergence() -> No
     s = suggest(lrs, losses)
     assert 0.05 < s.lr_at_min < 0.3
     assert s.lr == pytest.approx(s.lr_at_min / math.sqrt(10))
-    assert smooth([2.0, 2.0, 2.0]) == pytest.approx([2.0, 2.0, 2.0])  # bias-corrected
+    assert ema([2.0, 2.0, 2.0]) == pytest.approx([2.0, 2.0, 2.0])  # bias-corrected
 
 
 def test_lr_find_is_stored_as_its_own_kind(cli, sqlite_url: str, words_file: Path) -> None:

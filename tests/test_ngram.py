@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from ngramlm import checkpoint, ngram
+from ngramlm import checkpoint
+from ngramlm.config import RunConfig
 from ngramlm.data import Vocab, build_examples, read_words, split_words
+from ngramlm.models import family_of, ngram, preset_config
 from ngramlm.store import Store
 
 from .conftest import MAKEMORE, count_rows
@@ -20,8 +22,13 @@ CORPUS = ["abba", "abc", "cab", "bca", "aab", "c", "acca", "bab", "abcab", "ca",
 VOCAB = Vocab.from_words(CORPUS)  # boundary + a, b, c: V = 4
 
 
+def ngram_config(model: str, order: int, smoothing: float | None, V: int) -> ngram.NgramConfig:
+    cls = ngram.BigramConfig if model == "bigram" else ngram.KneserNeyConfig
+    return cls(vocab_size=V, order=order, smoothing=smoothing)
+
+
 def fitted(model: str, order: int, smoothing: float) -> ngram.CountModel:
-    cfg = ngram.NgramConfig(model, order, smoothing, VOCAB.size)  # type: ignore[arg-type]
+    cfg = ngram_config(model, order, smoothing, VOCAB.size)
     m = ngram.fit(cfg, *build_examples(CORPUS, VOCAB, order - 1))
     m.smoothing = smoothing
     return m
@@ -135,7 +142,7 @@ def test_kneser_ney_unseen_character_differs_from_nltk_only_at_order_one() -> No
     """
     vocab = Vocab(("a", "b", "c", "d"))
     order, discount = 3, 0.75
-    cfg = ngram.NgramConfig("kneser-ney", order, discount, vocab.size)
+    cfg = ngram_config("kneser-ney", order, discount, vocab.size)
     m = ngram.fit(cfg, *build_examples(CORPUS, vocab, order - 1))
     m.smoothing = discount
     lm, tok = _nltk_fitted(order, discount, vocab)
@@ -166,8 +173,10 @@ def test_discount_chosen_on_dev_is_the_best_of_its_search() -> None:
 
 def test_checkpoint_round_trip_is_safetensors_and_exact() -> None:
     m = fitted("kneser-ney", 4, 0.7)
-    data, sha = checkpoint.ngram_to_bytes(m, VOCAB.chars)
-    again, vocab = checkpoint.ngram_from_bytes(data, sha)
+    data, sha = checkpoint.counted_to_bytes(m, RunConfig(m.cfg), VOCAB.chars)
+    loaded = checkpoint.load_model(data, sha)
+    again, vocab = loaded.model, loaded.vocab
+    assert isinstance(again, ngram.CountModel)
     assert vocab == VOCAB.chars and again.counts == m.counts and again.smoothing == 0.7
     for ctx in every_context(4)[:20]:
         assert [again.prob(ctx, w) for w in range(4)] == [m.prob(ctx, w) for w in range(4)]
@@ -189,7 +198,7 @@ def test_bigram_and_kneser_ney_are_ordinary_runs(cli, prepared: str) -> None:
     assert r.code == 0, r.err
     bigram = json.loads(r.out)
     assert bigram["model"] == "bigram" and bigram["smoothing"] == 1.0
-    assert bigram["status"] == "finished" and bigram["config"]["ngram"]["order"] == 2
+    assert bigram["status"] == "finished" and bigram["config"]["model"]["order"] == 2
     r = cli("--db", url, "train", "--dataset", "tiny", "--model", "kneser-ney", "--order", "3",
             "--json")  # fmt: skip
     assert r.code == 0, r.err
@@ -232,7 +241,7 @@ def test_given_smoothing_is_kept(cli, prepared: str) -> None:
             "--order", "4", "--discount", "0.5", "--json")  # fmt: skip
     assert r.code == 0, r.err
     out = json.loads(r.out)
-    assert out["smoothing"] == 0.5 and out["config"]["ngram"]["smoothing"] == 0.5
+    assert out["smoothing"] == 0.5 and out["config"]["model"]["smoothing"] == 0.5
     r = cli("--db", prepared, "train", "--dataset", "tiny", "--model", "bigram",
             "--smoothing", "auto", "--json")  # fmt: skip
     assert r.code == 0, r.err
@@ -251,11 +260,20 @@ def test_given_smoothing_is_kept(cli, prepared: str) -> None:
         (["--model", "bigram", "--smoothing", "0"], "add-k"),
         (["--model", "bigram", "--smoothing", "lots"], "a number or 'auto'"),
         (["--model", "bigram", "--order", "3"], "bigram is order 2"),
-        (["--model", "bigram", "--n-hidden", "100"], "--n-hidden is an MLP option"),
-        (["--model", "bigram", "--preset", "best"], "--preset is an MLP option"),
-        (["--model", "kneser-ney", "--order", "3", "--device", "cuda"], "--device is an MLP"),
-        (["--order", "3"], "--order is for --model bigram or kneser-ney"),
-        (["--smoothing", "0.5"], "--smoothing is for --model"),
+        (
+            ["--model", "bigram", "--n-hidden", "100"],
+            "--n-hidden is not an option of --model bigram",
+        ),
+        (
+            ["--model", "bigram", "--preset", "best"],
+            "--preset best is a mlp preset, not a bigram one",
+        ),
+        (
+            ["--model", "kneser-ney", "--order", "3", "--device", "cuda"],
+            "--device is not an option of --model kneser-ney",
+        ),
+        (["--order", "3"], "--order is not an option of --model mlp"),
+        (["--smoothing", "0.5"], "--smoothing is not an option of --model mlp"),
         (["--model", "bigram", "--resume", "1"], "--resume continues"),
     ],
 )
@@ -290,9 +308,11 @@ def test_tampered_count_checkpoint_is_not_finalized(cli, prepared: str) -> None:
     store = Store(prepared)
     ckpt = store.checkpoint(run)
     assert ckpt is not None
-    model, vocab = checkpoint.ngram_from_bytes(ckpt.data, ckpt.sha256)
+    loaded = checkpoint.load_model(ckpt.data, ckpt.sha256)
+    model = loaded.model
+    assert isinstance(model, ngram.CountModel)
     model.counts = {k: v + 1 for k, v in model.counts.items()}
-    data, sha = checkpoint.ngram_to_bytes(model, vocab)
+    data, sha = checkpoint.counted_to_bytes(model, loaded.config, loaded.vocab)
     store.save_checkpoint(run, 1, sha, data)  # a different model under the run's id
     store.close()
     r = cli("--db", prepared, "finalize", str(run))
@@ -308,7 +328,9 @@ def test_lecture_numbers_on_the_lecture_names() -> None:
     losses = {}
     for model, order in (("bigram", 2), ("kneser-ney", 5)):
         train = build_examples(split.train, vocab, order - 1)
-        m = ngram.fit(ngram.make_config(model, order, None, vocab.size), *train)
+        m = ngram.fit(
+            ngram_config(model, order, 1.0 if model == "bigram" else None, vocab.size), *train
+        )
         X, Y = build_examples(split.dev, vocab, order - 1)
         stats = m.stats(X, Y)
         if model == "kneser-ney":
@@ -325,18 +347,18 @@ def test_crashed_count_run_resumes_by_counting_again(cli, prepared: str) -> None
     import socket
 
     from ngramlm import __version__
-    from ngramlm.train import start_ngram
+    from ngramlm.runner import start_run
 
     from .test_train import age_heartbeat
 
     store = Store(prepared)
     ds = store.dataset("tiny")
-    cfg = ngram.make_config("kneser-ney", 3, None, ds.vocab_size)
-    full = start_ngram(store, ds, cfg).run
+    cfg = preset_config(None, {"order": 3}, ds.vocab_size, model="kneser-ney")
+    full = start_run(store, ds, cfg).run
     died = store.create_run(
         dataset_id=ds.id, kind="train", name=None, preset=None, config=cfg.to_dict(),
-        config_hash=cfg.config_hash(), device="cpu", host=socket.gethostname(),
-        pid=os.getpid(), version=__version__,
+        config_hash=cfg.config_hash(), columns=family_of(cfg).columns(cfg), device="cpu",
+        host=socket.gethostname(), pid=os.getpid(), version=__version__,
     )  # fmt: skip
     store.close()
     age_heartbeat(prepared, died.id)
@@ -372,14 +394,14 @@ def test_report_compare_refusals(cli, prepared: str, tmp_path: Path) -> None:
 def test_stopped_count_run_is_killed_then_resumes(prepared: str) -> None:
     import threading
 
-    from ngramlm.train import resume_run, start_ngram
+    from ngramlm.runner import resume_run, start_run
 
     store = Store(prepared)
     ds = store.dataset("tiny")
-    cfg = ngram.make_config("kneser-ney", 4, None, ds.vocab_size)
+    cfg = preset_config(None, {"order": 4}, ds.vocab_size, model="kneser-ney")
     stop = threading.Event()
     stop.set()  # Ctrl-C arrived while counting
-    killed = start_ngram(store, ds, cfg, stop=stop)
+    killed = start_run(store, ds, cfg, stop=stop)
     assert killed.run.status == "killed" and killed.result.stopped
     assert store.checkpoint(killed.run.id) is None and store.metrics(killed.run.id) == []
     resumed = resume_run(store, killed.run.id)

@@ -19,7 +19,7 @@ import pytest
 from ngramlm import __version__, plots
 from ngramlm.cli import main
 from ngramlm.cli.plot import embedding_table
-from ngramlm.config import RunConfig
+from ngramlm.models import family_of, preset_config
 from ngramlm.store import Store
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -66,7 +66,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
 
     _invoke("--db", url, "prepare", words_file)
     with Store(url) as store:  # first, so that `last` names a trained run
-        cfg = RunConfig()
+        cfg = preset_config("default")
         pending = store.create_run(
             dataset_id=store.dataset("tiny").id,
             kind="train",
@@ -74,6 +74,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
             preset=None,
             config=cfg.to_dict(),
             config_hash=cfg.config_hash(),
+            columns=family_of(cfg).columns(cfg),
             device="cpu",
             host=socket.gethostname(),
             pid=os.getpid(),

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from ngramlm.errors import InputError
+from ngramlm.models import preset_config
 from ngramlm.store import Store
 from ngramlm.sweep import parse_grid, parse_lr_grid
 
@@ -37,7 +38,10 @@ def test_bad_lr_grids(bad: str) -> None:
 
 
 def test_grid_is_typed_by_hyperparameter() -> None:
-    g = parse_grid(["n_hidden=100,200", "norm=none,batch", "dropout=0,0.1", "direct=true,false"])
+    g = parse_grid(
+        ["n_hidden=100,200", "norm=none,batch", "dropout=0,0.1", "direct=true,false"],
+        preset_config("default"),
+    )
     assert g == {
         "n_hidden": [100, 200],
         "norm": ["none", "batch"],
@@ -57,7 +61,7 @@ def test_grid_is_typed_by_hyperparameter() -> None:
 )
 def test_bad_grids(items: list[str], needle: str) -> None:
     with pytest.raises(InputError, match=needle):
-        parse_grid(items)
+        parse_grid(items, preset_config("default"))
 
 
 @pytest.mark.parametrize(
@@ -176,11 +180,11 @@ def test_join_adds_a_worker_from_another_process(cli, db_url: str, words_file: P
     """Two separate ``ngramlm sweep --join`` processes (as on two machines) share a sweep."""
     with Store(db_url) as store:
         from ngramlm import sweep as core
-        from ngramlm.config import resolve
         from ngramlm.datasets import prepare
+        from ngramlm.models import preset_config
 
         ds = prepare(store, words_file, "tiny", 42).dataset
-        base = resolve("default", {"n_embd": 4, "n_hidden": 16, "steps": 60}, ds.vocab_size)
+        base = preset_config("default", {"n_embd": 4, "n_hidden": 16, "steps": 60}, ds.vocab_size)
         sweep = core.create(store, ds, base, [0.05, 0.1, 0.2, 0.3, 0.4, 0.5], {}, 1, None)
     env = {**os.environ, "NGRAMLM_DB": db_url}
     cmd = [sys.executable, "-m", "ngramlm", "sweep", "--join", str(sweep.id), "--json"]

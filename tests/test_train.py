@@ -19,14 +19,15 @@ import torch
 import torch.nn.functional as F
 
 from ngramlm import checkpoint
-from ngramlm.config import ModelConfig, RunConfig, resolve
+from ngramlm.config import RunConfig
 from ngramlm.datasets import prepare
-from ngramlm.engine import EvalPoint, TrainState
 from ngramlm.errors import InputError
-from ngramlm.model import MLP
+from ngramlm.models import preset_config
+from ngramlm.models.mlp import MLP, MLPConfig
+from ngramlm.runner import Progress, resume_run, start_run
 from ngramlm.store import Store
 from ngramlm.store.records import RunRecord
-from ngramlm.train import Progress, resume_run, start_run
+from ngramlm.train import EvalPoint, TrainState
 
 TINY = {"n_embd": 4, "n_hidden": 16, "steps": 600, "batch_size": 16, "eval_every": 100}
 
@@ -40,7 +41,7 @@ def store(db_url: str, words_file: Path):  # type: ignore[no-untyped-def]
 
 
 def tiny_cfg(store: Store, **kw: object) -> RunConfig:
-    return resolve("default", {**TINY, **kw}, store.dataset("tiny").vocab_size)
+    return preset_config("default", {**TINY, **kw}, store.dataset("tiny").vocab_size)
 
 
 class StopAt(Progress):
@@ -58,7 +59,7 @@ class StopAt(Progress):
 
 
 def test_lecture_init_draws_the_lectures_weights() -> None:
-    cfg = ModelConfig(vocab_size=27, init="lecture")
+    cfg = MLPConfig(vocab_size=27, init="lecture")
     model = MLP(cfg, torch.Generator().manual_seed(2147483647))
     g = torch.Generator().manual_seed(2147483647)
     C, W1, b1 = (
@@ -76,14 +77,14 @@ def test_lecture_init_draws_the_lectures_weights() -> None:
 
 
 def test_kaiming_init_starts_near_uniform_loss() -> None:
-    model = MLP(ModelConfig(vocab_size=27), torch.Generator().manual_seed(0))
+    model = MLP(MLPConfig(vocab_size=27), torch.Generator().manual_seed(0))
     X = torch.randint(0, 27, (512, 3), generator=torch.Generator().manual_seed(1))
     _, loss = model(X, torch.zeros(512, dtype=torch.long))
     assert loss is not None and abs(loss.item() - math.log(27)) < 0.1
 
 
 def test_loss_is_stable_and_shift_invariant_on_huge_logits() -> None:
-    model = MLP(ModelConfig(vocab_size=27, init="lecture"), torch.Generator().manual_seed(0))
+    model = MLP(MLPConfig(vocab_size=27, init="lecture"), torch.Generator().manual_seed(0))
     X = torch.randint(0, 27, (64, 3), generator=torch.Generator().manual_seed(1))
     Y = torch.randint(0, 27, (64,), generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
@@ -300,7 +301,7 @@ def test_tampered_checkpoint_is_refused() -> None:
     state = TrainState(
         step=1, model={"w": torch.ones(3)}, optimizer={}, rng=torch.Generator().get_state()
     )
-    data, sha = checkpoint.to_bytes(state, RunConfig(), ("a",))
+    data, sha = checkpoint.to_bytes(state, preset_config("default"), ("a",))
     bad = data[:-1] + bytes([data[-1] ^ 1])
     with pytest.raises(InputError, match="altered"):
         checkpoint.from_bytes(bad, sha)
@@ -348,7 +349,7 @@ def test_train_without_a_dataset_prepares_the_bundled_list(cli, sqlite_url: str)
 
 
 def test_preset_lecture_is_makemore_part_2() -> None:
-    cfg = resolve("lecture", {}, 27)
+    cfg = preset_config("lecture", {}, 27)
     m, t = cfg.model, cfg.train
     assert (m.block_size, m.n_embd, m.n_hidden, m.init) == (3, 10, 200, "lecture")
     assert (t.batch_size, t.steps, t.optimizer, t.lr, t.lr_schedule) == (
@@ -358,7 +359,7 @@ def test_preset_lecture_is_makemore_part_2() -> None:
         0.1,
         "step",
     )
-    from ngramlm.engine import lr_at
+    from ngramlm.train import lr_at
 
     assert lr_at(t, 99_999) == 0.1 and lr_at(t, 100_000) == pytest.approx(0.01)
 
@@ -488,14 +489,14 @@ class DropStoreAt(Progress):
 def test_store_lost_mid_training_saves_the_checkpoint_to_a_file(
     pg_url: str, words_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ngramlm import train as train_module
+    from ngramlm import runner as train_module
     from ngramlm.errors import StoreError
 
     monkeypatch.setattr(train_module, "RETRY_DELAYS_S", (0.05, 0.1, 0.2))
     monkeypatch.setattr(train_module, "HEARTBEAT_S", 0.0)  # write at every progress step
     store = Store(pg_url)
     prepare(store, words_file, "tiny", 42)
-    cfg = resolve("default", {**TINY, "steps": 2000}, store.dataset("tiny").vocab_size)
+    cfg = preset_config("default", {**TINY, "steps": 2000}, store.dataset("tiny").vocab_size)
     with pytest.raises(StoreError, match="checkpoint is saved to") as err:
         start_run(store, store.dataset("tiny"), cfg, progress=DropStoreAt(pg_url, 500))
     store.close()
@@ -506,8 +507,8 @@ def test_store_lost_mid_training_saves_the_checkpoint_to_a_file(
 
 
 def test_fast_path_and_autograd_train_to_the_same_losses(store: Store) -> None:
-    from ngramlm.engine import train as engine_train
-    from ngramlm.train import load_examples
+    from ngramlm.runner import load_examples
+    from ngramlm.train import train as engine_train
 
     ds = store.dataset("tiny")
     cfg = tiny_cfg(store, init="lecture")
@@ -522,5 +523,5 @@ def test_fast_path_and_autograd_train_to_the_same_losses(store: Store) -> None:
 def test_small_models_train_on_one_thread_by_default() -> None:
     from ngramlm.cli.options import auto_threads
 
-    assert auto_threads(resolve("lecture", {}, 27)) == 1
-    assert auto_threads(resolve("default", {"n_hidden": 2000, "batch_size": 512}, 27)) is None
+    assert auto_threads(preset_config("lecture", {}, 27)) == 1
+    assert auto_threads(preset_config("default", {"n_hidden": 2000, "batch_size": 512}, 27)) is None

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from ngramlm.cli import options as o
-from ngramlm.cli.common import console, print_json, store
-from ngramlm.config import resolve
-from ngramlm.datasets import check_name, resolve_dataset
+from ngramlm.cli.common import console, print_json
 
 
 def register(app: typer.Typer) -> None:
     app.command(name="lr-find")(lr_find_cmd)
 
 
+# The range test sets every step's rate itself: no schedule options.
+NOT_HERE = ("order", "smoothing", "steps", "lr", "lr_schedule", "decay_at", "decay_factor",
+            "warmup", "eval_every", "checkpoint_every")  # fmt: skip
+
+
+@o.hyperparameter_options(exclude=NOT_HERE)
 def lr_find_cmd(
     ctx: typer.Context,
     *,
@@ -23,40 +27,25 @@ def lr_find_cmd(
     max_lr: Annotated[float, typer.Option(help="Largest learning rate.")] = 1.0,
     steps: Annotated[int, typer.Option(help="Steps, one per learning rate.")] = 1000,
     dataset: o.Dataset = None,
-    preset: o.Preset = "lecture",
-    block_size: o.BlockSize = None,
-    n_embd: o.NEmbd = None,
-    n_hidden: o.NHidden = None,
-    n_layers: o.NLayers = None,
-    init: o.Init = None,
-    norm: o.Norm = None,
-    dropout: o.Dropout = None,
-    direct: o.Direct = None,
-    batch_size: o.BatchSize = None,
-    optimizer: o.Optimizer = None,
-    weight_decay: o.WeightDecay = None,
-    seed: o.Seed = None,
-    device: o.Device = None,
+    model: o.Model = None,
+    preset: o.Preset = None,
     threads: o.Threads = None,
     name: Annotated[str | None, typer.Option(help="A label for the run.")] = None,
     as_json: o.Json = False,
+    **hp: Any,
 ) -> None:
     """Find a learning rate: one step per rate, log-spaced from --min-lr to --max-lr."""
     from ngramlm.lrfind import validate_range
-    from ngramlm.train import lr_find
+    from ngramlm.runner import lr_find
 
-    given = o.overrides(locals())
-    given["lr"] = max_lr
-    given["lr_schedule"] = "constant"
-    given["warmup"] = 0  # the range test sets every step's rate itself (a preset may warm up)
+    given = o.given(hp)
+    # The range test sets every step's rate itself (a preset may warm up or decay).
+    given.update(steps=steps, lr=max_lr, lr_schedule="constant", warmup=0)
+    if model is None and preset is None:
+        preset = "lecture"  # the lecture's model, as in makemore part 2
     o.set_threads(threads)
     validate_range(min_lr, max_lr, steps)
-    resolve(preset, given, vocab_size=27)
-    if dataset is not None:
-        check_name(dataset)
-    s = store(ctx)
-    ds = resolve_dataset(s, dataset)
-    cfg = resolve(preset, given, ds.vocab_size)
+    s, ds, cfg, _ = o.resolve_config(ctx, model, preset, given, dataset)
     run, lrs, losses, sug = lr_find(s, ds, cfg, min_lr=min_lr, max_lr=max_lr, name=name)
     if as_json:
         print_json(

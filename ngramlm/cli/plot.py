@@ -116,10 +116,12 @@ def embedding_table(run: RunRecord, ckpt: CheckpointRecord | None) -> tuple[list
             f"run {run.id} has no checkpoint (a {run.kind} run, status {run.status}); "
             "only trained runs have embeddings to plot"
         )
-    if run.model != "mlp":
+    from ngramlm.report import counted
+
+    if counted(run):
         raise InputError(
             f"run {run.id} is a {run.model} model: it counts n-grams and has no embeddings; "
-            "plot an MLP run's"
+            "plot a trained network's (mlp, wavenet)"
         )
     loaded = checkpoint.from_bytes(ckpt.data, ckpt.sha256)
     C = loaded.state.model["C"].detach().to("cpu").double().numpy()  # (V, n_embd)

@@ -13,9 +13,9 @@ from rich.progress import (
 )
 
 from ngramlm.cli.common import err_console
-from ngramlm.engine import EvalPoint
+from ngramlm.runner import Progress as ProgressSink
 from ngramlm.store.records import RunRecord
-from ngramlm.train import Progress as ProgressSink
+from ngramlm.train import EvalPoint
 
 PLAIN_EVERY_S = 10.0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
@@ -15,6 +16,7 @@ from ngramlm.cli.common import console, fmt_loss, parse_id, print_json, run_id, 
 from ngramlm.datasets import check_name
 from ngramlm.errors import InputError
 from ngramlm.store import Store
+from ngramlm.store.records import RunRecord
 
 DEFAULT_LIMIT = 50  # table rows; --json and --csv give every run unless --limit
 
@@ -76,11 +78,16 @@ def report_cmd(
         ds_id = s.dataset(dataset).id if dataset is not None else None
         runs = s.runs(dataset_id=ds_id)
         rows = core.rows(runs, s.evaluations(), status=status, sort=sort, limit=limit)
-        render_rows(s, rows, as_json, as_csv, limit)
+        render_rows(s, runs, rows, as_json, as_csv, limit)
 
 
 def render_rows(
-    s: Store, rows: list[dict[str, Any]], as_json: bool, as_csv: bool, limit: int | None
+    s: Store,
+    runs: Sequence[RunRecord],
+    rows: list[dict[str, Any]],
+    as_json: bool,
+    as_csv: bool,
+    limit: int | None,
 ) -> None:
     spent = s.test_evaluations_spent()
     if as_json:
@@ -102,7 +109,9 @@ def render_rows(
         table.add_column(
             name, justify="left" if name in ("", "dataset", "status", "model") else "right"
         )
+    records = {r.id: r for r in runs}
     current: object = object()
+    families = set()
     for r in shown:
         if r["sweep"] != current:  # each sweep's runs form a section of their own
             if table.row_count:
@@ -110,13 +119,10 @@ def render_rows(
             current = r["sweep"]
         style = {"finished": "green", "crashed": "red", "failed": "red",
                  "killed": "yellow", "running": "cyan"}.get(r["status"], "")  # fmt: skip
-        counted = r["model"] != "mlp"
-        if counted:
-            model = "bigram" if r["model"] == "bigram" else f"kn-{r['block_size'] + 1}"
-        else:
-            model = f"{r['block_size']}/{r['n_embd']}/{r['n_hidden']}"
-            if r["n_layers"] > 1:
-                model += f"x{r['n_layers']}"
+        record = records[r["run"]]
+        counted = core.counted(record)
+        families.add(counted)
+        model = core.describe(record).short
         table.add_row(
             "★" if r["best_in_sweep"] else "",
             str(r["run"]),
@@ -137,12 +143,12 @@ def render_rows(
     console.print(
         "test evaluations spent: "
         + (", ".join(f"{name} {n}" for name, n in spent.items()) or "none")
-        + "   (model: block_size/n_embd/n_hidden[xlayers], kn-N: Kneser-Ney N-gram; "
+        + "   (model: block_size/n_embd/n_hidden[xlayers], wn: WaveNet, kn-N: Kneser-Ney "
+        "N-gram; "
         "★ best dev in its sweep)",
         highlight=False,
     )
-    families = {r["model"] == "mlp" for r in shown}
-    if len(families) == 2 and not many:
+    if len(families) == 2 and not many:  # networks and count baselines
         console.print(
             f"MLPs beside the n-gram baselines, as Bengio et al.'s Table 1: "
             f"ngramlm report --compare --dataset {datasets[0]}",
@@ -180,9 +186,10 @@ def compare_models(
         table.add_column(name, justify="left" if name == "model" else "right")
     previous = None
     for x in rows:
-        if previous is not None and (previous == "mlp") != (x["model"] == "mlp"):
+        network = x["params"] is not None  # count baselines first, then the networks
+        if previous is not None and previous != network:
             table.add_section()
-        previous = x["model"]
+        previous = network
 
         def opt(v: object) -> str:
             return "—" if v is None else str(v)
@@ -248,7 +255,7 @@ def one_run(s: Store, rid: int, as_json: bool) -> None:
     for left, right in zip(items[:half], [*items[half:], ("", "")], strict=False):
         hp.add_row(f"{left[0]}", str(left[1]), f"{right[0]}", str(right[1]))
     console.print(hp)
-    if r.model != "mlp":
+    if core.counted(r):
         console.print(
             f"{r.extra.get('n_ngrams', 0):,} distinct {r.order}-grams counted in "
             f"{r.train_seconds or 0:.1f}s   host {r.host}   ngramlm {r.version}"
@@ -322,7 +329,7 @@ def one_sweep(
                 }
             )
         else:
-            render_rows(s, rows, False, True, limit)
+            render_rows(s, runs, rows, False, True, limit)
         return
     table = Table(title=f"sweep {sw.id} on {sw.dataset}: dev loss by {grid.row_key}"
                   + (f" x {grid.col_key}" if grid.col_key else ""))  # fmt: skip

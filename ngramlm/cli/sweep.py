@@ -12,8 +12,6 @@ from rich.table import Table
 
 from ngramlm.cli import options as o
 from ngramlm.cli.common import console, err_console, fmt_loss, parse_id, print_json, store
-from ngramlm.config import resolve
-from ngramlm.datasets import check_name, resolve_dataset
 from ngramlm.errors import InputError
 from ngramlm.store import Store
 
@@ -28,6 +26,7 @@ def register(app: typer.Typer) -> None:
     app.command(name="sweep")(sweep_cmd)
 
 
+@o.hyperparameter_options(exclude=("order", "smoothing"))
 def sweep_cmd(
     ctx: typer.Context,
     *,
@@ -47,43 +46,23 @@ def sweep_cmd(
     ] = None,
     name: Annotated[str | None, typer.Option(help="A label for the sweep and its runs.")] = None,
     dataset: o.Dataset = None,
-    preset: o.Preset = "default",
-    block_size: o.BlockSize = None,
-    n_embd: o.NEmbd = None,
-    n_hidden: o.NHidden = None,
-    n_layers: o.NLayers = None,
-    init: o.Init = None,
-    norm: o.Norm = None,
-    dropout: o.Dropout = None,
-    direct: o.Direct = None,
-    batch_size: o.BatchSize = None,
-    steps: o.Steps = None,
-    optimizer: o.Optimizer = None,
-    lr: o.Lr = None,
-    lr_schedule: o.LrSchedule = None,
-    decay_at: o.DecayAt = None,
-    decay_factor: o.DecayFactor = None,
-    warmup: o.Warmup = None,
-    weight_decay: o.WeightDecay = None,
-    seed: o.Seed = None,
-    eval_every: o.EvalEvery = None,
-    checkpoint_every: o.CheckpointEvery = None,
-    device: o.Device = None,
+    model: o.Model = None,
+    preset: o.Preset = None,
     quiet: o.Quiet = False,
     as_json: o.Json = False,
+    **hp: Any,
 ) -> None:
     """Train every point of a grid (lr x grid x seeds), each an ordinary run of the sweep."""
     from ngramlm import sweep as core  # torch: imported when a sweep starts
 
-    given = o.overrides(locals())
+    given = o.given(hp)
     if workers < 1 or workers > 256:
         raise InputError(f"--workers must be between 1 and 256, got {workers}")
     existing = join if join is not None else resume
     if join is not None and resume is not None:
         raise InputError("give --join or --resume, not both")
     if existing is not None:
-        fixed = [k for k, v in given.items() if v is not None]
-        if fixed or lr_grid or grid or dataset:
+        if given or model or preset or lr_grid or grid or dataset:
             raise InputError(
                 "--join/--resume work on the sweep as recorded; drop the grid and other options"
             )
@@ -93,23 +72,21 @@ def sweep_cmd(
     else:
         if lr_grid is None and not grid:
             raise InputError("give --lr-grid (e.g. 0.01,0.1,1) and/or --grid KEY=V1,V2")
+        from ngramlm.models import resolve
+
         lrs = core.parse_lr_grid(lr_grid) if lr_grid else []
-        parsed = core.parse_grid(grid or [])
+        base_check, _ = resolve(model, preset, given, vocab_size=27)
+        parsed = core.parse_grid(grid or [], base_check)
         if "lr" in parsed:
             if lrs:
                 raise InputError(
                     "give the learning rates with --lr-grid or --grid lr=..., not both"
                 )
             lrs = parsed.pop("lr")
-        base_check = resolve(preset, given, vocab_size=27)
-        if not lrs:
+        if not lrs and base_check.train is not None:
             lrs = [base_check.train.lr]
         core.expand(base_check, lrs, parsed, seeds)  # refuse bad grids before writing
-        if dataset is not None:
-            check_name(dataset)
-        s = store(ctx)
-        ds = resolve_dataset(s, dataset)
-        base = resolve(preset, given, ds.vocab_size)
+        s, ds, base, _ = o.resolve_config(ctx, model, preset, given, dataset)
         sweep = core.create(s, ds, base, lrs, parsed, seeds, name)
         sweep_id = sweep.id
         if not as_json:
@@ -164,7 +141,9 @@ def swept_keys(st: core.SweepStatus) -> tuple[str, ...]:
 
 
 def _config_summary(config: dict[str, Any], keys: tuple[str, ...] = GRID_KEYS) -> str:
-    flat = {**config["model"], **config["train"]}
+    from ngramlm.models import config_from_dict
+
+    flat = config_from_dict(config).hyperparameters()
     return " ".join(
         f"{k}={flat[k]:g}" if isinstance(flat[k], float) else f"{k}={flat[k]}"
         for k in keys

@@ -23,7 +23,7 @@ from ngramlm.store.connection import (
     make_engine,
     parse_url,
 )
-from ngramlm.store.convert import _run
+from ngramlm.store.convert import run_record
 from ngramlm.store.records import (
     RunRecord,
 )
@@ -141,4 +141,4 @@ class StoreBase:
 
     def _run_record(self, s: Session, row: Run) -> RunRecord:
         ds = s.scalar(select(Dataset.name).where(Dataset.id == row.dataset_id))
-        return _run(row, ds or "?")
+        return run_record(row, ds or "?")

@@ -21,7 +21,7 @@ from ngramlm.store.tables import (
 )
 
 
-def _new_run(
+def new_run_row(
     *,
     dataset_id: int,
     kind: str,
@@ -29,25 +29,15 @@ def _new_run(
     preset: str | None,
     config: dict[str, Any],
     config_hash: str,
+    columns: dict[str, Any],
     device: str,
     host: str,
     pid: int,
     version: str,
 ) -> Run:
+    """A new ``running`` run. ``columns`` are its family's hyperparameter columns (model,
+    seed, block_size, n_embd, n_hidden, n_layers, batch_size, steps, optimizer, lr)."""
     now = utcnow()
-    if "ngram" in config:  # a count model: its context length, no network, no optimiser
-        n = config["ngram"]
-        columns: dict[str, Any] = dict(
-            model=n["model"], seed=0, block_size=n["order"] - 1, n_embd=0, n_hidden=0,
-            n_layers=0, batch_size=0, steps=0, optimizer="", lr=0.0,
-        )  # fmt: skip
-    else:
-        m, t = config["model"], config["train"]
-        columns = dict(
-            model="mlp", seed=t["seed"], block_size=m["block_size"], n_embd=m["n_embd"],
-            n_hidden=m["n_hidden"], n_layers=m["n_layers"], batch_size=t["batch_size"],
-            steps=t["steps"], optimizer=t["optimizer"], lr=t["lr"],
-        )  # fmt: skip
     return Run(
         dataset_id=dataset_id,
         kind=kind,
@@ -68,19 +58,19 @@ def _new_run(
     )
 
 
-def _evaluation(e: Evaluation) -> EvaluationRecord:
+def evaluation_record(e: Evaluation) -> EvaluationRecord:
     return EvaluationRecord(
         e.run_id, e.test_loss, e.n_examples, e.checkpoint_sha256, e.created_at, e.host
     )
 
 
-def _point(p: SweepPoint) -> PointRecord:
+def point_record(p: SweepPoint) -> PointRecord:
     return PointRecord(
         p.id, p.sweep_id, p.idx, json.loads(p.config), p.config_hash, p.group_key, p.run_id
     )
 
 
-def _dataset(r: Dataset) -> DatasetRecord:
+def dataset_record(r: Dataset) -> DatasetRecord:
     return DatasetRecord(
         id=r.id,
         name=r.name,
@@ -97,7 +87,7 @@ def _dataset(r: Dataset) -> DatasetRecord:
     )
 
 
-def _run(r: Run | Any, dataset: str) -> RunRecord:
+def run_record(r: Run | Any, dataset: str) -> RunRecord:
     """A record from an ORM row or a Core row of the runs table (same attribute names)."""
     return RunRecord(
         id=r.id,
@@ -138,4 +128,4 @@ def _run(r: Run | Any, dataset: str) -> RunRecord:
     )
 
 
-_RENAMED = {"status": "stored_status", "config": "config_json"}
+RENAMED = {"status": "stored_status", "config": "config_json"}

@@ -16,7 +16,7 @@ from ngramlm.errors import ConflictError, NotFoundError
 from ngramlm.store.base import StoreBase
 from ngramlm.store.connection import utcnow
 from ngramlm.store.convert import (
-    _dataset,
+    dataset_record,
 )
 from ngramlm.store.records import (
     DatasetRecord,
@@ -55,7 +55,7 @@ class DatasetsMixin(StoreBase):
                                 f"(sha256 {row.sha256[:12]}, seed {row.seed}); datasets are "
                                 "immutable, choose another --name"
                             )
-                        return _dataset(row), False
+                        return dataset_record(row), False
                     row = Dataset(
                         name=name,
                         sha256=sha256,
@@ -86,7 +86,7 @@ class DatasetsMixin(StoreBase):
                             position += 1
                     for i in range(0, len(rows), 50_000):
                         s.execute(insert(Word), rows[i : i + 50_000])
-                    return _dataset(row), True
+                    return dataset_record(row), True
             except exc.IntegrityError:
                 if attempt == 2:  # pragma: no cover - only a pathological race
                     raise
@@ -102,14 +102,14 @@ class DatasetsMixin(StoreBase):
                     f"known: {', '.join(known)}" if known else "prepare one with `ngramlm prepare`"
                 )
                 raise NotFoundError(f"no dataset named {name!r} in {self.where}; {hint}")
-            return _dataset(row)
+            return dataset_record(row)
 
     def dataset_by_id(self, dataset_id: int) -> DatasetRecord:
         with self._tx() as s:
             row = s.get(Dataset, dataset_id)
             if row is None:
                 raise NotFoundError(f"no dataset with id {dataset_id} in {self.where}")
-            return _dataset(row)
+            return dataset_record(row)
 
     def words(self, dataset_id: int, split: str) -> list[str]:
         """The train or dev words in split order. The test split is not served here:

@@ -13,7 +13,7 @@ from ngramlm.errors import NotFoundError
 from ngramlm.store.base import StoreBase
 from ngramlm.store.connection import utcnow
 from ngramlm.store.convert import (
-    _evaluation,
+    evaluation_record,
 )
 from ngramlm.store.records import (
     CheckpointRecord,
@@ -35,11 +35,11 @@ class EvaluationsMixin(StoreBase):
     def evaluation(self, run_id: int) -> EvaluationRecord | None:
         with self._tx() as s:
             e = s.scalar(select(Evaluation).where(Evaluation.run_id == run_id))
-            return _evaluation(e) if e is not None else None
+            return evaluation_record(e) if e is not None else None
 
     def evaluations(self) -> dict[int, EvaluationRecord]:
         with self._tx() as s:
-            return {e.run_id: _evaluation(e) for e in s.scalars(select(Evaluation))}
+            return {e.run_id: evaluation_record(e) for e in s.scalars(select(Evaluation))}
 
     def test_evaluations_spent(self) -> dict[str, int]:
         """How many test evaluations each dataset has had."""
@@ -73,7 +73,7 @@ class EvaluationsMixin(StoreBase):
                 raise NotFoundError(f"no run {run_id} in {self.where}")
             existing = s.scalar(select(Evaluation).where(Evaluation.run_id == run_id))
             if existing is not None:
-                return _evaluation(existing), False
+                return evaluation_record(existing), False
             c = s.get(Checkpoint, run_id)
             if c is None:
                 raise NotFoundError(f"run {run_id} has no checkpoint to evaluate")
@@ -96,4 +96,4 @@ class EvaluationsMixin(StoreBase):
             )
             s.add(e)
             s.flush()
-            return _evaluation(e), True
+            return evaluation_record(e), True

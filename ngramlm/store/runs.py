@@ -15,12 +15,12 @@ from sqlalchemy import (
     update,
 )
 
-from ngramlm.errors import ConflictError, InputError, NotFoundError
+from ngramlm.errors import ClaimedError, InputError, NotFoundError
 from ngramlm.store.base import StoreBase
 from ngramlm.store.connection import utcnow
 from ngramlm.store.convert import (
-    _RENAMED,
-    _new_run,
+    RENAMED,
+    new_run_row,
 )
 from ngramlm.store.records import (
     STALE_AFTER_S,
@@ -49,19 +49,21 @@ class RunsMixin(StoreBase):
         preset: str | None,
         config: dict[str, Any],
         config_hash: str,
+        columns: dict[str, Any],
         device: str,
         host: str,
         pid: int,
         version: str,
     ) -> RunRecord:
         with self._tx(write=True) as s:
-            row = _new_run(
+            row = new_run_row(
                 dataset_id=dataset_id,
                 kind=kind,
                 name=name,
                 preset=preset,
                 config=config,
                 config_hash=config_hash,
+                columns=columns,
                 device=device,
                 host=host,
                 pid=pid,
@@ -89,7 +91,7 @@ class RunsMixin(StoreBase):
     ) -> list[RunRecord]:
         # Plain column rows, not ORM objects, labelled as the record's fields: a report
         # over 10,000 runs must stay well under a second.
-        cols = [c.label(_RENAMED.get(c.name, c.name)) for c in Run.__table__.c]
+        cols = [c.label(RENAMED.get(c.name, c.name)) for c in Run.__table__.c]
         with self._tx() as s:
             q = select(*cols, Dataset.name.label("dataset")).join(
                 Dataset, Run.dataset_id == Dataset.id
@@ -227,7 +229,7 @@ class RunsMixin(StoreBase):
                 raise NotFoundError(f"no run {run_id} in {self.where}")
             record = self._run_record(s, row)
             if record.status not in ("killed", "failed", "crashed"):
-                raise ConflictError(
+                raise ClaimedError(
                     f"run {run_id} is {record.status}; only killed, failed or crashed runs resume"
                 )
             if record.kind != "train":
@@ -254,7 +256,7 @@ class RunsMixin(StoreBase):
                 )
             )
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
-                raise ConflictError(f"run {run_id} was resumed by another process just now")
+                raise ClaimedError(f"run {run_id} was resumed by another process just now")
             s.execute(delete(Metric).where(Metric.run_id == run_id, Metric.step > ckpt_step))
             s.refresh(row)
             return self._run_record(s, row), ckpt_step

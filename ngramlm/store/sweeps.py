@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -16,9 +16,9 @@ from ngramlm.errors import NotFoundError
 from ngramlm.store.base import StoreBase
 from ngramlm.store.connection import utcnow
 from ngramlm.store.convert import (
-    _new_run,
-    _point,
-    _run,
+    new_run_row,
+    point_record,
+    run_record,
 )
 from ngramlm.store.records import (
     PointRecord,
@@ -83,7 +83,7 @@ class SweepsMixin(StoreBase):
     def points(self, sweep_id: int) -> list[PointRecord]:
         with self._tx() as s:
             q = select(SweepPoint).where(SweepPoint.sweep_id == sweep_id).order_by(SweepPoint.idx)
-            return [_point(p) for p in s.scalars(q)]
+            return [point_record(p) for p in s.scalars(q)]
 
     def sweep_runs(self, sweep_id: int) -> list[RunRecord]:
         with self._tx() as s:
@@ -93,7 +93,7 @@ class SweepsMixin(StoreBase):
                 .where(Run.sweep_id == sweep_id)
                 .order_by(Run.id)
             )
-            return [_run(row, ds) for row, ds in s.execute(q)]
+            return [run_record(row, ds) for row, ds in s.execute(q)]
 
     def claim_points(
         self,
@@ -101,6 +101,7 @@ class SweepsMixin(StoreBase):
         *,
         limit: int,
         batchable: set[str] | frozenset[str] = frozenset(),
+        columns: Callable[[dict[str, Any]], dict[str, Any]],
         device: str,
         host: str,
         pid: int,
@@ -108,7 +109,8 @@ class SweepsMixin(StoreBase):
     ) -> list[tuple[PointRecord, RunRecord]]:
         """Atomically claim up to ``limit`` open points of one group (the lowest open point
         and others of the same shape, when its group is ``batchable``) and create their
-        runs, in one transaction. Rows that
+        runs, in one transaction; ``columns(config)`` gives a run's hyperparameter
+        columns (its family's, ``Family.columns``). Rows that
         another worker holds are skipped (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite:
         writers are serialised by BEGIN IMMEDIATE)."""
         with self._tx(write=True) as s:
@@ -134,13 +136,15 @@ class SweepsMixin(StoreBase):
             now = utcnow()
             claimed = []
             for p in rows:
-                run = _new_run(
+                config = json.loads(p.config)
+                run = new_run_row(
                     dataset_id=sweep.dataset_id,
                     kind="train",
                     name=sweep.name,
                     preset=None,
-                    config=json.loads(p.config),
+                    config=config,
                     config_hash=p.config_hash,
+                    columns=columns(config),
                     device=device,
                     host=host,
                     pid=pid,
@@ -150,7 +154,7 @@ class SweepsMixin(StoreBase):
                 s.add(run)
                 s.flush()
                 p.run_id, p.claimed_at = run.id, now
-                claimed.append((_point(p), self._run_record(s, run)))
+                claimed.append((point_record(p), self._run_record(s, run)))
             return claimed
 
     def resumable_sweep_runs(self, sweep_id: int) -> list[RunRecord]:

@@ -1,4 +1,4 @@
-"""Count-based character n-gram models: the other side of Bengio et al. 2003's Table 1.
+"""The count families: n-gram models, the other side of Bengio et al. 2003's Table 1.
 
 * ``bigram``: makemore part 1's model, P(w | h) = (c(hw) + k) / (c(h) + k V), add-k
   smoothing (k = 1 in the lecture).
@@ -18,9 +18,10 @@
 Counts are taken from the MLP's own examples (``data.build_examples`` with ``block_size
 = N - 1``: N-1 boundary tokens before the first character, one after the last), so an
 order-N model sees exactly the contexts of an MLP with that block size, and its losses
-(nats per character, boundary included) compare with the MLP's directly. Only the order-N counts are stored (a sparse table in
-the checkpoint); every lower-order count is derived from them, because each shorter
-n-gram occurrence is the suffix of an order-N occurrence ending at the same position.
+(nats per character, boundary included) compare with the MLP's directly. Only the
+order-N counts are stored (a sparse table in the checkpoint); every lower-order count is
+derived from them, because each shorter n-gram occurrence is the suffix of an order-N
+occurrence ending at the same position.
 
 Counting and lookups use Python dicts keyed by strings of ``chr(token id)``: a word list
 of a few hundred thousand characters counts in well under a second. Losses are computed
@@ -30,108 +31,63 @@ candidates at the cost of a few vector operations each.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar
 
 import torch
 
+from ngramlm.config import RunConfig
 from ngramlm.errors import InputError
+from ngramlm.models.base import CountFamily, Description, LanguageModel
 
-NgramModel = Literal["bigram", "kneser-ney"]
-MODELS: tuple[str, ...] = ("bigram", "kneser-ney")
 MAX_ORDER = 8
 LECTURE_ADD_K = 1.0  # makemore part 1: "+1" fake counts
 MAX_ADD_K = 1000.0
+AUTO = "auto"
 
 
 @dataclass(frozen=True)
 class NgramConfig:
-    model: NgramModel
-    order: int  # n-gram length: the context is order - 1 characters
-    smoothing: float | None  # add-k for bigram, the discount D for kneser-ney; None: choose on dev
+    """An n-gram model: its order and its smoothing (None: chosen on dev)."""
+
+    family: ClassVar[str]
+    interpolated: ClassVar[bool]  # Kneser-Ney's lower orders, or add-k on order N alone
     vocab_size: int = 27
+    order: int = 0  # n-gram length: the context is order - 1 tokens (0: not given)
+    smoothing: float | None = None  # add-k for the bigram, the discount D for Kneser-Ney
 
     @property
     def block_size(self) -> int:
         return self.order - 1
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ngram": {
-                "model": self.model,
-                "order": self.order,
-                "smoothing": self.smoothing,
-                "vocab_size": self.vocab_size,
-            }
-        }
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> NgramConfig:
-        n = d["ngram"]
-        return cls(n["model"], int(n["order"]), n["smoothing"], int(n["vocab_size"]))
-
-    def config_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+@dataclass(frozen=True)
+class BigramConfig(NgramConfig):
+    family: ClassVar[str] = "bigram"
+    interpolated: ClassVar[bool] = False
+    order: int = 2
+    smoothing: float | None = LECTURE_ADD_K
 
 
-AUTO = "auto"
+@dataclass(frozen=True)
+class KneserNeyConfig(NgramConfig):
+    family: ClassVar[str] = "kneser-ney"
+    interpolated: ClassVar[bool] = True
 
 
-def parse_smoothing(text: str | None) -> float | str | None:
-    """``--smoothing``: a number, ``auto`` (choose it on dev) or None (the default)."""
-    if text is None:
-        return None
+def parse_smoothing(text: str | float | None) -> float | None:
+    """``--smoothing``: a number, or ``auto`` (None: choose it on dev)."""
+    if text is None or isinstance(text, (int, float)):
+        return None if text is None else float(text)
     if text.strip().lower() == AUTO:
-        return AUTO
+        return None
     try:
         return float(text)
     except ValueError:
         raise InputError(f"--smoothing must be a number or 'auto', got {text!r}") from None
-
-
-def make_config(
-    model: str, order: int | None, smoothing: float | str | None, vocab_size: int
-) -> NgramConfig:
-    """A validated n-gram config. ``smoothing`` None takes the default (the lecture's
-    add-1 for the bigram, a discount chosen on dev for Kneser-Ney); ``"auto"`` chooses
-    either on dev."""
-    if model not in MODELS:
-        raise InputError(f"--model must be one of mlp, {', '.join(MODELS)}, got {model!r}")
-    if model == "bigram":
-        if order is not None and order != 2:
-            raise InputError(
-                f"--model bigram is order 2, got --order {order}; "
-                "use --model kneser-ney for other orders"
-            )
-        order = 2
-        if smoothing is None:
-            smoothing = LECTURE_ADD_K
-        elif smoothing != AUTO and not (
-            isinstance(smoothing, float) and math.isfinite(smoothing) and 0 < smoothing <= MAX_ADD_K
-        ):
-            raise InputError(
-                f"--smoothing (add-k) must be in (0, {MAX_ADD_K:g}] or 'auto' for --model "
-                f"bigram, got {smoothing}"
-            )
-    else:
-        if order is None:
-            raise InputError("--model kneser-ney needs --order N (2 to 8), e.g. --order 5")
-        if isinstance(order, bool) or not 2 <= order <= MAX_ORDER:
-            raise InputError(f"--order must be between 2 and {MAX_ORDER}, got {order}")
-        if smoothing not in (None, AUTO) and not (
-            isinstance(smoothing, float) and math.isfinite(smoothing) and 0 < smoothing <= 1
-        ):
-            raise InputError(
-                f"--smoothing (the Kneser-Ney discount) must be in (0, 1] or 'auto', "
-                f"got {smoothing}"
-            )
-    value = None if smoothing in (None, AUTO) else float(smoothing)  # None: choose on dev
-    return NgramConfig(model, order, value, vocab_size)  # type: ignore[arg-type]
 
 
 # --- counting --------------------------------------------------------------------------
@@ -177,10 +133,11 @@ class CountModel:
         self.V = cfg.vocab_size
         self.counts = counts
         self.smoothing = float(smoothing)
+        self.kneser_ney = cfg.interpolated  # else add-k on the order-N counts
         # levels[k - 1] is the order-k table (n-grams of k tokens), k = 1..N.
         self.levels: list[Level] = [Level({}, {}, {})] * self.order
         self.levels[-1] = _level(counts)
-        if cfg.model == "kneser-ney":
+        if self.kneser_ney:
             grams = set(counts)
             for k in range(self.order - 1, 0, -1):
                 cont: dict[str, int] = {}
@@ -202,7 +159,7 @@ class CountModel:
         if n == 0:
             return out
         rows = _grams(X, Y)
-        levels = self.levels if self.cfg.model == "kneser-ney" else self.levels[-1:]
+        levels = self.levels if self.kneser_ney else self.levels[-1:]
         first = N - len(levels)
         for j, lev in enumerate(levels):
             k = first + j + 1  # n-gram length at this level
@@ -220,7 +177,7 @@ class CountModel:
 
     def probs_from_stats(self, stats: torch.Tensor, smoothing: float) -> torch.Tensor:
         num, den, types = stats[0], stats[1], stats[2]
-        if self.cfg.model == "bigram":
+        if not self.kneser_ney:
             k = smoothing
             return (num[-1] + k) / (den[-1] + k * self.V)
         p = torch.full((stats.shape[2],), 1.0 / self.V, dtype=torch.float64)
@@ -253,7 +210,7 @@ class CountModel:
         only there (see tests/test_ngram.py)."""
         h = _text(context)[-(self.order - 1) :] if self.order > 1 else ""
         g = h + chr(w)
-        if self.cfg.model == "bigram":
+        if not self.kneser_ney:
             lev, k = self.levels[-1], self.smoothing
             return (lev.num.get(g, 0) + k) / (lev.den.get(h, 0) + k * self.V)
         p, D = 1.0 / self.V, self.smoothing
@@ -301,7 +258,8 @@ def choose_smoothing(
 ) -> tuple[float, list[tuple[float, float]]]:
     """The smoothing with the lowest dev loss: a log-spaced grid, then a golden-section
     search around the best grid point. Returns it and every (value, dev loss) tried."""
-    if model.cfg.model == "bigram":
+    log = not model.kneser_ney  # add-k ranges over decades; a discount over (0, 1]
+    if log:
         lo, hi = 1e-3, MAX_ADD_K
         grid = [
             10 ** (math.log10(lo) + i * (math.log10(hi) - math.log10(lo)) / 24) for i in range(25)
@@ -312,7 +270,6 @@ def choose_smoothing(
     tried: list[tuple[float, float]] = [(x, model.nll(dev_stats, x)) for x in grid]
     i = min(range(len(grid)), key=lambda j: tried[j][1])
     a, b = grid[max(0, i - 1)], grid[min(len(grid) - 1, i + 1)]
-    log = model.cfg.model == "bigram"
     f = (lambda t: 10**t) if log else (lambda t: t)
     a, b = (math.log10(a), math.log10(b)) if log else (a, b)
     r = (math.sqrt(5) - 1) / 2
@@ -332,3 +289,120 @@ def choose_smoothing(
             tried.append((f(d), fd))
     best = min(tried, key=lambda t: t[1])
     return best[0], sorted(tried)
+
+
+# --- the families ----------------------------------------------------------------------
+
+
+class _NgramFamily(CountFamily):
+    config_cls: ClassVar[type[NgramConfig]]
+
+    def parse(self, values: dict[str, Any]) -> dict[str, Any]:
+        if "smoothing" in values:
+            values = {**values, "smoothing": parse_smoothing(values["smoothing"])}
+        return values
+
+    def fit(self, cfg: NgramConfig, X: torch.Tensor, Y: torch.Tensor) -> CountModel:
+        return fit(cfg, X, Y)
+
+    def tune(self, model: CountModel, Xdev: torch.Tensor, Ydev: torch.Tensor) -> dict[str, Any]:
+        dev_stats = model.stats(Xdev, Ydev)
+        tried: list[tuple[float, float]] = []
+        if model.cfg.smoothing is None:
+            model.smoothing, tried = choose_smoothing(model, dev_stats)
+        return {
+            "smoothing": model.smoothing,
+            "smoothing_chosen_on_dev": model.cfg.smoothing is None,
+            "smoothing_tried": [[round(x, 6), round(v, 6)] for x, v in tried],
+            "n_ngrams": len(model.counts),
+        }
+
+    def to_tensors(self, model: CountModel) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        """The order-N counts as two tensors (n-grams as token ids, their counts), sorted
+        so the same counts always give the same bytes and sha256."""
+        keys = sorted(model.counts)
+        N = model.order
+        grams = torch.tensor([[ord(c) for c in k] for k in keys], dtype=torch.int32)
+        counts = torch.tensor([model.counts[k] for k in keys], dtype=torch.int64)
+        tensors = {"ngrams": grams.reshape(-1, N), "counts": counts}
+        return tensors, {"smoothing": repr(model.smoothing)}
+
+    def from_tensors(
+        self, cfg: NgramConfig, tensors: dict[str, torch.Tensor], meta: dict[str, str]
+    ) -> LanguageModel:
+        grams, counts = tensors["ngrams"], tensors["counts"]
+        if grams.dim() != 2 or grams.shape[1] != cfg.order or grams.shape[0] != counts.shape[0]:
+            raise InputError("the n-gram checkpoint's tensors do not match its order")
+        if grams.numel() and (int(grams.min()) < 0 or int(grams.max()) >= cfg.vocab_size):
+            raise InputError("the n-gram checkpoint holds token ids outside its vocabulary")
+        table = {
+            "".join(map(chr, g)): int(c)
+            for g, c in zip(grams.tolist(), counts.tolist(), strict=True)
+        }
+        return CountModel(cfg, table, float(meta["smoothing"]))
+
+    def hyperparameters(self, cfg: RunConfig, extra: Any) -> dict[str, Any]:
+        flat = cfg.hyperparameters()
+        if "smoothing" in extra:
+            flat["smoothing"] = extra["smoothing"]
+            flat["smoothing_chosen_on_dev"] = extra.get("smoothing_chosen_on_dev", False)
+        return flat
+
+
+class BigramFamily(_NgramFamily):
+    name = "bigram"
+    config_cls = BigramConfig
+    help = "makemore part 1's bigram, add-k (--smoothing K, default 1)"
+
+    def validate(self, cfg: RunConfig) -> None:
+        m: NgramConfig = cfg.model
+        if m.order != 2:
+            raise InputError(
+                f"--model bigram is order 2, got --order {m.order}; "
+                "use --model kneser-ney for other orders"
+            )
+        k = m.smoothing
+        if k is not None and not (math.isfinite(k) and 0 < k <= MAX_ADD_K):
+            raise InputError(
+                f"--smoothing (add-k) must be in (0, {MAX_ADD_K:g}] or 'auto' for --model "
+                f"bigram, got {k}"
+            )
+
+    def describe(self, cfg: RunConfig, extra: Any) -> Description:
+        k = extra.get("smoothing", cfg.model.smoothing or LECTURE_ADD_K)
+        return Description(
+            label=f"bigram add-{k:.3g}", short="bigram", n=2, rank=0, smoothing=f"add-k {k:.4g}"
+        )
+
+
+class KneserNeyFamily(_NgramFamily):
+    name = "kneser-ney"
+    config_cls = KneserNeyConfig
+    help = "interpolated Kneser-Ney (--order N, 2 to 8; --discount D, default chosen on dev)"
+
+    def validate(self, cfg: RunConfig) -> None:
+        m: NgramConfig = cfg.model
+        if m.order == 0:
+            raise InputError("--model kneser-ney needs --order N (2 to 8), e.g. --order 5")
+        if isinstance(m.order, bool) or not 2 <= m.order <= MAX_ORDER:
+            raise InputError(f"--order must be between 2 and {MAX_ORDER}, got {m.order}")
+        D = m.smoothing
+        if D is not None and not (math.isfinite(D) and 0 < D <= 1):
+            raise InputError(
+                f"--smoothing (the Kneser-Ney discount) must be in (0, 1] or 'auto', got {D}"
+            )
+
+    def describe(self, cfg: RunConfig, extra: Any) -> Description:
+        N = cfg.model.order
+        D = extra.get("smoothing", cfg.model.smoothing or 0.0)
+        return Description(
+            label=f"kneser-ney {N}-gram D={D:.3g}",
+            short=f"kn-{N}",
+            n=N,
+            rank=1,
+            smoothing=f"discount {D:.4g}",
+        )
+
+
+BIGRAM = BigramFamily()
+KNESER_NEY = KneserNeyFamily()

@@ -1,0 +1,95 @@
+"""The one evaluation: mean cross-entropy (nats per token) of a model over a whole split.
+
+Train and dev losses during training, the test loss of ``ngramlm.finalize`` and
+``mean_nll`` of every neural model all come from ``evaluate_set``, so the three numbers
+are computed the same way (tests/test_finalize.py checks the test path against the dev
+path on the same tensors).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+EVAL_CHUNK = 65_536  # distinct contexts per forward pass at most
+EVAL_FLOATS = 2**24  # and at most this many logits at once (64 MiB of float32), whatever V
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """A split prepared for exact full-split evaluation: its distinct contexts ``U``,
+    each example's context index ``inverse`` and its target ``Y``.
+
+    In eval mode the model's output depends on the context alone, and a split has far
+    fewer distinct contexts than examples (the lecture's train split: 5,438 contexts of
+    3 characters for 182,625 examples), so the loss over every example is computed from
+    one forward pass per distinct context. Same numbers, a fraction of the work."""
+
+    U: torch.Tensor  # (n_contexts, block_size)
+    inverse: torch.Tensor  # (N,) index into U, ascending (examples are summed, not listed)
+    Y: torch.Tensor  # (N,) in the same order
+    vocab_size: int
+
+    @classmethod
+    def of(cls, X: torch.Tensor, Y: torch.Tensor, vocab_size: int) -> EvalSet:
+        T = X.shape[1]
+        if X.shape[0] == 0:
+            return cls(X, torch.zeros(0, dtype=torch.long, device=X.device), Y, vocab_size)
+        if T * math.log2(max(2, vocab_size)) < 62:  # each context as one int64 key
+            weights = vocab_size ** torch.arange(T - 1, -1, -1, device=X.device)
+            # an elementwise product and a sum: int64 matmul has no CUDA kernel
+            keys, inverse = torch.unique((X * weights).sum(1), return_inverse=True)
+            U = torch.stack([(keys // vocab_size**p) % vocab_size for p in range(T - 1, -1, -1)], 1)
+        else:
+            U, inverse = torch.unique(X, dim=0, return_inverse=True)
+        order = torch.argsort(inverse, stable=True)
+        return cls(U.contiguous(), inverse[order], Y[order], vocab_size)
+
+    def to(self, device: torch.device) -> EvalSet:
+        return EvalSet(
+            self.U.to(device), self.inverse.to(device), self.Y.to(device), self.vocab_size
+        )
+
+
+@torch.no_grad()
+def nll_sums(
+    logits_of: Callable[[torch.Tensor], torch.Tensor], es: EvalSet, members: int = 1
+) -> torch.Tensor:
+    """Summed negative log-likelihood (float64) of every example of a prepared split.
+
+    ``logits_of(U)`` maps contexts (n, T) to logits (..., n, V): one model, or ``members``
+    models stacked in front (a batched sweep), whose sums come back as (members,).
+    Contexts go through in chunks whose logits stay within ``EVAL_FLOATS``, so memory is
+    bounded for any vocabulary and split size."""
+    n_ctx = es.U.shape[0]
+    total = torch.zeros((), dtype=torch.float64, device=es.Y.device)
+    chunk = max(1, min(EVAL_CHUNK, EVAL_FLOATS // (es.vocab_size * members)))
+    lo = 0  # examples are sorted by context: chunk [a, b) owns examples [lo, hi)
+    for a in range(0, n_ctx, chunk):
+        b = min(n_ctx, a + chunk)
+        logp = F.log_softmax(logits_of(es.U[a:b]).float(), dim=-1)  # (..., b - a, V)
+        hi = int(torch.searchsorted(es.inverse, b).item())
+        total = total - logp[..., es.inverse[lo:hi] - a, es.Y[lo:hi]].double().sum(-1)
+        lo = hi
+    return total
+
+
+@torch.no_grad()
+def evaluate_set(model: nn.Module, es: EvalSet) -> float:
+    """Mean cross-entropy (nats per token) over every example of a prepared split, the
+    model in eval mode (batch norm's running statistics, no dropout)."""
+    was_training = model.training
+    model.eval()
+    total = nll_sums(lambda U: model(U)[0], es)
+    model.train(was_training)
+    return float(total.item()) / max(1, es.Y.shape[0])
+
+
+def mean_nll(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, vocab_size: int) -> float:
+    """Mean cross-entropy (nats per token) of Y after X: ``evaluate_set`` on the split."""
+    return evaluate_set(model, EvalSet.of(X, Y, vocab_size))

@@ -1,0 +1,104 @@
+"""The model families and their registry: ``--model NAME`` (or a preset's name) to the
+family module that implements ``ngramlm.models.base.Family``.
+
+Adding a family: write its module (config, validation, presets, build or fit, describe;
+see ``base.py`` and ``wavenet.py`` for a small complete one) and add it to ``FAMILIES``.
+Nothing else in ngramlm names a family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ngramlm.config import RunConfig
+from ngramlm.errors import InputError
+from ngramlm.models import mlp, ngram, wavenet
+from ngramlm.models.base import (
+    CountFamily,
+    Description,
+    Family,
+    LanguageModel,
+    NeuralFamily,
+)
+
+FAMILIES: dict[str, Family] = {
+    f.name: f for f in (mlp.FAMILY, wavenet.FAMILY, ngram.BIGRAM, ngram.KNESER_NEY)
+}
+DEFAULT_FAMILY = mlp.FAMILY.name
+
+__all__ = [
+    "DEFAULT_FAMILY",
+    "FAMILIES",
+    "CountFamily",
+    "Description",
+    "Family",
+    "LanguageModel",
+    "NeuralFamily",
+    "config_from_dict",
+    "family",
+    "preset_config",
+    "preset_names",
+    "resolve",
+]
+
+
+def family(name: str) -> Family:
+    """The family registered as ``name`` (a run's ``model`` column, ``--model NAME``)."""
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise InputError(f"--model must be one of {', '.join(FAMILIES)}, got {name!r}") from None
+
+
+def preset_names() -> dict[str, str]:
+    """Every preset, with the family it belongs to."""
+    return {p: f.name for f in FAMILIES.values() for p in f.presets}
+
+
+def resolve(
+    model: str | None, preset: str | None, overrides: Mapping[str, Any], vocab_size: int
+) -> tuple[RunConfig, str | None]:
+    """The validated config of ``--model``/``--preset`` with the given options on top
+    (None: not given), and the preset it used. A preset names its family, so ``--preset
+    wavenet`` alone picks the WaveNet; no preset takes the family's default one."""
+    presets = preset_names()
+    if preset is not None and preset not in presets:
+        raise InputError(f"unknown preset {preset!r}; use one of: {', '.join(presets)}")
+    if model is None:
+        model = presets[preset] if preset is not None else DEFAULT_FAMILY
+    fam = family(model)
+    if preset is not None and presets[preset] != fam.name:
+        raise InputError(
+            f"--preset {preset} is a {presets[preset]} preset, not a {fam.name} one; "
+            f"--model {fam.name} takes {', '.join(fam.presets) or 'no preset'}"
+        )
+    preset = preset if preset is not None else fam.default_preset
+    values = dict(fam.presets[preset]) if preset is not None else {}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return fam.make_config(values, vocab_size), preset
+
+
+def config_from_dict(d: Mapping[str, Any]) -> RunConfig:
+    """A stored config back as a ``RunConfig``; configs written before families were
+    named (an MLP's ``{"model", "train"}``, a count model's ``{"ngram": ...}``) included."""
+    if "ngram" in d:  # 0.1: {"ngram": {"model", "order", "smoothing", "vocab_size"}}
+        n = dict(d["ngram"])
+        fam = family(n.pop("model"))
+        return fam.config_from_dict({"model": n})
+    return family(d.get("family", DEFAULT_FAMILY)).config_from_dict(d)
+
+
+def family_of(cfg: RunConfig) -> Family:
+    return family(cfg.family)
+
+
+def preset_config(
+    preset: str | None,
+    overrides: Mapping[str, Any] | None = None,
+    vocab_size: int = 27,
+    *,
+    model: str | None = None,
+) -> RunConfig:
+    """``resolve`` for code: a preset's validated config with ``overrides`` on top."""
+    return resolve(model, preset, overrides or {}, vocab_size)[0]

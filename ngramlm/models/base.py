@@ -1,0 +1,186 @@
+"""The one interface every model family implements, and what callers may ask of it.
+
+A family is one module of ``ngramlm.models`` holding:
+
+* its config: a frozen dataclass with a ``family`` class variable (the ``--model`` name),
+  ``vocab_size`` and a ``block_size``; its validation and its presets;
+* how a model comes to be: ``build`` (a ``torch.nn.Module`` trained by gradient steps in
+  ``ngramlm.train``) or ``fit`` (counted from the train split);
+* the model's eval-mode ``logits`` for a batch of contexts and ``mean_nll`` over examples;
+* its state to and from the tensors of a safetensors checkpoint;
+* ``describe``: the few descriptive fields that report, compare and plots show.
+
+Callers never test a family's name: they ask this interface (``counted``, ``describe``,
+``columns``...). ``ngramlm.models`` (the registry) maps ``--model NAME`` to the family.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from ngramlm.config import RunConfig, TrainConfig, validate_train
+from ngramlm.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
+
+
+class LanguageModel(Protocol):
+    """What sampling and evaluation need of a trained model, whatever its family."""
+
+    @property
+    def block_size(self) -> int:
+        """Context length: how many previous tokens the next one depends on."""
+        ...
+
+    def logits(self, contexts: torch.Tensor) -> torch.Tensor:
+        """(n, V) eval-mode scores whose softmax is the next token's distribution after
+        each of the (n, block_size) contexts."""
+        ...
+
+    def mean_nll(self, X: torch.Tensor, Y: torch.Tensor) -> float:
+        """Mean negative log-likelihood of targets Y after contexts X, nats per token."""
+        ...
+
+
+@dataclass(frozen=True)
+class Description:
+    """What a report says of a model without loading it: from the stored config alone."""
+
+    label: str  # "mlp 8/24/512", "kneser-ney 6-gram D=0.874", "wavenet 8/24/128"
+    short: str  # the report table's model column: "8/24/512", "kn-6", "wn 8/24/128"
+    n: int  # the n of an n-gram: context length + 1
+    h: int | None = None  # hidden units (Table 1's h)
+    m: int | None = None  # embedding size (Table 1's m)
+    layers: int | None = None
+    direct: bool | None = None  # Bengio 2003's direct connections
+    params: int | None = None
+    rank: int = 2  # Table 1's order: count baselines (0, 1) before the networks (2)
+    smoothing: str | None = None  # a count model's smoothing: "add-k 1", "discount 0.874"
+
+
+class Family(ABC):
+    """One model family. Subclasses set the class variables and implement the methods."""
+
+    name: ClassVar[str]  # ``--model NAME``
+    config_cls: ClassVar[type]
+    counted: ClassVar[bool]  # True: fitted by counting, no steps; False: trained by steps
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    default_preset: ClassVar[str | None] = None  # what ``--model NAME`` alone trains
+    # Published results to show beside a preset's run: (source, train loss, dev loss).
+    printed: ClassVar[Mapping[str, tuple[str, float, float]]] = {}
+    help: ClassVar[str] = ""
+
+    # --- configs ----------------------------------------------------------------------
+
+    def default_config(self, vocab_size: int) -> RunConfig:
+        train = None if self.counted else TrainConfig()
+        return RunConfig(self.config_cls(vocab_size=vocab_size), train)
+
+    def make_config(self, values: Mapping[str, Any], vocab_size: int) -> RunConfig:
+        """A validated config from option values (None: not given); an option this family
+        does not take is refused by name."""
+        given = {k: v for k, v in values.items() if v is not None}
+        base = self.default_config(vocab_size)
+        known = set(base.names())
+        for key in given:
+            if key not in known:
+                raise InputError(
+                    f"--{key.replace('_', '-')} is not an option of --model {self.name}; "
+                    f"it takes {', '.join('--' + k.replace('_', '-') for k in sorted(known))}"
+                )
+        cfg = base.with_values(self.parse(given))
+        self.validate(cfg)
+        return cfg
+
+    def parse(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Option text to values, where a family takes text (``--smoothing auto``)."""
+        return values
+
+    def validate(self, cfg: RunConfig) -> None:
+        if cfg.train is not None:
+            validate_train(cfg.train)
+
+    def config_from_dict(self, d: Mapping[str, Any]) -> RunConfig:
+        """The stored config (``RunConfig.to_dict``) back as a ``RunConfig``."""
+        model = self.config_cls(**d["model"])
+        train = TrainConfig(**d["train"]) if d.get("train") is not None else None
+        return RunConfig(model, train)
+
+    def batchable(self, cfg: RunConfig) -> bool:
+        """Whether sweep points differing only in lr and seed train as one batched model
+        (``ngramlm.batched``)."""
+        return False
+
+    # --- what reports show ------------------------------------------------------------
+
+    @abstractmethod
+    def describe(self, cfg: RunConfig, extra: Mapping[str, Any]) -> Description:
+        """Descriptive fields; ``extra`` is what the run recorded at its end (a count
+        model's chosen smoothing)."""
+
+    def hyperparameters(self, cfg: RunConfig, extra: Mapping[str, Any]) -> dict[str, Any]:
+        """The run's hyperparameters as one flat mapping, for ``report RUN`` and grids."""
+        return cfg.hyperparameters()
+
+    def columns(self, cfg: RunConfig) -> dict[str, Any]:
+        """The store's hyperparameter columns of a new run (what ``report`` lists without
+        parsing configs); a field this family does not have is 0 or empty."""
+        t = cfg.train
+        m = cfg.model
+        return {
+            "model": self.name,
+            "seed": t.seed if t else 0,
+            "block_size": m.block_size,
+            "n_embd": getattr(m, "n_embd", 0),
+            "n_hidden": getattr(m, "n_hidden", 0),
+            "n_layers": getattr(m, "n_layers", 0),
+            "batch_size": t.batch_size if t else 0,
+            "steps": t.steps if t else 0,
+            "optimizer": t.optimizer if t else "",
+            "lr": t.lr if t else 0.0,
+        }
+
+
+class NeuralFamily(Family):
+    """A family trained by gradient steps in ``ngramlm.train``."""
+
+    counted = False
+
+    @abstractmethod
+    def build(self, cfg: Any, generator: torch.Generator) -> torch.nn.Module:
+        """A new model, its initial weights drawn from ``generator``. The module's
+        ``forward(idx, targets=None, generator=None) -> (logits, loss)`` is what the loop
+        calls (``generator`` draws dropout masks); it also provides ``LanguageModel``."""
+
+    def fast_stepper(self, model: torch.nn.Module, train: TrainConfig) -> Any | None:
+        """A hand-written training step for this config (``ngramlm.fast``), or None for
+        autograd. ``step_ix(X, Y, ix, lr)`` returns the minibatch loss."""
+        return None
+
+
+class CountFamily(Family):
+    """A family fitted by counting the train split (no steps, no optimiser)."""
+
+    counted = True
+
+    @abstractmethod
+    def fit(self, cfg: Any, X: torch.Tensor, Y: torch.Tensor) -> Any:
+        """Count the train examples (``block_size`` columns of X)."""
+
+    @abstractmethod
+    def tune(self, model: Any, Xdev: torch.Tensor, Ydev: torch.Tensor) -> dict[str, Any]:
+        """Choose what the config left open on dev; return what to record of it."""
+
+    @abstractmethod
+    def to_tensors(self, model: Any) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        """The fitted model as tensors and string metadata (deterministic)."""
+
+    @abstractmethod
+    def from_tensors(
+        self, cfg: Any, tensors: dict[str, torch.Tensor], meta: dict[str, str]
+    ) -> LanguageModel:
+        """The fitted model back from ``to_tensors``' output."""

@@ -1,0 +1,38 @@
+"""What the neural families share: eval-mode logits and the one evaluation, as methods."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ngramlm.evaluation import mean_nll
+
+
+class NeuralLM(nn.Module):
+    """A ``torch.nn.Module`` language model: ``forward(idx, targets=None, generator=None)
+    -> (logits, loss)`` as in nanoGPT, plus ``LanguageModel``'s ``logits``/``mean_nll``."""
+
+    cfg: Any  # the family's config (block_size, vocab_size)
+
+    @property
+    def block_size(self) -> int:
+        return int(self.cfg.block_size)
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.cfg.vocab_size)
+
+    @torch.no_grad()
+    def logits(self, contexts: torch.Tensor) -> torch.Tensor:
+        """Eval-mode logits of the next token after each context, (n, V)."""
+        was_training = self.training
+        self.eval()
+        out: torch.Tensor = self(contexts)[0]
+        self.train(was_training)
+        return out
+
+    def mean_nll(self, X: torch.Tensor, Y: torch.Tensor) -> float:
+        """Mean cross-entropy (nats per token) of Y after X, in eval mode."""
+        return mean_nll(self, X, Y, self.vocab_size)

@@ -1,0 +1,476 @@
+"""Runs against the store: create the run, train (or count), record curves, checkpoints
+and the outcome. The loop itself is ``ngramlm.train``; this module is the glue.
+
+Status transitions: ``running`` -> ``finished`` | ``failed`` (an exception; its message
+is kept) | ``killed`` (Ctrl-C or SIGTERM: a checkpoint is saved first). A run whose
+process died without a word keeps ``running`` with a stale heartbeat and is shown as
+``crashed``; ``resume`` continues a killed, failed or crashed run from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import torch
+
+from ngramlm import __version__, checkpoint, lrfind
+from ngramlm.batched import train_batched
+from ngramlm.config import RunConfig
+from ngramlm.data import Vocab, build_examples
+from ngramlm.errors import InputError, StoreError
+from ngramlm.models import CountFamily, config_from_dict, family_of
+from ngramlm.store import Store
+from ngramlm.store.records import DatasetRecord, MetricRecord, RunRecord
+from ngramlm.train import EvalPoint, Examples, Hooks, TrainResult, TrainState, resolve_device
+from ngramlm.train import train as train_loop
+
+T = TypeVar("T")
+
+HEARTBEAT_S = 5.0  # how often a running run proves it is alive
+FLUSH_S = 5.0  # metrics are written in batches at most this often (and at checkpoints)
+RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)  # a store that fails a write gets ~15 s to return
+
+
+def with_retries(write: Callable[[], T]) -> T:
+    """Retry a store write with backoff; the last failure propagates."""
+    for delay in RETRY_DELAYS_S:
+        try:
+            return write()
+        except StoreError:
+            time.sleep(delay)
+    return write()
+
+
+class Progress:
+    """What the terminal shows; the CLI supplies a Rich implementation."""
+
+    def start(self, run: RunRecord, total: int, initial: int) -> None: ...
+
+    def update(self, step: int, batch_loss: float, elapsed_s: float) -> None: ...
+
+    def evaluated(self, point: EvalPoint) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    run: RunRecord
+    result: TrainResult
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """Turn Ctrl-C and SIGTERM into a request to stop at the next step boundary, so the
+    run can save a consistent checkpoint and be marked ``killed``."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+class StoreHooks(Hooks):
+    """Connects the loop to the store (batched metrics, heartbeats, checkpoints) and to
+    the progress display."""
+
+    def __init__(
+        self,
+        store: Store,
+        run: RunRecord,
+        cfg: RunConfig,
+        vocab: tuple[str, ...],
+        progress: Progress,
+        stop: threading.Event,
+    ) -> None:
+        self.store, self.run, self.cfg, self.vocab = store, run, cfg, vocab
+        self.progress, self.stop = progress, stop
+        self.pending: list[MetricRecord] = []
+        self.last_write = time.monotonic()
+        self.step = 0
+        self.lost: StoreError | None = None  # set when the store stayed unwritable
+
+    def _write(self, write: Callable[[], object]) -> None:
+        """Write with retries; if the store stays unwritable, ask the loop to stop so the
+        run's state can be saved to a file (see execute_run)."""
+        if self.lost is not None:
+            return
+        try:
+            with_retries(write)
+        except StoreError as exc:
+            self.lost = exc
+            self.stop.set()
+
+    def flush(self) -> None:
+        pending, step = list(self.pending), self.step
+        self._write(lambda: self.store.add_metrics(self.run.id, pending, step))
+        if self.lost is None:
+            self.pending = []
+        self.last_write = time.monotonic()
+
+    def on_progress(self, step: int, batch_loss: float, elapsed_s: float) -> None:
+        self.step = step
+        self.progress.update(step, batch_loss, elapsed_s)
+        if time.monotonic() - self.last_write > HEARTBEAT_S:
+            self.flush()
+
+    def on_eval(self, point: EvalPoint) -> None:
+        self.step = point.step
+        self.pending.append(
+            MetricRecord(
+                point.step,
+                point.elapsed_s,
+                point.lr,
+                point.batch_loss,
+                point.train_loss,
+                point.dev_loss,
+            )
+        )
+        self.progress.evaluated(point)
+        if time.monotonic() - self.last_write > FLUSH_S:
+            self.flush()
+
+    def on_checkpoint(self, state: TrainState) -> None:
+        self.step = state.step
+        self.flush()
+        self._write(lambda: save_checkpoint(self.store, self.run.id, state, self.cfg, self.vocab))
+
+    def should_stop(self) -> bool:
+        return self.stop.is_set()
+
+
+def save_checkpoint(
+    store: Store, run_id: int, state: TrainState, cfg: RunConfig, vocab: tuple[str, ...]
+) -> str:
+    data, sha = checkpoint.to_bytes(state, cfg, vocab)
+    store.save_checkpoint(run_id, state.step, sha, data)
+    return sha
+
+
+def load_examples(store: Store, dataset: DatasetRecord, block_size: int) -> Examples:
+    """Train and dev examples; the test split is never loaded here."""
+    vocab = Vocab(dataset.vocab)
+    Xtr, Ytr = build_examples(store.words(dataset.id, "train"), vocab, block_size)
+    Xdev, Ydev = build_examples(store.words(dataset.id, "dev"), vocab, block_size)
+    return Examples(Xtr, Ytr, Xdev, Ydev)
+
+
+def execute_run(
+    store: Store,
+    run: RunRecord,
+    dataset: DatasetRecord,
+    cfg: RunConfig,
+    device: torch.device,
+    progress: Progress,
+    stop: threading.Event,
+    resume: TrainState | None = None,
+) -> Outcome:
+    """Train an already-created run to its end (or to a stop) and record the outcome."""
+    hooks = StoreHooks(store, run, cfg, dataset.vocab, progress, stop)
+    hooks.step = resume.step if resume else 0
+    assert cfg.train is not None
+    progress.start(run, cfg.train.steps, hooks.step)
+    try:
+        examples = load_examples(store, dataset, cfg.model.block_size)
+        result = train_loop(cfg, examples, device, hooks, resume)
+    except BaseException as exc:
+        progress.stop()
+        _record_failure(store, [hooks], exc)
+        raise
+    progress.stop()
+    return _record_outcome(store, dataset, hooks, result)
+
+
+def execute_batched(
+    store: Store,
+    runs: Sequence[RunRecord],
+    dataset: DatasetRecord,
+    cfgs: Sequence[RunConfig],
+    device: torch.device,
+    progress: Progress,
+    stop: threading.Event,
+) -> list[Outcome]:
+    """Train already-created runs of one shape together as one batched model
+    (``ngramlm.batched``) and record each one's outcome as if it had run alone."""
+    hooks = [
+        StoreHooks(store, run, cfg, dataset.vocab, progress if i == 0 else Progress(), stop)
+        for i, (run, cfg) in enumerate(zip(runs, cfgs, strict=True))
+    ]
+    assert cfgs[0].train is not None
+    progress.start(runs[0], cfgs[0].train.steps, 0)
+    try:
+        examples = load_examples(store, dataset, cfgs[0].model.block_size)
+        results = train_batched(cfgs, examples, device, hooks)
+    except BaseException as exc:
+        progress.stop()
+        _record_failure(store, hooks, exc)
+        raise
+    progress.stop()
+    return [_record_outcome(store, dataset, h, r) for h, r in zip(hooks, results, strict=True)]
+
+
+def _record_failure(store: Store, hooks: Sequence[StoreHooks], exc: BaseException) -> None:
+    """Record what is known; the run is failed (a bug or bad data), not crashed."""
+    for h in hooks:
+        try:
+            h.flush()
+        finally:
+            store.end_run(
+                h.run.id, status="failed", error=f"{type(exc).__name__}: {exc}", steps_done=h.step
+            )
+
+
+def _record_outcome(
+    store: Store, dataset: DatasetRecord, hooks: StoreHooks, result: TrainResult
+) -> Outcome:
+    run, cfg = hooks.run, hooks.cfg
+    hooks.step = result.state.step
+    state = result.state
+
+    def record_outcome() -> RunRecord:
+        sha = save_checkpoint(store, run.id, state, cfg, dataset.vocab)
+        if result.stopped:
+            return store.end_run(
+                run.id,
+                status="killed",
+                error="stopped by a signal (Ctrl-C or SIGTERM)",
+                steps_done=state.step,
+                train_seconds=state.elapsed_s,
+            )
+        return store.finish_run(
+            run.id,
+            steps_done=state.step,
+            train_loss=result.train_loss,
+            dev_loss=result.dev_loss,
+            train_seconds=state.elapsed_s,
+            checkpoint_sha256=sha,
+        )
+
+    record: RunRecord | None = None
+    hooks.flush()  # the last curve points (retried; sets hooks.lost if the store is gone)
+    if hooks.lost is None:
+        try:
+            record = with_retries(record_outcome)
+        except StoreError as exc:
+            hooks.lost = exc
+    if hooks.lost is not None or record is None:
+        # The store is gone: never lose the run. Its state goes to a file instead.
+        path = Path(f"ngramlm-run-{run.id}-step-{state.step}.safetensors").resolve()
+        data, _ = checkpoint.to_bytes(state, cfg, dataset.vocab)
+        path.write_bytes(data)
+        raise StoreError(
+            f"run {run.id}: the store stayed unwritable ({hooks.lost}); training stopped at "
+            f"step {state.step:,} and its checkpoint is saved to {path}"
+        )
+    return Outcome(record, result)
+
+
+def _create_run(
+    store: Store,
+    dataset: DatasetRecord,
+    cfg: RunConfig,
+    kind: str,
+    name: str | None,
+    preset: str | None,
+    device: torch.device,
+) -> RunRecord:
+    """A new ``running`` run of this process, with its whole config."""
+    return store.create_run(
+        dataset_id=dataset.id,
+        kind=kind,
+        name=name,
+        preset=preset,
+        config=cfg.to_dict(),
+        config_hash=cfg.config_hash(),
+        columns=family_of(cfg).columns(cfg),
+        device=str(device),
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        version=__version__,
+    )
+
+
+def start_run(
+    store: Store,
+    dataset: DatasetRecord,
+    cfg: RunConfig,
+    *,
+    preset: str | None = None,
+    name: str | None = None,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+) -> Outcome:
+    """Create a run of any family and take it to its end: trained, or counted."""
+    if family_of(cfg).counted:
+        run = _create_run(store, dataset, cfg, "train", name, preset, torch.device("cpu"))
+        return execute_count(store, run, dataset, cfg, stop)
+    assert cfg.train is not None
+    device = resolve_device(cfg.train.device)  # refuse an absent device before writing
+    run = _create_run(store, dataset, cfg, "train", name, preset, device)
+    return execute_run(
+        store, run, dataset, cfg, device, progress or Progress(), stop or threading.Event(), None
+    )
+
+
+def resume_run(
+    store: Store,
+    run_id: int,
+    *,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+) -> Outcome:
+    run, _ = store.claim_for_resume(run_id, host=socket.gethostname(), pid=os.getpid())
+    cfg = config_from_dict(run.config)
+    if family_of(cfg).counted:  # counting has no state to resume: count again
+        return execute_count(store, run, store.dataset_by_id(run.dataset_id), cfg, stop)
+    ckpt = store.checkpoint(run_id)
+    state: TrainState | None = None  # None: it died before its first checkpoint, start over
+    if ckpt is not None:
+        loaded = checkpoint.from_bytes(ckpt.data, ckpt.sha256)
+        cfg, state = loaded.config, loaded.state
+    dataset = store.dataset_by_id(run.dataset_id)
+    assert cfg.train is not None
+    device = resolve_device(cfg.train.device)
+    return execute_run(
+        store,
+        run,
+        dataset,
+        cfg,
+        device,
+        progress or Progress(),
+        stop or threading.Event(),
+        state,
+    )
+
+
+def lr_find(
+    store: Store,
+    dataset: DatasetRecord,
+    cfg: RunConfig,
+    *,
+    min_lr: float,
+    max_lr: float,
+    name: str | None = None,
+) -> tuple[RunRecord, list[float], list[float], lrfind.Suggestion]:
+    """Run the learning-rate range test and store it as a run of kind ``lr_find``."""
+    if cfg.train is None:
+        raise InputError(f"--model {cfg.family} is counted, not trained: it has no learning rate")
+    lrfind.validate_range(min_lr, max_lr, cfg.train.steps)
+    device = resolve_device(cfg.train.device)
+    run = _create_run(store, dataset, cfg, "lr_find", name, None, device)
+    t0 = time.perf_counter()
+    try:
+        examples = load_examples(store, dataset, cfg.model.block_size)
+        lrs = lrfind.lr_schedule(min_lr, max_lr, cfg.train.steps)
+        losses = lrfind.range_test(cfg, examples, device, lrs)
+    except BaseException as exc:
+        store.end_run(run.id, status="failed", error=f"{type(exc).__name__}: {exc}", steps_done=0)
+        raise
+    elapsed = time.perf_counter() - t0
+    suggestion = lrfind.suggest(lrs, losses)
+    points = [
+        MetricRecord(i + 1, elapsed, lr, loss if math.isfinite(loss) else None, None, None)
+        for i, (lr, loss) in enumerate(zip(lrs, losses, strict=True))
+    ]
+    store.add_metrics(run.id, points, len(points))
+    extra = {
+        "suggested_lr": suggestion.lr,
+        "lr_at_min": suggestion.lr_at_min,
+        "min_smoothed_loss": suggestion.min_smoothed_loss,
+        "method": suggestion.method,
+        "min_lr": min_lr,
+        "max_lr": max_lr,
+    }
+    record = store.finish_run(
+        run.id,
+        steps_done=len(points),
+        train_loss=None,
+        dev_loss=None,
+        train_seconds=elapsed,
+        checkpoint_sha256=None,
+        extra=extra,
+    )
+    return record, lrs, losses, suggestion
+
+
+# --- counted models --------------------------------------------------------------------
+
+
+class Stopped(Exception):
+    """A stop request (Ctrl-C, SIGTERM) arrived while a model was being counted."""
+
+
+def execute_count(
+    store: Store,
+    run: RunRecord,
+    dataset: DatasetRecord,
+    cfg: RunConfig,
+    stop: threading.Event | None = None,
+) -> Outcome:
+    """Count on train, choose what the config left open on dev, evaluate and record an
+    ordinary finished run with one curve point. Counting takes seconds, so a stop request
+    ends the run as ``killed`` with nothing to save; resume counts again."""
+    fam = family_of(cfg)
+    assert isinstance(fam, CountFamily)
+    t0 = time.perf_counter()
+
+    def check_stop() -> None:
+        if stop is not None and stop.is_set():
+            raise Stopped
+
+    try:
+        ex = load_examples(store, dataset, cfg.model.block_size)
+        model = fam.fit(cfg.model, ex.Xtr, ex.Ytr)
+        check_stop()
+        extra = fam.tune(model, ex.Xdev, ex.Ydev)
+        dev_loss = model.mean_nll(ex.Xdev, ex.Ydev)
+        train_loss = model.mean_nll(ex.Xtr, ex.Ytr)
+        check_stop()
+        elapsed = time.perf_counter() - t0
+        data, sha = checkpoint.counted_to_bytes(model, cfg, dataset.vocab)
+    except Stopped:  # killed, as a trained run would be
+        record = store.end_run(
+            run.id, status="killed", error="stopped by a signal (Ctrl-C or SIGTERM)", steps_done=0
+        )
+        state = TrainState(step=0, model={}, optimizer={}, rng=torch.zeros(0))
+        return Outcome(record, TrainResult(state, stopped=True))
+    except BaseException as exc:
+        store.end_run(run.id, status="failed", error=f"{type(exc).__name__}: {exc}", steps_done=0)
+        raise
+    point = EvalPoint(1, elapsed, 0.0, None, train_loss, dev_loss)
+    metric = MetricRecord(1, elapsed, 0.0, None, train_loss, dev_loss)
+    if not store.metrics(run.id):  # a resumed run may have recorded it before it died
+        with_retries(lambda: store.add_metrics(run.id, [metric], steps_done=1))
+    with_retries(lambda: store.save_checkpoint(run.id, 1, sha, data))
+    record = with_retries(
+        lambda: store.finish_run(
+            run.id,
+            steps_done=1,
+            train_loss=train_loss,
+            dev_loss=dev_loss,
+            train_seconds=elapsed,
+            checkpoint_sha256=sha,
+            extra=extra,
+        )
+    )
+    state = TrainState(step=1, model={}, optimizer={}, rng=torch.zeros(0), elapsed_s=elapsed)
+    return Outcome(record, TrainResult(state, False, train_loss, dev_loss, [point]))
