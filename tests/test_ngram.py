@@ -262,15 +262,15 @@ def test_given_smoothing_is_kept(cli, prepared: str) -> None:
         (["--model", "bigram", "--order", "3"], "bigram is order 2"),
         (
             ["--model", "bigram", "--n-hidden", "100"],
-            "--n-hidden is not an option of --model bigram",
+            "--n-hidden is not an option of",
         ),
         (
             ["--model", "bigram", "--preset", "best"],
-            "--preset best is a mlp preset, not a bigram one",
+            "is a mlp preset, not a bigram",
         ),
         (
             ["--model", "kneser-ney", "--order", "3", "--device", "cuda"],
-            "--device is not an option of --model kneser-ney",
+            "--device is not an option of",
         ),
         (["--order", "3"], "--order is not an option of --model mlp"),
         (["--smoothing", "0.5"], "--smoothing is not an option of --model mlp"),
