@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import platform
 import sys
 from pathlib import Path
@@ -21,7 +22,12 @@ from typing import Any
 
 from benchmarks import arms
 
-DEFAULT_WORDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "makemore-names.txt"
+DEFAULT_WORDS = Path(
+    os.environ.get(
+        "NGRAMLM_NAMES",
+        Path(__file__).resolve().parents[2] / "shared" / "data" / "makemore-names.txt",
+    )
+)
 
 
 # The lecture series' printed final losses (train, dev) on the same split.
