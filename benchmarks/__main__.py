@@ -37,9 +37,10 @@ LECTURE = {
 }
 
 
-def in_process(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+def in_process(name: str, kwargs: dict[str, Any], source: str | None = None) -> dict[str, Any]:
+    """One arm in a fresh process; ``source``: import ngramlm from that checkout instead."""
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(1) as pool:
+    with ctx.Pool(1, initializer=arms.use_source, initargs=(source,)) as pool:
         return pool.apply(arms.run_arm, (name, kwargs))
 
 
@@ -51,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="1,2,3,4,5", help="which benchmarks, e.g. 1,4 (6: models)")
     ap.add_argument("--runs", type=int, default=10_000, help="runs in the report store (5)")
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument(
+        "--against",
+        type=Path,
+        help="an earlier ngramlm checkout (git worktree add DIR REV): (1), (2) and (4) also run "
+        "it, alternating with this one, and print this one's speed as a ratio to it",
+    )
     ap.add_argument(
         "--finalize",
         action="store_true",
@@ -79,10 +86,23 @@ def main(argv: list[str] | None = None) -> int:
             show("baseline (lecture loop, autograd)", baseline)
         return baseline
 
+    against = str(args.against.resolve()) if args.against else None
+
+    def before(name: str, now: dict[str, Any], key: str = "steps_per_s") -> None:
+        """The same arm on the earlier checkout, right after this one's."""
+        if against is None:
+            return
+        old = in_process(name, common, against)
+        show(f"  the same on {args.against}", old)
+        results.setdefault("against", {})[name] = {"before": old, "now": now}
+        print(f"  this checkout vs {args.against}: {now[key] / old[key]:.3f}x {key}, "
+              f"dev {now['dev_loss']:.6f} vs {old['dev_loss']:.6f}")  # fmt: skip
+
     if 1 in only:
         b = get_baseline()
         n = in_process("lecture", common)
         show("ngramlm train --preset lecture", n)
+        before("lecture", n)
         ratio = n["steps_per_s"] / b["steps_per_s"]
         results["1_lecture"] = {"baseline": b, "ngramlm": n, "speed_ratio": ratio,
                                 "dev_diff": n["dev_loss"] - b["dev_loss"]}  # fmt: skip
@@ -93,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         b = get_baseline()
         n = in_process("sweep8", common)
         show("ngramlm sweep --lr-grid (8 points, batched)", n)
+        before("sweep8", n)
         ratio = n["wall_seconds"] / b["wall_seconds"]
         results["2_sweep"] = {"baseline": b, "ngramlm": n, "wall_ratio": ratio}
         print(
@@ -114,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         without = in_process("engine_only", common)
         with_store = in_process("lecture", common)
         show("engine without the store", without)
+        before("engine_only", without)
         show("engine with the store", with_store)
         overhead = with_store["wall_seconds"] / without["wall_seconds"] - 1
         results["4_store_overhead"] = {"without": without, "with": with_store, "overhead": overhead}

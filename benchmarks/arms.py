@@ -39,6 +39,30 @@ def _store_with(words_path: str, tmp: str):  # type: ignore[no-untyped-def]
     return store, ds
 
 
+def _api() -> tuple[Any, Any, Any, Any]:
+    """(preset_config, start_run, Examples, train) of the ngramlm on sys.path: this one,
+    or an earlier checkout given to ``--against`` (before the model-family interface,
+    configs came from ``config.resolve``, the loop from ``engine``, runs from ``train``)."""
+    try:
+        from ngramlm.models import preset_config
+        from ngramlm.runner import start_run
+        from ngramlm.train import Examples, train
+    except ImportError:
+        from ngramlm.engine import Examples, train  # type: ignore[import-not-found,no-redef]
+
+        from ngramlm.config import resolve as preset_config  # type: ignore[attr-defined,no-redef]
+        from ngramlm.train import start_run  # type: ignore[attr-defined,no-redef]
+    return preset_config, start_run, Examples, train
+
+
+def use_source(path: str | None) -> None:
+    """Pool initializer: import ngramlm from ``path`` (an earlier checkout) in this process."""
+    if path:
+        import sys
+
+        sys.path.insert(0, path)
+
+
 def run_arm(name: str, kw: dict[str, Any]) -> dict[str, Any]:
     if "threads" in kw:
         torch.set_num_threads(kw["threads"])
@@ -54,9 +78,7 @@ def arm_baseline(words: str, steps: int, threads: int) -> dict[str, Any]:
 
 
 def _train(words: str, steps: int, preset: str, store: bool) -> dict[str, Any]:
-    from ngramlm.models import preset_config
-    from ngramlm.runner import start_run
-    from ngramlm.train import Examples, train
+    preset_config, start_run, Examples, train = _api()
 
     with tempfile.TemporaryDirectory() as tmp:
         s, ds = _store_with(words, tmp)
@@ -93,8 +115,8 @@ def arm_sweep8(words: str, steps: int, threads: int) -> dict[str, Any]:
     import threading
 
     from ngramlm import sweep
-    from ngramlm.models import preset_config
 
+    preset_config = _api()[0]
     with tempfile.TemporaryDirectory() as tmp:
         s, ds = _store_with(words, tmp)
         base = preset_config("lecture", {"steps": steps}, ds.vocab_size)
