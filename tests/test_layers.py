@@ -1,8 +1,15 @@
-"""The architecture of ../shared/STYLE.md, checked on the code's imports."""
+"""The architecture of docs/ARCHITECTURE.md, checked on the code's imports.
+
+The contracts live in pyproject.toml's [tool.importlinter] and ``lint-imports`` checks
+them (``nox -s tests`` runs it too); the AST checks below say the same rules a second way,
+file by file, so a failure names the line to look at even without import-linter.
+"""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 from .conftest import REPO
@@ -51,16 +58,42 @@ def test_only_plots_imports_matplotlib() -> None:
 
 def test_the_store_knows_nothing_of_torch_models_or_the_cli() -> None:
     for mods in (m for f, m in files().items() if f.startswith("ngramlm/store/")):
-        assert not any(m.startswith(("torch", "ngramlm.model", "ngramlm.cli", "ngramlm.engine",
-                                     "ngramlm.train")) for m in mods)  # fmt: skip
+        assert not any(m.startswith(("torch", "ngramlm.models", "ngramlm.cli", "ngramlm.train",
+                                     "ngramlm.runner")) for m in mods)  # fmt: skip
 
 
 def test_report_and_plots_take_records_not_the_store() -> None:
     for f in ("ngramlm/report.py", "ngramlm/plots.py"):
         mods = files()[f]
         assert not any(m in ("ngramlm.store", "ngramlm.store.store") for m in mods), f
-        assert not any(m.startswith(("torch", "ngramlm.train", "ngramlm.engine")) for m in mods), f
+        assert not any(m.startswith(("torch", "ngramlm.train", "ngramlm.runner")) for m in mods), f
 
 
 def test_the_core_does_not_import_the_cli() -> None:
     assert offenders("ngramlm.cli", ("ngramlm/cli/", "ngramlm/__main__.py")) == []
+
+
+def test_the_training_stack_does_not_touch_the_store() -> None:
+    """The loop, the steps and the models see tensors; ngramlm.runner is the store glue."""
+    stack = ("train", "fast", "batched", "lrfind", "checkpoint", "sampling", "evaluation", "data")
+    in_stack = (*(f"ngramlm/{m}.py" for m in stack), "ngramlm/models/")
+    assert not [
+        f"{f} imports {m}"
+        for f, mods in files().items()
+        if f.startswith(in_stack)
+        for m in mods
+        if m == "ngramlm.store" or m.startswith("ngramlm.store.")
+    ]
+
+
+def test_the_import_contracts_hold() -> None:
+    """Every contract in pyproject.toml's [tool.importlinter], lazy imports included."""
+    lint_imports = Path(sys.executable).parent / "lint-imports"
+    result = subprocess.run(
+        [str(lint_imports), "--no-cache", "--no-logo"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
