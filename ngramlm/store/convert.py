@@ -87,45 +87,18 @@ def dataset_record(r: Dataset) -> DatasetRecord:
     )
 
 
+# Column name -> record field, where they differ (every other column keeps its name).
+RENAMED = {"status": "stored_status", "config": "config_json"}
+
+
 def run_record(r: Run | Any, dataset: str) -> RunRecord:
     """A record from an ORM row or a Core row of the runs table (same attribute names)."""
-    return RunRecord(
-        id=r.id,
-        dataset_id=r.dataset_id,
-        dataset=dataset,
-        kind=r.kind,
-        name=r.name,
-        stored_status=r.status,
-        preset=r.preset,
-        config_json=r.config,
-        config_hash=r.config_hash,
-        seed=r.seed,
-        created_at=r.created_at,
-        started_at=r.started_at,
-        ended_at=r.ended_at,
-        heartbeat_at=r.heartbeat_at,
-        steps_done=r.steps_done,
-        train_seconds=r.train_seconds,
-        train_loss=r.train_loss,
-        dev_loss=r.dev_loss,
-        checkpoint_sha256=r.checkpoint_sha256,
-        extra=loads(r.extra),
-        host=r.host,
-        pid=r.pid,
-        version=r.version,
-        device=r.device,
-        error=r.error,
-        sweep_id=r.sweep_id,
-        block_size=r.block_size,
-        n_embd=r.n_embd,
-        n_hidden=r.n_hidden,
-        n_layers=r.n_layers,
-        batch_size=r.batch_size,
-        optimizer=r.optimizer,
-        steps=r.steps,
-        lr=r.lr,
-        model=r.model,
-    )
+    fields = {RENAMED.get(c.name, c.name): getattr(r, c.name) for c in Run.__table__.c}
+    return run_record_from(fields, dataset)
 
 
-RENAMED = {"status": "stored_status", "config": "config_json"}
+def run_record_from(fields: dict[str, Any], dataset: str) -> RunRecord:
+    """A record from the runs table's columns, named as the record's fields (``RENAMED``):
+    the one way a ``RunRecord`` is built, from ORM rows and from ``Store.runs``' plain
+    column rows alike."""
+    return RunRecord(**{**fields, "dataset": dataset, "extra": loads(fields["extra"])})

@@ -21,13 +21,13 @@ from ngramlm.store.connection import utcnow
 from ngramlm.store.convert import (
     RENAMED,
     new_run_row,
+    run_record_from,
 )
 from ngramlm.store.records import (
     STALE_AFTER_S,
     CheckpointRecord,
     MetricRecord,
     RunRecord,
-    loads,
 )
 from ngramlm.store.tables import (
     Checkpoint,
@@ -108,8 +108,7 @@ class RunsMixin(StoreBase):
             records = []
             for row in result:
                 d = dict(zip(keys, row, strict=True))
-                d["extra"] = loads(d["extra"])
-                records.append(RunRecord(**d))
+                records.append(run_record_from(d, d.pop("dataset")))
             return records
 
     def add_metrics(self, run_id: int, rows: Sequence[MetricRecord], steps_done: int) -> None:
