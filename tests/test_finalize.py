@@ -186,3 +186,107 @@ def test_store_words_refuses_the_test_split(sqlite_url: str, words_file: Path) -
         ds = prepare(s, words_file, "tiny", 42).dataset
         with pytest.raises(ValueError, match="train and dev only"):
             s.words(ds.id, "test")
+
+
+# --- the test path and the dev path compute the same number ------------------------------
+
+FAMILIES = {
+    "mlp": ("default", {"n_embd": 4, "n_hidden": 16, "steps": 200, "batch_size": 16}),
+    "mlp-batchnorm": ("default", {"n_embd": 4, "n_hidden": 16, "steps": 200, "norm": "batch"}),
+    "wavenet": ("wavenet", {"n_embd": 4, "n_hidden": 16, "steps": 200, "batch_size": 16}),
+    "kneser-ney": (None, {"order": 3, "smoothing": 0.8}),
+}
+
+
+def _brute_force_nll(model, X, Y) -> float:  # type: ignore[no-untyped-def]
+    """Mean -log p(y | x), example by example, without ngramlm.evaluation."""
+    import torch
+    import torch.nn.functional as F
+
+    if isinstance(model, torch.nn.Module):
+        was = model.training
+        model.eval()
+        with torch.no_grad():
+            loss = F.cross_entropy(model(X)[0].double(), Y).item()
+        model.train(was)
+        return float(loss)
+    import math
+
+    return -math.fsum(
+        math.log(model.prob(x, y)) for x, y in zip(X.tolist(), Y.tolist(), strict=True)
+    ) / len(Y)
+
+
+@pytest.mark.parametrize("kind", list(FAMILIES))
+def test_finalize_path_equals_the_loops_dev_path_on_the_same_words(
+    sqlite_url: str, words_file: Path, kind: str
+) -> None:
+    """``finalize._test_loss`` given the dev words gives the dev loss the training loop
+    recorded (``evaluation.evaluate_set`` on the same examples), and both equal plain
+    cross-entropy computed example by example."""
+    import torch
+
+    from ngramlm import checkpoint
+    from ngramlm.data import Vocab, build_examples
+    from ngramlm.datasets import prepare
+    from ngramlm.evaluation import EvalSet, evaluate_set
+    from ngramlm.finalize import _test_loss
+    from ngramlm.models import preset_config
+    from ngramlm.runner import start_run
+
+    preset, options = FAMILIES[kind]
+    model_name = "kneser-ney" if kind == "kneser-ney" else None
+    with Store(sqlite_url) as s:
+        ds = prepare(s, words_file, "tiny", 42).dataset
+        cfg = preset_config(preset, options, ds.vocab_size, model=model_name)
+        out = start_run(s, ds, cfg)
+        run = s.run(out.run.id)
+        ckpt = s.checkpoint(run.id)
+        dev_words = s.words(ds.id, "dev")
+    assert run.status == "finished" and ckpt is not None and run.dev_loss is not None
+    test_path, n = _test_loss(run, ckpt, dev_words)
+    X, Y = build_examples(dev_words, Vocab(ds.vocab), cfg.model.block_size)
+    assert n == X.shape[0] == sum(len(w) + 1 for w in dev_words)
+    assert test_path == pytest.approx(run.dev_loss, abs=1e-9)
+    model = checkpoint.load_model(ckpt.data, ckpt.sha256).model
+    if isinstance(model, torch.nn.Module):  # the loop's own call, on the loaded weights
+        loop = evaluate_set(model, EvalSet.of(X, Y, ds.vocab_size))
+        assert loop == pytest.approx(test_path, abs=1e-9)
+        assert model.mean_nll(X, Y) == pytest.approx(test_path, abs=1e-9)
+    # float32 logits, float64 sums: agree to float32 rounding
+    assert _brute_force_nll(model, X, Y) == pytest.approx(test_path, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--steps", "200", "--n-hidden", "16"],
+        ["--preset", "wavenet", "--steps", "200", "--n-hidden", "16", "--n-embd", "4"],
+        ["--model", "kneser-ney", "--order", "4"],
+    ],
+    ids=["mlp", "wavenet", "kneser-ney"],
+)
+def test_finalizing_a_run_whose_test_words_are_its_dev_words_gives_its_dev_loss(
+    cli, sqlite_url: str, words_file: Path, args: list[str]
+) -> None:
+    """A dataset built by hand whose test split is a copy of its dev split: the locked
+    test loss must be the dev loss that training recorded, on as many examples."""
+    from ngramlm.data import content_sha256, read_words, split_words
+
+    words = read_words(words_file)
+    split = split_words(words, 42)
+    splits = {"train": split.train, "dev": split.dev, "test": list(split.dev)}
+    with Store(sqlite_url) as s:
+        s.add_dataset(name="mirror", sha256=content_sha256(words), source_path=str(words_file),
+                      seed=42, vocab=tuple(sorted(set("".join(words)))), splits=splits,
+                      n_duplicates=0)  # fmt: skip
+    r = cli("--db", sqlite_url, "train", "--dataset", "mirror", *args, "--json")
+    assert r.code == 0, r.err
+    trained = json.loads(r.out)
+    r = cli("--db", sqlite_url, "finalize", str(trained["run"]), "--json")
+    assert r.code == 0, r.err
+    fin = json.loads(r.out)
+    assert fin["created"] is True
+    assert fin["test_examples"] == sum(len(w) + 1 for w in split.dev)
+    assert fin["test_loss"] == pytest.approx(trained["dev_loss"], abs=1e-9)
+    assert fin["dev_loss"] == trained["dev_loss"]

@@ -85,7 +85,20 @@ def test_one_run_in_depth(cli, sqlite_url: str, populated: dict) -> None:
     r = cli("--db", sqlite_url, "report", run, "--json")
     data = json.loads(r.out)
     assert data["test_loss"] is not None and len(data["curve"]) == 20
-    assert {f["rule"] for f in data["diagnosis"]} & {"underfit", "overfit", "balanced"}
+    # the diagnosis is the one the run's own numbers call for, recomputed here
+    gap = data["dev_loss"] - data["train_loss"]
+    expected = (
+        "underfit" if gap <= core.UNDERFIT_GAP
+        else "overfit" if gap >= core.OVERFIT_GAP
+        else "balanced"
+    )  # fmt: skip
+    curve = data["curve"]
+    ref = [m for m in curve if m["step"] <= 0.9 * curve[-1]["step"]][-1]
+    falling = ref["dev_loss"] - curve[-1]["dev_loss"] > core.STILL_FALLING
+    assert [f["rule"] for f in data["diagnosis"]] == [
+        expected,
+        "still-falling" if falling else "plateaued",
+    ]
     assert len(data["samples"]) == 8 and data["checkpoint"]["step"] == 200
     text = cli("--db", sqlite_url, "report", run)
     assert "dev " in text.out and "samples:" in text.out and "checkpoint: step 200" in text.out
@@ -121,30 +134,108 @@ def test_bad_report_requests(cli, sqlite_url: str, args: list[str], needle: str)
     assert r.code != 0 and needle in r.err, r.err
 
 
-def _run(train: float, dev: float) -> RunRecord:
+MLP_CONFIG = '{"family": "mlp", "model": {}, "train": {"steps": 1000}}'
+
+
+def _run(
+    train: float | None,
+    dev: float | None,
+    *,
+    model: str = "mlp",
+    config_json: str = MLP_CONFIG,
+    extra: dict | None = None,
+) -> RunRecord:
     now = datetime.now(timezone.utc)
     return RunRecord(
         id=1, dataset_id=1, dataset="d", kind="train", name=None, stored_status="finished",
-        preset=None, config_json='{"model": {}, "train": {"steps": 1000}}', steps=1000,
-        config_hash="h", seed=1,
+        preset=None, config_json=config_json, steps=1000, config_hash="h", seed=1,
         created_at=now, started_at=now, ended_at=now, heartbeat_at=now, steps_done=1000,
-        train_seconds=1.0, train_loss=train, dev_loss=dev, checkpoint_sha256=None, extra={},
-        host="h", pid=1, version="v", device="cpu", error=None,
+        train_seconds=1.0, train_loss=train, dev_loss=dev, checkpoint_sha256=None,
+        extra=extra or {}, host="h", pid=1, version="v", device="cpu", error=None, model=model,
     )  # fmt: skip
 
 
 def _curve(devs: list[float]) -> list[MetricRecord]:
+    """Evaluations at equal intervals up to step 1000, train loss = dev loss."""
     n = len(devs)
     return [MetricRecord(1000 * (i + 1) // n, 0.0, 0.1, None, d, d) for i, d in enumerate(devs)]
+
+
+def _rules(train: float | None, dev: float | None, devs: list[float], **kw: object) -> list[str]:
+    return [f.rule for f in core.diagnose(_run(train, dev, **kw), _curve(devs))]  # type: ignore[arg-type]
+
+
+FLAT = [2.6, 2.4, 2.3, 2.3]  # last 10%: 2.3 -> 2.3, no change
+
+
+@pytest.mark.parametrize(
+    ("train", "dev", "rule"),
+    [
+        (2.000, 2.000, "underfit"),  # no gap at all
+        (2.000, 2.019, "underfit"),  # just under UNDERFIT_GAP = 0.02
+        (2.100, 2.080, "underfit"),  # dev below train: still no generalisation gap
+        (2.000, 2.021, "balanced"),  # just over UNDERFIT_GAP
+        (2.000, 2.049, "balanced"),  # just under OVERFIT_GAP = 0.05
+        (2.000, 2.051, "overfit"),  # just over OVERFIT_GAP
+        (1.500, 2.200, "overfit"),  # a wide gap
+    ],
+)
+def test_gap_decides_underfit_balanced_overfit(train: float, dev: float, rule: str) -> None:
+    assert _rules(train, dev, FLAT) == [rule, "plateaued"]
+
+
+@pytest.mark.parametrize(
+    ("devs", "rule"),
+    [
+        # 10 points: the reference is step 900 (the last at or before 90% of 1000)
+        ([2.9, 2.8, 2.7, 2.6, 2.5, 2.4, 2.35, 2.3, 2.25, 2.235], "still-falling"),  # 0.015
+        ([2.9, 2.8, 2.7, 2.6, 2.5, 2.4, 2.35, 2.3, 2.25, 2.245], "plateaued"),  # 0.005
+        ([2.9, 2.8, 2.7, 2.6, 2.5, 2.4, 2.35, 2.3, 2.25, 2.30], "plateaued"),  # rising
+        # 4 points: step 750 is the reference; an early fall does not count
+        ([3.5, 2.3, 2.235, 2.23], "plateaued"),
+        ([3.5, 2.3, 2.25, 2.23], "still-falling"),
+        # 2 points: the first is the reference
+        ([2.5, 2.3], "still-falling"),
+    ],
+)
+def test_curve_decides_still_falling_or_plateaued(devs: list[float], rule: str) -> None:
+    assert _rules(2.0, 2.0, devs) == ["underfit", rule]
 
 
 def test_diagnosis_rules_name_their_numbers() -> None:
     under = core.diagnose(_run(2.20, 2.21), _curve([2.5, 2.3, 2.215, 2.21]))
     assert [f.rule for f in under] == ["underfit", "plateaued"]
     assert "2.2000" in under[0].message and "grow --n-hidden" in under[0].message
+    assert "-0.0050" in under[1].message  # dev went from 2.215 to 2.21
     over = core.diagnose(_run(1.80, 2.10), _curve([2.5, 2.3, 2.2, 2.10]))
-    assert over[0].rule == "overfit" and "+0.3000" in over[0].message
-    falling = core.diagnose(
-        _run(2.20, 2.21), _curve([2.9, 2.7, 2.5, 2.3, 2.25, 2.24, 2.23, 2.22, 2.215, 2.17])
+    assert [f.rule for f in over] == ["overfit", "still-falling"]
+    assert "+0.3000" in over[0].message and "--dropout" in over[0].message
+    assert "0.1000 from step 750 to 1,000" in over[1].message
+    balanced = core.diagnose(_run(2.00, 2.03), _curve([2.5, 2.03]))
+    assert balanced[0].rule == "balanced" and "+0.0300" in balanced[0].message
+
+
+def test_no_curve_finding_from_one_point_and_none_without_losses() -> None:
+    assert _rules(2.0, 2.3, [2.3]) == ["overfit"]  # one point: no slope to read
+    assert _rules(2.0, 2.3, []) == ["overfit"]
+    assert _rules(None, 2.3, [2.3]) == ["none"]
+    assert _rules(2.0, None, []) == ["none"]
+
+
+def test_count_models_get_the_counted_rule_whatever_their_gap() -> None:
+    bigram = '{"family": "bigram", "model": {"vocab_size": 27, "order": 2, "smoothing": null}}'
+    kn = '{"family": "kneser-ney", "model": {"vocab_size": 27, "order": 5, "smoothing": 0.75}}'
+    chosen = {"smoothing": 0.5, "smoothing_chosen_on_dev": True}
+    for train, dev in ((2.45, 2.45), (1.74, 1.99), (2.0, 2.03)):  # gaps of every kind
+        found = core.diagnose(
+            _run(train, dev, model="bigram", config_json=bigram, extra=chosen),
+            _curve([2.9, dev]),  # a falling "curve" is ignored: counting has no steps
+        )
+        assert [f.rule for f in found] == ["counted"]
+        assert "add-k 0.5 was chosen on dev" in found[0].message
+        assert f"({dev - train:+.4f})" in found[0].message
+    given = core.diagnose(
+        _run(1.74, 1.99, model="kneser-ney", config_json=kn, extra={"smoothing": 0.75}), []
     )
-    assert falling[-1].rule == "still-falling" and "train longer" in falling[-1].message
+    assert [f.rule for f in given] == ["counted"]
+    assert "discount 0.75 was as given" in given[0].message

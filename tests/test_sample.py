@@ -46,19 +46,54 @@ def test_same_seed_same_words(cli, sqlite_url: str, trained: str) -> None:
 
 def test_marks_never_reveal_the_test_split(cli, sqlite_url: str, trained: str) -> None:
     out = words(cli, sqlite_url, trained, "-n", "300", "--temperature", "0.5")
-    assert {w["in"] for w in out} <= {"train", "dev", "new"}
+    assert len(out) == 300
     import sqlalchemy as sa
 
     with Store(sqlite_url) as s:
-        ds = s.run(int(trained)).dataset_id
-        train = set(s.words(ds, "train"))
+        ds = s.dataset_by_id(s.run(int(trained)).dataset_id)
+        train, dev = set(s.words(ds.id, "train")), set(s.words(ds.id, "dev"))
         with s.engine.connect() as conn:  # the test reads the split directly, as a check
             held_out = conn.execute(sa.text("SELECT word FROM words WHERE split = 'test'"))
-            test = {w for (w,) in held_out} - train - set(s.words(ds, "dev"))
+            test = {w for (w,) in held_out} - train - dev
+    assert test  # the check below has test-only words to get wrong
     for w in out:
-        assert (w["in"] == "train") == (w["word"] in train)
-        if w["word"] in test:
-            assert w["in"] == "new"
+        assert set(w["word"]) <= set(ds.vocab), w  # only the dataset's characters
+        assert len(w["word"]) <= 64, w  # sampling.MAX_NEW_CHARS
+        expected = "train" if w["word"] in train else "dev" if w["word"] in dev else "new"
+        assert w["in"] == expected, w
+    # seeded: the same call gives the same words and the same marks
+    assert words(cli, sqlite_url, trained, "-n", "300", "--temperature", "0.5") == out
+
+
+def test_every_mark_on_a_split_built_by_hand(cli, sqlite_url: str) -> None:
+    """Two letters, a split chosen so that samples must hit a train word, a dev-only word
+    ('aa') and a test-only word ('bb'): each gets its mark, and the test word reads as
+    new, as any word training never saw."""
+    from ngramlm.data import content_sha256
+
+    splits = {
+        "train": ["ab", "ba", "a", "b", "aba", "bab", "abab", "baba"] * 8,
+        "dev": ["aa", "ab"],
+        "test": ["bb", "aa"],
+    }
+    everything = [w for part in splits.values() for w in part]
+    with Store(sqlite_url) as s:
+        s.add_dataset(name="ab", sha256=content_sha256(everything), source_path="by hand",
+                      seed=0, vocab=("a", "b"), splits=splits, n_duplicates=0)  # fmt: skip
+    r = cli("--db", sqlite_url, "train", "--dataset", "ab", "--steps", "200", "--n-hidden", "8",
+            "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    run = str(json.loads(r.out)["run"])
+    out = words(cli, sqlite_url, run, "-n", "400", "--temperature", "2", "--seed", "5")
+    marks = {}
+    for w in out:
+        assert set(w["word"]) <= {"a", "b"}, w
+        marks.setdefault(w["word"], set()).add(w["in"])
+    assert marks["ab"] == {"train"}  # in train and dev: train wins
+    assert marks["aa"] == {"dev"}  # in dev (and test): dev
+    assert marks["bb"] == {"new"}  # in test only: never revealed
+    for word, m in marks.items():
+        assert m == ({"train"} if word in splits["train"] else {"new"} if word != "aa" else {"dev"})
 
 
 def test_greedy_prefix_and_top_k(cli, sqlite_url: str, trained: str) -> None:
