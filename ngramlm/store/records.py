@@ -69,7 +69,7 @@ class RunRecord:
     optimizer: str = ""
     steps: int = 0
     lr: float = 0.0
-    model: str = "mlp"  # mlp | bigram | kneser-ney
+    model: str = "mlp"  # the family (ngramlm.models); rows from before 0.2 are "mlp"
 
     @property
     def order(self) -> int:
