@@ -40,20 +40,30 @@ class DatasetsMixin(StoreBase):
         vocab: Sequence[str],
         splits: dict[str, Sequence[str]],
         n_duplicates: int,
+        unit: str = "char",
+        min_count: int = 1,
+        split: str = "shuffled",
     ) -> tuple[DatasetRecord, bool]:
-        """Record a dataset and its words; ``(record, created)``. Datasets are immutable:
-        the same content and seed under the same name is a no-op, anything else under an
-        existing name is refused."""
+        """Record a dataset and its lines; ``(record, created)``. Datasets are immutable:
+        the same content, seed, unit, min-count and split under the same name is a no-op,
+        anything else under an existing name is refused."""
         for attempt in (1, 2):
             try:
                 with self._tx(write=True) as s:
                     row = s.scalar(select(Dataset).where(Dataset.name == name))
                     if row is not None:
-                        if row.sha256 != sha256 or row.seed != seed:
+                        if (row.sha256, row.seed, row.unit, row.min_count, row.split) != (
+                            sha256,
+                            seed,
+                            unit,
+                            min_count,
+                            split,
+                        ):
                             raise ConflictError(
-                                f"dataset {name!r} already exists with other content or seed "
-                                f"(sha256 {row.sha256[:12]}, seed {row.seed}); datasets are "
-                                "immutable, choose another --name"
+                                f"dataset {name!r} already exists with other content or "
+                                f"settings (sha256 {row.sha256[:12]}, seed {row.seed}, unit "
+                                f"{row.unit}, min-count {row.min_count}, split {row.split}); "
+                                "datasets are immutable, choose another --name"
                             )
                         return dataset_record(row), False
                     row = Dataset(
@@ -68,6 +78,9 @@ class DatasetsMixin(StoreBase):
                         n_test=len(splits["test"]),
                         n_duplicates=n_duplicates,
                         created_at=utcnow(),
+                        unit=unit,
+                        min_count=min_count,
+                        split=split,
                     )
                     s.add(row)
                     s.flush()
