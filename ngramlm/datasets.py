@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ngramlm.data import (
@@ -46,7 +46,7 @@ class WordList:
     split: Split
     vocab: Vocab
     min_count: int = 1
-    split_spec: SplitSpec = SplitSpec()
+    split_spec: SplitSpec = field(default_factory=SplitSpec)
 
     @property
     def unit(self) -> str:

@@ -56,8 +56,8 @@ def prepare_cmd(
     """Read a word list (or a corpus, --unit word) and record it with its train/dev/test
     split: seeded 80/10/10 by line, or in file order (--split ordered:TRAIN,DEV)."""
     # refuse bad input before the store is opened
-    words = load(path, name, seed, unit=unit, min_count=min_count, split=split)
-    result = record(store(ctx), words)
+    loaded = load(path, name, seed, unit=unit, min_count=min_count, split=split)
+    result = record(store(ctx), loaded)
     ds = result.dataset
     if as_json:
         print_json(

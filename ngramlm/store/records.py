@@ -72,7 +72,7 @@ class RunRecord:
     optimizer: str = ""
     steps: int = 0
     lr: float = 0.0
-    model: str = "mlp"  # mlp | bigram | kneser-ney
+    model: str = "mlp"  # the family: mlp | wavenet | bigram | kneser-ney | modified-kn
 
     @property
     def order(self) -> int:
