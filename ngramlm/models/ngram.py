@@ -230,6 +230,11 @@ class CountModel:
             out[2, k - 1] = torch.tensor(types, dtype=torch.float64)
         return out
 
+    def _discount_of(self, k: int, counts: torch.Tensor) -> torch.Tensor:
+        """Order k's discount of each count (0 for a count of 0), float64."""
+        table = torch.tensor([0.0, *self.discounts[k - 1]], dtype=torch.float64)
+        return table[counts.clamp(max=3).long()]
+
     @staticmethod
     def _columns(rows: list[str], k: int, tables: tuple[dict[str, int], ...]) -> list[list[int]]:
         """Each row's k-gram looked up in the first table, its context in the others."""
@@ -248,7 +253,7 @@ class CountModel:
             for k in range(self.order):
                 num, den = stats[0, k], stats[1, k]
                 D1, D2, D3 = self.discounts[k]
-                Dc = torch.where(num >= 3, D3, torch.where(num == 2, D2, D1))
+                Dc = self._discount_of(k + 1, num)
                 d = den.clamp(min=1)
                 gamma = (D1 * stats[2, k] + D2 * stats[3, k] + D3 * stats[4, k]) / d
                 mixed = (num - Dc).clamp(min=0) / d + gamma * p
@@ -352,7 +357,7 @@ class CountModel:
             ids, counts = seen
             if self.modified:
                 D1, D2, D3 = self.discounts[k - 1]
-                D = torch.where(counts >= 3, D3, torch.where(counts == 2, D2, D1))
+                D = self._discount_of(k, counts)
                 gamma = (
                     D1 * lev.n1.get(hk, 0) + D2 * lev.n2.get(hk, 0) + D3 * lev.n3.get(hk, 0)
                 ) / den
