@@ -14,6 +14,7 @@ names.txt that is 25,626 / 3,203 / 3,204 words and, with block_size 3, 182,625 /
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 import re
 import unicodedata
@@ -298,10 +299,9 @@ class Vocab:
 
 
 def token_counts(lines: Iterable[str], unit: str) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for line in lines:
-        counts.update(line.split() if unit == "word" else line)
-    return counts
+    if unit == "word":
+        return Counter(itertools.chain.from_iterable(map(str.split, lines)))
+    return Counter(itertools.chain.from_iterable(lines))
 
 
 # --- the split -------------------------------------------------------------------------

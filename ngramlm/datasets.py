@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from ngramlm.data import (
     SPLITS,
+    UNK,
     Split,
     SplitSpec,
     Vocab,
@@ -55,23 +57,24 @@ class WordList:
     def parts(self) -> dict[str, list[str]]:
         return {"train": self.split.train, "dev": self.split.dev, "test": self.split.test}
 
+    @cached_property
+    def counts(self) -> dict[str, Counter[str]]:
+        """Each split's token counts."""
+        return {part: token_counts(lines, self.unit) for part, lines in self.parts().items()}
+
     def tokens(self) -> dict[str, int]:
         """Tokens per split (the boundary tokens not counted)."""
-        unit = self.unit
-        return {
-            part: sum(len(w.split()) if unit == "word" else len(w) for w in lines)
-            for part, lines in self.parts().items()
-        }
+        return {part: c.total() for part, c in self.counts.items()}
 
     def unk_tokens(self) -> dict[str, int]:
         """Tokens per split that the vocabulary maps to ``<unk>`` (a literal ``<unk>`` in
         the text included)."""
         if self.vocab.unk is None:
             return dict.fromkeys(SPLITS, 0)
-        stoi, unk = self.vocab.stoi, self.vocab.unk
+        stoi = self.vocab.stoi
         return {
-            part: sum(stoi.get(t, unk) == unk for w in lines for t in w.split())
-            for part, lines in self.parts().items()
+            part: c[UNK] + sum(n for t, n in c.items() if t not in stoi)
+            for part, c in self.counts.items()
         }
 
 
@@ -125,6 +128,7 @@ def load(
     else:
         counts = token_counts(parts.train, unit)
         vocab = Vocab.from_counts(counts, min_count)
+        counts.pop(UNK, None)  # a literal <unk> is <unk>, not a word that min-count keeps
         if vocab.size < 3:
             raise InputError(
                 f"--min-count {min_count} keeps no word of the train split ({len(counts):,} "

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
+    Table,
     exc,
     insert,
     select,
@@ -25,6 +26,8 @@ from ngramlm.store.tables import (
     Dataset,
     Word,
 )
+
+WORDS_TABLE = cast(Table, Word.__table__)
 
 
 class DatasetsMixin(StoreBase):
@@ -97,8 +100,9 @@ class DatasetsMixin(StoreBase):
                                 }
                             )
                             position += 1
+                    conn = s.connection()  # Core executemany: no ORM bookkeeping per row
                     for i in range(0, len(rows), 50_000):
-                        s.execute(insert(Word), rows[i : i + 50_000])
+                        conn.execute(insert(WORDS_TABLE), rows[i : i + 50_000])
                     return dataset_record(row), True
             except exc.IntegrityError:
                 if attempt == 2:  # pragma: no cover - only a pathological race
