@@ -3,8 +3,8 @@
 A trained model's checkpoint holds its weights, the optimizer's state, the generator's
 state and the loop's counters (everything ``ngramlm.train`` needs to resume); a counted
 model's holds the tensors its family writes (``CountFamily.to_tensors``). Both carry the
-run config (with its family) and the vocabulary in the metadata, so a checkpoint alone
-can be sampled from.
+run config (with its family) and the vocabulary in the metadata (with its unit when the
+tokens are words), so a checkpoint alone can be sampled from.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import torch
 from safetensors.torch import load, save
 
 from ngramlm.config import RunConfig
+from ngramlm.data import Vocab
 from ngramlm.errors import InputError
 from ngramlm.models import CountFamily, LanguageModel, NeuralFamily, config_from_dict, family_of
 from ngramlm.train import TrainState
@@ -31,9 +32,21 @@ class LoadedCheckpoint:
     config: RunConfig
     vocab: tuple[str, ...]
     state: TrainState
+    unit: str = "char"
 
 
-def to_bytes(state: TrainState, config: RunConfig, vocab: tuple[str, ...]) -> tuple[bytes, str]:
+def _vocab_meta(vocab: tuple[str, ...], unit: str) -> dict[str, str]:
+    """The vocabulary's metadata; ``unit`` only for words, so a character model's
+    checkpoint is byte for byte what it always was."""
+    meta = {"vocab": json.dumps(list(vocab), ensure_ascii=False)}
+    if unit != "char":
+        meta["unit"] = unit
+    return meta
+
+
+def to_bytes(
+    state: TrainState, config: RunConfig, vocab: tuple[str, ...], *, unit: str = "char"
+) -> tuple[bytes, str]:
     tensors: dict[str, torch.Tensor] = {}
     for k, v in state.model.items():
         tensors[f"model.{k}"] = v.contiguous()
@@ -44,7 +57,7 @@ def to_bytes(state: TrainState, config: RunConfig, vocab: tuple[str, ...]) -> tu
     metadata = {
         "format": FORMAT,
         "config": config.to_json(),
-        "vocab": json.dumps(list(vocab), ensure_ascii=False),
+        **_vocab_meta(vocab, unit),
         "step": str(state.step),
         "batch_loss_count": str(state.batch_loss_count),
         "elapsed_s": repr(state.elapsed_s),
@@ -93,7 +106,10 @@ def from_bytes(data: bytes, expected_sha256: str | None = None) -> LoadedCheckpo
         elapsed_s=float(meta["elapsed_s"]),
     )
     return LoadedCheckpoint(
-        config_from_dict(json.loads(meta["config"])), tuple(json.loads(meta["vocab"])), state
+        config_from_dict(json.loads(meta["config"])),
+        tuple(json.loads(meta["vocab"])),
+        state,
+        meta.get("unit", "char"),
     )
 
 
@@ -109,7 +125,9 @@ def build_model(loaded: LoadedCheckpoint) -> torch.nn.Module:
 # --- counted models --------------------------------------------------------------------
 
 
-def counted_to_bytes(model: object, config: RunConfig, vocab: tuple[str, ...]) -> tuple[bytes, str]:
+def counted_to_bytes(
+    model: object, config: RunConfig, vocab: tuple[str, ...], *, unit: str = "char"
+) -> tuple[bytes, str]:
     """A counted model's tensors (deterministic: the same counts give the same sha256)."""
     fam = family_of(config)
     assert isinstance(fam, CountFamily)
@@ -117,7 +135,7 @@ def counted_to_bytes(model: object, config: RunConfig, vocab: tuple[str, ...]) -
     metadata = {
         "format": COUNTED_FORMAT,
         "config": config.to_json(),
-        "vocab": json.dumps(list(vocab), ensure_ascii=False),
+        **_vocab_meta(vocab, unit),
         **extra,
     }
     data = save(tensors, metadata=metadata)
@@ -129,6 +147,11 @@ class LoadedModel:
     model: LanguageModel
     vocab: tuple[str, ...]
     config: RunConfig
+    unit: str = "char"
+
+    @property
+    def tokens(self) -> Vocab:
+        return Vocab(self.vocab, self.unit)
 
 
 def load_model(data: bytes, expected_sha256: str | None = None) -> LoadedModel:
@@ -140,6 +163,6 @@ def load_model(data: bytes, expected_sha256: str | None = None) -> LoadedModel:
         if not isinstance(fam, CountFamily):
             raise InputError(f"the checkpoint holds counts for a {fam.name} model")
         model = fam.from_tensors(cfg.model, tensors, meta)
-        return LoadedModel(model, tuple(json.loads(meta["vocab"])), cfg)
+        return LoadedModel(model, tuple(json.loads(meta["vocab"])), cfg, meta.get("unit", "char"))
     loaded = from_bytes(data, expected_sha256)
-    return LoadedModel(build_model(loaded), loaded.vocab, loaded.config)  # type: ignore[arg-type]
+    return LoadedModel(build_model(loaded), loaded.vocab, loaded.config, loaded.unit)  # type: ignore[arg-type]

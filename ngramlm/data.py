@@ -1,17 +1,27 @@
-"""Word lists, the character vocabulary, the lecture's split and (X, Y) examples.
+"""Lines of text, their token vocabulary, the split and (X, Y) examples.
 
-The split reproduces makemore part 2 exactly: ``random.seed(42); random.shuffle(words)``,
-then 80% train, 10% dev, 10% test by word. On the lecture's names.txt that is
-25,626 / 3,203 / 3,204 words and, with block_size 3, 182,625 / 22,655 / 22,866 examples.
+A token is a character (``unit="char"``, a word list: one word a line, each character a
+token) or a word (``unit="word"``, a corpus: one sentence a line, whitespace-separated
+tokens). Nothing past this module cares which: ``Vocab`` maps a line to token ids and
+back, and ``build_examples`` turns lines into examples over those ids.
+
+The default split reproduces makemore part 2 exactly: ``random.seed(42);
+random.shuffle(words)``, then 80% train, 10% dev, 10% test by line. On the lecture's
+names.txt that is 25,626 / 3,203 / 3,204 words and, with block_size 3, 182,625 / 22,655 /
+22,866 examples. ``ordered:TRAIN,DEV`` keeps file order instead (``split_ordered``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
+import re
 import unicodedata
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,12 +31,37 @@ if TYPE_CHECKING:  # torch is imported where examples are built: commands that o
     import torch  # read the store (report, prepare, db) start without it
 
 BOUNDARY = "."  # how the word-boundary token (index 0) is shown
+WORD_BOUNDARY = "</s>"  # how the sentence-boundary token (index 0) of a word vocabulary is shown
+UNK = "<unk>"  # the word vocabulary's unknown token: rare and unseen words
+UNITS = ("char", "word")
 MAX_WORD_CHARS = 256
+MAX_TOKEN_CHARS = 100  # a word token (a longer one is not a word: a missing space, binary)
+MAX_LINE_TOKENS = 10_000  # a sentence
 MAX_FILE_BYTES = 512 * 1024**2
 SPLITS = ("train", "dev", "test")
+SHUFFLED = "shuffled"
+ORDERED = "ordered"
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc
 
 
-# --- reading a word list ---------------------------------------------------------------
+# --- reading a word list or a corpus --------------------------------------------------
+
+
+def _read_bytes(path: Path, what: str) -> bytes:
+    if not path.exists():
+        raise InputError(f"{path}: no such file; give the path of {what}")
+    if path.is_dir():
+        raise InputError(f"{path} is a directory; give the path of a file: {what}")
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise InputError(
+                f"{path} is {size / 1024**2:.0f} MiB; files over "
+                f"{MAX_FILE_BYTES // 1024**2} MiB are refused, split or trim it"
+            )
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it ({exc.strerror}); check its permissions") from exc
 
 
 def read_words(path: Path) -> list[str]:
@@ -35,21 +70,87 @@ def read_words(path: Path) -> list[str]:
     Trailing ``\\r`` and surrounding whitespace are stripped and blank lines dropped;
     words are otherwise kept as given. Every refusal names the file, the line and the fix.
     """
-    if not path.exists():
-        raise InputError(f"{path}: no such file; give the path of a word list, one word a line")
-    if path.is_dir():
-        raise InputError(f"{path} is a directory; give the path of a word list file")
+    return parse_words(_read_bytes(path, "a word list, one word a line"), str(path))
+
+
+def read_lines(path: Path, unit: str) -> list[str]:
+    """The lines of a word list (``char``) or of a corpus of sentences (``word``)."""
+    check_unit(unit)
+    if unit == "char":
+        return read_words(path)
+    return parse_sentences(_read_bytes(path, "a text file, one sentence a line"), str(path))
+
+
+def check_unit(unit: str) -> str:
+    if unit not in UNITS:
+        raise InputError(
+            f"--unit must be char (each character a token) or word (whitespace-separated "
+            f"words), got {unit!r}"
+        )
+    return unit
+
+
+def _decode(raw: bytes, source: str, what: str) -> str:
+    """The whole file as text: UTF-16 and NUL bytes refused, a UTF-8 BOM dropped."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(
+            f"{source} is UTF-16 (it starts with a UTF-16 byte-order mark); "
+            "convert it to UTF-8, e.g. iconv -f UTF-16 -t UTF-8"
+        )
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        lineno = raw.count(b"\n", 0, nul) + 1
+        raise InputError(
+            f"{source}, line {lineno}: NUL byte (is this a binary file?); "
+            f"give a UTF-8 text file, {what}"
+        )
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        lineno = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - raw.rfind(b"\n", 0, exc.start)
+        raise InputError(
+            f"{source}, line {lineno}: not valid UTF-8 (byte {column}; is this a binary "
+            "file?); convert the file to UTF-8"
+        ) from None
+
+
+def parse_sentences(raw: bytes, source: str) -> list[str]:
+    """A corpus, one sentence a line: each line's whitespace-separated tokens, joined by
+    single spaces; blank lines are dropped. Every refusal names the line and the fix."""
+    what = "one sentence a line"
+    lines: list[str] = []
+    for lineno, line in enumerate(_decode(raw, source, what).split("\n"), start=1):
+        tokens = line.split()
+        if not tokens:
+            continue
+        if len(tokens) > MAX_LINE_TOKENS:
             raise InputError(
-                f"{path} is {size / 1024**2:.0f} MiB; word lists over "
-                f"{MAX_FILE_BYTES // 1024**2} MiB are refused, split or trim it"
+                f"{source}, line {lineno}: {len(tokens):,} tokens (limit {MAX_LINE_TOKENS:,} "
+                f"a line); put {what}"
             )
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read it ({exc.strerror}); check its permissions") from exc
-    return parse_words(raw, str(path))
+        longest = max(tokens, key=len)
+        if len(longest) > MAX_TOKEN_CHARS:
+            raise InputError(
+                f"{source}, line {lineno}: a token of {len(longest):,} characters "
+                f"({longest[:20]!r}...; limit {MAX_TOKEN_CHARS}); separate words by spaces"
+            )
+        text = " ".join(tokens)
+        bad = _CONTROL.search(text)
+        if bad:
+            raise InputError(
+                f"{source}, line {lineno}: control character U+{ord(bad.group()):04X}; "
+                "remove it (tokens may contain any printable character)"
+            )
+        lines.append(text)
+    if not lines:
+        raise InputError(
+            f"{source} holds no sentences (empty or only blank lines); give {what}, "
+            "tokens separated by spaces"
+        )
+    return lines
 
 
 def parse_words(raw: bytes, source: str) -> list[str]:
@@ -108,43 +209,99 @@ def content_sha256(words: Sequence[str]) -> str:
 
 @dataclass(frozen=True)
 class Vocab:
-    """Characters at indices 1..V-1, sorted; index 0 is the word boundary.
+    """Tokens at indices 1..V-1; index 0 is the boundary (of a word, or of a sentence).
 
-    A ``.`` inside a word is an ordinary character with its own index: the boundary is
-    a token, not a character, and is only *shown* as ``.``.
+    Characters (``unit="char"``) are sorted, and a ``.`` inside a word is an ordinary
+    character with its own index: the boundary is a token, not a character, and is only
+    *shown* as ``.``. Words (``unit="word"``) are in descending train count (ties by
+    text), ``<unk>`` among them as an ordinary token; the boundary is shown as ``</s>``.
     """
 
-    chars: tuple[str, ...]
+    tokens: tuple[str, ...]
+    unit: str = "char"
 
     @classmethod
     def from_words(cls, words: Sequence[str]) -> Vocab:
         return cls(tuple(sorted(set("".join(words)))))
 
-    @property
-    def size(self) -> int:
-        return len(self.chars) + 1
+    @classmethod
+    def from_counts(cls, counts: Counter[str], min_count: int = 1) -> Vocab:
+        """A word vocabulary: the train tokens seen at least ``min_count`` times, and
+        ``<unk>`` (always: dev and test may hold words that train does not)."""
+        kept: Counter[str] = Counter()
+        for tok, c in counts.items():
+            kept[tok if c >= min_count else UNK] += c
+        kept.setdefault(UNK, 0)
+        return cls(tuple(sorted(kept, key=lambda t: (-kept[t], t))), "word")
 
     @property
+    def chars(self) -> tuple[str, ...]:
+        """The tokens (the name from when every token was a character)."""
+        return self.tokens
+
+    @property
+    def size(self) -> int:
+        return len(self.tokens) + 1
+
+    @property
+    def boundary(self) -> str:
+        return WORD_BOUNDARY if self.unit == "word" else BOUNDARY
+
+    @cached_property
     def stoi(self) -> dict[str, int]:
-        return {c: i + 1 for i, c in enumerate(self.chars)}
+        return {c: i + 1 for i, c in enumerate(self.tokens)}
 
     @property
     def itos(self) -> dict[int, str]:
-        return {0: BOUNDARY, **{i + 1: c for i, c in enumerate(self.chars)}}
+        return {0: self.boundary, **{i + 1: c for i, c in enumerate(self.tokens)}}
 
-    def encode(self, word: str) -> list[int]:
+    @property
+    def unk(self) -> int | None:
+        """The id of ``<unk>``, if this vocabulary has one."""
+        return self.stoi.get(UNK) if self.unit == "word" else None
+
+    def split(self, text: str) -> list[str]:
+        """A line's tokens: its characters, or its whitespace-separated words."""
+        return text.split() if self.unit == "word" else list(text)
+
+    def encode(self, text: str, *, strict: bool = False) -> list[int]:
+        """The ids of a line's tokens. An unknown word is ``<unk>`` (``strict``: refused);
+        an unknown character is always refused."""
         stoi = self.stoi
+        if self.unit == "word":
+            unk = None if strict else self.unk
+            if unk is not None:
+                return [stoi.get(t, unk) for t in text.split()]
+            for t in text.split():
+                if t not in stoi:
+                    raise InputError(
+                        f"word {t!r} is not in this dataset's vocabulary ({self.size:,} "
+                        f"tokens); use words of the training text"
+                    )
+            return [stoi[t] for t in text.split()]
         try:
-            return [stoi[c] for c in word]
+            return [stoi[c] for c in text]
         except KeyError as exc:
             raise InputError(
                 f"character {exc.args[0]!r} is not in this dataset's vocabulary "
-                f"({''.join(self.chars)})"
+                f"({''.join(self.tokens)})"
             ) from None
 
     def decode(self, ids: Sequence[int]) -> str:
-        """Characters of ``ids``; boundary tokens are not characters and are dropped."""
-        return "".join(self.chars[i - 1] for i in ids if i != 0)
+        """The text of ``ids`` (words joined by single spaces); boundary tokens are not
+        text and are dropped."""
+        sep = " " if self.unit == "word" else ""
+        return sep.join(self.tokens[i - 1] for i in ids if i != 0)
+
+    def normalize(self, text: str) -> str:
+        """A line as the model sees it: unknown words shown as ``<unk>``."""
+        return self.decode(self.encode(text)) if self.unit == "word" else text
+
+
+def token_counts(lines: Iterable[str], unit: str) -> Counter[str]:
+    if unit == "word":
+        return Counter(itertools.chain.from_iterable(map(str.split, lines)))
+    return Counter(itertools.chain.from_iterable(lines))
 
 
 # --- the split -------------------------------------------------------------------------
@@ -169,8 +326,78 @@ def split_words(words: Sequence[str], seed: int) -> Split:
     split = Split(shuffled[:n1], shuffled[n1:n2], shuffled[n2:])
     if not (split.train and split.dev and split.test):
         raise InputError(
-            f"{n} word(s) are too few for non-empty train/dev/test splits (80/10/10); "
-            "give at least 10 words"
+            f"{n} line(s) are too few for non-empty train/dev/test splits (80/10/10); "
+            "give at least 10 lines"
+        )
+    return split
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """``--split``: ``shuffled`` (the lecture's 80/10/10 by line) or ``ordered:TRAIN,DEV``
+    (file order: TRAIN tokens of train, DEV of dev, the rest test)."""
+
+    kind: str = SHUFFLED
+    train_tokens: int = 0
+    dev_tokens: int = 0
+
+    def __str__(self) -> str:
+        if self.kind == ORDERED:
+            return f"{ORDERED}:{self.train_tokens},{self.dev_tokens}"
+        return SHUFFLED
+
+    @classmethod
+    def parse(cls, text: str) -> SplitSpec:
+        t = text.strip()
+        if t == SHUFFLED:
+            return cls()
+        m = re.fullmatch(r"ordered:\s*(\d[\d_]*)\s*,\s*(\d[\d_]*)", t)
+        if m is None:
+            raise InputError(
+                f"--split must be 'shuffled' or 'ordered:TRAIN,DEV' (token counts, e.g. "
+                f"ordered:800000,200000), got {text!r}"
+            )
+        train, dev = int(m.group(1)), int(m.group(2))
+        if train < 1 or dev < 1:
+            raise InputError(
+                f"--split {text}: train and dev need at least one token each; "
+                "e.g. ordered:800000,200000"
+            )
+        return cls(ORDERED, train, dev)
+
+    def apply(self, lines: Sequence[str], seed: int, unit: str) -> Split:
+        if self.kind == SHUFFLED:
+            return split_words(lines, seed)
+        return split_ordered(lines, self.train_tokens, self.dev_tokens, unit)
+
+
+def split_ordered(lines: Sequence[str], train_tokens: int, dev_tokens: int, unit: str) -> Split:
+    """File order kept: a line goes to train while the tokens of the lines before it
+    number fewer than ``train_tokens``, then to dev while they number fewer than
+    ``train_tokens + dev_tokens``, then to test. So a line straddling a boundary belongs
+    to the split it starts in, and train holds at least ``train_tokens`` tokens."""
+    n_tokens = [len(line.split()) if unit == "word" else len(line) for line in lines]
+    total = sum(n_tokens)
+    if train_tokens + dev_tokens >= total:
+        raise InputError(
+            f"--split ordered:{train_tokens},{dev_tokens} asks for {train_tokens + dev_tokens:,} "
+            f"train and dev tokens of {total:,}, leaving none for test; give smaller counts"
+        )
+    a = b = len(lines)  # the first dev line, the first test line
+    before = 0  # tokens of the lines before line i
+    for i, n in enumerate(n_tokens):
+        if a == len(lines) and before >= train_tokens:
+            a = i
+        if before >= train_tokens + dev_tokens:
+            b = i
+            break
+        before += n
+    split = Split(list(lines[:a]), list(lines[a:b]), list(lines[b:]))
+    empty = [k for k, v in split.sizes().items() if v == 0]
+    if empty:
+        raise InputError(
+            f"--split ordered:{train_tokens},{dev_tokens} leaves the {' and '.join(empty)} "
+            f"split empty ({total:,} tokens in {len(lines):,} lines); give other counts"
         )
     return split
 
@@ -181,23 +408,19 @@ def split_words(words: Sequence[str], seed: int) -> Split:
 def build_examples(
     words: Sequence[str], vocab: Vocab, block_size: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The lecture's (X, Y): each character, and the final boundary, predicted from the
-    ``block_size`` tokens before it; the context starts as all boundary tokens.
+    """The lecture's (X, Y): each token of each line, and the final boundary, predicted
+    from the ``block_size`` tokens before it; the context starts as all boundary tokens.
 
     Returns X (N, block_size) and Y (N,), both int64.
     """
     import torch
 
-    stoi = vocab.stoi
     seqs: list[int] = []
     starts: list[int] = []
     pad = [0] * block_size
     for w in words:
         base = len(seqs)
-        try:
-            ids = [stoi[c] for c in w]
-        except KeyError as exc:
-            raise InputError(f"character {exc.args[0]!r} is not in the vocabulary") from None
+        ids = vocab.encode(w)
         seqs.extend(pad)
         seqs.extend(ids)
         seqs.append(0)

@@ -1,13 +1,24 @@
-"""Preparing a dataset: read a word list, split it the lecture's way, record it."""
+"""Preparing a dataset: read a word list (or a corpus of sentences), split it, record it."""
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
-from ngramlm.data import Split, Vocab, content_sha256, read_words, split_words
+from ngramlm.data import (
+    SPLITS,
+    UNK,
+    Split,
+    SplitSpec,
+    Vocab,
+    check_unit,
+    content_sha256,
+    read_lines,
+    token_counts,
+)
 from ngramlm.errors import InputError
 from ngramlm.resources import bundled_words
 from ngramlm.store import Store
@@ -28,26 +39,78 @@ def check_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class WordList:
-    """A validated word list, split and ready to record."""
+    """A validated word list (or corpus), split and ready to record."""
 
     name: str
     path: Path
     seed: int
-    words: list[str]
+    words: list[str]  # the lines: words (unit char) or sentences (unit word)
     split: Split
     vocab: Vocab
+    min_count: int = 1
+    split_spec: SplitSpec = field(default_factory=SplitSpec)
+
+    @property
+    def unit(self) -> str:
+        return self.vocab.unit
+
+    def parts(self) -> dict[str, list[str]]:
+        return {"train": self.split.train, "dev": self.split.dev, "test": self.split.test}
+
+    @cached_property
+    def counts(self) -> dict[str, Counter[str]]:
+        """Each split's token counts."""
+        return {part: token_counts(lines, self.unit) for part, lines in self.parts().items()}
+
+    def tokens(self) -> dict[str, int]:
+        """Tokens per split (the boundary tokens not counted)."""
+        return {part: c.total() for part, c in self.counts.items()}
+
+    def unk_tokens(self) -> dict[str, int]:
+        """Tokens per split that the vocabulary maps to ``<unk>`` (a literal ``<unk>`` in
+        the text included)."""
+        if self.vocab.unk is None:
+            return dict.fromkeys(SPLITS, 0)
+        stoi = self.vocab.stoi
+        return {
+            part: c[UNK] + sum(n for t, n in c.items() if t not in stoi)
+            for part, c in self.counts.items()
+        }
 
 
 @dataclass(frozen=True)
 class Prepared:
     dataset: DatasetRecord
     created: bool
-    examples: dict[str, int]  # with block_size 3, for the summary
+    examples: dict[str, int]  # predictions per split: tokens and one boundary a line
+    tokens: dict[str, int]
+    unk_rate: dict[str, float]  # share of each split's tokens that are <unk>
 
 
-def load(path: Path | None, name: str | None, seed: int) -> WordList:
-    """Read, validate and split a word list: everything that can be refused is refused
-    here, before the store is touched."""
+def load(
+    path: Path | None,
+    name: str | None,
+    seed: int,
+    *,
+    unit: str = "char",
+    min_count: int = 1,
+    split: str | SplitSpec = "shuffled",
+) -> WordList:
+    """Read, validate and split a word list or corpus and fix its vocabulary: everything
+    that can be refused is refused here, before the store is touched.
+
+    A character vocabulary is every character of the file (as it always was); a word
+    vocabulary is the train split's tokens seen at least ``min_count`` times, plus
+    ``<unk>`` for the rest, so dev and test never influence it."""
+    check_unit(unit)
+    spec = split if isinstance(split, SplitSpec) else SplitSpec.parse(split)
+    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
+        raise InputError(f"--min-count must be a whole number >= 1, got {min_count}")
+    if unit == "char" and min_count != 1:
+        raise InputError(
+            "--min-count applies to --unit word only (a character vocabulary keeps every "
+            "character); drop it or add --unit word"
+        )
     path = path if path is not None else bundled_words()
     if name is None:
         name = path.stem
@@ -58,8 +121,21 @@ def load(path: Path | None, name: str | None, seed: int) -> WordList:
     check_name(name)
     if isinstance(seed, bool) or not 0 <= seed < 2**63:
         raise InputError(f"--seed must be a whole number in [0, 2**63), got {seed}")
-    words = read_words(path)
-    return WordList(name, path, seed, words, split_words(words, seed), Vocab.from_words(words))
+    words = read_lines(path, unit)
+    parts = spec.apply(words, seed, unit)
+    if unit == "char":
+        vocab = Vocab.from_words(words)
+    else:
+        counts = token_counts(parts.train, unit)
+        vocab = Vocab.from_counts(counts, min_count)
+        counts.pop(UNK, None)  # a literal <unk> is <unk>, not a word that min-count keeps
+        if vocab.size < 3:
+            raise InputError(
+                f"--min-count {min_count} keeps no word of the train split ({len(counts):,} "
+                f"distinct, the commonest seen {counts.most_common(1)[0][1]:,} times): every "
+                "token would be <unk>; give a smaller --min-count"
+            )
+    return WordList(name, path, seed, words, parts, vocab, min_count, spec)
 
 
 def record(store: Store, wl: WordList) -> Prepared:
@@ -71,19 +147,31 @@ def record(store: Store, wl: WordList) -> Prepared:
         sha256=content_sha256(words),
         source_path=str(path.resolve()),
         seed=seed,
-        vocab=vocab.chars,
+        vocab=vocab.tokens,
         splits={"train": split.train, "dev": split.dev, "test": split.test},
         n_duplicates=duplicates,
+        unit=wl.unit,
+        min_count=wl.min_count,
+        split=str(wl.split_spec),
     )
-    examples = {
-        part: sum(len(w) + 1 for w in words_)
-        for part, words_ in (("train", split.train), ("dev", split.dev), ("test", split.test))
-    }
-    return Prepared(record, created, examples)
+    tokens = wl.tokens()
+    examples = {part: tokens[part] + len(lines) for part, lines in wl.parts().items()}
+    unk = wl.unk_tokens()
+    unk_rate = {part: unk[part] / tokens[part] if tokens[part] else 0.0 for part in SPLITS}
+    return Prepared(record, created, examples, tokens, unk_rate)
 
 
-def prepare(store: Store, path: Path | None, name: str | None, seed: int) -> Prepared:
-    return record(store, load(path, name, seed))
+def prepare(
+    store: Store,
+    path: Path | None,
+    name: str | None,
+    seed: int,
+    *,
+    unit: str = "char",
+    min_count: int = 1,
+    split: str = "shuffled",
+) -> Prepared:
+    return record(store, load(path, name, seed, unit=unit, min_count=min_count, split=split))
 
 
 def default_dataset(store: Store) -> DatasetRecord:

@@ -101,8 +101,10 @@ class StoreHooks(Hooks):
         vocab: tuple[str, ...],
         progress: Progress,
         stop: threading.Event,
+        unit: str = "char",
     ) -> None:
         self.store, self.run, self.cfg, self.vocab = store, run, cfg, vocab
+        self.unit = unit
         self.progress, self.stop = progress, stop
         self.pending: list[MetricRecord] = []
         self.last_write = time.monotonic()
@@ -152,23 +154,30 @@ class StoreHooks(Hooks):
     def on_checkpoint(self, state: TrainState) -> None:
         self.step = state.step
         self.flush()
-        self._write(lambda: save_checkpoint(self.store, self.run.id, state, self.cfg, self.vocab))
+        self._write(
+            lambda: save_checkpoint(self.store, self.run.id, state, self.cfg, self.vocab, self.unit)
+        )
 
     def should_stop(self) -> bool:
         return self.stop.is_set()
 
 
 def save_checkpoint(
-    store: Store, run_id: int, state: TrainState, cfg: RunConfig, vocab: tuple[str, ...]
+    store: Store,
+    run_id: int,
+    state: TrainState,
+    cfg: RunConfig,
+    vocab: tuple[str, ...],
+    unit: str = "char",
 ) -> str:
-    data, sha = checkpoint.to_bytes(state, cfg, vocab)
+    data, sha = checkpoint.to_bytes(state, cfg, vocab, unit=unit)
     store.save_checkpoint(run_id, state.step, sha, data)
     return sha
 
 
 def load_examples(store: Store, dataset: DatasetRecord, block_size: int) -> Examples:
     """Train and dev examples; the test split is never loaded here."""
-    vocab = Vocab(dataset.vocab)
+    vocab = Vocab(dataset.vocab, dataset.unit)
     Xtr, Ytr = build_examples(store.words(dataset.id, "train"), vocab, block_size)
     Xdev, Ydev = build_examples(store.words(dataset.id, "dev"), vocab, block_size)
     return Examples(Xtr, Ytr, Xdev, Ydev)
@@ -185,7 +194,7 @@ def execute_run(
     resume: TrainState | None = None,
 ) -> Outcome:
     """Train an already-created run to its end (or to a stop) and record the outcome."""
-    hooks = StoreHooks(store, run, cfg, dataset.vocab, progress, stop)
+    hooks = StoreHooks(store, run, cfg, dataset.vocab, progress, stop, dataset.unit)
     hooks.step = resume.step if resume else 0
     assert cfg.train is not None
     progress.start(run, cfg.train.steps, hooks.step)
@@ -212,7 +221,15 @@ def execute_batched(
     """Train already-created runs of one shape together as one batched model
     (``ngramlm.batched``) and record each one's outcome as if it had run alone."""
     hooks = [
-        StoreHooks(store, run, cfg, dataset.vocab, progress if i == 0 else Progress(), stop)
+        StoreHooks(
+            store,
+            run,
+            cfg,
+            dataset.vocab,
+            progress if i == 0 else Progress(),
+            stop,
+            dataset.unit,
+        )
         for i, (run, cfg) in enumerate(zip(runs, cfgs, strict=True))
     ]
     assert cfgs[0].train is not None
@@ -247,7 +264,7 @@ def _record_outcome(
     state = result.state
 
     def record_outcome() -> RunRecord:
-        sha = save_checkpoint(store, run.id, state, cfg, dataset.vocab)
+        sha = save_checkpoint(store, run.id, state, cfg, dataset.vocab, dataset.unit)
         if result.stopped:
             return store.end_run(
                 run.id,
@@ -275,7 +292,7 @@ def _record_outcome(
     if hooks.lost is not None or record is None:
         # The store is gone: never lose the run. Its state goes to a file instead.
         path = Path(f"ngramlm-run-{run.id}-step-{state.step}.safetensors").resolve()
-        data, _ = checkpoint.to_bytes(state, cfg, dataset.vocab)
+        data, _ = checkpoint.to_bytes(state, cfg, dataset.vocab, unit=dataset.unit)
         path.write_bytes(data)
         raise StoreError(
             f"run {run.id}: the store stayed unwritable ({hooks.lost}); training stopped at "
@@ -446,7 +463,7 @@ def execute_count(
         train_loss = model.mean_nll(ex.Xtr, ex.Ytr)
         check_stop()
         elapsed = time.perf_counter() - t0
-        data, sha = checkpoint.counted_to_bytes(model, cfg, dataset.vocab)
+        data, sha = checkpoint.counted_to_bytes(model, cfg, dataset.vocab, unit=dataset.unit)
     except Stopped:  # killed, as a trained run would be
         record = store.end_run(
             run.id, status="killed", error="stopped by a signal (Ctrl-C or SIGTERM)", steps_done=0

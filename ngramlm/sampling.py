@@ -1,8 +1,10 @@
-"""Generating words from a trained model (makemore part 2's sampling loop, batched).
+"""Generating words (or sentences) from a trained model (makemore part 2's sampling
+loop, batched).
 
-Each word starts from the boundary context (or a prefix), draws the next character from
+Each line starts from the boundary context (or a prefix), draws the next token from
 softmax(logits / temperature) with an explicit generator, and ends at the boundary token
 or at a length cap. Temperature 0 is greedy decoding; ``top_k`` keeps the k likeliest.
+A word model's prefix is words, and its sentences are its tokens joined by spaces.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ngramlm.data import MAX_WORD_CHARS, Vocab
+from ngramlm.data import MAX_LINE_TOKENS, MAX_WORD_CHARS, Vocab
 from ngramlm.errors import InputError
 from ngramlm.models import LanguageModel
 
 MAX_NEW_CHARS = 64
+MAX_NEW_WORDS = 100
 
 
 @torch.no_grad()
@@ -27,7 +30,7 @@ def sample(
     temperature: float = 1.0,
     top_k: int | None = None,
     prefix: str = "",
-    max_new: int = MAX_NEW_CHARS,
+    max_new: int | None = None,
 ) -> list[str]:
     if n < 1:
         raise InputError(f"-n must be at least 1, got {n}")
@@ -35,9 +38,19 @@ def sample(
         raise InputError(f"--temperature must be a finite number >= 0, got {temperature}")
     if top_k is not None and top_k < 1:
         raise InputError(f"--top-k must be at least 1, got {top_k}")
-    if len(prefix) >= MAX_WORD_CHARS:
+    words = vocab.unit == "word"
+    if max_new is None:
+        max_new = MAX_NEW_WORDS if words else MAX_NEW_CHARS
+    if words and len(prefix.split()) >= MAX_LINE_TOKENS:
+        raise InputError(
+            f"--prefix is {len(prefix.split())} words; keep it under {MAX_LINE_TOKENS}"
+        )
+    if not words and len(prefix) >= MAX_WORD_CHARS:
         raise InputError(f"--prefix is {len(prefix)} characters; keep it under {MAX_WORD_CHARS}")
-    prefix_ids = vocab.encode(prefix)
+    try:
+        prefix_ids = vocab.encode(prefix, strict=True)
+    except InputError as exc:
+        raise InputError(f"--prefix: {exc}") from None
     T = model.block_size
     context = torch.zeros(n, T, dtype=torch.long)
     for i in prefix_ids:
@@ -61,8 +74,8 @@ def sample(
         if not alive.any():
             break
         context = torch.cat([context[:, 1:], nxt.unsqueeze(1)], dim=1)
-    words = []
+    lines = []
     for row in out.tolist():
         ids = row[: row.index(0)] if 0 in row else row
-        words.append(prefix + vocab.decode(ids))
-    return words
+        lines.append(vocab.decode(prefix_ids + ids))
+    return lines

@@ -22,6 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 MAKEMORE = Path(
     os.environ.get("NGRAMLM_NAMES", REPO.parent / "shared" / "data" / "makemore-names.txt")
 )
+# The Brown corpus (Bengio et al. 2003's word-level data set), likewise from NGRAMLM_BROWN.
+BROWN = Path(os.environ.get("NGRAMLM_BROWN", REPO.parent / "shared" / "data" / "brown.txt"))
 PG_SERVER = os.environ.get("NGRAMLM_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 torch.set_num_threads(1)  # tests run tiny models; one thread each keeps xdist workers quiet

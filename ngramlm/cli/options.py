@@ -24,7 +24,8 @@ Model = Annotated[
     str | None,
     typer.Option(
         help="The model family: mlp (default), wavenet (makemore part 5), bigram (makemore "
-        "part 1, add-k) or kneser-ney (interpolated, --order N). Default: the preset's."
+        "part 1, add-k), kneser-ney (interpolated, --order N) or modified-kn (modified "
+        "Kneser-Ney, --order N). Default: the preset's."
     ),
 ]
 Preset = Annotated[
@@ -46,7 +47,8 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.
 # and refuses the others by name (``Family.make_config``).
 HYPERPARAMETERS: dict[str, Any] = {
     "order": Annotated[
-        int | None, typer.Option(help="kneser-ney: n-gram order, 2 to 8 (context = N-1).")
+        int | None,
+        typer.Option(help="kneser-ney, modified-kn: n-gram order, 2 to 8 (context = N-1)."),
     ],
     "smoothing": Annotated[
         str | None,

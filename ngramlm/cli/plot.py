@@ -107,8 +107,13 @@ def embeddings(
     _written(plots.embeddings(record, chars, C, path).path)
 
 
+TOP_WORDS = 100  # a word model's figure shows its commonest tokens only
+
+
 def embedding_table(run: RunRecord, ckpt: CheckpointRecord | None) -> tuple[list[str], Any]:
-    """The characters (index 0 is the word boundary '.') and C as an array (V, n_embd)."""
+    """The characters (index 0 is the word boundary '.') and C as an array (V, n_embd).
+    A word model's vocabulary is in descending train count, so its first ``TOP_WORDS``
+    rows (the boundary '</s>' and the commonest words) keep the figure readable."""
     from ngramlm import checkpoint
 
     if ckpt is None:
@@ -125,7 +130,13 @@ def embedding_table(run: RunRecord, ckpt: CheckpointRecord | None) -> tuple[list
         )
     loaded = checkpoint.from_bytes(ckpt.data, ckpt.sha256)
     C = loaded.state.model["C"].detach().to("cpu").double().numpy()  # (V, n_embd)
-    return [".", *loaded.vocab], C
+    from ngramlm.data import Vocab
+
+    vocab = Vocab(loaded.vocab, loaded.unit)
+    labels = [vocab.boundary, *vocab.tokens]
+    if vocab.unit == "word":
+        return labels[:TOP_WORDS], C[:TOP_WORDS]
+    return labels, C
 
 
 @app.command()

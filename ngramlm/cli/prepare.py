@@ -20,18 +20,44 @@ def prepare_cmd(
     ctx: typer.Context,
     path: Annotated[
         Path | None,
-        typer.Argument(help="UTF-8 word list, one word a line (default: the bundled names)."),
+        typer.Argument(
+            help="UTF-8 word list, one word a line (default: the bundled names); with "
+            "--unit word, a text file, one sentence a line."
+        ),
     ] = None,
     *,
     name: Annotated[
         str | None, typer.Option(help="Dataset name (default: the file's stem).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the split's shuffle.")] = DEFAULT_SEED,
+    unit: Annotated[
+        str,
+        typer.Option(
+            help="What a token is: char (each character of a word) or word "
+            "(whitespace-separated words of a sentence)."
+        ),
+    ] = "char",
+    min_count: Annotated[
+        int,
+        typer.Option(
+            help="Word datasets: words seen fewer times in the train split become <unk> "
+            "(Bengio et al. 2003: 4)."
+        ),
+    ] = 1,
+    split: Annotated[
+        str,
+        typer.Option(
+            help="shuffled (80/10/10 by line, seeded) or ordered:TRAIN,DEV (file order: "
+            "TRAIN tokens train, DEV dev, the rest test)."
+        ),
+    ] = "shuffled",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Read a word list and record it with its seeded 80/10/10 train/dev/test split."""
-    words = load(path, name, seed)  # refuse bad input before the store is opened
-    result = record(store(ctx), words)
+    """Read a word list (or a corpus, --unit word) and record it with its train/dev/test
+    split: seeded 80/10/10 by line, or in file order (--split ordered:TRAIN,DEV)."""
+    # refuse bad input before the store is opened
+    loaded = load(path, name, seed, unit=unit, min_count=min_count, split=split)
+    result = record(store(ctx), loaded)
     ds = result.dataset
     if as_json:
         print_json(
@@ -42,6 +68,9 @@ def prepare_cmd(
                 "sha256": ds.sha256,
                 "source": ds.source_path,
                 "seed": ds.seed,
+                "unit": ds.unit,
+                "min_count": ds.min_count,
+                "split": ds.split,
                 "words": {
                     "train": ds.n_train,
                     "dev": ds.n_dev,
@@ -49,8 +78,10 @@ def prepare_cmd(
                     "total": ds.n_words,
                 },
                 "examples": result.examples,
+                "tokens": result.tokens,
+                "unk_rate": result.unk_rate,
                 "vocab_size": ds.vocab_size,
-                "vocab": "".join(ds.vocab),
+                "vocab": "".join(ds.vocab) if ds.unit == "char" else list(ds.vocab),
                 "duplicates": ds.n_duplicates,
             }
         )
@@ -59,14 +90,37 @@ def prepare_cmd(
     console.print(f"dataset [bold]{ds.name}[/] (id {ds.id}) {verb}")
     table = Table(title=None, show_edge=False)
     table.add_column("split")
-    table.add_column("words", justify="right")
+    words = ds.unit == "word"
+    table.add_column("sentences" if words else "words", justify="right")
+    if words:
+        table.add_column("tokens", justify="right")
     table.add_column("examples", justify="right")
+    if words:
+        table.add_column("<unk>", justify="right")
     for part, n in (("train", ds.n_train), ("dev", ds.n_dev), ("test", ds.n_test)):
-        table.add_row(part, f"{n:,}", f"{result.examples[part]:,}")
+        cells = [part, f"{n:,}"]
+        if words:
+            cells.append(f"{result.tokens[part]:,}")
+        cells.append(f"{result.examples[part]:,}")
+        if words:
+            cells.append(f"{result.unk_rate[part]:.2%}")
+        table.add_row(*cells)
     console.print(table)
+    if words:
+        shown = " ".join(ds.vocab[:20])
+        console.print(
+            f"vocabulary: {ds.vocab_size:,} tokens with the boundary '</s>' and '<unk>' "
+            f"(words seen at least {ds.min_count} time(s) in train); commonest: {shown} ...",
+            highlight=False,
+            markup=False,
+        )
+    else:
+        console.print(
+            f"vocabulary ({ds.vocab_size} with the boundary '.'): {''.join(ds.vocab)}",
+            highlight=False,
+            markup=False,
+        )
     console.print(
-        f"vocabulary ({ds.vocab_size} with the boundary '.'): {''.join(ds.vocab)}",
-        highlight=False,
-        markup=False,
+        f"duplicates: {ds.n_duplicates:,}   split: {ds.split}   seed: {ds.seed}   "
+        f"sha256: {ds.sha256}"
     )
-    console.print(f"duplicates: {ds.n_duplicates:,}   seed: {ds.seed}   sha256: {ds.sha256}")

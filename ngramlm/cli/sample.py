@@ -23,10 +23,14 @@ def sample_cmd(
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 42,
     temperature: Annotated[float, typer.Option(help="Softmax temperature; 0 is greedy.")] = 1.0,
     top_k: Annotated[int | None, typer.Option(help="Sample only from the k likeliest.")] = None,
-    prefix: Annotated[str, typer.Option(help="Start every word with this text.")] = "",
+    prefix: Annotated[
+        str,
+        typer.Option(help="Start every word with this text (a word dataset: these words)."),
+    ] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Generate words from a run, each marked train, dev or new."""
+    """Generate words (sentences of a word dataset) from a run, each marked train, dev or
+    new."""
     s = store(ctx)
     rid = run_id(s, run)
     if n < 1 or n > 100_000:
@@ -62,11 +66,11 @@ def marked_samples(
     top_k: int | None = None,
     prefix: str = "",
 ) -> tuple[list[tuple[str, str]], int]:
-    """Words from the run's last checkpoint, each marked train, dev or new; and its step."""
+    """Words (or sentences) from the run's last checkpoint, each marked train, dev or new
+    (a sentence as the model sees it: rare words as <unk>); and its step."""
     import torch
 
     from ngramlm import checkpoint
-    from ngramlm.data import Vocab
     from ngramlm.sampling import sample
 
     record = s.run(rid)
@@ -75,9 +79,10 @@ def marked_samples(
         raise NotFoundError(f"run {rid} has no checkpoint yet; sample once it has trained")
     loaded = checkpoint.load_model(ckpt.data, ckpt.sha256)
     g = torch.Generator().manual_seed(seed)
+    vocab = loaded.tokens
     words = sample(
         loaded.model,
-        Vocab(loaded.vocab),
+        vocab,
         n,
         g,
         temperature=temperature,
@@ -85,7 +90,7 @@ def marked_samples(
         prefix=prefix,
     )
     # Mark only what training could see: a word in the test split reads as "new".
-    seen = {w: "train" for w in s.words(record.dataset_id, "train")}
+    seen = {vocab.normalize(w): "train" for w in s.words(record.dataset_id, "train")}
     for w in s.words(record.dataset_id, "dev"):
-        seen.setdefault(w, "dev")
+        seen.setdefault(vocab.normalize(w), "dev")
     return [(w, seen.get(w, "new")) for w in words], ckpt.step

@@ -23,7 +23,14 @@ from ngramlm.models.base import (
 )
 
 FAMILIES: dict[str, Family] = {
-    f.name: f for f in (mlp.FAMILY, wavenet.FAMILY, ngram.BIGRAM, ngram.KNESER_NEY)
+    f.name: f
+    for f in (
+        mlp.FAMILY,
+        wavenet.FAMILY,
+        ngram.BIGRAM,
+        ngram.KNESER_NEY,
+        ngram.MODIFIED_KNESER_NEY,
+    )
 }
 DEFAULT_FAMILY = mlp.FAMILY.name
 

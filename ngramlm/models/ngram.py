@@ -15,6 +15,15 @@
   distribution through unchanged (the interpolation weight is 1). Each level's terms
   sum to 1 for 0 < D ≤ 1, so every distribution sums to exactly 1 (tested).
 
+* ``modified-kn``: modified Kneser-Ney (Chen & Goodman 1998, section 3.5; what KenLM
+  and SRILM build), interpolated like ``kneser-ney`` but with three discounts per order,
+  D(c) = D1, D2 or D3+ for a count of 1, 2 or 3 and more, and the lower-order weight
+  (D1 N1(h·) + D2 N2(h·) + D3+ N3+(h·)) / c(h·). Each order's discounts come from the
+  counts of counts of the counts used at that order (raw at order N, continuation counts
+  below): Y = n1 / (n1 + 2 n2), D1 = 1 - 2Y n2/n1, D2 = 2 - 3Y n3/n2, D3+ = 3 - 4Y n4/n3,
+  each clamped to [MIN_DISCOUNT, r] (a term whose n_r is 0 counts as 0), so nothing is
+  chosen on dev.
+
 Counts are taken from the MLP's own examples (``data.build_examples`` with ``block_size
 = N - 1``: N-1 boundary tokens before the first character, one after the last), so an
 order-N model sees exactly the contexts of an MLP with that block size, and its losses
@@ -33,8 +42,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -47,6 +56,7 @@ MAX_ORDER = 8
 LECTURE_ADD_K = 1.0  # makemore part 1: "+1" fake counts
 MAX_ADD_K = 1000.0
 AUTO = "auto"
+MIN_DISCOUNT = 0.01  # modified Kneser-Ney: keeps every token's probability above 0
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,7 @@ class NgramConfig:
 
     family: ClassVar[str]
     interpolated: ClassVar[bool]  # Kneser-Ney's lower orders, or add-k on order N alone
+    modified: ClassVar[bool] = False  # three discounts per order from counts of counts
     vocab_size: int = 27
     order: int = 0  # n-gram length: the context is order - 1 tokens (0: not given)
     smoothing: float | None = None  # add-k for the bigram, the discount D for Kneser-Ney
@@ -76,6 +87,13 @@ class BigramConfig(NgramConfig):
 class KneserNeyConfig(NgramConfig):
     family: ClassVar[str] = "kneser-ney"
     interpolated: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class ModifiedKneserNeyConfig(NgramConfig):
+    family: ClassVar[str] = "modified-kn"
+    interpolated: ClassVar[bool] = True
+    modified: ClassVar[bool] = True
 
 
 def parse_smoothing(text: str | float | None) -> float | None:
@@ -107,21 +125,45 @@ def _grams(X: torch.Tensor, Y: torch.Tensor) -> list[str]:
 
 @dataclass(frozen=True)
 class Level:
-    """One order's table: n-gram -> (continuation) count, context -> total and types."""
+    """One order's table: n-gram -> (continuation) count, context -> total and types
+    (and, for modified Kneser-Ney, the context's types seen once, twice, 3+ times)."""
 
     num: dict[str, int]
     den: dict[str, int]
     types: dict[str, int]
+    n1: dict[str, int] = field(default_factory=dict)
+    n2: dict[str, int] = field(default_factory=dict)
+    n3: dict[str, int] = field(default_factory=dict)
 
 
-def _level(num: dict[str, int]) -> Level:
+def _level(num: dict[str, int], modified: bool = False) -> Level:
     den: dict[str, int] = {}
     types: dict[str, int] = {}
     for g, c in num.items():
         h = g[:-1]
         den[h] = den.get(h, 0) + c
         types[h] = types.get(h, 0) + 1
-    return Level(num, den, types)
+    if not modified:
+        return Level(num, den, types)
+    by: tuple[dict[str, int], dict[str, int], dict[str, int]] = ({}, {}, {})
+    for g, c in num.items():
+        d = by[min(c, 3) - 1]
+        d[g[:-1]] = d.get(g[:-1], 0) + 1
+    return Level(num, den, types, *by)
+
+
+def modified_discounts(counts: Iterable[int]) -> tuple[float, float, float]:
+    """Chen & Goodman's D1, D2, D3+ from the counts of counts n1..n4 of ``counts``:
+    Y = n1/(n1 + 2 n2), D_r = r - (r + 1) Y n_{r+1}/n_r, clamped to [MIN_DISCOUNT, r]."""
+    n = Counter(c for c in counts if c <= 4)
+    n1, n2, n3, n4 = n[1], n[2], n[3], n[4]
+    Y = n1 / (n1 + 2 * n2) if n1 + 2 * n2 else 0.0
+
+    def d(r: int, nr: int, nnext: int) -> float:
+        raw = r - (r + 1) * Y * nnext / nr if nr else float(r)
+        return min(max(raw, MIN_DISCOUNT), float(r))
+
+    return d(1, n1, n2), d(2, n2, n3), d(3, n3, n4)
 
 
 class CountModel:
@@ -134,16 +176,23 @@ class CountModel:
         self.counts = counts
         self.smoothing = float(smoothing)
         self.kneser_ney = cfg.interpolated  # else add-k on the order-N counts
+        self.modified = cfg.modified  # three discounts per order, from counts of counts
         # levels[k - 1] is the order-k table (n-grams of k tokens), k = 1..N.
         self.levels: list[Level] = [Level({}, {}, {})] * self.order
-        self.levels[-1] = _level(counts)
+        self.levels[-1] = _level(counts, self.modified)
         if self.kneser_ney:
             grams = set(counts)
             for k in range(self.order - 1, 0, -1):
                 cont: dict[str, int] = {}
                 for g in {g[-(k + 1) :] for g in grams}:
                     cont[g[1:]] = cont.get(g[1:], 0) + 1
-                self.levels[k - 1] = _level(cont)
+                self.levels[k - 1] = _level(cont, self.modified)
+        # discounts[k - 1]: order k's (D1, D2, D3+), modified Kneser-Ney only
+        self.discounts: list[tuple[float, float, float]] = (
+            [modified_discounts(lev.num.values()) for lev in self.levels] if self.modified else []
+        )
+        self._children: list[dict[str, list[tuple[int, int]]]] | None = None
+        self._child_tensors: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]] = {}
 
     @property
     def block_size(self) -> int:
@@ -153,9 +202,10 @@ class CountModel:
 
     def stats(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         """(3, order, n) float64: each position's num, den and types at every order
-        (0 where the context was never seen), for ``nll`` at any smoothing."""
+        (0 where the context was never seen), for ``nll`` at any smoothing; modified
+        Kneser-Ney's (5, order, n) has the context's N1, N2, N3+ in place of types."""
         n, N = Y.shape[0], self.order
-        out = torch.zeros(3, N, n, dtype=torch.float64)
+        out = torch.zeros(5 if self.modified else 3, N, n, dtype=torch.float64)
         if n == 0:
             return out
         rows = _grams(X, Y)
@@ -163,6 +213,11 @@ class CountModel:
         first = N - len(levels)
         for j, lev in enumerate(levels):
             k = first + j + 1  # n-gram length at this level
+            if self.modified:
+                tables = (lev.num, lev.den, lev.n1, lev.n2, lev.n3)
+                for r, col in enumerate(self._columns(rows, k, tables)):
+                    out[r, k - 1] = torch.tensor(col, dtype=torch.float64)
+                continue
             num, den, types = [], [], []
             for g in rows:
                 g = g[len(g) - k :]
@@ -175,12 +230,35 @@ class CountModel:
             out[2, k - 1] = torch.tensor(types, dtype=torch.float64)
         return out
 
+    def _discount_of(self, k: int, counts: torch.Tensor) -> torch.Tensor:
+        """Order k's discount of each count (0 for a count of 0), float64."""
+        table = torch.tensor([0.0, *self.discounts[k - 1]], dtype=torch.float64)
+        return table[counts.clamp(max=3).long()]
+
+    @staticmethod
+    def _columns(rows: list[str], k: int, tables: tuple[dict[str, int], ...]) -> list[list[int]]:
+        """Each row's k-gram looked up in the first table, its context in the others."""
+        grams = [g[len(g) - k :] for g in rows]
+        ctxs = [g[:-1] for g in grams]
+        first, *rest = tables
+        return [[first.get(g, 0) for g in grams]] + [[t.get(h, 0) for h in ctxs] for t in rest]
+
     def probs_from_stats(self, stats: torch.Tensor, smoothing: float) -> torch.Tensor:
         num, den, types = stats[0], stats[1], stats[2]
         if not self.kneser_ney:
             k = smoothing
             return (num[-1] + k) / (den[-1] + k * self.V)
         p = torch.full((stats.shape[2],), 1.0 / self.V, dtype=torch.float64)
+        if self.modified:
+            for k in range(self.order):
+                num, den = stats[0, k], stats[1, k]
+                D1, D2, D3 = self.discounts[k]
+                Dc = self._discount_of(k + 1, num)
+                d = den.clamp(min=1)
+                gamma = (D1 * stats[2, k] + D2 * stats[3, k] + D3 * stats[4, k]) / d
+                mixed = (num - Dc).clamp(min=0) / d + gamma * p
+                p = torch.where(den > 0, mixed, p)
+            return p
         D = smoothing
         for k in range(self.order):
             seen = den[k] > 0
@@ -220,19 +298,82 @@ class CountModel:
         for k in range(first, self.order + 1):
             lev = self.levels[k - 1]
             gk = g[len(g) - k :]
-            den = lev.den.get(gk[:-1], 0)
-            if den:
-                p = max(lev.num.get(gk, 0) - D, 0) / den + D * lev.types[gk[:-1]] / den * p
+            h = gk[:-1]
+            den = lev.den.get(h, 0)
+            if not den:
+                continue
+            c = lev.num.get(gk, 0)
+            if self.modified:
+                D1, D2, D3 = self.discounts[k - 1]
+                Dc = 0.0 if c == 0 else (D1, D2, D3)[min(c, 3) - 1]
+                n1, n2, n3 = lev.n1.get(h, 0), lev.n2.get(h, 0), lev.n3.get(h, 0)
+                gamma = (D1 * n1 + D2 * n2 + D3 * n3) / den
+                p = max(c - Dc, 0) / den + gamma * p
+            else:
+                p = max(c - D, 0) / den + D * lev.types[h] / den * p
+        return p
+
+    def _children_of(self, k: int, h: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The tokens seen after context ``h`` at order k, and their (continuation)
+        counts; None if h was never seen there. The index is built on first use (it is
+        as large as the tables, never V x contexts)."""
+        if self._children is None:
+            self._children = []
+            for lev in self.levels:
+                index: dict[str, list[tuple[int, int]]] = {}
+                for g, c in lev.num.items():
+                    index.setdefault(g[:-1], []).append((ord(g[-1]), c))
+                self._children.append(index)
+        key = (k, h)
+        if key not in self._child_tensors:
+            pairs = self._children[k - 1].get(h)
+            if pairs is None:
+                return None
+            ids = torch.tensor([w for w, _ in pairs], dtype=torch.long)
+            counts = torch.tensor([c for _, c in pairs], dtype=torch.float64)
+            self._child_tensors[key] = (ids, counts)
+        return self._child_tensors[key]
+
+    def distribution(self, context: Sequence[int]) -> torch.Tensor:
+        """(V,) float64: P(w | context) for every w, as ``prob`` defines it, computed one
+        order at a time over the tokens seen after each context only."""
+        h = _text(context)[-(self.order - 1) :] if self.order > 1 else ""
+        if not self.kneser_ney:
+            k = self.smoothing
+            den = self.levels[-1].den.get(h, 0)
+            p = torch.full((self.V,), k / (den + k * self.V), dtype=torch.float64)
+            seen = self._children_of(self.order, h)
+            if seen is not None:
+                p[seen[0]] += seen[1] / (den + k * self.V)
+            return p
+        p = torch.full((self.V,), 1.0 / self.V, dtype=torch.float64)
+        for k in range(1, self.order + 1):
+            lev = self.levels[k - 1]
+            hk = h[len(h) - (k - 1) :] if k > 1 else ""
+            den = lev.den.get(hk, 0)
+            seen = self._children_of(k, hk) if den else None
+            if seen is None:
+                continue
+            ids, counts = seen
+            if self.modified:
+                D1, D2, D3 = self.discounts[k - 1]
+                D = self._discount_of(k, counts)
+                gamma = (
+                    D1 * lev.n1.get(hk, 0) + D2 * lev.n2.get(hk, 0) + D3 * lev.n3.get(hk, 0)
+                ) / den
+            else:
+                D = torch.full_like(counts, self.smoothing)
+                gamma = self.smoothing * lev.types[hk] / den
+            p = p * gamma
+            p[ids] += (counts - D).clamp(min=0) / den
         return p
 
     def log_probs(self, contexts: torch.Tensor) -> torch.Tensor:
         """(n, V) log-probabilities of the next token after each context row."""
         # One distribution per distinct context: sampling many words repeats contexts.
         unique, inverse = torch.unique(contexts, dim=0, return_inverse=True)
-        out = torch.tensor(
-            [[self.prob(row, w) for w in range(self.V)] for row in unique.tolist()],
-            dtype=torch.float64,
-        ).reshape(-1, self.V)
+        rows = [self.distribution(row) for row in unique.tolist()]
+        out = torch.stack(rows) if rows else torch.zeros(0, self.V, dtype=torch.float64)
         return out.log().float()[inverse]
 
     def logits(self, contexts: torch.Tensor) -> torch.Tensor:
@@ -306,6 +447,11 @@ class _NgramFamily(CountFamily):
         return fit(cfg, X, Y)
 
     def tune(self, model: CountModel, Xdev: torch.Tensor, Ydev: torch.Tensor) -> dict[str, Any]:
+        if model.modified:  # the discounts come from counts of counts: nothing to choose
+            return {
+                "discounts": [[round(d, 6) for d in ds] for ds in model.discounts],
+                "n_ngrams": len(model.counts),
+            }
         dev_stats = model.stats(Xdev, Ydev)
         tried: list[tuple[float, float]] = []
         if model.cfg.smoothing is None:
@@ -404,5 +550,46 @@ class KneserNeyFamily(_NgramFamily):
         )
 
 
+class ModifiedKneserNeyFamily(_NgramFamily):
+    name = "modified-kn"
+    config_cls = ModifiedKneserNeyConfig
+    help = (
+        "modified Kneser-Ney (Chen & Goodman; KenLM's): three discounts per order from "
+        "counts of counts (--order N, 2 to 8)"
+    )
+
+    def validate(self, cfg: RunConfig) -> None:
+        m: NgramConfig = cfg.model
+        if m.order == 0:
+            raise InputError(f"--model {self.name} needs --order N (2 to 8), e.g. --order 5")
+        if isinstance(m.order, bool) or not 2 <= m.order <= MAX_ORDER:
+            raise InputError(f"--order must be between 2 and {MAX_ORDER}, got {m.order}")
+        if m.smoothing is not None:
+            raise InputError(
+                f"--model {self.name} estimates its discounts from counts of counts; drop "
+                "--smoothing (or use --model kneser-ney for one discount)"
+            )
+
+    def describe(self, cfg: RunConfig, extra: Any) -> Description:
+        N = cfg.model.order
+        top = (extra.get("discounts") or [[]])[-1]
+        shown = "/".join(f"{d:.3g}" for d in top) if top else "from counts of counts"
+        return Description(
+            label=f"modified kneser-ney {N}-gram",
+            short=f"mkn-{N}",
+            n=N,
+            rank=1,
+            smoothing=f"discounts {shown}",
+        )
+
+    def hyperparameters(self, cfg: RunConfig, extra: Any) -> dict[str, Any]:
+        flat = cfg.hyperparameters()
+        flat.pop("smoothing", None)
+        if "discounts" in extra:
+            flat["discounts"] = extra["discounts"]
+        return flat
+
+
 BIGRAM = BigramFamily()
 KNESER_NEY = KneserNeyFamily()
+MODIFIED_KNESER_NEY = ModifiedKneserNeyFamily()

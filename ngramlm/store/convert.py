@@ -84,6 +84,9 @@ def dataset_record(r: Dataset) -> DatasetRecord:
         n_test=r.n_test,
         n_duplicates=r.n_duplicates,
         created_at=r.created_at,
+        unit=r.unit,
+        min_count=r.min_count,
+        split=r.split,
     )
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
+    Table,
     exc,
     insert,
     select,
@@ -26,6 +27,8 @@ from ngramlm.store.tables import (
     Word,
 )
 
+WORDS_TABLE = cast(Table, Word.__table__)
+
 
 class DatasetsMixin(StoreBase):
     # --- datasets ----------------------------------------------------------------------
@@ -40,20 +43,30 @@ class DatasetsMixin(StoreBase):
         vocab: Sequence[str],
         splits: dict[str, Sequence[str]],
         n_duplicates: int,
+        unit: str = "char",
+        min_count: int = 1,
+        split: str = "shuffled",
     ) -> tuple[DatasetRecord, bool]:
-        """Record a dataset and its words; ``(record, created)``. Datasets are immutable:
-        the same content and seed under the same name is a no-op, anything else under an
-        existing name is refused."""
+        """Record a dataset and its lines; ``(record, created)``. Datasets are immutable:
+        the same content, seed, unit, min-count and split under the same name is a no-op,
+        anything else under an existing name is refused."""
         for attempt in (1, 2):
             try:
                 with self._tx(write=True) as s:
                     row = s.scalar(select(Dataset).where(Dataset.name == name))
                     if row is not None:
-                        if row.sha256 != sha256 or row.seed != seed:
+                        if (row.sha256, row.seed, row.unit, row.min_count, row.split) != (
+                            sha256,
+                            seed,
+                            unit,
+                            min_count,
+                            split,
+                        ):
                             raise ConflictError(
-                                f"dataset {name!r} already exists with other content or seed "
-                                f"(sha256 {row.sha256[:12]}, seed {row.seed}); datasets are "
-                                "immutable, choose another --name"
+                                f"dataset {name!r} already exists with other content or "
+                                f"settings (sha256 {row.sha256[:12]}, seed {row.seed}, unit "
+                                f"{row.unit}, min-count {row.min_count}, split {row.split}); "
+                                "datasets are immutable, choose another --name"
                             )
                         return dataset_record(row), False
                     row = Dataset(
@@ -68,6 +81,9 @@ class DatasetsMixin(StoreBase):
                         n_test=len(splits["test"]),
                         n_duplicates=n_duplicates,
                         created_at=utcnow(),
+                        unit=unit,
+                        min_count=min_count,
+                        split=split,
                     )
                     s.add(row)
                     s.flush()
@@ -84,8 +100,9 @@ class DatasetsMixin(StoreBase):
                                 }
                             )
                             position += 1
+                    conn = s.connection()  # Core executemany: no ORM bookkeeping per row
                     for i in range(0, len(rows), 50_000):
-                        s.execute(insert(Word), rows[i : i + 50_000])
+                        conn.execute(insert(WORDS_TABLE), rows[i : i + 50_000])
                     return dataset_record(row), True
             except exc.IntegrityError:
                 if attempt == 2:  # pragma: no cover - only a pathological race

@@ -26,6 +26,9 @@ class DatasetRecord:
     n_test: int
     n_duplicates: int
     created_at: datetime
+    unit: str = "char"  # char | word: what a token is
+    min_count: int = 1  # a word seen fewer times in train is <unk>
+    split: str = "shuffled"  # shuffled | ordered:TRAIN,DEV
 
     @property
     def vocab_size(self) -> int:

@@ -48,18 +48,24 @@ class Dataset(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     source_path: Mapped[str] = mapped_column(Text)
     seed: Mapped[int] = mapped_column(Integer)
-    vocab: Mapped[str] = mapped_column(Text)  # JSON list of characters, index i+1 each
+    vocab: Mapped[str] = mapped_column(Text)  # JSON list of tokens, index i+1 each
     n_words: Mapped[int] = mapped_column(Integer)
     n_train: Mapped[int] = mapped_column(Integer)
     n_dev: Mapped[int] = mapped_column(Integer)
     n_test: Mapped[int] = mapped_column(Integer)
     n_duplicates: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # What a token is (char | word), the train count below which a word is <unk>, and
+    # how lines were split (shuffled | ordered:TRAIN,DEV); migration 0006.
+    unit: Mapped[str] = mapped_column(String(8), server_default="char")
+    min_count: Mapped[int] = mapped_column(Integer, server_default="1")
+    split: Mapped[str] = mapped_column(String(64), server_default="shuffled")
 
 
 class Word(Base):
-    """A dataset's words in shuffled order, with their split, so a dataset stays
-    reproducible if its source file changes or disappears."""
+    """A dataset's lines (words, or sentences of a word dataset) in split order, with
+    their split, so a dataset stays reproducible if its source file changes or
+    disappears."""
 
     __tablename__ = "words"
     __table_args__ = (Index("ix_words_dataset_split_position", "dataset_id", "split", "position"),)
