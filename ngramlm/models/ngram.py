@@ -41,7 +41,7 @@ import torch
 
 from ngramlm.config import RunConfig
 from ngramlm.errors import InputError
-from ngramlm.models.base import CountFamily, Description, LanguageModel
+from ngramlm.models.base import CountFamily, Description, LanguageModel, WithVocab
 
 MAX_ORDER = 8
 LECTURE_ADD_K = 1.0  # makemore part 1: "+1" fake counts
@@ -124,7 +124,7 @@ def _level(num: dict[str, int]) -> Level:
     return Level(num, den, types)
 
 
-class CountModel:
+class CountModel(WithVocab):
     """A fitted bigram or Kneser-Ney model: probabilities from its order-N counts."""
 
     def __init__(self, cfg: NgramConfig, counts: dict[str, int], smoothing: float) -> None:
