@@ -194,7 +194,7 @@ class Experiments:
 
     def __init__(self, url: str | None = None, *, store: Store | None = None) -> None:
         if store is not None:
-            self.url = str(store.url)
+            self.url = store.url.render_as_string(hide_password=False)
         else:
             self.url = url or os.environ.get("NGRAMLM_DB") or DEFAULT_URL
         self._store = store
@@ -267,7 +267,7 @@ class Experiments:
 
     def run(self, run: RunRef) -> RunRecord:
         """One run, by id, record (read again) or ``"last"`` (the newest training run)."""
-        return self.store.run(self._run_id(run))
+        return self.store.run(self.run_id(run))
 
     def runs(
         self,
@@ -286,7 +286,7 @@ class Experiments:
         if isinstance(dataset, str):
             check_name(dataset)
         if sweep is not None:
-            sid = self._sweep_id(sweep)
+            sid = self.sweep_id(sweep)
             self.store.sweep(sid)  # an unknown sweep is refused by name
             found = sorted(self.store.sweep_runs(sid), key=lambda r: -r.id)
         else:
@@ -338,7 +338,7 @@ class Experiments:
     def curve(self, run: RunRef) -> list[MetricRecord]:
         """The run's curve: a point per evaluation (step, elapsed_s, lr, batch_loss,
         train_loss, dev_loss; an lr-find run has (lr, batch_loss) per step)."""
-        return self.store.metrics(self._run_id(run))
+        return self.store.metrics(self.run_id(run))
 
     def curve_frame(self, run: RunRef) -> pd.DataFrame:
         """``curve`` as a DataFrame (columns ``CURVE_FIELDS``). Needs pandas."""
@@ -351,7 +351,7 @@ class Experiments:
     def evaluation(self, run: RunRef) -> EvaluationRecord | None:
         """The run's recorded test evaluation, if it was finalized (reads nothing of the
         test split)."""
-        return self.store.evaluation(self._run_id(run))
+        return self.store.evaluation(self.run_id(run))
 
     # --- models --------------------------------------------------------------------------
 
@@ -367,7 +367,7 @@ class Experiments:
         from ngramlm import checkpoint
         from ngramlm.data import Vocab
 
-        rid = self._run_id(run)
+        rid = self.run_id(run)
         ckpt = self.store.checkpoint(rid)
         if ckpt is None:
             record = self.store.run(rid)
@@ -436,7 +436,7 @@ class Experiments:
             raise InputError(f"-n must be between 1 and {MAX_SAMPLES}, got {n}")
         if seed < 0:
             raise InputError(f"--seed must be >= 0, got {seed}")
-        rid = self._run_id(run)
+        rid = self.run_id(run)
         record = self.store.run(rid)
         if self.store.checkpoint(rid) is None:
             raise NotFoundError(f"run {rid} has no checkpoint yet; sample once it has trained")
@@ -540,7 +540,7 @@ class Experiments:
         from ngramlm.runner import resume_run, stop_on_signals
 
         check_threads(threads)
-        rid = self._run_id(run)
+        rid = self.run_id(run)
         with _torch_threads(threads), stop_on_signals() as stop:
             return resume_run(self.store, rid, progress=progress, stop=stop)
 
@@ -641,7 +641,7 @@ class Experiments:
 
         if isinstance(workers, bool) or not 0 <= workers <= 256:
             raise InputError(f"--workers must be between 1 and 256, got {workers}")
-        sid = self._sweep_id(sweep)
+        sid = self.sweep_id(sweep)
         self.store.sweep(sid)  # refuse an unknown sweep before starting workers
         if workers == 0:
             from ngramlm.runner import stop_on_signals
@@ -689,7 +689,7 @@ class Experiments:
 
     def sweep_record(self, sweep: SweepRef) -> SweepRecord:
         """One sweep, by id or record."""
-        return self.store.sweep(self._sweep_id(sweep))
+        return self.store.sweep(self.sweep_id(sweep))
 
     # --- the locked test split -----------------------------------------------------------
 
@@ -702,7 +702,7 @@ class Experiments:
         leaks the test set into the choice)."""
         from ngramlm.finalize import finalize
 
-        result = finalize(self.store, self._run_id(run), yes=yes)
+        result = finalize(self.store, self.run_id(run), yes=yes)
         if not result.created:
             raise AlreadyFinalized(result.run, result.evaluation)
         return result.evaluation
@@ -716,7 +716,7 @@ class Experiments:
 
         if not runs:
             raise InputError("plot_curves needs at least one run")
-        ids = list(dict.fromkeys(self._run_id(r) for r in runs))  # in order, each once
+        ids = list(dict.fromkeys(self.run_id(r) for r in runs))  # in order, each once
         return plots.curves_figure([(self.store.run(i), self.store.metrics(i)) for i in ids])
 
     def plot_lr_find(self, run: RunRef) -> Figure:
@@ -724,7 +724,7 @@ class Experiments:
         rate: ``ngramlm plot lr-find``."""
         from ngramlm import plots
 
-        rid = self._run_id(run)
+        rid = self.run_id(run)
         return plots.lr_find_figure(self.store.run(rid), self.store.metrics(rid))
 
     def plot_embeddings(self, run: RunRef) -> Figure:
@@ -741,12 +741,13 @@ class Experiments:
         grid key: ``ngramlm plot sweep``."""
         from ngramlm import plots
 
-        sid = self._sweep_id(sweep)
+        sid = self.sweep_id(sweep)
         return plots.sweep_figure(self.store.sweep(sid), self.store.sweep_runs(sid))
 
     # --- helpers -----------------------------------------------------------------------
 
-    def _run_id(self, run: RunRef) -> int:
+    def run_id(self, run: RunRef) -> int:
+        """The id of a run given as its id, its record or ``"last"``."""
         if isinstance(run, RunRecord):
             return run.id
         if isinstance(run, str) and run.strip() == "last":
@@ -759,7 +760,8 @@ class Experiments:
         return parse_id(run, "run")
 
     @staticmethod
-    def _sweep_id(sweep: SweepRef) -> int:
+    def sweep_id(sweep: SweepRef) -> int:
+        """The id of a sweep given as its id or its record."""
         if isinstance(sweep, SweepRecord):
             return sweep.id
         return parse_id(sweep, "sweep")

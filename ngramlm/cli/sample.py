@@ -6,9 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ngramlm.cli.common import console, print_json, run_id, store
-from ngramlm.errors import InputError, NotFoundError
-from ngramlm.store import Store
+from ngramlm.cli.common import api, console, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -27,20 +25,15 @@ def sample_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Generate words from a run, each marked train, dev or new."""
-    s = store(ctx)
-    rid = run_id(s, run)
-    if n < 1 or n > 100_000:
-        raise InputError(f"-n must be between 1 and 100000, got {n}")
-    if seed < 0:
-        raise InputError(f"--seed must be >= 0, got {seed}")
-    marked, step = marked_samples(
-        s, rid, n, seed, temperature=temperature, top_k=top_k, prefix=prefix
-    )
+    exp = api(ctx)
+    rid = exp.run_id(run)
+    samples = exp.samples(rid, n, seed, temperature=temperature, top_k=top_k, prefix=prefix)
+    marked = samples.marked
     if as_json:
         print_json(
             {
                 "run": rid,
-                "step": step,
+                "step": samples.step,
                 "seed": seed,
                 "temperature": temperature,
                 "words": [{"word": w, "in": where} for w, where in marked],
@@ -50,42 +43,3 @@ def sample_cmd(
     for w, where in marked:
         style = {"train": "dim", "dev": "cyan", "new": "bold green"}[where]
         console.print(f"{w}  [{style}]{where}[/]", highlight=False)
-
-
-def marked_samples(
-    s: Store,
-    rid: int,
-    n: int,
-    seed: int,
-    *,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    prefix: str = "",
-) -> tuple[list[tuple[str, str]], int]:
-    """Words from the run's last checkpoint, each marked train, dev or new; and its step."""
-    import torch
-
-    from ngramlm import checkpoint
-    from ngramlm.data import Vocab
-    from ngramlm.sampling import sample
-
-    record = s.run(rid)
-    ckpt = s.checkpoint(rid)
-    if ckpt is None:
-        raise NotFoundError(f"run {rid} has no checkpoint yet; sample once it has trained")
-    loaded = checkpoint.load_model(ckpt.data, ckpt.sha256)
-    g = torch.Generator().manual_seed(seed)
-    words = sample(
-        loaded.model,
-        Vocab(loaded.vocab),
-        n,
-        g,
-        temperature=temperature,
-        top_k=top_k,
-        prefix=prefix,
-    )
-    # Mark only what training could see: a word in the test split reads as "new".
-    seen = {w: "train" for w in s.words(record.dataset_id, "train")}
-    for w in s.words(record.dataset_id, "dev"):
-        seen.setdefault(w, "dev")
-    return [(w, seen.get(w, "new")) for w in words], ckpt.step
