@@ -212,6 +212,7 @@ class Experiments:
         return self.store.where
 
     def close(self) -> None:
+        """Release the store's connections (it opens again on the next use)."""
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -601,12 +602,9 @@ class Experiments:
         if lr_grid is None and not grid:
             raise InputError("give --lr-grid (e.g. 0.01,0.1,1) and/or --grid KEY=V1,V2")
         given = {k: v for k, v in overrides.items() if v is not None}
-        if isinstance(lr_grid, str):
-            lrs = core.parse_lr_grid(lr_grid)
-        else:
-            lrs = core.parse_lr_grid(",".join(repr(float(x)) for x in lr_grid or []))
-            if not lr_grid:
-                lrs = []
+        if lr_grid is not None and not isinstance(lr_grid, str):
+            lr_grid = ",".join(str(x) for x in lr_grid)
+        lrs = core.parse_lr_grid(lr_grid) if lr_grid else []
         items = [grid] if isinstance(grid, str) else grid or []
         if isinstance(items, Mapping):
             items = [f"{k}={','.join(str(v) for v in vs)}" for k, vs in items.items()]
