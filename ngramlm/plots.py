@@ -1,28 +1,25 @@
 """Figures from stored runs: loss curves, the learning-rate range test, the character
 embeddings and a sweep's dev losses (makemore part 2's plots).
 
-The only importer of matplotlib. Every function takes plain records
-(``ngramlm.store.records``), writes one file and returns a ``Plot`` naming it; none
-touches the Store. The Agg backend is chosen before pyplot is imported, so plotting
-works without a display.
+The only importer of matplotlib. Every ``*_figure`` function takes plain records
+(``ngramlm.store.records``) and returns a ``matplotlib.figure.Figure`` (what the Python
+API hands to a notebook); ``curves``, ``lr_find``, ``embeddings`` and ``sweep`` write that
+same figure to a file and return a ``Plot`` naming it (what ``ngramlm plot`` does). None
+touches the Store. Figures are made without pyplot: no backend, no global figure list,
+no display needed, and a notebook's own backend is left alone.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: never open a window, whatever the environment says
-
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure as Figure  # re-exported: the API returns it
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from ngramlm.ema import ema
@@ -77,17 +74,25 @@ def output_path(out: Path | None, default_stem: str) -> Path:
     return out
 
 
-@contextmanager
-def _figure(path: Path, size: tuple[float, float]) -> Iterator[Axes]:
-    """One figure with one axes, saved to ``path`` and closed however the block ends."""
-    fig = plt.figure(figsize=size, dpi=DPI)
-    try:
-        ax = fig.add_subplot()
-        yield ax
-        fig.tight_layout()
-        fig.savefig(path, dpi=DPI, format=path.suffix.lower().lstrip("."))
-    finally:
-        plt.close(fig)
+def _figure(size: tuple[float, float]) -> tuple[Figure, Axes]:
+    """One figure with one axes, outside pyplot (nothing to close, no backend)."""
+    fig = Figure(figsize=size, dpi=DPI)
+    return fig, fig.add_subplot()
+
+
+def save(fig: Figure, path: Path) -> Path:
+    """Write ``fig`` to ``path``, its format by the extension (see ``output_path``)."""
+    fig.savefig(path, dpi=DPI, format=path.suffix.lower().lstrip("."))
+    return path
+
+
+def _done(fig: Figure) -> Figure:
+    fig.tight_layout()
+    return fig
+
+
+def _write(fig: Figure, out: Path) -> Plot:
+    return Plot(save(fig, out), fig.axes[0].get_title())
 
 
 # --- labels ----------------------------------------------------------------------------
@@ -134,7 +139,7 @@ def _losses(metrics: Sequence[MetricRecord], which: str) -> tuple[list[int], lis
     return [p[0] for p in pts], [float(p[1]) for p in pts]
 
 
-def curves(series: Sequence[tuple[RunRecord, Sequence[MetricRecord]]], out: Path) -> Plot:
+def curves_figure(series: Sequence[tuple[RunRecord, Sequence[MetricRecord]]]) -> Figure:
     """Train (dashed) and dev (solid) loss against step for each run, on a log y axis
     (the lecture plots log10 of the loss); one colour per run. A count model (bigram,
     Kneser-Ney) has no steps: its losses are horizontal lines, a baseline to beat."""
@@ -143,26 +148,31 @@ def curves(series: Sequence[tuple[RunRecord, Sequence[MetricRecord]]], out: Path
     keys = _differing_keys([r for r, _ in series])
     ids = ", ".join(str(r.id) for r, _ in series)
     title = f"run{'s' if len(series) > 1 else ''} {ids}: loss"
-    with _figure(out, WIDE) as ax:
-        for i, (run, metrics) in enumerate(series):
-            colour = f"C{i % 10}"
-            label = run_label(run, keys)
-            for which, style in (("dev_loss", "-"), ("train_loss", "--")):
-                steps, losses = _losses(metrics, which)
-                name = which.removesuffix("_loss")
-                if steps and counted(run):
-                    ax.axhline(losses[-1], linestyle=style, color=colour,
-                               label=f"{label} {name}")  # fmt: skip
-                elif steps:
-                    ax.plot(steps, losses, style, color=colour, label=f"{label} {name}")
-        ax.set_yscale("log")
-        _plain_ticks(ax)
-        ax.set_xlabel("step")
-        ax.set_ylabel("loss (log scale)")
-        ax.set_title(title)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize="small")
-    return Plot(out, title)
+    fig, ax = _figure(WIDE)
+    for i, (run, metrics) in enumerate(series):
+        colour = f"C{i % 10}"
+        label = run_label(run, keys)
+        for which, style in (("dev_loss", "-"), ("train_loss", "--")):
+            steps, losses = _losses(metrics, which)
+            name = which.removesuffix("_loss")
+            if steps and counted(run):
+                ax.axhline(losses[-1], linestyle=style, color=colour,
+                           label=f"{label} {name}")  # fmt: skip
+            elif steps:
+                ax.plot(steps, losses, style, color=colour, label=f"{label} {name}")
+    ax.set_yscale("log")
+    _plain_ticks(ax)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (log scale)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small")
+    return _done(fig)
+
+
+def curves(series: Sequence[tuple[RunRecord, Sequence[MetricRecord]]], out: Path) -> Plot:
+    """``curves_figure`` written to ``out``."""
+    return _write(curves_figure(series), out)
 
 
 def _plain_ticks(ax: Axes) -> None:
@@ -191,7 +201,7 @@ def _check_has_losses(run: RunRecord, metrics: Sequence[MetricRecord]) -> None:
 # --- the learning-rate range test ------------------------------------------------------
 
 
-def lr_find(run: RunRecord, metrics: Sequence[MetricRecord], out: Path) -> Plot:
+def lr_find_figure(run: RunRecord, metrics: Sequence[MetricRecord]) -> Figure:
     """Minibatch loss against the learning rate (log x axis), its EMA-smoothed curve,
     and the suggested rate as a vertical line."""
     if run.kind != "lr_find":
@@ -207,19 +217,24 @@ def lr_find(run: RunRecord, metrics: Sequence[MetricRecord], out: Path) -> Plot:
     smoothed = ema(losses)
     suggested = run.extra.get("suggested_lr")
     title = f"run {run.id}: learning-rate range test ({len(pts)} steps)"
-    with _figure(out, WIDE) as ax:
-        ax.plot(lrs, losses, color="C0", alpha=0.35, linewidth=0.8, label="minibatch loss")
-        ax.plot(lrs, smoothed, color="C0", linewidth=2, label="smoothed (EMA)")
-        if suggested is not None:
-            ax.axvline(suggested, color="C3", linestyle=":", label=f"suggested lr {suggested:.3g}")
-        _clip_divergence(ax, losses, smoothed)
-        ax.set_xscale("log")
-        ax.set_xlabel("learning rate (log scale)")
-        ax.set_ylabel("loss")
-        ax.set_title(title)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize="small")
-    return Plot(out, title)
+    fig, ax = _figure(WIDE)
+    ax.plot(lrs, losses, color="C0", alpha=0.35, linewidth=0.8, label="minibatch loss")
+    ax.plot(lrs, smoothed, color="C0", linewidth=2, label="smoothed (EMA)")
+    if suggested is not None:
+        ax.axvline(suggested, color="C3", linestyle=":", label=f"suggested lr {suggested:.3g}")
+    _clip_divergence(ax, losses, smoothed)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small")
+    return _done(fig)
+
+
+def lr_find(run: RunRecord, metrics: Sequence[MetricRecord], out: Path) -> Plot:
+    """``lr_find_figure`` written to ``out``."""
+    return _write(lr_find_figure(run, metrics), out)
 
 
 def _clip_divergence(ax: Axes, losses: Sequence[float], smoothed: Sequence[float]) -> None:
@@ -249,19 +264,24 @@ def project_2d(C: np.ndarray) -> tuple[np.ndarray, str]:
     return xy, f"PCA of {n_embd} dims, 2 components explain {share:.0%}"
 
 
-def embeddings(run: RunRecord, chars: Sequence[str], C: np.ndarray, out: Path) -> Plot:
+def embeddings_figure(run: RunRecord, chars: Sequence[str], C: np.ndarray) -> Figure:
     """The lecture's figure: each character's embedding (a row of C, (V, n_embd); index 0
     is the word boundary '.') as a labelled point in 2-D."""
     xy, how = project_2d(C)
     title = f"run {run.id}: embeddings ({how})"
-    with _figure(out, SQUARE) as ax:
-        ax.scatter(xy[:, 0], xy[:, 1], s=200)
-        for (x, y), ch in zip(xy, chars, strict=True):
-            ax.text(x, y, ch, ha="center", va="center", color="white")
-        ax.set_aspect("equal", adjustable="datalim")  # distances mean something
-        ax.set_title(title)
-        ax.grid(True, alpha=0.3)
-    return Plot(out, title)
+    fig, ax = _figure(SQUARE)
+    ax.scatter(xy[:, 0], xy[:, 1], s=200)
+    for (x, y), ch in zip(xy, chars, strict=True):
+        ax.text(x, y, ch, ha="center", va="center", color="white")
+    ax.set_aspect("equal", adjustable="datalim")  # distances mean something
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    return _done(fig)
+
+
+def embeddings(run: RunRecord, chars: Sequence[str], C: np.ndarray, out: Path) -> Plot:
+    """``embeddings_figure`` written to ``out``."""
+    return _write(embeddings_figure(run, chars, C), out)
 
 
 # --- sweeps ----------------------------------------------------------------------------
@@ -281,7 +301,7 @@ def sweep_axes(sweep: SweepRecord, runs: Sequence[RunRecord]) -> tuple[str, tupl
     return varying[0], tuple(varying[1:])
 
 
-def sweep(sweep: SweepRecord, runs: Sequence[RunRecord], out: Path) -> Plot:
+def sweep_figure(sweep: SweepRecord, runs: Sequence[RunRecord]) -> Figure:
     """Dev loss against the swept hyperparameter, one line per value of the other grid
     keys; replicate seeds are averaged (their single values shown as small dots)."""
     done = [r for r in runs if r.dev_loss is not None and math.isfinite(r.dev_loss)]
@@ -297,25 +317,30 @@ def sweep(sweep: SweepRecord, runs: Sequence[RunRecord], out: Path) -> Plot:
     pos = {x: (x if numeric else i) for i, x in enumerate(xs_all)}
     name = f" ({sweep.name})" if sweep.name else ""
     title = f"sweep {sweep.id}{name}: dev loss against {x_key}"
-    with _figure(out, WIDE) as ax:
-        for i, values in enumerate(sorted(lines, key=lambda vs: [_sort_key(v) for v in vs])):
-            pts = lines[values]
-            xs = sorted(pts, key=_sort_key)
-            colour = f"C{i % 10}"
-            label = ", ".join(f"{k}={_fmt(v)}" for k, v in zip(line_keys, values, strict=True))
-            means = [float(np.mean(pts[x])) for x in xs]
-            ax.plot([pos[x] for x in xs], means, "o-", color=colour, label=label or None)
-            for x in xs:
-                if len(pts[x]) > 1:  # replicate seeds: show the spread behind the mean
-                    ax.plot([pos[x]] * len(pts[x]), pts[x], ".", color=colour, alpha=0.4)
-        _sweep_x_axis(ax, x_key, xs_all, numeric)
-        seeds = max(len(v) for pts in lines.values() for v in pts.values())
-        ax.set_ylabel(f"dev loss (mean of {seeds} seeds)" if seeds > 1 else "dev loss")
-        ax.set_title(title)
-        ax.grid(True, which="both", alpha=0.3)
-        if line_keys:
-            ax.legend(fontsize="small")
-    return Plot(out, title)
+    fig, ax = _figure(WIDE)
+    for i, values in enumerate(sorted(lines, key=lambda vs: [_sort_key(v) for v in vs])):
+        pts = lines[values]
+        xs = sorted(pts, key=_sort_key)
+        colour = f"C{i % 10}"
+        label = ", ".join(f"{k}={_fmt(v)}" for k, v in zip(line_keys, values, strict=True))
+        means = [float(np.mean(pts[x])) for x in xs]
+        ax.plot([pos[x] for x in xs], means, "o-", color=colour, label=label or None)
+        for x in xs:
+            if len(pts[x]) > 1:  # replicate seeds: show the spread behind the mean
+                ax.plot([pos[x]] * len(pts[x]), pts[x], ".", color=colour, alpha=0.4)
+    _sweep_x_axis(ax, x_key, xs_all, numeric)
+    seeds = max(len(v) for pts in lines.values() for v in pts.values())
+    ax.set_ylabel(f"dev loss (mean of {seeds} seeds)" if seeds > 1 else "dev loss")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    if line_keys:
+        ax.legend(fontsize="small")
+    return _done(fig)
+
+
+def sweep(sweep: SweepRecord, runs: Sequence[RunRecord], out: Path) -> Plot:
+    """``sweep_figure`` written to ``out``."""
+    return _write(sweep_figure(sweep, runs), out)
 
 
 def _sort_key(v: Any) -> tuple[int, Any]:

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from ngramlm import __version__, plots
+from ngramlm.api import open_store
 from ngramlm.cli import main
-from ngramlm.cli.plot import embedding_table
 from ngramlm.models import family_of, preset_config
 from ngramlm.store import Store
 
@@ -165,9 +165,9 @@ def test_embeddings_in_two_dimensions_are_plotted_as_they_are(
     path = plot_ok(cli, trained, "embeddings", str(trained.run_e2))
     assert path == Path(f"run-{trained.run_e2}-embeddings.png")
     assert png_size(path) == SQUARE_PX
-    with Store(trained.url) as store:
-        run = store.run(trained.run_e2)
-        chars, C = embedding_table(run, store.checkpoint(trained.run_e2))
+    with open_store(trained.url) as exp:  # the API's table, as the CLI draws it
+        run = exp.run(trained.run_e2)
+        chars, C = exp.embeddings(run)
         plot = plots.embeddings(run, chars, C, tmp_path / "e.png")
     assert plot.title == f"run {trained.run_e2}: embeddings (the first two dimensions)"
 
@@ -177,9 +177,9 @@ def test_embeddings_of_more_dimensions_are_projected_by_pca(
 ) -> None:
     path = plot_ok(cli, trained, "embeddings", str(trained.run_e4))
     assert png_size(path) == SQUARE_PX
-    with Store(trained.url) as store:
-        run = store.run(trained.run_e4)
-        chars, C = embedding_table(run, store.checkpoint(trained.run_e4))
+    with open_store(trained.url) as exp:  # the API's table, as the CLI draws it
+        run = exp.run(trained.run_e4)
+        chars, C = exp.embeddings(run)
         plot = plots.embeddings(run, chars, C, tmp_path / "e.png")
     m = re.fullmatch(
         rf"run {trained.run_e4}: embeddings \(PCA of 4 dims, 2 components explain (\d+)%\)",

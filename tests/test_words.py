@@ -209,11 +209,10 @@ def test_mlp_trains_on_words_and_plots_the_commonest(
     out = json.loads(cli("--db", sqlite_url, "sample", run, "-n", "3", "--json").out)["words"]
     assert len(out) == 3
     pytest.importorskip("matplotlib")
-    from ngramlm.cli.plot import embedding_table
-    from ngramlm.store import Store
+    from ngramlm import open_store
 
-    with Store(sqlite_url) as s:
-        labels, C = embedding_table(s.run(int(run)), s.checkpoint(int(run)))
+    with open_store(sqlite_url) as exp:
+        labels, C = exp.embeddings(int(run))
     assert labels[0] == "</s>" and labels[1] == "the" and len(labels) == C.shape[0]
     r = cli("--db", sqlite_url, "plot", "embeddings", run, "-o", tmp_path / "e.png")
     assert r.code == 0, r.err

@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 
+from ngramlm.api import AlreadyFinalized
 from ngramlm.cli import options as o
-from ngramlm.cli.common import console, err_console, fmt_loss, print_json, run_id, store
+from ngramlm.cli.common import api, console, err_console, fmt_loss, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -24,17 +25,19 @@ def finalize_cmd(
     as_json: o.Json = False,
 ) -> None:
     """Evaluate a finished run on the test split: once per run, ever."""
-    from ngramlm.finalize import finalize
-
-    s = store(ctx)
-    result = finalize(s, run_id(s, run), yes=yes)
-    r, e = result.run, result.evaluation
+    exp = api(ctx)
+    rid = exp.run_id(run)
+    try:
+        e, created = exp.finalize(rid, yes=yes), True
+    except AlreadyFinalized as already:
+        e, created = already.evaluation, False
+    r = exp.run(rid)
     if as_json:
         print_json(
             {
                 "run": r.id,
                 "dataset": r.dataset,
-                "created": result.created,
+                "created": created,
                 "train_loss": r.train_loss,
                 "dev_loss": r.dev_loss,
                 "test_loss": e.test_loss,
@@ -45,13 +48,13 @@ def finalize_cmd(
             }
         )
     else:
-        verb = "finalized" if result.created else "was already finalized"
+        verb = "finalized" if created else "was already finalized"
         console.print(f"run {r.id} on {r.dataset} {verb} at {e.created_at:%Y-%m-%d %H:%M} UTC")
         console.print(
             f"  train {fmt_loss(r.train_loss)}   dev {fmt_loss(r.dev_loss)}   "
             f"[bold]test {e.test_loss:.4f}[/] ({e.n_examples:,} examples)"
         )
-    if not result.created:
+    if not created:
         err_console.print(
             f"[bold red]error:[/] run {r.id} was finalized already; the test split is evaluated "
             "once per run, ever (the recorded result is shown above)"

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from ngramlm.cli import options as o
-from ngramlm.cli.common import console, print_json
+from ngramlm.cli.common import api, console, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -35,31 +35,26 @@ def lr_find_cmd(
     **hp: Any,
 ) -> None:
     """Find a learning rate: one step per rate, log-spaced from --min-lr to --max-lr."""
-    from ngramlm.lrfind import validate_range
-    from ngramlm.runner import lr_find
-
-    given = o.given(hp)
-    # The range test sets every step's rate itself (a preset may warm up or decay).
-    given.update(steps=steps, lr=max_lr, lr_schedule="constant", warmup=0)
-    if model is None and preset is None:
-        preset = "lecture"  # the lecture's model, as in makemore part 2
-    o.set_threads(threads)
-    validate_range(min_lr, max_lr, steps)
-    s, ds, cfg, _ = o.resolve_config(ctx, model, preset, given, dataset)
-    run, lrs, losses, sug = lr_find(s, ds, cfg, min_lr=min_lr, max_lr=max_lr, name=name)
+    exp = api(ctx)
+    run = exp.lr_find(dataset, min_lr=min_lr, max_lr=max_lr, steps=steps, model=model,
+                      preset=preset, name=name, threads=threads, **o.given(hp))  # fmt: skip
+    x = run.extra
     if as_json:
         print_json(
             {
                 "run": run.id,
-                "dataset": ds.name,
-                "suggested_lr": sug.lr,
-                "lr_at_min": sug.lr_at_min,
-                "method": sug.method,
-                "points": [{"lr": lr, "loss": loss} for lr, loss in zip(lrs, losses, strict=True)],
+                "dataset": run.dataset,
+                "suggested_lr": x["suggested_lr"],
+                "lr_at_min": x["lr_at_min"],
+                "method": x["method"],
+                # a diverged step's loss is recorded as null
+                "points": [{"lr": p.lr, "loss": p.batch_loss} for p in exp.curve(run)],
             }
         )
         return
-    console.print(f"lr-find run {run.id} on {ds.name}: {steps} steps from {min_lr:g} to {max_lr:g}")
-    console.print(f"  smoothed loss is lowest at lr {sug.lr_at_min:.3g}")
-    console.print(f"  suggested lr: [bold]{sug.lr:.3g}[/]  ({sug.method})")
+    console.print(
+        f"lr-find run {run.id} on {run.dataset}: {steps} steps from {min_lr:g} to {max_lr:g}"
+    )
+    console.print(f"  smoothed loss is lowest at lr {x['lr_at_min']:.3g}")
+    console.print(f"  suggested lr: [bold]{x['suggested_lr']:.3g}[/]  ({x['method']})")
     console.print(f"  plot it: ngramlm plot lr-find {run.id}")

@@ -1,5 +1,5 @@
-"""Options shared by ``train``, ``sweep`` and ``lr-find``: declared once, with the one
-validate-then-open-the-store sequence they share."""
+"""Options shared by ``train``, ``sweep`` and ``lr-find``: declared once. What they do
+with them (validate, then open the store) is the Python API's (``ngramlm.api``)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from ngramlm.cli.common import store
-from ngramlm.config import RunConfig
-from ngramlm.datasets import check_name, resolve_dataset
-from ngramlm.errors import InputError
-from ngramlm.store import Store
-from ngramlm.store.records import DatasetRecord
+from ngramlm import api as _api
 
 Dataset = Annotated[
     str | None,
@@ -122,46 +117,5 @@ def given(hp: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in hp.items() if v is not None}
 
 
-def resolve_config(
-    ctx: typer.Context,
-    model: str | None,
-    preset: str | None,
-    hp: dict[str, Any],
-    dataset: str | None,
-) -> tuple[Store, DatasetRecord, RunConfig, str | None]:
-    """Validate the options before the store is opened (nothing is written for a bad
-    one), then open it, resolve the dataset and build the config for its vocabulary.
-    Returns the store, the dataset, the config and the preset it used."""
-    from ngramlm.models import resolve
-
-    resolve(model, preset, hp, vocab_size=27)
-    if dataset is not None:
-        check_name(dataset)
-    s = store(ctx)
-    ds = resolve_dataset(s, dataset)
-    cfg, used = resolve(model, preset, hp, ds.vocab_size)
-    return s, ds, cfg, used
-
-
-def set_threads(threads: int | None) -> None:
-    if threads is None:
-        return
-    if threads < 1 or threads > 1024:
-        raise InputError(f"--threads must be between 1 and 1024, got {threads}")
-    import torch
-
-    torch.set_num_threads(threads)
-
-
-SMALL_STEP_FLOP = 20e6  # below this, one thread beats several: the ops are too small to split
-
-
-def auto_threads(cfg: RunConfig) -> int | None:
-    """One thread for small models (the lecture's step is ~2 MFLOP: one thread ran 3,690
-    steps/s here against 2,845 with two, and does not fight other processes for the
-    cores); torch's own default (None) for large ones. A step costs about 6 FLOP per
-    parameter and example (forward and backward)."""
-    if cfg.train is None:
-        return 1
-    flop = 6 * cfg.train.batch_size * int(getattr(cfg.model, "n_params", 0))
-    return 1 if flop < SMALL_STEP_FLOP else None
+# The thread policy lives with the API (``Experiments.train(threads=...)``).
+auto_threads = _api.auto_threads

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from ngramlm.cli.common import console, parse_id, run_id, store
+from ngramlm.cli.common import api, console, parse_id
 from ngramlm.errors import InputError
-from ngramlm.store.records import CheckpointRecord, RunRecord
 
 app = typer.Typer(help="Plot runs and sweeps to image files.", no_args_is_help=True)
 
@@ -57,11 +56,10 @@ def curves(
     with _matplotlib_required():
         from ngramlm import plots
 
-    s = store(ctx)
-    ids = list(dict.fromkeys(run_id(s, r) for r in runs))  # in order, each once
+    exp = api(ctx)
+    ids = list(dict.fromkeys(exp.run_id(r) for r in runs))  # in order, each once
     path = plots.output_path(out, _curves_stem(ids))
-    series = [(s.run(i), s.metrics(i)) for i in ids]
-    _written(plots.curves(series, path).path)
+    _written(plots.save(exp.plot_curves(*ids), path))
 
 
 def _curves_stem(ids: list[int]) -> str:
@@ -83,10 +81,9 @@ def lr_find(
     with _matplotlib_required():
         from ngramlm import plots
 
-    s = store(ctx)
     rid = parse_id(run, "lr-find run")
     path = plots.output_path(out, f"run-{rid}-lr-find")
-    _written(plots.lr_find(s.run(rid), s.metrics(rid), path).path)
+    _written(plots.save(api(ctx).plot_lr_find(rid), path))
 
 
 @app.command()
@@ -99,44 +96,10 @@ def embeddings(
     with _matplotlib_required():
         from ngramlm import plots
 
-    s = store(ctx)
-    rid = run_id(s, run)
+    exp = api(ctx)
+    rid = exp.run_id(run)
     path = plots.output_path(out, f"run-{rid}-embeddings")
-    record = s.run(rid)
-    chars, C = embedding_table(record, s.checkpoint(rid))
-    _written(plots.embeddings(record, chars, C, path).path)
-
-
-TOP_WORDS = 100  # a word model's figure shows its commonest tokens only
-
-
-def embedding_table(run: RunRecord, ckpt: CheckpointRecord | None) -> tuple[list[str], Any]:
-    """The characters (index 0 is the word boundary '.') and C as an array (V, n_embd).
-    A word model's vocabulary is in descending train count, so its first ``TOP_WORDS``
-    rows (the boundary '</s>' and the commonest words) keep the figure readable."""
-    from ngramlm import checkpoint
-
-    if ckpt is None:
-        raise InputError(
-            f"run {run.id} has no checkpoint (a {run.kind} run, status {run.status}); "
-            "only trained runs have embeddings to plot"
-        )
-    from ngramlm.report import counted
-
-    if counted(run):
-        raise InputError(
-            f"run {run.id} is a {run.model} model: it counts n-grams and has no embeddings; "
-            "plot a trained network's (mlp, wavenet)"
-        )
-    loaded = checkpoint.from_bytes(ckpt.data, ckpt.sha256)
-    C = loaded.state.model["C"].detach().to("cpu").double().numpy()  # (V, n_embd)
-    from ngramlm.data import Vocab
-
-    vocab = Vocab(loaded.vocab, loaded.unit)
-    labels = [vocab.boundary, *vocab.tokens]
-    if vocab.unit == "word":
-        return labels[:TOP_WORDS], C[:TOP_WORDS]
-    return labels, C
+    _written(plots.save(exp.plot_embeddings(rid), path))
 
 
 @app.command()
@@ -149,7 +112,6 @@ def sweep(
     with _matplotlib_required():
         from ngramlm import plots
 
-    s = store(ctx)
     sid = parse_id(sweep_ref, "sweep")
     path = plots.output_path(out, f"sweep-{sid}")
-    _written(plots.sweep(s.sweep(sid), s.sweep_runs(sid), path).path)
+    _written(plots.save(api(ctx).plot_sweep(sid), path))

@@ -75,8 +75,9 @@ def report_cmd(
     elif sweep_id is not None:
         one_sweep(s, sweep_id, as_json, as_csv, status, sort, limit)
     else:
-        ds_id = s.dataset(dataset).id if dataset is not None else None
-        runs = s.runs(dataset_id=ds_id)
+        from ngramlm.api import Experiments
+
+        runs = Experiments(store=s).runs(dataset)  # the API's runs(), as report_rows
         rows = core.rows(runs, s.evaluations(), status=status, sort=sort, limit=limit)
         render_rows(s, runs, rows, as_json, as_csv, limit)
 
@@ -225,9 +226,9 @@ def one_run(s: Store, rid: int, as_json: bool) -> None:
     findings = core.diagnose(r, metrics) if r.kind == "train" else []
     samples: list[tuple[str, str]] = []
     if ckpt is not None and r.kind == "train":
-        from ngramlm.cli.sample import marked_samples
+        from ngramlm.api import Experiments
 
-        samples, _ = marked_samples(s, rid, 8, 42)
+        samples = list(Experiments(store=s).samples(rid, 8, 42).marked)
     if as_json:
         print_json(
             {

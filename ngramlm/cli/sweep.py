@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import signal
-import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.live import Live
 from rich.table import Table
 
+from ngramlm.api import Experiments
 from ngramlm.cli import options as o
-from ngramlm.cli.common import console, err_console, fmt_loss, parse_id, print_json, store
+from ngramlm.cli.common import api, console, err_console, fmt_loss, parse_id, print_json
 from ngramlm.errors import InputError
-from ngramlm.store import Store
 
 if TYPE_CHECKING:
     from ngramlm import sweep as core
@@ -53,7 +51,6 @@ def sweep_cmd(
     **hp: Any,
 ) -> None:
     """Train every point of a grid (lr x grid x seeds), each an ordinary run of the sweep."""
-    from ngramlm import sweep as core  # torch: imported when a sweep starts
 
     given = o.given(hp)
     if workers < 1 or workers > 256:
@@ -67,69 +64,40 @@ def sweep_cmd(
                 "--join/--resume work on the sweep as recorded; drop the grid and other options"
             )
         sweep_id = parse_id(existing, "sweep")
-        s = store(ctx)
-        s.sweep(sweep_id)  # refuse an unknown sweep before starting workers
+        api(ctx).sweep_record(sweep_id)  # refuse an unknown sweep before starting workers
     else:
-        if lr_grid is None and not grid:
-            raise InputError("give --lr-grid (e.g. 0.01,0.1,1) and/or --grid KEY=V1,V2")
-        from ngramlm.models import resolve
-
-        lrs = core.parse_lr_grid(lr_grid) if lr_grid else []
-        base_check, _ = resolve(model, preset, given, vocab_size=27)
-        parsed = core.parse_grid(grid or [], base_check)
-        if "lr" in parsed:
-            if lrs:
-                raise InputError(
-                    "give the learning rates with --lr-grid or --grid lr=..., not both"
-                )
-            lrs = parsed.pop("lr")
-        if not lrs and base_check.train is not None:
-            lrs = [base_check.train.lr]
-        core.expand(base_check, lrs, parsed, seeds)  # refuse bad grids before writing
-        s, ds, base, _ = o.resolve_config(ctx, model, preset, given, dataset)
-        sweep = core.create(s, ds, base, lrs, parsed, seeds, name)
+        sweep = api(ctx).create_sweep(
+            dataset,
+            lr_grid=lr_grid,
+            grid=grid,
+            seeds=seeds,
+            model=model,
+            preset=preset,
+            name=name,
+            **given,
+        )
         sweep_id = sweep.id
         if not as_json:
-            console.print(f"sweep {sweep_id}: {sweep.n_points} points on {ds.name}")
-    run_workers(
-        ctx.find_root().obj.db_url, s, sweep_id, workers, resume is not None, quiet or as_json
-    )
-    final = core.status(s, sweep_id)
+            console.print(f"sweep {sweep_id}: {sweep.n_points} points on {sweep.dataset}")
+    final = run_workers(api(ctx), sweep_id, workers, resume is not None, quiet or as_json)
     show(final, as_json)
     if any(r.status == "killed" for r in final.runs):
         raise typer.Exit(130)
 
 
 def run_workers(
-    db_url: str, s: Store, sweep_id: int, workers: int, resume: bool, quiet: bool
-) -> None:
-    from ngramlm import sweep as core
-
-    procs = core.start_workers(db_url, sweep_id, workers, resume)
-
-    def forward(signum: int, frame: object) -> None:
-        for p in procs:  # the workers save a checkpoint and mark their point killed
-            if p.is_alive() and p.pid is not None:
-                import os
-
-                os.kill(p.pid, signal.SIGTERM)
-
-    old_int = signal.signal(signal.SIGINT, forward)
-    old_term = signal.signal(signal.SIGTERM, forward)
-    try:
-        if quiet or not err_console.is_terminal:
-            for p in procs:
-                p.join()
-        else:
-            with Live(console=err_console, refresh_per_second=4, transient=True) as live:
-                while any(p.is_alive() for p in procs):
-                    live.update(_display(core.status(s, sweep_id)))
-                    time.sleep(POLL_S)
-    finally:
-        signal.signal(signal.SIGINT, old_int)
-        signal.signal(signal.SIGTERM, old_term)
-        for p in procs:
-            p.join()
+    exp: Experiments, sweep_id: int, workers: int, resume: bool, quiet: bool
+) -> core.SweepStatus:
+    """The API's ``run_sweep`` with a live display of the sweep on a terminal."""
+    if quiet or not err_console.is_terminal:
+        return exp.run_sweep(sweep_id, workers=workers, resume=resume)
+    with Live(console=err_console, refresh_per_second=4, transient=True) as live:
+        return exp.run_sweep(
+            sweep_id,
+            workers=workers,
+            resume=resume,
+            on_poll=lambda st: live.update(_display(st)),
+        )
 
 
 def swept_keys(st: core.SweepStatus) -> tuple[str, ...]:

@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ngramlm.api import check_threads
 from ngramlm.cli import options as o
-from ngramlm.cli.common import console, fmt_loss, parse_id, print_json, store
+from ngramlm.cli.common import api, console, fmt_loss, parse_id, print_json
 from ngramlm.errors import InputError
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def train_cmd(
     """Train a model on a dataset (the MLP, the WaveNet, or a bigram or Kneser-Ney
     baseline, counted) and record the run, its curves and checkpoints."""
     given = o.given(hp)
-    o.set_threads(threads)
+    check_threads(threads)
     if resume is not None:  # refuse bad options before the store is opened
         extra = [*given, *(["model"] if model else []), *(["preset"] if preset else [])]
         if extra or dataset is not None:
@@ -47,18 +48,21 @@ def train_cmd(
             )
         run_id = parse_id(resume)
     from ngramlm.cli.progress import RichProgress  # torch: imported when training starts
-    from ngramlm.runner import resume_run, start_run, stop_on_signals
 
     progress = RichProgress(quiet=quiet or as_json)
+    exp = api(ctx)
     if resume is not None:
-        with stop_on_signals() as stop:
-            outcome = resume_run(store(ctx), run_id, progress=progress, stop=stop)
+        outcome = exp.resume_outcome(run_id, threads=threads, progress=progress)
     else:
-        s, ds, cfg, used = o.resolve_config(ctx, model, preset, given, dataset)
-        if threads is None:
-            o.set_threads(o.auto_threads(cfg))
-        with stop_on_signals() as stop:
-            outcome = start_run(s, ds, cfg, preset=used, name=name, progress=progress, stop=stop)
+        outcome = exp.train_outcome(
+            dataset,
+            model=model,
+            preset=preset,
+            name=name,
+            threads=threads,
+            progress=progress,
+            **given,
+        )
     show(outcome, as_json)
     if outcome.run.status == "killed":
         raise typer.Exit(130)

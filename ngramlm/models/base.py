@@ -17,11 +17,12 @@ Callers never test a family's name: they ask this interface (``counted``, ``desc
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ngramlm.config import RunConfig, TrainConfig, validate_train
+from ngramlm.data import Vocab
 from ngramlm.errors import InputError
 
 if TYPE_CHECKING:
@@ -44,6 +45,26 @@ class LanguageModel(Protocol):
     def mean_nll(self, X: torch.Tensor, Y: torch.Tensor) -> float:
         """Mean negative log-likelihood of targets Y after contexts X, nats per token."""
         ...
+
+
+class WithVocab:
+    """A loaded model's vocabulary (``ngramlm.api.Experiments.load_model`` sets it), so
+    that a notebook can ``encode`` a word to ids and ``decode`` ids to text."""
+
+    vocab: Vocab | None = None
+
+    def _vocab(self) -> Vocab:
+        if self.vocab is None:
+            raise InputError("this model has no vocabulary attached; load it with load_model")
+        return self.vocab
+
+    def encode(self, word: str) -> list[int]:
+        """The ids of ``word``'s characters (1..V-1; 0 is the word boundary)."""
+        return self._vocab().encode(word)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """The text of ``ids``; boundary tokens (0) are dropped."""
+        return self._vocab().decode([int(i) for i in ids])
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,13 @@ import torch
 from torch import nn
 
 from ngramlm.evaluation import mean_nll
+from ngramlm.models.base import WithVocab
 
 
-class NeuralLM(nn.Module):
+class NeuralLM(nn.Module, WithVocab):
     """A ``torch.nn.Module`` language model: ``forward(idx, targets=None, generator=None)
-    -> (logits, loss)`` as in nanoGPT, plus ``LanguageModel``'s ``logits``/``mean_nll``."""
+    -> (logits, loss)`` as in nanoGPT, plus ``LanguageModel``'s ``logits``/``mean_nll``
+    and, once loaded from a run, its vocabulary's ``encode``/``decode``."""
 
     cfg: Any  # the family's config (block_size, vocab_size)
 

@@ -50,7 +50,7 @@ import torch
 
 from ngramlm.config import RunConfig
 from ngramlm.errors import InputError
-from ngramlm.models.base import CountFamily, Description, LanguageModel
+from ngramlm.models.base import CountFamily, Description, LanguageModel, WithVocab
 
 MAX_ORDER = 8
 LECTURE_ADD_K = 1.0  # makemore part 1: "+1" fake counts
@@ -166,7 +166,7 @@ def modified_discounts(counts: Iterable[int]) -> tuple[float, float, float]:
     return d(1, n1, n2), d(2, n2, n3), d(3, n3, n4)
 
 
-class CountModel:
+class CountModel(WithVocab):
     """A fitted bigram or Kneser-Ney model: probabilities from its order-N counts."""
 
     def __init__(self, cfg: NgramConfig, counts: dict[str, int], smoothing: float) -> None:

@@ -121,6 +121,11 @@ class DatasetsMixin(StoreBase):
                 raise NotFoundError(f"no dataset named {name!r} in {self.where}; {hint}")
             return dataset_record(row)
 
+    def datasets(self) -> list[DatasetRecord]:
+        """Every dataset, oldest first."""
+        with self._tx() as s:
+            return [dataset_record(r) for r in s.scalars(select(Dataset).order_by(Dataset.id))]
+
     def dataset_by_id(self, dataset_id: int) -> DatasetRecord:
         with self._tx() as s:
             row = s.get(Dataset, dataset_id)

@@ -1,0 +1,813 @@
+"""The Python API: the store, its runs and their models, from a notebook or a script.
+
+Everything ``ngramlm`` does on the command line is here as a method of ``Experiments``,
+the handle on one store that ``open_store`` returns; the CLI itself calls these methods,
+so both take one code path and keep the same guarantees::
+
+    import ngramlm
+
+    exp = ngramlm.open_store("sqlite:///ngramlm.db")  # default: $NGRAMLM_DB or ngramlm.db
+    ds = exp.prepare()                                # the bundled names
+    run = exp.train(ds, preset="default", steps=2000)  # recorded like `ngramlm train`
+    exp.runs_frame()                                  # `report --csv`'s rows (pandas)
+    model = exp.load_model(run)                       # a torch.nn.Module in eval mode
+    exp.sample(run, n=5)                              # ['emma', ...]
+    exp.plot_curves(run)                              # a matplotlib Figure
+
+Datasets, runs, curve points, sweeps and evaluations are the frozen records the store
+returns (``DatasetRecord``, ``RunRecord``, ``MetricRecord``, ``SweepRecord``,
+``EvaluationRecord``). A run is given as its id, a ``RunRecord`` or ``"last"`` (the
+newest training run). Errors are the CLI's: an ``NgramlmError`` whose message names the
+problem and the fix.
+
+The test split stays locked: no function here returns test words, and ``finalize`` is
+the only way to a test loss, once per run, ever, with the CLI's refusals.
+
+torch, matplotlib and pandas are imported when a method needs them, never by
+``import ngramlm``. pandas is optional: ``pip install 'ngramlm[pandas]'``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ngramlm.data import Vocab
+from ngramlm.datasets import DEFAULT_SEED, check_name, resolve_dataset
+from ngramlm.errors import ConflictError, InputError, NgramlmError, NotFoundError
+from ngramlm.report import FIELDS, SORTS, STATUSES, rows
+from ngramlm.store import Store
+from ngramlm.store.connection import DEFAULT_URL
+from ngramlm.store.records import (
+    DatasetRecord,
+    EvaluationRecord,
+    MetricRecord,
+    RunRecord,
+    SweepRecord,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from ngramlm.config import RunConfig
+    from ngramlm.models.neural import NeuralLM
+    from ngramlm.models.ngram import CountModel
+    from ngramlm.plots import Figure
+    from ngramlm.runner import Outcome, Progress
+    from ngramlm.sweep import SweepStatus
+
+__all__ = [
+    "DEFAULT_URL",
+    "KINDS",
+    "AlreadyFinalized",
+    "DatasetRecord",
+    "EvaluationRecord",
+    "Experiments",
+    "MetricRecord",
+    "MissingExtra",
+    "NgramlmError",
+    "RunRecord",
+    "Samples",
+    "SweepRecord",
+    "open_store",
+]
+
+KINDS = ("train", "lr_find")  # what ``runs(kind=...)`` takes
+CURVE_FIELDS = ("step", "elapsed_s", "lr", "batch_loss", "train_loss", "dev_loss")
+MAX_SAMPLES = 100_000
+TOP_WORDS = 100  # a word model's embedding figure shows its commonest tokens only
+SMALL_STEP_FLOP = 20e6  # below this, one thread beats several: the ops are too small to split
+POLL_S = 0.5  # how often a sweep's progress is reported while workers run
+
+RunRef = int | str | RunRecord
+SweepRef = int | str | SweepRecord
+
+
+def open_store(url: str | None = None) -> Experiments:
+    """The store at ``url``, opened now (and created at the current schema if new).
+
+    ``url`` is what the CLI's ``--db`` takes: ``sqlite:///FILE.db`` or
+    ``postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB``; by default ``$NGRAMLM_DB``, else
+    ``sqlite:///ngramlm.db`` in the working directory. Use it as a context manager, or
+    call ``close()``, to release the connection."""
+    exp = Experiments(url)
+    exp.store  # noqa: B018 - open it now: a bad URL or an old schema fails here
+    return exp
+
+
+class AlreadyFinalized(ConflictError):
+    """``finalize`` on a run that was finalized already: the test split is evaluated once
+    per run, ever. ``evaluation`` is the recorded result (nothing was evaluated again)."""
+
+    def __init__(self, run: RunRecord, evaluation: EvaluationRecord) -> None:
+        super().__init__(
+            f"run {run.id} was finalized already; the test split is evaluated once per run, "
+            f"ever (recorded test loss {evaluation.test_loss:.4f} on "
+            f"{evaluation.created_at:%Y-%m-%d %H:%M} UTC)"
+        )
+        self.run = run
+        self.evaluation = evaluation
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Words sampled from a run's checkpoint at ``step``; ``marked`` pairs each word with
+    where it occurs: ``train``, ``dev`` or ``new`` (a test word reads as ``new``)."""
+
+    run: int
+    step: int
+    marked: tuple[tuple[str, str], ...]
+
+    @property
+    def words(self) -> list[str]:
+        return [w for w, _ in self.marked]
+
+
+# --- ids -------------------------------------------------------------------------------
+
+_ID = re.compile(r"^[0-9]{1,18}$")
+
+
+def parse_id(text: str | int, what: str = "run") -> int:
+    """Run and sweep ids are positive integers; anything else is refused before any query."""
+    if isinstance(text, bool) or (isinstance(text, int) and text < 1):
+        raise InputError(f"{what} id {text!r} is not valid; give a positive number (e.g. 12)")
+    if isinstance(text, int):
+        return text
+    if not _ID.match(text.strip()) or int(text) < 1:
+        raise InputError(
+            f"{what} id {text!r} is not valid; give the number shown by `ngramlm report` "
+            f"(e.g. 12){' or last' if what == 'run' else ''}"
+        )
+    return int(text)
+
+
+# --- threads ---------------------------------------------------------------------------
+
+
+def check_threads(threads: int | None) -> None:
+    if threads is not None and (isinstance(threads, bool) or not 1 <= threads <= 1024):
+        raise InputError(f"--threads must be between 1 and 1024, got {threads}")
+
+
+def auto_threads(cfg: RunConfig) -> int | None:
+    """One thread for small models (the lecture's step is ~2 MFLOP: one thread ran 3,690
+    steps/s here against 2,845 with two, and does not fight other processes for the
+    cores); torch's own default (None) for large ones. A step costs about 6 FLOP per
+    parameter and example (forward and backward)."""
+    if cfg.train is None:
+        return 1
+    flop = 6 * cfg.train.batch_size * int(getattr(cfg.model, "n_params", 0))
+    return 1 if flop < SMALL_STEP_FLOP else None
+
+
+@contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's CPU threads set to ``threads`` (None: unchanged) for the block, then back."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+# --- the handle on a store ---------------------------------------------------------------
+
+
+class Experiments:
+    """One store: its datasets, runs, sweeps, models and figures.
+
+    ``Experiments(url)`` opens the store on first use (``open_store`` opens it at once);
+    ``Experiments(store=...)`` wraps a ``Store`` that is already open (what the CLI
+    does). Methods that train or sample import torch when called."""
+
+    def __init__(self, url: str | None = None, *, store: Store | None = None) -> None:
+        if store is not None:
+            self.url = store.url.render_as_string(hide_password=False)
+        else:
+            self.url = url or os.environ.get("NGRAMLM_DB") or DEFAULT_URL
+        self._store = store
+
+    @property
+    def store(self) -> Store:
+        """The underlying ``Store`` (opened, and created at head if new, on first use)."""
+        if self._store is None:
+            self._store = Store(self.url)
+        return self._store
+
+    @property
+    def where(self) -> str:
+        """The store's name for messages (never with a password)."""
+        return self.store.where
+
+    def close(self) -> None:
+        """Release the store's connections (it opens again on the next use)."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> Experiments:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Experiments({self.where if self._store is not None else self.url!r})"
+
+    # --- datasets ----------------------------------------------------------------------
+
+    def prepare(
+        self, path: str | Path | None = None, name: str | None = None, seed: int = DEFAULT_SEED
+    ) -> DatasetRecord:
+        """``ngramlm prepare``: read a word list (default: the bundled names), split it
+        80/10/10 with ``random.Random(seed)`` and record it. The same content under the
+        same name again is a no-op; other content under an existing name is refused."""
+        from ngramlm.datasets import load, record
+
+        words = load(Path(path) if path is not None else None, name, seed)
+        return record(self.store, words).dataset
+
+    def datasets(self) -> list[DatasetRecord]:
+        """Every dataset in the store, oldest first."""
+        return self.store.datasets()
+
+    def dataset(self, name: str | DatasetRecord | None = None) -> DatasetRecord:
+        """The dataset named ``name``; None: the bundled names (prepared on first use)."""
+        if isinstance(name, DatasetRecord):
+            return name
+        return resolve_dataset(self.store, name)
+
+    def words(self, dataset: str | DatasetRecord, split: str = "train") -> list[str]:
+        """A dataset's train or dev words in split order. The test split is locked:
+        only ``finalize`` evaluates on it, and no function returns its words."""
+        if split not in ("train", "dev"):
+            raise InputError(
+                f"split {split!r}: words() gives 'train' or 'dev'; the test split is locked "
+                "(finalize(run) evaluates a finished run on it, once)"
+            )
+        return self.store.words(self.dataset(dataset).id, split)
+
+    # --- runs --------------------------------------------------------------------------
+
+    def run(self, run: RunRef) -> RunRecord:
+        """One run, by id, record (read again) or ``"last"`` (the newest training run)."""
+        return self.store.run(self.run_id(run))
+
+    def runs(
+        self,
+        dataset: str | DatasetRecord | None = None,
+        sweep: SweepRef | None = None,
+        status: str | None = None,
+        kind: str | None = None,
+    ) -> list[RunRecord]:
+        """Runs, newest first, filtered like ``ngramlm report``: by dataset name, sweep,
+        status (``running``, ``finished``, ``failed``, ``killed``, ``crashed``: a
+        running run with a stale heartbeat) and kind (``train`` or ``lr_find``)."""
+        if status is not None and status not in STATUSES:
+            raise InputError(f"--status must be one of {', '.join(STATUSES)}, got {status!r}")
+        if kind is not None and kind not in KINDS:
+            raise InputError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        if isinstance(dataset, str):
+            check_name(dataset)
+        if sweep is not None:
+            sid = self.sweep_id(sweep)
+            self.store.sweep(sid)  # an unknown sweep is refused by name
+            found = sorted(self.store.sweep_runs(sid), key=lambda r: -r.id)
+        else:
+            found = self.store.runs()
+        if dataset is not None:
+            ds = self.dataset(dataset)
+            found = [r for r in found if r.dataset_id == ds.id]
+        return [
+            r
+            for r in found
+            if (kind is None or r.kind == kind) and (status is None or r.status == status)
+        ]
+
+    def report_rows(
+        self,
+        dataset: str | DatasetRecord | None = None,
+        sweep: SweepRef | None = None,
+        status: str | None = None,
+        kind: str | None = None,
+        *,
+        sort: str = "id",
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """The rows of ``ngramlm report --json/--csv`` (fields ``report.FIELDS``) for the
+        runs ``runs`` selects; ``sort`` is ``dev``, ``train``, ``id`` or ``time``."""
+        if sort not in SORTS:
+            raise InputError(f"--sort must be one of {', '.join(SORTS)}, got {sort!r}")
+        if limit is not None and limit < 1:
+            raise InputError(f"--limit must be at least 1, got {limit}")
+        selected = self.runs(dataset, sweep, status, kind)
+        return rows(selected, self.store.evaluations(), sort=sort, limit=limit)
+
+    def runs_frame(
+        self,
+        dataset: str | DatasetRecord | None = None,
+        sweep: SweepRef | None = None,
+        status: str | None = None,
+        kind: str | None = None,
+        *,
+        sort: str = "id",
+        limit: int | None = None,
+    ) -> pd.DataFrame:
+        """``report_rows`` as a pandas DataFrame whose columns are exactly ``report
+        --csv``'s. Needs pandas: ``pip install 'ngramlm[pandas]'``."""
+        pd = _pandas()
+        data = self.report_rows(dataset, sweep, status, kind, sort=sort, limit=limit)
+        return pd.DataFrame(data, columns=list(FIELDS))
+
+    def curve(self, run: RunRef) -> list[MetricRecord]:
+        """The run's curve: a point per evaluation (step, elapsed_s, lr, batch_loss,
+        train_loss, dev_loss; an lr-find run has (lr, batch_loss) per step)."""
+        return self.store.metrics(self.run_id(run))
+
+    def curve_frame(self, run: RunRef) -> pd.DataFrame:
+        """``curve`` as a DataFrame (columns ``CURVE_FIELDS``). Needs pandas."""
+        pd = _pandas()
+        points = self.curve(run)
+        return pd.DataFrame(
+            [[getattr(p, f) for f in CURVE_FIELDS] for p in points], columns=list(CURVE_FIELDS)
+        )
+
+    def evaluation(self, run: RunRef) -> EvaluationRecord | None:
+        """The run's recorded test evaluation, if it was finalized (reads nothing of the
+        test split)."""
+        return self.store.evaluation(self.run_id(run))
+
+    # --- models --------------------------------------------------------------------------
+
+    def load_model(self, run: RunRef) -> NeuralLM | CountModel:
+        """The run's model from its last checkpoint, on the CPU, with its vocabulary.
+
+        A network (``mlp``, ``wavenet``) is its ``torch.nn.Module`` in eval mode:
+        ``logits, _ = model(X)`` is the lecture's forward (``forward(idx, targets=None)``
+        returns ``(logits, loss)``), ``model.logits(X)`` the same logits without a
+        gradient. A count model (``bigram``, ``kneser-ney``) is its ``CountModel``, not a
+        Module, with the same ``logits``. Both have ``block_size``, ``vocab``,
+        ``encode("emma")`` (ids), ``decode(ids)`` (text) and ``mean_nll(X, Y)``."""
+        from ngramlm import checkpoint
+
+        rid = self.run_id(run)
+        ckpt = self.store.checkpoint(rid)
+        if ckpt is None:
+            record = self.store.run(rid)
+            raise NotFoundError(
+                f"run {rid} has no checkpoint yet (a {record.kind} run, status "
+                f"{record.status}); load it once it has trained"
+            )
+        loaded = checkpoint.load_model(ckpt.data, ckpt.sha256)
+        model: NeuralLM | CountModel = loaded.model  # type: ignore[assignment]
+        model.vocab = loaded.tokens  # characters or words, as the dataset's unit
+        return model
+
+    def embeddings(self, run: RunRef) -> tuple[list[str], np.ndarray]:
+        """A network's tokens (index 0 is the boundary: ``.`` for characters, ``</s>``
+        for words) and its embedding table C as an array (V, n_embd); a word model's
+        ``TOP_WORDS`` commonest tokens only; refused for count models."""
+        from ngramlm import checkpoint
+        from ngramlm.report import counted
+
+        record = self.run(run)
+        ckpt = self.store.checkpoint(record.id)
+        if ckpt is None:
+            raise InputError(
+                f"run {record.id} has no checkpoint (a {record.kind} run, status "
+                f"{record.status}); only trained runs have embeddings to plot"
+            )
+        if counted(record):
+            raise InputError(
+                f"run {record.id} is a {record.model} model: it counts n-grams and has no "
+                "embeddings; plot a trained network's (mlp, wavenet)"
+            )
+        loaded = checkpoint.from_bytes(ckpt.data, ckpt.sha256)
+        C = loaded.state.model["C"].detach().to("cpu").double().numpy()  # (V, n_embd)
+        vocab = Vocab(loaded.vocab, loaded.unit)
+        labels = [vocab.boundary, *vocab.tokens]
+        if vocab.unit == "word":
+            # A word vocabulary is in descending train count: its first rows (the
+            # boundary and the commonest words) keep the figure readable.
+            return labels[:TOP_WORDS], C[:TOP_WORDS]
+        return labels, C
+
+    def sample(
+        self,
+        run: RunRef,
+        n: int = 20,
+        seed: int = 42,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        prefix: str = "",
+    ) -> list[str]:
+        """``ngramlm sample``: ``n`` words from the run's last checkpoint, drawn with a
+        generator seeded by ``seed`` (the same run and seed give the same words);
+        temperature 0 is greedy, ``top_k`` keeps the k likeliest, every word starts
+        with ``prefix``."""
+        return self.samples(run, n, seed, temperature, top_k, prefix).words
+
+    def samples(
+        self,
+        run: RunRef,
+        n: int = 20,
+        seed: int = 42,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        prefix: str = "",
+    ) -> Samples:
+        """``sample``'s words, each marked ``train``, ``dev`` or ``new`` as the CLI
+        prints them (whether a word is in the test split is never revealed)."""
+        import torch
+
+        from ngramlm.sampling import sample
+
+        if isinstance(n, bool) or not 1 <= n <= MAX_SAMPLES:
+            raise InputError(f"-n must be between 1 and {MAX_SAMPLES}, got {n}")
+        if seed < 0:
+            raise InputError(f"--seed must be >= 0, got {seed}")
+        rid = self.run_id(run)
+        record = self.store.run(rid)
+        if self.store.checkpoint(rid) is None:
+            raise NotFoundError(f"run {rid} has no checkpoint yet; sample once it has trained")
+        model = self.load_model(rid)
+        ckpt = self.store.checkpoint(rid)
+        assert ckpt is not None and model.vocab is not None
+        g = torch.Generator().manual_seed(seed)
+        words = sample(
+            model, model.vocab, n, g, temperature=temperature, top_k=top_k, prefix=prefix
+        )
+        # Mark only what training could see: a word in the test split reads as "new"; a
+        # sentence is compared as the model sees it (rare words as <unk>).
+        vocab = model.vocab
+        seen = {vocab.normalize(w): "train" for w in self.store.words(record.dataset_id, "train")}
+        for w in self.store.words(record.dataset_id, "dev"):
+            seen.setdefault(vocab.normalize(w), "dev")
+        return Samples(rid, ckpt.step, tuple((w, seen.get(w, "new")) for w in words))
+
+    # --- training ----------------------------------------------------------------------
+
+    def config(
+        self,
+        dataset: str | DatasetRecord | None = None,
+        *,
+        model: str | None = None,
+        preset: str | None = None,
+        **overrides: Any,
+    ) -> tuple[DatasetRecord, RunConfig, str | None]:
+        """The dataset, the validated config and the preset that ``train`` would use.
+        Options are checked before the store is touched (nothing is written for a bad
+        one, and the bundled names are prepared only when ``dataset`` is None)."""
+        from ngramlm.models import resolve
+
+        given = {k: v for k, v in overrides.items() if v is not None}
+        resolve(model, preset, given, vocab_size=27)
+        if isinstance(dataset, str):
+            check_name(dataset)
+        ds = self.dataset(dataset)
+        cfg, used = resolve(model, preset, given, ds.vocab_size)
+        return ds, cfg, used
+
+    def train(
+        self,
+        dataset: str | DatasetRecord | None = None,
+        *,
+        model: str | None = None,
+        preset: str | None = None,
+        name: str | None = None,
+        threads: int | None = None,
+        progress: Progress | None = None,
+        **overrides: Any,
+    ) -> RunRecord:
+        """``ngramlm train``: train (or count) one model and record the run, its curve
+        and checkpoints. ``model`` is the family (``mlp``, ``wavenet``, ``bigram``,
+        ``kneser-ney``), ``preset`` a preset (``lecture``, ``default``, ``best``,
+        ``wavenet``); ``overrides`` are the train options by their Python names
+        (``steps=2000``, ``n_hidden=100``, ``order=4``...), refused by name when the
+        family does not take them. ``threads`` as ``--threads`` (default: one thread
+        for small models; restored afterwards). Ctrl-C (a kernel interrupt) stops at
+        the next step with a checkpoint: the run is returned with status ``killed``."""
+        return self.train_outcome(
+            dataset,
+            model=model,
+            preset=preset,
+            name=name,
+            threads=threads,
+            progress=progress,
+            **overrides,
+        ).run
+
+    def train_outcome(
+        self,
+        dataset: str | DatasetRecord | None = None,
+        *,
+        model: str | None = None,
+        preset: str | None = None,
+        name: str | None = None,
+        threads: int | None = None,
+        progress: Progress | None = None,
+        **overrides: Any,
+    ) -> Outcome:
+        """``train``, returning the runner's ``Outcome`` (the run and this session's
+        curve points): what ``ngramlm train --json`` prints."""
+        from ngramlm.runner import start_run, stop_on_signals
+
+        check_threads(threads)
+        ds, cfg, used = self.config(dataset, model=model, preset=preset, **overrides)
+        with _torch_threads(threads or auto_threads(cfg)), stop_on_signals() as stop:
+            return start_run(self.store, ds, cfg, preset=used, name=name, progress=progress,
+                             stop=stop)  # fmt: skip
+
+    def resume(
+        self, run: RunRef, *, threads: int | None = None, progress: Progress | None = None
+    ) -> RunRecord:
+        """``ngramlm train --resume``: continue a killed, failed or crashed run from its
+        last checkpoint; it ends with the losses of an uninterrupted run."""
+        return self.resume_outcome(run, threads=threads, progress=progress).run
+
+    def resume_outcome(
+        self, run: RunRef, *, threads: int | None = None, progress: Progress | None = None
+    ) -> Outcome:
+        """``resume``, returning the runner's ``Outcome``."""
+        from ngramlm.runner import resume_run, stop_on_signals
+
+        check_threads(threads)
+        rid = self.run_id(run)
+        with _torch_threads(threads), stop_on_signals() as stop:
+            return resume_run(self.store, rid, progress=progress, stop=stop)
+
+    def lr_find(
+        self,
+        dataset: str | DatasetRecord | None = None,
+        *,
+        min_lr: float = 1e-3,
+        max_lr: float = 1.0,
+        steps: int = 1000,
+        model: str | None = None,
+        preset: str | None = None,
+        name: str | None = None,
+        threads: int | None = None,
+        **overrides: Any,
+    ) -> RunRecord:
+        """``ngramlm lr-find``: the lecture's learning-rate range test (one SGD step per
+        rate, log-spaced from ``min_lr`` to ``max_lr``), recorded as a run of kind
+        ``lr_find`` whose ``extra["suggested_lr"]`` is the suggestion. The lecture's
+        model unless ``model``/``preset`` say otherwise."""
+        from ngramlm.lrfind import validate_range
+        from ngramlm.runner import lr_find
+
+        for key in ("lr", "lr_schedule", "warmup", "decay_at", "decay_factor"):
+            if key in overrides:
+                raise InputError(f"lr-find sets every step's rate itself: drop {key}")
+        check_threads(threads)
+        validate_range(min_lr, max_lr, steps)
+        if model is None and preset is None:
+            preset = "lecture"  # the lecture's model, as in makemore part 2
+        given = {**overrides, "steps": steps, "lr": max_lr, "lr_schedule": "constant", "warmup": 0}
+        ds, cfg, _ = self.config(dataset, model=model, preset=preset, **given)
+        with _torch_threads(threads):
+            record, _, _, _ = lr_find(self.store, ds, cfg, min_lr=min_lr, max_lr=max_lr, name=name)
+        return record
+
+    # --- sweeps ------------------------------------------------------------------------
+
+    def create_sweep(
+        self,
+        dataset: str | DatasetRecord | None = None,
+        *,
+        lr_grid: str | Sequence[float] | None = None,
+        grid: Mapping[str, Sequence[Any]] | Sequence[str] | None = None,
+        seeds: int = 1,
+        model: str | None = None,
+        preset: str | None = None,
+        name: str | None = None,
+        **overrides: Any,
+    ) -> SweepRecord:
+        """Write a sweep and all its points (lr x grid x seed replicates), training
+        nothing. ``lr_grid``: ``"0.01,0.1,1"``, ``"1e-3:1:7"`` or a list of floats;
+        ``grid``: ``{"n_hidden": [100, 200]}`` or ``["n_hidden=100,200"]``. Bad grids
+        are refused before anything is written."""
+        from ngramlm import sweep as core
+        from ngramlm.models import resolve
+
+        if lr_grid is None and not grid:
+            raise InputError("give --lr-grid (e.g. 0.01,0.1,1) and/or --grid KEY=V1,V2")
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if lr_grid is not None and not isinstance(lr_grid, str):
+            lr_grid = ",".join(str(x) for x in lr_grid)
+        lrs = core.parse_lr_grid(lr_grid) if lr_grid else []
+        items = [grid] if isinstance(grid, str) else grid or []
+        if isinstance(items, Mapping):
+            items = [f"{k}={','.join(str(v) for v in vs)}" for k, vs in items.items()]
+        base_check, _ = resolve(model, preset, given, vocab_size=27)
+        parsed = core.parse_grid(list(items), base_check)
+        if "lr" in parsed:
+            if lrs:
+                raise InputError(
+                    "give the learning rates with --lr-grid or --grid lr=..., not both"
+                )
+            lrs = parsed.pop("lr")
+        if not lrs and base_check.train is not None:
+            lrs = [base_check.train.lr]
+        core.expand(base_check, lrs, parsed, seeds)  # refuse bad grids before writing
+        ds, base, _ = self.config(dataset, model=model, preset=preset, **given)
+        return core.create(self.store, ds, base, lrs, parsed, seeds, name)
+
+    def run_sweep(
+        self,
+        sweep: SweepRef,
+        *,
+        workers: int = 1,
+        resume: bool = False,
+        on_poll: Callable[[SweepStatus], None] | None = None,
+    ) -> SweepStatus:
+        """Train a sweep's open points (``ngramlm sweep --join``; ``resume=True``: also
+        its killed and crashed points, as ``--resume``) with ``workers`` local
+        processes (``cores / workers`` torch threads each), or in this process when
+        ``workers`` is 0. ``on_poll`` is called with the sweep's status while they run.
+        Ctrl-C stops every worker cleanly. Returns the sweep's status at the end."""
+        from ngramlm import sweep as core
+
+        if isinstance(workers, bool) or not 0 <= workers <= 256:
+            raise InputError(f"--workers must be between 1 and 256, got {workers}")
+        sid = self.sweep_id(sweep)
+        self.store.sweep(sid)  # refuse an unknown sweep before starting workers
+        if workers == 0:
+            from ngramlm.runner import stop_on_signals
+
+            with stop_on_signals() as stop:
+                core.work(self.store, sid, resume=resume, stop=stop)
+            return core.status(self.store, sid)
+        procs = core.start_workers(self.url, sid, workers, resume)
+        with _forward_signals(procs):
+            while any(p.is_alive() for p in procs):
+                if on_poll is not None:
+                    on_poll(core.status(self.store, sid))
+                time.sleep(POLL_S)
+        return core.status(self.store, sid)
+
+    def sweep(
+        self,
+        dataset: str | DatasetRecord | None = None,
+        *,
+        lr_grid: str | Sequence[float] | None = None,
+        grid: Mapping[str, Sequence[Any]] | Sequence[str] | None = None,
+        seeds: int = 1,
+        workers: int = 1,
+        model: str | None = None,
+        preset: str | None = None,
+        name: str | None = None,
+        **overrides: Any,
+    ) -> SweepRecord:
+        """``ngramlm sweep``: ``create_sweep`` then ``run_sweep``; every point is an
+        ordinary run of the sweep (``runs(sweep=...)``)."""
+        if isinstance(workers, bool) or not 0 <= workers <= 256:
+            raise InputError(f"--workers must be between 1 and 256, got {workers}")
+        record = self.create_sweep(
+            dataset,
+            lr_grid=lr_grid,
+            grid=grid,
+            seeds=seeds,
+            model=model,
+            preset=preset,
+            name=name,
+            **overrides,
+        )
+        self.run_sweep(record, workers=workers)
+        return self.store.sweep(record.id)
+
+    def sweep_record(self, sweep: SweepRef) -> SweepRecord:
+        """One sweep, by id or record."""
+        return self.store.sweep(self.sweep_id(sweep))
+
+    # --- the locked test split -----------------------------------------------------------
+
+    def finalize(self, run: RunRef, yes: bool = False) -> EvaluationRecord:
+        """``ngramlm finalize``: evaluate a finished training run's final checkpoint on
+        the test split and record it; once per run, ever (``AlreadyFinalized``, a
+        ``ConflictError``, afterwards, carrying the recorded result). Refused: runs
+        not finished, lr-find runs, a checkpoint altered since training, and a sweep
+        run that is not its sweep's best on dev unless ``yes`` (choosing by test loss
+        leaks the test set into the choice)."""
+        from ngramlm.finalize import finalize
+
+        result = finalize(self.store, self.run_id(run), yes=yes)
+        if not result.created:
+            raise AlreadyFinalized(result.run, result.evaluation)
+        return result.evaluation
+
+    # --- figures -----------------------------------------------------------------------
+
+    def plot_curves(self, *runs: RunRef) -> Figure:
+        """Train (dashed) and dev (solid) loss against step, log y axis, the runs
+        overlaid (a count model's losses are lines): ``ngramlm plot curves``."""
+        from ngramlm import plots
+
+        if not runs:
+            raise InputError("plot_curves needs at least one run")
+        ids = list(dict.fromkeys(self.run_id(r) for r in runs))  # in order, each once
+        return plots.curves_figure([(self.store.run(i), self.store.metrics(i)) for i in ids])
+
+    def plot_lr_find(self, run: RunRef) -> Figure:
+        """An lr-find run's loss against the learning rate, smoothed, with the suggested
+        rate: ``ngramlm plot lr-find``."""
+        from ngramlm import plots
+
+        rid = self.run_id(run)
+        return plots.lr_find_figure(self.store.run(rid), self.store.metrics(rid))
+
+    def plot_embeddings(self, run: RunRef) -> Figure:
+        """A network's character embeddings in 2-D (PCA when n_embd > 2), each point its
+        character: ``ngramlm plot embeddings``."""
+        from ngramlm import plots
+
+        record = self.run(run)
+        chars, C = self.embeddings(record)
+        return plots.embeddings_figure(record, chars, C)
+
+    def plot_sweep(self, sweep: SweepRef) -> Figure:
+        """A sweep's dev loss against its swept value, a line per value of the other
+        grid key: ``ngramlm plot sweep``."""
+        from ngramlm import plots
+
+        sid = self.sweep_id(sweep)
+        return plots.sweep_figure(self.store.sweep(sid), self.store.sweep_runs(sid))
+
+    # --- helpers -----------------------------------------------------------------------
+
+    def run_id(self, run: RunRef) -> int:
+        """The id of a run given as its id, its record or ``"last"``."""
+        if isinstance(run, RunRecord):
+            return run.id
+        if isinstance(run, str) and run.strip() == "last":
+            newest = self.store.runs(kind="train", limit=1)
+            if not newest:
+                raise NotFoundError(
+                    f"{self.store.where} holds no training run yet; `ngramlm train` first"
+                )
+            return newest[0].id
+        return parse_id(run, "run")
+
+    @staticmethod
+    def sweep_id(sweep: SweepRef) -> int:
+        """The id of a sweep given as its id or its record."""
+        if isinstance(sweep, SweepRecord):
+            return sweep.id
+        return parse_id(sweep, "sweep")
+
+
+@contextmanager
+def _forward_signals(procs: Sequence[Any]) -> Iterator[None]:
+    """Ctrl-C and SIGTERM reach the sweep's workers as SIGTERM (each saves a checkpoint
+    and marks its point killed); they are joined however the block ends."""
+    import signal
+
+    def forward(signum: int, frame: object) -> None:
+        for p in procs:
+            if p.is_alive() and p.pid is not None:
+                os.kill(p.pid, signal.SIGTERM)
+
+    main = threading.current_thread() is threading.main_thread()
+    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)} if main else {}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        for p in procs:
+            p.join()
+
+
+class MissingExtra(NgramlmError, ImportError):
+    """An optional dependency is not installed; the message names the extra."""
+
+
+def _pandas() -> Any:
+    """pandas, or an error naming the extra that installs it."""
+    try:
+        import pandas
+    except ImportError:
+        raise MissingExtra(
+            "pandas is not installed; install it with pip install 'ngramlm[pandas]' "
+            "(or use report_rows()/curve(), which need no pandas)"
+        ) from None
+    return pandas
