@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -236,14 +236,31 @@ class Experiments:
     # --- datasets ----------------------------------------------------------------------
 
     def prepare(
-        self, path: str | Path | None = None, name: str | None = None, seed: int = DEFAULT_SEED
+        self,
+        path: str | Path | None = None,
+        name: str | None = None,
+        seed: int = DEFAULT_SEED,
+        *,
+        unit: str = "char",
+        min_count: int = 1,
+        split: str = "shuffled",
     ) -> DatasetRecord:
-        """``ngramlm prepare``: read a word list (default: the bundled names), split it
-        80/10/10 with ``random.Random(seed)`` and record it. The same content under the
-        same name again is a no-op; other content under an existing name is refused."""
+        """``ngramlm prepare``: read a word list (default: the bundled names) or, with
+        ``unit="word"``, a corpus of one sentence a line; split it (``"shuffled"``: 80/10/10
+        by line with ``random.Random(seed)``; ``"ordered:TRAIN,DEV"``: file order, by
+        tokens) and record it. ``min_count``: words seen fewer times in train are
+        ``<unk>``. The same content under the same name again is a no-op; other content
+        under an existing name is refused."""
         from ngramlm.datasets import load, record
 
-        words = load(Path(path) if path is not None else None, name, seed)
+        words = load(
+            Path(path) if path is not None else None,
+            name,
+            seed,
+            unit=unit,
+            min_count=min_count,
+            split=split,
+        )
         return record(self.store, words).dataset
 
     def datasets(self) -> list[DatasetRecord]:
@@ -480,12 +497,42 @@ class Experiments:
         from ngramlm.models import resolve
 
         given = {k: v for k, v in overrides.items() if v is not None}
+        if given.get("epochs") and given.get("steps"):
+            raise InputError("give --steps or --epochs, not both (an epoch sets the steps)")
+        if "steps" in given:
+            given.setdefault("epochs", 0.0)  # explicit steps replace a preset's epochs
         resolve(model, preset, given, vocab_size=27)
         if isinstance(dataset, str):
             check_name(dataset)
         ds = self.dataset(dataset)
         cfg, used = resolve(model, preset, given, ds.vocab_size)
+        if cfg.train is not None and cfg.train.epochs > 0 and "steps" not in given:
+            cfg = self._steps_from_epochs(ds, cfg, model, preset, given)
         return ds, cfg, used
+
+    def _steps_from_epochs(
+        self,
+        ds: DatasetRecord,
+        cfg: RunConfig,
+        model: str | None,
+        preset: str | None,
+        given: dict[str, Any],
+    ) -> RunConfig:
+        """``--epochs E``: the steps of E passes over this dataset's train predictions
+        (every token and one boundary a line), validated again with them."""
+        from ngramlm.config import steps_for_epochs
+        from ngramlm.models import resolve
+
+        assert cfg.train is not None
+        vocab = Vocab(ds.vocab, ds.unit)
+        n_train = sum(len(vocab.split(w)) + 1 for w in self.store.words(ds.id, "train"))
+        steps = steps_for_epochs(cfg.train, n_train)
+        values = {**given, "steps": steps}
+        if not cfg.train.eval_every:  # evaluate once an epoch: full-split losses cost
+            values["eval_every"] = steps_for_epochs(replace(cfg.train, epochs=1.0), n_train)
+        if "warmup" not in given and cfg.train.warmup >= steps:  # a preset's, on a short run
+            values["warmup"] = steps // 10
+        return resolve(model, preset, values, ds.vocab_size)[0]
 
     def train(
         self,

@@ -53,6 +53,7 @@ class ModelConfig(Protocol):
 class TrainConfig:
     batch_size: int = 32  # examples per minibatch
     steps: int = 200_000  # optimisation steps
+    epochs: float = 0.0  # > 0: passes over the train split, which set ``steps`` for the dataset
     optimizer: Optimizer = "sgd"
     lr: float = 0.1  # peak learning rate
     lr_schedule: Schedule = "step"  # step: lr * decay_factor from decay_at; cosine; constant
@@ -172,6 +173,7 @@ def choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 def validate_train(t: TrainConfig) -> None:
     positive_int("batch_size", t.batch_size, MAX_BATCH)
     positive_int("steps", t.steps, MAX_STEPS)
+    finite("epochs", t.epochs, low=0.0, high=10_000.0)
     choice("optimizer", t.optimizer, OPTIMIZERS)
     finite("lr", t.lr, low=0.0, high=100.0, low_open=True)
     choice("lr_schedule", t.lr_schedule, SCHEDULES)
@@ -187,6 +189,12 @@ def validate_train(t: TrainConfig) -> None:
     if not isinstance(t.seed, int) or isinstance(t.seed, bool) or not 0 <= t.seed < 2**63:
         raise InputError(f"--seed must be a whole number in [0, 2**63), got {t.seed!r}")
     choice("device", t.device, DEVICES)
+
+
+def steps_for_epochs(t: TrainConfig, n_train: int) -> int:
+    """The steps that make ``t.epochs`` passes over ``n_train`` examples in minibatches of
+    ``t.batch_size`` (an epoch is the natural unit for word corpora)."""
+    return max(1, math.ceil(t.epochs * n_train / t.batch_size))
 
 
 def check_size(n_params: int, floats_per_example: int, batch_size: int) -> None:

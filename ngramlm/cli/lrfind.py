@@ -15,8 +15,8 @@ def register(app: typer.Typer) -> None:
 
 
 # The range test sets every step's rate itself: no schedule options.
-NOT_HERE = ("order", "smoothing", "steps", "lr", "lr_schedule", "decay_at", "decay_factor",
-            "warmup", "eval_every", "checkpoint_every")  # fmt: skip
+NOT_HERE = ("order", "smoothing", "steps", "epochs", "lr", "lr_schedule", "decay_at",
+            "decay_factor", "warmup", "eval_every", "checkpoint_every")  # fmt: skip
 
 
 @o.hyperparameter_options(exclude=NOT_HERE)

@@ -67,6 +67,10 @@ HYPERPARAMETERS: dict[str, Any] = {
     ],
     "batch_size": Annotated[int | None, typer.Option(help="Minibatch size.")],
     "steps": Annotated[int | None, typer.Option(help="Optimisation steps.")],
+    "epochs": Annotated[
+        float | None,
+        typer.Option(help="Passes over the train split instead of --steps (word corpora)."),
+    ],
     "optimizer": Annotated[str | None, typer.Option(help="sgd or adamw.")],
     "lr": Annotated[float | None, typer.Option(help="Learning rate (peak).")],
     "lr_schedule": Annotated[str | None, typer.Option(help="step, cosine or constant.")],

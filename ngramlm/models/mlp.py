@@ -209,6 +209,24 @@ PRESETS: dict[str, dict[str, Any]] = {
         "decay_factor": 0.01,
         "weight_decay": 0.1,
     },
+    # Bengio et al. 2003's MLP1 for word corpora (Table 1: n=5, h=50, m=60, direct
+    # connections), trained the way a laptop can afford: 5 epochs of AdamW in minibatches
+    # of 512 with a cosine schedule (the paper ran SGD for weeks), one evaluation an epoch.
+    "bengio": {
+        "block_size": 4,
+        "n_embd": 60,
+        "n_hidden": 50,
+        "direct": True,
+        "init": "kaiming",
+        "batch_size": 512,
+        "epochs": 5.0,
+        "optimizer": "adamw",
+        "lr": 0.002,
+        "lr_schedule": "cosine",
+        "warmup": 200,
+        "decay_factor": 0.05,
+        "weight_decay": 0.0,
+    },
 }
 
 

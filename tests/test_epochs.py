@@ -1,0 +1,67 @@
+"""``--epochs`` beside ``--steps``, and the word preset ``--preset bengio``."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from ngramlm import open_store
+from ngramlm.models import preset_config
+
+from .conftest import count_rows
+from .test_words import corpus, prepare
+
+
+def test_bengio_preset_is_the_papers_mlp1() -> None:
+    cfg = preset_config("bengio", {}, 1000)
+    m, t = cfg.model, cfg.train
+    assert cfg.family == "mlp"
+    assert (m.block_size + 1, m.n_hidden, m.n_embd, m.direct) == (5, 50, 60, True)
+    assert t is not None and t.epochs == 5.0
+
+
+def test_epochs_set_the_steps_and_one_evaluation_an_epoch(cli, sqlite_url: str, tmp_path: Path):
+    path = tmp_path / "sents.txt"
+    path.write_text("\n".join(corpus(120)) + "\n", encoding="utf-8")
+    prepare(cli, sqlite_url, path)
+    with open_store(sqlite_url) as exp:
+        ds = exp.dataset("sents")
+        train_lines = exp.store.words(ds.id, "train")
+    n_train = sum(len(line.split()) + 1 for line in train_lines)  # tokens + one boundary
+    r = cli("--db", sqlite_url, "train", "--dataset", "sents", "--preset", "bengio",
+            "--epochs", "2", "--batch-size", "32", "--n-hidden", "8", "--n-embd", "4",
+            "-q", "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    t = out["config"]["train"]
+    per_epoch = math.ceil(n_train / 32)
+    assert t["steps"] == out["steps_done"] == math.ceil(2 * n_train / 32)
+    assert t["eval_every"] == per_epoch and t["epochs"] == 2.0
+    assert t["warmup"] < t["steps"]  # the preset's 200 warm-up steps shrink for a short run
+    assert [p["step"] for p in out["curve"]] == [per_epoch, t["steps"]]
+
+
+def test_steps_and_epochs_together_are_refused(cli, sqlite_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "sents.txt"
+    path.write_text("\n".join(corpus(60)) + "\n", encoding="utf-8")
+    prepare(cli, sqlite_url, path)
+    before = count_rows(sqlite_url, "runs")
+    r = cli("--db", sqlite_url, "train", "--dataset", "sents", "--steps", "10", "--epochs", "1")
+    assert r.code == 2 and "give --steps or --epochs, not both" in r.err
+    assert len(r.err.strip().splitlines()) == 1
+    r = cli("--db", sqlite_url, "train", "--dataset", "sents", "--epochs", "-1")
+    assert r.code == 2 and "--epochs" in r.err
+    assert count_rows(sqlite_url, "runs") == before
+
+
+def test_explicit_steps_replace_a_presets_epochs(cli, sqlite_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "sents.txt"
+    path.write_text("\n".join(corpus(60)) + "\n", encoding="utf-8")
+    prepare(cli, sqlite_url, path)
+    r = cli("--db", sqlite_url, "train", "--dataset", "sents", "--preset", "bengio",
+            "--steps", "12", "--warmup", "2", "--n-hidden", "8", "--n-embd", "4",
+            "-q", "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    t = json.loads(r.out)["config"]["train"]
+    assert (t["steps"], t["epochs"]) == (12, 0.0)
