@@ -40,7 +40,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ngramlm.data import Vocab
+from ngramlm.data import UNK, Vocab
 from ngramlm.datasets import DEFAULT_SEED, check_name, resolve_dataset
 from ngramlm.errors import ConflictError, InputError, NgramlmError, NotFoundError
 from ngramlm.report import FIELDS, SORTS, STATUSES, rows
@@ -427,6 +427,40 @@ class Experiments:
             # boundary and the commonest words) keep the figure readable.
             return labels[:TOP_WORDS], C[:TOP_WORDS]
         return labels, C
+
+    def neighbours(
+        self, run: RunRef, words: Sequence[str] | None = None, k: int = 5
+    ) -> list[tuple[str, list[tuple[str, float]]]]:
+        """What a network's embeddings learnt (Bengio et al.'s point): for each of ``words``
+        (default: the dataset's ten commonest tokens, boundary and ``<unk>`` aside), its
+        ``k`` nearest tokens by cosine similarity of their embedding rows."""
+        import numpy as np
+
+        if isinstance(k, bool) or not 1 <= k <= 100:
+            raise InputError(f"k must be between 1 and 100, got {k}")
+        record = self.run(run)
+        ckpt = self.store.checkpoint(record.id)
+        self.embeddings(record)  # its refusals: no checkpoint, a count model
+        assert ckpt is not None
+        from ngramlm import checkpoint
+
+        loaded = checkpoint.from_bytes(ckpt.data, ckpt.sha256)
+        C = loaded.state.model["C"].detach().to("cpu").double().numpy()  # (V, n_embd)
+        vocab = Vocab(loaded.vocab, loaded.unit)
+        every = [vocab.boundary, *vocab.tokens]
+        unit = C / np.maximum(np.linalg.norm(C, axis=1, keepdims=True), 1e-12)
+        if words is None:
+            words = [t for t in every[1:] if t != UNK][:10]
+        index = {t: i for i, t in enumerate(every)}
+        out = []
+        for w in words:
+            if w not in index:
+                raise InputError(f"{w!r} is not in run {record.id}'s vocabulary")
+            sims = unit @ unit[index[w]]
+            sims[index[w]] = -np.inf
+            best = np.argsort(-sims)[:k]
+            out.append((w, [(every[j], float(sims[j])) for j in best]))
+        return out
 
     def sample(
         self,

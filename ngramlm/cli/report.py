@@ -211,9 +211,12 @@ def compare_models(
             "—" if x["seconds"] is None else f"{x['seconds']:.0f}s",
         )
     console.print(table)
+    unit = s.dataset(names[0]).unit if names else "char"
+    token = "word" if unit == "word" else "character"  # a word dataset's tokens: words
     console.print(
-        "losses in nats per character, perplexity per character; n: the order the model "
-        "conditions on (context + 1); h: hidden units; m: embedding size",
+        f"losses in nats per {token}, perplexity per {token} (the headline figure for "
+        "words); n: the order the model conditions on (context + 1); h: hidden units; "
+        "m: embedding size",
         highlight=False,
     )
 
@@ -225,10 +228,14 @@ def one_run(s: Store, rid: int, as_json: bool) -> None:
     ckpt = s.checkpoint(rid)
     findings = core.diagnose(r, metrics) if r.kind == "train" else []
     samples: list[tuple[str, str]] = []
+    neighbours: list[tuple[str, list[tuple[str, float]]]] = []
     if ckpt is not None and r.kind == "train":
         from ngramlm.api import Experiments
 
-        samples = list(Experiments(store=s).samples(rid, 8, 42).marked)
+        exp = Experiments(store=s)
+        samples = list(exp.samples(rid, 8, 42).marked)
+        if not core.counted(r) and s.dataset_by_id(r.dataset_id).unit == "word":
+            neighbours = exp.neighbours(rid)
     if as_json:
         print_json(
             {
@@ -242,6 +249,10 @@ def one_run(s: Store, rid: int, as_json: bool) -> None:
                 else {"step": ckpt.step, "sha256": ckpt.sha256, "bytes": len(ckpt.data)},
                 "diagnosis": [f.__dict__ for f in findings],
                 "samples": [{"word": w, "in": where} for w, where in samples],
+                "neighbours": [
+                    {"word": w, "nearest": [{"word": n, "cosine": c} for n, c in near]}
+                    for w, near in neighbours
+                ],
             }
         )
         return
@@ -302,6 +313,13 @@ def one_run(s: Store, rid: int, as_json: bool) -> None:
         console.print(
             "samples: " + ", ".join(f"{w} ({where})" for w, where in samples), highlight=False
         )
+    if neighbours:
+        table = Table(title="nearest words by embedding (cosine)", pad_edge=False)
+        table.add_column("word")
+        table.add_column("nearest")
+        for w, near in neighbours:
+            table.add_row(w, ", ".join(f"{n} {c:.2f}" for n, c in near))
+        console.print(table)
 
 
 def one_sweep(
