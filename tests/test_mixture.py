@@ -132,6 +132,7 @@ def test_fixed_weight_and_checkpoint(cli, runs: tuple[str, int, int]) -> None:
     url, net, kn = runs
     out = train(cli, url, "--model", "mixture", "--mix", f"{net},{kn}", "--weight", "0.3")
     m, X, Y = loaded(url, out["run"])
+    assert isinstance(m.model, mixture.MixtureModel)
     a, b = m.model.component_log_probs(X, Y)
     assert out["dev_loss"] == pytest.approx(mixture.dev_loss(a, b, 0.3), abs=1e-12)
     with Store(url) as s:
@@ -227,3 +228,22 @@ def test_word_dataset(cli, sqlite_url: str, tmp_path: Path) -> None:
     assert all(set(w["word"].split()) <= {*WORDS, "<unk>"} for w in words)
     fin = cli("--db", sqlite_url, "finalize", str(out["run"]), "--json")
     assert fin.code == 0, fin.err
+
+
+def test_log_probs_of_are_the_terms_of_mean_nll(cli, runs: tuple[str, int, int]) -> None:
+    """Each family's per-example log-probabilities: the one evaluation's terms, in the
+    order of the examples, equal to the definition."""
+    url, net, kn = runs
+    for run in (net, kn):
+        m, X, Y = loaded(url, run)
+        lp = m.model.log_probs_of(X, Y)
+        assert lp.dtype == torch.float64 and lp.shape == Y.shape
+        assert -lp.mean().item() == pytest.approx(m.model.mean_nll(X, Y), abs=1e-9)
+        if isinstance(m.model, torch.nn.Module):
+            with torch.no_grad():
+                logits = m.model.eval()(X)[0].double()
+            brute = torch.log_softmax(logits, 1)[torch.arange(len(Y)), Y]
+            assert torch.allclose(lp, brute, atol=1e-5)
+        else:
+            probs = [m.model.prob(x, y) for x, y in zip(X.tolist(), Y.tolist(), strict=True)]  # type: ignore[attr-defined]
+            assert lp.exp().tolist() == pytest.approx(probs, rel=1e-12)
