@@ -247,3 +247,20 @@ def test_log_probs_of_are_the_terms_of_mean_nll(cli, runs: tuple[str, int, int])
         else:
             probs = [m.model.prob(x, y) for x, y in zip(X.tolist(), Y.tolist(), strict=True)]  # type: ignore[attr-defined]
             assert lp.exp().tolist() == pytest.approx(probs, rel=1e-12)
+
+
+def test_a_killed_mixture_resumes(runs: tuple[str, int, int]) -> None:
+    """Stopped while fitting: killed, nothing saved; resume loads the components again."""
+    from ngramlm.runner import resume_run
+
+    url, net, kn = runs
+    with Store(url) as s:
+        ds = s.dataset("syn")
+        cfg = preset_config(None, {"mix": f"{net},{kn}"}, ds.vocab_size, model="mixture")
+        stop = threading.Event()
+        stop.set()
+        killed = start_run(s, ds, cfg, stop=stop).run
+        assert killed.status == "killed" and killed.block_size == 4
+        done = resume_run(s, killed.id).run
+    assert done.status == "finished" and done.dev_loss is not None
+    assert 0 < done.extra["weight"] < 1
