@@ -535,9 +535,13 @@ class Experiments:
             raise InputError("give --steps or --epochs, not both (an epoch sets the steps)")
         if "steps" in given:
             given.setdefault("epochs", 0.0)  # explicit steps replace a preset's epochs
-        resolve(model, preset, given, vocab_size=27)
+        first, _ = resolve(model, preset, given, vocab_size=27)
         if isinstance(dataset, str):
             check_name(dataset)
+        if dataset is None:  # a mixture: the dataset of the runs it mixes
+            from ngramlm.runner import components_dataset
+
+            dataset = components_dataset(self.store, first)
         ds = self.dataset(dataset)
         cfg, used = resolve(model, preset, given, ds.vocab_size)
         if cfg.train is not None and cfg.train.epochs > 0 and "steps" not in given:

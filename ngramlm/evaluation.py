@@ -3,13 +3,14 @@
 Train and dev losses during training, the test loss of ``ngramlm.finalize`` and
 ``mean_nll`` of every neural model all come from ``evaluate_set``, so the three numbers
 are computed the same way (tests/test_finalize.py checks the test path against the dev
-path on the same tensors).
+path on the same tensors). ``log_probs`` gives the same per-example terms one by one
+(a mixture combines them with another model's): both walk the split with ``_terms``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -34,12 +35,14 @@ class EvalSet:
     inverse: torch.Tensor  # (N,) index into U, ascending (examples are summed, not listed)
     Y: torch.Tensor  # (N,) in the same order
     vocab_size: int
+    order: torch.Tensor | None = None  # (N,) each sorted example's index in the given X
 
     @classmethod
     def of(cls, X: torch.Tensor, Y: torch.Tensor, vocab_size: int) -> EvalSet:
         T = X.shape[1]
         if X.shape[0] == 0:
-            return cls(X, torch.zeros(0, dtype=torch.long, device=X.device), Y, vocab_size)
+            empty = torch.zeros(0, dtype=torch.long, device=X.device)
+            return cls(X, empty, Y, vocab_size, empty)
         if T * math.log2(max(2, vocab_size)) < 62:  # each context as one int64 key
             weights = vocab_size ** torch.arange(T - 1, -1, -1, device=X.device)
             # an elementwise product and a sum: int64 matmul has no CUDA kernel
@@ -48,12 +51,34 @@ class EvalSet:
         else:
             U, inverse = torch.unique(X, dim=0, return_inverse=True)
         order = torch.argsort(inverse, stable=True)
-        return cls(U.contiguous(), inverse[order], Y[order], vocab_size)
+        return cls(U.contiguous(), inverse[order], Y[order], vocab_size, order)
 
     def to(self, device: torch.device) -> EvalSet:
         return EvalSet(
-            self.U.to(device), self.inverse.to(device), self.Y.to(device), self.vocab_size
+            self.U.to(device),
+            self.inverse.to(device),
+            self.Y.to(device),
+            self.vocab_size,
+            None if self.order is None else self.order.to(device),
         )
+
+
+def _terms(
+    logits_of: Callable[[torch.Tensor], torch.Tensor], es: EvalSet, members: int = 1
+) -> Iterator[tuple[int, int, torch.Tensor]]:
+    """The split's log-likelihood terms, chunk by chunk: ``(lo, hi, logp)`` with ``logp``
+    (..., hi - lo) float32, the log-probability of each of the sorted examples [lo, hi)
+    (``members`` models stacked in front). Contexts go through in chunks whose logits
+    stay within ``EVAL_FLOATS``, so memory is bounded for any vocabulary and split size."""
+    n_ctx = es.U.shape[0]
+    chunk = max(1, min(EVAL_CHUNK, EVAL_FLOATS // (es.vocab_size * members)))
+    lo = 0  # examples are sorted by context: chunk [a, b) owns examples [lo, hi)
+    for a in range(0, n_ctx, chunk):
+        b = min(n_ctx, a + chunk)
+        logp = F.log_softmax(logits_of(es.U[a:b]).float(), dim=-1)  # (..., b - a, V)
+        hi = int(torch.searchsorted(es.inverse, b).item())
+        yield lo, hi, logp[..., es.inverse[lo:hi] - a, es.Y[lo:hi]]
+        lo = hi
 
 
 @torch.no_grad()
@@ -63,20 +88,22 @@ def nll_sums(
     """Summed negative log-likelihood (float64) of every example of a prepared split.
 
     ``logits_of(U)`` maps contexts (n, T) to logits (..., n, V): one model, or ``members``
-    models stacked in front (a batched sweep), whose sums come back as (members,).
-    Contexts go through in chunks whose logits stay within ``EVAL_FLOATS``, so memory is
-    bounded for any vocabulary and split size."""
-    n_ctx = es.U.shape[0]
+    models stacked in front (a batched sweep), whose sums come back as (members,)."""
     total = torch.zeros((), dtype=torch.float64, device=es.Y.device)
-    chunk = max(1, min(EVAL_CHUNK, EVAL_FLOATS // (es.vocab_size * members)))
-    lo = 0  # examples are sorted by context: chunk [a, b) owns examples [lo, hi)
-    for a in range(0, n_ctx, chunk):
-        b = min(n_ctx, a + chunk)
-        logp = F.log_softmax(logits_of(es.U[a:b]).float(), dim=-1)  # (..., b - a, V)
-        hi = int(torch.searchsorted(es.inverse, b).item())
-        total = total - logp[..., es.inverse[lo:hi] - a, es.Y[lo:hi]].double().sum(-1)
-        lo = hi
+    for _, _, logp in _terms(logits_of, es, members):
+        total = total - logp.double().sum(-1)
     return total
+
+
+@torch.no_grad()
+def log_probs(logits_of: Callable[[torch.Tensor], torch.Tensor], es: EvalSet) -> torch.Tensor:
+    """(N,) float64: log P(y_i | x_i) of every example, in the order of the X and Y the
+    set was made from (``EvalSet.of``); the terms ``nll_sums`` adds up."""
+    assert es.order is not None, "log_probs needs a set made by EvalSet.of"
+    out = torch.empty(es.Y.shape[0], dtype=torch.float64, device=es.Y.device)
+    for lo, hi, logp in _terms(logits_of, es):
+        out[es.order[lo:hi]] = logp.double()
+    return out
 
 
 @torch.no_grad()
@@ -93,3 +120,15 @@ def evaluate_set(model: nn.Module, es: EvalSet) -> float:
 def mean_nll(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, vocab_size: int) -> float:
     """Mean cross-entropy (nats per token) of Y after X: ``evaluate_set`` on the split."""
     return evaluate_set(model, EvalSet.of(X, Y, vocab_size))
+
+
+@torch.no_grad()
+def example_log_probs(
+    model: nn.Module, X: torch.Tensor, Y: torch.Tensor, vocab_size: int
+) -> torch.Tensor:
+    """(N,) float64 log P(Y_i | X_i) of each example, the model in eval mode."""
+    was_training = model.training
+    model.eval()
+    out = log_probs(lambda U: model(U)[0], EvalSet.of(X, Y, vocab_size))
+    model.train(was_training)
+    return out

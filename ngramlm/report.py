@@ -153,9 +153,9 @@ def compare_rows(
     runs: Sequence[RunRecord], evaluations: dict[int, EvaluationRecord]
 ) -> list[dict[str, Any]]:
     """Finished training runs as the rows of the paper's Table 1: n-gram baselines first
-    (by order), then the MLPs by dev loss. ``n`` is the order the model conditions on
-    (context + 1), ``h`` hidden units, ``m`` embedding size; perplexities are per
-    character (exp of the loss)."""
+    (by order), then the networks by dev loss, then the mixtures by dev loss. ``n`` is
+    the order the model conditions on (context + 1), ``h`` hidden units, ``m`` embedding
+    size; perplexities are per character (exp of the loss)."""
     out: list[tuple[int, dict[str, Any]]] = []
     for r in runs:
         if r.kind != "train" or r.status != "finished" or r.dev_loss is None:
@@ -181,7 +181,8 @@ def compare_rows(
             "seconds": r.train_seconds,
         }
         out.append((d.rank, row))
-    # Count baselines first, by family and order; then the networks by dev loss.
+    # Count baselines first, by family and order; then the networks, then the mixtures
+    # (``Description.rank``), each by dev loss.
     out.sort(key=lambda x: (x[0], x[1]["n"] if x[0] < 2 else 0, x[1]["dev_loss"]))
     return [row for _, row in out]
 

@@ -28,7 +28,7 @@ from ngramlm.batched import train_batched
 from ngramlm.config import RunConfig
 from ngramlm.data import Vocab, build_examples
 from ngramlm.errors import InputError, StoreError
-from ngramlm.models import CountFamily, config_from_dict, family_of
+from ngramlm.models import Component, CountFamily, config_from_dict, family_of
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, MetricRecord, RunRecord
 from ngramlm.train import EvalPoint, Examples, Hooks, TrainResult, TrainState, resolve_device
@@ -337,9 +337,13 @@ def start_run(
     stop: threading.Event | None = None,
 ) -> Outcome:
     """Create a run of any family and take it to its end: trained, or counted."""
-    if family_of(cfg).counted:
+    fam = family_of(cfg)
+    if isinstance(fam, CountFamily):
+        # the runs it combines, checked before anything is written
+        components = load_components(store, dataset, cfg)
+        cfg = fam.bind(cfg, components)
         run = _create_run(store, dataset, cfg, "train", name, preset, torch.device("cpu"))
-        return execute_count(store, run, dataset, cfg, stop)
+        return execute_count(store, run, dataset, cfg, stop, components)
     assert cfg.train is not None
     device = resolve_device(cfg.train.device)  # refuse an absent device before writing
     run = _create_run(store, dataset, cfg, "train", name, preset, device)
@@ -436,16 +440,63 @@ class Stopped(Exception):
     """A stop request (Ctrl-C, SIGTERM) arrived while a model was being counted."""
 
 
+def components_dataset(store: Store, cfg: RunConfig) -> str | None:
+    """The dataset of the first run a counted config is fitted from (a mixture's), to
+    default ``--dataset`` to; None for a config fitted from no run."""
+    fam = family_of(cfg)
+    ids = fam.components(cfg) if isinstance(fam, CountFamily) else []
+    return store.run(ids[0]).dataset if ids else None
+
+
+def load_components(store: Store, dataset: DatasetRecord, cfg: RunConfig) -> list[Component]:
+    """The finished runs a counted config is fitted from (``CountFamily.components``),
+    each loaded from its final checkpoint: finished training runs on ``dataset`` whose
+    checkpoint is the one recorded at their end. One line of InputError otherwise."""
+    fam = family_of(cfg)
+    ids = fam.components(cfg) if isinstance(fam, CountFamily) else []
+    runs = [store.run(i) for i in ids]
+    for r in runs:
+        if r.kind != "train":
+            raise InputError(f"run {r.id} is an {r.kind} run; mix finished training runs")
+        if r.status != "finished":
+            raise InputError(f"run {r.id} is {r.status}; mix finished runs")
+    for r in runs[1:]:
+        if r.dataset_id != runs[0].dataset_id:
+            raise InputError(
+                f"runs {runs[0].id} and {r.id} are on different datasets ({runs[0].dataset} "
+                f"and {r.dataset}); mix runs of one dataset"
+            )
+    if runs and runs[0].dataset_id != dataset.id:
+        which = " and ".join(str(r.id) for r in runs)
+        raise InputError(
+            f"runs {which} are on dataset {runs[0].dataset}, not {dataset.name}; drop "
+            f"--dataset or use --dataset {runs[0].dataset}"
+        )
+    out = []
+    for r in runs:
+        ckpt = store.checkpoint(r.id)
+        if ckpt is None or r.checkpoint_sha256 is None:
+            raise InputError(f"run {r.id} has no final checkpoint; retrain it")
+        try:
+            loaded = checkpoint.load_model(ckpt.data, r.checkpoint_sha256)
+        except InputError as exc:
+            raise InputError(f"run {r.id}: {exc}") from None
+        out.append(Component(r.id, loaded.config, dict(r.extra), loaded.model))
+    return out
+
+
 def execute_count(
     store: Store,
     run: RunRecord,
     dataset: DatasetRecord,
     cfg: RunConfig,
     stop: threading.Event | None = None,
+    components: Sequence[Component] | None = None,
 ) -> Outcome:
     """Count on train, choose what the config left open on dev, evaluate and record an
     ordinary finished run with one curve point. Counting takes seconds, so a stop request
-    ends the run as ``killed`` with nothing to save; resume counts again."""
+    ends the run as ``killed`` with nothing to save; resume counts again. ``components``:
+    the loaded runs the config is fitted from (None: load them, as a resume does)."""
     fam = family_of(cfg)
     assert isinstance(fam, CountFamily)
     t0 = time.perf_counter()
@@ -455,8 +506,11 @@ def execute_count(
             raise Stopped
 
     try:
+        if components is None:
+            components = load_components(store, dataset, cfg)
+            cfg = fam.bind(cfg, components)
         ex = load_examples(store, dataset, cfg.model.block_size)
-        model = fam.fit(cfg.model, ex.Xtr, ex.Ytr)
+        model = fam.fit(cfg.model, ex.Xtr, ex.Ytr, components)
         check_stop()
         extra = fam.tune(model, ex.Xdev, ex.Ydev)
         dev_loss = model.mean_nll(ex.Xdev, ex.Ydev)

@@ -19,8 +19,8 @@ Model = Annotated[
     str | None,
     typer.Option(
         help="The model family: mlp (default), wavenet (makemore part 5), bigram (makemore "
-        "part 1, add-k), kneser-ney (interpolated, --order N) or modified-kn (modified "
-        "Kneser-Ney, --order N). Default: the preset's."
+        "part 1, add-k), kneser-ney (interpolated, --order N), modified-kn (modified "
+        "Kneser-Ney, --order N) or mixture (--mix A,B). Default: the preset's."
     ),
 ]
 Preset = Annotated[
@@ -53,6 +53,17 @@ HYPERPARAMETERS: dict[str, Any] = {
             help="bigram: add-k (default 1, the lecture's); kneser-ney: the discount in "
             "(0, 1] (default auto). auto: the value with the best dev loss.",
         ),
+    ],
+    "mix": Annotated[
+        str | None,
+        typer.Option(
+            help="mixture: A,B, the run ids of a finished network and a finished count "
+            "model of one dataset (Bengio et al. 2003's mix)."
+        ),
+    ],
+    "weight": Annotated[
+        float | None,
+        typer.Option(help="mixture: λ, the network's share in [0, 1] (default: chosen on dev)."),
     ],
     "block_size": Annotated[int | None, typer.Option(help="Context length in tokens.")],
     "n_embd": Annotated[int | None, typer.Option(help="Embedding size per token.")],

@@ -268,9 +268,13 @@ def one_run(s: Store, rid: int, as_json: bool) -> None:
         hp.add_row(f"{left[0]}", str(left[1]), f"{right[0]}", str(right[1]))
     console.print(hp)
     if core.counted(r):
+        what = (
+            f"{r.extra['n_ngrams']:,} distinct {r.order}-grams counted"
+            if "n_ngrams" in r.extra
+            else "fitted"
+        )
         console.print(
-            f"{r.extra.get('n_ngrams', 0):,} distinct {r.order}-grams counted in "
-            f"{r.train_seconds or 0:.1f}s   host {r.host}   ngramlm {r.version}"
+            f"{what} in {r.train_seconds or 0:.1f}s   host {r.host}   ngramlm {r.version}"
         )
     else:
         console.print(

@@ -118,9 +118,13 @@ def show(outcome: Outcome, as_json: bool) -> None:
     d = describe(run)
     if is_counted:
         how = " (chosen on dev)" if run.extra.get("smoothing_chosen_on_dev") else ""
+        what = (
+            f"{run.extra['n_ngrams']:,} distinct {d.n}-grams counted"
+            if "n_ngrams" in run.extra
+            else "fitted"
+        )
         console.print(
-            f"run {run.id} [green]{run.status}[/]: {d.label}, "
-            f"{run.extra.get('n_ngrams', 0):,} distinct {d.n}-grams counted in "
+            f"run {run.id} [green]{run.status}[/]: {d.label}, {what} in "
             f"{run.train_seconds or 0:.1f}s; {d.smoothing}{how}"
         )
     else:

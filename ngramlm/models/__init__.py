@@ -13,8 +13,9 @@ from typing import Any
 
 from ngramlm.config import RunConfig
 from ngramlm.errors import InputError
-from ngramlm.models import mlp, ngram, wavenet
+from ngramlm.models import mixture, mlp, ngram, wavenet
 from ngramlm.models.base import (
+    Component,
     CountFamily,
     Description,
     Family,
@@ -30,6 +31,7 @@ FAMILIES: dict[str, Family] = {
         ngram.BIGRAM,
         ngram.KNESER_NEY,
         ngram.MODIFIED_KNESER_NEY,
+        mixture.FAMILY,
     )
 }
 DEFAULT_FAMILY = mlp.FAMILY.name
@@ -37,6 +39,7 @@ DEFAULT_FAMILY = mlp.FAMILY.name
 __all__ = [
     "DEFAULT_FAMILY",
     "FAMILIES",
+    "Component",
     "CountFamily",
     "Description",
     "Family",

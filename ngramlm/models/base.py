@@ -6,7 +6,8 @@ A family is one module of ``ngramlm.models`` holding:
   ``vocab_size`` and a ``block_size``; its validation and its presets;
 * how a model comes to be: ``build`` (a ``torch.nn.Module`` trained by gradient steps in
   ``ngramlm.train``) or ``fit`` (counted from the train split);
-* the model's eval-mode ``logits`` for a batch of contexts and ``mean_nll`` over examples;
+* the model's eval-mode ``logits`` for a batch of contexts, ``mean_nll`` over examples
+  and ``log_probs_of`` each example's log-probability;
 * its state to and from the tensors of a safetensors checkpoint;
 * ``describe``: the few descriptive fields that report, compare and plots show.
 
@@ -46,6 +47,22 @@ class LanguageModel(Protocol):
         """Mean negative log-likelihood of targets Y after contexts X, nats per token."""
         ...
 
+    def log_probs_of(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+        """(n,) float64: log P(Y_i | X_i) of each example (``mean_nll`` is minus their
+        mean)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Component:
+    """A finished run that a composite count family (a mixture) is fitted from: its id,
+    stored config and outcome, and its model loaded from the run's final checkpoint."""
+
+    run: int
+    config: RunConfig
+    extra: Mapping[str, Any]
+    model: LanguageModel
+
 
 class WithVocab:
     """A loaded model's vocabulary (``ngramlm.api.Experiments.load_model`` sets it), so
@@ -79,7 +96,7 @@ class Description:
     layers: int | None = None
     direct: bool | None = None  # Bengio 2003's direct connections
     params: int | None = None
-    rank: int = 2  # Table 1's order: count baselines (0, 1) before the networks (2)
+    rank: int = 2  # Table 1's order: count baselines (0, 1), the networks (2), mixtures (3)
     smoothing: str | None = None  # a count model's smoothing: "add-k 1", "discount 0.874"
 
 
@@ -184,13 +201,27 @@ class NeuralFamily(Family):
 
 
 class CountFamily(Family):
-    """A family fitted by counting the train split (no steps, no optimiser)."""
+    """A family fitted by counting the train split (no steps, no optimiser), or by
+    combining finished runs (``components``)."""
 
     counted = True
 
+    def components(self, cfg: RunConfig) -> list[int]:
+        """The finished runs (ids) this config is fitted from; the runner loads them
+        (``Component``) and passes them to ``bind`` and ``fit``. None for a plain count."""
+        return []
+
+    def bind(self, cfg: RunConfig, components: Sequence[Component]) -> RunConfig:
+        """The config completed from its loaded components (what it derives from them,
+        such as its block size), refusing ones it cannot combine. Before the run exists."""
+        return cfg
+
     @abstractmethod
-    def fit(self, cfg: Any, X: torch.Tensor, Y: torch.Tensor) -> Any:
-        """Count the train examples (``block_size`` columns of X)."""
+    def fit(
+        self, cfg: Any, X: torch.Tensor, Y: torch.Tensor, components: Sequence[Component] = ()
+    ) -> Any:
+        """Count the train examples (``block_size`` columns of X); ``components`` are the
+        loaded runs of ``components(cfg)``, in that order."""
 
     @abstractmethod
     def tune(self, model: Any, Xdev: torch.Tensor, Ydev: torch.Tensor) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ngramlm.evaluation import mean_nll
+from ngramlm.evaluation import example_log_probs, mean_nll
 from ngramlm.models.base import WithVocab
 
 
@@ -38,3 +38,8 @@ class NeuralLM(nn.Module, WithVocab):
     def mean_nll(self, X: torch.Tensor, Y: torch.Tensor) -> float:
         """Mean cross-entropy (nats per token) of Y after X, in eval mode."""
         return mean_nll(self, X, Y, self.vocab_size)
+
+    def log_probs_of(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+        """(n,) float64 log-probability of each Y after its X, in eval mode: the terms of
+        ``mean_nll``, from the same evaluation."""
+        return example_log_probs(self, X, Y, self.vocab_size)

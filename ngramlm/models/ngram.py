@@ -50,7 +50,7 @@ import torch
 
 from ngramlm.config import RunConfig
 from ngramlm.errors import InputError
-from ngramlm.models.base import CountFamily, Description, LanguageModel, WithVocab
+from ngramlm.models.base import Component, CountFamily, Description, LanguageModel, WithVocab
 
 MAX_ORDER = 8
 LECTURE_ADD_K = 1.0  # makemore part 1: "+1" fake counts
@@ -278,6 +278,11 @@ class CountModel(WithVocab):
         """Mean negative log-likelihood (nats per character) of Y after X."""
         return self.nll(self.stats(X, Y))
 
+    def log_probs_of(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+        """(n,) float64 log P(Y_i | X_i) at the model's smoothing (X may be wider than
+        the context: its last ``order - 1`` tokens are used)."""
+        return self.probs_from_stats(self.stats(X, Y), self.smoothing).log()
+
     # --- full distributions ---------------------------------------------------------------
 
     def prob(self, context: Sequence[int], w: int, unigram: Sequence[float] | None = None) -> float:
@@ -443,7 +448,13 @@ class _NgramFamily(CountFamily):
             values = {**values, "smoothing": parse_smoothing(values["smoothing"])}
         return values
 
-    def fit(self, cfg: NgramConfig, X: torch.Tensor, Y: torch.Tensor) -> CountModel:
+    def fit(
+        self,
+        cfg: NgramConfig,
+        X: torch.Tensor,
+        Y: torch.Tensor,
+        components: Sequence[Component] = (),
+    ) -> CountModel:
         return fit(cfg, X, Y)
 
     def tune(self, model: CountModel, Xdev: torch.Tensor, Ydev: torch.Tensor) -> dict[str, Any]:

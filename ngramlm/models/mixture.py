@@ -1,0 +1,355 @@
+"""The mixture family: Bengio et al. 2003's "mix" column, a finished network interpolated
+with a finished count model of the same dataset,
+
+    P(w | h) = λ P_net(w | h) + (1 - λ) P_count(w | h),
+
+λ (``--weight``, the network's share) chosen on dev unless given. Each component sees
+the last k tokens of the context, k its own block size; the mixture's block size is the
+larger of the two.
+
+A mixture is fitted, not trained: the runner loads the two runs' final checkpoints
+(``CountFamily.components`` names them, ``bind`` checks what they are and sets the block
+size) and ``fit`` combines them. Dev losses are computed from each component's
+per-example log-probabilities (``LanguageModel.log_probs_of``), once, and λ is found by
+a golden-section search: the dev loss is convex in λ (minus the log of a linear
+function), so the search finds its minimum on [0, 1]. The checkpoint is self-contained:
+both components' tensors (prefixed ``a.`` and ``b.``, in ``--mix`` order) with their
+configs in the metadata, and λ.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from ngramlm.config import RunConfig, finite
+from ngramlm.errors import InputError
+from ngramlm.models.base import (
+    Component,
+    CountFamily,
+    Description,
+    LanguageModel,
+    NeuralFamily,
+)
+
+PARTS = ("a", "b")  # checkpoint prefixes, in --mix order
+GOLDEN_STEPS = 80  # the bracket shrinks to 0.618**80 ≈ 2e-17 of [0, 1]
+
+
+@dataclass(frozen=True)
+class MixtureConfig:
+    family: ClassVar[str] = "mixture"
+    vocab_size: int = 27
+    mix: tuple[int, int] = (0, 0)  # the two runs, as --mix gave them ((0, 0): not given)
+    weight: float | None = None  # λ, the network's share; None: chosen on dev
+    block_size: int = 0  # the larger of the components' (set from them: ``bind``)
+
+
+def parse_mix(text: Any) -> tuple[int, int]:
+    """``--mix A,B``: two run ids."""
+    if isinstance(text, (tuple, list)):
+        parts = list(text)
+    else:
+        parts = [p.strip() for p in str(text).split(",")]
+    try:
+        if len(parts) != 2 or any(isinstance(p, bool) for p in parts):
+            raise ValueError
+        a, b = (int(p) for p in parts)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"--mix must be two run ids separated by a comma, e.g. --mix 4,2; got {text!r}"
+        ) from None
+    return a, b
+
+
+class MixtureModel:
+    """λ P_net + (1 - λ) P_count over two loaded models, each fed its own context."""
+
+    def __init__(
+        self,
+        cfg: MixtureConfig,
+        parts: Sequence[LanguageModel],
+        configs: Sequence[RunConfig],
+        neural: int,
+        weight: float,
+        labels: Sequence[str] = (),
+    ) -> None:
+        self.cfg = cfg
+        self.parts = list(parts)  # in --mix order
+        self.configs = list(configs)  # each part's run config
+        self.net = self.parts[neural]
+        self.count = self.parts[1 - neural]
+        self.weight = float(weight)
+        self.labels = list(labels)  # "run 4 mlp 4/60/50", "run 2 mkn-5" (fit only)
+
+    @property
+    def block_size(self) -> int:
+        return int(self.cfg.block_size)
+
+    @staticmethod
+    def _last(X: torch.Tensor, k: int) -> torch.Tensor:
+        return X[:, X.shape[1] - k :]
+
+    def component_log_probs(
+        self, X: torch.Tensor, Y: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(n,) float64 log-probabilities of each Y under the network and the count model."""
+        net = self.net.log_probs_of(self._last(X, self.net.block_size), Y).double()
+        count = self.count.log_probs_of(self._last(X, self.count.block_size), Y).double()
+        return net, count
+
+    def log_probs_of(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+        return mix_log_probs(*self.component_log_probs(X, Y), self.weight)
+
+    def mean_nll(self, X: torch.Tensor, Y: torch.Tensor) -> float:
+        if Y.shape[0] == 0:
+            return 0.0
+        return float(-self.log_probs_of(X, Y).mean().item())
+
+    @torch.no_grad()
+    def logits(self, contexts: torch.Tensor) -> torch.Tensor:
+        """For sampling: log(λ softmax(net) + (1 - λ) P_count), whose softmax is itself."""
+        net = F.log_softmax(self.net.logits(self._last(contexts, self.net.block_size)).double(), -1)
+        count = F.log_softmax(
+            self.count.logits(self._last(contexts, self.count.block_size)).double(), -1
+        )
+        return mix_log_probs(net, count, self.weight).float()
+
+
+def mix_log_probs(net: torch.Tensor, count: torch.Tensor, weight: float) -> torch.Tensor:
+    """log(λ exp(net) + (1 - λ) exp(count)) in float64, stable at any λ in [0, 1]."""
+    w = torch.tensor(weight, dtype=torch.float64)
+    return torch.logaddexp(net.double() + w.log(), count.double() + torch.log1p(-w))
+
+
+def dev_loss(net: torch.Tensor, count: torch.Tensor, weight: float) -> float:
+    return float(-mix_log_probs(net, count, weight).mean().item())
+
+
+def choose_weight(
+    net: torch.Tensor, count: torch.Tensor
+) -> tuple[float, list[tuple[float, float]]]:
+    """The λ in [0, 1] with the lowest mean loss of the given per-example log-probabilities
+    (a golden-section search of a convex function), and every (λ, loss) tried."""
+    tried = [(0.0, dev_loss(net, count, 0.0)), (1.0, dev_loss(net, count, 1.0))]
+    a, b = 0.0, 1.0
+    r = (math.sqrt(5) - 1) / 2
+    c, d = b - r * (b - a), a + r * (b - a)
+    fc, fd = dev_loss(net, count, c), dev_loss(net, count, d)
+    tried += [(c, fc), (d, fd)]
+    for _ in range(GOLDEN_STEPS):
+        if fc <= fd:
+            b, d, fd = d, c, fc
+            c = b - r * (b - a)
+            fc = dev_loss(net, count, c)
+            tried.append((c, fc))
+        else:
+            a, c, fc = c, d, fd
+            d = a + r * (b - a)
+            fd = dev_loss(net, count, d)
+            tried.append((d, fd))
+    best = min(tried, key=lambda t: t[1])
+    return best[0], sorted(tried)
+
+
+class MixtureFamily(CountFamily):
+    name = "mixture"
+    config_cls = MixtureConfig
+    help = (
+        "Bengio et al. 2003's mixture of a finished network and a finished count model "
+        "(--mix A,B run ids; --weight λ, default chosen on dev)"
+    )
+
+    # --- configs ----------------------------------------------------------------------
+
+    def parse(self, values: dict[str, Any]) -> dict[str, Any]:
+        if "mix" in values:
+            values = {**values, "mix": parse_mix(values["mix"])}
+        return values
+
+    def validate(self, cfg: RunConfig) -> None:
+        m: MixtureConfig = cfg.model
+        if tuple(m.mix) == (0, 0):
+            raise InputError(
+                "--model mixture needs --mix A,B: a finished network's run id and a finished "
+                "count model's, e.g. --mix 4,2"
+            )
+        a, b = m.mix
+        if a < 1 or b < 1:
+            raise InputError(f"--mix takes run ids (1 or more), got {a},{b}")
+        if a == b:
+            raise InputError(f"--mix names run {a} twice; mix a network with a count model")
+        if m.weight is not None:
+            finite("weight", m.weight, low=0.0, high=1.0)
+        if m.block_size != 0:
+            raise InputError("--block-size of a mixture is the larger of its components'; drop it")
+
+    def config_from_dict(self, d: Mapping[str, Any]) -> RunConfig:
+        model = dict(d["model"])
+        model["mix"] = tuple(model.get("mix", (0, 0)))
+        return RunConfig(MixtureConfig(**model), None)
+
+    def components(self, cfg: RunConfig) -> list[int]:
+        return list(cfg.model.mix)
+
+    def bind(self, cfg: RunConfig, components: Sequence[Component]) -> RunConfig:
+        from ngramlm.models import family_of
+
+        kinds = [_kind(c) for c in components]
+        if sorted(kinds) != ["count", "network"]:
+            what = ", ".join(f"run {c.run} is {family_of(c.config).name}" for c in components)
+            raise InputError(f"a mixture needs one trained network and one count model; {what}")
+        for c in components:
+            if c.config.model.vocab_size != cfg.model.vocab_size:
+                raise InputError(
+                    f"run {c.run} has a vocabulary of {c.config.model.vocab_size} tokens, "
+                    f"the dataset {cfg.model.vocab_size}; mix runs of this dataset"
+                )
+        block = max(int(c.config.model.block_size) for c in components)
+        return cfg.with_values({"block_size": block})
+
+    # --- fitting ----------------------------------------------------------------------
+
+    def fit(
+        self,
+        cfg: MixtureConfig,
+        X: torch.Tensor,
+        Y: torch.Tensor,
+        components: Sequence[Component] = (),
+    ) -> MixtureModel:
+        from ngramlm.models import family_of
+
+        if len(components) != 2:
+            raise ValueError("a mixture is fitted from its two loaded components")
+        neural = [_kind(c) for c in components].index("network")
+        labels = []
+        for c in components:
+            fam = family_of(c.config)
+            d = fam.describe(c.config, c.extra)
+            labels.append(f"run {c.run} {d.short if fam.counted else d.label}")
+        weight = 0.5 if cfg.weight is None else cfg.weight  # until ``tune`` chooses it
+        parts = [c.model for c in components]
+        return MixtureModel(cfg, parts, [c.config for c in components], neural, weight, labels)
+
+    def tune(self, model: MixtureModel, Xdev: torch.Tensor, Ydev: torch.Tensor) -> dict[str, Any]:
+        net, count = model.component_log_probs(Xdev, Ydev)
+        tried: list[tuple[float, float]] = []
+        if Ydev.shape[0] and model.cfg.weight is None:
+            model.weight, tried = choose_weight(net, count)
+        out: dict[str, Any] = {
+            "weight": model.weight,
+            "smoothing_chosen_on_dev": model.cfg.weight is None,  # the generic flag
+            "components": [
+                {"run": run, "label": label}
+                for run, label in zip(model.cfg.mix, model.labels, strict=True)
+            ],
+        }
+        if Ydev.shape[0]:
+            out["dev_loss_network"] = dev_loss(net, count, 1.0)
+            out["dev_loss_count"] = dev_loss(net, count, 0.0)
+            out["dev_loss_mixed"] = dev_loss(net, count, model.weight)
+        out["weights_tried"] = [[round(w, 9), round(v, 9)] for w, v in tried]
+        return out
+
+    # --- checkpoints ------------------------------------------------------------------
+
+    def to_tensors(self, model: MixtureModel) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        from ngramlm.models import family
+
+        tensors: dict[str, torch.Tensor] = {}
+        meta: dict[str, str] = {"weight": repr(model.weight)}
+        for prefix, run, part, pcfg in zip(
+            PARTS, model.cfg.mix, model.parts, model.configs, strict=True
+        ):
+            fam = family(pcfg.family)
+            if isinstance(fam, CountFamily):
+                own, own_meta = fam.to_tensors(part)
+            else:
+                assert isinstance(part, torch.nn.Module)
+                own = {k: v.detach().clone().contiguous() for k, v in part.state_dict().items()}
+                own_meta = {}
+            tensors.update({f"{prefix}.{k}": v for k, v in own.items()})
+            meta[f"{prefix}.run"] = str(run)
+            meta[f"{prefix}.config"] = pcfg.to_json()
+            meta[f"{prefix}.meta"] = json.dumps(own_meta, sort_keys=True)
+        return tensors, meta
+
+    def from_tensors(
+        self, cfg: MixtureConfig, tensors: dict[str, torch.Tensor], meta: dict[str, str]
+    ) -> LanguageModel:
+        from ngramlm.models import config_from_dict, family_of
+
+        parts: list[Any] = []
+        configs: list[RunConfig] = []
+        try:
+            weight = float(meta["weight"])
+            for prefix in PARTS:
+                pcfg = config_from_dict(json.loads(meta[f"{prefix}.config"]))
+                own = {
+                    k[len(prefix) + 1 :]: v
+                    for k, v in tensors.items()
+                    if k.startswith(prefix + ".")
+                }
+                fam = family_of(pcfg)
+                configs.append(pcfg)
+                if isinstance(fam, NeuralFamily):
+                    net = fam.build(pcfg.model, torch.Generator().manual_seed(0))
+                    net.load_state_dict(own)
+                    parts.append(net.eval())
+                else:
+                    assert isinstance(fam, CountFamily)
+                    own_meta = json.loads(meta[f"{prefix}.meta"])
+                    parts.append(fam.from_tensors(pcfg.model, own, own_meta))
+        except (KeyError, ValueError, RuntimeError, json.JSONDecodeError) as exc:
+            raise InputError(
+                f"the mixture checkpoint is incomplete or inconsistent ({exc})"
+            ) from None
+        if not 0.0 <= weight <= 1.0:
+            raise InputError(f"the mixture checkpoint's weight {weight} is not in [0, 1]")
+        kinds = [family_of(c).counted for c in configs]
+        if sorted(kinds) != [False, True]:
+            raise InputError("the mixture checkpoint does not hold a network and a count model")
+        return MixtureModel(cfg, parts, configs, kinds.index(False), weight)
+
+    # --- what reports show ------------------------------------------------------------
+
+    def describe(self, cfg: RunConfig, extra: Mapping[str, Any]) -> Description:
+        m: MixtureConfig = cfg.model
+        labels = [c["label"] for c in extra.get("components", [])] or [f"run {r}" for r in m.mix]
+        weight = extra.get("weight", m.weight)
+        shown = "" if weight is None else f" λ={weight:.2g}"
+        return Description(
+            label=f"mix({', '.join(labels)}){shown}",
+            short=f"mix {m.mix[0]}+{m.mix[1]}",
+            n=m.block_size + 1,
+            rank=3,
+            smoothing="weight λ chosen on dev" if weight is None else f"weight λ={weight:.4g}",
+        )
+
+    def hyperparameters(self, cfg: RunConfig, extra: Mapping[str, Any]) -> dict[str, Any]:
+        flat = cfg.hyperparameters()
+        flat["mix"] = ",".join(map(str, cfg.model.mix))
+        if "weight" in extra:
+            flat["weight"] = extra["weight"]
+            flat["weight_chosen_on_dev"] = extra.get("smoothing_chosen_on_dev", False)
+        return flat
+
+
+def _kind(c: Component) -> str:
+    """network, count (a plain count model) or mixture."""
+    from ngramlm.models import family_of
+
+    fam = family_of(c.config)
+    if not fam.counted:
+        return "network"
+    assert isinstance(fam, CountFamily)
+    return "mixture" if fam.components(c.config) else "count"
+
+
+FAMILY = MixtureFamily()
