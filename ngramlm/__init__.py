@@ -1,4 +1,4 @@
-"""ngramlm: character-level MLP language models with an experiment store.
+"""ngramlm: neural n-gram language models (characters or words) with an experiment store.
 
 The Python API (``ngramlm.api``, documented there and in README.md) is re-exported
 here: ``ngramlm.open_store(url=None)`` returns an ``Experiments`` handle on a store.
