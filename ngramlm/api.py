@@ -403,6 +403,16 @@ class Experiments:
         """A network's tokens (index 0 is the boundary: ``.`` for characters, ``</s>``
         for words) and its embedding table C as an array (V, n_embd); a word model's
         ``TOP_WORDS`` commonest tokens only; refused for count models."""
+        labels, C, unit = self._embedding_table(run)
+        if unit == "word":
+            # A word vocabulary is in descending train count: its first rows (the
+            # boundary and the commonest words) keep the figure readable.
+            return labels[:TOP_WORDS], C[:TOP_WORDS]
+        return labels, C
+
+    def _embedding_table(self, run: RunRef) -> tuple[list[str], np.ndarray, str]:
+        """Every token, the whole embedding table C (V, n_embd) and the unit, from the
+        run's checkpoint; refused without a checkpoint and for count models."""
         from ngramlm import checkpoint
         from ngramlm.report import counted
 
@@ -421,12 +431,7 @@ class Experiments:
         loaded = checkpoint.from_bytes(ckpt.data, ckpt.sha256)
         C = loaded.state.model["C"].detach().to("cpu").double().numpy()  # (V, n_embd)
         vocab = Vocab(loaded.vocab, loaded.unit)
-        labels = [vocab.boundary, *vocab.tokens]
-        if vocab.unit == "word":
-            # A word vocabulary is in descending train count: its first rows (the
-            # boundary and the commonest words) keep the figure readable.
-            return labels[:TOP_WORDS], C[:TOP_WORDS]
-        return labels, C
+        return [vocab.boundary, *vocab.tokens], C, vocab.unit
 
     def neighbours(
         self, run: RunRef, words: Sequence[str] | None = None, k: int = 5
@@ -439,15 +444,7 @@ class Experiments:
         if isinstance(k, bool) or not 1 <= k <= 100:
             raise InputError(f"k must be between 1 and 100, got {k}")
         record = self.run(run)
-        ckpt = self.store.checkpoint(record.id)
-        self.embeddings(record)  # its refusals: no checkpoint, a count model
-        assert ckpt is not None
-        from ngramlm import checkpoint
-
-        loaded = checkpoint.from_bytes(ckpt.data, ckpt.sha256)
-        C = loaded.state.model["C"].detach().to("cpu").double().numpy()  # (V, n_embd)
-        vocab = Vocab(loaded.vocab, loaded.unit)
-        every = [vocab.boundary, *vocab.tokens]
+        every, C, _ = self._embedding_table(record)  # one checkpoint read, whole table
         unit = C / np.maximum(np.linalg.norm(C, axis=1, keepdims=True), 1e-12)
         if words is None:
             words = [t for t in every[1:] if t != UNK][:10]
