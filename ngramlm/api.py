@@ -154,6 +154,12 @@ def parse_id(text: str | int, what: str = "run") -> int:
 # --- threads ---------------------------------------------------------------------------
 
 
+def check_workers(workers: int) -> None:
+    """The API's worker count: 0 trains in this process, 1 to 256 start processes."""
+    if isinstance(workers, bool) or not 0 <= workers <= 256:
+        raise InputError(f"--workers must be between 0 (in this process) and 256, got {workers}")
+
+
 def check_threads(threads: int | None) -> None:
     if threads is not None and (isinstance(threads, bool) or not 1 <= threads <= 1024):
         raise InputError(f"--threads must be between 1 and 1024, got {threads}")
@@ -729,8 +735,7 @@ class Experiments:
         Ctrl-C stops every worker cleanly. Returns the sweep's status at the end."""
         from ngramlm import sweep as core
 
-        if isinstance(workers, bool) or not 0 <= workers <= 256:
-            raise InputError(f"--workers must be between 1 and 256, got {workers}")
+        check_workers(workers)
         sid = self.sweep_id(sweep)
         self.store.sweep(sid)  # refuse an unknown sweep before starting workers
         if workers == 0:
@@ -762,8 +767,7 @@ class Experiments:
     ) -> SweepRecord:
         """``ngramlm sweep``: ``create_sweep`` then ``run_sweep``; every point is an
         ordinary run of the sweep (``runs(sweep=...)``)."""
-        if isinstance(workers, bool) or not 0 <= workers <= 256:
-            raise InputError(f"--workers must be between 1 and 256, got {workers}")
+        check_workers(workers)
         record = self.create_sweep(
             dataset,
             lr_grid=lr_grid,
