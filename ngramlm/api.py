@@ -588,9 +588,10 @@ class Experiments:
     ) -> RunRecord:
         """``ngramlm train``: train (or count) one model and record the run, its curve
         and checkpoints. ``model`` is the family (``mlp``, ``wavenet``, ``bigram``,
-        ``kneser-ney``), ``preset`` a preset (``lecture``, ``default``, ``best``,
-        ``wavenet``); ``overrides`` are the train options by their Python names
-        (``steps=2000``, ``n_hidden=100``, ``order=4``...), refused by name when the
+        ``kneser-ney``, ``modified-kn``, ``mixture``), ``preset`` a preset (``lecture``,
+        ``default``, ``best``, ``bengio``, ``wavenet``); ``overrides`` are the train
+        options by their Python names (``steps=2000``, ``n_hidden=100``, ``order=4``...),
+        refused by name when the
         family does not take them. ``threads`` as ``--threads`` (default: one thread
         for small models; restored afterwards). Ctrl-C (a kernel interrupt) stops at
         the next step with a checkpoint: the run is returned with status ``killed``."""
