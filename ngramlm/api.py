@@ -591,10 +591,10 @@ class Experiments:
         ``kneser-ney``, ``modified-kn``, ``mixture``), ``preset`` a preset (``lecture``,
         ``default``, ``best``, ``bengio``, ``wavenet``); ``overrides`` are the train
         options by their Python names (``steps=2000``, ``n_hidden=100``, ``order=4``...),
-        refused by name when the
-        family does not take them. ``threads`` as ``--threads`` (default: one thread
-        for small models; restored afterwards). Ctrl-C (a kernel interrupt) stops at
-        the next step with a checkpoint: the run is returned with status ``killed``."""
+        refused by name when the family does not take them. ``threads`` as
+        ``--threads`` (default: one thread for small models; restored afterwards).
+        Ctrl-C (a kernel interrupt) stops at the next step with a checkpoint: the run is
+        returned with status ``killed``."""
         return self.train_outcome(
             dataset,
             model=model,
