@@ -21,10 +21,12 @@ from ngramlm.errors import InputError
 Optimizer = Literal["sgd", "adamw"]
 Schedule = Literal["step", "cosine", "constant"]
 Device = Literal["auto", "cpu", "cuda", "mps"]
+Precision = Literal["auto", "fp32", "bf16"]
 
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adamw")
 SCHEDULES: tuple[str, ...] = ("step", "cosine", "constant")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 
 # Sanity bounds: far above anything useful for these models, far below what would
 # exhaust a laptop's memory before the first step.
@@ -65,6 +67,9 @@ class TrainConfig:
     eval_every: int = 0  # 0: 20 evaluations per run
     checkpoint_every: int = 0  # 0: at every evaluation
     device: Device = "auto"
+    # The output layer's products: auto takes bf16 where the hardware has bfloat16 matrix
+    # units (ngramlm.models.output), fp32 elsewhere; the run records what it resolved to.
+    precision: Precision = "auto"
 
     @property
     def eval_interval(self) -> int:
@@ -189,6 +194,7 @@ def validate_train(t: TrainConfig) -> None:
     if not isinstance(t.seed, int) or isinstance(t.seed, bool) or not 0 <= t.seed < 2**63:
         raise InputError(f"--seed must be a whole number in [0, 2**63), got {t.seed!r}")
     choice("device", t.device, DEVICES)
+    choice("precision", t.precision, PRECISIONS)
 
 
 def steps_for_epochs(t: TrainConfig, n_train: int) -> int:

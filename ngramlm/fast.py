@@ -39,6 +39,7 @@ import torch
 
 from ngramlm.config import TrainConfig
 from ngramlm.models.mlp import MLP, MLPConfig
+from ngramlm.models.output import FUSED_MIN_VOCAB
 
 # tanh's backward written into a buffer: d loss / d pre-activation = (1 - h**2) * dh.
 # Shared with ngramlm.batched, as is ``below_autograd``.
@@ -56,8 +57,16 @@ below_autograd: Callable[[], contextlib.AbstractContextManager[object]] = getatt
 def supports(cfg: MLPConfig, tcfg: TrainConfig) -> bool:
     """Whether ``FastSGD`` (and ``BatchedFastSGD``) compute exactly this configuration's
     training step: the plain model (no normalisation, dropout or direct connections),
-    any number of hidden layers, trained by SGD with optional L2 weight decay."""
-    return cfg.plain and cfg.n_layers >= 1 and tcfg.optimizer == "sgd"
+    any number of hidden layers, trained by SGD with optional L2 weight decay, with a
+    character-sized vocabulary (word vocabularies take the chunked output layer of
+    ``ngramlm.models.output``) in float32."""
+    return (
+        cfg.plain
+        and cfg.n_layers >= 1
+        and tcfg.optimizer == "sgd"
+        and cfg.vocab_size < FUSED_MIN_VOCAB
+        and tcfg.precision != "bf16"
+    )
 
 
 class FastSGD:

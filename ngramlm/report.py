@@ -21,6 +21,7 @@ FIELDS = (
     "n_hidden", "n_layers", "batch_size", "optimizer", "lr", "steps", "steps_done", "seed",
     "train_loss", "dev_loss", "gap", "test_loss", "seconds", "created_at", "best_in_sweep",
     "model",  # added in 0.2: appended, so CSV columns keep their positions
+    "precision",  # with store revision 0007: fp32 | bf16; null for count models, older runs
 )  # fmt: skip
 # Fields that only a trained network has: None for a counted model (an n-gram).
 NETWORK_ONLY = ("n_embd", "n_hidden", "n_layers", "batch_size", "optimizer", "lr", "steps", "seed")
@@ -96,6 +97,7 @@ def run_row(
         "created_at": r.created_at.isoformat(),
         "best_in_sweep": best,
         "model": r.model,
+        "precision": r.precision,
     }
     if counted(r):
         row.update(dict.fromkeys(NETWORK_ONLY))

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 
@@ -29,6 +29,7 @@ from ngramlm.config import RunConfig
 from ngramlm.data import Vocab, build_examples
 from ngramlm.errors import InputError, StoreError
 from ngramlm.models import Component, CountFamily, config_from_dict, family_of
+from ngramlm.models.base import NeuralFamily
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, MetricRecord, RunRecord
 from ngramlm.train import EvalPoint, Examples, Hooks, TrainResult, TrainState, resolve_device
@@ -301,6 +302,14 @@ def _record_outcome(
     return Outcome(record, result)
 
 
+def run_columns(cfg: RunConfig, device: torch.device) -> dict[str, Any]:
+    """A new run's queryable columns: its family's hyperparameters and, for a trained
+    family, the precision ``--precision`` resolves to on ``device``."""
+    fam = family_of(cfg)
+    precision = fam.precision(cfg, device) if isinstance(fam, NeuralFamily) else None
+    return {**fam.columns(cfg), "precision": precision}
+
+
 def _create_run(
     store: Store,
     dataset: DatasetRecord,
@@ -318,7 +327,7 @@ def _create_run(
         preset=preset,
         config=cfg.to_dict(),
         config_hash=cfg.config_hash(),
-        columns=family_of(cfg).columns(cfg),
+        columns=run_columns(cfg, device),
         device=str(device),
         host=socket.gethostname(),
         pid=os.getpid(),

@@ -31,6 +31,7 @@ from ngramlm.runner import (
     execute_batched,
     execute_run,
     resume_run,
+    run_columns,
     stop_on_signals,
 )
 from ngramlm.store import Store
@@ -193,14 +194,14 @@ def work(
     # (points of a group differ only in lr and seed: checking one of them twice is enough)
     batchable = {g for g, cfgs in by_group.items() if batched.supports([cfgs[0]] * 2)}
 
+    device = resolve_device(sweep.spec["base"]["train"]["device"])
+
     def columns(config: dict[str, Any]) -> dict[str, Any]:
-        cfg = config_from_dict(config)
-        return family_of(cfg).columns(cfg)
+        return run_columns(config_from_dict(config), device)
 
     trained = 0
     while not stop.is_set():
         outcome: Outcome | None = None
-        device = resolve_device(sweep.spec["base"]["train"]["device"])
         claimed = store.claim_points(
             sweep_id,
             limit=batch_size,

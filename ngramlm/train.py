@@ -209,6 +209,7 @@ def build(
     assert t is not None
     generator = torch.Generator().manual_seed(t.seed)
     model = fam.build(cfg.model, generator).to(device)
+    setattr(model, "precision", fam.precision(cfg, device))  # noqa: B010 (a Module attribute)
     params = list(model.parameters())
     opt: torch.optim.Optimizer
     if t.optimizer == "sgd":

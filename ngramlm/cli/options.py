@@ -76,6 +76,17 @@ HYPERPARAMETERS: dict[str, Any] = {
         bool | None,
         typer.Option("--direct/--no-direct", help="mlp: Bengio 2003's direct connections."),
     ],
+    "embd_dropout": Annotated[
+        float | None, typer.Option(help="mlp: dropout on the concatenated embeddings.")
+    ],
+    "tie": Annotated[
+        bool | None,
+        typer.Option(
+            "--tie/--no-tie",
+            help="mlp: the output layer shares the embedding table (a projection to "
+            "--n-embd, then C's rows).",
+        ),
+    ],
     "batch_size": Annotated[int | None, typer.Option(help="Minibatch size.")],
     "steps": Annotated[int | None, typer.Option(help="Optimisation steps.")],
     "epochs": Annotated[
@@ -103,6 +114,14 @@ HYPERPARAMETERS: dict[str, Any] = {
         typer.Option(help="Steps between checkpoints (default: at each evaluation)."),
     ],
     "device": Device,
+    "precision": Annotated[
+        str | None,
+        typer.Option(
+            help="auto, fp32 or bf16: the output layer's products (mlp). auto: bf16 on "
+            "CUDA or a CPU with bfloat16 units (AMX, AVX512-BF16) for word vocabularies, "
+            "else fp32. The run records what it used."
+        ),
+    ],
 }
 
 F = TypeVar("F", bound=Callable[..., Any])

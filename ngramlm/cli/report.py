@@ -279,7 +279,7 @@ def one_run(s: Store, rid: int, as_json: bool) -> None:
     else:
         console.print(
             f"steps {r.steps_done:,}/{r.steps:,}   time {r.train_seconds or 0:.1f}s on "
-            f"{r.device}   host {r.host}   ngramlm {r.version}"
+            f"{r.device} ({r.precision or 'fp32'})   host {r.host}   ngramlm {r.version}"
         )
     if r.kind == "lr_find":
         losses = [m.batch_loss if m.batch_loss is not None else float("inf") for m in metrics]

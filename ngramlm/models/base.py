@@ -187,6 +187,26 @@ class NeuralFamily(Family):
     """A family trained by gradient steps in ``ngramlm.train``."""
 
     counted = False
+    # Whether the family's training step runs its output layer in bfloat16 when asked
+    # (``--precision bf16``, or ``auto`` on hardware with bfloat16 matrix units).
+    mixed_precision: ClassVar[bool] = False
+
+    def validate(self, cfg: RunConfig) -> None:
+        super().validate(cfg)
+        if cfg.train is not None and cfg.train.precision == "bf16" and not self.mixed_precision:
+            raise InputError(
+                f"--precision bf16: --model {self.name} trains in float32 only; "
+                "use --precision auto or fp32"
+            )
+
+    def precision(self, cfg: RunConfig, device: torch.device) -> str:
+        """What ``--precision`` resolves to for this config on ``device``: ``fp32`` or
+        ``bf16`` (``ngramlm.models.output.resolve_precision``); recorded with the run."""
+        from ngramlm.models.output import resolve_precision
+
+        if cfg.train is None or not self.mixed_precision:
+            return "fp32"
+        return resolve_precision(cfg.train.precision, device, cfg.model.vocab_size)
 
     @abstractmethod
     def build(self, cfg: Any, generator: torch.Generator) -> torch.nn.Module:

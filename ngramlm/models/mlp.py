@@ -32,6 +32,7 @@ from ngramlm.config import (
 from ngramlm.errors import InputError
 from ngramlm.models.base import Description, NeuralFamily
 from ngramlm.models.neural import NeuralLM
+from ngramlm.models.output import FUSED_MIN_VOCAB, linear_cross_entropy
 
 Init = Literal["lecture", "kaiming"]
 Norm = Literal["none", "batch", "layer"]
@@ -54,6 +55,10 @@ class MLPConfig:
     norm: Norm = "none"  # normalisation before each tanh (part 3: batch norm)
     dropout: float = 0.0  # dropout on hidden activations while training
     direct: bool = False  # Bengio 2003's direct connections embeddings -> logits
+    embd_dropout: float = 0.0  # dropout on the concatenated embeddings while training
+    # The output layer shares the embedding table (Press & Wolf 2017): the last hidden
+    # layer is projected to n_embd and the logits are that projection times C's rows.
+    tie: bool = False
 
     @property
     def n_params(self) -> int:
@@ -65,16 +70,22 @@ class MLPConfig:
             if self.norm != "none":
                 n += 2 * H
             fan_in = H
-        n += H * V + V
+        n += (H * E if self.tie else H * V) + V
         if self.direct:
             n += T * E * V
         return n
 
     @property
     def plain(self) -> bool:
-        """No normalisation, dropout or direct connections: the hand-written steps of
-        ``ngramlm.fast`` and ``ngramlm.batched`` compute exactly this model."""
-        return self.norm == "none" and self.dropout == 0 and not self.direct
+        """No normalisation, dropout, direct connections or tied output: the hand-written
+        steps of ``ngramlm.fast`` and ``ngramlm.batched`` compute exactly this model."""
+        return (
+            self.norm == "none"
+            and self.dropout == 0
+            and self.embd_dropout == 0
+            and not self.direct
+            and not self.tie
+        )
 
 
 class MLP(NeuralLM):
@@ -102,12 +113,18 @@ class MLP(NeuralLM):
             self.W.append(nn.Parameter(W))
             self.b.append(nn.Parameter(b))
             fan_in = H
-        W_out, b_out = randn(H, V), randn(V)
-        if cfg.init == "kaiming":
-            # Part 3: a small last layer, so the first loss is near -log(1/V), not ~27.
-            W_out, b_out = W_out * 0.01, b_out * 0.0
-        self.W_out = nn.Parameter(W_out)
-        self.b_out = nn.Parameter(b_out)
+        if cfg.tie:
+            # Logits = (h @ W_proj) @ C.T: a projection small enough that the first
+            # logits are near zero, as part 3's small last layer makes them.
+            self.W_proj = nn.Parameter(randn(H, E) * (0.1 / math.sqrt(H * E)))
+            self.b_out = nn.Parameter(torch.zeros(V))
+        else:
+            W_out, b_out = randn(H, V), randn(V)
+            if cfg.init == "kaiming":
+                # Part 3: a small last layer, so the first loss is near -log(1/V), not ~27.
+                W_out, b_out = W_out * 0.01, b_out * 0.0
+            self.W_out = nn.Parameter(W_out)
+            self.b_out = nn.Parameter(b_out)
         if cfg.norm != "none":
             self.gamma = nn.ParameterList(nn.Parameter(torch.ones(H)) for _ in range(cfg.n_layers))
             self.beta = nn.ParameterList(nn.Parameter(torch.zeros(H)) for _ in range(cfg.n_layers))
@@ -124,10 +141,14 @@ class MLP(NeuralLM):
         idx: torch.Tensor,
         targets: torch.Tensor | None = None,
         dropout_generator: torch.Generator | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(logits, loss); the logits are None where the chunked output layer computed
+        the loss without them (training on a word vocabulary)."""
         cfg = self.cfg
         emb = self.C[idx]  # (B, T, E)
         x = emb.view(emb.shape[0], -1)  # (B, T*E): concatenation as a view
+        if self.training and cfg.embd_dropout > 0:
+            x = _dropout(x, cfg.embd_dropout, dropout_generator)
         h = x
         for i in range(cfg.n_layers):
             hpre = h @ self.W[i] + self.b[i]  # (B, H)
@@ -146,14 +167,31 @@ class MLP(NeuralLM):
                 hpre = F.layer_norm(hpre, (cfg.n_hidden,), self.gamma[i], self.beta[i], NORM_EPS)
             h = torch.tanh(hpre)  # (B, H)
             if self.training and cfg.dropout > 0:
-                keep = 1.0 - cfg.dropout
-                mask = torch.rand(h.shape, generator=dropout_generator).to(h.device) < keep
-                h = h * mask / keep
-        logits = h @ self.W_out + self.b_out  # (B, V)
+                h = _dropout(h, cfg.dropout, dropout_generator)
+        # The output layer: (input, matrix) pairs whose products sum to the logits.
+        pairs = [(h @ self.W_proj, self.C.t())] if cfg.tie else [(h, self.W_out)]
         if cfg.direct:
-            logits = logits + x @ self.W_direct
+            pairs.append((x, self.W_direct))
+        if targets is not None and self.training and self.chunked_output:
+            # Word vocabularies: the loss without the B x V logits (ngramlm.models.output).
+            return None, linear_cross_entropy(pairs, self.b_out, targets, self.precision)
+        logits = pairs[0][0] @ pairs[0][1] + self.b_out  # (B, V)
+        for a, W in pairs[1:]:
+            logits = logits + a @ W
         loss = None if targets is None else F.cross_entropy(logits, targets)
         return logits, loss
+
+    @property
+    def chunked_output(self) -> bool:
+        return self.cfg.vocab_size >= FUSED_MIN_VOCAB or self.precision == "bf16"
+
+
+def _dropout(x: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Inverted dropout with masks drawn from the run's generator (on the CPU, so a run
+    draws the same masks on any device)."""
+    keep = 1.0 - p
+    mask = torch.rand(x.shape, generator=generator).to(x.device) < keep
+    return x * mask / keep
 
 
 # --- the family ------------------------------------------------------------------------
@@ -232,6 +270,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 class MLPFamily(NeuralFamily):
     name = "mlp"
+    mixed_precision = True
     config_cls = MLPConfig
     presets = PRESETS
     default_preset = "default"
@@ -253,8 +292,10 @@ class MLPFamily(NeuralFamily):
         choice("init", m.init, INITS)
         choice("norm", m.norm, NORMS)
         finite("dropout", m.dropout, low=0.0, high=0.95)
-        if not isinstance(m.direct, bool):
-            raise InputError(f"--direct must be true or false, got {m.direct!r}")
+        finite("embd_dropout", m.embd_dropout, low=0.0, high=0.95)
+        for flag in ("direct", "tie"):
+            if not isinstance(getattr(m, flag), bool):
+                raise InputError(f"--{flag} must be true or false, got {getattr(m, flag)!r}")
         # Activations of one step: embeddings, each hidden layer (pre and post tanh), logits.
         per_example = m.block_size * m.n_embd + 2 * m.n_layers * m.n_hidden + 2 * m.vocab_size
         check_size(m.n_params, per_example, cfg.train.batch_size)

@@ -17,6 +17,9 @@ class NeuralLM(nn.Module, WithVocab):
     and, once loaded from a run, its vocabulary's ``encode``/``decode``."""
 
     cfg: Any  # the family's config (block_size, vocab_size)
+    # The training step's precision (``NeuralFamily.precision``), set when the model is
+    # built for training; evaluation is always float32.
+    precision: str = "fp32"
 
     @property
     def block_size(self) -> int:

@@ -73,6 +73,7 @@ class RunRecord:
     steps: int = 0
     lr: float = 0.0
     model: str = "mlp"  # the family (ngramlm.models); rows from before 0.2 are "mlp"
+    precision: str | None = None  # fp32 | bf16; None: a count model, or a run before 0007
 
     @property
     def order(self) -> int:

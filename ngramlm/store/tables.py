@@ -104,6 +104,8 @@ class Run(Base):
     optimizer: Mapped[str] = mapped_column(String(16))
     lr: Mapped[float] = mapped_column(Float)
     device: Mapped[str | None] = mapped_column(String(32))
+    # The training step's precision, fp32 | bf16 (migration 0007; earlier runs: NULL, fp32).
+    precision: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

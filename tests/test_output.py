@@ -1,0 +1,135 @@
+"""The chunked output layer (``ngramlm.models.output``): the same loss and gradients as
+``F.cross_entropy`` over the full logits, its use by the MLP on word vocabularies, and
+``--precision`` resolved and recorded with the run."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ngramlm.config import RunConfig, TrainConfig
+from ngramlm.errors import InputError
+from ngramlm.models import family, output
+from ngramlm.models.mlp import MLP, MLPConfig
+
+
+def tensors(
+    n: int, dims: list[int], V: int, seed: int = 0
+) -> tuple[list, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    pairs = [
+        (
+            torch.randn(n, k, generator=g).requires_grad_(),
+            (torch.randn(k, V, generator=g) * 0.3).requires_grad_(),
+        )
+        for k in dims
+    ]
+    bias = torch.randn(V, generator=g).requires_grad_()
+    targets = torch.randint(0, V, (n,), generator=g)
+    return pairs, bias, targets
+
+
+def loss_and_grads(loss: torch.Tensor, leaves: list[torch.Tensor]) -> list[torch.Tensor]:
+    grads = torch.autograd.grad(3.0 * loss, leaves)  # a non-unit upstream gradient
+    return [loss.detach(), *grads]
+
+
+@pytest.mark.parametrize("dims", [[7], [7, 12]])  # the hidden layer; and direct connections
+@pytest.mark.parametrize("V", [5, 1000, 2500])  # one chunk; several, the last one short
+def test_same_loss_and_gradients_as_full_logits(dims: list[int], V: int) -> None:
+    pairs, bias, targets = tensors(37, dims, V)
+    leaves = [t for p in pairs for t in p] + [bias]
+    logits = bias + sum(a @ W for a, W in pairs)
+    ref = loss_and_grads(F.cross_entropy(logits, targets), leaves)
+    got = loss_and_grads(output.linear_cross_entropy(pairs, bias, targets), leaves)
+    for a, b in zip(got, ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_chunks_are_bounded_and_cover_the_vocabulary() -> None:
+    assert output.chunk_columns(512) * 512 <= output.CHUNK_FLOATS
+    assert output.chunk_columns(1) == 8192 and output.chunk_columns(10**6) == 128
+
+
+def test_bf16_stays_close_to_float32() -> None:
+    pairs, bias, targets = tensors(64, [32], 3000)
+    leaves = [t for p in pairs for t in p] + [bias]
+    ref = loss_and_grads(output.linear_cross_entropy(pairs, bias, targets), leaves)
+    got = loss_and_grads(output.linear_cross_entropy(pairs, bias, targets, "bf16"), leaves)
+    assert abs(got[0].item() - ref[0].item()) < 0.02 * ref[0].item()
+    for a, b in zip(got[1:], ref[1:], strict=True):
+        assert (a - b).abs().max() <= 0.03 * b.abs().max()
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [{}, {"direct": True}, {"tie": True}, {"tie": True, "direct": True, "n_layers": 2}],
+)
+def test_mlp_on_a_word_vocabulary_trains_through_the_chunks(opts: dict) -> None:
+    cfg = MLPConfig(vocab_size=1500, block_size=3, n_embd=6, n_hidden=10, **opts)
+    model = MLP(cfg, torch.Generator().manual_seed(0))
+    assert model.chunked_output
+    g = torch.Generator().manual_seed(1)
+    X, Y = torch.randint(0, 1500, (40, 3), generator=g), torch.randint(0, 1500, (40,), generator=g)
+    if opts.get("direct"):  # direct connections start at zero: give them weights to check
+        with torch.no_grad():
+            model.W_direct.normal_(0, 0.1, generator=g)
+    leaves = list(model.parameters())
+    logits, loss = model(X, Y)
+    assert logits is None  # the B x V logits were never built
+    ref_logits, _ = model(X)  # the plain path: the full logits
+    ref = loss_and_grads(F.cross_entropy(ref_logits, Y), leaves)
+    for a, b in zip(loss_and_grads(loss, leaves), ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_char_vocabularies_keep_the_plain_path() -> None:
+    model = MLP(MLPConfig(vocab_size=27), torch.Generator().manual_seed(0))
+    assert not model.chunked_output
+    logits, _ = model(torch.zeros(4, 3, dtype=torch.long), torch.zeros(4, dtype=torch.long))
+    assert logits is not None and logits.shape == (4, 27)
+
+
+def test_auto_precision_resolves_by_hardware_and_vocabulary() -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert output.resolve_precision("fp32", cuda, 20_000) == "fp32"
+    assert output.resolve_precision("bf16", cpu, 27) == "bf16"
+    assert output.resolve_precision("auto", cuda, 27) == "fp32"  # characters: float32
+    assert output.resolve_precision("auto", cuda, 20_000) == "bf16"
+    expected = "bf16" if output.cpu_has_bf16_units() else "fp32"
+    assert output.resolve_precision("auto", cpu, 20_000) == expected
+    wavenet = family("wavenet")
+    cfg = RunConfig(wavenet.config_cls(vocab_size=20_000), TrainConfig(precision="auto"))
+    assert wavenet.precision(cfg, cuda) == "fp32"  # a family without the chunked layer
+
+
+def test_bad_precision_is_refused() -> None:
+    mlp, wavenet = family("mlp"), family("wavenet")
+    with pytest.raises(InputError, match="--precision must be one of auto, fp32, bf16"):
+        mlp.validate(RunConfig(MLPConfig(), TrainConfig(precision="fp16")))  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="--model wavenet trains in float32 only"):
+        wavenet.validate(RunConfig(wavenet.config_cls(), TrainConfig(precision="bf16")))
+
+
+def test_the_run_records_its_precision(cli, sqlite_url: str, tmp_path: Path) -> None:
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(1100)]  # past the chunked layer's vocabulary size
+    lines = [" ".join(rng.choices(words, k=rng.randint(2, 9))) for _ in range(3000)]
+    path = tmp_path / "big.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert cli("--db", sqlite_url, "prepare", path, "--unit", "word").code == 0
+    r = cli("--db", sqlite_url, "train", "--dataset", "big", "--steps", "4", "--n-hidden", "8",
+            "--precision", "fp32", "-q", "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    run = json.loads(r.out)["run"]
+    rows = json.loads(cli("--db", sqlite_url, "report", "--json").out)["runs"]
+    assert [row["precision"] for row in rows if row["run"] == run] == ["fp32"]
+    r = cli("--db", sqlite_url, "train", "--dataset", "big", "--model", "wavenet",
+            "--precision", "bf16", "--steps", "4", "-q")  # fmt: skip
+    assert r.code != 0 and "trains in float32 only" in r.err
+    assert len(json.loads(cli("--db", sqlite_url, "report", "--json").out)["runs"]) == 1
