@@ -90,6 +90,23 @@ class Hooks:
 # --- the skeleton ----------------------------------------------------------------------
 
 
+TRAIN_SAMPLE = 65_536  # train examples in an intermediate evaluation of a costly split
+COSTLY_LOGITS = 2**30  # distinct contexts x V past which a train evaluation is costly
+
+
+def train_sample(full: EvalSet, X: torch.Tensor, Y: torch.Tensor) -> EvalSet:
+    """What the evaluations before the last one measure the train loss on: the whole
+    split, unless its logits (distinct contexts x V) pass ``COSTLY_LOGITS`` (a word
+    corpus: on Brown the whole train split would cost a fifth of each epoch's time), then
+    every k-th example, ``TRAIN_SAMPLE`` of them. Character datasets are always whole;
+    the final train loss of every run is over the whole split."""
+    n = X.shape[0]
+    if full.U.shape[0] * full.vocab_size <= COSTLY_LOGITS or n <= 2 * TRAIN_SAMPLE:
+        return full
+    stride = n // TRAIN_SAMPLE
+    return EvalSet.of(X[::stride][:TRAIN_SAMPLE], Y[::stride][:TRAIN_SAMPLE], full.vocab_size)
+
+
 def lr_at(cfg: TrainConfig, step: int) -> float:
     """Learning rate for the step that starts after ``step`` completed steps.
 
@@ -295,6 +312,7 @@ def train(
     n_train = ex.Xtr.shape[0]
     V = cfg.model.vocab_size
     train_set, dev_set = EvalSet.of(ex.Xtr, ex.Ytr, V), EvalSet.of(ex.Xdev, ex.Ydev, V)
+    train_probe = train_sample(train_set, ex.Xtr, ex.Ytr)
     fast_step = fam.fast_stepper(model, t) if fast_path is not False else None
     if fast_path and fast_step is None:
         raise ValueError(f"no hand-written step covers this {fam.name} config")
@@ -326,7 +344,7 @@ def train(
                 elapsed_s=elapsed(),
                 lr=tick.lr,
                 batch_loss=loss_sum / loss_count if loss_count else None,
-                train_loss=evaluate_set(model, train_set),
+                train_loss=evaluate_set(model, train_set if tick.done == t.steps else train_probe),
                 dev_loss=evaluate_set(model, dev_set),
             )
             loss_sum, loss_count = 0.0, 0

@@ -133,3 +133,34 @@ def test_the_run_records_its_precision(cli, sqlite_url: str, tmp_path: Path) -> 
             "--precision", "bf16", "--steps", "4", "-q")  # fmt: skip
     assert r.code != 0 and "trains in float32 only" in r.err
     assert len(json.loads(cli("--db", sqlite_url, "report", "--json").out)["runs"]) == 1
+
+
+def test_logits_far_above_the_target_take_the_safe_sum() -> None:
+    # Logits hundreds of nats apart: shifted by the target's, exp overflows; the
+    # online-max sum takes over and the result is still F.cross_entropy's.
+    pairs, bias, targets = tensors(16, [8], 1200, seed=3)
+    with torch.no_grad():
+        pairs[0][1].mul_(60.0)
+    leaves = [pairs[0][0], pairs[0][1], bias]
+    logits = pairs[0][0] @ pairs[0][1] + bias
+    assert (logits.max(1).values - logits[torch.arange(16), targets] > 100).any()
+    ref = loss_and_grads(F.cross_entropy(logits, targets), leaves)
+    got = loss_and_grads(output.linear_cross_entropy(pairs, bias, targets), leaves)
+    assert torch.isfinite(got[0])
+    for a, b in zip(got, ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)  # logits ~100s: float32
+
+
+def test_intermediate_train_losses_sample_only_costly_splits() -> None:
+    from ngramlm.evaluation import EvalSet
+    from ngramlm.train import TRAIN_SAMPLE, train_sample
+
+    g = torch.Generator().manual_seed(0)
+    X, Y = torch.randint(0, 27, (200_000, 3), generator=g), torch.randint(0, 27, (200_000,))
+    chars = EvalSet.of(X, Y, 27)
+    assert train_sample(chars, X, Y) is chars  # characters: always the whole split
+    X, Y = torch.randint(0, 20_000, (300_000, 4), generator=g), torch.randint(0, 20_000, (300_000,))
+    words = EvalSet.of(X, Y, 20_000)
+    probe = train_sample(words, X, Y)
+    assert probe is not words and probe.Y.shape[0] == TRAIN_SAMPLE
+    assert sorted(probe.Y.tolist()) == sorted(Y[:: 300_000 // TRAIN_SAMPLE][:TRAIN_SAMPLE].tolist())

@@ -20,6 +20,7 @@ there.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -75,42 +76,55 @@ class _LinearCrossEntropy(torch.autograd.Function):
         dt = torch.bfloat16 if bf16 else torch.float32
         a = [x.to(dt) for x in inputs]
         w = [W.to(dt) for W in weights]
-        c = chunk_columns(n)
+        b = bias.to(dt)
+        chunks = [(lo, min(V, lo + chunk_columns(n))) for lo in range(0, V, chunk_columns(n))]
 
         def logits(lo: int, hi: int) -> torch.Tensor:
-            out = bias[lo:hi].to(dt).expand(n, hi - lo).clone()
-            for x, W in zip(a, w, strict=True):
+            out = torch.addmm(b[lo:hi], a[0], w[0][:, lo:hi])
+            for x, W in zip(a[1:], w[1:], strict=True):
                 out.addmm_(x, W[:, lo:hi])
             return out.float()
 
-        # Pass 1: each row's log-sum-exp, online over the chunks.
-        m = torch.full((n, 1), -float("inf"), device=bias.device)
-        s = torch.zeros((n, 1), device=bias.device)
-        for lo in range(0, V, c):
-            lg = logits(lo, min(V, lo + c))
-            new = torch.maximum(m, lg.amax(1, keepdim=True))
-            s = s * (m - new).exp() + (lg - new).exp_().sum(1, keepdim=True)
-            m = new
-        lse = m + s.log()
-        target = bias[targets].float()
-        for x, W in zip(a, w, strict=True):
-            target = target + (x.float() * W[:, targets].t().float()).sum(1)
+        # Each row's target logit, and its output-matrix columns (reused for the gradient).
+        cols = [W[:, targets].t().float() for W in w]  # (n, K_i) each
+        target = b[targets].float()
+        for x, col in zip(a, cols, strict=True):
+            target = target + (x.float() * col).sum(1)
+        # Pass 1: each row's log-sum-exp. Shifted by the target logit, every term is finite
+        # and the sum is at least ~1 unless a logit exceeds the target's by ~88 nats; then
+        # (a model far from trained) the rows are summed again with an online max.
+        shift = target[:, None]
+        total = torch.zeros((n, 1), device=bias.device)
+        for lo, hi in chunks:
+            total += logits(lo, hi).sub_(shift).exp_().sum(1, keepdim=True)
+        if not bool(torch.isfinite(total).all()):
+            shift = torch.full((n, 1), -float("inf"), device=bias.device)
+            total.zero_()
+            for lo, hi in chunks:
+                lg = logits(lo, hi)
+                new = torch.maximum(shift, lg.amax(1, keepdim=True))
+                total = total * (shift - new).exp() + (lg - new).exp_().sum(1, keepdim=True)
+                shift = new
+        lse = shift + total.log()  # (n, 1)
         loss = (lse[:, 0] - target).mean()
 
-        # Pass 2: the gradients of the mean loss, softmax minus one-hot, over n.
+        # Pass 2: the gradients of the mean loss: (softmax - one-hot) / n.
         grad_in = [torch.zeros(x.shape, device=x.device, dtype=torch.float32) for x in inputs]
         grad_w = [torch.empty(W.shape, device=W.device, dtype=torch.float32) for W in weights]
         grad_b = torch.empty(V, device=bias.device, dtype=torch.float32)
-        for lo in range(0, V, c):
-            hi = min(V, lo + c)
-            p = logits(lo, hi).sub_(lse).exp_().mul_(1.0 / n)
-            grad_b[lo:hi] = p.sum(0)
+        scaled = lse + math.log(n)  # exp(logit - lse - log n) = softmax / n
+        for lo, hi in chunks:
+            p = logits(lo, hi).sub_(scaled).exp_()
+            torch.sum(p, 0, out=grad_b[lo:hi])
             pd = p.to(dt)
             for x, W, gx, gW in zip(a, w, grad_in, grad_w, strict=True):
                 gW[:, lo:hi] = x.t() @ pd
-                gx += pd @ W[:, lo:hi].t()
-        for x, W, gx, gW in zip(a, w, grad_in, grad_w, strict=True):
-            gx -= W[:, targets].t().float() / n
+                if bf16:  # a bfloat16 product, accumulated in float32
+                    gx += pd @ W[:, lo:hi].t()
+                else:
+                    gx.addmm_(pd, W[:, lo:hi].t())
+        for x, col, gx, gW in zip(a, cols, grad_in, grad_w, strict=True):
+            gx.sub_(col, alpha=1.0 / n)
             gW.index_add_(1, targets, x.t().float(), alpha=-1.0 / n)
         grad_b.index_add_(0, targets, torch.full((n,), -1.0 / n, device=bias.device))
         ctx.save_for_backward(grad_b, *grad_in, *grad_w)
