@@ -44,3 +44,13 @@ def bench(session: nox.Session) -> None:
     session.install(TORCH)
     session.install("-e", ".[dev]")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session
+def brown(session: nox.Session) -> None:
+    """Bengio et al. 2003's Table 1 on ../shared/data/brown.txt (NGRAMLM_BROWN), then the
+    word-vocabulary speed against a plain PyTorch loop (see benchmarks/)."""
+    session.install(TORCH)
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "benchmarks.brown", *session.posargs)
+    session.run("python", "-m", "benchmarks.word_speed")

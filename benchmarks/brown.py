@@ -2,11 +2,13 @@
 
     python -m benchmarks.brown [--corpus PATH] [--threads N] [--store URL] [--skip-mlp]
 
+(``nox -s brown`` runs it.)
+
 The paper's protocol as ``../shared/data/README.md`` describes it (``--unit word
 --min-count 4 --split ordered:800000,200000``), then the count models (interpolated and
 modified Kneser-Ney, orders 3 to 5), the paper's MLP1 (``--preset bengio``) and, where
 this ngramlm has the family, the paper's mixture of the best network with the best count
-model (weight chosen on dev). Every model is finalized once: each test figure comes from
+model (weight chosen on dev), and ngramlm's tuned word preset (``--preset words``). Every model is finalized once: each test figure comes from
 one ``finalize``. Prints the table (per-token perplexities, the ratio of each test
 perplexity to the best count model's, time) beside the paper's rows as printed, with the
 CPU model and flags, since these machines differ.
@@ -99,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             run(f"modified Kneser-Ney, n={order}", model="modified-kn", order=order)
         if not args.skip_mlp:
             run("MLP1 --preset bengio (n=5 h=50 m=60 direct)", preset="bengio")
+            if "words" in FAMILIES["mlp"].presets:
+                run("MLP --preset words (ngramlm's tuned)", preset="words")
             if "mixture" in FAMILIES:
                 count = min((r for r in rows if "Kneser" in r["label"]), key=lambda r: r["dev"])
                 net = min((r for r in rows if "MLP" in r["label"]), key=lambda r: r["dev"])

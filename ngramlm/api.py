@@ -589,7 +589,7 @@ class Experiments:
         """``ngramlm train``: train (or count) one model and record the run, its curve
         and checkpoints. ``model`` is the family (``mlp``, ``wavenet``, ``bigram``,
         ``kneser-ney``, ``modified-kn``, ``mixture``), ``preset`` a preset (``lecture``,
-        ``default``, ``best``, ``bengio``, ``wavenet``); ``overrides`` are the train
+        ``default``, ``best``, ``bengio``, ``words``, ``wavenet``); ``overrides`` are the train
         options by their Python names (``steps=2000``, ``n_hidden=100``, ``order=4``...),
         refused by name when the family does not take them. ``threads`` as
         ``--threads`` (default: one thread for small models; restored afterwards).

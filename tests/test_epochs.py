@@ -1,4 +1,4 @@
-"""``--epochs`` beside ``--steps``, and the word preset ``--preset bengio``."""
+"""``--epochs`` beside ``--steps``, and the word presets ``--preset bengio`` and ``words``."""
 
 from __future__ import annotations
 
@@ -18,7 +18,16 @@ def test_bengio_preset_is_the_papers_mlp1() -> None:
     m, t = cfg.model, cfg.train
     assert cfg.family == "mlp"
     assert (m.block_size + 1, m.n_hidden, m.n_embd, m.direct) == (5, 50, 60, True)
-    assert t is not None and t.epochs == 5.0
+    assert t is not None and t.epochs == 2.0
+
+
+def test_words_preset_is_the_tied_wide_model() -> None:
+    cfg = preset_config("words", {}, 14_115)
+    m, t = cfg.model, cfg.train
+    assert (m.block_size, m.n_embd, m.n_hidden, m.tie, m.direct) == (6, 96, 512, True, False)
+    # the output layer is C itself: the parameters are V x 96 once, not V x 96 + 512 x V
+    assert m.n_params == 14_115 * 96 + 6 * 96 * 512 + 512 + 512 * 96 + 14_115
+    assert t is not None and t.epochs > 0 and t.optimizer == "adamw"
 
 
 def test_epochs_set_the_steps_and_one_evaluation_an_epoch(cli, sqlite_url: str, tmp_path: Path):

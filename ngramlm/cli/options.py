@@ -26,8 +26,9 @@ Model = Annotated[
 Preset = Annotated[
     str | None,
     typer.Option(
-        help="mlp: default (part-3 init), lecture (makemore part 2), best (the tuned recipe); "
-        "wavenet: wavenet (makemore part 5's run). A preset implies its --model."
+        help="mlp: default (part-3 init), lecture (makemore part 2), best (the tuned recipe), "
+        "bengio (the paper's MLP1, words), words (the tuned word model); wavenet: wavenet "
+        "(makemore part 5's run). A preset implies its --model."
     ),
 ]
 Device = Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps.")]
