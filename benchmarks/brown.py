@@ -6,12 +6,12 @@
 
 The paper's protocol as ``../shared/data/README.md`` describes it (``--unit word
 --min-count 4 --split ordered:800000,200000``), then the count models (interpolated and
-modified Kneser-Ney, orders 3 to 5), the paper's MLP1 (``--preset bengio``) and, where
-this ngramlm has the family, the paper's mixture of the best network with the best count
-model (weight chosen on dev), and ngramlm's tuned word preset (``--preset words``). Every model is finalized once: each test figure comes from
-one ``finalize``. Prints the table (per-token perplexities, the ratio of each test
-perplexity to the best count model's, time) beside the paper's rows as printed, with the
-CPU model and flags, since these machines differ.
+modified Kneser-Ney, orders 3 to 5), the paper's MLP1 (``--preset bengio``), ngramlm's
+tuned word model (``--preset words``) and the paper's mixture of the best network with
+the best count model (weight chosen on dev). Every model is finalized once: each test
+figure comes from one ``finalize``. Prints the table (per-token perplexities, the ratio
+of each test perplexity to the best count model's, time) beside the paper's rows as
+printed, with the CPU model and flags, since these machines differ.
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# Brown, Bengio et al. 2003 Table 1: {cpu()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, store {url}")  # fmt: skip
     rows: list[dict[str, Any]] = []
+    start = time.perf_counter()
     with ngramlm.open_store(url) as exp:
         t0 = time.perf_counter()
         ds = exp.prepare(args.corpus, "brown", unit="word", min_count=4,
@@ -108,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
                 net = min((r for r in rows if "MLP" in r["label"]), key=lambda r: r["dev"])
                 run(f"mixture of runs {net['run']} and {count['run']}", model="mixture",
                     mix=f"{net['run']},{count['run']}")  # fmt: skip
+    print(f"\nthe whole table: {time.perf_counter() - start:.0f} s (prepare, fit or train, "
+          "and finalize every model)")  # fmt: skip
     best_count = min((r for r in rows if "Kneser" in r["label"]), key=lambda r: r["dev"])
     base = math.exp(best_count["test"])
     print(f"\nbest count model (on dev): {best_count['label']}")
