@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from ngramlm import open_store
-from ngramlm.models import preset_config
+from ngramlm.models import family, preset_config
 
 from .conftest import count_rows
 from .test_words import corpus, prepare
@@ -28,6 +28,7 @@ def test_words_preset_is_the_tied_wide_model() -> None:
     # the output layer is C itself: the parameters are V x 96 once, not V x 96 + 512 x V
     assert m.n_params == 14_115 * 96 + 6 * 96 * 512 + 512 + 512 * 96 + 14_115
     assert t is not None and t.epochs > 0 and t.optimizer == "adamw"
+    assert family("mlp").describe(cfg, {}).label == "mlp 6/96/512 tied"  # report's label
 
 
 def test_epochs_set_the_steps_and_one_evaluation_an_epoch(cli, sqlite_url: str, tmp_path: Path):

@@ -352,7 +352,7 @@ class MLPFamily(NeuralFamily):
             f"x{m.n_layers}" if m.n_layers > 1 else ""
         )
         return Description(
-            label=f"mlp {size}",
+            label=f"mlp {size}" + (" tied" if m.tie else ""),
             short=size,
             n=m.block_size + 1,
             h=m.n_hidden,
