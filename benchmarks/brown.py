@@ -102,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             run(f"modified Kneser-Ney, n={order}", model="modified-kn", order=order)
         if not args.skip_mlp:
             run("MLP1 --preset bengio (n=5 h=50 m=60 direct)", preset="bengio")
-            if "words" in FAMILIES["mlp"].presets:
-                run("MLP --preset words (ngramlm's tuned)", preset="words")
+            run("MLP --preset words (ngramlm's tuned)", preset="words")
             if "mixture" in FAMILIES:
                 count = min((r for r in rows if "Kneser" in r["label"]), key=lambda r: r["dev"])
                 net = min((r for r in rows if "MLP" in r["label"]), key=lambda r: r["dev"])

@@ -39,7 +39,7 @@ import torch
 
 from ngramlm.config import TrainConfig
 from ngramlm.models.mlp import MLP, MLPConfig
-from ngramlm.models.output import FUSED_MIN_VOCAB
+from ngramlm.models.output import chunked
 
 # tanh's backward written into a buffer: d loss / d pre-activation = (1 - h**2) * dh.
 # Shared with ngramlm.batched, as is ``below_autograd``.
@@ -64,8 +64,7 @@ def supports(cfg: MLPConfig, tcfg: TrainConfig) -> bool:
         cfg.plain
         and cfg.n_layers >= 1
         and tcfg.optimizer == "sgd"
-        and cfg.vocab_size < FUSED_MIN_VOCAB
-        and tcfg.precision != "bf16"
+        and not chunked(cfg.vocab_size, tcfg.precision)
     )
 
 

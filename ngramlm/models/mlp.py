@@ -32,7 +32,7 @@ from ngramlm.config import (
 from ngramlm.errors import InputError
 from ngramlm.models.base import Description, NeuralFamily
 from ngramlm.models.neural import NeuralLM
-from ngramlm.models.output import FUSED_MIN_VOCAB, linear_cross_entropy
+from ngramlm.models.output import chunked, linear_cross_entropy
 
 Init = Literal["lecture", "kaiming"]
 Norm = Literal["none", "batch", "layer"]
@@ -187,7 +187,7 @@ class MLP(NeuralLM):
 
     @property
     def chunked_output(self) -> bool:
-        return self.cfg.vocab_size >= FUSED_MIN_VOCAB or self.precision == "bf16"
+        return chunked(self.cfg.vocab_size, self.precision)
 
 
 def _dropout(x: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:

@@ -6,10 +6,11 @@ layer: the B x V logits, the softmax and its gradient go through memory several 
 ~100 columns on the inner side run at a third of the machine's large-GEMM rate because
 their output does not stay in cache. ``linear_cross_entropy`` never builds the B x V
 tensors: it walks the vocabulary in column chunks whose logits stay in cache, once to get
-each row's log-sum-exp (an online max and sum, as flash attention does) and once more for
-the gradients, which it computes in the forward pass (the loss is the graph's last node,
-as in Liger-Kernel's fused linear cross-entropy and Apple's Cut Cross-Entropy). The
-backward pass only scales them. It stays exact: the full softmax, no sampling; in float32
+each row's log-sum-exp (shifted by the row's target logit; an online max and sum, as
+flash attention keeps, only where that would overflow) and once more for the
+gradients, which it computes in the forward pass (the loss is the graph's last node, as
+in Liger-Kernel's fused linear cross-entropy and Apple's Cut Cross-Entropy). The backward
+pass only scales them. It stays exact: the full softmax, no sampling; in float32
 it agrees with ``F.cross_entropy(logits)`` to float rounding.
 
 ``precision="bf16"`` runs the products in bfloat16 (the softmax, the sums and the
@@ -49,6 +50,14 @@ def cpu_has_bf16_units() -> bool:
     return False
 
 
+def chunked(vocab_size: int, precision: str) -> bool:
+    """Whether a training step takes ``linear_cross_entropy`` rather than the plain
+    logits and ``F.cross_entropy``: a word-sized vocabulary, or bfloat16 asked for.
+    ``precision`` may be the asked one (``auto`` is never bf16 below ``FUSED_MIN_VOCAB``)
+    or the resolved one: the answer is the same."""
+    return vocab_size >= FUSED_MIN_VOCAB or precision == "bf16"
+
+
 def resolve_precision(precision: str, device: torch.device, vocab_size: int) -> str:
     """``auto`` -> ``bf16`` where the products run faster in bfloat16 (CUDA, or a CPU with
     bfloat16 units) and the output layer is large enough to take the chunked path;
@@ -77,7 +86,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
         a = [x.to(dt) for x in inputs]
         w = [W.to(dt) for W in weights]
         b = bias.to(dt)
-        chunks = [(lo, min(V, lo + chunk_columns(n))) for lo in range(0, V, chunk_columns(n))]
+        c = chunk_columns(n)
+        chunks = [(lo, min(V, lo + c)) for lo in range(0, V, c)]
 
         def logits(lo: int, hi: int) -> torch.Tensor:
             out = torch.addmm(b[lo:hi], a[0], w[0][:, lo:hi])
