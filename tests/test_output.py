@@ -17,6 +17,8 @@ from ngramlm.errors import InputError
 from ngramlm.models import family, output
 from ngramlm.models.mlp import MLP, MLPConfig
 
+from .conftest import count_rows
+
 
 def tensors(
     n: int, dims: list[int], V: int, seed: int = 0
@@ -164,3 +166,12 @@ def test_intermediate_train_losses_sample_only_costly_splits() -> None:
     probe = train_sample(words, X, Y)
     assert probe is not words and probe.Y.shape[0] == TRAIN_SAMPLE
     assert sorted(probe.Y.tolist()) == sorted(Y[:: 300_000 // TRAIN_SAMPLE][:TRAIN_SAMPLE].tolist())
+
+
+def test_bad_embedding_dropout_is_one_line_and_writes_nothing(cli, sqlite_url: str) -> None:
+    assert cli("--db", sqlite_url, "prepare").code == 0
+    before = count_rows(sqlite_url, "runs")
+    r = cli("--db", sqlite_url, "train", "--embd-dropout", "1.5", "--tie", "--steps", "3")
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1
+    assert "--embd-dropout must be in [0.0, 0.95], got 1.5" in r.err
+    assert count_rows(sqlite_url, "runs") == before
