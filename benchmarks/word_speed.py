@@ -8,9 +8,11 @@ ordered:800000,200000``; |V| = 14,115). The model: n=5 (4 words of context), m=6
 tanh, minibatches of 512, AdamW at 2e-3 with 200 warm-up steps and a cosine decay to
 5%, ``--epochs`` passes. The plain loop is what a PyTorch user writes: ``nn.Embedding``,
 ``nn.Linear``, ``F.cross_entropy`` over the B x V logits, ``torch.optim.AdamW``. ngramlm's
-arm is its training loop (``ngramlm.train.train``) with ``--precision auto``. Both arms
-evaluate the dev split once, at the end, outside the timed steps; they alternate
-(``--repeat``), one at a time, with the same torch thread count.
+arm is its training loop (``ngramlm.train.train``) with ``--precision auto``; where that
+resolves to bfloat16 (a CPU with bfloat16 units), a third arm runs ngramlm in float32, the
+figure for a CPU without them. Every arm evaluates the dev split once, at the end,
+outside the timed steps; they alternate (``--repeat``), one at a time, with the same
+torch thread count.
 
 Printed: steps/s of each and their ratio, dev perplexities (equal within 1%?), the
 FLOP/s each achieves as a fraction of this machine's large-GEMM rate in the precision it
@@ -23,6 +25,7 @@ import argparse
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +85,7 @@ class Plain(nn.Module):
         return self.out(h)
 
 
-def config(V: int, steps: int) -> Any:
+def config(V: int, steps: int, precision: str = "auto") -> Any:
     from ngramlm.config import RunConfig, TrainConfig
     from ngramlm.models.mlp import MLPConfig
 
@@ -90,8 +93,14 @@ def config(V: int, steps: int) -> Any:
         MLPConfig(vocab_size=V, block_size=N - 1, n_embd=M, n_hidden=H, init="kaiming"),
         TrainConfig(batch_size=BATCH, steps=steps, optimizer="adamw", lr=LR,
                     lr_schedule="cosine", warmup=WARMUP, decay_factor=FLOOR,
-                    eval_every=steps, device="cpu", precision="auto"),
+                    eval_every=steps, device="cpu", precision=precision),
     )  # fmt: skip
+
+
+def resolved(V: int, steps: int) -> str:
+    from ngramlm.models import family
+
+    return str(family("mlp").precision(config(V, steps), torch.device("cpu")))
 
 
 def arm_plain(V: int, data: tuple[torch.Tensor, ...], steps: int) -> dict[str, Any]:
@@ -129,11 +138,13 @@ def arm_plain(V: int, data: tuple[torch.Tensor, ...], steps: int) -> dict[str, A
     return {"seconds": seconds, "dev_loss": total / Xdev.shape[0], "precision": "fp32"}
 
 
-def arm_ngramlm(V: int, data: tuple[torch.Tensor, ...], steps: int) -> dict[str, Any]:
+def arm_ngramlm(
+    V: int, data: tuple[torch.Tensor, ...], steps: int, precision: str = "auto"
+) -> dict[str, Any]:
     from ngramlm.models import family
     from ngramlm.train import Examples, train
 
-    cfg = config(V, steps)
+    cfg = config(V, steps, precision)
     family("mlp").validate(cfg)
     precision = family("mlp").precision(cfg, torch.device("cpu"))
     result = train(cfg, Examples(*data), torch.device("cpu"))
@@ -159,14 +170,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# Brown |V| = {V:,}, n={N} m={M} h={H}, batch {BATCH}, {steps:,} steps "
           f"({args.epochs:g} epochs), AdamW")  # fmt: skip
     rates = {"fp32": gemm_rate(torch.float32)}
-    runs: dict[str, list[dict[str, Any]]] = {"plain": [], "ngramlm": []}
+    arms: dict[str, Callable[[int, tuple[torch.Tensor, ...], int], dict[str, Any]]] = {
+        "plain": arm_plain,
+        "ngramlm": arm_ngramlm,
+    }
+    if config(V, steps).train.precision != resolved(V, steps):
+        # Where `auto` takes bfloat16, ngramlm in float32 too: the "any CPU" figure.
+        arms["ngramlm fp32"] = lambda V, data, steps: arm_ngramlm(V, data, steps, "fp32")
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in arms}
     for _ in range(args.repeat):
-        for name, arm in (("plain", arm_plain), ("ngramlm", arm_ngramlm)):
+        for name, arm in arms.items():
             r = arm(V, data, steps)
             runs[name].append(r)
             print(f"  {name:8s} {steps / r['seconds']:6.2f} steps/s  dev ppl "
                   f"{math.exp(r['dev_loss']):7.1f}  ({r['precision']})", flush=True)  # fmt: skip
-    if "bf16" in {r["precision"] for r in runs["ngramlm"]}:
+    if "bf16" in {r["precision"] for rs in runs.values() for r in rs}:
         rates["bf16"] = gemm_rate(torch.bfloat16)
     per_step = flops_per_step(V)
     best = {k: min(v, key=lambda r: r["seconds"]) for k, v in runs.items()}
@@ -177,14 +195,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name} | {r['precision']} | {steps / r['seconds']:.2f} | "
               f"{math.exp(r['dev_loss']):.1f} | {rate / 1e9:.0f} | "
               f"{rate / rates[r['precision']]:.0%} |")  # fmt: skip
-    speed = best["plain"]["seconds"] / best["ngramlm"]["seconds"]
-    dev = math.exp(best["ngramlm"]["dev_loss"] - best["plain"]["dev_loss"])
     print(
         "\nlarge-GEMM rate here: "
         + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in rates.items())
     )
-    print(f"ngramlm / plain: {speed:.2f}x steps/s at {dev:.3f}x the dev perplexity "
-          f"({'within' if abs(dev - 1) <= 0.01 else 'outside'} 1%)")  # fmt: skip
+    for name in list(best)[1:]:
+        speed = best["plain"]["seconds"] / best[name]["seconds"]
+        dev = math.exp(best[name]["dev_loss"] - best["plain"]["dev_loss"])
+        print(f"{name} ({best[name]['precision']}) / plain: {speed:.2f}x steps/s at "
+              f"{dev:.3f}x the dev perplexity "
+              f"({'within' if abs(dev - 1) <= 0.01 else 'outside'} 1%)")  # fmt: skip
     return 0
 
 

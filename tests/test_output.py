@@ -42,8 +42,16 @@ def loss_and_grads(loss: torch.Tensor, leaves: list[torch.Tensor]) -> list[torch
 
 
 @pytest.mark.parametrize("dims", [[7], [7, 12]])  # the hidden layer; and direct connections
-@pytest.mark.parametrize("V", [5, 1000, 2500])  # one chunk; several, the last one short
-def test_same_loss_and_gradients_as_full_logits(dims: list[int], V: int) -> None:
+@pytest.mark.parametrize("V", [5, 1000, 2500])
+# One block in one chunk; several column chunks (the last one short); several row blocks
+# (the last one short) of several chunks each.
+@pytest.mark.parametrize("sizes", [None, (10**6, 4 * 37 * 300), (2 * 2500 * 10, 4 * 10 * 300)])
+def test_same_loss_and_gradients_as_full_logits(
+    dims: list[int], V: int, sizes: tuple[int, int] | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if sizes is not None:
+        monkeypatch.setattr(output, "BLOCK_FLOATS", sizes[0])
+        monkeypatch.setattr(output, "CHUNK_BYTES", sizes[1])
     pairs, bias, targets = tensors(37, dims, V)
     leaves = [t for p in pairs for t in p] + [bias]
     logits = bias + sum(a @ W for a, W in pairs)
@@ -53,9 +61,12 @@ def test_same_loss_and_gradients_as_full_logits(dims: list[int], V: int) -> None
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_chunks_are_bounded_and_cover_the_vocabulary() -> None:
-    assert output.chunk_columns(512) * 512 <= output.CHUNK_FLOATS
-    assert output.chunk_columns(1) == 8192 and output.chunk_columns(10**6) == 128
+def test_blocks_and_chunks_are_bounded() -> None:
+    assert output.block_rows(14_115) * 14_115 <= output.BLOCK_FLOATS
+    assert output.block_rows(10**9) == 1  # one row at a time, however large V
+    assert output.chunk_columns(512) * 512 * 4 <= output.CHUNK_BYTES
+    assert output.chunk_columns(512, 2) == 2 * output.chunk_columns(512, 4)  # bfloat16
+    assert output.chunk_columns(10**6) == 128
 
 
 def test_bf16_stays_close_to_float32() -> None:

@@ -1,27 +1,37 @@
-"""The output layer and the cross-entropy, computed together in vocabulary chunks.
+"""The output layer and the cross-entropy, computed together without the B x V logits.
 
 With a word vocabulary (V ~ 14k on Brown) a training step is dominated by the output
-layer: the B x V logits, the softmax and its gradient go through memory several times
-(a 512 x 14,115 float32 tensor is 29 MB, far beyond cache), and the products with only
-~100 columns on the inner side run at a third of the machine's large-GEMM rate because
-their output does not stay in cache. ``linear_cross_entropy`` never builds the B x V
-tensors: it walks the vocabulary in column chunks whose logits stay in cache, once to get
-each row's log-sum-exp (shifted by the row's target logit; an online max and sum, as
-flash attention keeps, only where that would overflow) and once more for the
-gradients, which it computes in the forward pass (the loss is the graph's last node, as
-in Liger-Kernel's fused linear cross-entropy and Apple's Cut Cross-Entropy). The backward
-pass only scales them. It stays exact: the full softmax, no sampling; in float32
-it agrees with ``F.cross_entropy(logits)`` to float rounding.
+layer: the plain path makes the B x V logits, their log-softmax, the softmax's gradient,
+each a float32 tensor far beyond cache (29 MB at 512 x 14,115), and goes through them
+several times. ``linear_cross_entropy`` computes the loss and every gradient from one
+tensor, ``E = exp(logits - shift)`` with each row's shift its target's logit, made in
+column chunks that stay in cache while they are exponentiated. The shift rides in the
+product itself: the inputs are stacked as ``A = [x_1 .. x_k, 1, -shift]`` against
+``Wa = [W_1; ..; W_k; b; 1]``, so ``A @ Wa`` is the shifted logits with the bias added,
+and no pass over the logits subtracts anything. Then two products give the rest:
 
-``precision="bf16"`` runs the products in bfloat16 (the softmax, the sums and the
-gradients' accumulation stay float32), which pays on CPUs with bfloat16 matrix units
-(Intel AMX, AVX512-BF16) and on CUDA; ``resolve_precision("auto", ...)`` takes it only
-there.
+* ``E @ Wa.T``: the inputs' gradients before each row's 1 / sum (``softmax @ W.T`` is
+  ``E @ W.T / sum``), and through ``Wa``'s row of ones each row's sum of ``E``, hence its
+  log-sum-exp and the loss;
+* ``(A * s).T @ E`` with ``s = 1 / (n * sum)``: the matrices' and the bias's gradients.
+
+The one-hot part of ``softmax - onehot`` is subtracted at the targets' columns. The
+gradients are made in the forward pass (the loss is the graph's last node, as in
+Liger-Kernel's fused linear cross-entropy); the backward pass only scales them. Exact:
+the full softmax, no sampling; in float32 it agrees with ``F.cross_entropy(logits)`` to
+float rounding. A row whose logits exceed its target's by ~88 nats (a model far from
+trained) would overflow: the block is then made again shifted by each row's maximum.
+Memory is bounded: ``E`` is kept for ``BLOCK_FLOATS`` logits at most, rows beyond that
+go through block by block.
+
+``precision="bf16"`` runs the products and keeps ``E`` in bfloat16 (the sums, the
+log-sum-exp and the gradients are accumulated and returned in float32), which pays on
+CPUs with bfloat16 matrix units (Intel AMX, AVX512-BF16) and on CUDA;
+``resolve_precision("auto", ...)`` takes it only there.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,8 +42,12 @@ import torch
 # below it (the character models) the logits are small and the plain path, whose results
 # the lectures' numbers were measured with, stays.
 FUSED_MIN_VOCAB = 1024
-# Logits per chunk: 2^18 floats (1 MiB) stay in a core's L2 cache on current CPUs.
-CHUNK_FLOATS = 2**18
+# Logits per row block, whose exp(logits - shift) are kept (in the step's precision)
+# between the products that use them: 2^23 of them, 16 MiB in bfloat16 and 32 MiB in
+# float32; a minibatch of 512 over a 14k vocabulary is one block.
+BLOCK_FLOATS = 2**23
+# Bytes of logits per column chunk while they are made and exponentiated (in cache).
+CHUNK_BYTES = 2**23
 
 
 def cpu_has_bf16_units() -> bool:
@@ -71,8 +85,62 @@ def resolve_precision(precision: str, device: torch.device, vocab_size: int) -> 
     return "fp32"
 
 
-def chunk_columns(batch: int) -> int:
-    return max(128, min(8192, CHUNK_FLOATS // max(1, batch)))
+def block_rows(vocab_size: int) -> int:
+    """Rows per block: as many as keep a block's logits within ``BLOCK_FLOATS``."""
+    return max(1, BLOCK_FLOATS // max(1, vocab_size))
+
+
+def chunk_columns(rows: int, itemsize: int = 4) -> int:
+    """Columns per chunk: as many as keep a chunk within ``CHUNK_BYTES``, 128 at least."""
+    return max(128, CHUNK_BYTES // max(1, rows * itemsize))
+
+
+def _stack(
+    inputs: Sequence[torch.Tensor],
+    weights: Sequence[torch.Tensor],
+    bias: torch.Tensor,
+    dt: torch.dtype,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``A = [x_1 .. x_k, 1, 0]`` (n, K + 2) and ``Wa = [W_1; ..; W_k; b; 1]`` (K + 2, V)
+    in ``dt``: ``A @ Wa`` is the logits; set ``A[:, K + 1]`` to minus a row shift and it
+    is the shifted logits, and ``E @ Wa.T``'s last column is each row's sum of ``E``."""
+    n, V, K = inputs[0].shape[0], bias.shape[0], sum(x.shape[1] for x in inputs)
+    A = torch.empty((n, K + 2), dtype=dt, device=bias.device)
+    Wa = torch.empty((K + 2, V), dtype=dt, device=bias.device)
+    k = 0
+    for x, W in zip(inputs, weights, strict=True):
+        A[:, k : k + x.shape[1]] = x
+        Wa[k : k + x.shape[1]] = W
+        k += x.shape[1]
+    A[:, K], A[:, K + 1] = 1.0, 0.0
+    Wa[K], Wa[K + 1] = bias, 1.0
+    return A, Wa
+
+
+def _exp_block(
+    a: torch.Tensor, Wa: torch.Tensor, shift: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For rows ``a`` of the stacked inputs: ``E = exp(a @ Wa - shift)`` (in ``a``'s
+    dtype), ``R = E @ Wa.T`` (float32; its last column is each row's sum of ``E``) and
+    the rows' log-sum-exp. ``shift`` (float32) is each row's target logit; where that
+    overflows, the rows' maxima are taken instead. ``a``'s last column is overwritten."""
+    m, V = a.shape[0], Wa.shape[1]
+    E = torch.empty((m, V), dtype=a.dtype, device=a.device)
+    c = chunk_columns(m, E.element_size())
+
+    def fill(shift: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        a[:, -1] = -shift
+        for lo in range(0, V, c):
+            torch.exp(a @ Wa[:, lo : lo + c], out=E[:, lo : lo + c])
+        return E, (E @ Wa.t()).float()
+
+    shift = shift.to(a.dtype)  # the shift as the products subtract it
+    E, R = fill(shift)
+    if not bool(torch.isfinite(R).all()):
+        a[:, -1] = 0.0
+        shift = torch.stack([(a @ Wa[:, lo : lo + c]).amax(1) for lo in range(0, V, c)]).amax(0)
+        E, R = fill(shift)
+    return E, R, shift.float() + R[:, -1].log()
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
@@ -80,64 +148,38 @@ class _LinearCrossEntropy(torch.autograd.Function):
     def forward(
         ctx: Any, targets: torch.Tensor, bias: torch.Tensor, bf16: bool, *pairs: torch.Tensor
     ) -> torch.Tensor:
-        inputs, weights = list(pairs[0::2]), list(pairs[1::2])
+        inputs = [x.float() for x in pairs[0::2]]
+        weights = [W.float() for W in pairs[1::2]]
         n, V = targets.shape[0], bias.shape[0]
+        K = sum(x.shape[1] for x in inputs)
         dt = torch.bfloat16 if bf16 else torch.float32
-        a = [x.to(dt) for x in inputs]
-        w = [W.to(dt) for W in weights]
-        b = bias.to(dt)
-        c = chunk_columns(n)
-        chunks = [(lo, min(V, lo + c)) for lo in range(0, V, c)]
-
-        def logits(lo: int, hi: int) -> torch.Tensor:
-            out = torch.addmm(b[lo:hi], a[0], w[0][:, lo:hi])
-            for x, W in zip(a[1:], w[1:], strict=True):
-                out.addmm_(x, W[:, lo:hi])
-            return out.float()
-
-        # Each row's target logit, and its output-matrix columns (reused for the gradient).
-        cols = [W[:, targets].t().float() for W in w]  # (n, K_i) each
-        target = b[targets].float()
-        for x, col in zip(a, cols, strict=True):
-            target = target + (x.float() * col).sum(1)
-        # Pass 1: each row's log-sum-exp. Shifted by the target logit, every term is finite
-        # and the sum is at least ~1 unless a logit exceeds the target's by ~88 nats; then
-        # (a model far from trained) the rows are summed again with an online max.
-        shift = target[:, None]
-        total = torch.zeros((n, 1), device=bias.device)
-        for lo, hi in chunks:
-            total += logits(lo, hi).sub_(shift).exp_().sum(1, keepdim=True)
-        if not bool(torch.isfinite(total).all()):
-            shift = torch.full((n, 1), -float("inf"), device=bias.device)
-            total.zero_()
-            for lo, hi in chunks:
-                lg = logits(lo, hi)
-                new = torch.maximum(shift, lg.amax(1, keepdim=True))
-                total = total * (shift - new).exp() + (lg - new).exp_().sum(1, keepdim=True)
-                shift = new
-        lse = shift + total.log()  # (n, 1)
-        loss = (lse[:, 0] - target).mean()
-
-        # Pass 2: the gradients of the mean loss: (softmax - one-hot) / n.
-        grad_in = [torch.zeros(x.shape, device=x.device, dtype=torch.float32) for x in inputs]
-        grad_w = [torch.empty(W.shape, device=W.device, dtype=torch.float32) for W in weights]
-        grad_b = torch.empty(V, device=bias.device, dtype=torch.float32)
-        scaled = lse + math.log(n)  # exp(logit - lse - log n) = softmax / n
-        for lo, hi in chunks:
-            p = logits(lo, hi).sub_(scaled).exp_()
-            torch.sum(p, 0, out=grad_b[lo:hi])
-            pd = p.to(dt)
-            for x, W, gx, gW in zip(a, w, grad_in, grad_w, strict=True):
-                gW[:, lo:hi] = x.t() @ pd
-                if bf16:  # a bfloat16 product, accumulated in float32
-                    gx += pd @ W[:, lo:hi].t()
-                else:
-                    gx.addmm_(pd, W[:, lo:hi].t())
-        for x, col, gx, gW in zip(a, cols, grad_in, grad_w, strict=True):
-            gx.sub_(col, alpha=1.0 / n)
-            gW.index_add_(1, targets, x.t().float(), alpha=-1.0 / n)
-        grad_b.index_add_(0, targets, torch.full((n,), -1.0 / n, device=bias.device))
-        ctx.save_for_backward(grad_b, *grad_in, *grad_w)
+        A, Wa = _stack(inputs, weights, bias.float(), dt)
+        # Each row's target logit in float32, and its matrices' columns (for the gradient).
+        cols = [W[:, targets].t() for W in weights]  # (n, K_i) each
+        target = bias.float()[targets]
+        for x, col in zip(inputs, cols, strict=True):
+            target = target + (x * col).sum(1)
+        lse = torch.empty(n, device=bias.device)
+        grad_A = torch.empty((n, K), device=bias.device)
+        G = torch.zeros((K + 2, V), device=bias.device)  # (A * s).T @ E over the blocks
+        rows = block_rows(V)
+        for r0 in range(0, n, rows):
+            a = A[r0 : r0 + rows]
+            E, R, block_lse = _exp_block(a, Wa, target[r0 : r0 + rows])
+            lse[r0 : r0 + rows] = block_lse
+            s = 1.0 / (n * R[:, -1:])  # softmax / n = E * s
+            grad_A[r0 : r0 + rows] = R[:, :K] * s
+            G += ((a.float() * s).to(dt).t() @ E).float()
+        loss = (lse - target).mean()
+        # The one-hot part of (softmax - onehot) / n, at the targets.
+        grads_in, grads_w, k = [], [], 0
+        for x, col in zip(inputs, cols, strict=True):
+            K_i = x.shape[1]
+            grads_in.append(grad_A[:, k : k + K_i].sub_(col, alpha=1.0 / n))
+            grads_w.append(G[k : k + K_i].index_add_(1, targets, x.t(), alpha=-1.0 / n))
+            k += K_i
+        grad_b = G[K].index_add_(0, targets, torch.full((n,), -1.0 / n, device=bias.device))
+        ctx.save_for_backward(grad_b, *grads_in, *grads_w)
         ctx.k = len(inputs)
         return loss
 
