@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 EVAL_CHUNK = 65_536  # distinct contexts per forward pass at most
-EVAL_FLOATS = 2**24  # and at most this many logits at once (64 MiB of float32), whatever V
+EVAL_FLOATS = 2**21  # and at most this many logits at once (8 MiB of float32), whatever V
 
 
 @dataclass(frozen=True)

@@ -249,6 +249,32 @@ def test_log_probs_of_are_the_terms_of_mean_nll(cli, runs: tuple[str, int, int])
             assert lp.exp().tolist() == pytest.approx(probs, rel=1e-12)
 
 
+def test_a_split_read_twice_is_evaluated_once(cli, runs: tuple[str, int, int]) -> None:
+    """``tune`` and the recorded dev loss read the same dev tensors: the network's
+    log-probabilities are computed once for both, and again once the tensors change."""
+    url, net, kn = runs
+    run = train(cli, url, "--model", "mixture", "--mix", f"{net},{kn}")["run"]
+    m, X, Y = loaded(url, run)
+    model = m.model
+    assert isinstance(model, mixture.MixtureModel)
+    calls = []
+    evaluate = model.net.log_probs_of
+
+    def counted(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+        calls.append(X.shape[0])
+        return evaluate(X, Y)
+
+    model.net.log_probs_of = counted  # type: ignore[method-assign]
+    first = model.mean_nll(X, Y)
+    assert model.mean_nll(X, Y) == first and len(calls) == 1
+    assert model.mean_nll(X.clone(), Y) == first and len(calls) == 2  # another tensor
+    X2 = X.clone()
+    model.mean_nll(X2, Y)
+    X2[:, -1] = 0  # changed in place: its version moves on, the memo is not used
+    changed = model.mean_nll(X2, Y)
+    assert len(calls) == 4 and changed != first
+
+
 def test_a_killed_mixture_resumes(runs: tuple[str, int, int]) -> None:
     """Stopped while fitting: killed, nothing saved; resume loads the components again."""
     from ngramlm.runner import resume_run
