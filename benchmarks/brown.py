@@ -1,6 +1,7 @@
 """Bengio et al. 2003's Table 1 on the Brown corpus, end to end in one fresh store.
 
-    python -m benchmarks.brown [--corpus PATH] [--threads N] [--store URL] [--skip-mlp]
+    python -m benchmarks.brown [--corpus PATH] [--threads N] [--precision auto|fp32|bf16]
+                               [--store URL] [--skip-mlp]
 
 (``nox -s brown`` runs it.)
 
@@ -10,8 +11,10 @@ modified Kneser-Ney, orders 3 to 5), the paper's MLP1 (``--preset bengio``), ngr
 tuned word model (``--preset words``) and the paper's mixture of the best network with
 the best count model (weight chosen on dev). Every model is finalized once: each test
 figure comes from one ``finalize``. Prints the table (per-token perplexities, the ratio
-of each test perplexity to the best count model's, time) beside the paper's rows as
-printed, with the CPU model and flags, since these machines differ.
+of each test perplexity to the best count model's, the networks' training precision,
+time) beside the paper's rows as printed, with the CPU model and flags, since these
+machines differ. ``--precision`` is the networks' (``auto``: bfloat16 on a CPU with
+bfloat16 units or CUDA, float32 elsewhere; ``fp32`` reproduces a float32 machine's table).
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default torch's)")
+    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                    help="the networks' training precision (default auto)")  # fmt: skip
     ap.add_argument("--store", help="store URL (default: a fresh SQLite file in a temp dir)")
     ap.add_argument("--skip-mlp", action="store_true", help="count models only")
     args = ap.parse_args(argv)
@@ -92,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             wall = time.perf_counter() - t
             ev = exp.finalize(r)
             rows.append({"label": label, "run": r.id, "train": r.train_loss, "dev": r.dev_loss,
-                         "test": ev.test_loss, "seconds": wall})  # fmt: skip
+                         "test": ev.test_loss, "seconds": wall,
+                         "precision": r.precision or ""})  # fmt: skip
             print(f"  {label:40s} dev ppl {math.exp(r.dev_loss or 0):8.1f}  test ppl "
                   f"{math.exp(ev.test_loss):8.1f}  {wall:6.0f}s", flush=True)  # fmt: skip
 
@@ -101,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         for order in (3, 4, 5):
             run(f"modified Kneser-Ney, n={order}", model="modified-kn", order=order)
         if not args.skip_mlp:
-            run("MLP1 --preset bengio (n=5 h=50 m=60 direct)", preset="bengio")
-            run("MLP --preset words (ngramlm's tuned)", preset="words")
+            run("MLP1 --preset bengio (n=5 h=50 m=60 direct)", preset="bengio",
+                precision=args.precision)  # fmt: skip
+            run("MLP --preset words (ngramlm's tuned)", preset="words", precision=args.precision)
             if "mixture" in FAMILIES:
                 count = min((r for r in rows if "Kneser" in r["label"]), key=lambda r: r["dev"])
                 net = min((r for r in rows if "MLP" in r["label"]), key=lambda r: r["dev"])
@@ -113,14 +120,15 @@ def main(argv: list[str] | None = None) -> int:
     best_count = min((r for r in rows if "Kneser" in r["label"]), key=lambda r: r["dev"])
     base = math.exp(best_count["test"])
     print(f"\nbest count model (on dev): {best_count['label']}")
-    print("| model | run | train ppl | dev ppl | test ppl | test ÷ best count | time |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| model | run | train ppl | dev ppl | test ppl | test ÷ best count | precision "
+          "| time |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for label, ppl in PAPER:
-        print(f"| {label} | | | | {ppl} | | |")
+        print(f"| {label} | | | | {ppl} | | | |")
     for r in rows:
         tr, dv, te = (math.exp(r[k]) for k in ("train", "dev", "test"))
         print(f"| {r['label']} | {r['run']} | {tr:.1f} | {dv:.1f} | {te:.1f} | "
-              f"{te / base:.3f} | {r['seconds']:.0f} s |")  # fmt: skip
+              f"{te / base:.3f} | {r['precision']} | {r['seconds']:.0f} s |")  # fmt: skip
     return 0
 
 
