@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, arm in arms.items():
             r = arm(V, data, steps)
             runs[name].append(r)
-            print(f"  {name:8s} {steps / r['seconds']:6.2f} steps/s  dev ppl "
+            print(f"  {name:12s} {steps / r['seconds']:6.2f} steps/s  dev ppl "
                   f"{math.exp(r['dev_loss']):7.1f}  ({r['precision']})", flush=True)  # fmt: skip
     if "bf16" in {r["precision"] for rs in runs.values() for r in rs}:
         rates["bf16"] = gemm_rate(torch.bfloat16)
