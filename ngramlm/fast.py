@@ -58,7 +58,7 @@ def supports(cfg: MLPConfig, tcfg: TrainConfig) -> bool:
     """Whether ``FastSGD`` (and ``BatchedFastSGD``) compute exactly this configuration's
     training step: the plain model (no normalisation, dropout or direct connections),
     any number of hidden layers, trained by SGD with optional L2 weight decay, with a
-    character-sized vocabulary (word vocabularies take the chunked output layer of
+    character-sized vocabulary (word vocabularies take the fused output layer of
     ``ngramlm.models.output``) in float32."""
     return (
         cfg.plain

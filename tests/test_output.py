@@ -1,4 +1,4 @@
-"""The chunked output layer (``ngramlm.models.output``): the same loss and gradients as
+"""The fused output layer (``ngramlm.models.output``): the same loss and gradients as
 ``F.cross_entropy`` over the full logits, its use by the MLP on word vocabularies, and
 ``--precision`` resolved and recorded with the run."""
 
@@ -94,7 +94,7 @@ def test_mlp_on_a_word_vocabulary_trains_through_the_chunks(opts: dict) -> None:
             model.W_direct.normal_(0, 0.1, generator=g)
     leaves = list(model.parameters())
     logits, loss = model(X, Y)
-    assert logits is None  # the B x V logits were never built
+    assert logits is None  # the loss came from the fused layer, not from logits
     ref_logits, _ = model(X)  # the plain path: the full logits
     ref = loss_and_grads(F.cross_entropy(ref_logits, Y), leaves)
     for a, b in zip(loss_and_grads(loss, leaves), ref, strict=True):
@@ -186,3 +186,25 @@ def test_bad_embedding_dropout_is_one_line_and_writes_nothing(cli, sqlite_url: s
     assert r.code == 2 and len(r.err.strip().splitlines()) == 1
     assert "--embd-dropout must be in [0.0, 0.95], got 1.5" in r.err
     assert count_rows(sqlite_url, "runs") == before
+
+
+@pytest.mark.parametrize("floats", [None, 1500 * 7, 1500])  # one chunk; 7 contexts; 1
+def test_evaluation_in_bounded_chunks_equals_the_full_log_softmax(
+    floats: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ngramlm import evaluation
+
+    if floats is not None:
+        monkeypatch.setattr(evaluation, "EVAL_FLOATS", floats)
+    cfg = MLPConfig(vocab_size=1500, block_size=2, n_embd=6, n_hidden=10, tie=True)
+    model = MLP(cfg, torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(1)
+    X = torch.randint(0, 40, (300, 2), generator=g)  # contexts repeat: ~fewer than examples
+    Y = torch.randint(0, 1500, (300,), generator=g)
+    es = evaluation.EvalSet.of(X, Y, 1500)
+    assert es.U.shape[0] < 300
+    with torch.no_grad():
+        brute = -torch.log_softmax(model.eval()(X)[0].double(), 1)[torch.arange(300), Y]
+    assert evaluation.evaluate_set(model, es) == pytest.approx(brute.mean().item(), abs=1e-6)
+    got = evaluation.example_log_probs(model, X, Y, 1500)
+    torch.testing.assert_close(got, -brute, rtol=0, atol=1e-5)

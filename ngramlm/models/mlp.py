@@ -146,7 +146,7 @@ class MLP(NeuralLM):
         targets: torch.Tensor | None = None,
         dropout_generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """(logits, loss); the logits are None where the chunked output layer computed
+        """(logits, loss); the logits are None where the fused output layer computed
         the loss without them (training on a word vocabulary)."""
         cfg = self.cfg
         emb = self.C[idx]  # (B, T, E)
@@ -177,7 +177,7 @@ class MLP(NeuralLM):
         if cfg.direct:
             pairs.append((x, self.W_direct))
         if targets is not None and self.training and self.chunked_output:
-            # Word vocabularies: the loss without the B x V logits (ngramlm.models.output).
+            # Word vocabularies: the fused loss and gradients (ngramlm.models.output).
             return None, linear_cross_entropy(pairs, self.b_out, targets, self.precision)
         logits = pairs[0][0] @ pairs[0][1] + self.b_out  # (B, V)
         for a, W in pairs[1:]:

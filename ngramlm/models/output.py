@@ -1,4 +1,4 @@
-"""The output layer and the cross-entropy, computed together without the B x V logits.
+"""The output layer and the cross-entropy, computed together: no softmax over B x V logits.
 
 With a word vocabulary (V ~ 14k on Brown) a training step is dominated by the output
 layer: the plain path makes the B x V logits, their log-softmax, the softmax's gradient,
@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-# From this vocabulary size on, the MLP's training step takes the chunked output layer;
+# From this vocabulary size on, the MLP's training step takes the fused output layer;
 # below it (the character models) the logits are small and the plain path, whose results
 # the lectures' numbers were measured with, stays.
 FUSED_MIN_VOCAB = 1024
