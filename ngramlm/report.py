@@ -204,14 +204,18 @@ def diagnose(run: RunRecord, metrics: Sequence[MetricRecord]) -> list[Finding]:
     tr, dv = run.train_loss, run.dev_loss
     if tr is None or dv is None:
         return [Finding("none", "no final losses yet: nothing to diagnose")]
-    if counted(run):
-        how = "chosen on dev" if run.extra.get("smoothing_chosen_on_dev") else "as given"
+    from ngramlm.models import family
+    from ngramlm.models.base import CountFamily
+
+    fam = family(run.model)
+    if isinstance(fam, CountFamily):
+        chosen = run.extra.get("smoothing_chosen_on_dev")
+        how = "chosen on dev" if chosen else fam.fixed_smoothing
         return [
             Finding(
                 "counted",
-                f"a count model: train {tr:.4f} is measured on the very counts it was built "
-                f"from, so the gap to dev {dv:.4f} ({dv - tr:+.4f}) is expected; its "
-                f"{describe(run).smoothing} was {how}",
+                f"{fam.what}: train {tr:.4f} {fam.in_sample}, so the gap to dev {dv:.4f} "
+                f"({dv - tr:+.4f}) is expected; {describe(run).smoothing} {how}",
             )
         ]
     gap = dv - tr

@@ -97,6 +97,10 @@ def test_weight_is_the_dev_minimiser_and_beats_both(cli, runs: tuple[str, int, i
     label = f"mix(run {net} mlp 4/6/32, run {kn} kn-3) λ={chosen:.2g}"
     report = json.loads(cli("--db", url, "report", str(run), "--json").out)
     assert report["config"]["model"]["mix"] == [net, kn]
+    (finding,) = report["diagnosis"]  # in-sample train loss, said as a mixture's
+    assert finding["rule"] == "counted"
+    assert finding["message"].startswith("a mixture with a count model: train")
+    assert f"weight λ={chosen:.4g} chosen on dev" in finding["message"]
     assert report["samples"]
     table = json.loads(cli("--db", url, "report", "--compare", "--json").out)["models"]
     assert [r["run"] for r in table] == [kn, net, run]  # Table 1: n-gram, network, mix

@@ -232,10 +232,20 @@ def test_count_models_get_the_counted_rule_whatever_their_gap() -> None:
             _curve([2.9, dev]),  # a falling "curve" is ignored: counting has no steps
         )
         assert [f.rule for f in found] == ["counted"]
-        assert "add-k 0.5 was chosen on dev" in found[0].message
+        assert "a count model: train" in found[0].message
+        assert "add-k 0.5 chosen on dev" in found[0].message
         assert f"({dev - train:+.4f})" in found[0].message
     given = core.diagnose(
         _run(1.74, 1.99, model="kneser-ney", config_json=kn, extra={"smoothing": 0.75}), []
     )
     assert [f.rule for f in given] == ["counted"]
-    assert "discount 0.75 was as given" in given[0].message
+    assert "discount 0.75 as given" in given[0].message
+    mkn = '{"family": "modified-kn", "model": {"vocab_size": 27, "order": 3}}'
+    estimated = core.diagnose(
+        _run(1.74, 1.99, model="modified-kn", config_json=mkn,
+             extra={"discounts": [[0.5], [0.6, 0.9, 1.1], [0.7, 1.0, 1.2]]}),
+        [],
+    )  # fmt: skip
+    assert "discounts 0.7/1/1.2 estimated from the train split's counts of counts" in (
+        estimated[0].message
+    )

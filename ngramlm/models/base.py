@@ -225,6 +225,12 @@ class CountFamily(Family):
     combining finished runs (``components``)."""
 
     counted = True
+    # What ``report`` says of such a run's train loss, which is in-sample by construction
+    # (the overfitting rules do not apply): "<what>: train 2.7232 <why>".
+    what: ClassVar[str] = "a count model"
+    in_sample: ClassVar[str] = "is measured on the very counts it was built from"
+    # Where its smoothing came from when it was not chosen on dev.
+    fixed_smoothing: ClassVar[str] = "as given"
 
     def components(self, cfg: RunConfig) -> list[int]:
         """The finished runs (ids) this config is fitted from; the runner loads them

@@ -173,6 +173,8 @@ def choose_weight(
 class MixtureFamily(CountFamily):
     name = "mixture"
     config_cls = MixtureConfig
+    what = "a mixture with a count model"
+    in_sample = "weighs in the count model's probabilities of the very text it counted"
     help = (
         "Bengio et al. 2003's mixture of a finished network and a finished count model "
         "(--mix A,B run ids; --weight λ, default chosen on dev)"

@@ -568,6 +568,7 @@ class ModifiedKneserNeyFamily(_NgramFamily):
         "modified Kneser-Ney (Chen & Goodman; KenLM's): three discounts per order from "
         "counts of counts (--order N, 2 to 8)"
     )
+    fixed_smoothing = "estimated from the train split's counts of counts"
 
     def validate(self, cfg: RunConfig) -> None:
         m: NgramConfig = cfg.model
