@@ -35,6 +35,21 @@ class LoadedCheckpoint:
     unit: str = "char"
 
 
+def _save(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
+    """safetensors bytes whose header lists its keys in sorted order. safetensors writes
+    its metadata map in an order that changes from one process to the next, so the same
+    tensors and metadata would give other bytes, and another sha256, in another process;
+    the header is written again canonically (the data offsets are relative to the end of
+    the header, so only its length changes, padded to 8 bytes as the format asks)."""
+    data = save(tensors, metadata=metadata)
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + n])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    raw = text.encode("utf-8")
+    raw += b" " * (-len(raw) % 8)
+    return struct.pack("<Q", len(raw)) + raw + data[8 + n :]
+
+
 def _vocab_meta(vocab: tuple[str, ...], unit: str) -> dict[str, str]:
     """The vocabulary's metadata; ``unit`` only for words, so a character model's
     checkpoint is byte for byte what it always was."""
@@ -62,7 +77,7 @@ def to_bytes(
         "batch_loss_count": str(state.batch_loss_count),
         "elapsed_s": repr(state.elapsed_s),
     }
-    data = save(tensors, metadata=metadata)
+    data = _save(tensors, metadata)
     return data, hashlib.sha256(data).hexdigest()
 
 
@@ -138,7 +153,7 @@ def counted_to_bytes(
         **_vocab_meta(vocab, unit),
         **extra,
     }
-    data = save(tensors, metadata=metadata)
+    data = _save(tensors, metadata)
     return data, hashlib.sha256(data).hexdigest()
 
 

@@ -171,6 +171,38 @@ def test_discount_chosen_on_dev_is_the_best_of_its_search() -> None:
         assert best_loss <= m.nll(stats, d) + 1e-9
 
 
+SAME_BYTES = """
+import hashlib, torch
+from ngramlm import checkpoint
+from ngramlm.config import RunConfig
+from ngramlm.data import Vocab
+from ngramlm.models import ngram, preset_config
+from ngramlm.train import TrainState
+v = Vocab.from_words(["abc", "cab", "ba"])
+X = torch.tensor([[0, 0], [0, 1], [1, 2], [2, 3]])
+Y = torch.tensor([1, 2, 3, 0])
+m = ngram.fit(ngram.KneserNeyConfig(vocab_size=4, order=3, smoothing=0.7), X, Y)
+print(checkpoint.counted_to_bytes(m, RunConfig(m.cfg), v.chars)[1])
+state = TrainState(step=3, model={"w": torch.arange(6.0)}, optimizer={}, rng=torch.zeros(2))
+print(checkpoint.to_bytes(state, preset_config("lecture"), v.chars)[1])
+"""
+
+
+def test_checkpoints_are_the_same_bytes_in_every_process() -> None:
+    """The same model gives the same checkpoint sha256 from one process to the next
+    (safetensors alone writes its metadata in a per-process order)."""
+    import subprocess
+    import sys
+
+    shas = [
+        subprocess.run(
+            [sys.executable, "-c", SAME_BYTES], capture_output=True, text=True, check=True
+        ).stdout.split()
+        for _ in range(4)
+    ]
+    assert len(shas[0]) == 2 and all(s == shas[0] for s in shas)
+
+
 def test_checkpoint_round_trip_is_safetensors_and_exact() -> None:
     m = fitted("kneser-ney", 4, 0.7)
     data, sha = checkpoint.counted_to_bytes(m, RunConfig(m.cfg), VOCAB.chars)
