@@ -171,6 +171,27 @@ def test_logits_far_above_the_target_take_the_safe_sum(precision: str) -> None:
             assert (a - b).abs().max() <= 0.03 * b.abs().max()
 
 
+@pytest.mark.parametrize("gap", [40.0, 60.0, 86.0])
+def test_a_logit_far_above_the_target_keeps_its_gradient(gap: float) -> None:
+    # One logit `gap` nats above every row's target: shifted by the target's, the row sums
+    # stay finite (e^86 < float32's max) but 1 / (n * sum) underflows past ~83 nats for
+    # n = 512, which would drop the rows' softmax gradients without a trace in the loss.
+    n, V, K = 512, 1200, 4
+    x = torch.zeros(n, K)
+    x[:, 0] = gap
+    W = torch.zeros(K, V)
+    W[0, 5] = 1.0
+    x.requires_grad_(), W.requires_grad_()
+    bias = torch.zeros(V, requires_grad=True)
+    targets = torch.full((n,), 7)
+    leaves = [x, W, bias]
+    ref = loss_and_grads(F.cross_entropy((x @ W + bias).double(), targets).float(), leaves)
+    got = loss_and_grads(output.linear_cross_entropy([(x, W)], bias, targets), leaves)
+    assert got[3][5].item() == pytest.approx(3.0, rel=1e-5)  # the softmax's whole mass
+    for a, b in zip(got, ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_intermediate_train_losses_sample_only_costly_splits() -> None:
     from ngramlm.evaluation import EvalSet
     from ngramlm.train import TRAIN_SAMPLE, train_sample
