@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         "plain": arm_plain,
         "ngramlm": arm_ngramlm,
     }
-    if config(V, steps).train.precision != resolved(V, steps):
+    if resolved(V, steps) == "bf16":
         # Where `auto` takes bfloat16, ngramlm in float32 too: the "any CPU" figure.
         arms["ngramlm fp32"] = lambda V, data, steps: arm_ngramlm(V, data, steps, "fp32")
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in arms}

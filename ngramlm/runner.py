@@ -521,8 +521,7 @@ def execute_count(
         ex = load_examples(store, dataset, cfg.model.block_size)
         model = fam.fit(cfg.model, ex.Xtr, ex.Ytr, components)
         check_stop()
-        extra = fam.tune(model, ex.Xdev, ex.Ydev)
-        dev_loss = model.mean_nll(ex.Xdev, ex.Ydev)
+        extra, dev_loss = fam.tune_and_score(model, ex.Xdev, ex.Ydev)
         train_loss = model.mean_nll(ex.Xtr, ex.Ytr)
         check_stop()
         elapsed = time.perf_counter() - t0

@@ -253,9 +253,11 @@ def test_log_probs_of_are_the_terms_of_mean_nll(cli, runs: tuple[str, int, int])
             assert lp.exp().tolist() == pytest.approx(probs, rel=1e-12)
 
 
-def test_a_split_read_twice_is_evaluated_once(cli, runs: tuple[str, int, int]) -> None:
-    """``tune`` and the recorded dev loss read the same dev tensors: the network's
-    log-probabilities are computed once for both, and again once the tensors change."""
+def test_dev_is_evaluated_once_for_the_weight_and_the_recorded_loss(
+    cli, runs: tuple[str, int, int]
+) -> None:
+    """The run's λ and its recorded dev loss come from one evaluation of the network on
+    dev, and that loss is the tuned mixture's own ``mean_nll``."""
     url, net, kn = runs
     run = train(cli, url, "--model", "mixture", "--mix", f"{net},{kn}")["run"]
     m, X, Y = loaded(url, run)
@@ -269,14 +271,14 @@ def test_a_split_read_twice_is_evaluated_once(cli, runs: tuple[str, int, int]) -
         return evaluate(X, Y)
 
     model.net.log_probs_of = counted  # type: ignore[method-assign]
-    first = model.mean_nll(X, Y)
-    assert model.mean_nll(X, Y) == first and len(calls) == 1
-    assert model.mean_nll(X.clone(), Y) == first and len(calls) == 2  # another tensor
-    X2 = X.clone()
-    model.mean_nll(X2, Y)
-    X2[:, -1] = 0  # changed in place: its version moves on, the memo is not used
-    changed = model.mean_nll(X2, Y)
-    assert len(calls) == 4 and changed != first
+    model.weight = 0.5  # forget the stored λ: choose it again
+    model.labels = ["the network", "the count model"]  # as fit names them
+    extra, dev = mixture.MixtureFamily().tune_and_score(model, X, Y)
+    assert calls == [len(Y)]  # one pass over dev for both
+    assert extra["weight"] == model.weight != 0.5
+    assert dev == pytest.approx(model.mean_nll(X, Y), abs=1e-12) == extra["dev_loss_mixed"]
+    with Store(url) as s:
+        assert s.run(run).dev_loss == pytest.approx(dev, abs=1e-12)
 
 
 def test_a_killed_mixture_resumes(runs: tuple[str, int, int]) -> None:

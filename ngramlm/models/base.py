@@ -253,6 +253,15 @@ class CountFamily(Family):
     def tune(self, model: Any, Xdev: torch.Tensor, Ydev: torch.Tensor) -> dict[str, Any]:
         """Choose what the config left open on dev; return what to record of it."""
 
+    def tune_and_score(
+        self, model: Any, Xdev: torch.Tensor, Ydev: torch.Tensor
+    ) -> tuple[dict[str, Any], float]:
+        """``tune``, then the tuned model's dev loss (what the run records). A family whose
+        tuning already evaluates every dev example returns that loss instead of a second
+        pass over the split."""
+        extra = self.tune(model, Xdev, Ydev)
+        return extra, float(model.mean_nll(Xdev, Ydev))
+
     @abstractmethod
     def to_tensors(self, model: Any) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         """The fitted model as tensors and string metadata (deterministic)."""

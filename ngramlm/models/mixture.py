@@ -87,10 +87,6 @@ class MixtureModel:
         self.count = self.parts[1 - neural]
         self.weight = float(weight)
         self.labels = list(labels)  # "run 4 mlp 4/60/50", "run 2 mkn-5" (fit only)
-        # The last split's component log-probabilities: ``tune`` and the dev loss the run
-        # records read the same dev split, whose network half is the costly one.
-        self._memo: tuple[torch.Tensor, torch.Tensor, tuple[int, int], tuple[Any, Any]] | None
-        self._memo = None
 
     @property
     def block_size(self) -> int:
@@ -103,17 +99,9 @@ class MixtureModel:
     def component_log_probs(
         self, X: torch.Tensor, Y: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(n,) float64 log-probabilities of each Y under the network and the count model.
-        The same tensor objects asked again, unchanged since (their version counters), are
-        answered from the last call: ``tune`` and the recorded dev loss read one split."""
-        versions = (X._version, Y._version)
-        if self._memo is not None:
-            mX, mY, mversions, out = self._memo
-            if mX is X and mY is Y and mversions == versions:
-                return out
+        """(n,) float64 log-probabilities of each Y under the network and the count model."""
         net = self.net.log_probs_of(self._last(X, self.net.block_size), Y).double()
         count = self.count.log_probs_of(self._last(X, self.count.block_size), Y).double()
-        self._memo = (X, Y, versions, (net, count))
         return net, count
 
     def log_probs_of(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
@@ -252,6 +240,13 @@ class MixtureFamily(CountFamily):
         return MixtureModel(cfg, parts, [c.config for c in components], neural, weight, labels)
 
     def tune(self, model: MixtureModel, Xdev: torch.Tensor, Ydev: torch.Tensor) -> dict[str, Any]:
+        return self.tune_and_score(model, Xdev, Ydev)[0]
+
+    def tune_and_score(
+        self, model: MixtureModel, Xdev: torch.Tensor, Ydev: torch.Tensor
+    ) -> tuple[dict[str, Any], float]:
+        # The components' dev log-probabilities, once: λ is chosen from them, and the dev
+        # loss the run records is theirs mixed at λ (the network's half is the costly one).
         net, count = model.component_log_probs(Xdev, Ydev)
         tried: list[tuple[float, float]] = []
         if Ydev.shape[0] and model.cfg.weight is None:
@@ -269,7 +264,7 @@ class MixtureFamily(CountFamily):
             out["dev_loss_count"] = dev_loss(net, count, 0.0)
             out["dev_loss_mixed"] = dev_loss(net, count, model.weight)
         out["weights_tried"] = [[round(w, 9), round(v, 9)] for w, v in tried]
-        return out
+        return out, out.get("dev_loss_mixed", 0.0)
 
     # --- checkpoints ------------------------------------------------------------------
 

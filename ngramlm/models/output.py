@@ -210,7 +210,9 @@ def linear_cross_entropy(
     precision: str = "fp32",
 ) -> torch.Tensor:
     """``F.cross_entropy(bias + sum(x @ W for x, W in pairs), targets)`` (mean over the
-    rows), without materialising the logits. Each ``x`` is (n, K_i), each ``W`` (K_i, V):
+    rows), with its gradients, from one ``exp(logits - target)`` block per at most
+    ``BLOCK_FLOATS`` logits and no softmax pass (module docstring). Each ``x`` is
+    (n, K_i), each ``W`` (K_i, V):
     the MLP's hidden layer and output matrix, and the direct connections' embeddings and
     matrix where the model has them."""
     flat = [t for pair in pairs for t in pair]
