@@ -44,19 +44,21 @@ PAPER = [
 
 
 def cpu() -> str:
-    model, flags = platform.processor() or "?", ""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        for line in text.splitlines():
-            if line.startswith("model name") and model == "?":
-                model = line.split(":", 1)[1].strip()
-            if line.startswith("flags") and not flags:
-                have = set(line.split(":", 1)[1].split())
-                flags = " ".join(
-                    f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in have
-                )
-    except OSError:
-        pass
+    """The CPU model and the flags that decide these benchmarks' speed (the flags as
+    ngramlm reads them to choose ``--precision auto``)."""
+    from ngramlm.models.output import cpu_flags
+
+    model = platform.processor() or "?"
+    if model == "?":
+        try:
+            for line in Path("/proc/cpuinfo").read_text().splitlines():
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+        except OSError:
+            pass
+    have = cpu_flags()
+    flags = " ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in have)
     return f"{model} ({os.cpu_count()} cores; {flags or 'no avx2/avx512/amx'})"
 
 

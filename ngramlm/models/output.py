@@ -38,6 +38,7 @@ to 0.1 perplexity in both precisions).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,18 +57,23 @@ BLOCK_FLOATS = 2**23
 CHUNK_BYTES = 2**23
 
 
-def cpu_has_bf16_units() -> bool:
-    """Whether this CPU multiplies bfloat16 matrices natively (Intel AMX or AVX512-BF16),
-    read from /proc/cpuinfo's flags (False where there is none to read)."""
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """This CPU's feature flags, from /proc/cpuinfo (empty where there is none to read);
+    read once a process."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return False
+        return frozenset()
     for line in text.splitlines():
         if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            return bool({"amx_bf16", "avx512_bf16"} & flags)
-    return False
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def cpu_has_bf16_units() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices natively (Intel AMX or AVX512-BF16)."""
+    return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
 
 
 def chunked(vocab_size: int, precision: str) -> bool:
@@ -212,9 +218,8 @@ def linear_cross_entropy(
     """``F.cross_entropy(bias + sum(x @ W for x, W in pairs), targets)`` (mean over the
     rows), with its gradients, from one ``exp(logits - target)`` block per at most
     ``BLOCK_FLOATS`` logits and no softmax pass (module docstring). Each ``x`` is
-    (n, K_i), each ``W`` (K_i, V):
-    the MLP's hidden layer and output matrix, and the direct connections' embeddings and
-    matrix where the model has them."""
+    (n, K_i), each ``W`` (K_i, V): the MLP's hidden layer and output matrix, and the
+    direct connections' embeddings and matrix where the model has them."""
     flat = [t for pair in pairs for t in pair]
     out: torch.Tensor = _LinearCrossEntropy.apply(targets, bias, precision == "bf16", *flat)
     return out
