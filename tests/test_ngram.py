@@ -172,7 +172,7 @@ def test_discount_chosen_on_dev_is_the_best_of_its_search() -> None:
 
 
 SAME_BYTES = """
-import hashlib, torch
+import torch
 from ngramlm import checkpoint
 from ngramlm.config import RunConfig
 from ngramlm.data import Vocab

@@ -145,6 +145,10 @@ def test_the_run_records_its_precision(cli, sqlite_url: str, tmp_path: Path) -> 
     r = cli("--db", sqlite_url, "train", "--dataset", "big", "--model", "wavenet",
             "--precision", "bf16", "--steps", "4", "-q")  # fmt: skip
     assert r.code != 0 and "trains in float32 only" in r.err
+    r = cli("--db", sqlite_url, "train", "--dataset", "big", "--precision", "fp16", "-q")
+    assert r.code == 2 and r.err.strip().splitlines() == [
+        "error: --precision must be one of auto, fp32, bf16, got 'fp16'"
+    ]
     assert len(json.loads(cli("--db", sqlite_url, "report", "--json").out)["runs"]) == 1
 
 
