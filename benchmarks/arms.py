@@ -31,7 +31,7 @@ def _examples(words_path: str):  # type: ignore[no-untyped-def]
 
 
 def _store_with(words_path: str, tmp: str):  # type: ignore[no-untyped-def]
-    from ngramlm.datasets import prepare
+    from ngramlm.stages.prepare import prepare
     from ngramlm.store import Store
 
     store = Store(f"sqlite:///{tmp}/bench.db")
@@ -45,13 +45,13 @@ def _api() -> tuple[Any, Any, Any, Any]:
     configs came from ``config.resolve``, the loop from ``engine``, runs from ``train``)."""
     try:
         from ngramlm.models import preset_config
-        from ngramlm.runner import start_run
-        from ngramlm.train import Examples, train
+        from ngramlm.stages.run import start_run
+        from ngramlm.training.loop import Examples, train
     except ImportError:
         from ngramlm.engine import Examples, train  # type: ignore[import-not-found,no-redef]
 
         from ngramlm.config import resolve as preset_config  # type: ignore[attr-defined,no-redef]
-        from ngramlm.train import start_run  # type: ignore[attr-defined,no-redef]
+        from ngramlm.training.loop import start_run  # type: ignore[attr-defined,no-redef]
     return preset_config, start_run, Examples, train
 
 
@@ -114,7 +114,7 @@ def arm_default_to_217(words: str, steps: int, threads: int) -> dict[str, Any]:
 def arm_sweep8(words: str, steps: int, threads: int) -> dict[str, Any]:
     import threading
 
-    from ngramlm import sweep
+    from ngramlm.stages import sweep
 
     preset_config = _api()[0]
     with tempfile.TemporaryDirectory() as tmp:
@@ -199,9 +199,9 @@ def arm_report10k(runs: int) -> dict[str, Any]:
 def arm_models(words: str, threads: int, finalize: bool) -> dict[str, Any]:
     """(6) Model quality: ``--preset best`` from scratch, beside the n-gram baselines, in
     one fresh store; with ``finalize`` each is evaluated on the test split once."""
-    from ngramlm.finalize import finalize as finalize_run
     from ngramlm.models import ngram, preset_config
-    from ngramlm.runner import start_ngram, start_run
+    from ngramlm.stages.finalize import finalize as finalize_run
+    from ngramlm.stages.run import start_ngram, start_run
 
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -15,10 +15,10 @@ from typing import Any
 
 import torch
 
-from ngramlm.batched import train_batched
 from ngramlm.data import Vocab, build_examples, read_words, split_words
 from ngramlm.models import preset_config
-from ngramlm.train import Examples, Hooks, train
+from ngramlm.training.batched import train_batched
+from ngramlm.training.loop import Examples, Hooks, train
 
 WORDS = Path(__file__).resolve().parents[1] / "data" / "names.txt"
 

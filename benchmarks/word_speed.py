@@ -8,7 +8,7 @@ ordered:800000,200000``; |V| = 14,115). The model: n=5 (4 words of context), m=6
 tanh, minibatches of 512, AdamW at 2e-3 with 200 warm-up steps and a cosine decay to
 5%, ``--epochs`` passes. The plain loop is what a PyTorch user writes: ``nn.Embedding``,
 ``nn.Linear``, ``F.cross_entropy`` over the B x V logits, ``torch.optim.AdamW``. ngramlm's
-arm is its training loop (``ngramlm.train.train``) with ``--precision auto``; where that
+arm is its training loop (``ngramlm.training.loop.train``) with ``--precision auto``; where that
 resolves to bfloat16 (a CPU with bfloat16 units), a third arm runs ngramlm in float32, the
 figure for a CPU without them. Every arm evaluates the dev split once, at the end,
 outside the timed steps; they alternate (``--repeat``), one at a time, with the same
@@ -40,7 +40,7 @@ N, M, H, BATCH, LR, WARMUP, FLOOR = 5, 60, 100, 512, 2e-3, 200, 0.05
 
 def examples(corpus: Path) -> tuple[int, tuple[torch.Tensor, ...]]:
     from ngramlm.data import build_examples
-    from ngramlm.datasets import load
+    from ngramlm.stages.prepare import load
 
     wl = load(corpus, "brown", 42, unit="word", min_count=4, split="ordered:800000,200000")
     parts = wl.parts()
@@ -142,7 +142,7 @@ def arm_ngramlm(
     V: int, data: tuple[torch.Tensor, ...], steps: int, precision: str = "auto"
 ) -> dict[str, Any]:
     from ngramlm.models import family
-    from ngramlm.train import Examples, train
+    from ngramlm.training.loop import Examples, train
 
     cfg = config(V, steps, precision)
     family("mlp").validate(cfg)

@@ -41,9 +41,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ngramlm.data import UNK, Vocab
-from ngramlm.datasets import DEFAULT_SEED, check_name, resolve_dataset
 from ngramlm.errors import ConflictError, InputError, NgramlmError, NotFoundError
-from ngramlm.report import FIELDS, SORTS, STATUSES, rows
+from ngramlm.stages.prepare import DEFAULT_SEED, check_name, resolve_dataset
+from ngramlm.stages.report import FIELDS, SORTS, STATUSES, rows
 from ngramlm.store import Store
 from ngramlm.store.connection import DEFAULT_URL
 from ngramlm.store.records import (
@@ -62,8 +62,8 @@ if TYPE_CHECKING:
     from ngramlm.models.neural import NeuralLM
     from ngramlm.models.ngram import CountModel
     from ngramlm.plots import Figure
-    from ngramlm.runner import Outcome, Progress
-    from ngramlm.sweep import SweepStatus
+    from ngramlm.stages.run import Outcome, Progress
+    from ngramlm.stages.sweep import SweepStatus
 
 __all__ = [
     "DEFAULT_URL",
@@ -257,7 +257,7 @@ class Experiments:
         tokens) and record it. ``min_count``: words seen fewer times in train are
         ``<unk>``. The same content under the same name again is a no-op; other content
         under an existing name is refused."""
-        from ngramlm.datasets import load, record
+        from ngramlm.stages.prepare import load, record
 
         words = load(
             Path(path) if path is not None else None,
@@ -420,7 +420,7 @@ class Experiments:
         """Every token, the whole embedding table C (V, n_embd) and the unit, from the
         run's checkpoint; refused without a checkpoint and for count models."""
         from ngramlm import checkpoint
-        from ngramlm.report import counted
+        from ngramlm.stages.report import counted
 
         record = self.run(run)
         ckpt = self.store.checkpoint(record.id)
@@ -542,7 +542,7 @@ class Experiments:
         if isinstance(dataset, str):
             check_name(dataset)
         if dataset is None:  # a mixture: the dataset of the runs it mixes
-            from ngramlm.runner import components_dataset
+            from ngramlm.stages.run import components_dataset
 
             dataset = components_dataset(self.store, first)
         ds = self.dataset(dataset)
@@ -618,7 +618,7 @@ class Experiments:
     ) -> Outcome:
         """``train``, returning the runner's ``Outcome`` (the run and this session's
         curve points): what ``ngramlm train --json`` prints."""
-        from ngramlm.runner import start_run, stop_on_signals
+        from ngramlm.stages.run import start_run, stop_on_signals
 
         check_threads(threads)
         ds, cfg, used = self.config(dataset, model=model, preset=preset, **overrides)
@@ -637,7 +637,7 @@ class Experiments:
         self, run: RunRef, *, threads: int | None = None, progress: Progress | None = None
     ) -> Outcome:
         """``resume``, returning the runner's ``Outcome``."""
-        from ngramlm.runner import resume_run, stop_on_signals
+        from ngramlm.stages.run import resume_run, stop_on_signals
 
         check_threads(threads)
         rid = self.run_id(run)
@@ -661,8 +661,8 @@ class Experiments:
         rate, log-spaced from ``min_lr`` to ``max_lr``), recorded as a run of kind
         ``lr_find`` whose ``extra["suggested_lr"]`` is the suggestion. The lecture's
         model unless ``model``/``preset`` say otherwise."""
-        from ngramlm.lrfind import validate_range
-        from ngramlm.runner import lr_find
+        from ngramlm.stages.run import lr_find
+        from ngramlm.training.lrfind import validate_range
 
         for key in ("lr", "lr_schedule", "warmup", "decay_at", "decay_factor"):
             if key in overrides:
@@ -695,8 +695,8 @@ class Experiments:
         nothing. ``lr_grid``: ``"0.01,0.1,1"``, ``"1e-3:1:7"`` or a list of floats;
         ``grid``: ``{"n_hidden": [100, 200]}`` or ``["n_hidden=100,200"]``. Bad grids
         are refused before anything is written."""
-        from ngramlm import sweep as core
         from ngramlm.models import resolve
+        from ngramlm.stages import sweep as core
 
         if lr_grid is None and not grid:
             raise InputError("give --lr-grid (e.g. 0.01,0.1,1) and/or --grid KEY=V1,V2")
@@ -734,13 +734,13 @@ class Experiments:
         processes (``cores / workers`` torch threads each), or in this process when
         ``workers`` is 0. ``on_poll`` is called with the sweep's status while they run.
         Ctrl-C stops every worker cleanly. Returns the sweep's status at the end."""
-        from ngramlm import sweep as core
+        from ngramlm.stages import sweep as core
 
         check_workers(workers)
         sid = self.sweep_id(sweep)
         self.store.sweep(sid)  # refuse an unknown sweep before starting workers
         if workers == 0:
-            from ngramlm.runner import stop_on_signals
+            from ngramlm.stages.run import stop_on_signals
 
             with stop_on_signals() as stop:
                 core.work(self.store, sid, resume=resume, stop=stop)
@@ -795,7 +795,7 @@ class Experiments:
         not finished, lr-find runs, a checkpoint altered since training, and a sweep
         run that is not its sweep's best on dev unless ``yes`` (choosing by test loss
         leaks the test set into the choice)."""
-        from ngramlm.finalize import finalize
+        from ngramlm.stages.finalize import finalize
 
         result = finalize(self.store, self.run_id(run), yes=yes)
         if not result.created:

@@ -1,7 +1,7 @@
 """Checkpoints as safetensors bytes: tensors plus string metadata, never pickle.
 
 A trained model's checkpoint holds its weights, the optimizer's state, the generator's
-state and the loop's counters (everything ``ngramlm.train`` needs to resume); a counted
+state and the loop's counters (everything ``ngramlm.training.loop`` needs to resume); a counted
 model's holds the tensors its family writes (``CountFamily.to_tensors``). Both carry the
 run config (with its family) and the vocabulary in the metadata (with its unit when the
 tokens are words), so a checkpoint alone can be sampled from.
@@ -21,7 +21,7 @@ from ngramlm.config import RunConfig
 from ngramlm.data import Vocab
 from ngramlm.errors import InputError
 from ngramlm.models import CountFamily, LanguageModel, NeuralFamily, config_from_dict, family_of
-from ngramlm.train import TrainState
+from ngramlm.training.loop import TrainState
 
 FORMAT = "ngramlm-checkpoint-1"  # a trained model: weights and training state
 COUNTED_FORMAT = "ngramlm-ngram-1"  # a counted model: its family's tensors

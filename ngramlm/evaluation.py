@@ -1,6 +1,6 @@
 """The one evaluation: mean cross-entropy (nats per token) of a model over a whole split.
 
-Train and dev losses during training, the test loss of ``ngramlm.finalize`` and
+Train and dev losses during training, the test loss of ``ngramlm.stages.finalize`` and
 ``mean_nll`` of every neural model all come from ``evaluate_set``, so the three numbers
 are computed the same way (tests/test_finalize.py checks the test path against the dev
 path on the same tensors). ``log_probs`` gives the same per-example terms one by one

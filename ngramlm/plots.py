@@ -22,14 +22,14 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure as Figure  # re-exported: the API returns it
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from ngramlm.ema import ema
 from ngramlm.errors import InputError
-from ngramlm.report import counted, describe_model, hyperparameters
+from ngramlm.stages.report import counted, describe_model, hyperparameters
 from ngramlm.store.records import (
     MetricRecord,
     RunRecord,
     SweepRecord,
 )
+from ngramlm.training.ema import ema
 
 FORMATS = (".png", ".svg", ".pdf")
 DPI = 100

@@ -20,8 +20,8 @@ from ngramlm import plots
 from ngramlm.api import AlreadyFinalized, Experiments, MissingExtra, Samples, open_store
 from ngramlm.data import Vocab, build_examples
 from ngramlm.errors import ConflictError, InputError, NgramlmError, NotFoundError
-from ngramlm.finalize import NeedsConfirmation
-from ngramlm.report import FIELDS
+from ngramlm.stages.finalize import NeedsConfirmation
+from ngramlm.stages.report import FIELDS
 
 from .conftest import REPO, count_rows
 

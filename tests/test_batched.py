@@ -1,4 +1,4 @@
-"""Batched training of sweep points (ngramlm.batched) against the same points trained alone."""
+"""Batched training of sweep points (training.batched) against the same points alone."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import random
 import pytest
 import torch
 
-from ngramlm.batched import BatchedFastSGD, BatchedMLP, supports, train_batched
 from ngramlm.config import RunConfig, TrainConfig
 from ngramlm.data import Vocab, build_examples, split_words
 from ngramlm.models.mlp import MLP, MLPConfig
-from ngramlm.train import EvalPoint, Examples, Hooks, TrainState, train
+from ngramlm.training.batched import BatchedFastSGD, BatchedMLP, supports, train_batched
+from ngramlm.training.loop import EvalPoint, Examples, Hooks, TrainState, train
 
 CPU = torch.device("cpu")
 

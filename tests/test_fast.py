@@ -1,4 +1,4 @@
-"""The hand-written training step (ngramlm.fast) against autograd and torch.optim.SGD."""
+"""The hand-written training step (ngramlm.models.mlp.fast) against autograd and torch.optim.SGD."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from ngramlm.config import TrainConfig
-from ngramlm.fast import FastSGD, supports
 from ngramlm.models.mlp import MLP, Init, MLPConfig
+from ngramlm.models.mlp.fast import FastSGD, supports
 
 V, T, N, B = 27, 3, 500, 32
 

@@ -147,7 +147,7 @@ def test_bad_run_ids(cli, sqlite_url: str) -> None:
 
 
 def test_only_finalize_reads_the_test_split() -> None:
-    """No module but ngramlm/finalize.py asks the store for test words, and only the store
+    """No module but ngramlm/stages/finalize.py asks the store for test words, and only the store
     module knows how to select them."""
     package = REPO / "ngramlm"
     offenders = []
@@ -156,7 +156,7 @@ def test_only_finalize_reads_the_test_split() -> None:
         tree = ast.parse(path.read_text(), filename=rel)
         for node in ast.walk(tree):
             calls = isinstance(node, ast.Attribute) and node.attr == "finalize_with_test_words"
-            if calls and rel != "ngramlm/finalize.py":
+            if calls and rel != "ngramlm/stages/finalize.py":
                 offenders.append(f"{rel}:{node.lineno} calls finalize_with_test_words")
             if (
                 isinstance(node, ast.Attribute)
@@ -174,13 +174,13 @@ def test_only_finalize_reads_the_test_split() -> None:
     assert offenders == []
     calls = [p for p in package.rglob("*.py") if "finalize_with_test_words(" in p.read_text()]
     assert sorted(p.relative_to(REPO).as_posix() for p in calls) == [
-        "ngramlm/finalize.py",
+        "ngramlm/stages/finalize.py",
         "ngramlm/store/evaluations.py",
     ]
 
 
 def test_store_words_refuses_the_test_split(sqlite_url: str, words_file: Path) -> None:
-    from ngramlm.datasets import prepare
+    from ngramlm.stages.prepare import prepare
 
     with Store(sqlite_url) as s:
         ds = prepare(s, words_file, "tiny", 42).dataset
@@ -228,11 +228,11 @@ def test_finalize_path_equals_the_loops_dev_path_on_the_same_words(
 
     from ngramlm import checkpoint
     from ngramlm.data import Vocab, build_examples
-    from ngramlm.datasets import prepare
     from ngramlm.evaluation import EvalSet, evaluate_set
-    from ngramlm.finalize import _test_loss
     from ngramlm.models import preset_config
-    from ngramlm.runner import start_run
+    from ngramlm.stages.finalize import _test_loss
+    from ngramlm.stages.prepare import prepare
+    from ngramlm.stages.run import start_run
 
     preset, options = FAMILIES[kind]
     model_name = "kneser-ney" if kind == "kneser-ney" else None

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ngramlm.ema import ema
-from ngramlm.lrfind import lr_schedule, suggest
 from ngramlm.store import Store
+from ngramlm.training.ema import ema
+from ngramlm.training.lrfind import lr_schedule, suggest
 
 from .conftest import MAKEMORE
 

@@ -16,7 +16,7 @@ import torch
 from ngramlm import checkpoint
 from ngramlm.data import build_examples
 from ngramlm.models import mixture, preset_config
-from ngramlm.runner import start_run
+from ngramlm.stages.run import start_run
 from ngramlm.store import Store
 
 from .conftest import count_rows
@@ -283,7 +283,7 @@ def test_dev_is_evaluated_once_for_the_weight_and_the_recorded_loss(
 
 def test_a_killed_mixture_resumes(runs: tuple[str, int, int]) -> None:
     """Stopped while fitting: killed, nothing saved; resume loads the components again."""
-    from ngramlm.runner import resume_run
+    from ngramlm.stages.run import resume_run
 
     url, net, kn = runs
     with Store(url) as s:

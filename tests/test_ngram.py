@@ -177,7 +177,7 @@ from ngramlm import checkpoint
 from ngramlm.config import RunConfig
 from ngramlm.data import Vocab
 from ngramlm.models import ngram, preset_config
-from ngramlm.train import TrainState
+from ngramlm.training.loop import TrainState
 v = Vocab.from_words(["abc", "cab", "ba"])
 X = torch.tensor([[0, 0], [0, 1], [1, 2], [2, 3]])
 Y = torch.tensor([1, 2, 3, 0])
@@ -380,7 +380,7 @@ def test_crashed_count_run_resumes_by_counting_again(cli, prepared: str) -> None
     import socket
 
     from ngramlm import __version__
-    from ngramlm.runner import start_run
+    from ngramlm.stages.run import start_run
 
     from .test_train import age_heartbeat
 
@@ -427,7 +427,7 @@ def test_report_compare_refusals(cli, prepared: str, tmp_path: Path) -> None:
 def test_stopped_count_run_is_killed_then_resumes(prepared: str) -> None:
     import threading
 
-    from ngramlm.runner import resume_run, start_run
+    from ngramlm.stages.run import resume_run, start_run
 
     store = Store(prepared)
     ds = store.dataset("tiny")

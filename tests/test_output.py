@@ -198,7 +198,7 @@ def test_a_logit_far_above_the_target_keeps_its_gradient(gap: float) -> None:
 
 def test_intermediate_train_losses_sample_only_costly_splits() -> None:
     from ngramlm.evaluation import EvalSet
-    from ngramlm.train import TRAIN_SAMPLE, train_sample
+    from ngramlm.training.loop import TRAIN_SAMPLE, train_sample
 
     g = torch.Generator().manual_seed(0)
     X, Y = torch.randint(0, 27, (200_000, 3), generator=g), torch.randint(0, 27, (200_000,))

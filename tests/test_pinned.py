@@ -12,7 +12,7 @@ losses. Tolerances:
 * Neural runs are float32. The same config, seed and machine give bit-identical losses;
   another BLAS or CPU rounds matmuls differently (~1e-7 relative per operation), which a
   few hundred or thousand SGD steps carry to ~1e-5 of the final loss. Measured here: the
-  hand-written step (``ngramlm.fast``) and autograd, two rounding orders of the same
+  hand-written step (``ngramlm.models.mlp.fast``) and autograd, two rounding orders of the same
   step, differ by < 1e-6 after these synthetic runs and 8e-8 after 2,000 steps of the
   ``default`` preset; two threads instead of one moved the WaveNet by 4e-8. So abs=2e-4:
   far above rounding, far below any real change (a changed seed moves these by >1e-2).
@@ -31,11 +31,11 @@ import pytest
 import torch
 
 from ngramlm.data import Vocab, build_examples, read_words, split_words
-from ngramlm.datasets import prepare
 from ngramlm.models import family, preset_config
-from ngramlm.runner import start_run
+from ngramlm.stages.prepare import prepare
+from ngramlm.stages.run import start_run
 from ngramlm.store import Store
-from ngramlm.train import Examples, train
+from ngramlm.training.loop import Examples, train
 
 from .conftest import MAKEMORE
 

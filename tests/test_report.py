@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ngramlm import report as core
+from ngramlm.stages import report as core
 from ngramlm.store.records import MetricRecord, RunRecord
 
 from .test_train import age_heartbeat

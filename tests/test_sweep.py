@@ -15,8 +15,8 @@ import sqlalchemy as sa
 
 from ngramlm.errors import InputError
 from ngramlm.models import preset_config
+from ngramlm.stages.sweep import parse_grid, parse_lr_grid
 from ngramlm.store import Store
-from ngramlm.sweep import parse_grid, parse_lr_grid
 
 from .conftest import count_rows
 from .test_train import age_heartbeat
@@ -179,9 +179,9 @@ def test_several_workers_each_point_exactly_once(cli, db_url: str, words_file: P
 def test_join_adds_a_worker_from_another_process(cli, db_url: str, words_file: Path) -> None:
     """Two separate ``ngramlm sweep --join`` processes (as on two machines) share a sweep."""
     with Store(db_url) as store:
-        from ngramlm import sweep as core
-        from ngramlm.datasets import prepare
         from ngramlm.models import preset_config
+        from ngramlm.stages import sweep as core
+        from ngramlm.stages.prepare import prepare
 
         ds = prepare(store, words_file, "tiny", 42).dataset
         base = preset_config("default", {"n_embd": 4, "n_hidden": 16, "steps": 60}, ds.vocab_size)

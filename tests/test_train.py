@@ -20,14 +20,14 @@ import torch.nn.functional as F
 
 from ngramlm import checkpoint
 from ngramlm.config import RunConfig
-from ngramlm.datasets import prepare
 from ngramlm.errors import InputError
 from ngramlm.models import preset_config
 from ngramlm.models.mlp import MLP, MLPConfig
-from ngramlm.runner import Progress, resume_run, start_run
+from ngramlm.stages.prepare import prepare
+from ngramlm.stages.run import Progress, resume_run, start_run
 from ngramlm.store import Store
 from ngramlm.store.records import RunRecord
-from ngramlm.train import EvalPoint, TrainState
+from ngramlm.training.loop import EvalPoint, TrainState
 
 TINY = {"n_embd": 4, "n_hidden": 16, "steps": 600, "batch_size": 16, "eval_every": 100}
 
@@ -139,8 +139,8 @@ def test_every_option_trains_and_lowers_the_loss(db_url: str, store: Store, opts
     letters the drop measured 0.18 to 0.63 nats over these configs; 0.1 is a margin a
     run that does not learn (a broken step, a zero learning rate) cannot reach."""
     from ngramlm.evaluation import EvalSet, evaluate_set
-    from ngramlm.runner import load_examples
-    from ngramlm.train import build
+    from ngramlm.stages.run import load_examples
+    from ngramlm.training.loop import build
 
     ds = store.dataset("tiny")
     cfg = tiny_cfg(store, **opts)
@@ -373,7 +373,7 @@ def test_preset_lecture_is_makemore_part_2() -> None:
         0.1,
         "step",
     )
-    from ngramlm.train import lr_at
+    from ngramlm.training.loop import lr_at
 
     assert lr_at(t, 99_999) == 0.1 and lr_at(t, 100_000) == pytest.approx(0.01)
 
@@ -503,8 +503,8 @@ class DropStoreAt(Progress):
 def test_store_lost_mid_training_saves_the_checkpoint_to_a_file(
     pg_url: str, words_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ngramlm import runner as train_module
     from ngramlm.errors import StoreError
+    from ngramlm.stages import run as train_module
 
     monkeypatch.setattr(train_module, "RETRY_DELAYS_S", (0.05, 0.1, 0.2))
     monkeypatch.setattr(train_module, "HEARTBEAT_S", 0.0)  # write at every progress step
@@ -521,8 +521,8 @@ def test_store_lost_mid_training_saves_the_checkpoint_to_a_file(
 
 
 def test_fast_path_and_autograd_train_to_the_same_losses(store: Store) -> None:
-    from ngramlm.runner import load_examples
-    from ngramlm.train import train as engine_train
+    from ngramlm.stages.run import load_examples
+    from ngramlm.training.loop import train as engine_train
 
     ds = store.dataset("tiny")
     cfg = tiny_cfg(store, init="lecture")

@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 
 from ngramlm.data import Vocab, build_examples
-from ngramlm.datasets import prepare
 from ngramlm.models import family, preset_config
 from ngramlm.models.wavenet import WaveNet, WaveNetConfig
-from ngramlm.runner import resume_run, start_run
+from ngramlm.stages.prepare import prepare
+from ngramlm.stages.run import resume_run, start_run
 from ngramlm.store import Store
 
 from .conftest import count_rows
@@ -44,7 +44,7 @@ def test_preset_is_the_lectures_76579_parameter_model() -> None:
         0.1,
         "step",
     )
-    from ngramlm.train import lr_at
+    from ngramlm.training.loop import lr_at
 
     assert lr_at(t, 149_999) == 0.1 and lr_at(t, 150_000) == pytest.approx(0.01)
     model = WaveNet(m, torch.Generator().manual_seed(42))

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from ngramlm.cli.common import console, print_json, store
-from ngramlm.datasets import DEFAULT_SEED, load, record
+from ngramlm.stages.prepare import DEFAULT_SEED, load, record
 
 
 def register(app: typer.Typer) -> None:

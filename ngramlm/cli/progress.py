@@ -13,9 +13,9 @@ from rich.progress import (
 )
 
 from ngramlm.cli.common import err_console
-from ngramlm.runner import Progress as ProgressSink
+from ngramlm.stages.run import Progress as ProgressSink
 from ngramlm.store.records import RunRecord
-from ngramlm.train import EvalPoint
+from ngramlm.training.loop import EvalPoint
 
 PLAIN_EVERY_S = 10.0
 

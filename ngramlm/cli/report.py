@@ -10,11 +10,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ngramlm import report as core
 from ngramlm.cli import options as o
 from ngramlm.cli.common import console, fmt_loss, parse_id, print_json, run_id, store
-from ngramlm.datasets import check_name
 from ngramlm.errors import InputError
+from ngramlm.stages import report as core
+from ngramlm.stages.prepare import check_name
 from ngramlm.store import Store
 from ngramlm.store.records import RunRecord
 
@@ -66,7 +66,7 @@ def report_cmd(
         )
     s = store(ctx)
     if compare:
-        from ngramlm.datasets import resolve_dataset
+        from ngramlm.stages.prepare import resolve_dataset
 
         ds = resolve_dataset(s, dataset) if dataset is not None else None
         compare_models(s, ds.id if ds else None, as_json, as_csv, limit)

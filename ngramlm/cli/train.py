@@ -12,7 +12,7 @@ from ngramlm.cli.common import api, console, fmt_loss, parse_id, print_json
 from ngramlm.errors import InputError
 
 if TYPE_CHECKING:
-    from ngramlm.runner import Outcome
+    from ngramlm.stages.run import Outcome
 
 
 def register(app: typer.Typer) -> None:
@@ -69,7 +69,7 @@ def train_cmd(
 
 
 def show(outcome: Outcome, as_json: bool) -> None:
-    from ngramlm.report import counted, describe
+    from ngramlm.stages.report import counted, describe
 
     run = outcome.run
     is_counted = counted(run)

@@ -5,7 +5,7 @@ A family is one module of ``ngramlm.models`` holding:
 * its config: a frozen dataclass with a ``family`` class variable (the ``--model`` name),
   ``vocab_size`` and a ``block_size``; its validation and its presets;
 * how a model comes to be: ``build`` (a ``torch.nn.Module`` trained by gradient steps in
-  ``ngramlm.train``) or ``fit`` (counted from the train split);
+  ``ngramlm.training.loop``) or ``fit`` (counted from the train split);
 * the model's eval-mode ``logits`` for a batch of contexts, ``mean_nll`` over examples
   and ``log_probs_of`` each example's log-probability;
 * its state to and from the tensors of a safetensors checkpoint;
@@ -150,7 +150,7 @@ class Family(ABC):
 
     def batchable(self, cfg: RunConfig) -> bool:
         """Whether sweep points differing only in lr and seed train as one batched model
-        (``ngramlm.batched``)."""
+        (``ngramlm.training.batched``)."""
         return False
 
     # --- what reports show ------------------------------------------------------------
@@ -184,7 +184,7 @@ class Family(ABC):
 
 
 class NeuralFamily(Family):
-    """A family trained by gradient steps in ``ngramlm.train``."""
+    """A family trained by gradient steps in ``ngramlm.training.loop``."""
 
     counted = False
     # Whether the family's training step runs its output layer in bfloat16 when asked
@@ -215,7 +215,7 @@ class NeuralFamily(Family):
         calls (``generator`` draws dropout masks); it also provides ``LanguageModel``."""
 
     def fast_stepper(self, model: torch.nn.Module, train: TrainConfig) -> Any | None:
-        """A hand-written training step for this config (``ngramlm.fast``), or None for
+        """A hand-written training step for this config (``ngramlm.models.mlp.fast``), or None for
         autograd. ``step_ix(X, Y, ix, lr)`` returns the minibatch loss."""
         return None
 

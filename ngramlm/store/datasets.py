@@ -135,7 +135,7 @@ class DatasetsMixin(StoreBase):
 
     def words(self, dataset_id: int, split: str) -> list[str]:
         """The train or dev words in split order. The test split is not served here:
-        only ``ngramlm.finalize`` reads it, through ``finalize_with_test_words``."""
+        only ``ngramlm.stages.finalize`` reads it, through ``finalize_with_test_words``."""
         if split not in ("train", "dev"):
             raise ValueError(f"words() serves train and dev only, not {split!r}")
         return self._split_words(dataset_id, split)

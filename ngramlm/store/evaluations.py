@@ -66,7 +66,7 @@ class EvaluationsMixin(StoreBase):
         Under the run's write lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: SELECT ... FOR
         UPDATE on the run), an existing evaluation is returned as is (``created`` False);
         otherwise the test words are loaded, handed to ``evaluate`` and its result recorded.
-        Only ngramlm/finalize.py calls this (a test checks)."""
+        Only ngramlm/stages/finalize.py calls this (a test checks)."""
         with self._tx(write=True) as s:
             row = s.scalar(select(Run).where(Run.id == run_id).with_for_update())
             if row is None:

@@ -6,7 +6,7 @@ every matmul a batched matmul, and each member keeps its own generator, minibatc
 learning rate. One step of the batch is a handful of larger operations instead of M
 rounds of tiny ones, which is what a small MLP on a CPU is starved of.
 
-The step is ``BatchedFastSGD``: ``ngramlm.fast``'s hand-written forward, backward and SGD
+The step is ``BatchedFastSGD``: ``ngramlm.models.mlp.fast``'s hand-written forward, backward and SGD
 update (the gradients of makemore part 4, "becoming a backprop ninja") with a member axis
 in front of every tensor:
 
@@ -43,10 +43,10 @@ import torch.nn.functional as F
 
 from ngramlm.config import RunConfig, config_hash
 from ngramlm.evaluation import EvalSet, nll_sums
-from ngramlm.fast import below_autograd, tanh_backward
 from ngramlm.models import family_of
 from ngramlm.models.mlp import MLP
-from ngramlm.train import (
+from ngramlm.models.mlp.fast import below_autograd, tanh_backward
+from ngramlm.training.loop import (
     EvalPoint,
     Examples,
     Hooks,
@@ -132,7 +132,7 @@ class BatchedMLP:
 
 
 class BatchedFastSGD:
-    """``ngramlm.fast.FastSGD`` for a ``BatchedMLP``: one SGD step of every member at once.
+    """``models.mlp.fast.FastSGD`` for a ``BatchedMLP``: one SGD step of every member at once.
 
     ``step_ix(X, Y, ix, lr)`` gathers member m's minibatch ``X[ix[m]], Y[ix[m]]``
     (``ix`` (M, B) int64) into preallocated buffers, runs the forward pass, the

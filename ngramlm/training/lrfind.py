@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import torch
 
 from ngramlm.config import RunConfig
-from ngramlm.ema import ema
 from ngramlm.errors import InputError
-from ngramlm.train import AutogradStep, Examples, build, draw
+from ngramlm.training.ema import ema
+from ngramlm.training.loop import AutogradStep, Examples, build, draw
 
 DIVERGED = 4.0  # stop reading the curve once the smoothed loss is 4x its best
 

@@ -20,12 +20,12 @@ from typing import Any
 
 import torch
 
-from ngramlm import __version__, batched
+from ngramlm import __version__
 from ngramlm.config import RunConfig
 from ngramlm.errors import ClaimedError, InputError
 from ngramlm.models import config_from_dict, family_of
-from ngramlm.report import best_by_dev
-from ngramlm.runner import (
+from ngramlm.stages.report import best_by_dev
+from ngramlm.stages.run import (
     Outcome,
     Progress,
     execute_batched,
@@ -36,7 +36,8 @@ from ngramlm.runner import (
 )
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, RunRecord, SweepRecord
-from ngramlm.train import resolve_device
+from ngramlm.training import batched
+from ngramlm.training.loop import resolve_device
 
 MAX_POINTS = 10_000
 

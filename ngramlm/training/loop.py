@@ -1,16 +1,16 @@
 """The training loop: explicit inputs, a generator from the seed, progress through hooks.
 
-No printing and no database here: ``ngramlm.runner`` connects the hooks to the store and
+No printing and no database here: ``ngramlm.stages.run`` connects the hooks to the store and
 the terminal. One ``torch.Generator`` seeded from the run's seed draws the initial
 weights, every minibatch and every dropout mask, so the same config and seed give the
 same losses; its state is part of every checkpoint, so a resumed run continues the very
 same stream.
 
-The loop's skeleton is shared with the batched sweep loop (``ngramlm.batched``) and the
-learning-rate range test (``ngramlm.lrfind``): ``schedule`` says at each step what is due
+The loop's skeleton is shared with the batched sweep loop (``ngramlm.training.batched``) and the
+learning-rate range test (``ngramlm.training.lrfind``): ``schedule`` says at each step what is due
 (learning rate, progress, evaluation, checkpoint), ``draw`` takes the minibatch indices
 from the generator, and a stepper (``AutogradStep`` here, the hand-written steps of
-``ngramlm.fast`` and ``ngramlm.batched``) takes the step.
+``ngramlm.models.mlp.fast`` and ``ngramlm.training.batched``) takes the step.
 """
 
 from __future__ import annotations
@@ -295,7 +295,7 @@ def train(
     """Train ``cfg`` on ``examples``, from scratch or from ``resume``.
 
     ``fast_path`` None (the default) takes the family's hand-written step where it has one
-    for this config (``ngramlm.fast``: the plain MLP under SGD) and autograd for the rest;
+    for this config (``models.mlp.fast``: the plain MLP under SGD) and autograd for the rest;
     False forces autograd (for tests and benchmarks)."""
     hooks = hooks or Hooks()
     fam, t = neural_family(cfg), cfg.train

@@ -18,19 +18,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ngramlm.config import (
-    MAX_BLOCK_SIZE,
-    MAX_LAYERS,
-    MAX_WIDTH,
-    RunConfig,
-    TrainConfig,
-    check_size,
-    choice,
-    finite,
-    positive_int,
-)
-from ngramlm.errors import InputError
-from ngramlm.models.base import Description, NeuralFamily
 from ngramlm.models.neural import NeuralLM
 from ngramlm.models.output import chunked, linear_cross_entropy
 
@@ -78,7 +65,7 @@ class MLPConfig:
     @property
     def plain(self) -> bool:
         """No normalisation, dropout, direct connections or tied output: the hand-written
-        steps of ``ngramlm.fast`` and ``ngramlm.batched`` compute exactly this model."""
+        steps (``models.mlp.fast``, ``training.batched``) compute exactly this model."""
         return (
             self.norm == "none"
             and self.dropout == 0
@@ -297,71 +284,3 @@ PRESETS: dict[str, dict[str, Any]] = {
         "weight_decay": 0.0,
     },
 }
-
-
-class MLPFamily(NeuralFamily):
-    name = "mlp"
-    mixed_precision = True
-    config_cls = MLPConfig
-    presets = PRESETS
-    default_preset = "default"
-    printed: ClassVar[dict[str, tuple[str, float, float]]] = {
-        "lecture": ("makemore part 2", 2.1260, 2.1701),
-        "best": ("makemore part 5's WaveNet", 1.7690, 1.9937),  # the series' best, to beat
-    }
-    help = "the MLP of Bengio et al. 2003 (makemore part 2)"
-
-    def validate(self, cfg: RunConfig) -> None:
-        super().validate(cfg)
-        m: MLPConfig = cfg.model
-        assert cfg.train is not None
-        positive_int("block_size", m.block_size, MAX_BLOCK_SIZE)
-        positive_int("n_embd", m.n_embd, MAX_WIDTH)
-        positive_int("n_hidden", m.n_hidden, MAX_WIDTH)
-        positive_int("n_layers", m.n_layers, MAX_LAYERS)
-        positive_int("vocab_size", m.vocab_size, 1_000_000)
-        choice("init", m.init, INITS)
-        choice("norm", m.norm, NORMS)
-        finite("dropout", m.dropout, low=0.0, high=0.95)
-        finite("embd_dropout", m.embd_dropout, low=0.0, high=0.95)
-        for flag in ("direct", "tie"):
-            if not isinstance(getattr(m, flag), bool):
-                raise InputError(f"--{flag} must be true or false, got {getattr(m, flag)!r}")
-        # Activations of one step: embeddings, each hidden layer (pre and post tanh), logits.
-        per_example = m.block_size * m.n_embd + 2 * m.n_layers * m.n_hidden + 2 * m.vocab_size
-        check_size(m.n_params, per_example, cfg.train.batch_size)
-
-    def build(self, cfg: MLPConfig, generator: torch.Generator) -> MLP:
-        return MLP(cfg, generator)
-
-    def fast_stepper(self, model: torch.nn.Module, train: TrainConfig) -> Any | None:
-        from ngramlm import fast
-
-        assert isinstance(model, MLP)
-        if not fast.supports(model.cfg, train):
-            return None
-        return fast.FastSGD(model, train.batch_size, train.weight_decay)
-
-    def batchable(self, cfg: RunConfig) -> bool:
-        from ngramlm import fast
-
-        return cfg.train is not None and fast.supports(cfg.model, cfg.train)
-
-    def describe(self, cfg: RunConfig, extra: Any) -> Description:
-        m: MLPConfig = cfg.model
-        size = f"{m.block_size}/{m.n_embd}/{m.n_hidden}" + (
-            f"x{m.n_layers}" if m.n_layers > 1 else ""
-        )
-        return Description(
-            label=f"mlp {size}" + (" tied" if m.tie else ""),
-            short=size,
-            n=m.block_size + 1,
-            h=m.n_hidden,
-            m=m.n_embd,
-            layers=m.n_layers,
-            direct=m.direct,
-            params=m.n_params,
-        )
-
-
-FAMILY = MLPFamily()

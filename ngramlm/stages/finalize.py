@@ -17,7 +17,7 @@ import torch
 from ngramlm import checkpoint
 from ngramlm.data import build_examples
 from ngramlm.errors import ConflictError, InputError
-from ngramlm.report import best_by_dev
+from ngramlm.stages.report import best_by_dev
 from ngramlm.store import Store
 from ngramlm.store.records import CheckpointRecord, EvaluationRecord, RunRecord
 

@@ -38,11 +38,11 @@ from collections.abc import Callable
 import torch
 
 from ngramlm.config import TrainConfig
-from ngramlm.models.mlp import MLP, MLPConfig
+from ngramlm.models.mlp.network import MLP, MLPConfig
 from ngramlm.models.output import chunked
 
 # tanh's backward written into a buffer: d loss / d pre-activation = (1 - h**2) * dh.
-# Shared with ngramlm.batched, as is ``below_autograd``.
+# Shared with ngramlm.training.batched, as is ``below_autograd``.
 tanh_backward = torch.ops.aten.tanh_backward.grad_input
 
 # No tensor in a step takes part in autograd, so the dispatcher's autograd and

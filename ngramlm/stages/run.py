@@ -1,5 +1,5 @@
 """Runs against the store: create the run, train (or count), record curves, checkpoints
-and the outcome. The loop itself is ``ngramlm.train``; this module is the glue.
+and the outcome. The loop itself is ``ngramlm.training.loop``; this module is the glue.
 
 Status transitions: ``running`` -> ``finished`` | ``failed`` (an exception; its message
 is kept) | ``killed`` (Ctrl-C or SIGTERM: a checkpoint is saved first). A run whose
@@ -23,8 +23,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from ngramlm import __version__, checkpoint, lrfind
-from ngramlm.batched import train_batched
+from ngramlm import __version__, checkpoint
 from ngramlm.config import RunConfig
 from ngramlm.data import Vocab, build_examples
 from ngramlm.errors import InputError, StoreError
@@ -32,8 +31,17 @@ from ngramlm.models import Component, CountFamily, config_from_dict, family_of
 from ngramlm.models.base import NeuralFamily
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, MetricRecord, RunRecord
-from ngramlm.train import EvalPoint, Examples, Hooks, TrainResult, TrainState, resolve_device
-from ngramlm.train import train as train_loop
+from ngramlm.training import lrfind
+from ngramlm.training.batched import train_batched
+from ngramlm.training.loop import (
+    EvalPoint,
+    Examples,
+    Hooks,
+    TrainResult,
+    TrainState,
+    resolve_device,
+)
+from ngramlm.training.loop import train as train_loop
 
 T = TypeVar("T")
 
@@ -220,7 +228,7 @@ def execute_batched(
     stop: threading.Event,
 ) -> list[Outcome]:
     """Train already-created runs of one shape together as one batched model
-    (``ngramlm.batched``) and record each one's outcome as if it had run alone."""
+    (``ngramlm.training.batched``) and record each one's outcome as if it had run alone."""
     hooks = [
         StoreHooks(
             store,
