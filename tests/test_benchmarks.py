@@ -113,3 +113,11 @@ def test_gpu_check_runs_or_says_there_is_no_gpu(tmp_path: Path) -> None:
     """Without CUDA it says so and exits 0; with one, its checks must pass (exit 0)."""
     out = run(str(REPO / "benchmarks" / "gpu_check.py"), cwd=tmp_path).stdout
     assert "no CUDA device here" in out or "batched 8 members" in out
+
+
+@pytest.mark.slow
+def test_against_an_earlier_checkout(tmp_path: Path) -> None:
+    """``--against DIR`` runs the arm on another checkout too (here this one again)."""
+    out = run("-m", "benchmarks", "--only", "4", "--steps", "30", "--threads", "1",
+              "--against", str(REPO), "--words", str(NAMES), cwd=tmp_path).stdout  # fmt: skip
+    assert f"this checkout vs {REPO}:" in out
