@@ -34,7 +34,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     session.install(TORCH)
     session.install("-e", ".[dev]")
-    session.run("mypy", "ngramlm")
+    session.run("mypy", "ngramlm", "benchmarks")
 
 
 @nox.session

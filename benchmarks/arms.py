@@ -8,16 +8,23 @@ import resource
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from ngramlm.data import Split, Vocab
+    from ngramlm.store import Store
+    from ngramlm.store.records import DatasetRecord
 
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _examples(words_path: str):  # type: ignore[no-untyped-def]
+def _examples(
+    words_path: str,
+) -> tuple[Vocab, Split, tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
     from ngramlm.data import Vocab, build_examples, read_words, split_words
 
     words = read_words(Path(words_path))
@@ -30,7 +37,7 @@ def _examples(words_path: str):  # type: ignore[no-untyped-def]
     )
 
 
-def _store_with(words_path: str, tmp: str):  # type: ignore[no-untyped-def]
+def _store_with(words_path: str, tmp: str) -> tuple[Store, DatasetRecord]:
     from ngramlm.stages.prepare import prepare
     from ngramlm.store import Store
 
@@ -48,7 +55,7 @@ def _api() -> tuple[Any, Any, Any, Any]:
         from ngramlm.stages.run import start_run
         from ngramlm.training.loop import Examples, train
     except ImportError:
-        from ngramlm.engine import Examples, train  # type: ignore[import-not-found,no-redef]
+        from ngramlm.engine import Examples, train  # type: ignore[no-redef]
 
         from ngramlm.config import resolve as preset_config  # type: ignore[attr-defined,no-redef]
         from ngramlm.training.loop import start_run  # type: ignore[attr-defined,no-redef]
@@ -196,21 +203,32 @@ def arm_report10k(runs: int) -> dict[str, Any]:
             "wall_seconds": command_s, "peak_mb": _peak_mb()}  # fmt: skip
 
 
-def arm_models(words: str, threads: int, finalize: bool) -> dict[str, Any]:
+def arm_models(
+    words: str, threads: int, finalize: bool, steps: int | None = None
+) -> dict[str, Any]:
     """(6) Model quality: ``--preset best`` from scratch, beside the n-gram baselines, in
-    one fresh store; with ``finalize`` each is evaluated on the test split once."""
-    from ngramlm.models import ngram, preset_config
+    one fresh store; with ``finalize`` each is evaluated on the test split once.
+    ``steps``: train ``best`` for that many steps instead of its 60,000 (a smoke run)."""
     from ngramlm.stages.finalize import finalize as finalize_run
-    from ngramlm.stages.run import start_ngram, start_run
+    from ngramlm.models import preset_config
+    from ngramlm.stages.run import start_run
 
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         s, ds = _store_with(words, tmp)
         runs = []
         for model, order in (("bigram", 2), ("kneser-ney", 5), ("kneser-ney", 6)):
-            cfg = ngram.make_config(model, order, None, ds.vocab_size)
-            runs.append((f"{model}-{order}", start_ngram(s, ds, cfg).run))
+            counted = preset_config(None, {"order": order}, ds.vocab_size, model=model)
+            runs.append((f"{model}-{order}", start_run(s, ds, counted).run))
         cfg = preset_config("best", {}, ds.vocab_size)
+        if steps is not None:  # a shorter run keeps its warm-up under a tenth of it
+            assert cfg.train is not None
+            short = {
+                "steps": steps,
+                "warmup": min(cfg.train.warmup, steps // 10),
+                "eval_every": steps,
+            }
+            cfg = preset_config("best", short, ds.vocab_size)
         t0 = time.perf_counter()
         runs.append(("best", start_run(s, ds, cfg, preset="best").run))
         best_wall = time.perf_counter() - t0

@@ -14,7 +14,15 @@ import torch
 import torch.nn.functional as F
 
 
-def run(Xtr, Ytr, Xdev, Ydev, steps: int, seed: int = 42, lr: float = 0.1) -> dict:  # type: ignore[no-untyped-def]
+def run(
+    Xtr: torch.Tensor,
+    Ytr: torch.Tensor,
+    Xdev: torch.Tensor,
+    Ydev: torch.Tensor,
+    steps: int,
+    seed: int = 42,
+    lr: float = 0.1,
+) -> dict[str, float]:
     g = torch.Generator().manual_seed(seed)
     C = torch.randn((27, 10), generator=g)
     W1 = torch.randn((30, 200), generator=g)
@@ -36,11 +44,13 @@ def run(Xtr, Ytr, Xdev, Ydev, steps: int, seed: int = 42, lr: float = 0.1) -> di
         loss.backward()
         step_lr = lr if i < steps // 2 else lr / 10
         for p in parameters:
-            p.data += -step_lr * p.grad
+            grad = p.grad
+            assert grad is not None
+            p.data += -step_lr * grad
     train_s = time.perf_counter() - t0
 
     @torch.no_grad()
-    def split_loss(X, Y) -> float:  # type: ignore[no-untyped-def]
+    def split_loss(X: torch.Tensor, Y: torch.Tensor) -> float:
         h = torch.tanh(C[X].view(-1, 30) @ W1 + b1)
         return F.cross_entropy(h @ W2 + b2, Y).item()
 

@@ -2,6 +2,8 @@
 
     python -m benchmarks.brown [--corpus PATH] [--threads N] [--precision auto|fp32|bf16]
                                [--store URL] [--skip-mlp]
+    python -m benchmarks.brown --corpus tiny.txt --split ordered:2000,500 --min-count 1 \
+        --steps 20                       # a smoke run on a tiny corpus (the tests do this)
 
 (``nox -s brown`` runs it.)
 
@@ -34,6 +36,8 @@ DEFAULT_CORPUS = Path(
         "NGRAMLM_BROWN", Path(__file__).resolve().parents[2] / "shared" / "data" / "brown.txt"
     )
 )
+
+SPLIT = "ordered:800000,200000"  # the paper's: 800,000 tokens train, 200,000 dev
 
 # Bengio et al. 2003, Table 1 (Brown), test perplexity as printed.
 PAPER = [
@@ -70,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="the networks' training precision (default auto)")  # fmt: skip
     ap.add_argument("--store", help="store URL (default: a fresh SQLite file in a temp dir)")
     ap.add_argument("--skip-mlp", action="store_true", help="count models only")
+    ap.add_argument("--split", default=SPLIT, help=f"prepare's --split (default {SPLIT})")
+    ap.add_argument("--min-count", type=int, default=4, help="prepare's --min-count (default 4)")
+    ap.add_argument("--steps", type=int, help="train the networks this many steps (smoke runs)")
     args = ap.parse_args(argv)
     if not args.corpus.exists():
         print(f"error: {args.corpus}: no such corpus; give one with --corpus", file=sys.stderr)
@@ -89,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     with ngramlm.open_store(url) as exp:
         t0 = time.perf_counter()
-        ds = exp.prepare(args.corpus, "brown", unit="word", min_count=4,
-                         split="ordered:800000,200000")  # fmt: skip
+        ds = exp.prepare(args.corpus, "brown", unit="word", min_count=args.min_count,
+                         split=args.split)  # fmt: skip
         print(f"prepared in {time.perf_counter() - t0:.1f}s: |V| = {ds.vocab_size:,}")
 
         def run(label: str, **kw: Any) -> None:
@@ -109,9 +116,13 @@ def main(argv: list[str] | None = None) -> int:
         for order in (3, 4, 5):
             run(f"modified Kneser-Ney, n={order}", model="modified-kn", order=order)
         if not args.skip_mlp:
+            short: dict[str, Any] = (
+                {} if args.steps is None else {"steps": args.steps, "warmup": args.steps // 10}
+            )
             run("MLP1 --preset bengio (n=5 h=50 m=60 direct)", preset="bengio",
-                precision=args.precision)  # fmt: skip
-            run("MLP --preset words (ngramlm's tuned)", preset="words", precision=args.precision)
+                precision=args.precision, **short)  # fmt: skip
+            run("MLP --preset words (ngramlm's tuned)", preset="words", precision=args.precision,
+                **short)  # fmt: skip
             if "mixture" in FAMILIES:
                 count = min((r for r in rows if "Kneser" in r["label"]), key=lambda r: r["dev"])
                 net = min((r for r in rows if "MLP" in r["label"]), key=lambda r: r["dev"])

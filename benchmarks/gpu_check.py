@@ -47,6 +47,7 @@ def main() -> int:
         gpu = train(cfg, ex, torch.device("cuda"))
         diff = max_diff(cpu.points, gpu.points)
         ok &= diff < 1e-3
+        assert cfg.train is not None
         print(f"{preset} {cfg.train.optimizer}: cpu dev {cpu.dev_loss:.5f}, cuda dev "
               f"{gpu.dev_loss:.5f}, max curve diff {diff:.2e} {verdict(diff)}")  # fmt: skip
     lrs = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0]

@@ -2,6 +2,7 @@
 float32 PyTorch loop of the same model, at equal dev perplexity.
 
     python -m benchmarks.word_speed [--corpus PATH] [--epochs 1] [--threads N] [--repeat 1]
+                                    [--split ordered:800000,200000] [--min-count 4]
 
 The data: Brown as Bengio et al. 2003 split it (``--unit word --min-count 4 --split
 ordered:800000,200000``; |V| = 14,115). The model: n=5 (4 words of context), m=60, h=100,
@@ -27,22 +28,28 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmarks.brown import DEFAULT_CORPUS, cpu
+from benchmarks.brown import DEFAULT_CORPUS, SPLIT, cpu
+
+if TYPE_CHECKING:
+    from ngramlm.config import Precision
+    from ngramlm.models.base import NeuralFamily
 
 N, M, H, BATCH, LR, WARMUP, FLOOR = 5, 60, 100, 512, 2e-3, 200, 0.05
 
 
-def examples(corpus: Path) -> tuple[int, tuple[torch.Tensor, ...]]:
+def examples(
+    corpus: Path, split: str = SPLIT, min_count: int = 4
+) -> tuple[int, tuple[torch.Tensor, ...]]:
     from ngramlm.data import build_examples
     from ngramlm.stages.prepare import load
 
-    wl = load(corpus, "brown", 42, unit="word", min_count=4, split="ordered:800000,200000")
+    wl = load(corpus, "brown", 42, unit="word", min_count=min_count, split=split)
     parts = wl.parts()
     Xtr, Ytr = build_examples(parts["train"], wl.vocab, N - 1)
     Xdev, Ydev = build_examples(parts["dev"], wl.vocab, N - 1)
@@ -85,7 +92,7 @@ class Plain(nn.Module):
         return self.out(h)
 
 
-def config(V: int, steps: int, precision: str = "auto") -> Any:
+def config(V: int, steps: int, precision: Precision = "auto") -> Any:
     from ngramlm.config import RunConfig, TrainConfig
     from ngramlm.models.mlp import MLPConfig
 
@@ -97,20 +104,28 @@ def config(V: int, steps: int, precision: str = "auto") -> Any:
     )  # fmt: skip
 
 
-def resolved(V: int, steps: int) -> str:
+def mlp_family() -> NeuralFamily:
     from ngramlm.models import family
+    from ngramlm.models.base import NeuralFamily
 
-    return str(family("mlp").precision(config(V, steps), torch.device("cpu")))
+    fam = family("mlp")
+    assert isinstance(fam, NeuralFamily)
+    return fam
+
+
+def resolved(V: int, steps: int) -> str:
+    return str(mlp_family().precision(config(V, steps), torch.device("cpu")))
 
 
 def arm_plain(V: int, data: tuple[torch.Tensor, ...], steps: int) -> dict[str, Any]:
-    from ngramlm.models import family
-
     Xtr, Ytr, Xdev, Ydev = data
     model = Plain(V)
     # The same initial weights as ngramlm's arm (its seed's draws), so that the two arms
     # differ only in how the steps are computed.
-    init = family("mlp").build(config(V, steps).model, torch.Generator().manual_seed(42))
+    from ngramlm.models.mlp import MLP
+
+    init = mlp_family().build(config(V, steps).model, torch.Generator().manual_seed(42))
+    assert isinstance(init, MLP)
     with torch.no_grad():
         model.emb.weight.copy_(init.C)
         model.hidden.weight.copy_(init.W[0].t())
@@ -139,17 +154,16 @@ def arm_plain(V: int, data: tuple[torch.Tensor, ...], steps: int) -> dict[str, A
 
 
 def arm_ngramlm(
-    V: int, data: tuple[torch.Tensor, ...], steps: int, precision: str = "auto"
+    V: int, data: tuple[torch.Tensor, ...], steps: int, precision: Precision = "auto"
 ) -> dict[str, Any]:
-    from ngramlm.models import family
     from ngramlm.training.loop import Examples, train
 
     cfg = config(V, steps, precision)
-    family("mlp").validate(cfg)
-    precision = family("mlp").precision(cfg, torch.device("cpu"))
+    mlp_family().validate(cfg)
+    used = mlp_family().precision(cfg, torch.device("cpu"))
     result = train(cfg, Examples(*data), torch.device("cpu"))
     seconds = result.points[-1].elapsed_s  # the steps, before the final evaluation
-    return {"seconds": seconds, "dev_loss": result.dev_loss, "precision": precision}
+    return {"seconds": seconds, "dev_loss": result.dev_loss, "precision": used}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,13 +172,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=float, default=1.0)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default torch's)")
     ap.add_argument("--repeat", type=int, default=1, help="alternations of the two arms")
+    ap.add_argument("--split", default=SPLIT, help=f"prepare's --split (default {SPLIT})")
+    ap.add_argument("--min-count", type=int, default=4, help="prepare's --min-count (default 4)")
     args = ap.parse_args(argv)
     if not args.corpus.exists():
         print(f"error: {args.corpus}: no such corpus; give one with --corpus", file=sys.stderr)
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
-    V, data = examples(args.corpus)
+    V, data = examples(args.corpus, args.split, args.min_count)
     steps = max(WARMUP + 1, math.ceil(args.epochs * data[0].shape[0] / BATCH))
     print(f"# word speed: {cpu()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"# Brown |V| = {V:,}, n={N} m={M} h={H}, batch {BATCH}, {steps:,} steps "

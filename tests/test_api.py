@@ -421,7 +421,8 @@ def readme_example() -> str:
 
 
 def test_the_readme_example_runs_as_written(tmp_path: Path) -> None:
-    code = readme_example()
+    """As after README's command 1, which installs no pandas: the example must not need it."""
+    code = "import sys\nsys.modules['pandas'] = None  # as if not installed\n" + readme_example()
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                             text=True, timeout=600)  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -16,8 +16,9 @@ from ngramlm.store.store import DEFAULT_URL
 
 app = typer.Typer(
     name="ngramlm",
-    help="Character-level MLP language models (Bengio et al. 2003, makemore part 2) "
-    "with an experiment store.",
+    help="Neural n-gram language models over characters or words: the MLP of Bengio et al. "
+    "2003 and makemore, makemore's WaveNet, count n-grams (bigram, Kneser-Ney) and their "
+    "mixture, every run kept in an experiment store (SQLite or PostgreSQL).",
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_show_locals=False,

@@ -1,0 +1,123 @@
+"""Every benchmark runs: each arm of ``python -m benchmarks`` and every other script in
+benchmarks/, at smoke size (a few steps, the bundled word list, a tiny word corpus), in a
+subprocess with this checkout on PYTHONPATH, as a user would start them. The figures are
+not checked (they are measured by hand, see docs/speed.md); that the scripts still run
+against the current code is."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+NAMES = REPO / "data" / "names.txt"
+WORDS = ["the", "cat", "dog", "sat", "on", "a", "mat", "and", "ran", "to", "big", "red", "house"]
+
+
+def word_corpus(path: Path, n: int = 400, seed: int = 0) -> Path:
+    """``n`` sentences over a small Zipf-like vocabulary (about 1,800 tokens), a few rare
+    words among them: a corpus in Brown's format (one sentence a line) in milliseconds."""
+    rng = random.Random(seed)
+    weights = [1 / (i + 1) for i in range(len(WORDS))]
+    lines = []
+    for i in range(n):
+        words = rng.choices(WORDS, weights, k=rng.randint(2, 7))
+        if i % 40 == 0:
+            words.append(f"rare{i}")
+        lines.append(" ".join(words))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` in ``cwd`` with this checkout first on the path, one torch thread."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env.pop("NGRAMLM_DB", None)
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert proc.returncode == 0, f"{' '.join(args)} exited {proc.returncode}:\n{proc.stderr}"
+    return proc
+
+
+# Each arm of `python -m benchmarks`, smoke-sized, and a line its summary must print.
+ARMS = {
+    1: ("(1) --preset lecture:", ()),
+    2: ("(2) 8-point lr sweep:", ()),
+    3: ("(3) --preset default reaches", ()),
+    4: ("(4) store overhead:", ()),
+    5: ("(5) report on 50 runs", ("--runs", "50")),
+    6: ("(6) --preset best: dev", ("--finalize",)),
+}
+
+
+@pytest.mark.parametrize("arm", sorted(ARMS))
+def test_each_benchmark_arm_runs_at_smoke_size(arm: int, tmp_path: Path) -> None:
+    expect, extra = ARMS[arm]
+    args = ("--only", str(arm), "--steps", "30", "--words", str(NAMES), *extra)
+    out = run("-m", "benchmarks", *args, "--json", str(tmp_path / "r.json"), cwd=tmp_path).stdout
+    assert expect in out
+    assert (tmp_path / "r.json").exists()
+    if arm == 6:  # the count baselines beside the MLP, each finalized (a test loss printed)
+        for row in ("bigram add-1", "Kneser-Ney 5-gram", "Kneser-Ney 6-gram", "--preset best"):
+            line = next(ln for ln in out.splitlines() if row in ln and "—" not in ln)
+            assert len(line.split()) >= 4, line
+
+
+def test_benchmarks_refuse_a_missing_word_list(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--words", str(tmp_path / "none.txt")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'none.txt'}: no such word list; give one with --words"
+    ]
+
+
+def test_the_brown_table_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
+    corpus = word_corpus(tmp_path / "tiny.txt")
+    out = run(
+        "-m", "benchmarks.brown", "--corpus", str(corpus), "--split", "ordered:1200,300",
+        "--min-count", "2", "--steps", "20", "--threads", "1", cwd=tmp_path,
+    ).stdout  # fmt: skip
+    for row in ("modified Kneser-Ney, n=5", "--preset bengio", "--preset words", "mixture of"):
+        assert f"| {row}" in out or row in out, row
+    assert "best count model (on dev):" in out
+
+
+def test_word_speed_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
+    corpus = word_corpus(tmp_path / "tiny.txt")
+    out = run(
+        "-m", "benchmarks.word_speed", "--corpus", str(corpus), "--split", "ordered:1200,300",
+        "--min-count", "2", "--epochs", "0.1", "--threads", "1", cwd=tmp_path,
+    ).stdout  # fmt: skip
+    assert "| plain | fp32 |" in out
+    assert "/ plain:" in out
+
+
+def test_prepare_words_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
+    corpus = word_corpus(tmp_path / "tiny.txt")
+    out = run("-m", "benchmarks.prepare_words", "--brown", str(corpus), "--repeat", "2",
+              "--min-count", "2", cwd=tmp_path).stdout  # fmt: skip
+    assert "prepare --unit word of" in out
+
+
+def test_gpu_check_runs_or_says_there_is_no_gpu(tmp_path: Path) -> None:
+    """Without CUDA it says so and exits 0; with one, its checks must pass (exit 0)."""
+    out = run(str(REPO / "benchmarks" / "gpu_check.py"), cwd=tmp_path).stdout
+    assert "no CUDA device here" in out or "batched 8 members" in out
+
+
+@pytest.mark.slow
+def test_against_an_earlier_checkout(tmp_path: Path) -> None:
+    """``--against DIR`` runs the arm on another checkout too (here this one again)."""
+    out = run("-m", "benchmarks", "--only", "4", "--steps", "30", "--threads", "1",
+              "--against", str(REPO), "--words", str(NAMES), cwd=tmp_path).stdout  # fmt: skip
+    assert f"this checkout vs {REPO}:" in out

@@ -1,0 +1,87 @@
+"""data/make_brown.py on a tiny copy of NLTK's ``brown`` package (its real layout: tagged
+files ca01.. with tab-indented ``word/tag`` lines between blank lines, beside README,
+CONTENTS and cats.txt), as a directory and as NLTK's zip."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "data" / "make_brown.py"
+
+# NLTK's files as shipped: each sentence a tab-indented line, blank lines between.
+FILES = {
+    "ca01": (
+        "\n\n\tThe/at Fulton/np-tl County/nn-tl Grand/jj-tl Jury/nn-tl said/vbd Friday/nr "
+        "``/`` no/at evidence/nn ''/'' ./.\n\n\n"
+        "\tThe/at jury/nn further/rbr said/vbd ,/, 1-1/2/cd minutes/nns ./.\n\n"
+    ),
+    "ca02": "\n\n\tAustin/np-hl ,/,-hl Texas/np-hl\n\n\n\tA/at verdict/nn came/vbd ./.  \n",
+    "cb01": "\n\n\tAs/cs a/at result/nn ./.\n",
+}
+EXPECTED = (
+    "The Fulton County Grand Jury said Friday `` no evidence '' .\n"
+    "The jury further said , 1-1/2 minutes .\n"
+    "Austin , Texas\n"
+    "A verdict came .\n"
+    "As a result .\n"
+)
+
+
+def nltk_brown(root: Path) -> Path:
+    brown = root / "corpora" / "brown"
+    brown.mkdir(parents=True)
+    for name in ("cb01", "ca02", "ca01"):  # written out of order: read in name order
+        (brown / name).write_text(FILES[name], encoding="utf-8")
+    (brown / "README").write_text("BROWN CORPUS\n\nA/at note/nn\n", encoding="utf-8")
+    (brown / "CONTENTS").write_text("ca01 A01 News\n", encoding="utf-8")
+    (brown / "cats.txt").write_text("ca01 news\nca02 news\ncb01 editorial\n", encoding="utf-8")
+    return brown
+
+
+def make(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_converts_nltk_brown_to_one_sentence_a_line(tmp_path: Path) -> None:
+    brown = nltk_brown(tmp_path / "nltk_data")
+    out = tmp_path / "brown.txt"
+    proc = make(str(brown), str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text(encoding="utf-8") == EXPECTED
+    sha = hashlib.sha256(EXPECTED.encode()).hexdigest()
+    assert proc.stdout.splitlines() == [
+        f"3 files: 5 sentences, 31 tokens to {out}",
+        f"sha256 {sha}",
+    ]
+
+
+def test_reads_nltks_zip_the_same(tmp_path: Path) -> None:
+    brown = nltk_brown(tmp_path / "nltk_data")
+    zipped = tmp_path / "brown.zip"
+    with zipfile.ZipFile(zipped, "w") as z:
+        for path in sorted(brown.iterdir()):
+            z.write(path, f"brown/{path.name}")
+    out = tmp_path / "brown.txt"
+    assert make(str(zipped), str(out)).returncode == 0
+    assert out.read_text(encoding="utf-8") == EXPECTED
+
+
+@pytest.mark.parametrize("what", ["missing", "empty dir"])
+def test_refuses_a_source_that_is_not_nltks_brown(tmp_path: Path, what: str) -> None:
+    source = tmp_path / "nothing"
+    if what == "empty dir":
+        source.mkdir()
+    proc = make(str(source), str(tmp_path / "brown.txt"))
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert proc.stderr.startswith(f"error: {source}: ")
+    assert not (tmp_path / "brown.txt").exists()
