@@ -209,8 +209,8 @@ def arm_models(
     """(6) Model quality: ``--preset best`` from scratch, beside the n-gram baselines, in
     one fresh store; with ``finalize`` each is evaluated on the test split once.
     ``steps``: train ``best`` for that many steps instead of its 60,000 (a smoke run)."""
-    from ngramlm.stages.finalize import finalize as finalize_run
     from ngramlm.models import preset_config
+    from ngramlm.stages.finalize import finalize as finalize_run
     from ngramlm.stages.run import start_run
 
     out: dict[str, Any] = {}
