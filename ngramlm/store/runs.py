@@ -136,6 +136,23 @@ class RunsMixin(StoreBase):
                 .values(heartbeat_at=utcnow(), steps_done=steps_done)
             )
 
+    def heartbeat(self, run_ids: Sequence[int], *, host: str, pid: int) -> int:
+        """Beat the hearts of the running runs that ``host``/``pid`` owns, in one short
+        transaction; returns how many it still owns (a run taken over by a ``--resume``
+        after this process stalled past the stale bound is no longer its own)."""
+        with self._tx(write=True) as s:
+            beat = s.execute(
+                update(Run)
+                .where(
+                    Run.id.in_(list(run_ids)),
+                    Run.status == "running",
+                    Run.host == host,
+                    Run.pid == pid,
+                )
+                .values(heartbeat_at=utcnow())
+            )
+            return int(beat.rowcount)  # type: ignore[attr-defined]
+
     def metrics(self, run_id: int) -> list[MetricRecord]:
         with self._tx() as s:
             q = select(Metric).where(Metric.run_id == run_id).order_by(Metric.step)
@@ -227,6 +244,8 @@ class RunsMixin(StoreBase):
             if row is None:
                 raise NotFoundError(f"no run {run_id} in {self.where}")
             record = self._run_record(s, row)
+            if record.status == "running":
+                raise ClaimedError(_owned(record))
             if record.status not in ("killed", "failed", "crashed"):
                 raise ClaimedError(
                     f"run {run_id} is {record.status}; only killed, failed or crashed runs resume"
@@ -255,7 +274,8 @@ class RunsMixin(StoreBase):
                 )
             )
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
-                raise ClaimedError(f"run {run_id} was resumed by another process just now")
+                s.refresh(row)  # who took it (a write that committed after our read)
+                raise ClaimedError(_owned(self._run_record(s, row), "was resumed just now and "))
             s.execute(delete(Metric).where(Metric.run_id == run_id, Metric.step > ckpt_step))
             s.refresh(row)
             return self._run_record(s, row), ckpt_step
@@ -263,3 +283,14 @@ class RunsMixin(StoreBase):
     def count_runs(self) -> int:
         with self._tx() as s:
             return int(s.scalar(select(func.count(Run.id))) or 0)
+
+
+def _owned(run: RunRecord, just_now: str = "") -> str:
+    """The one line that refuses to resume a live run: who owns it."""
+    beat = run.heartbeat_at or run.started_at or run.created_at
+    ago = max(0.0, (utcnow() - beat).total_seconds())
+    return (
+        f"run {run.id} {just_now}is running on {run.host} (pid {run.pid}, heartbeat {ago:.0f}s "
+        f"ago); it has one owner: wait for it, or stop that process (`kill {run.pid}` on "
+        f"{run.host}) and resume it then"
+    )
