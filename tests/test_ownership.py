@@ -166,7 +166,9 @@ def test_a_dead_owner_is_taken_over_once_stale_and_a_live_one_is_named(
     ds = store.dataset("tiny")
     cfg = preset_config("default", {"n_embd": 4, "n_hidden": 16, "steps": 50}, ds.vocab_size)
     run = _create_run(store, ds, cfg, "train", None, None, torch.device("cpu"))
-    with pytest.raises(ClaimedError, match=r"run 1 is running on .* \(pid \d+, heartbeat 0s ago\)"):
+    with pytest.raises(
+        ClaimedError, match=r"run 1 is running on .* \(pid \d+, heartbeat \d+s ago\)"
+    ):
         store.claim_for_resume(run.id, host="other", pid=2)
     age_heartbeats(db_url, STALE_AFTER_S + 5)
     claimed, _ = store.claim_for_resume(run.id, host="other", pid=2)
@@ -174,4 +176,47 @@ def test_a_dead_owner_is_taken_over_once_stale_and_a_live_one_is_named(
     # the old owner, if it were only stalled, no longer owns the run: its beat changes nothing
     assert store.heartbeat([run.id], host=socket.gethostname(), pid=os.getpid()) == 0
     assert store.heartbeat([run.id], host="other", pid=2) == 1
+    store.close()
+
+
+def set_owner(url: str, run_id: int, pid: int, beat_age_s: float) -> None:
+    old = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(seconds=beat_age_s)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE runs SET pid=:p, heartbeat_at=:t WHERE id=:i"),
+            {"p": pid, "t": old, "i": run_id},
+        )
+    engine.dispose()
+
+
+def test_a_running_run_whose_process_exited_on_this_host_resumes_after_two_missed_beats(
+    db_url: str, words_file: Path
+) -> None:
+    """A process that died where it could not write its end (a full disk) leaves its run
+    ``running``; on its own host, a resume takes it once it has missed two heartbeats,
+    without waiting for the stale bound. A live owner is refused, however quiet."""
+    from ngramlm.stages.run import owner_exited, resume_run
+
+    store = Store(db_url)
+    prepare(store, words_file, "tiny", 42)
+    ds = store.dataset("tiny")
+    cfg = preset_config("default", {"n_embd": 4, "n_hidden": 16, "steps": 50}, ds.vocab_size)
+    run = _create_run(store, ds, cfg, "train", None, None, torch.device("cpu"))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    assert owner_exited(socket.gethostname(), dead.pid)
+    assert not owner_exited(socket.gethostname(), os.getppid())  # alive
+    assert not owner_exited("another-host", dead.pid)  # cannot be seen from here
+
+    set_owner(db_url, run.id, dead.pid, HEARTBEAT_S / 2)  # it beat a moment ago
+    with pytest.raises(ClaimedError, match=f"pid {dead.pid}"):
+        resume_run(store, run.id)
+    set_owner(db_url, run.id, os.getppid(), 3 * HEARTBEAT_S)  # quiet, but alive
+    with pytest.raises(ClaimedError, match=f"pid {os.getppid()}"):
+        resume_run(store, run.id)
+    assert count_rows(db_url, "checkpoints") == 0 and store.run(run.id).pid == os.getppid()
+    set_owner(db_url, run.id, dead.pid, 3 * HEARTBEAT_S)  # gone, two beats missed
+    out = resume_run(store, run.id)
+    assert out.run.status == "finished" and out.run.pid == os.getpid()
     store.close()

@@ -32,7 +32,7 @@ import torch
 from ngramlm import __version__, checkpoint
 from ngramlm.config import RunConfig
 from ngramlm.data import Vocab, build_examples
-from ngramlm.errors import InputError, StoreError
+from ngramlm.errors import DiskFullError, InputError, StoreError
 from ngramlm.models import Component, CountFamily, config_from_dict, family_of
 from ngramlm.models.base import NeuralFamily
 from ngramlm.store import Store
@@ -61,6 +61,8 @@ def with_retries(write: Callable[[], T], stop: threading.Event | None = None) ->
     for delay in RETRY_DELAYS_S:
         try:
             return write()
+        except DiskFullError:
+            raise  # seconds will not free the disk
         except StoreError:
             if stop is None:
                 time.sleep(delay)
@@ -164,6 +166,7 @@ class StoreHooks(Hooks):
         self.last_write = time.monotonic()
         self.step = 0
         self.lost: StoreError | None = None  # set when the store stayed unwritable
+        self.stored_step: int | None = None  # the step of the run's last stored checkpoint
 
     def _write(self, write: Callable[[], object]) -> None:
         """Write with retries; if the store stays unwritable, ask the loop to stop so the
@@ -211,6 +214,8 @@ class StoreHooks(Hooks):
         self._write(
             lambda: save_checkpoint(self.store, self.run.id, state, self.cfg, self.vocab, self.unit)
         )
+        if self.lost is None:
+            self.stored_step = state.step
 
     def should_stop(self) -> bool:
         return self.stop.is_set()
@@ -250,6 +255,7 @@ def execute_run(
     """Train an already-created run to its end (or to a stop) and record the outcome."""
     hooks = StoreHooks(store, run, cfg, dataset.vocab, progress, stop, dataset.unit)
     hooks.step = resume.step if resume else 0
+    hooks.stored_step = resume.step if resume else None
     assert cfg.train is not None
     progress.start(run, cfg.train.steps, hooks.step)
     with Heartbeat(store, [run.id]):
@@ -346,15 +352,59 @@ def _record_outcome(
         except StoreError as exc:
             hooks.lost = exc
     if hooks.lost is not None or record is None:
-        # The store is gone: never lose the run. Its state goes to a file instead.
-        path = Path(f"ngramlm-run-{run.id}-step-{state.step}.safetensors").resolve()
-        data, _ = checkpoint.to_bytes(state, cfg, dataset.vocab, unit=dataset.unit)
-        path.write_bytes(data)
-        raise StoreError(
-            f"run {run.id}: the store stayed unwritable ({hooks.lost}); training stopped at "
+        raise _rescue(store, dataset, hooks, state)
+    return Outcome(record, result)
+
+
+def _rescue(
+    store: Store, dataset: DatasetRecord, hooks: StoreHooks, state: TrainState
+) -> StoreError:
+    """The store is gone or full: never lose the run silently. Its state goes to a file
+    in the working directory, written whole or not at all; where that fails too (the
+    disk is full), the one line says which steps are lost, where the run's last stored
+    checkpoint is and how to resume it."""
+    run, lost = hooks.run, hooks.lost
+    path = Path(f"ngramlm-run-{run.id}-step-{state.step}.safetensors").resolve()
+    try:
+        data, _ = checkpoint.to_bytes(state, hooks.cfg, dataset.vocab, unit=dataset.unit)
+        write_whole(path, data)
+        return StoreError(
+            f"run {run.id}: the store stayed unwritable ({lost}); training stopped at "
             f"step {state.step:,} and its checkpoint is saved to {path}"
         )
-    return Outcome(record, result)
+    except OSError as exc:
+        no_file = f"no rescue file either ({exc.strerror or exc} in {path.parent})"
+    k = hooks.stored_step
+    gone = f"steps {(k or 0) + 1:,}-{state.step:,} are lost" if state.step > (k or 0) else ""
+    last = (
+        f"the last stored checkpoint is run {run.id} step {k:,}"
+        if k
+        else f"run {run.id} has no stored checkpoint (a resume starts it again from step 0)"
+    )
+    then = "free some space" if isinstance(lost, DiskFullError) else "once the store is back"
+    # A failed run resumes at once; if even this cannot be written, the run is crashed
+    # once its heartbeat (stopped with this process) goes stale.
+    with contextlib.suppress(StoreError):
+        store.end_run(run.id, status="failed", error=str(lost), steps_done=k or 0)
+    return StoreError(
+        f"run {run.id}: {lost}; {', '.join(filter(None, [gone, no_file]))}; {last}; "
+        f"{then}, then `ngramlm train --resume {run.id}`"
+    )
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all: a temporary file beside it, synced,
+    then renamed; a failed write (a full disk) leaves no file, never an empty one."""
+    part = path.with_name(path.name + ".partial")
+    try:
+        with part.open("wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(part, path)
+    except OSError:
+        part.unlink(missing_ok=True)
+        raise
 
 
 def run_columns(cfg: RunConfig, device: torch.device) -> dict[str, Any]:
@@ -416,6 +466,20 @@ def start_run(
     )
 
 
+def owner_exited(host: str, pid: int) -> bool:
+    """Whether process ``pid`` on ``host`` is known to have exited: only this host's
+    processes can be seen, so another host's owner is never called gone."""
+    if host != socket.gethostname() or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: is there such a process? nothing is sent
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's process: alive
+        return False
+    return False
+
+
 def resume_run(
     store: Store,
     run_id: int,
@@ -423,7 +487,9 @@ def resume_run(
     progress: Progress | None = None,
     stop: threading.Event | None = None,
 ) -> Outcome:
-    run, _ = store.claim_for_resume(run_id, host=socket.gethostname(), pid=os.getpid())
+    run, _ = store.claim_for_resume(
+        run_id, host=socket.gethostname(), pid=os.getpid(), exited=owner_exited
+    )
     cfg = config_from_dict(run.config)
     if family_of(cfg).counted:  # counting has no state to resume: count again
         return execute_count(store, run, store.dataset_by_id(run.dataset_id), cfg, stop)
