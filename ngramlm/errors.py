@@ -31,6 +31,10 @@ class StoreError(NgramlmError):
     exit_code = 4
 
 
+class DiskFullError(StoreError):
+    """The disk under the store is full: retrying will not help until space is freed."""
+
+
 class SchemaError(StoreError):
     """The database schema is older or newer than this ngramlm."""
 

@@ -10,8 +10,11 @@ path on the same tensors). ``log_probs`` gives the same per-example terms one by
 from __future__ import annotations
 
 import math
+import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -106,10 +109,26 @@ def log_probs(logits_of: Callable[[torch.Tensor], torch.Tensor], es: EvalSet) ->
     return out
 
 
+# Tests only (tests/test_ownership.py): a run held in a long evaluation, without burning
+# CPU. With NGRAMLM_TEST_HOLD_EVAL=DIR, an evaluation touches DIR/evaluating, then waits
+# while DIR/hold exists. Unset (always, outside tests), it costs one environment lookup.
+HOLD_ENV = "NGRAMLM_TEST_HOLD_EVAL"
+
+
+def _held_for_tests() -> None:
+    where = os.environ.get(HOLD_ENV)
+    if not where:
+        return
+    (Path(where) / "evaluating").touch()
+    while (Path(where) / "hold").exists():
+        time.sleep(0.05)
+
+
 @torch.no_grad()
 def evaluate_set(model: nn.Module, es: EvalSet) -> float:
     """Mean cross-entropy (nats per token) over every example of a prepared split, the
     model in eval mode (batch norm's running statistics, no dropout)."""
+    _held_for_tests()
     was_training = model.training
     model.eval()
     total = nll_sums(lambda U: model(U)[0], es)

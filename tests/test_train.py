@@ -507,7 +507,7 @@ def test_store_lost_mid_training_saves_the_checkpoint_to_a_file(
     from ngramlm.stages import run as train_module
 
     monkeypatch.setattr(train_module, "RETRY_DELAYS_S", (0.05, 0.1, 0.2))
-    monkeypatch.setattr(train_module, "HEARTBEAT_S", 0.0)  # write at every progress step
+    monkeypatch.setattr(train_module, "FLUSH_S", 0.0)  # write at every progress step
     store = Store(pg_url)
     prepare(store, words_file, "tiny", 42)
     cfg = preset_config("default", {**TINY, "steps": 2000}, store.dataset("tiny").vocab_size)

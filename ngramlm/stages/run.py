@@ -5,10 +5,16 @@ Status transitions: ``running`` -> ``finished`` | ``failed`` (an exception; its 
 is kept) | ``killed`` (Ctrl-C or SIGTERM: a checkpoint is saved first). A run whose
 process died without a word keeps ``running`` with a stale heartbeat and is shown as
 ``crashed``; ``resume`` continues a killed, failed or crashed run from its checkpoint.
+
+One owner per live run: while a run is ``running`` its process beats its heart from a
+timer thread (``Heartbeat``), in its own short transactions, whatever the main thread is
+doing; ``resume`` takes a run over only when that heartbeat is stale
+(``store.records.STALE_AFTER_S``) and refuses a live one, naming its host and pid.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
@@ -26,11 +32,11 @@ import torch
 from ngramlm import __version__, checkpoint
 from ngramlm.config import RunConfig
 from ngramlm.data import Vocab, build_examples
-from ngramlm.errors import InputError, StoreError
+from ngramlm.errors import DiskFullError, InputError, StoreError
 from ngramlm.models import Component, CountFamily, config_from_dict, family_of
 from ngramlm.models.base import NeuralFamily
 from ngramlm.store import Store
-from ngramlm.store.records import DatasetRecord, MetricRecord, RunRecord
+from ngramlm.store.records import HEARTBEAT_S, DatasetRecord, MetricRecord, RunRecord
 from ngramlm.training import lrfind
 from ngramlm.training.batched import train_batched
 from ngramlm.training.loop import (
@@ -45,19 +51,60 @@ from ngramlm.training.loop import train as train_loop
 
 T = TypeVar("T")
 
-HEARTBEAT_S = 5.0  # how often a running run proves it is alive
 FLUSH_S = 5.0  # metrics are written in batches at most this often (and at checkpoints)
 RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)  # a store that fails a write gets ~15 s to return
 
 
-def with_retries(write: Callable[[], T]) -> T:
-    """Retry a store write with backoff; the last failure propagates."""
+def with_retries(write: Callable[[], T], stop: threading.Event | None = None) -> T:
+    """Retry a store write with backoff; the last failure propagates (at once when
+    ``stop`` is set while it waits)."""
     for delay in RETRY_DELAYS_S:
         try:
             return write()
+        except DiskFullError:
+            raise  # seconds will not free the disk
         except StoreError:
-            time.sleep(delay)
+            if stop is None:
+                time.sleep(delay)
+            elif stop.wait(delay):
+                raise
     return write()
+
+
+class Heartbeat:
+    """A daemon thread that beats the hearts of this process's running runs every
+    ``HEARTBEAT_S`` in its own short transactions (retried, so it waits its turn behind
+    SQLite's other writers), whatever the main thread is doing: a step, an evaluation,
+    a checkpoint or a count model's fit. A run is ``crashed`` only when its heartbeat
+    is older than ``STALE_AFTER_S``, so a live run is never shown as crashed nor taken
+    over by ``--resume``. Use it as a context manager: it stops, and its thread is
+    joined, when the run ends however it ends."""
+
+    def __init__(self, store: Store, run_ids: Sequence[int]) -> None:
+        self.store, self.run_ids = store, list(run_ids)
+        self.host, self.pid = socket.gethostname(), os.getpid()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._beat, name=f"heartbeat-{self.run_ids}", daemon=True
+        )
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            # a store that stays unwritable: the run's own writes find out and save its
+            # state (execute_run); the heart beats again when it can
+            with contextlib.suppress(StoreError):
+                with_retries(
+                    lambda: self.store.heartbeat(self.run_ids, host=self.host, pid=self.pid),
+                    self._stop,
+                )
 
 
 class Progress:
@@ -119,6 +166,7 @@ class StoreHooks(Hooks):
         self.last_write = time.monotonic()
         self.step = 0
         self.lost: StoreError | None = None  # set when the store stayed unwritable
+        self.stored_step: int | None = None  # the step of the run's last stored checkpoint
 
     def _write(self, write: Callable[[], object]) -> None:
         """Write with retries; if the store stays unwritable, ask the loop to stop so the
@@ -141,7 +189,7 @@ class StoreHooks(Hooks):
     def on_progress(self, step: int, batch_loss: float, elapsed_s: float) -> None:
         self.step = step
         self.progress.update(step, batch_loss, elapsed_s)
-        if time.monotonic() - self.last_write > HEARTBEAT_S:
+        if time.monotonic() - self.last_write > FLUSH_S:  # live steps_done for report
             self.flush()
 
     def on_eval(self, point: EvalPoint) -> None:
@@ -166,6 +214,8 @@ class StoreHooks(Hooks):
         self._write(
             lambda: save_checkpoint(self.store, self.run.id, state, self.cfg, self.vocab, self.unit)
         )
+        if self.lost is None:
+            self.stored_step = state.step
 
     def should_stop(self) -> bool:
         return self.stop.is_set()
@@ -205,17 +255,19 @@ def execute_run(
     """Train an already-created run to its end (or to a stop) and record the outcome."""
     hooks = StoreHooks(store, run, cfg, dataset.vocab, progress, stop, dataset.unit)
     hooks.step = resume.step if resume else 0
+    hooks.stored_step = resume.step if resume else None
     assert cfg.train is not None
     progress.start(run, cfg.train.steps, hooks.step)
-    try:
-        examples = load_examples(store, dataset, cfg.model.block_size)
-        result = train_loop(cfg, examples, device, hooks, resume)
-    except BaseException as exc:
+    with Heartbeat(store, [run.id]):
+        try:
+            examples = load_examples(store, dataset, cfg.model.block_size)
+            result = train_loop(cfg, examples, device, hooks, resume)
+        except BaseException as exc:
+            progress.stop()
+            _record_failure(store, [hooks], exc)
+            raise
         progress.stop()
-        _record_failure(store, [hooks], exc)
-        raise
-    progress.stop()
-    return _record_outcome(store, dataset, hooks, result)
+        return _record_outcome(store, dataset, hooks, result)
 
 
 def execute_batched(
@@ -243,15 +295,16 @@ def execute_batched(
     ]
     assert cfgs[0].train is not None
     progress.start(runs[0], cfgs[0].train.steps, 0)
-    try:
-        examples = load_examples(store, dataset, cfgs[0].model.block_size)
-        results = train_batched(cfgs, examples, device, hooks)
-    except BaseException as exc:
+    with Heartbeat(store, [r.id for r in runs]):  # every member's heart, in one beat
+        try:
+            examples = load_examples(store, dataset, cfgs[0].model.block_size)
+            results = train_batched(cfgs, examples, device, hooks)
+        except BaseException as exc:
+            progress.stop()
+            _record_failure(store, hooks, exc)
+            raise
         progress.stop()
-        _record_failure(store, hooks, exc)
-        raise
-    progress.stop()
-    return [_record_outcome(store, dataset, h, r) for h, r in zip(hooks, results, strict=True)]
+        return [_record_outcome(store, dataset, h, r) for h, r in zip(hooks, results, strict=True)]
 
 
 def _record_failure(store: Store, hooks: Sequence[StoreHooks], exc: BaseException) -> None:
@@ -299,15 +352,59 @@ def _record_outcome(
         except StoreError as exc:
             hooks.lost = exc
     if hooks.lost is not None or record is None:
-        # The store is gone: never lose the run. Its state goes to a file instead.
-        path = Path(f"ngramlm-run-{run.id}-step-{state.step}.safetensors").resolve()
-        data, _ = checkpoint.to_bytes(state, cfg, dataset.vocab, unit=dataset.unit)
-        path.write_bytes(data)
-        raise StoreError(
-            f"run {run.id}: the store stayed unwritable ({hooks.lost}); training stopped at "
+        raise _rescue(store, dataset, hooks, state)
+    return Outcome(record, result)
+
+
+def _rescue(
+    store: Store, dataset: DatasetRecord, hooks: StoreHooks, state: TrainState
+) -> StoreError:
+    """The store is gone or full: never lose the run silently. Its state goes to a file
+    in the working directory, written whole or not at all; where that fails too (the
+    disk is full), the one line says which steps are lost, where the run's last stored
+    checkpoint is and how to resume it."""
+    run, lost = hooks.run, hooks.lost
+    path = Path(f"ngramlm-run-{run.id}-step-{state.step}.safetensors").resolve()
+    try:
+        data, _ = checkpoint.to_bytes(state, hooks.cfg, dataset.vocab, unit=dataset.unit)
+        write_whole(path, data)
+        return StoreError(
+            f"run {run.id}: the store stayed unwritable ({lost}); training stopped at "
             f"step {state.step:,} and its checkpoint is saved to {path}"
         )
-    return Outcome(record, result)
+    except OSError as exc:
+        no_file = f"no rescue file either ({exc.strerror or exc} in {path.parent})"
+    k = hooks.stored_step
+    gone = f"steps {(k or 0) + 1:,}-{state.step:,} are lost" if state.step > (k or 0) else ""
+    last = (
+        f"the last stored checkpoint is run {run.id} step {k:,}"
+        if k
+        else f"run {run.id} has no stored checkpoint (a resume starts it again from step 0)"
+    )
+    then = "free some space" if isinstance(lost, DiskFullError) else "once the store is back"
+    # A failed run resumes at once; if even this cannot be written, the run is crashed
+    # once its heartbeat (stopped with this process) goes stale.
+    with contextlib.suppress(StoreError):
+        store.end_run(run.id, status="failed", error=str(lost), steps_done=k or 0)
+    return StoreError(
+        f"run {run.id}: {lost}; {', '.join(filter(None, [gone, no_file]))}; {last}; "
+        f"{then}, then `ngramlm train --resume {run.id}`"
+    )
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all: a temporary file beside it, synced,
+    then renamed; a failed write (a full disk) leaves no file, never an empty one."""
+    part = path.with_name(path.name + ".partial")
+    try:
+        with part.open("wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(part, path)
+    except OSError:
+        part.unlink(missing_ok=True)
+        raise
 
 
 def run_columns(cfg: RunConfig, device: torch.device) -> dict[str, Any]:
@@ -369,6 +466,20 @@ def start_run(
     )
 
 
+def owner_exited(host: str, pid: int) -> bool:
+    """Whether process ``pid`` on ``host`` is known to have exited: only this host's
+    processes can be seen, so another host's owner is never called gone."""
+    if host != socket.gethostname() or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: is there such a process? nothing is sent
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's process: alive
+        return False
+    return False
+
+
 def resume_run(
     store: Store,
     run_id: int,
@@ -376,7 +487,9 @@ def resume_run(
     progress: Progress | None = None,
     stop: threading.Event | None = None,
 ) -> Outcome:
-    run, _ = store.claim_for_resume(run_id, host=socket.gethostname(), pid=os.getpid())
+    run, _ = store.claim_for_resume(
+        run_id, host=socket.gethostname(), pid=os.getpid(), exited=owner_exited
+    )
     cfg = config_from_dict(run.config)
     if family_of(cfg).counted:  # counting has no state to resume: count again
         return execute_count(store, run, store.dataset_by_id(run.dataset_id), cfg, stop)
@@ -417,9 +530,10 @@ def lr_find(
     run = _create_run(store, dataset, cfg, "lr_find", name, None, device)
     t0 = time.perf_counter()
     try:
-        examples = load_examples(store, dataset, cfg.model.block_size)
-        lrs = lrfind.lr_schedule(min_lr, max_lr, cfg.train.steps)
-        losses = lrfind.range_test(cfg, examples, device, lrs)
+        with Heartbeat(store, [run.id]):
+            examples = load_examples(store, dataset, cfg.model.block_size)
+            lrs = lrfind.lr_schedule(min_lr, max_lr, cfg.train.steps)
+            losses = lrfind.range_test(cfg, examples, device, lrs)
     except BaseException as exc:
         store.end_run(run.id, status="failed", error=f"{type(exc).__name__}: {exc}", steps_done=0)
         raise
@@ -514,6 +628,18 @@ def execute_count(
     ordinary finished run with one curve point. Counting takes seconds, so a stop request
     ends the run as ``killed`` with nothing to save; resume counts again. ``components``:
     the loaded runs the config is fitted from (None: load them, as a resume does)."""
+    with Heartbeat(store, [run.id]):  # a fit can take minutes: it beats meanwhile
+        return _count(store, run, dataset, cfg, stop, components)
+
+
+def _count(
+    store: Store,
+    run: RunRecord,
+    dataset: DatasetRecord,
+    cfg: RunConfig,
+    stop: threading.Event | None,
+    components: Sequence[Component] | None,
+) -> Outcome:
     fam = family_of(cfg)
     assert isinstance(fam, CountFamily)
     t0 = time.perf_counter()

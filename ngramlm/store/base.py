@@ -14,7 +14,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from ngramlm.errors import StoreError
+from ngramlm.errors import DiskFullError, StoreError
 from ngramlm.store import schema
 from ngramlm.store.connection import (
     DEFAULT_URL,
@@ -67,6 +67,8 @@ class StoreBase:
                 raise
             orig = getattr(err, "orig", None)
             msg = _first_line(err)
+            if _disk_full(orig, msg):
+                raise DiskFullError(f"cannot use {self.where}: the disk is full ({msg})") from None
             if isinstance(orig, sqlite3.DatabaseError) and "not a database" in msg:
                 raise StoreError(
                     f"{self.where} is not an SQLite database; point --db at an ngramlm store "
@@ -142,3 +144,13 @@ class StoreBase:
     def _run_record(self, s: Session, row: Run) -> RunRecord:
         ds = s.scalar(select(Dataset.name).where(Dataset.id == row.dataset_id))
         return run_record(row, ds or "?")
+
+
+def _disk_full(orig: object, msg: str) -> bool:
+    """SQLite's SQLITE_FULL, PostgreSQL's disk_full (SQLSTATE 53100), or ENOSPC."""
+    return (
+        getattr(orig, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+        or getattr(orig, "sqlstate", None) == "53100"
+        or "disk is full" in msg
+        or "No space left on device" in msg
+    )

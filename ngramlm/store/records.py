@@ -8,8 +8,12 @@ from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any
 
-# A running run whose heartbeat is older than this is treated as crashed.
-STALE_AFTER_S = 60.0
+# A running run's process beats its heart this often, from a timer thread (whatever the
+# run is doing: a step, an evaluation, a checkpoint, a count model's fit) ...
+HEARTBEAT_S = 10.0
+# ... and a running run whose heartbeat is older than this (a few missed beats: room for a
+# busy SQLite file or a slow server) is crashed: its process is gone, and it may be resumed.
+STALE_AFTER_S = 6 * HEARTBEAT_S
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import (
     delete,
+    false,
     func,
     insert,
     select,
@@ -24,6 +25,7 @@ from ngramlm.store.convert import (
     run_record_from,
 )
 from ngramlm.store.records import (
+    HEARTBEAT_S,
     STALE_AFTER_S,
     CheckpointRecord,
     MetricRecord,
@@ -136,6 +138,23 @@ class RunsMixin(StoreBase):
                 .values(heartbeat_at=utcnow(), steps_done=steps_done)
             )
 
+    def heartbeat(self, run_ids: Sequence[int], *, host: str, pid: int) -> int:
+        """Beat the hearts of the running runs that ``host``/``pid`` owns, in one short
+        transaction; returns how many it still owns (a run taken over by a ``--resume``
+        after this process stalled past the stale bound is no longer its own)."""
+        with self._tx(write=True) as s:
+            beat = s.execute(
+                update(Run)
+                .where(
+                    Run.id.in_(list(run_ids)),
+                    Run.status == "running",
+                    Run.host == host,
+                    Run.pid == pid,
+                )
+                .values(heartbeat_at=utcnow())
+            )
+            return int(beat.rowcount)  # type: ignore[attr-defined]
+
     def metrics(self, run_id: int) -> list[MetricRecord]:
         with self._tx() as s:
             q = select(Metric).where(Metric.run_id == run_id).order_by(Metric.step)
@@ -218,16 +237,37 @@ class RunsMixin(StoreBase):
             )
             return self._run_record(s, s.get_one(Run, run_id))
 
-    def claim_for_resume(self, run_id: int, *, host: str, pid: int) -> tuple[RunRecord, int]:
+    def claim_for_resume(
+        self,
+        run_id: int,
+        *,
+        host: str,
+        pid: int,
+        exited: Callable[[str, int], bool] | None = None,
+    ) -> tuple[RunRecord, int]:
         """Atomically take a killed, failed or crashed run back to ``running``; drop the
         curve points after its last checkpoint (they will be recomputed identically).
-        Returns the run and the checkpoint step it resumes from (0 without a checkpoint)."""
+        Returns the run and the checkpoint step it resumes from (0 without a checkpoint).
+
+        A ``running`` run has one owner and is refused, naming its host and pid, unless
+        its heartbeat is stale, or ``exited(host, pid)`` (the caller can see its host's
+        processes) says its owner is gone and it has missed two beats since: a process
+        that died where it could not write its end (a full disk)."""
         with self._tx(write=True) as s:
             row = s.get(Run, run_id)
             if row is None:
                 raise NotFoundError(f"no run {run_id} in {self.where}")
             record = self._run_record(s, row)
-            if record.status not in ("killed", "failed", "crashed"):
+            beat = record.heartbeat_at or record.started_at or record.created_at
+            gone = (
+                record.status == "running"
+                and (utcnow() - beat).total_seconds() > 2 * HEARTBEAT_S
+                and exited is not None
+                and exited(record.host, record.pid)
+            )
+            if record.status == "running" and not gone:
+                raise ClaimedError(_owned(record))
+            if record.status not in ("killed", "failed", "crashed") and not gone:
                 raise ClaimedError(
                     f"run {run_id} is {record.status}; only killed, failed or crashed runs resume"
                 )
@@ -242,7 +282,15 @@ class RunsMixin(StoreBase):
                 .where(
                     Run.id == run_id,
                     (Run.status.in_(("killed", "failed")))
-                    | ((Run.status == "running") & (Run.heartbeat_at < stale)),
+                    | ((Run.status == "running") & (Run.heartbeat_at < stale))
+                    | (  # the owner seen gone, if it is still the same one
+                        (Run.status == "running")
+                        & (Run.host == record.host)
+                        & (Run.pid == record.pid)
+                        & (Run.heartbeat_at == record.heartbeat_at)
+                        if gone
+                        else false()
+                    ),
                 )
                 .values(
                     status="running",
@@ -255,7 +303,8 @@ class RunsMixin(StoreBase):
                 )
             )
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
-                raise ClaimedError(f"run {run_id} was resumed by another process just now")
+                s.refresh(row)  # who took it (a write that committed after our read)
+                raise ClaimedError(_owned(self._run_record(s, row), "was resumed just now and "))
             s.execute(delete(Metric).where(Metric.run_id == run_id, Metric.step > ckpt_step))
             s.refresh(row)
             return self._run_record(s, row), ckpt_step
@@ -263,3 +312,14 @@ class RunsMixin(StoreBase):
     def count_runs(self) -> int:
         with self._tx() as s:
             return int(s.scalar(select(func.count(Run.id))) or 0)
+
+
+def _owned(run: RunRecord, just_now: str = "") -> str:
+    """The one line that refuses to resume a live run: who owns it."""
+    beat = run.heartbeat_at or run.started_at or run.created_at
+    ago = max(0.0, (utcnow() - beat).total_seconds())
+    return (
+        f"run {run.id} {just_now}is running on {run.host} (pid {run.pid}, heartbeat {ago:.0f}s "
+        f"ago); it has one owner: wait for it, or stop that process (`kill {run.pid}` on "
+        f"{run.host}) and resume it then"
+    )
