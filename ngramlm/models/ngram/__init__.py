@@ -39,6 +39,8 @@ probabilities, losses over a whole split in bounded chunks, the discount chosen 
 backoff model: a count model's ARPA tables, and a model scored from imported ones).
 """
 
+from ngramlm.models.ngram.arpa import ArpaTables
+from ngramlm.models.ngram.backoff import BackoffModel, arpa_tables
 from ngramlm.models.ngram.configs import (
     AUTO,
     LECTURE_ADD_K,
@@ -46,6 +48,7 @@ from ngramlm.models.ngram.configs import (
     MAX_ORDER,
     MIN_DISCOUNT,
     PROVISIONAL_SMOOTHING,
+    ArpaConfig,
     BigramConfig,
     KneserNeyConfig,
     ModifiedKneserNeyConfig,
@@ -54,16 +57,20 @@ from ngramlm.models.ngram.configs import (
 )
 from ngramlm.models.ngram.counting import Level, Tables, modified_discounts
 from ngramlm.models.ngram.family import (
+    ARPA,
     BIGRAM,
     KNESER_NEY,
     MODIFIED_KNESER_NEY,
+    ArpaFamily,
     BigramFamily,
     KneserNeyFamily,
     ModifiedKneserNeyFamily,
+    arpa_tables_of,
 )
 from ngramlm.models.ngram.kneser_ney import CHUNK, CountModel, choose_smoothing, fit
 
 __all__ = [
+    "ARPA",
     "AUTO",
     "BIGRAM",
     "CHUNK",
@@ -74,6 +81,10 @@ __all__ = [
     "MIN_DISCOUNT",
     "MODIFIED_KNESER_NEY",
     "PROVISIONAL_SMOOTHING",
+    "ArpaConfig",
+    "ArpaFamily",
+    "ArpaTables",
+    "BackoffModel",
     "BigramConfig",
     "BigramFamily",
     "CountModel",
@@ -84,6 +95,8 @@ __all__ = [
     "ModifiedKneserNeyFamily",
     "NgramConfig",
     "Tables",
+    "arpa_tables",
+    "arpa_tables_of",
     "choose_smoothing",
     "fit",
     "modified_discounts",

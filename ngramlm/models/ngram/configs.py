@@ -62,3 +62,19 @@ def parse_smoothing(text: str | float | None) -> float | None:
         return float(text)
     except ValueError:
         raise InputError(f"--smoothing must be a number or 'auto', got {text!r}") from None
+
+
+@dataclass(frozen=True)
+class ArpaConfig:
+    """A back-off model imported from an ARPA file (``ngramlm import``): its order, and
+    the file it came from (name and sha256), for the record."""
+
+    family: ClassVar[str] = "arpa"
+    vocab_size: int = 27
+    order: int = 0
+    source: str = ""
+    sha256: str = ""
+
+    @property
+    def block_size(self) -> int:
+        return self.order - 1

@@ -115,10 +115,11 @@ class Tables:
         return int(self.contexts[j].size)
 
     def context_ids(self, X: np.ndarray) -> list[np.ndarray]:
-        """Each row's context ids of 0..N-1 tokens (the last tokens of X), -1 where the
-        context was never seen: a walk down the trie, one binary search per length."""
+        """Each row's context ids of 0, 1, ... tokens (the last tokens of X; up to the
+        width of X or order - 1), -1 where the context was never seen: a walk down the
+        trie, one binary search per length."""
         ids = [np.zeros(X.shape[0], dtype=I64)]
-        for j in range(1, self.order):
+        for j in range(1, min(self.order - 1, X.shape[1]) + 1):
             prev = ids[-1]
             keys = X[:, X.shape[1] - j].astype(I64) * self.n(j - 1) + np.maximum(prev, 0)
             table = self.contexts[j]
@@ -129,17 +130,24 @@ class Tables:
             ids.append(np.where((prev >= 0) & (table[i] == keys), i, -1))
         return ids
 
+    def decode(self, j: int, ids: np.ndarray) -> np.ndarray:
+        """(n, j) int64: the tokens of the contexts of j tokens with these ids."""
+        out = np.empty((ids.size, j), dtype=I64)
+        ctx = ids.astype(I64)
+        for i in range(j, 0, -1):
+            key = self.contexts[i][ctx]
+            out[:, j - i] = key // self.n(i - 1)
+            ctx = key % self.n(i - 1)
+        return out
+
     def grams(self) -> np.ndarray:
         """(m, N) int64: the order-N n-grams, token ids, in lexicographic order."""
-        keys = self.levels[-1].keys
-        out = np.empty((keys.size, self.order), dtype=I64)
-        out[:, -1] = keys % self.V
-        ctx = keys // self.V
-        for j in range(self.order - 1, 0, -1):
-            key = self.contexts[j][ctx]
-            out[:, self.order - 1 - j] = key // self.n(j - 1)
-            ctx = key % self.n(j - 1)
-        return out
+        return self.grams_of(self.order)
+
+    def grams_of(self, k: int) -> np.ndarray:
+        """(m, k) int64: the n-grams of k tokens (``levels[k - 1]``), in sorted order."""
+        keys = self.levels[k - 1].keys
+        return np.concatenate([self.decode(k - 1, keys // self.V), (keys % self.V)[:, None]], 1)
 
 
 def modified_discounts(counts: Iterable[int] | np.ndarray) -> tuple[float, float, float]:

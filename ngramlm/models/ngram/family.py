@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -13,10 +14,13 @@ import torch
 from ngramlm.config import RunConfig
 from ngramlm.errors import InputError
 from ngramlm.models.base import Component, CountFamily, Description, LanguageModel
+from ngramlm.models.ngram.arpa import ArpaTables, arpa_words
+from ngramlm.models.ngram.backoff import BackoffModel, arpa_tables
 from ngramlm.models.ngram.configs import (
     LECTURE_ADD_K,
     MAX_ADD_K,
     MAX_ORDER,
+    ArpaConfig,
     BigramConfig,
     KneserNeyConfig,
     ModifiedKneserNeyConfig,
@@ -188,3 +192,92 @@ class ModifiedKneserNeyFamily(_NgramFamily):
 BIGRAM = BigramFamily()
 KNESER_NEY = KneserNeyFamily()
 MODIFIED_KNESER_NEY = ModifiedKneserNeyFamily()
+
+
+# --- ARPA ------------------------------------------------------------------------------
+
+
+class ArpaFamily(CountFamily):
+    """A back-off model imported from an ARPA file: scored from its tables, never counted."""
+
+    name = "arpa"
+    config_cls = ArpaConfig
+    help = "an ARPA back-off model brought in by `ngramlm import FILE.arpa --dataset NAME`"
+    what = "an imported ARPA model"
+    in_sample = "is measured on text the imported model may have been built from"
+    fixed_smoothing = "as the ARPA file gives it"
+
+    def validate(self, cfg: RunConfig) -> None:
+        raise InputError(
+            "--model arpa is not trained: bring an ARPA file in with "
+            "`ngramlm import FILE.arpa --dataset NAME`"
+        )
+
+    def fit(
+        self,
+        cfg: ArpaConfig,
+        X: torch.Tensor,
+        Y: torch.Tensor,
+        components: Sequence[Component] = (),
+    ) -> BackoffModel:
+        raise InputError(
+            f"an imported ARPA model ({cfg.source}) cannot be counted again; import the file "
+            "again with `ngramlm import FILE.arpa --dataset NAME`"
+        )
+
+    def tune(self, model: BackoffModel, Xdev: torch.Tensor, Ydev: torch.Tensor) -> dict[str, Any]:
+        return {"n_ngrams": [int(g.shape[0]) for g in model.arpa.grams]}
+
+    def to_tensors(self, model: BackoffModel) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        """Each order's n-grams (token ids, ``<s>`` as V), log10 probabilities and
+        back-off weights, in the tables' order."""
+        a, out = model.arpa, {}
+        for k in range(1, a.order + 1):
+            out[f"grams_{k}"] = torch.from_numpy(a.grams[k - 1].astype(np.int32))
+            out[f"logp_{k}"] = torch.from_numpy(a.logp[k - 1])
+            out[f"bo_{k}"] = torch.from_numpy(a.bo[k - 1])
+        return out, {"words": json.dumps(a.words)}
+
+    def from_tensors(
+        self, cfg: ArpaConfig, tensors: dict[str, torch.Tensor], meta: dict[str, str]
+    ) -> LanguageModel:
+        words = tuple(json.loads(meta["words"]))
+        try:
+            tables = ArpaTables(
+                words,
+                tuple(
+                    tensors[f"grams_{k}"].numpy().astype(np.int64) for k in range(1, cfg.order + 1)
+                ),
+                tuple(tensors[f"logp_{k}"].numpy() for k in range(1, cfg.order + 1)),
+                tuple(tensors[f"bo_{k}"].numpy() for k in range(1, cfg.order + 1)),
+            )
+        except KeyError as exc:
+            raise InputError(f"the ARPA checkpoint lacks its tensor {exc}") from None
+        if len(words) != cfg.vocab_size + 1:
+            raise InputError("the ARPA checkpoint's vocabulary does not match its config")
+        return BackoffModel(tables)
+
+    def describe(self, cfg: RunConfig, extra: Any) -> Description:
+        m: ArpaConfig = cfg.model
+        return Description(
+            label=f"arpa {m.order}-gram {m.source}",
+            short=f"arpa-{m.order}",
+            n=m.order,
+            rank=1,
+            smoothing=f"from {m.source}",
+        )
+
+
+ARPA = ArpaFamily()
+
+
+def arpa_tables_of(model: object, itos: dict[int, str]) -> ArpaTables:
+    """A count or imported model's ARPA tables; another model is refused."""
+    if isinstance(model, BackoffModel):
+        return model.arpa
+    if isinstance(model, CountModel):
+        return arpa_tables(model, arpa_words(itos))
+    raise InputError(
+        "only count models (bigram, kneser-ney, modified-kn, arpa) are back-off tables; "
+        "a network has no ARPA form"
+    )
