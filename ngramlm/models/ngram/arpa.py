@@ -79,17 +79,20 @@ def _num(x: float) -> str:
 
 def write(tables: ArpaTables, path: Path) -> None:
     """Write the tables as an ARPA file (probabilities to full float64 precision)."""
-    words = tables.words
-    lines = ["", "\\data\\"]
-    lines += [f"ngram {k}={g.shape[0]}" for k, g in enumerate(tables.grams, 1)]
-    for k, (g, lp, bo) in enumerate(zip(tables.grams, tables.logp, tables.bo, strict=True), 1):
-        lines += ["", f"\\{k}-grams:"]
-        top = k == tables.order
-        for row, p, b in zip(g.tolist(), lp.tolist(), bo.tolist(), strict=True):
-            text = " ".join(words[t] for t in row)
-            lines.append(f"{_num(p)}\t{text}" if top or b == 0 else f"{_num(p)}\t{text}\t{b!r}")
-    lines += ["", "\\end\\", ""]
-    path.write_text("\n".join(lines), encoding="utf-8")
+    W = np.array(tables.words, dtype=object)
+    with path.open("w", encoding="utf-8", newline="\n") as f:
+        f.write("\n\\data\\\n")
+        f.writelines(f"ngram {k}={g.shape[0]}\n" for k, g in enumerate(tables.grams, 1))
+        for k, (g, lp, bo) in enumerate(zip(tables.grams, tables.logp, tables.bo, strict=True), 1):
+            f.write(f"\n\\{k}-grams:\n")
+            texts = map(" ".join, zip(*(W[g[:, j]] for j in range(k)), strict=True))
+            probs = map(_num, lp.tolist())
+            if k == tables.order:
+                f.writelines(f"{p}\t{t}\n" for p, t in zip(probs, texts, strict=True))
+                continue
+            backs = (f"\t{b!r}" if b else "" for b in bo.tolist())
+            f.writelines(f"{p}\t{t}{b}\n" for p, t, b in zip(probs, texts, backs, strict=True))
+        f.write("\n\\end\\\n")
 
 
 def read(path: Path, words: tuple[str, ...], dataset: str) -> ArpaTables:
