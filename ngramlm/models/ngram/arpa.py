@@ -135,7 +135,11 @@ def read(path: Path, words: tuple[str, ...], dataset: str) -> ArpaTables:
                 f"missing (line {i + 1})"
             )
         i += 1
-        g, lp, b, index, skipped = [], [], [], {}, 0
+        g: list[list[int]] = []
+        lp: list[float] = []
+        b: list[float] = []
+        index: dict[tuple[int, ...], int] = {}
+        skipped = 0
         while i < len(lines) and lines[i].strip() and not lines[i].startswith("\\"):
             fields = lines[i].split()
             if len(fields) not in (k + 1, k + 2) or (k == N and len(fields) == k + 2):
