@@ -1,7 +1,7 @@
 """The count models, old against new: the same losses, and the time and memory they take.
 
     python -m benchmarks.counts [--suite names|makemore|brown|all] [--baseline REV]
-                                [--arm both|old|new] [--json]
+                                [--arm both|old|new] [--only MODEL-ORDER] [--json]
 
 Each arm runs in its own process (so its peak RSS is its own): ``old`` is
 ``ngramlm/models/ngram.py`` as it was at ``--baseline`` (default ``e5045db``, the last
@@ -72,7 +72,7 @@ def ngram_module(arm: str, baseline: str) -> Any:
     return module
 
 
-def run_arm(arm: str, suite: str, baseline: str) -> dict[str, Any]:
+def run_arm(arm: str, suite: str, baseline: str, only: str | None = None) -> dict[str, Any]:
     """Fit, tune and score every model of a suite with one arm's module."""
     from ngramlm.data import build_examples
     from ngramlm.stages.prepare import load
@@ -93,6 +93,8 @@ def run_arm(arm: str, suite: str, baseline: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     seconds = 0.0
     for name, order in models:
+        if only is not None and f"{name}-{order}" != only:
+            continue
         parts = {p: build_examples(lines, wl.vocab, order - 1) for p, lines in wl.parts().items()}
         cfg = configs[name](vocab_size=wl.vocab.size, order=order)
         if name == "kneser-ney":
@@ -114,9 +116,9 @@ def run_arm(arm: str, suite: str, baseline: str) -> dict[str, Any]:
     return {"arm": arm, "suite": suite, "models": out, "seconds": seconds, "peak_rss_mib": rss}
 
 
-def spawn(arm: str, suite: str, baseline: str) -> dict[str, Any]:
+def spawn(arm: str, suite: str, baseline: str, only: str | None) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "benchmarks.counts", "--arm", arm, "--suite", suite]
-    cmd += ["--baseline", baseline, "--json"]
+    cmd += ["--baseline", baseline, "--json"] + (["--only", only] if only else [])
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     return json.loads(done.stdout)
@@ -153,11 +155,12 @@ def main() -> None:
     ap.add_argument("--suite", default="names", choices=[*SUITES, "all"])
     ap.add_argument("--arm", default="both", choices=["both", "old", "new"])
     ap.add_argument("--baseline", default=BASELINE)
+    ap.add_argument("--only", help="One model of the suite, e.g. modified-kn-5.")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     suites = list(SUITES) if args.suite == "all" else [args.suite]
     if args.arm != "both":
-        results = [run_arm(args.arm, s, args.baseline) for s in suites]
+        results = [run_arm(args.arm, s, args.baseline, args.only) for s in suites]
         print(json.dumps(results[0] if len(results) == 1 else results))
         return
     for suite in suites:
@@ -165,7 +168,8 @@ def main() -> None:
         if path is not None and not path.exists():
             print(f"{suite}: skipped, {path} not found")
             continue
-        old, new = spawn("old", suite, args.baseline), spawn("new", suite, args.baseline)
+        old = spawn("old", suite, args.baseline, args.only)
+        new = spawn("new", suite, args.baseline, args.only)
         print("\n".join(compare(old, new)), flush=True)
 
 
