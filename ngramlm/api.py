@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 
     from ngramlm.config import RunConfig
     from ngramlm.models.neural import NeuralLM
-    from ngramlm.models.ngram import CountModel
+    from ngramlm.models.ngram import BackoffModel, CountModel
     from ngramlm.plots import Figure
     from ngramlm.stages.arpa import ArpaExport
     from ngramlm.stages.run import Outcome, Progress
@@ -382,15 +382,16 @@ class Experiments:
 
     # --- models --------------------------------------------------------------------------
 
-    def load_model(self, run: RunRef) -> NeuralLM | CountModel:
+    def load_model(self, run: RunRef) -> NeuralLM | CountModel | BackoffModel:
         """The run's model from its last checkpoint, on the CPU, with its vocabulary.
 
         A network (``mlp``, ``wavenet``) is its ``torch.nn.Module`` in eval mode:
         ``logits, _ = model(X)`` is the lecture's forward (``forward(idx, targets=None)``
         returns ``(logits, loss)``), ``model.logits(X)`` the same logits without a
         gradient. A count model (``bigram``, ``kneser-ney``) is its ``CountModel``, not a
-        Module, with the same ``logits``. Both have ``block_size``, ``vocab``,
-        ``encode("emma")`` (ids), ``decode(ids)`` (text) and ``mean_nll(X, Y)``."""
+        Module, with the same ``logits`` (an imported ``arpa`` run: its ``BackoffModel``).
+        All have ``block_size``, ``vocab``, ``encode("emma")`` (ids), ``decode(ids)``
+        (text) and ``mean_nll(X, Y)``."""
         from ngramlm import checkpoint
 
         rid = self.run_id(run)
@@ -402,7 +403,7 @@ class Experiments:
                 f"{record.status}); load it once it has trained"
             )
         loaded = checkpoint.load_model(ckpt.data, ckpt.sha256)
-        model: NeuralLM | CountModel = loaded.model  # type: ignore[assignment]
+        model: NeuralLM | CountModel | BackoffModel = loaded.model  # type: ignore[assignment]
         model.vocab = loaded.tokens  # characters or words, as the dataset's unit
         return model
 
