@@ -457,3 +457,19 @@ def test_stopped_count_run_is_killed_then_resumes(prepared: str) -> None:
     assert resumed.run.status == "finished" and resumed.run.dev_loss is not None
     assert len(store.metrics(killed.run.id)) == 1
     store.close()
+
+
+@pytest.mark.parametrize("model", ["kneser-ney", "bigram"])
+def test_losses_over_chunks_equal_one_pass(monkeypatch: pytest.MonkeyPatch, model: str) -> None:
+    """A split longer than a chunk is evaluated chunk by chunk (bounded memory for any
+    split): the same loss and per-example log-probabilities as one pass."""
+    from ngramlm.models.ngram import kneser_ney
+
+    order = 2 if model == "bigram" else 4
+    m = fitted(model, order, 0.6)
+    X, Y = build_examples(CORPUS * 3, VOCAB, order - 1)
+    whole, each = m.mean_nll(X, Y), m.log_probs_of(X, Y)
+    monkeypatch.setattr(kneser_ney, "CHUNK", 7)
+    assert Y.shape[0] > 7 * 5
+    assert m.mean_nll(X, Y) == pytest.approx(whole, rel=1e-12)
+    assert torch.equal(m.log_probs_of(X, Y), each)
