@@ -60,8 +60,9 @@ if TYPE_CHECKING:
 
     from ngramlm.config import RunConfig
     from ngramlm.models.neural import NeuralLM
-    from ngramlm.models.ngram import CountModel
+    from ngramlm.models.ngram import BackoffModel, CountModel
     from ngramlm.plots import Figure
+    from ngramlm.stages.arpa import ArpaExport
     from ngramlm.stages.run import Outcome, Progress
     from ngramlm.stages.sweep import SweepStatus
 
@@ -381,15 +382,16 @@ class Experiments:
 
     # --- models --------------------------------------------------------------------------
 
-    def load_model(self, run: RunRef) -> NeuralLM | CountModel:
+    def load_model(self, run: RunRef) -> NeuralLM | CountModel | BackoffModel:
         """The run's model from its last checkpoint, on the CPU, with its vocabulary.
 
         A network (``mlp``, ``wavenet``) is its ``torch.nn.Module`` in eval mode:
         ``logits, _ = model(X)`` is the lecture's forward (``forward(idx, targets=None)``
         returns ``(logits, loss)``), ``model.logits(X)`` the same logits without a
         gradient. A count model (``bigram``, ``kneser-ney``) is its ``CountModel``, not a
-        Module, with the same ``logits``. Both have ``block_size``, ``vocab``,
-        ``encode("emma")`` (ids), ``decode(ids)`` (text) and ``mean_nll(X, Y)``."""
+        Module, with the same ``logits`` (an imported ``arpa`` run: its ``BackoffModel``).
+        All have ``block_size``, ``vocab``, ``encode("emma")`` (ids), ``decode(ids)``
+        (text) and ``mean_nll(X, Y)``."""
         from ngramlm import checkpoint
 
         rid = self.run_id(run)
@@ -401,7 +403,7 @@ class Experiments:
                 f"{record.status}); load it once it has trained"
             )
         loaded = checkpoint.load_model(ckpt.data, ckpt.sha256)
-        model: NeuralLM | CountModel = loaded.model  # type: ignore[assignment]
+        model: NeuralLM | CountModel | BackoffModel = loaded.model  # type: ignore[assignment]
         model.vocab = loaded.tokens  # characters or words, as the dataset's unit
         return model
 
@@ -787,6 +789,28 @@ class Experiments:
         return self.store.sweep(self.sweep_id(sweep))
 
     # --- the locked test split -----------------------------------------------------------
+
+    def export_arpa(self, run: RunRef, path: str | Path) -> ArpaExport:
+        """``ngramlm export RUN --arpa FILE``: a count run's model (bigram, kneser-ney,
+        modified-kn, arpa) as an ARPA back-off file that KenLM, SRILM and decoders read
+        (docs/arpa.md). Refused for a network, a run without a model, a missing folder."""
+        from ngramlm.stages.arpa import export_arpa
+
+        return export_arpa(self.store, self.run_id(run), Path(path))
+
+    def import_arpa(
+        self, path: str | Path, dataset: str | None = None, *, name: str | None = None
+    ) -> RunRecord:
+        """``ngramlm import FILE.arpa --dataset NAME``: an ARPA back-off model as a
+        finished ``arpa`` run on the dataset, scored from the file's tables (train and dev
+        losses recorded; test only through ``finalize``). A file that breaks the format
+        (a missing section, wrong header counts, a probability above 1, an n-gram whose
+        context is absent) or whose vocabulary is not the dataset's is refused before
+        anything is written."""
+        from ngramlm.stages.arpa import import_arpa
+
+        ds = self.dataset(dataset)
+        return import_arpa(self.store, Path(path), ds.name, name)
 
     def finalize(self, run: RunRef, yes: bool = False) -> EvaluationRecord:
         """``ngramlm finalize``: evaluate a finished training run's final checkpoint on

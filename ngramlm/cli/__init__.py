@@ -9,7 +9,19 @@ from typing import Annotated
 import typer
 
 from ngramlm import __version__
-from ngramlm.cli import db, finalize, lrfind, plot, prepare, report, sample, sweep, train
+from ngramlm.cli import (
+    db,
+    export,
+    finalize,
+    import_arpa,
+    lrfind,
+    plot,
+    prepare,
+    report,
+    sample,
+    sweep,
+    train,
+)
 from ngramlm.cli.common import State, err_console
 from ngramlm.errors import NgramlmError
 from ngramlm.store.store import DEFAULT_URL
@@ -58,6 +70,8 @@ sample.register(app)
 sweep.register(app)
 lrfind.register(app)
 finalize.register(app)
+export.register(app)
+import_arpa.register(app)
 report.register(app)
 app.add_typer(db.app, name="db")
 app.add_typer(plot.app, name="plot")

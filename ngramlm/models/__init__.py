@@ -31,6 +31,7 @@ FAMILIES: dict[str, Family] = {
         ngram.BIGRAM,
         ngram.KNESER_NEY,
         ngram.MODIFIED_KNESER_NEY,
+        ngram.ARPA,
         mixture.FAMILY,
     )
 }

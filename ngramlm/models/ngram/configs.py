@@ -1,0 +1,80 @@
+"""The count families' configs: an order and a smoothing (None: chosen on dev)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ngramlm.errors import InputError
+
+MAX_ORDER = 8
+LECTURE_ADD_K = 1.0  # makemore part 1: "+1" fake counts
+MAX_ADD_K = 1000.0
+AUTO = "auto"
+MIN_DISCOUNT = 0.01  # modified Kneser-Ney: keeps every token's probability above 0
+PROVISIONAL_SMOOTHING = 0.5  # until ``choose_smoothing`` sets it, when the config says "auto"
+
+
+@dataclass(frozen=True)
+class NgramConfig:
+    """An n-gram model: its order and its smoothing (None: chosen on dev)."""
+
+    family: ClassVar[str]
+    interpolated: ClassVar[bool]  # Kneser-Ney's lower orders, or add-k on order N alone
+    modified: ClassVar[bool] = False  # three discounts per order from counts of counts
+    vocab_size: int = 27
+    order: int = 0  # n-gram length: the context is order - 1 tokens (0: not given)
+    smoothing: float | None = None  # add-k for the bigram, the discount D for Kneser-Ney
+
+    @property
+    def block_size(self) -> int:
+        return self.order - 1
+
+
+@dataclass(frozen=True)
+class BigramConfig(NgramConfig):
+    family: ClassVar[str] = "bigram"
+    interpolated: ClassVar[bool] = False
+    order: int = 2
+    smoothing: float | None = LECTURE_ADD_K
+
+
+@dataclass(frozen=True)
+class KneserNeyConfig(NgramConfig):
+    family: ClassVar[str] = "kneser-ney"
+    interpolated: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class ModifiedKneserNeyConfig(NgramConfig):
+    family: ClassVar[str] = "modified-kn"
+    interpolated: ClassVar[bool] = True
+    modified: ClassVar[bool] = True
+
+
+def parse_smoothing(text: str | float | None) -> float | None:
+    """``--smoothing``: a number, or ``auto`` (None: choose it on dev)."""
+    if text is None or isinstance(text, (int, float)):
+        return None if text is None else float(text)
+    if text.strip().lower() == AUTO:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(f"--smoothing must be a number or 'auto', got {text!r}") from None
+
+
+@dataclass(frozen=True)
+class ArpaConfig:
+    """A back-off model imported from an ARPA file (``ngramlm import``): its order, and
+    the file it came from (name and sha256), for the record."""
+
+    family: ClassVar[str] = "arpa"
+    vocab_size: int = 27
+    order: int = 0
+    source: str = ""
+    sha256: str = ""
+
+    @property
+    def block_size(self) -> int:
+        return self.order - 1

@@ -1,0 +1,283 @@
+"""The count families: ``bigram``, ``kneser-ney`` and ``modified-kn`` as ``CountFamily``s
+(validation, tuning on dev, what reports show, the checkpoint's tensors)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from ngramlm.config import RunConfig
+from ngramlm.errors import InputError
+from ngramlm.models.base import Component, CountFamily, Description, LanguageModel
+from ngramlm.models.ngram.arpa import ArpaTables, arpa_words
+from ngramlm.models.ngram.backoff import BackoffModel, arpa_tables
+from ngramlm.models.ngram.configs import (
+    LECTURE_ADD_K,
+    MAX_ADD_K,
+    MAX_ORDER,
+    ArpaConfig,
+    BigramConfig,
+    KneserNeyConfig,
+    ModifiedKneserNeyConfig,
+    NgramConfig,
+    parse_smoothing,
+)
+from ngramlm.models.ngram.counting import Tables
+from ngramlm.models.ngram.kneser_ney import CountModel, choose_smoothing, fit
+
+# --- the families ----------------------------------------------------------------------
+
+
+class _NgramFamily(CountFamily):
+    config_cls: ClassVar[type[NgramConfig]]
+
+    def parse(self, values: dict[str, Any]) -> dict[str, Any]:
+        if "smoothing" in values:
+            values = {**values, "smoothing": parse_smoothing(values["smoothing"])}
+        return values
+
+    def fit(
+        self,
+        cfg: NgramConfig,
+        X: torch.Tensor,
+        Y: torch.Tensor,
+        components: Sequence[Component] = (),
+    ) -> CountModel:
+        return fit(cfg, X, Y)
+
+    def tune(self, model: CountModel, Xdev: torch.Tensor, Ydev: torch.Tensor) -> dict[str, Any]:
+        if model.modified:  # the discounts come from counts of counts: nothing to choose
+            return {
+                "discounts": [[round(d, 6) for d in ds] for ds in model.discounts],
+                "n_ngrams": model.n_ngrams,
+            }
+        dev_stats = model.stats(Xdev, Ydev)
+        tried: list[tuple[float, float]] = []
+        if model.cfg.smoothing is None:
+            model.smoothing, tried = choose_smoothing(model, dev_stats)
+        return {
+            "smoothing": model.smoothing,
+            "smoothing_chosen_on_dev": model.cfg.smoothing is None,
+            "smoothing_tried": [[round(x, 6), round(v, 6)] for x, v in tried],
+            "n_ngrams": model.n_ngrams,
+        }
+
+    def to_tensors(self, model: CountModel) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        """The order-N counts as two tensors (n-grams as token ids, their counts), in
+        lexicographic order, so the same counts always give the same bytes and sha256."""
+        grams = torch.from_numpy(model.tables.grams().astype(np.int32))
+        counts = torch.from_numpy(np.asarray(model.counts, dtype=np.int64))
+        return {"ngrams": grams, "counts": counts}, {"smoothing": repr(model.smoothing)}
+
+    def from_tensors(
+        self, cfg: NgramConfig, tensors: dict[str, torch.Tensor], meta: dict[str, str]
+    ) -> LanguageModel:
+        grams, counts = tensors["ngrams"], tensors["counts"]
+        if grams.dim() != 2 or grams.shape[1] != cfg.order or grams.shape[0] != counts.shape[0]:
+            raise InputError("the n-gram checkpoint's tensors do not match its order")
+        if grams.numel() and (int(grams.min()) < 0 or int(grams.max()) >= cfg.vocab_size):
+            raise InputError("the n-gram checkpoint holds token ids outside its vocabulary")
+        tables = Tables(grams.numpy(), counts.numpy(), cfg.vocab_size, cfg.interpolated)
+        return CountModel(cfg, tables, float(meta["smoothing"]))
+
+    def hyperparameters(self, cfg: RunConfig, extra: Any) -> dict[str, Any]:
+        flat = cfg.hyperparameters()
+        if "smoothing" in extra:
+            flat["smoothing"] = extra["smoothing"]
+            flat["smoothing_chosen_on_dev"] = extra.get("smoothing_chosen_on_dev", False)
+        return flat
+
+
+class BigramFamily(_NgramFamily):
+    name = "bigram"
+    config_cls = BigramConfig
+    help = "makemore part 1's bigram, add-k (--smoothing K, default 1)"
+
+    def validate(self, cfg: RunConfig) -> None:
+        m: NgramConfig = cfg.model
+        if m.order != 2:
+            raise InputError(
+                f"--model bigram is order 2, got --order {m.order}; "
+                "use --model kneser-ney for other orders"
+            )
+        k = m.smoothing
+        if k is not None and not (math.isfinite(k) and 0 < k <= MAX_ADD_K):
+            raise InputError(
+                f"--smoothing (add-k) must be in (0, {MAX_ADD_K:g}] or 'auto' for --model "
+                f"bigram, got {k}"
+            )
+
+    def describe(self, cfg: RunConfig, extra: Any) -> Description:
+        k = extra.get("smoothing", cfg.model.smoothing or LECTURE_ADD_K)
+        return Description(
+            label=f"bigram add-{k:.3g}", short="bigram", n=2, rank=0, smoothing=f"add-k {k:.4g}"
+        )
+
+
+class KneserNeyFamily(_NgramFamily):
+    name = "kneser-ney"
+    config_cls = KneserNeyConfig
+    help = "interpolated Kneser-Ney (--order N, 2 to 8; --discount D, default chosen on dev)"
+
+    def validate(self, cfg: RunConfig) -> None:
+        m: NgramConfig = cfg.model
+        if m.order == 0:
+            raise InputError("--model kneser-ney needs --order N (2 to 8), e.g. --order 5")
+        if isinstance(m.order, bool) or not 2 <= m.order <= MAX_ORDER:
+            raise InputError(f"--order must be between 2 and {MAX_ORDER}, got {m.order}")
+        D = m.smoothing
+        if D is not None and not (math.isfinite(D) and 0 < D <= 1):
+            raise InputError(
+                f"--smoothing (the Kneser-Ney discount) must be in (0, 1] or 'auto', got {D}"
+            )
+
+    def describe(self, cfg: RunConfig, extra: Any) -> Description:
+        N = cfg.model.order
+        D = extra.get("smoothing", cfg.model.smoothing or 0.0)
+        return Description(
+            label=f"kneser-ney {N}-gram D={D:.3g}",
+            short=f"kn-{N}",
+            n=N,
+            rank=1,
+            smoothing=f"discount {D:.4g}",
+        )
+
+
+class ModifiedKneserNeyFamily(_NgramFamily):
+    name = "modified-kn"
+    config_cls = ModifiedKneserNeyConfig
+    help = (
+        "modified Kneser-Ney (Chen & Goodman; KenLM's): three discounts per order from "
+        "counts of counts (--order N, 2 to 8)"
+    )
+    fixed_smoothing = "estimated from the train split's counts of counts"
+
+    def validate(self, cfg: RunConfig) -> None:
+        m: NgramConfig = cfg.model
+        if m.order == 0:
+            raise InputError(f"--model {self.name} needs --order N (2 to 8), e.g. --order 5")
+        if isinstance(m.order, bool) or not 2 <= m.order <= MAX_ORDER:
+            raise InputError(f"--order must be between 2 and {MAX_ORDER}, got {m.order}")
+        if m.smoothing is not None:
+            raise InputError(
+                f"--model {self.name} estimates its discounts from counts of counts; drop "
+                "--smoothing (or use --model kneser-ney for one discount)"
+            )
+
+    def describe(self, cfg: RunConfig, extra: Any) -> Description:
+        N = cfg.model.order
+        top = (extra.get("discounts") or [[]])[-1]
+        shown = "/".join(f"{d:.3g}" for d in top) if top else "from counts of counts"
+        return Description(
+            label=f"modified kneser-ney {N}-gram",
+            short=f"mkn-{N}",
+            n=N,
+            rank=1,
+            smoothing=f"discounts {shown}",
+        )
+
+    def hyperparameters(self, cfg: RunConfig, extra: Any) -> dict[str, Any]:
+        flat = cfg.hyperparameters()
+        flat.pop("smoothing", None)
+        if "discounts" in extra:
+            flat["discounts"] = extra["discounts"]
+        return flat
+
+
+BIGRAM = BigramFamily()
+KNESER_NEY = KneserNeyFamily()
+MODIFIED_KNESER_NEY = ModifiedKneserNeyFamily()
+
+
+# --- ARPA ------------------------------------------------------------------------------
+
+
+class ArpaFamily(CountFamily):
+    """A back-off model imported from an ARPA file: scored from its tables, never counted."""
+
+    name = "arpa"
+    config_cls = ArpaConfig
+    help = "an ARPA back-off model brought in by `ngramlm import FILE.arpa --dataset NAME`"
+    what = "an imported ARPA model"
+    in_sample = "is measured on text the imported model may have been built from"
+    fixed_smoothing = "as the ARPA file gives it"
+
+    def validate(self, cfg: RunConfig) -> None:
+        raise InputError(
+            "--model arpa is not trained: bring an ARPA file in with "
+            "`ngramlm import FILE.arpa --dataset NAME`"
+        )
+
+    def fit(
+        self,
+        cfg: ArpaConfig,
+        X: torch.Tensor,
+        Y: torch.Tensor,
+        components: Sequence[Component] = (),
+    ) -> BackoffModel:
+        raise InputError(
+            f"an imported ARPA model ({cfg.source}) cannot be counted again; import the file "
+            "again with `ngramlm import FILE.arpa --dataset NAME`"
+        )
+
+    def tune(self, model: BackoffModel, Xdev: torch.Tensor, Ydev: torch.Tensor) -> dict[str, Any]:
+        return {"n_ngrams": [int(g.shape[0]) for g in model.arpa.grams]}
+
+    def to_tensors(self, model: BackoffModel) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        """Each order's n-grams (token ids, ``<s>`` as V), log10 probabilities and
+        back-off weights, in the tables' order."""
+        a, out = model.arpa, {}
+        for k in range(1, a.order + 1):
+            out[f"grams_{k}"] = torch.from_numpy(a.grams[k - 1].astype(np.int32))
+            out[f"logp_{k}"] = torch.from_numpy(a.logp[k - 1])
+            out[f"bo_{k}"] = torch.from_numpy(a.bo[k - 1])
+        return out, {"words": json.dumps(a.words)}
+
+    def from_tensors(
+        self, cfg: ArpaConfig, tensors: dict[str, torch.Tensor], meta: dict[str, str]
+    ) -> LanguageModel:
+        words = tuple(json.loads(meta["words"]))
+        try:
+            tables = ArpaTables(
+                words,
+                tuple(
+                    tensors[f"grams_{k}"].numpy().astype(np.int64) for k in range(1, cfg.order + 1)
+                ),
+                tuple(tensors[f"logp_{k}"].numpy() for k in range(1, cfg.order + 1)),
+                tuple(tensors[f"bo_{k}"].numpy() for k in range(1, cfg.order + 1)),
+            )
+        except KeyError as exc:
+            raise InputError(f"the ARPA checkpoint lacks its tensor {exc}") from None
+        if len(words) != cfg.vocab_size + 1:
+            raise InputError("the ARPA checkpoint's vocabulary does not match its config")
+        return BackoffModel(tables)
+
+    def describe(self, cfg: RunConfig, extra: Any) -> Description:
+        m: ArpaConfig = cfg.model
+        return Description(
+            label=f"arpa {m.order}-gram {m.source}",
+            short=f"arpa-{m.order}",
+            n=m.order,
+            rank=1,
+            smoothing=f"from {m.source}",
+        )
+
+
+ARPA = ArpaFamily()
+
+
+def arpa_tables_of(model: object, itos: dict[int, str]) -> ArpaTables:
+    """A count or imported model's ARPA tables; another model is refused."""
+    if isinstance(model, BackoffModel):
+        return model.arpa
+    if isinstance(model, CountModel):
+        return arpa_tables(model, arpa_words(itos))
+    raise InputError(
+        "only count models (bigram, kneser-ney, modified-kn, arpa) are back-off tables; "
+        "a network has no ARPA form"
+    )

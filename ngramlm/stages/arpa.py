@@ -1,0 +1,99 @@
+"""ARPA in and out: a count run's model as an ARPA file, and an ARPA file as a run.
+
+``export_arpa`` writes a finished count run's model (bigram, Kneser-Ney, modified
+Kneser-Ney, or an imported one) in the ARPA back-off format (``ngramlm.models.ngram.arpa``;
+the conversion in ``backoff``). ``import_arpa`` reads one, checks it against a dataset's
+vocabulary (``<s>``/``</s>`` the boundary, ``<unk>`` the dataset's unknown) before
+anything is written, and records it as a finished ``arpa`` run scored from the file's
+tables: its train and dev losses, its checkpoint (the tables); the test loss only
+through ``finalize``, like any run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ngramlm import checkpoint
+from ngramlm.config import RunConfig
+from ngramlm.data import Vocab
+from ngramlm.errors import InputError, NotFoundError
+from ngramlm.models.ngram import ArpaConfig, BackoffModel, arpa_tables_of
+from ngramlm.models.ngram import arpa as arpa_format
+from ngramlm.stages.prepare import resolve_dataset
+from ngramlm.stages.run import _create_run, load_examples, with_retries
+from ngramlm.store import Store
+from ngramlm.store.records import MetricRecord, RunRecord
+
+
+@dataclass(frozen=True)
+class ArpaExport:
+    """What ``export_arpa`` wrote: the run, the file and its n-grams per order."""
+
+    run: int
+    path: Path
+    ngrams: tuple[int, ...]
+
+
+def export_arpa(store: Store, run_id: int, path: Path) -> ArpaExport:
+    """Write run ``run_id``'s count model to ``path`` as an ARPA file."""
+    ckpt = store.checkpoint(run_id)
+    if ckpt is None:
+        r = store.run(run_id)
+        raise NotFoundError(
+            f"run {run_id} has no model yet (status {r.status}); export it once it has finished"
+        )
+    if not path.parent.is_dir():
+        raise InputError(f"--arpa {path}: the folder {path.parent} does not exist; create it")
+    loaded = checkpoint.load_model(ckpt.data, ckpt.sha256)
+    try:
+        tables = arpa_tables_of(loaded.model, loaded.tokens.itos)
+    except InputError as exc:
+        raise InputError(f"run {run_id} is a {loaded.config.family} model: {exc}") from None
+    tmp = path.with_name(f".{path.name}.partial")
+    arpa_format.write(tables, tmp)
+    tmp.replace(path)  # a complete file or none
+    return ArpaExport(run_id, path, tuple(int(g.shape[0]) for g in tables.grams))
+
+
+def import_arpa(store: Store, path: Path, dataset: str, name: str | None = None) -> RunRecord:
+    """Record the ARPA file ``path`` as a finished run on ``dataset``, scored from its
+    tables; every check happens before the run is written."""
+    ds = resolve_dataset(store, dataset)
+    vocab = Vocab(ds.vocab, ds.unit)
+    if not path.is_file():
+        raise InputError(f"no ARPA file at {path}; give the path of a .arpa file")
+    tables = arpa_format.read(path, arpa_format.arpa_words(vocab.itos), ds.name)
+    if tables.order < 2:
+        raise InputError(
+            f"{path.name} is a unigram model; ngramlm's models predict from a context "
+            "(order 2 or more)"
+        )
+    t0 = time.perf_counter()
+    model = BackoffModel(tables)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    cfg = RunConfig(ArpaConfig(vocab.size, tables.order, path.name, sha))
+    ex = load_examples(store, ds, tables.order - 1)
+    dev_loss = model.mean_nll(ex.Xdev, ex.Ydev)
+    train_loss = model.mean_nll(ex.Xtr, ex.Ytr)
+    data, ckpt_sha = checkpoint.counted_to_bytes(model, cfg, ds.vocab, unit=ds.unit)
+    elapsed = time.perf_counter() - t0
+    run = _create_run(store, ds, cfg, "train", name, None, torch.device("cpu"))
+    metric = MetricRecord(1, elapsed, 0.0, None, train_loss, dev_loss)
+    with_retries(lambda: store.add_metrics(run.id, [metric], steps_done=1))
+    with_retries(lambda: store.save_checkpoint(run.id, 1, ckpt_sha, data))
+    return with_retries(
+        lambda: store.finish_run(
+            run.id,
+            steps_done=1,
+            train_loss=train_loss,
+            dev_loss=dev_loss,
+            train_seconds=elapsed,
+            checkpoint_sha256=ckpt_sha,
+            extra={"n_ngrams": [int(g.shape[0]) for g in tables.grams], "source": path.name},
+        )
+    )
