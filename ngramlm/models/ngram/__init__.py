@@ -1,0 +1,103 @@
+"""The count families: n-gram models, the other side of Bengio et al. 2003's Table 1.
+
+* ``bigram``: makemore part 1's model, P(w | h) = (c(hw) + k) / (c(h) + k V), add-k
+  smoothing (k = 1 in the lecture).
+* ``kneser-ney``: interpolated Kneser-Ney of order N (Chen & Goodman 1998, section 3.5)
+  with one absolute discount D for every order:
+
+      P_N(w | h)  = max(c(hw) - D, 0) / c(h·) + D N1+(h·) / c(h·) · P_{N-1}(w | h')
+      P_k(w | h') = max(N1+(·h'w) - D, 0) / N1+(·h'·) + D N1+(h'·) / N1+(·h'·) · P_{k-1}(w | h'')
+      P_0(w)      = 1 / V
+
+  where h' drops the oldest character of h, c counts n-grams in the train split, and a
+  lower order counts *continuations*: N1+(·h'w) is the number of distinct characters
+  seen before h'w. A context never seen at an order passes its lower order's
+  distribution through unchanged (the interpolation weight is 1). Each level's terms
+  sum to 1 for 0 < D ≤ 1, so every distribution sums to exactly 1 (tested).
+
+* ``modified-kn``: modified Kneser-Ney (Chen & Goodman 1998, section 3.5; what KenLM
+  and SRILM build), interpolated like ``kneser-ney`` but with three discounts per order,
+  D(c) = D1, D2 or D3+ for a count of 1, 2 or 3 and more, and the lower-order weight
+  (D1 N1(h·) + D2 N2(h·) + D3+ N3+(h·)) / c(h·). Each order's discounts come from the
+  counts of counts of the counts used at that order (raw at order N, continuation counts
+  below): Y = n1 / (n1 + 2 n2), D1 = 1 - 2Y n2/n1, D2 = 2 - 3Y n3/n2, D3+ = 3 - 4Y n4/n3,
+  each clamped to [MIN_DISCOUNT, r] (a term whose n_r is 0 counts as 0), so nothing is
+  chosen on dev.
+
+Counts are taken from the MLP's own examples (``data.build_examples`` with ``block_size
+= N - 1``: N-1 boundary tokens before the first character, one after the last), so an
+order-N model sees exactly the contexts of an MLP with that block size, and its losses
+(nats per character, boundary included) compare with the MLP's directly. Only the
+order-N counts are stored (a sparse table in the checkpoint); every lower-order count is
+derived from them, because each shorter n-gram occurrence is the suffix of an order-N
+occurrence ending at the same position.
+
+Counting and lookups use Python dicts keyed by strings of ``chr(token id)``: a word list
+of a few hundred thousand characters counts in well under a second. Losses are computed
+from per-position count arrays, so the discount can be chosen on dev by evaluating many
+candidates at the cost of a few vector operations each.
+
+Its configs (``config``), the counting and the fitted model (``counts``, torch) and the
+family interfaces (``family``); importing the package imports no torch: ``CountModel``,
+``fit``, ``choose_smoothing`` and ``modified_discounts`` come from ``counts`` on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ngramlm.models.ngram.config import (
+    AUTO,
+    LECTURE_ADD_K,
+    MAX_ADD_K,
+    MAX_ORDER,
+    MIN_DISCOUNT,
+    BigramConfig,
+    KneserNeyConfig,
+    ModifiedKneserNeyConfig,
+    NgramConfig,
+    parse_smoothing,
+)
+from ngramlm.models.ngram.family import (
+    BIGRAM,
+    KNESER_NEY,
+    MODIFIED_KNESER_NEY,
+    BigramFamily,
+    KneserNeyFamily,
+    ModifiedKneserNeyFamily,
+)
+
+if TYPE_CHECKING:
+    from ngramlm.models.ngram.counts import CountModel, choose_smoothing, fit, modified_discounts
+
+__all__ = [
+    "AUTO",
+    "BIGRAM",
+    "KNESER_NEY",
+    "LECTURE_ADD_K",
+    "MAX_ADD_K",
+    "MAX_ORDER",
+    "MIN_DISCOUNT",
+    "MODIFIED_KNESER_NEY",
+    "BigramConfig",
+    "BigramFamily",
+    "CountModel",
+    "KneserNeyConfig",
+    "KneserNeyFamily",
+    "ModifiedKneserNeyConfig",
+    "ModifiedKneserNeyFamily",
+    "NgramConfig",
+    "choose_smoothing",
+    "fit",
+    "modified_discounts",
+    "parse_smoothing",
+]
+_COUNTS = ("CountModel", "choose_smoothing", "fit", "modified_discounts")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _COUNTS:
+        from ngramlm.models.ngram import counts
+
+        return getattr(counts, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
