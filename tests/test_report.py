@@ -346,4 +346,4 @@ def test_batched_runs_record_their_share_of_the_group_time(
         groups.setdefault(one["extra"]["group_seconds"], []).append(one["seconds"])
     assert sorted(len(v) for v in groups.values()) == [2, 2]
     text = cli("--db", sqlite_url, "report", str(runs["runs"][0]["run"])).out
-    assert "its share:" in text and "for 2 runs trained as one batched model" in text
+    assert "its share of" in text and "s: 2 runs trained as one batched model" in text

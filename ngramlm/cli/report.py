@@ -279,7 +279,7 @@ def one_run(s: Store, rid: int, as_json: bool) -> None:
     else:
         group = r.extra.get("group_members")
         shared = (
-            f" (its share: {r.extra['group_seconds']:.1f}s for {group} runs trained as one "
+            f" (its share of {r.extra['group_seconds']:.1f}s: {group} runs trained as one "
             "batched model)"
             if group
             else ""
