@@ -347,3 +347,44 @@ def test_batched_runs_record_their_share_of_the_group_time(
     assert sorted(len(v) for v in groups.values()) == [2, 2]
     text = cli("--db", sqlite_url, "report", str(runs["runs"][0]["run"])).out
     assert "its share of" in text and "s: 2 runs trained as one batched model" in text
+
+
+def test_the_table_is_a_page_of_the_newest_runs(cli, sqlite_url: str, populated: dict) -> None:
+    everything = json.loads(cli("--db", sqlite_url, "report", "--json").out)["runs"]
+    newest = sorted((x["run"] for x in everything), reverse=True)[:2]
+    best = populated["sweep"]["best_run"]
+    r = cli("--db", sqlite_url, "report", "--limit", "2")
+    assert r.code == 0, r.err
+    flat = " ".join(r.out.split())  # the title wraps
+    assert "2 of 5 runs on tiny" in flat and "--limit N shows more" in flat
+    shown = [int(line.split("│")[2]) for line in r.out.splitlines() if line.count("│") > 5]
+    assert sorted(shown, reverse=True) == newest
+    # the ★ is the sweep's best over all its members, on the page or not
+    starred = [line for line in r.out.splitlines() if "★" in line and "│" in line]
+    assert len(starred) == (1 if best in newest else 0)
+    r = cli("--db", sqlite_url, "report", "--dataset", "tiny", "--limit", "1")
+    assert "1 of 5 runs on tiny" in r.out
+    r = cli("--db", sqlite_url, "report", "--dataset", "nope")
+    assert r.code != 0 and "no dataset named 'nope'" in r.err
+
+
+def test_report_speed_benchmark_runs_at_smoke_size(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    r = subprocess.run(
+        [sys.executable, "-m", "benchmarks.report_speed", "--runs", "200", "--repeat", "1",
+         "--store", str(tmp_path / "speed.db")],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    for needle in ("store: 200 runs", "ngramlm report: min", "ngramlm --help: min",
+                   "ratio (medians)", "CPU: "):  # fmt: skip
+        assert needle in r.stdout, r.stdout
+    from ngramlm.store import Store
+
+    with Store(f"sqlite:///{tmp_path / 'speed.db'}") as store:
+        assert store.count_runs() == 200
+        assert len(store.metrics(200)) == 20

@@ -74,12 +74,25 @@ def report_cmd(
         one_run(s, run_id(s, run), as_json)
     elif sweep_id is not None:
         one_sweep(s, sweep_id, as_json, as_csv, status, sort, limit)
+    elif status is None and sort == "id" and not (as_json or as_csv):
+        page(s, dataset, limit or DEFAULT_LIMIT)
     else:
         from ngramlm.api import Experiments
 
         runs = Experiments(store=s).runs(dataset)  # the API's runs(), as report_rows
         rows = core.rows(runs, s.evaluations(), status=status, sort=sort, limit=limit)
         render_rows(s, runs, rows, as_json, as_csv, limit)
+
+
+def page(s: Store, dataset: str | None, limit: int) -> None:
+    """The table's default: the newest ``limit`` runs, read alone (a store of 10,000
+    runs reports as fast as a small one), with their sweeps' members for the ★."""
+    ds_id = s.dataset(dataset).id if dataset is not None else None
+    runs = s.runs(dataset_id=ds_id, limit=limit)
+    sweeps = sorted({r.sweep_id for r in runs if r.sweep_id is not None})
+    best = core.best_per_sweep([m for sid in sweeps for m in s.sweep_runs(sid)])
+    rows = core.rows(runs, s.evaluations(), best=best)
+    render_rows(s, runs, rows, False, False, limit, total=s.count_runs(dataset_id=ds_id))
 
 
 def render_rows(
@@ -89,6 +102,7 @@ def render_rows(
     as_json: bool,
     as_csv: bool,
     limit: int | None,
+    total: int | None = None,
 ) -> None:
     spent = s.test_evaluations_spent()
     if as_json:
@@ -103,7 +117,9 @@ def render_rows(
     datasets = sorted({r["dataset"] for r in shown})
     many = len(datasets) > 1
     where = "" if many or not datasets else f" on {datasets[0]}"
-    table = Table(title=f"{len(shown)} of {len(rows)} runs{where} ({s.where})", pad_edge=False)
+    total = len(rows) if total is None else total
+    more = "; --limit N shows more" if len(shown) < total else ""
+    table = Table(title=f"{len(shown)} of {total:,} runs{where} ({s.where}){more}", pad_edge=False)
     columns = ["best", "run", "sweep", *(["dataset"] if many else []), "status", "model",
                "batch", "lr", "steps", "train", "dev", "gap", "test", "time"]  # fmt: skip
     for name in columns:

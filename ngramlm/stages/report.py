@@ -111,8 +111,11 @@ def rows(
     status: str | None = None,
     sort: str = "id",
     limit: int | None = None,
+    best: set[int] | None = None,
 ) -> list[dict[str, Any]]:
-    best = best_per_sweep(runs)
+    """Report rows of ``runs``, sweeps grouped; ``best``: the best runs of their sweeps
+    when ``runs`` is a page that may not hold every member (default: from ``runs``)."""
+    best = best_per_sweep(runs) if best is None else best
     selected = [r for r in runs if status is None or r.status == status]
     out = [run_row(r, evaluations.get(r.id), r.id in best) for r in selected]
     key = {
