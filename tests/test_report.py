@@ -338,13 +338,10 @@ def test_batched_runs_record_their_share_of_the_group_time(
 ) -> None:
     sweep = populated["sweep"]["sweep"]
     runs = json.loads(cli("--db", sqlite_url, "report", "--sweep", str(sweep), "--json").out)
-    groups: dict[float, list[float]] = {}
     for x in runs["runs"]:  # lr 0.02 and 0.2 of one n_hidden train as one batched model
         one = json.loads(cli("--db", sqlite_url, "report", str(x["run"]), "--json").out)
         assert one["extra"]["group_members"] == 2
         assert one["seconds"] == pytest.approx(one["extra"]["group_seconds"] / 2)
-        groups.setdefault(one["extra"]["group_seconds"], []).append(one["seconds"])
-    assert sorted(len(v) for v in groups.values()) == [2, 2]
     text = cli("--db", sqlite_url, "report", str(runs["runs"][0]["run"])).out
     assert "its share of" in text and "s: 2 runs trained as one batched model" in text
 
