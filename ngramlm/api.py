@@ -828,15 +828,18 @@ class Experiments:
 
     # --- figures -----------------------------------------------------------------------
 
-    def plot_curves(self, *runs: RunRef) -> Figure:
+    def plot_curves(self, *runs: RunRef, log_x: bool = False, x: str = "step") -> Figure:
         """Train (dashed) and dev (solid) loss against step, log y axis, the runs
-        overlaid (a count model's losses are lines): ``ngramlm plot curves``."""
+        overlaid (a count model's losses are labelled lines beside the networks):
+        ``ngramlm plot curves``. ``x="fraction"`` aligns runs by the fraction of their
+        steps; ``log_x`` puts the step axis on a log scale."""
         from ngramlm import plots
 
         if not runs:
             raise InputError("plot_curves needs at least one run")
         ids = list(dict.fromkeys(self.run_id(r) for r in runs))  # in order, each once
-        return plots.curves_figure([(self.store.run(i), self.store.metrics(i)) for i in ids])
+        series = [(self.store.run(i), self.store.metrics(i)) for i in ids]
+        return plots.curves_figure(series, log_x=log_x, x=x)
 
     def plot_lr_find(self, run: RunRef) -> Figure:
         """An lr-find run's loss against the learning rate, smoothed, with the suggested

@@ -103,8 +103,9 @@ def _flat(run: RunRecord) -> dict[str, Any]:
 
 
 def _fmt(value: Any) -> str:
+    """A value for a label or a tick: floats to 3 significant digits (0.0316, 1e-05)."""
     if isinstance(value, float):
-        return f"{value:g}"
+        return f"{value:.3g}"
     return str(value)
 
 
@@ -139,16 +140,38 @@ def _losses(metrics: Sequence[MetricRecord], which: str) -> tuple[list[int], lis
     return [p[0] for p in pts], [float(p[1]) for p in pts]
 
 
-def curves_figure(series: Sequence[tuple[RunRecord, Sequence[MetricRecord]]]) -> Figure:
+X_AXES = ("step", "fraction")  # ``--x``: steps taken, or the fraction of the run's steps
+
+
+def curves_figure(
+    series: Sequence[tuple[RunRecord, Sequence[MetricRecord]]],
+    *,
+    log_x: bool = False,
+    x: str = "step",
+) -> Figure:
     """Train (dashed) and dev (solid) loss against step for each run, on a log y axis
-    (the lecture plots log10 of the loss); one colour per run. A count model (bigram,
-    Kneser-Ney) has no steps: its losses are horizontal lines, a baseline to beat."""
+    (the lecture plots log10 of the loss); one colour per run. ``x="fraction"`` aligns
+    runs of different lengths by the fraction of their steps; ``log_x`` spreads the early
+    steps. A count model (bigram, Kneser-Ney) has no steps: its losses are labelled
+    horizontal lines beside the networks, a baseline to beat (alone it is refused). A
+    curve of one evaluation is drawn as a marker."""
+    if x not in X_AXES:
+        raise InputError(f"--x must be one of {', '.join(X_AXES)}, got {x!r}")
     for run, metrics in series:
         _check_has_losses(run, metrics)
+    if all(counted(r) for r, _ in series):
+        ids = " ".join(str(r.id) for r, _ in series)
+        raise InputError(
+            f"run{'s' if len(series) > 1 else ''} {ids}: a count model has no training "
+            f"curve, only its final losses; add a network run (`ngramlm plot curves {ids} "
+            "NET`) or compare them with `ngramlm report --compare`"
+        )
     keys = _differing_keys([r for r, _ in series])
     ids = ", ".join(str(r.id) for r, _ in series)
     title = f"run{'s' if len(series) > 1 else ''} {ids}: loss"
     fig, ax = _figure(WIDE)
+    baselines: list[tuple[float, str, str]] = []
+    all_x: list[float] = []
     for i, (run, metrics) in enumerate(series):
         colour = f"C{i % 10}"
         label = run_label(run, keys)
@@ -156,13 +179,43 @@ def curves_figure(series: Sequence[tuple[RunRecord, Sequence[MetricRecord]]]) ->
             steps, losses = _losses(metrics, which)
             name = which.removesuffix("_loss")
             if steps and counted(run):
-                ax.axhline(losses[-1], linestyle=style, color=colour,
+                ax.axhline(losses[-1], linestyle=style, color=colour, linewidth=1.2,
                            label=f"{label} {name}")  # fmt: skip
-            elif steps:
-                ax.plot(steps, losses, style, color=colour, label=f"{label} {name}")
+                baselines.append((losses[-1], f"run {run.id} {describe_model(run)} {name}", colour))
+                continue
+            xs: list[float] = [float(s) for s in steps]
+            if x == "fraction":
+                xs = [s / max(run.steps, 1) for s in xs]
+            if log_x:  # step 0 has no place on a log axis
+                kept = [(a, b) for a, b in zip(xs, losses, strict=True) if a > 0]
+                xs, losses = [a for a, _ in kept], [b for _, b in kept]
+            if len(xs) == 1:  # one evaluation: a line would not show; dev filled, train open
+                face = colour if name == "dev" else "white"
+                ax.plot(xs, losses, style, marker="o", markersize=7, color=colour,
+                        markerfacecolor=face, label=f"{label} {name}")  # fmt: skip
+            elif xs:
+                ax.plot(xs, losses, style, color=colour, label=f"{label} {name}")
+            all_x.extend(xs)
     ax.set_yscale("log")
+    if log_x:
+        ax.set_xscale("log")
+    elif all_x and min(all_x) == max(all_x):  # every curve a single point: from 0 to past it
+        ax.set_xlim(0, max(all_x) * 1.25 or 1)
     _plain_ticks(ax)
-    ax.set_xlabel("step")
+    for value, text, colour in baselines:  # named on the line itself, at the right edge
+        ax.annotate(
+            text,
+            xy=(1.0, value),
+            xycoords=("axes fraction", "data"),
+            xytext=(-4, 3),
+            textcoords="offset points",
+            ha="right",
+            va="bottom",
+            fontsize="small",
+            color=colour,
+        )
+    what = "fraction of the run's steps" if x == "fraction" else "step"
+    ax.set_xlabel(what + (" (log scale)" if log_x else ""))
     ax.set_ylabel("loss (log scale)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
@@ -170,18 +223,26 @@ def curves_figure(series: Sequence[tuple[RunRecord, Sequence[MetricRecord]]]) ->
     return _done(fig)
 
 
-def curves(series: Sequence[tuple[RunRecord, Sequence[MetricRecord]]], out: Path) -> Plot:
+def curves(
+    series: Sequence[tuple[RunRecord, Sequence[MetricRecord]]],
+    out: Path,
+    *,
+    log_x: bool = False,
+    x: str = "step",
+) -> Plot:
     """``curves_figure`` written to ``out``."""
-    return _write(curves_figure(series), out)
+    return _write(curves_figure(series, log_x=log_x, x=x), out)
 
 
 def _plain_ticks(ax: Axes) -> None:
     """Loss values as plain numbers (2.5, not 2.5x10^0) on the log y axis. Late in
     training the losses span less than a decade, with no major tick to label, so the
     minor ticks carry the labels then (and only then, lest they crowd)."""
-    plain = FuncFormatter(lambda y, _pos: f"{y:.3g}")
-    ax.yaxis.set_major_formatter(plain)
     low, high = ax.get_ylim()
+    # Enough digits that neighbouring ticks differ: 3 usually, more over a narrow range.
+    digits = 3 + max(0, min(3, int(-math.log10(max((high - low) / max(low, 1e-12), 1e-9)) - 1)))
+    plain = FuncFormatter(lambda y, _pos: f"{y:.{digits}g}")
+    ax.yaxis.set_major_formatter(plain)
     ax.yaxis.set_minor_formatter(plain if high < 10 * low else NullFormatter())
 
 
@@ -264,15 +325,29 @@ def project_2d(C: np.ndarray) -> tuple[np.ndarray, str]:
     return xy, f"PCA of {n_embd} dims, 2 components explain {share:.0%}"
 
 
+LABELLED = 40  # tokens named in an embedding figure: the first (commonest) ones
+
+
 def embeddings_figure(run: RunRecord, chars: Sequence[str], C: np.ndarray) -> Figure:
-    """The lecture's figure: each character's embedding (a row of C, (V, n_embd); index 0
-    is the word boundary '.') as a labelled point in 2-D."""
+    """The lecture's figure: each token's embedding (a row of C, (V, n_embd); index 0
+    is the boundary) as a point in 2-D, named in dark text beside it. Of more than
+    ``LABELLED`` tokens (a word vocabulary, commonest first) only the first are named."""
     xy, how = project_2d(C)
+    named = min(len(chars), LABELLED)
     title = f"run {run.id}: embeddings ({how})"
+    if named < len(chars):
+        title += f"\nthe {named} commonest of the {len(chars)} tokens shown are named"
     fig, ax = _figure(SQUARE)
-    ax.scatter(xy[:, 0], xy[:, 1], s=200)
-    for (x, y), ch in zip(xy, chars, strict=True):
-        ax.text(x, y, ch, ha="center", va="center", color="white")
+    ax.scatter(xy[:, 0], xy[:, 1], s=24, color="C0", alpha=0.7)
+    for (x, y), ch in zip(xy[:named], chars[:named], strict=True):
+        ax.annotate(
+            ch,
+            xy=(x, y),
+            xytext=(4, 3),
+            textcoords="offset points",
+            fontsize="large" if len(ch) == 1 else "small",
+            color="0.1",
+        )
     ax.set_aspect("equal", adjustable="datalim")  # distances mean something
     ax.set_title(title)
     ax.grid(True, alpha=0.3)

@@ -38,6 +38,8 @@ class Trained:
     lr_find: int
     sweep: int
     pending: int  # created, never trained: no metrics, no checkpoint
+    bigram: int  # a count model: final losses, no curve
+    one_point: int  # a network evaluated once (5 steps, --eval-every 5)
 
 
 def _invoke(*args: str) -> dict:
@@ -80,6 +82,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
             pid=os.getpid(),
             version=__version__,
         ).id
+    bigram = _invoke("--db", url, "train", "--dataset", "tiny", "--model", "bigram", "--json")
+    one_point = _invoke("--db", url, "train", "--dataset", "tiny", "--steps", "5",
+                        "--eval-every", "5", "--n-hidden", "8", "--json", "-q")  # fmt: skip
     common = ("--db", url, "train", "--dataset", "tiny", "--steps", "300", "--n-hidden", "16")
     run = _invoke(*common, "--json", "-q")["run"]
     run_e2 = _invoke(*common, "--n-embd", "2", "--json", "-q")["run"]
@@ -91,7 +96,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
         "--db", url, "sweep", "--dataset", "tiny", "--lr-grid", "0.05,0.2",
         "--grid", "n_hidden=8,16", "--steps", "50", "--json", "-q",
     )["sweep"]  # fmt: skip
-    return Trained(url, run, run_e2, run_e4, lr, sweep, pending)
+    return Trained(url, run, run_e2, run_e4, lr, sweep, pending, bigram["run"], one_point["run"])
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -289,3 +294,99 @@ def test_run_without_checkpoint_is_refused(cli, trained: Trained) -> None:
     assert f"run {trained.pending} has no checkpoint" in line
     line = refused(cli, trained, "embeddings", str(trained.lr_find))
     assert "no checkpoint" in line
+
+
+# --- issue 19: ticks, axes, count models, one-point curves, embedding labels ------------
+
+
+def _lines(fig) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    return {line.get_label(): line for line in fig.axes[0].get_lines()}
+
+
+def test_sweep_ticks_are_compact(trained: Trained) -> None:
+    import dataclasses
+
+    with Store(trained.url) as store:
+        sweep, runs = store.sweep(trained.sweep), store.sweep_runs(trained.sweep)
+    moved = []
+    for r, lr in zip(runs, (0.0316228, 0.316228, 0.0316228, 0.316228), strict=True):
+        cfg = json.loads(r.config_json)
+        cfg["train"]["lr"] = lr
+        moved.append(dataclasses.replace(r, config_json=json.dumps(cfg)))
+    fig = plots.sweep_figure(sweep, moved)
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks == ["0.0316", "0.316"]
+    assert plots._fmt(0.0316228) == "0.0316" and plots._fmt(3e-5) == "3e-05"
+
+
+def test_curves_on_a_log_step_axis_or_by_fraction_of_training(cli, trained: Trained) -> None:
+    exp = open_store(trained.url)
+    fig = exp.plot_curves(trained.run, trained.one_point, log_x=True)
+    assert fig.axes[0].get_xscale() == "log" and "log scale" in fig.axes[0].get_xlabel()
+    fig = exp.plot_curves(trained.run, trained.one_point, x="fraction")
+    lines = _lines(fig)
+    ends = {label: line.get_xdata()[-1] for label, line in lines.items()}  # type: ignore[attr-defined]
+    assert set(ends.values()) == {1.0}  # 300 steps and 5 steps both end at 1
+    assert fig.axes[0].get_xlabel() == "fraction of the run's steps"
+    path = plot_ok(cli, trained, "curves", str(trained.run), "--log-x", "--x", "fraction")
+    assert png_size(path) == WIDE_PX
+    path.unlink()
+    line = refused(cli, trained, "curves", str(trained.run), "--x", "time")
+    assert "--x must be one of step, fraction" in line
+
+
+def test_a_count_model_alone_is_refused_with_the_fix(cli, trained: Trained) -> None:
+    r = cli("--db", trained.url, "plot", "curves", str(trained.bigram))
+    assert r.code == 2
+    line = refused(cli, trained, "curves", str(trained.bigram))
+    assert f"run {trained.bigram}: a count model has no training curve" in line
+    assert "add a network run" in line and "ngramlm report --compare" in line
+
+
+def test_a_count_model_beside_a_network_is_a_labelled_line(trained: Trained) -> None:
+    fig = open_store(trained.url).plot_curves(trained.run, trained.bigram)
+    ax = fig.axes[0]
+    flat = [
+        line for label, line in _lines(fig).items() if label.startswith(f"run {trained.bigram}")
+    ]
+    assert len(flat) == 2  # dev and train
+    for line in flat:
+        ys = line.get_ydata()  # type: ignore[attr-defined]
+        assert ys[0] == ys[-1]  # horizontal
+    names = [t.get_text() for t in ax.texts]
+    assert f"run {trained.bigram} bigram add-1 dev" in names
+    assert f"run {trained.bigram} bigram add-1 train" in names
+    # the network sets the step axis: the baseline does not squash it to 0..1
+    assert ax.get_xlim()[1] >= 300
+
+
+def test_a_one_point_curve_is_drawn_as_a_marker(trained: Trained) -> None:
+    fig = open_store(trained.url).plot_curves(trained.one_point)
+    lines = list(_lines(fig).values())
+    assert len(lines) == 2
+    for line in lines:
+        assert len(line.get_xdata()) == 1 and line.get_marker() == "o"  # type: ignore[attr-defined]
+    low, high = fig.axes[0].get_xlim()
+    assert low <= 0 and high > 5  # the point sits inside a readable step axis
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels() if t.get_text()]
+    assert len(labels) == len(set(labels))  # a narrow range still gets distinct ticks
+
+
+def test_embedding_labels_sit_beside_their_points_in_dark_text(trained: Trained) -> None:
+    from matplotlib.colors import to_rgb
+
+    with Store(trained.url) as store:
+        run = store.run(trained.run)
+    chars = [".", *"abcdefghijklmnopqrstuvwxyz"]
+    C = np.random.default_rng(0).normal(size=(27, 5))
+    fig = plots.embeddings_figure(run, chars, C)
+    texts = fig.axes[0].texts
+    assert sorted(t.get_text() for t in texts) == sorted(chars)  # every character named
+    for t in texts:
+        assert max(to_rgb(t.get_color())) < 0.3  # dark, on a white background
+        assert t.get_position() != t.xy  # type: ignore[attr-defined]  # offset from the point
+    words = ["</s>", *(f"w{i}" for i in range(99))]  # commonest first, as the API gives
+    fig = plots.embeddings_figure(run, words, np.random.default_rng(1).normal(size=(100, 8)))
+    named = [t.get_text() for t in fig.axes[0].texts]
+    assert named == words[: plots.LABELLED]
+    assert f"the {plots.LABELLED} commonest of the 100 tokens" in fig.axes[0].get_title()

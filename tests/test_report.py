@@ -249,3 +249,139 @@ def test_count_models_get_the_counted_rule_whatever_their_gap() -> None:
     assert "discounts 0.7/1/1.2 estimated from the train split's counts of counts" in (
         estimated[0].message
     )
+
+
+def _header(out: str) -> str:
+    return next(line for line in out.splitlines() if " run " in line and "status" in line)
+
+
+def test_every_table_column_is_labelled(cli, sqlite_url: str, populated: dict) -> None:
+    r = cli("--db", sqlite_url, "report")
+    assert r.code == 0, r.err
+    header = _header(r.out)
+    assert header.strip("┃ ").split()[0] == "best"  # the ★ column
+    assert "best dev in its sweep" in r.out
+
+
+def test_one_run_shows_what_its_settings_resolved_to(cli, sqlite_url: str, populated: dict) -> None:
+    run = str(populated["solo"]["run"])
+    out = cli("--db", sqlite_url, "report", run).out
+    settings = {}
+    for line in out.splitlines():
+        cells = line.split("  ")
+        cells = [c.strip() for c in cells if c.strip()]
+        for k, v in zip(cells[::2], cells[1::2], strict=False):
+            settings[k] = v
+    assert settings["eval_every"] == "auto (10)"  # 200 steps // 20 evaluations
+    assert settings["checkpoint_every"] == "auto (10)"
+    assert settings["epochs"] == "—"  # steps were given
+    assert settings["device"] == "cpu (auto)"
+    assert settings["precision"] == "fp32 (auto)"
+    assert "steps 200 / 200" in out
+
+
+def test_a_running_run_shows_its_steps_of_the_target(
+    cli, sqlite_url: str, words_file: Path
+) -> None:
+    from ngramlm.models import preset_config
+    from ngramlm.stages.run import run_columns
+    from ngramlm.store import Store
+
+    assert cli("--db", sqlite_url, "prepare", words_file).code == 0
+    with Store(sqlite_url) as store:
+        ds = store.dataset("tiny")
+        cfg = preset_config(None, {"steps": 60_000}, len(ds.vocab))
+        import torch
+
+        run = store.create_run(
+            dataset_id=ds.id, kind="train", name=None, preset=None, config=cfg.to_dict(),
+            config_hash=cfg.config_hash(), columns=run_columns(cfg, torch.device("cpu")),
+            device="cpu", host="h", pid=1, version="v",
+        )  # fmt: skip
+        store.add_metrics(run.id, [], steps_done=1200)
+    r = cli("--db", sqlite_url, "report")
+    assert r.code == 0, r.err
+    assert "1,200 / 60,000" in r.out and "running" in r.out
+    assert core.steps_shown(60_000, 60_000) == "60,000"
+
+
+def test_sweep_grid_tells_the_seed_mean_from_the_single_run(
+    cli, sqlite_url: str, words_file: Path
+) -> None:
+    assert cli("--db", sqlite_url, "prepare", words_file).code == 0
+    r = cli("--db", sqlite_url, "sweep", "--dataset", "tiny", "--lr-grid", "0.05,0.5",
+            "--seeds", "2", "--steps", "60", "--n-hidden", "8", "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    sweep = json.loads(r.out)["sweep"]
+    data = json.loads(cli("--db", sqlite_url, "report", "--sweep", str(sweep), "--json").out)
+    runs = data["runs"]
+    means = {}
+    for lr in (0.05, 0.5):
+        devs = [x["dev_loss"] for x in runs if x["lr"] == lr]
+        assert len(devs) == 2
+        means[lr] = sum(devs) / 2
+    best_lr = min(means, key=lambda k: means[k])
+    best = data["best_setting"]
+    assert best["lr"] == best_lr and best["seeds"] == 2
+    assert best["mean_dev_loss"] == pytest.approx(means[best_lr])
+    text = cli("--db", sqlite_url, "report", "--sweep", str(sweep)).out
+    assert "mean dev loss over 2 seeds" in " ".join(text.split())  # the title wraps
+    assert f"★ best setting: lr={best_lr:g}, mean dev {means[best_lr]:.4f} over 2 seeds" in text
+    single = min(runs, key=lambda x: x["dev_loss"])
+    assert f"best single run (one seed): run {single['run']}" in text
+    star_rows = [line for line in text.splitlines() if "★" in line and "│" in line]
+    assert len(star_rows) == 1 and f"{best_lr:g}" in star_rows[0]
+
+
+def test_batched_runs_record_their_share_of_the_group_time(
+    cli, sqlite_url: str, populated: dict
+) -> None:
+    sweep = populated["sweep"]["sweep"]
+    runs = json.loads(cli("--db", sqlite_url, "report", "--sweep", str(sweep), "--json").out)
+    for x in runs["runs"]:  # lr 0.02 and 0.2 of one n_hidden train as one batched model
+        one = json.loads(cli("--db", sqlite_url, "report", str(x["run"]), "--json").out)
+        assert one["extra"]["group_members"] == 2
+        assert one["seconds"] == pytest.approx(one["extra"]["group_seconds"] / 2)
+    text = cli("--db", sqlite_url, "report", str(runs["runs"][0]["run"])).out
+    assert "its share of" in text and "s: 2 runs trained as one batched model" in text
+
+
+def test_the_table_is_a_page_of_the_newest_runs(cli, sqlite_url: str, populated: dict) -> None:
+    everything = json.loads(cli("--db", sqlite_url, "report", "--json").out)["runs"]
+    newest = sorted((x["run"] for x in everything), reverse=True)[:2]
+    best = populated["sweep"]["best_run"]
+    r = cli("--db", sqlite_url, "report", "--limit", "2")
+    assert r.code == 0, r.err
+    flat = " ".join(r.out.split())  # the title wraps
+    assert "2 of 5 runs on tiny" in flat and "--limit N shows more" in flat
+    shown = [int(line.split("│")[2]) for line in r.out.splitlines() if line.count("│") > 5]
+    assert sorted(shown, reverse=True) == newest
+    # the ★ is the sweep's best over all its members, on the page or not
+    starred = [line for line in r.out.splitlines() if "★" in line and "│" in line]
+    assert len(starred) == (1 if best in newest else 0)
+    r = cli("--db", sqlite_url, "report", "--dataset", "tiny", "--limit", "1")
+    assert "1 of 5 runs on tiny" in r.out
+    r = cli("--db", sqlite_url, "report", "--dataset", "nope")
+    assert r.code != 0 and "no dataset named 'nope'" in r.err
+
+
+def test_report_speed_benchmark_runs_at_smoke_size(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    r = subprocess.run(
+        [sys.executable, "-m", "benchmarks.report_speed", "--runs", "200", "--repeat", "1",
+         "--store", str(tmp_path / "speed.db")],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    for needle in ("store: 200 runs", "ngramlm report: min", "ngramlm --help: min",
+                   "ratio (medians)", "CPU: "):  # fmt: skip
+        assert needle in r.stdout, r.stdout
+    from ngramlm.store import Store
+
+    with Store(f"sqlite:///{tmp_path / 'speed.db'}") as store:
+        assert store.count_runs() == 200
+        assert len(store.metrics(200)) == 20

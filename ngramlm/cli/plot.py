@@ -51,15 +51,25 @@ def curves(
         typer.Argument(help="Run ids (or last); several are overlaid.", show_default=False),
     ],
     out: Out = None,
+    log_x: Annotated[
+        bool, typer.Option("--log-x", help="A log step axis: runs of very different lengths.")
+    ] = False,
+    x: Annotated[
+        str,
+        typer.Option("--x", help="step, or fraction: runs aligned by the fraction of their steps."),
+    ] = "step",
 ) -> None:
-    """Train (dashed) and dev (solid) loss against step, log y axis, runs overlaid."""
+    """Train (dashed) and dev (solid) loss against step, log y axis, runs overlaid; count
+    models as labelled lines beside the networks."""
     with _matplotlib_required():
         from ngramlm import plots
 
+    if x not in plots.X_AXES:
+        raise InputError(f"--x must be one of {', '.join(plots.X_AXES)}, got {x!r}")
     exp = api(ctx)
     ids = list(dict.fromkeys(exp.run_id(r) for r in runs))  # in order, each once
     path = plots.output_path(out, _curves_stem(ids))
-    _written(plots.save(exp.plot_curves(*ids), path))
+    _written(plots.save(exp.plot_curves(*ids, log_x=log_x, x=x), path))
 
 
 def _curves_stem(ids: list[int]) -> str:

@@ -74,12 +74,25 @@ def report_cmd(
         one_run(s, run_id(s, run), as_json)
     elif sweep_id is not None:
         one_sweep(s, sweep_id, as_json, as_csv, status, sort, limit)
+    elif status is None and sort == "id" and not (as_json or as_csv):
+        page(s, dataset, limit or DEFAULT_LIMIT)
     else:
         from ngramlm.api import Experiments
 
         runs = Experiments(store=s).runs(dataset)  # the API's runs(), as report_rows
         rows = core.rows(runs, s.evaluations(), status=status, sort=sort, limit=limit)
         render_rows(s, runs, rows, as_json, as_csv, limit)
+
+
+def page(s: Store, dataset: str | None, limit: int) -> None:
+    """The table's default: the newest ``limit`` runs, read alone (a store of 10,000
+    runs reports as fast as a small one), with their sweeps' members for the ★."""
+    ds_id = s.dataset(dataset).id if dataset is not None else None
+    runs = s.runs(dataset_id=ds_id, limit=limit)
+    sweeps = sorted({r.sweep_id for r in runs if r.sweep_id is not None})
+    best = core.best_per_sweep([m for sid in sweeps for m in s.sweep_runs(sid)])
+    rows = core.rows(runs, s.evaluations(), best=best)
+    render_rows(s, runs, rows, False, False, limit, total=s.count_runs(dataset_id=ds_id))
 
 
 def render_rows(
@@ -89,6 +102,7 @@ def render_rows(
     as_json: bool,
     as_csv: bool,
     limit: int | None,
+    total: int | None = None,
 ) -> None:
     spent = s.test_evaluations_spent()
     if as_json:
@@ -103,12 +117,14 @@ def render_rows(
     datasets = sorted({r["dataset"] for r in shown})
     many = len(datasets) > 1
     where = "" if many or not datasets else f" on {datasets[0]}"
-    table = Table(title=f"{len(shown)} of {len(rows)} runs{where} ({s.where})", pad_edge=False)
-    columns = ["", "run", "sweep", *(["dataset"] if many else []), "status", "model", "batch", "lr",
-               "steps", "train", "dev", "gap", "test", "time"]  # fmt: skip
+    total = len(rows) if total is None else total
+    more = "; --limit N shows more" if len(shown) < total else ""
+    table = Table(title=f"{len(shown)} of {total:,} runs{where} ({s.where}){more}", pad_edge=False)
+    columns = ["best", "run", "sweep", *(["dataset"] if many else []), "status", "model",
+               "batch", "lr", "steps", "train", "dev", "gap", "test", "time"]  # fmt: skip
     for name in columns:
         table.add_column(
-            name, justify="left" if name in ("", "dataset", "status", "model") else "right"
+            name, justify="left" if name in ("dataset", "status", "model") else "right"
         )
     records = {r.id: r for r in runs}
     current: object = object()
@@ -133,7 +149,7 @@ def render_rows(
             model,
             "—" if counted else str(r["batch_size"]),
             "—" if counted else f"{r['lr']:g}",
-            "—" if counted else f"{r['steps_done']:,}",
+            "—" if counted else core.steps_shown(r["steps_done"], r["steps"]),
             fmt_loss(r["train_loss"]),
             fmt_loss(r["dev_loss"]),
             "—" if r["gap"] is None else f"{r['gap']:+.3f}",
@@ -261,7 +277,7 @@ def one_run(s: Store, rid: int, as_json: bool) -> None:
     if r.error:
         console.print(f"  error: {r.error}", highlight=False)
     hp = Table.grid(padding=(0, 2))
-    flat = core.hyperparameters(r)
+    flat = core.shown_hyperparameters(r)
     items = sorted(flat.items())
     half = (len(items) + 1) // 2
     for left, right in zip(items[:half], [*items[half:], ("", "")], strict=False):
@@ -277,9 +293,17 @@ def one_run(s: Store, rid: int, as_json: bool) -> None:
             f"{what} in {r.train_seconds or 0:.1f}s   host {r.host}   ngramlm {r.version}"
         )
     else:
+        group = r.extra.get("group_members")
+        shared = (
+            f" (its share of {r.extra['group_seconds']:.1f}s: {group} runs trained as one "
+            "batched model)"
+            if group
+            else ""
+        )
         console.print(
-            f"steps {r.steps_done:,}/{r.steps:,}   time {r.train_seconds or 0:.1f}s on "
-            f"{r.device} ({r.precision or 'fp32'})   host {r.host}   ngramlm {r.version}"
+            f"steps {r.steps_done:,} / {r.steps:,}   time {r.train_seconds or 0:.1f}s{shared} "
+            f"on {r.device} ({r.precision or 'fp32'})   host {r.host}   ngramlm {r.version}",
+            highlight=False,
         )
     if r.kind == "lr_find":
         losses = [m.batch_loss if m.batch_loss is not None else float("inf") for m in metrics]
@@ -348,33 +372,54 @@ def one_sweep(
                     "points": sw.n_points,
                     "spec": sw.spec,
                     "best_run": grid.best.id if grid.best else None,
+                    "best_setting": None
+                    if grid.best_cell is None
+                    else {
+                        grid.row_key: grid.best_cell[0],
+                        **({grid.col_key: grid.best_cell[1]} if grid.col_key else {}),
+                        "mean_dev_loss": grid.cells[grid.best_cell],
+                        "seeds": grid.counts[grid.best_cell],
+                    },
                     "runs": rows,
                 }
             )
         else:
             render_rows(s, runs, rows, False, True, limit)
         return
-    table = Table(title=f"sweep {sw.id} on {sw.dataset}: dev loss by {grid.row_key}"
+    averaged = grid.seeds > 1
+    what = f"mean dev loss over {grid.seeds} seeds" if averaged else "dev loss"
+    table = Table(title=f"sweep {sw.id} on {sw.dataset}: {what} by {grid.row_key}"
                   + (f" x {grid.col_key}" if grid.col_key else ""))  # fmt: skip
     table.add_column(grid.row_key, justify="right")
     for c in grid.col_values:
         table.add_column(f"{grid.col_key}={c}" if grid.col_key else "dev", justify="right")
-    best_cell = None
-    if grid.best is not None:
-        b = core.hyperparameters(grid.best)
-        best_cell = (b[grid.row_key], b[grid.col_key] if grid.col_key else None)
+    best_cell = grid.best_cell
     for rv in grid.row_values:
         cells = []
         for cv in grid.col_values:
             v = grid.cells.get((rv, cv))
             text = fmt_loss(v)
             cells.append(f"[bold green]{text} ★[/]" if (rv, cv) == best_cell else text)
-        table.add_row(f"{rv:g}" if isinstance(rv, float) else str(rv), *cells)
+        table.add_row(_g(rv), *cells)
     console.print(table)
     done = sum(r.status == "finished" for r in runs)
     console.print(f"{done}/{sw.n_points} points finished")
+    if best_cell is not None and averaged:
+        rv, cv = best_cell
+        where = f"{grid.row_key}={_g(rv)}" + (f", {grid.col_key}={_g(cv)}" if grid.col_key else "")
+        console.print(
+            f"★ best setting: {where}, mean dev {fmt_loss(grid.cells[best_cell])} over "
+            f"{grid.counts[best_cell]} seeds",
+            highlight=False,
+        )
     if grid.best is not None:
         console.print(
-            f"best: run {grid.best.id}, dev {fmt_loss(grid.best.dev_loss)} "
-            f"(train {fmt_loss(grid.best.train_loss)})"
+            ("best single run (one seed): " if averaged else "★ best: ")
+            + f"run {grid.best.id}, dev {fmt_loss(grid.best.dev_loss)} "
+            f"(train {fmt_loss(grid.best.train_loss)})",
+            highlight=False,
         )
+
+
+def _g(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)

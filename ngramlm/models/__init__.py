@@ -1,9 +1,11 @@
 """The model families and their registry: ``--model NAME`` (or a preset's name) to the
 family module that implements ``ngramlm.models.base.Family``.
 
-Adding a family: write its module (config, validation, presets, build or fit, describe;
-see ``base.py`` and ``wavenet.py`` for a small complete one) and add it to ``FAMILIES``.
-Nothing else in ngramlm names a family.
+Adding a family: write its package (config, validation, presets, build or fit, describe;
+see ``base.py`` and ``wavenet/`` for a small complete one) and add it to ``FAMILIES``.
+Nothing else in ngramlm names a family. The families' configs and interfaces import no
+torch (their models do, when built or fitted): the registry loads without it, so
+``report`` and ``prepare`` start quickly.
 """
 
 from __future__ import annotations

@@ -111,8 +111,11 @@ def rows(
     status: str | None = None,
     sort: str = "id",
     limit: int | None = None,
+    best: set[int] | None = None,
 ) -> list[dict[str, Any]]:
-    best = best_per_sweep(runs)
+    """Report rows of ``runs``, sweeps grouped; ``best``: the best runs of their sweeps
+    when ``runs`` is a page that may not hold every member (default: from ``runs``)."""
+    best = best_per_sweep(runs) if best is None else best
     selected = [r for r in runs if status is None or r.status == status]
     out = [run_row(r, evaluations.get(r.id), r.id in best) for r in selected]
     key = {
@@ -138,6 +141,33 @@ def hyperparameters(r: RunRecord) -> dict[str, Any]:
     from ngramlm.models import config_from_dict, family
 
     return family(r.model).hyperparameters(config_from_dict(r.config), r.extra)
+
+
+def shown_hyperparameters(r: RunRecord) -> dict[str, Any]:
+    """``hyperparameters`` as ``report RUN`` shows them: a setting left to ngramlm (0 or
+    ``auto``) as what it resolved to, ``epochs`` as "—" when steps were given."""
+    from ngramlm.models import config_from_dict
+
+    flat = hyperparameters(r)
+    t = config_from_dict(r.config).train
+    if t is None:
+        return flat
+    if "eval_every" in flat and not t.eval_every:
+        flat["eval_every"] = f"auto ({t.eval_interval:,})"
+    if "checkpoint_every" in flat and not t.checkpoint_every:
+        flat["checkpoint_every"] = f"auto ({t.checkpoint_interval:,})"
+    if "epochs" in flat and not t.epochs:
+        flat["epochs"] = "—"  # the run was given steps
+    if "device" in flat and r.device:
+        flat["device"] = r.device + (" (auto)" if t.device == "auto" else "")
+    if "precision" in flat and r.precision and t.precision == "auto":
+        flat["precision"] = f"{r.precision} (auto)"
+    return flat
+
+
+def steps_shown(steps_done: int, steps: int) -> str:
+    """A network's steps for the table: "1,200 / 60,000" until it has taken them all."""
+    return f"{steps_done:,}" if steps_done >= steps else f"{steps_done:,} / {steps:,}"
 
 
 def describe_model(r: RunRecord) -> str:
@@ -292,7 +322,14 @@ class SweepGrid:
     row_values: list[Any]
     col_values: list[Any]
     cells: dict[tuple[Any, Any], float | None]  # mean dev loss over seed replicates
-    best: RunRecord | None
+    best: RunRecord | None  # the one run with the lowest dev loss (a single seed)
+    counts: dict[tuple[Any, Any], int]  # finished runs (seeds) behind each cell's mean
+    best_cell: tuple[Any, Any] | None  # the cell with the lowest mean: the grid's best
+
+    @property
+    def seeds(self) -> int:
+        """The most seed replicates behind one cell (1: every cell is a single run)."""
+        return max(self.counts.values(), default=0)
 
 
 def _value(r: RunRecord, key: str) -> Any:
@@ -315,13 +352,16 @@ def sweep_grid(sweep: SweepRecord, runs: Sequence[RunRecord]) -> SweepGrid:
     best = best_by_dev(runs)
     all_rows = sorted({_value(r, row_key) for r in runs}, key=_sortable)
     all_cols = sorted({_value(r, col_key) for r in runs}, key=_sortable) if col_key else [None]
+    means = {k: sum(v) / len(v) for k, v in cells.items()}
     return SweepGrid(
         row_key,
         col_key,
         all_rows,
         all_cols,
-        {k: sum(v) / len(v) for k, v in cells.items()},
+        dict(means),
         best,
+        {k: len(v) for k, v in cells.items()},
+        min(means, key=lambda k: means[k], default=None),
     )
 
 

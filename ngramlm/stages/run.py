@@ -304,7 +304,12 @@ def execute_batched(
             _record_failure(store, hooks, exc)
             raise
         progress.stop()
-        return [_record_outcome(store, dataset, h, r) for h, r in zip(hooks, results, strict=True)]
+        # One model trained them all: each run records its share of the group's time.
+        n = len(hooks)
+        return [
+            _record_outcome(store, dataset, h, r, members=n)
+            for h, r in zip(hooks, results, strict=True)
+        ]
 
 
 def _record_failure(store: Store, hooks: Sequence[StoreHooks], exc: BaseException) -> None:
@@ -319,11 +324,20 @@ def _record_failure(store: Store, hooks: Sequence[StoreHooks], exc: BaseExceptio
 
 
 def _record_outcome(
-    store: Store, dataset: DatasetRecord, hooks: StoreHooks, result: TrainResult
+    store: Store,
+    dataset: DatasetRecord,
+    hooks: StoreHooks,
+    result: TrainResult,
+    members: int = 1,
 ) -> Outcome:
+    """Record a finished (or stopped) run. ``members`` > 1: the run was one of a batched
+    group whose time is ``state.elapsed_s``; it records its share (group time / members)
+    as its time, and the group's time and size in ``extra``."""
     run, cfg = hooks.run, hooks.cfg
     hooks.step = result.state.step
     state = result.state
+    seconds = state.elapsed_s / members
+    group = {"group_seconds": state.elapsed_s, "group_members": members} if members > 1 else None
 
     def record_outcome() -> RunRecord:
         sha = save_checkpoint(store, run.id, state, cfg, dataset.vocab, dataset.unit)
@@ -333,15 +347,16 @@ def _record_outcome(
                 status="killed",
                 error="stopped by a signal (Ctrl-C or SIGTERM)",
                 steps_done=state.step,
-                train_seconds=state.elapsed_s,
+                train_seconds=seconds,
             )
         return store.finish_run(
             run.id,
             steps_done=state.step,
             train_loss=result.train_loss,
             dev_loss=result.dev_loss,
-            train_seconds=state.elapsed_s,
+            train_seconds=seconds,
             checkpoint_sha256=sha,
+            extra=group,
         )
 
     record: RunRecord | None = None

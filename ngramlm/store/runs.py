@@ -309,9 +309,13 @@ class RunsMixin(StoreBase):
             s.refresh(row)
             return self._run_record(s, row), ckpt_step
 
-    def count_runs(self) -> int:
+    def count_runs(self, *, dataset_id: int | None = None) -> int:
         with self._tx() as s:
-            return int(s.scalar(select(func.count(Run.id))) or 0)
+            q = select(func.count(Run.id))
+            if dataset_id is not None:
+                q = q.where(Run.dataset_id == dataset_id)
+            return int(s.scalar(q) or 0)
+
 
 
 def _owned(run: RunRecord, just_now: str = "") -> str:

@@ -3,9 +3,7 @@ loop (``fast``) and its description for reports."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
-import torch
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ngramlm.config import (
     MAX_BLOCK_SIZE,
@@ -20,8 +18,15 @@ from ngramlm.config import (
 )
 from ngramlm.errors import InputError
 from ngramlm.models.base import Description, NeuralFamily
-from ngramlm.models.mlp import fast
-from ngramlm.models.mlp.network import INITS, MLP, NORMS, PRESETS, MLPConfig
+from ngramlm.models.mlp.config import INITS, NORMS, PRESETS, MLPConfig
+
+if TYPE_CHECKING:
+    import torch
+
+    from ngramlm.models.mlp.network import MLP
+
+# The network and its hand-written step (torch) are imported when a model is built or
+# stepped: the registry, validation and reports need only the config.
 
 
 class MLPFamily(NeuralFamily):
@@ -57,15 +62,22 @@ class MLPFamily(NeuralFamily):
         check_size(m.n_params, per_example, cfg.train.batch_size)
 
     def build(self, cfg: MLPConfig, generator: torch.Generator) -> MLP:
+        from ngramlm.models.mlp.network import MLP
+
         return MLP(cfg, generator)
 
     def fast_stepper(self, model: torch.nn.Module, train: TrainConfig) -> Any | None:
+        from ngramlm.models.mlp import fast
+        from ngramlm.models.mlp.network import MLP
+
         assert isinstance(model, MLP)
         if not fast.supports(model.cfg, train):
             return None
         return fast.FastSGD(model, train.batch_size, train.weight_decay)
 
     def batchable(self, cfg: RunConfig) -> bool:
+        from ngramlm.models.mlp import fast
+
         return cfg.train is not None and fast.supports(cfg.model, cfg.train)
 
     def describe(self, cfg: RunConfig, extra: Any) -> Description:

@@ -37,10 +37,16 @@ sorted arrays: sort, then count; lookups by binary search), ``kneser_ney`` (the
 probabilities, losses over a whole split in bounded chunks, the discount chosen on dev),
 ``family`` (the ``CountFamily``s), ``arpa`` (the ARPA text format) and ``backoff`` (a
 backoff model: a count model's ARPA tables, and a model scored from imported ones).
+
+Importing the package imports no torch or numpy (``report`` and ``--help`` ask the
+families for names and descriptions): the tables and models below come from their
+modules on first use.
 """
 
-from ngramlm.models.ngram.arpa import ArpaTables
-from ngramlm.models.ngram.backoff import BackoffModel, arpa_tables
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from ngramlm.models.ngram.configs import (
     AUTO,
     LECTURE_ADD_K,
@@ -55,7 +61,6 @@ from ngramlm.models.ngram.configs import (
     NgramConfig,
     parse_smoothing,
 )
-from ngramlm.models.ngram.counting import Level, Tables, modified_discounts
 from ngramlm.models.ngram.family import (
     ARPA,
     BIGRAM,
@@ -67,7 +72,34 @@ from ngramlm.models.ngram.family import (
     ModifiedKneserNeyFamily,
     arpa_tables_of,
 )
-from ngramlm.models.ngram.kneser_ney import CHUNK, CountModel, choose_smoothing, fit
+
+if TYPE_CHECKING:
+    from ngramlm.models.ngram.arpa import ArpaTables
+    from ngramlm.models.ngram.backoff import BackoffModel, arpa_tables
+    from ngramlm.models.ngram.counting import Level, Tables, modified_discounts
+    from ngramlm.models.ngram.kneser_ney import CHUNK, CountModel, choose_smoothing, fit
+
+_LAZY = {
+    "ArpaTables": "arpa",
+    "BackoffModel": "backoff",
+    "arpa_tables": "backoff",
+    "Level": "counting",
+    "Tables": "counting",
+    "modified_discounts": "counting",
+    "CHUNK": "kneser_ney",
+    "CountModel": "kneser_ney",
+    "choose_smoothing": "kneser_ney",
+    "fit": "kneser_ney",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ARPA",

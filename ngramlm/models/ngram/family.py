@@ -6,16 +6,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ngramlm.config import RunConfig
 from ngramlm.errors import InputError
 from ngramlm.models.base import Component, CountFamily, Description, LanguageModel
-from ngramlm.models.ngram.arpa import ArpaTables, arpa_words
-from ngramlm.models.ngram.backoff import BackoffModel, arpa_tables
 from ngramlm.models.ngram.configs import (
     LECTURE_ADD_K,
     MAX_ADD_K,
@@ -27,8 +22,15 @@ from ngramlm.models.ngram.configs import (
     NgramConfig,
     parse_smoothing,
 )
-from ngramlm.models.ngram.counting import Tables
-from ngramlm.models.ngram.kneser_ney import CountModel, choose_smoothing, fit
+
+if TYPE_CHECKING:  # the tables and models need numpy and torch: imported when used, so
+    # that `report`, `prepare` and `--help` can ask a family for its name and description
+    # without loading torch (tests/test_imports.py)
+    import torch
+
+    from ngramlm.models.ngram.arpa import ArpaTables
+    from ngramlm.models.ngram.backoff import BackoffModel
+    from ngramlm.models.ngram.kneser_ney import CountModel
 
 # --- the families ----------------------------------------------------------------------
 
@@ -48,6 +50,8 @@ class _NgramFamily(CountFamily):
         Y: torch.Tensor,
         components: Sequence[Component] = (),
     ) -> CountModel:
+        from ngramlm.models.ngram.kneser_ney import fit
+
         return fit(cfg, X, Y)
 
     def tune(self, model: CountModel, Xdev: torch.Tensor, Ydev: torch.Tensor) -> dict[str, Any]:
@@ -56,6 +60,8 @@ class _NgramFamily(CountFamily):
                 "discounts": [[round(d, 6) for d in ds] for ds in model.discounts],
                 "n_ngrams": model.n_ngrams,
             }
+        from ngramlm.models.ngram.kneser_ney import choose_smoothing
+
         dev_stats = model.stats(Xdev, Ydev)
         tried: list[tuple[float, float]] = []
         if model.cfg.smoothing is None:
@@ -70,6 +76,9 @@ class _NgramFamily(CountFamily):
     def to_tensors(self, model: CountModel) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         """The order-N counts as two tensors (n-grams as token ids, their counts), in
         lexicographic order, so the same counts always give the same bytes and sha256."""
+        import numpy as np
+        import torch
+
         grams = torch.from_numpy(model.tables.grams().astype(np.int32))
         counts = torch.from_numpy(np.asarray(model.counts, dtype=np.int64))
         return {"ngrams": grams, "counts": counts}, {"smoothing": repr(model.smoothing)}
@@ -77,6 +86,9 @@ class _NgramFamily(CountFamily):
     def from_tensors(
         self, cfg: NgramConfig, tensors: dict[str, torch.Tensor], meta: dict[str, str]
     ) -> LanguageModel:
+        from ngramlm.models.ngram.counting import Tables
+        from ngramlm.models.ngram.kneser_ney import CountModel
+
         grams, counts = tensors["ngrams"], tensors["counts"]
         if grams.dim() != 2 or grams.shape[1] != cfg.order or grams.shape[0] != counts.shape[0]:
             raise InputError("the n-gram checkpoint's tensors do not match its order")
@@ -231,6 +243,9 @@ class ArpaFamily(CountFamily):
     def to_tensors(self, model: BackoffModel) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         """Each order's n-grams (token ids, ``<s>`` as V), log10 probabilities and
         back-off weights, in the tables' order."""
+        import numpy as np
+        import torch
+
         a, out = model.arpa, {}
         for k in range(1, a.order + 1):
             out[f"grams_{k}"] = torch.from_numpy(a.grams[k - 1].astype(np.int32))
@@ -241,6 +256,11 @@ class ArpaFamily(CountFamily):
     def from_tensors(
         self, cfg: ArpaConfig, tensors: dict[str, torch.Tensor], meta: dict[str, str]
     ) -> LanguageModel:
+        import numpy as np
+
+        from ngramlm.models.ngram.arpa import ArpaTables
+        from ngramlm.models.ngram.backoff import BackoffModel
+
         words = tuple(json.loads(meta["words"]))
         try:
             tables = ArpaTables(
@@ -273,6 +293,10 @@ ARPA = ArpaFamily()
 
 def arpa_tables_of(model: object, itos: dict[int, str]) -> ArpaTables:
     """A count or imported model's ARPA tables; another model is refused."""
+    from ngramlm.models.ngram.arpa import arpa_words
+    from ngramlm.models.ngram.backoff import BackoffModel, arpa_tables
+    from ngramlm.models.ngram.kneser_ney import CountModel
+
     if isinstance(model, BackoffModel):
         return model.arpa
     if isinstance(model, CountModel):

@@ -1,32 +1,11 @@
-"""The mixture family: Bengio et al. 2003's "mix" column, a finished network interpolated
-with a finished count model of the same dataset,
-
-    P(w | h) = λ P_net(w | h) + (1 - λ) P_count(w | h),
-
-λ (``--weight``, the network's share) chosen on dev unless given. Each component sees
-the last k tokens of the context, k its own block size; the mixture's block size is the
-larger of the two.
-
-A mixture is fitted, not trained: the runner loads the two runs' final checkpoints
-(``CountFamily.components`` names them, ``bind`` checks what they are and sets the block
-size) and ``fit`` combines them. Dev losses are computed from each component's
-per-example log-probabilities (``LanguageModel.log_probs_of``), once, and λ is found by
-a golden-section search: the dev loss is convex in λ (minus the log of a linear
-function), so the search finds its minimum on [0, 1]. The checkpoint is self-contained:
-both components' tensors (prefixed ``a.`` and ``b.``, in ``--mix`` order) with their
-configs in the metadata, and λ.
-"""
+"""The mixture family's interface: validation, its components, descriptions for reports;
+the mixed model (``model``, torch) when it is fitted, tuned or loaded."""
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar
-
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING, Any
 
 from ngramlm.config import RunConfig, finite
 from ngramlm.errors import InputError
@@ -37,125 +16,12 @@ from ngramlm.models.base import (
     LanguageModel,
     NeuralFamily,
 )
+from ngramlm.models.mixture.config import PARTS, MixtureConfig, parse_mix
 
-PARTS = ("a", "b")  # checkpoint prefixes, in --mix order
-GOLDEN_STEPS = 80  # the bracket shrinks to 0.618**80 ≈ 2e-17 of [0, 1]
+if TYPE_CHECKING:
+    import torch
 
-
-@dataclass(frozen=True)
-class MixtureConfig:
-    family: ClassVar[str] = "mixture"
-    vocab_size: int = 27
-    mix: tuple[int, int] = (0, 0)  # the two runs, as --mix gave them ((0, 0): not given)
-    weight: float | None = None  # λ, the network's share; None: chosen on dev
-    block_size: int = 0  # the larger of the components' (set from them: ``bind``)
-
-
-def parse_mix(text: Any) -> tuple[int, int]:
-    """``--mix A,B``: two run ids."""
-    if isinstance(text, (tuple, list)):
-        parts = list(text)
-    else:
-        parts = [p.strip() for p in str(text).split(",")]
-    try:
-        if len(parts) != 2 or any(isinstance(p, bool) for p in parts):
-            raise ValueError
-        a, b = (int(p) for p in parts)
-    except (TypeError, ValueError):
-        raise InputError(
-            f"--mix must be two run ids separated by a comma, e.g. --mix 4,2; got {text!r}"
-        ) from None
-    return a, b
-
-
-class MixtureModel:
-    """λ P_net + (1 - λ) P_count over two loaded models, each fed its own context."""
-
-    def __init__(
-        self,
-        cfg: MixtureConfig,
-        parts: Sequence[LanguageModel],
-        configs: Sequence[RunConfig],
-        neural: int,
-        weight: float,
-        labels: Sequence[str] = (),
-    ) -> None:
-        self.cfg = cfg
-        self.parts = list(parts)  # in --mix order
-        self.configs = list(configs)  # each part's run config
-        self.net = self.parts[neural]
-        self.count = self.parts[1 - neural]
-        self.weight = float(weight)
-        self.labels = list(labels)  # "run 4 mlp 4/60/50", "run 2 mkn-5" (fit only)
-
-    @property
-    def block_size(self) -> int:
-        return int(self.cfg.block_size)
-
-    @staticmethod
-    def _last(X: torch.Tensor, k: int) -> torch.Tensor:
-        return X[:, X.shape[1] - k :]
-
-    def component_log_probs(
-        self, X: torch.Tensor, Y: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(n,) float64 log-probabilities of each Y under the network and the count model."""
-        net = self.net.log_probs_of(self._last(X, self.net.block_size), Y).double()
-        count = self.count.log_probs_of(self._last(X, self.count.block_size), Y).double()
-        return net, count
-
-    def log_probs_of(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
-        return mix_log_probs(*self.component_log_probs(X, Y), self.weight)
-
-    def mean_nll(self, X: torch.Tensor, Y: torch.Tensor) -> float:
-        if Y.shape[0] == 0:
-            return 0.0
-        return float(-self.log_probs_of(X, Y).mean().item())
-
-    @torch.no_grad()
-    def logits(self, contexts: torch.Tensor) -> torch.Tensor:
-        """For sampling: log(λ softmax(net) + (1 - λ) P_count), whose softmax is itself."""
-        net = F.log_softmax(self.net.logits(self._last(contexts, self.net.block_size)).double(), -1)
-        count = F.log_softmax(
-            self.count.logits(self._last(contexts, self.count.block_size)).double(), -1
-        )
-        return mix_log_probs(net, count, self.weight).float()
-
-
-def mix_log_probs(net: torch.Tensor, count: torch.Tensor, weight: float) -> torch.Tensor:
-    """log(λ exp(net) + (1 - λ) exp(count)) in float64, stable at any λ in [0, 1]."""
-    w = torch.tensor(weight, dtype=torch.float64)
-    return torch.logaddexp(net.double() + w.log(), count.double() + torch.log1p(-w))
-
-
-def dev_loss(net: torch.Tensor, count: torch.Tensor, weight: float) -> float:
-    return float(-mix_log_probs(net, count, weight).mean().item())
-
-
-def choose_weight(
-    net: torch.Tensor, count: torch.Tensor
-) -> tuple[float, list[tuple[float, float]]]:
-    """The λ in [0, 1] with the lowest mean loss of the given per-example log-probabilities
-    (a golden-section search of a convex function), and every (λ, loss) tried."""
-    tried = [(0.0, dev_loss(net, count, 0.0)), (1.0, dev_loss(net, count, 1.0))]
-    a, b = 0.0, 1.0
-    r = (math.sqrt(5) - 1) / 2
-    c, d = b - r * (b - a), a + r * (b - a)
-    fc, fd = dev_loss(net, count, c), dev_loss(net, count, d)
-    tried += [(c, fc), (d, fd)]
-    for _ in range(GOLDEN_STEPS):
-        if fc <= fd:
-            b, d, fd = d, c, fc
-            c = b - r * (b - a)
-            fc = dev_loss(net, count, c)
-            tried.append((c, fc))
-        else:
-            a, c, fc = c, d, fd
-            d = a + r * (b - a)
-            fd = dev_loss(net, count, d)
-            tried.append((d, fd))
-    best = min(tried, key=lambda t: t[1])
-    return best[0], sorted(tried)
+    from ngramlm.models.mixture.model import MixtureModel
 
 
 class MixtureFamily(CountFamily):
@@ -226,6 +92,7 @@ class MixtureFamily(CountFamily):
         components: Sequence[Component] = (),
     ) -> MixtureModel:
         from ngramlm.models import family_of
+        from ngramlm.models.mixture.model import MixtureModel
 
         if len(components) != 2:
             raise ValueError("a mixture is fitted from its two loaded components")
@@ -247,6 +114,8 @@ class MixtureFamily(CountFamily):
     ) -> tuple[dict[str, Any], float]:
         # The components' dev log-probabilities, once: λ is chosen from them, and the dev
         # loss the run records is theirs mixed at λ (the network's half is the costly one).
+        from ngramlm.models.mixture.model import choose_weight, dev_loss
+
         net, count = model.component_log_probs(Xdev, Ydev)
         tried: list[tuple[float, float]] = []
         if Ydev.shape[0] and model.cfg.weight is None:
@@ -269,6 +138,8 @@ class MixtureFamily(CountFamily):
     # --- checkpoints ------------------------------------------------------------------
 
     def to_tensors(self, model: MixtureModel) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        import torch
+
         from ngramlm.models import family
 
         tensors: dict[str, torch.Tensor] = {}
@@ -292,7 +163,10 @@ class MixtureFamily(CountFamily):
     def from_tensors(
         self, cfg: MixtureConfig, tensors: dict[str, torch.Tensor], meta: dict[str, str]
     ) -> LanguageModel:
+        import torch
+
         from ngramlm.models import config_from_dict, family_of
+        from ngramlm.models.mixture.model import MixtureModel
 
         parts: list[Any] = []
         configs: list[RunConfig] = []
