@@ -238,7 +238,9 @@ class Experiments:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Experiments({self.where if self._store is not None else self.url!r})"
+        from ngramlm.store.connection import mask
+
+        return f"Experiments({self.where if self._store is not None else mask(self.url)!r})"
 
     # --- datasets ----------------------------------------------------------------------
 
@@ -536,10 +538,8 @@ class Experiments:
         from ngramlm.models import resolve
 
         given = {k: v for k, v in overrides.items() if v is not None}
-        if given.get("epochs") and given.get("steps"):
+        if "epochs" in given and "steps" in given:
             raise InputError("give --steps or --epochs, not both (an epoch sets the steps)")
-        if "steps" in given:
-            given.setdefault("epochs", 0.0)  # explicit steps replace a preset's epochs
         first, _ = resolve(model, preset, given, vocab_size=27)
         if isinstance(dataset, str):
             check_name(dataset)
@@ -570,7 +570,7 @@ class Experiments:
         vocab = Vocab(ds.vocab, ds.unit)
         n_train = sum(len(vocab.split(w)) + 1 for w in self.store.words(ds.id, "train"))
         steps = steps_for_epochs(cfg.train, n_train)
-        values = {**given, "steps": steps}
+        values = {**given, "epochs": cfg.train.epochs, "steps": steps}
         if not cfg.train.eval_every:  # evaluate once an epoch: full-split losses cost
             values["eval_every"] = steps_for_epochs(replace(cfg.train, epochs=1.0), n_train)
         if "warmup" not in given and cfg.train.warmup >= steps:  # a preset's, on a short run
@@ -705,7 +705,7 @@ class Experiments:
         given = {k: v for k, v in overrides.items() if v is not None}
         if lr_grid is not None and not isinstance(lr_grid, str):
             lr_grid = ",".join(str(x) for x in lr_grid)
-        lrs = core.parse_lr_grid(lr_grid) if lr_grid else []
+        lrs = core.parse_lr_grid(lr_grid) if lr_grid is not None else []
         items = [grid] if isinstance(grid, str) else grid or []
         if isinstance(items, Mapping):
             items = [f"{k}={','.join(str(v) for v in vs)}" for k, vs in items.items()]

@@ -37,6 +37,7 @@ MAX_PARAMS = 50_000_000
 MAX_BATCH = 65_536
 MAX_STEPS = 100_000_000
 MAX_ACTIVATION_BYTES = 4 * 1024**3
+MAX_EPOCHS = 10_000
 
 
 class ModelConfig(Protocol):
@@ -55,7 +56,9 @@ class ModelConfig(Protocol):
 class TrainConfig:
     batch_size: int = 32  # examples per minibatch
     steps: int = 200_000  # optimisation steps
-    epochs: float = 0.0  # > 0: passes over the train split, which set ``steps`` for the dataset
+    # > 0: passes over the train split, which set ``steps`` for the dataset; 0: not used
+    # (``steps`` as given). A person's --epochs is in (0, MAX_EPOCHS]: ``check_epochs``.
+    epochs: float = 0.0
     optimizer: Optimizer = "sgd"
     lr: float = 0.1  # peak learning rate
     lr_schedule: Schedule = "step"  # step: lr * decay_factor from decay_at; cosine; constant
@@ -168,6 +171,18 @@ def finite(name: str, value: float, *, low: float, high: float, low_open: bool =
         raise InputError(f"{opt} must be in {bound}, got {value}")
 
 
+def check_epochs(value: float) -> None:
+    """A person's ``--epochs``: passes over the train split, more than none. 0 is not "the
+    default" (that trained the preset's 200,000 steps): give ``--steps`` for a step count."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise InputError(f"--epochs must be a finite number, got {value!r}")
+    if not 0 < value <= MAX_EPOCHS:
+        raise InputError(
+            f"--epochs must be in (0, {MAX_EPOCHS}], got {value:g}; it counts passes over the "
+            "train split (give --steps for a number of steps)"
+        )
+
+
 def choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise InputError(
@@ -178,7 +193,8 @@ def choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 def validate_train(t: TrainConfig) -> None:
     positive_int("batch_size", t.batch_size, MAX_BATCH)
     positive_int("steps", t.steps, MAX_STEPS)
-    finite("epochs", t.epochs, low=0.0, high=10_000.0)
+    if t.epochs != 0.0:  # 0.0: steps as given (what explicit --steps records)
+        check_epochs(t.epochs)
     choice("optimizer", t.optimizer, OPTIMIZERS)
     finite("lr", t.lr, low=0.0, high=100.0, low_open=True)
     choice("lr_schedule", t.lr_schedule, SCHEDULES)

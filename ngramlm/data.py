@@ -131,6 +131,11 @@ def parse_sentences(raw: bytes, source: str) -> list[str]:
                 f"{source}, line {lineno}: {len(tokens):,} tokens (limit {MAX_LINE_TOKENS:,} "
                 f"a line); put {what}"
             )
+        if WORD_BOUNDARY in tokens:  # it would be a word shown exactly as the boundary
+            raise InputError(
+                f"{source}, line {lineno}: the token {WORD_BOUNDARY!r} is ngramlm's sentence "
+                "boundary, which every line's end already is; remove it, or end the line there"
+            )
         longest = max(tokens, key=len)
         if len(longest) > MAX_TOKEN_CHARS:
             raise InputError(
@@ -215,6 +220,8 @@ class Vocab:
     character with its own index: the boundary is a token, not a character, and is only
     *shown* as ``.``. Words (``unit="word"``) are in descending train count (ties by
     text), ``<unk>`` among them as an ordinary token; the boundary is shown as ``</s>``.
+    A literal ``<unk>`` in a corpus *is* that token (the Penn Treebank's convention: rare
+    words already replaced); a literal ``</s>`` is refused when the corpus is read.
     """
 
     tokens: tuple[str, ...]

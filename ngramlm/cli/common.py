@@ -21,7 +21,7 @@ err_console = Console(stderr=True)  # progress, warnings and errors: stderr
 
 @dataclass
 class State:
-    db_url: str
+    db_url: str = field(repr=False)  # it may hold a password
     _api: Experiments | None = field(default=None, repr=False)
 
     def api(self) -> Experiments:

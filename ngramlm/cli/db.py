@@ -10,6 +10,8 @@ from typing import Annotated
 import typer
 
 from ngramlm.cli.common import console, print_json
+from ngramlm.errors import SchemaError
+from ngramlm.store import schema
 from ngramlm.store.store import Store
 
 app = typer.Typer(help="Inspect and upgrade the store's schema.", no_args_is_help=True)
@@ -31,6 +33,7 @@ def current(
         # A new store: create it at head, as any other command would.
         store = Store(ctx.find_root().obj.db_url)
         state = store.schema_state()
+    newer = schema.is_newer(state)
     if as_json:
         print_json(
             {
@@ -38,10 +41,16 @@ def current(
                 "current": state.current,
                 "head": state.head,
                 "up_to_date": state.up_to_date,
+                "newer": newer,
             }
         )
         return
-    mark = "[green]up to date[/]" if state.up_to_date else "[yellow]needs `ngramlm db upgrade`[/]"
+    if state.up_to_date:
+        mark = "[green]up to date[/]"
+    elif newer:  # `db upgrade` would refuse: the advice is to upgrade ngramlm itself
+        mark = "[red]written by a newer ngramlm; upgrade ngramlm (pip install -U ngramlm)[/]"
+    else:
+        mark = "[yellow]needs `ngramlm db upgrade`[/]"
     console.print(f"store:   {store.where}")
     console.print(f"current: {state.current}")
     console.print(f"head:    {state.head}  {mark}")
@@ -55,6 +64,8 @@ def upgrade(ctx: typer.Context) -> None:
     if before.up_to_date:
         console.print(f"{store.where} is already at head ({before.head}); nothing to do")
         return
+    if schema.is_newer(before):  # refused before any backup is written
+        raise SchemaError(schema.newer_message(before, store.where))
     backup = None
     if store.is_sqlite and before.current is not None:
         backup = _backup_sqlite(Path(str(store.url.database)), before.current)

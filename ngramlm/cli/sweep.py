@@ -59,7 +59,7 @@ def sweep_cmd(
     if join is not None and resume is not None:
         raise InputError("give --join or --resume, not both")
     if existing is not None:
-        if given or model or preset or lr_grid or grid or dataset:
+        if given or model or preset or lr_grid is not None or grid or dataset:
             raise InputError(
                 "--join/--resume work on the sweep as recorded; drop the grid and other options"
             )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ngramlm.config import RunConfig
+from ngramlm.config import RunConfig, check_epochs
 from ngramlm.errors import InputError
 from ngramlm.models import mixture, mlp, ngram, wavenet
 from ngramlm.models.base import (
@@ -87,8 +87,13 @@ def resolve(
             f"--model {fam.name} takes {', '.join(fam.presets) or 'no preset'}"
         )
     preset = preset if preset is not None else fam.default_preset
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "epochs" in given:
+        check_epochs(given["epochs"])  # a person's 0 is refused, never "the default"
     values = dict(fam.presets[preset]) if preset is not None else {}
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    if "steps" in given and "epochs" not in given:
+        values.pop("epochs", None)  # explicit steps replace a preset's epochs
+    values.update(given)
     return fam.make_config(values, vocab_size), preset
 
 

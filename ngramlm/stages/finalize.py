@@ -36,10 +36,16 @@ class NeedsConfirmation(InputError):
 def check_finalizable(run: RunRecord) -> None:
     if run.kind != "train":
         raise InputError(f"run {run.id} is an {run.kind} run; only training runs are finalized")
-    if run.status != "finished":
+    if run.status == "running":  # alive (its heartbeat is fresh): --resume would refuse it
         raise InputError(
-            f"run {run.id} is {run.status}; only finished runs are finalized "
-            f"(resume it with `ngramlm train --resume {run.id}`)"
+            f"run {run.id} is still running (pid {run.pid} on {run.host}); only finished runs "
+            "are finalized: wait for it to finish, then finalize it (to stop it first: "
+            f"Ctrl-C where it runs or `kill {run.pid}`, then `ngramlm train --resume {run.id}`)"
+        )
+    if run.status != "finished":  # killed, failed or crashed: these resume
+        raise InputError(
+            f"run {run.id} is {run.status}; only finished runs are finalized: resume it with "
+            f"`ngramlm train --resume {run.id}`, then finalize it"
         )
 
 

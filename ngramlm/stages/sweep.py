@@ -47,6 +47,8 @@ MAX_POINTS = 10_000
 def parse_lr_grid(text: str) -> list[float]:
     """``0.01,0.1,1`` or a log-spaced range ``START:STOP:COUNT`` (both ends included)."""
     text = text.strip()
+    if not text:  # '' is not "the default rate": a one-point sweep nobody asked for
+        raise InputError("--lr-grid is empty; give values like 0.01,0.1,1 or a range 1e-3:1:7")
     try:
         if ":" in text:
             start_s, stop_s, count_s = text.split(":")
@@ -104,6 +106,11 @@ def parse_grid(items: list[str], base: RunConfig) -> dict[str, list[Any]]:
         if key not in types or key in ("device",):
             raise InputError(
                 f"--grid: unknown hyperparameter {key!r}; known: {', '.join(sorted(types))}"
+            )
+        if key == "epochs":  # the base's steps are set once, from its own --epochs
+            raise InputError(
+                "--grid epochs would keep the base's steps at every point; give --epochs "
+                "once, or --grid steps=N1,N2"
             )
         if key in grid:
             raise InputError(f"--grid {key} is given twice; put all its values in one --grid")

@@ -22,6 +22,7 @@ from ngramlm.store.connection import (
     describe,
     make_engine,
     parse_url,
+    readonly_url,
 )
 from ngramlm.store.convert import run_record
 from ngramlm.store.records import (
@@ -42,10 +43,22 @@ class StoreBase:
         self.url = parse_url(url)
         self.where = describe(self.url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self.readonly = readonly_url(self.url) is not None  # SQLite that cannot be written
         self.engine = make_engine(self.url)
         if check_schema:
-            with self._migrating() as conn, conn.begin():
-                schema.ensure(conn, self.where)
+            self._open_schema()
+
+    def _open_schema(self) -> None:
+        """Check the schema in a read transaction, so that readers neither wait for a
+        writer nor need to write; only a new store (created at head) or an old one (to
+        refuse under the lock, as a migration may be under way) takes the write lock."""
+        state = self.schema_state()
+        if state.up_to_date:
+            return
+        if schema.is_newer(state):
+            schema.check(state, self.where)  # a newer ngramlm's: nothing to wait for
+        with self._migrating() as conn, conn.begin():
+            schema.ensure(conn, self.where)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -66,13 +79,19 @@ class StoreBase:
             if isinstance(err, exc.IntegrityError):
                 raise
             orig = getattr(err, "orig", None)
-            msg = _first_line(err)
+            msg = _first_line(err, self.url)
             if _disk_full(orig, msg):
                 raise DiskFullError(f"cannot use {self.where}: the disk is full ({msg})") from None
             if isinstance(orig, sqlite3.DatabaseError) and "not a database" in msg:
                 raise StoreError(
                     f"{self.where} is not an SQLite database; point --db at an ngramlm store "
                     "or a new file"
+                ) from None
+            if self.readonly and "readonly" in msg.replace("read-only", "readonly"):
+                raise StoreError(
+                    f"cannot write {self.where}: it is read-only (the file or its directory "
+                    "cannot be written, or the URL says mode=ro); only report, sample, plot "
+                    "and db current read it"
                 ) from None
             if self.is_sqlite:
                 raise StoreError(f"cannot use {self.where}: {msg}") from None

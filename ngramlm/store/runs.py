@@ -317,7 +317,6 @@ class RunsMixin(StoreBase):
             return int(s.scalar(q) or 0)
 
 
-
 def _owned(run: RunRecord, just_now: str = "") -> str:
     """The one line that refuses to resume a live run: who owns it."""
     beat = run.heartbeat_at or run.started_at or run.created_at

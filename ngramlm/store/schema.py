@@ -90,9 +90,19 @@ def check(state: SchemaState, where: str) -> None:
             f"{where} is at schema revision {state.current}, older than this ngramlm's "
             f"{state.head}; run `ngramlm db upgrade` (SQLite files are backed up first)"
         )
-    raise SchemaError(
-        f"{where} is at schema revision {state.current}, which this ngramlm does not know: "
-        "it was written by a newer ngramlm; upgrade ngramlm (pip install -U ngramlm)"
+    raise SchemaError(newer_message(state, where))
+
+
+def is_newer(state: SchemaState) -> bool:
+    """The store was written by a newer ngramlm: a revision this one does not know."""
+    return state.current is not None and state.current not in known_revisions()
+
+
+def newer_message(state: SchemaState, where: str) -> str:
+    return (
+        f"{where} was written by a newer ngramlm (schema revision {state.current}); upgrade "
+        "ngramlm (pip install -U ngramlm): `ngramlm db upgrade` cannot help, it only moves "
+        "a store forward"
     )
 
 

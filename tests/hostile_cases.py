@@ -1,0 +1,244 @@
+"""Hostile input as data: each case is a command that ngramlm must refuse with one line, its
+exit code and nothing written. tests/test_hostile.py runs every case and checks its message
+against docs/hostile-input.md, the table generated from these cases:
+
+    PYTHONPATH=. python tests/hostile_cases.py --update   # rewrite docs/hostile-input.md
+
+No pytest here: the same code runs the cases for the tests and for the table."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import random
+import shlex
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+REPO = Path(__file__).resolve().parents[1]
+DOC = REPO / "docs" / "hostile-input.md"
+TABLES = ("datasets", "runs", "sweeps", "evaluations")
+
+
+@dataclass(frozen=True)
+class Case:
+    args: tuple[str, ...]  # after `ngramlm`; the store is $NGRAMLM_DB unless --db is given
+    code: int  # the exit code
+    setup: str = "tiny"  # what the store holds first: a key of SETUPS
+
+    @property
+    def command(self) -> str:
+        return "ngramlm " + shlex.join(self.args)
+
+
+SETUPS = {
+    "none": "no store yet",
+    "tiny": "the word list tiny",
+    "sents": "the word corpus sents",
+    "newer": "a store from a newer ngramlm",
+}
+
+SECRET = "SECRET"  # the password of every URL below: it must never be shown
+LONG = ("--steps", "5", "--n-hidden", "4")  # were a refusal missed, the run stays short
+
+CASES: list[Case] = [
+    # --- options -----------------------------------------------------------------------
+    Case(("train", "--dataset", "tiny", "--epochs", "0"), 2),
+    Case(("train", "--dataset", "tiny", "--epochs", "-1"), 2),
+    Case(("train", "--dataset", "tiny", "--epochs", "nan"), 2),
+    Case(("train", "--dataset", "sents", "--preset", "words", "--epochs", "0"), 2, "sents"),
+    Case(("train", "--dataset", "tiny", "--epochs", "1", "--steps", "10"), 2),
+    Case(("train", "--dataset", "tiny", "--lr", "0", *LONG), 2),
+    Case(("train", "--dataset", "tiny", "--batch-size", "0", *LONG), 2),
+    Case(("train", "--dataset", "tiny", "--warmup", "10", *LONG), 2),
+    Case(("train", "--dataset", "tiny", "--model", "trigram"), 2),
+    Case(("train", "--dataset", "tiny", "--model", "kneser-ney"), 2),
+    Case(("train", "--dataset", "nosuch"), 3),
+    Case(("sweep", "--dataset", "tiny", "--lr-grid", "", *LONG), 2),
+    Case(("sweep", "--dataset", "tiny", "--lr-grid", "  ", *LONG), 2),
+    Case(("sweep", "--dataset", "tiny", "--lr-grid", "0.1,-1", *LONG), 2),
+    Case(("sweep", "--dataset", "tiny", "--lr-grid", "0.1", "--epochs", "0"), 2),
+    Case(("sweep", "--dataset", "tiny", "--lr-grid", "0.1", "--grid", "epochs=1,2"), 2),
+    Case(("sweep", "--dataset", "tiny", "--grid", "n_hidden=", *LONG), 2),
+    Case(("sample", "1"), 3),
+    Case(("sample", "1", "-n", "0"), 2),
+    Case(("report", "--sort", "loss"), 2),
+    Case(("finalize", "12abc"), 2),
+    # --- files -------------------------------------------------------------------------
+    Case(("prepare", "reserved.txt", "--unit", "word"), 2, "none"),
+    Case(("prepare", "missing.txt"), 2, "none"),
+    Case(("prepare", "binary.txt"), 2, "none"),
+    # --- store URLs: the password is never shown ---------------------------------------
+    Case(("--db", f"postgresql://admin:{SECRET}@127.0.0.1:abc/x", "report"), 2, "none"),
+    Case(("--db", f"postgresql://admin:{SECRET}@127.0.0.1:99999/x", "report"), 2, "none"),
+    Case(("--db", f"postgresql://admin:{SECRET}@[::1/x", "report"), 2, "none"),
+    Case(("--db", f"postgresql://admin:S@{SECRET}@127.0.0.1/x", "report"), 2, "none"),
+    Case(("--db", f"mysql://admin:{SECRET}@127.0.0.1/x", "report"), 2, "none"),
+    Case(("--db", f"postgresql+asyncpg://admin:{SECRET}@127.0.0.1/x", "report"), 2, "none"),
+    Case(("--db", f"admin:{SECRET}@127.0.0.1/x", "report"), 2, "none"),
+    Case(("--db", f"sqlite://admin:{SECRET}@/", "report"), 2, "none"),
+    Case(("--db", "sqlite:///no/such/dir/store.db", "report"), 2, "none"),
+    # --- a store from a newer ngramlm --------------------------------------------------
+    Case(("report",), 4, "newer"),
+    Case(("db", "upgrade"), 4, "newer"),
+]
+
+
+# --- running a case ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: int
+    out: str
+    err: str
+    rows_before: dict[str, int]
+    rows_after: dict[str, int]
+
+    @property
+    def message(self) -> str:
+        return self.err.strip().removeprefix("error:").strip()
+
+
+def rows(url: str) -> dict[str, int]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            have = set(sa.inspect(conn).get_table_names())
+            return {
+                t: int(conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one())
+                for t in TABLES
+                if t in have
+            }
+    finally:
+        engine.dispose()
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    """``ngramlm ARGS`` in this process: exit code, stdout, stderr."""
+    from ngramlm.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    return code, out.getvalue(), err.getvalue()
+
+
+def write_inputs(d: Path) -> None:
+    rng = random.Random(0)
+    names = [
+        "".join(rng.choice("abcdefghij") for _ in range(rng.randint(2, 6))) for _ in range(200)
+    ]
+    (d / "tiny.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
+    words = ["the", "a", "cat", "dog", "sat", "ran", "on", "under", "mat", "big"]
+    lines = [" ".join(rng.choice(words) for _ in range(rng.randint(2, 7))) for _ in range(200)]
+    (d / "sents.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (d / "reserved.txt").write_text("the cat sat\nthe dog ran </s> a cat sat\n", encoding="utf-8")
+    (d / "binary.txt").write_bytes(b"abc\n\x00\x01\x02\n")
+
+
+def set_up(setup: str, d: Path, url: str) -> None:
+    write_inputs(d)
+    if setup == "none":
+        return
+    if setup in ("tiny", "newer"):
+        assert invoke("--db", url, "prepare", str(d / "tiny.txt"))[0] == 0
+    if setup == "sents":
+        assert invoke("--db", url, "prepare", str(d / "sents.txt"), "--unit", "word")[0] == 0
+    if setup == "newer":
+        from ngramlm.store.schema import VERSION_TABLE
+
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '9999'"))
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def _in(d: Path, url: str) -> Iterator[None]:
+    old_cwd, old_db = Path.cwd(), os.environ.get("NGRAMLM_DB")
+    os.chdir(d)
+    os.environ["NGRAMLM_DB"] = url
+    try:
+        yield
+    finally:
+        os.chdir(old_cwd)
+        if old_db is None:
+            os.environ.pop("NGRAMLM_DB", None)
+        else:
+            os.environ["NGRAMLM_DB"] = old_db
+
+
+def run_case(case: Case, d: Path) -> Outcome:
+    """Set the case's store up in directory ``d`` and run it there."""
+    url = f"sqlite:///{d / 'store.db'}"
+    with _in(d, url):
+        set_up(case.setup, d, url)
+        before = rows(url)
+        code, out, err = invoke(*case.args)
+        after = rows(url)
+    norm = err.replace(str(d.resolve()), "DIR").replace(str(d), "DIR")
+    return Outcome(code, out, norm, before, after)
+
+
+# --- the table -----------------------------------------------------------------------------
+
+HEADER = """\
+# Hostile input: what ngramlm refuses, and the message
+
+<!-- Generated from tests/hostile_cases.py; do not edit. After changing a message or a case:
+     PYTHONPATH=. python tests/hostile_cases.py --update
+     tests/test_hostile.py fails while this file and the messages differ. -->
+
+Each command below is refused with the one line shown (after `error: ` on stderr) and the
+exit code shown, and writes nothing to the store: 2 is bad input (an option, a file, a URL),
+3 something the store does not hold, 4 a store that cannot be used. DIR is the directory
+the command ran in; the store is `sqlite:///DIR/store.db` (`$NGRAMLM_DB`) unless `--db` is
+given, holding what the second column says. A password in a URL is never shown, however
+malformed the URL.
+
+| command | store | exit | message |
+|---|---|---|---|
+"""
+
+
+def row(case: Case, code: int, message: str) -> str:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    return f"| `{cell(case.command)}` | {SETUPS[case.setup]} | {code} | {cell(message)} |"
+
+
+def table(outcomes: list[tuple[Case, Outcome]]) -> str:
+    return HEADER + "".join(row(c, o.code, o.message) + "\n" for c, o in outcomes)
+
+
+def main(argv: list[str]) -> int:
+    if argv != ["--update"]:
+        print("usage: PYTHONPATH=. python tests/hostile_cases.py --update", file=sys.stderr)
+        return 2
+    outcomes = []
+    for case in CASES:
+        with tempfile.TemporaryDirectory() as tmp:
+            outcome = run_case(case, Path(tmp))
+        if outcome.code != case.code or len(outcome.err.strip().splitlines()) != 1:
+            print(f"{case.command}: exit {outcome.code}, stderr {outcome.err!r}", file=sys.stderr)
+            return 1
+        outcomes.append((case, outcome))
+    DOC.write_text(table(outcomes), encoding="utf-8")
+    print(f"wrote {DOC} ({len(outcomes)} cases)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
