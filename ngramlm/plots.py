@@ -421,7 +421,7 @@ def search_figure(
             values = [t[key] for t in scored]
             if max(values) / min(values) >= 10:
                 ax.set_xscale("log")
-                _plain_ticks(ax)
+                ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(key)
         ax.set_ylabel("dev loss")
         ax.grid(True, alpha=0.3)
