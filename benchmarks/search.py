@@ -89,7 +89,7 @@ def optuna_arm(url: str, path: Path, minutes: float, smoke: bool) -> Line:
     import ngramlm
     from ngramlm.data import Vocab, build_examples
     from ngramlm.models import family, preset_config
-    from ngramlm.stages.search import parse_space
+    from ngramlm.stages.space import parse_space
     from ngramlm.training.loop import EvalPoint, Examples, Hooks, train
 
     exp = ngramlm.open_store(url)

@@ -805,10 +805,11 @@ class Experiments:
         Bad input is refused before anything is written."""
         from ngramlm.models import family, resolve
         from ngramlm.stages import search as core
+        from ngramlm.stages.space import parse_budget, parse_space
 
         if budget is not None and not isinstance(budget, str):
             raise InputError(f"--budget {budget!r} is not a duration; give e.g. 90s, 30m or 2h")
-        budget_s = core.parse_budget(budget) if budget is not None else None
+        budget_s = parse_budget(budget) if budget is not None else None
         items = [f"{k}={v}" for k, v in space.items()] if isinstance(space, Mapping) else space
         given = {k: v for k, v in overrides.items() if v is not None}
         first, _ = resolve(model, preset, given, vocab_size=27)
@@ -816,7 +817,7 @@ class Experiments:
         probe = items or [
             f"{k}={v}" for k, v in family(first.family).search_space("char")[1].items()
         ]
-        core.check(first, core.parse_space(probe, first), search, trials, budget_s, prune)
+        core.check(first, parse_space(probe, first), search, trials, budget_s, prune)
         if isinstance(dataset, str):
             check_name(dataset)
         ds = self.dataset(dataset)
@@ -826,7 +827,7 @@ class Experiments:
             if model is None and preset is None:
                 preset = default_preset
         ds, base, _ = self.config(ds, model=model, preset=preset, **given)
-        dims = core.parse_space(items, base)
+        dims = parse_space(items, base)
         return core.create(
             self.store,
             ds,

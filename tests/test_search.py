@@ -16,7 +16,8 @@ import sqlalchemy as sa
 import ngramlm
 from ngramlm.errors import InputError
 from ngramlm.models import preset_config
-from ngramlm.stages.search import parse_budget, parse_space, promoted
+from ngramlm.stages.halving import promoted
+from ngramlm.stages.space import parse_budget, parse_space
 from ngramlm.store import Store
 
 from .conftest import count_rows
@@ -203,7 +204,7 @@ def test_killed_search_resumes_with_no_trial_twice(sqlite_url: str, words_file: 
     )
     cmd = [
         sys.executable, "-m", "ngramlm", "sweep", "--dataset", "tiny", "--search", "tpe",
-        *SPACE, "--trials", "4", "--steps", "4000", "--eval-every", "200", *TINY, "--json",
+        *SPACE, "--trials", "3", "--steps", "1500", "--eval-every", "100", *TINY, "--json",
     ]  # fmt: skip
     parent = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     engine = sa.create_engine(sqlite_url)
@@ -237,13 +238,13 @@ def test_killed_search_resumes_with_no_trial_twice(sqlite_url: str, words_file: 
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
     )
     assert r.returncode == 0, r.stderr
-    assert _trials_once(sqlite_url, 4) == ["finished"] * 4
+    assert _trials_once(sqlite_url, 3) == ["finished"] * 3
     with Store(sqlite_url) as store:
         after = {x.id: x.config_hash for x in store.sweep_runs(sweep_id)}
-        assert store.run(victim.id).steps_done == 4000  # resumed, not started again
+        assert store.run(victim.id).steps_done == 1500  # resumed, not started again
     assert {r.id: r.config_hash for r in before}.items() <= after.items()
 
 

@@ -80,7 +80,9 @@ def show_search(exp: Experiments, sweep_id: int, as_json: bool) -> None:
                 break
         console.print("best dev so far: " + (", ".join(at) or "no finished trial yet"))
     if imp:
-        console.print("importance (PED-ANOVA): " + ", ".join(f"{k} {v:.2f}" for k, v in imp.items()))
+        console.print(
+            "importance (PED-ANOVA): " + ", ".join(f"{k} {v:.2f}" for k, v in imp.items())
+        )
     if best is not None:
         console.print(
             f"best: run {best['run']}, dev {fmt_loss(best['dev_loss'])}; "

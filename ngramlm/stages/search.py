@@ -10,12 +10,9 @@ sampler state lives anywhere else, so workers on other machines (``--join``) and
 resumed after a kill (``--resume``) continue the same search, and no point is trained
 twice. ``--search grid`` takes the points of a grid of choices in a seeded order instead.
 
-Successive halving (``--prune halving``; Jamieson & Talwalkar 2016, asynchronously as in
-Li et al. 2018's ASHA): at rungs of 1/9 and 1/3 of its steps, a trial's dev loss is
-compared with the dev losses every other trial of the search had at the same fraction of
-its steps, read from the store's curves; a trial not in the best third stops, ``pruned``.
-The rule is Optuna's ``SuccessiveHalvingPruner``'s (reduction factor 3). Trials run one at
-a time a worker (not yet as one batched model). The search reads train and dev only.
+The space is ``stages/space.py``'s, successive halving (``--prune halving``)
+``stages/halving.py``'s. Trials run one at a time a worker (not yet as one batched
+model). The search reads train and dev only.
 """
 
 from __future__ import annotations
@@ -24,7 +21,6 @@ import itertools
 import math
 import os
 import random
-import re
 import socket
 import threading
 import time
@@ -38,140 +34,22 @@ from ngramlm import __version__
 from ngramlm.config import RunConfig
 from ngramlm.errors import ClaimedError, InputError
 from ngramlm.models import config_from_dict, family_of
+from ngramlm.stages.halving import RungProgress, TrialStop, rungs
 from ngramlm.stages.run import Progress, execute_run, resume_run, run_columns
+from ngramlm.stages.space import Dim, parse_dim
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, MetricRecord, RunRecord, SweepRecord
 from ngramlm.training import batched
-from ngramlm.training.loop import EvalPoint, resolve_device
+from ngramlm.training.loop import resolve_device
 
 if TYPE_CHECKING:
     import optuna
 
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("halving",)
-ETA = 3  # successive halving's reduction factor: the best third of a rung goes on
-RUNG_FRACTIONS = (1 / 9, 1 / 3)  # where trials are compared, as fractions of their steps
 MAX_TRIALS = 10_000
-MAX_BUDGET_S = 30 * 24 * 3600.0
 MAX_DUPLICATES = 25  # proposals in a row already in the store: the space is exhausted
 TPE_STARTUP = 8  # random trials before TPE models the good and the bad ones
-UNSEARCHABLE = ("device", "precision")  # do not change the math (or are the machine's)
-
-# --- the search space ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Dim:
-    """One searched hyperparameter: a range (``low``..``high``, integer or not, log or
-    not) or a list of ``choices``."""
-
-    key: str
-    text: str  # as given: KEY=LOW:HIGH[:log] or KEY=V1,V2
-    low: float = 0.0
-    high: float = 0.0
-    log: bool = False
-    integer: bool = False
-    choices: tuple[Any, ...] = ()
-
-    def distribution(self) -> optuna.distributions.BaseDistribution:
-        from optuna.distributions import (
-            CategoricalDistribution,
-            FloatDistribution,
-            IntDistribution,
-        )
-
-        if self.choices:
-            return CategoricalDistribution(self.choices)
-        if self.integer:
-            return IntDistribution(int(self.low), int(self.high), log=self.log)
-        return FloatDistribution(self.low, self.high, log=self.log)
-
-
-def _value(key: str, raw: str, kind: type) -> Any:
-    raw = raw.strip()
-    try:
-        if kind is bool:
-            if raw.lower() in ("true", "false"):
-                return raw.lower() == "true"
-            raise ValueError
-        value = kind(raw)
-    except ValueError:
-        raise InputError(
-            f"--space {key}: {raw!r} is not a valid {kind.__name__} (e.g. --space lr=1e-3:1e-1:log)"
-        ) from None
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InputError(f"--space {key}: {raw!r} must be a finite number")
-    return value
-
-
-def parse_dim(item: str, types: Mapping[str, type]) -> Dim:
-    if "=" not in item:
-        raise InputError(
-            f"--space {item!r} must look like KEY=LOW:HIGH[:log] or KEY=V1,V2 "
-            "(e.g. lr=1e-3:1e-1:log)"
-        )
-    key, _, text = item.partition("=")
-    key = key.strip().replace("-", "_")
-    if key not in types or key in UNSEARCHABLE:
-        known = ", ".join(sorted(k for k in types if k not in UNSEARCHABLE))
-        raise InputError(f"--space: unknown hyperparameter {key!r}; known: {known}")
-    kind = types[key]
-    if ":" not in text:
-        values = tuple(dict.fromkeys(_value(key, v, kind) for v in text.split(",") if v.strip()))
-        if not values:
-            raise InputError(f"--space {key} has no values; give KEY=V1,V2 or KEY=LOW:HIGH")
-        return Dim(key, item, choices=values)
-    parts = text.split(":")
-    log = len(parts) == 3 and parts[2].strip() == "log"
-    if len(parts) not in (2, 3) or (len(parts) == 3 and not log):
-        raise InputError(f"--space {item!r}: a range is LOW:HIGH or LOW:HIGH:log")
-    if kind not in (int, float):
-        raise InputError(f"--space {key} is a {kind.__name__}: give its choices, KEY=V1,V2")
-    low, high = (_value(key, p, kind) for p in parts[:2])
-    if low >= high:
-        raise InputError(f"--space {item!r}: LOW must be below HIGH ({low} >= {high})")
-    if log and low <= 0:
-        raise InputError(f"--space {item!r}: a log range cannot reach 0 or below; give LOW > 0")
-    return Dim(key, item, float(low), float(high), log, kind is int)
-
-
-def parse_space(items: Sequence[str], base: RunConfig) -> dict[str, Dim]:
-    """``--space`` items over the hyperparameters of ``base``; each range's ends (and
-    each choice) are validated by the family before anything is written."""
-    types = base.types()
-    fam = family_of(base)
-    dims: dict[str, Dim] = {}
-    for item in items:
-        dim = parse_dim(item, types)
-        if dim.key in dims:
-            raise InputError(f"--space {dim.key} is given twice; give it once")
-        corners = dim.choices or (
-            (int(dim.low), int(dim.high)) if dim.integer else (dim.low, dim.high)
-        )
-        for v in corners:
-            try:
-                fam.validate(base.with_values({dim.key: v}))
-            except InputError as exc:
-                raise InputError(f"--space {dim.text}: {exc}") from None
-        dims[dim.key] = dim
-    return dims
-
-
-_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(s|m|min|h)\s*$")
-
-
-def parse_budget(text: str) -> float:
-    """``90s``, ``30m``, ``1.5h`` -> seconds."""
-    match = _DURATION.match(text)
-    seconds = 0.0
-    if match:
-        seconds = float(match.group(1)) * {"s": 1, "m": 60, "min": 60, "h": 3600}[match.group(2)]
-    if not match or not 0 < seconds <= MAX_BUDGET_S:
-        raise InputError(
-            f"--budget {text!r} is not a duration; give e.g. 90s, 30m or 2h (at most 30 days)"
-        )
-    return seconds
-
 
 # --- creating a search -----------------------------------------------------------------
 
@@ -263,14 +141,9 @@ def space_of(sweep: SweepRecord) -> tuple[RunConfig, dict[str, Dim]]:
 # --- the store as an Optuna study ------------------------------------------------------
 
 
-def dev_at(curve: Sequence[MetricRecord], step: float) -> float | None:
-    """The dev loss at the first evaluation at or after ``step``."""
-    return next((m.dev_loss for m in curve if m.step >= step and m.dev_loss is not None), None)
-
-
 def last_dev(curve: Sequence[MetricRecord]) -> tuple[int, float] | None:
     points = [(m.step, m.dev_loss) for m in curve if m.dev_loss is not None]
-    return points[-1] if points else None  # type: ignore[return-value]
+    return points[-1] if points else None
 
 
 def params_of(run: RunRecord, dims: Mapping[str, Dim]) -> dict[str, Any]:
@@ -356,93 +229,6 @@ def propose(
         warnings.simplefilter("ignore")
         trial = study.ask({k: d.distribution() for k, d in dims.items()})
     return dict(trial.params)
-
-
-# --- successive halving ----------------------------------------------------------------
-
-
-def rungs(steps: int) -> list[int]:
-    return [max(1, math.ceil(f * steps)) for f in RUNG_FRACTIONS]
-
-
-def promoted(value: float, others: Sequence[float], eta: int = ETA) -> bool:
-    """Optuna's SuccessiveHalvingPruner's rule: a trial goes on when its value is among
-    the best ``len(values) // eta`` of the values at the rung (its own included), and
-    when that is none, when it is the best."""
-    values = sorted([*others, value])
-    k = max(0, len(values) // eta - 1)
-    return math.isfinite(value) and value <= values[k]
-
-
-def rung_values(
-    runs: Sequence[RunRecord],
-    curves: Mapping[int, Sequence[MetricRecord]],
-    fraction: float,
-    exclude: int,
-) -> list[float]:
-    """Each other trial's dev loss at ``fraction`` of its steps, where it got there."""
-    out = []
-    for r in runs:
-        if r.id != exclude and r.steps:
-            v = dev_at(curves.get(r.id, []), math.ceil(fraction * r.steps))
-            if v is not None:
-                out.append(v)
-    return out
-
-
-class TrialStop(threading.Event):
-    """The stop a trial's run sees: the worker's (a signal) or its own (pruned at a rung,
-    with the reason, which ``stages.run`` records as the run's ``pruned`` status)."""
-
-    def __init__(self, parent: threading.Event) -> None:
-        super().__init__()
-        self.parent = parent
-        self.pruned: str | None = None
-
-    def is_set(self) -> bool:
-        return super().is_set() or self.pruned is not None or self.parent.is_set()
-
-
-class RungProgress(Progress):
-    """The display's progress, plus the rung decisions at the evaluations it is told of."""
-
-    def __init__(
-        self, inner: Progress, store: Store, sweep_id: int, stop: TrialStop, prune: bool
-    ) -> None:
-        self.inner, self.store, self.sweep_id, self.trial_stop = inner, store, sweep_id, stop
-        self.prune = prune
-        self.run: RunRecord | None = None
-        self.pending: list[tuple[float, int]] = []
-
-    def start(self, run: RunRecord, total: int, initial: int) -> None:
-        self.run = run
-        self.pending = [
-            (f, s) for f, s in zip(RUNG_FRACTIONS, rungs(total), strict=True) if s > initial
-        ]
-        self.inner.start(run, total, initial)
-
-    def update(self, step: int, batch_loss: float, elapsed_s: float) -> None:
-        self.inner.update(step, batch_loss, elapsed_s)
-
-    def evaluated(self, point: EvalPoint) -> None:
-        self.inner.evaluated(point)
-        if not self.prune or self.run is None or point.dev_loss is None:
-            return
-        while self.pending and point.step >= self.pending[0][1] and self.trial_stop.pruned is None:
-            fraction, _ = self.pending.pop(0)
-            runs = self.store.sweep_runs(self.sweep_id)
-            others = rung_values(
-                runs, self.store.sweep_curves(self.sweep_id), fraction, self.run.id
-            )
-            if not promoted(point.dev_loss, others):
-                self.trial_stop.pruned = (
-                    f"pruned at step {point.step:,} ({fraction:.0%} of its steps) by successive "
-                    f"halving: dev {point.dev_loss:.4f}, not in the best 1/{ETA} of "
-                    f"{len(others) + 1} trials there"
-                )
-
-    def stop(self) -> None:
-        self.inner.stop()
 
 
 # --- the worker ------------------------------------------------------------------------
