@@ -177,8 +177,10 @@ def names(args: argparse.Namespace, tmp: Path) -> int:
         f"sqlite:///{tmp / 'optuna.db'}", args.corpus or NAMES, args.minutes, args.smoke
     )
     print(f"  Optuna alone: {time.monotonic() - t0:.0f} s")
-    fractions = (1 / 3, 2 / 3, 1.0)
-    head = " | ".join(f"best dev at {f * args.minutes:.0f} min" for f in fractions)
+    fractions = (1 / 3, 2 / 3, 1.0, math.inf)  # inf: at the end (running trials finished)
+    head = " | ".join(
+        f"best dev at {f * args.minutes:g} min" if f < math.inf else "at the end" for f in fractions
+    )
     print(f"\n| arm | {head} |\n|---|" + "---|" * len(fractions))
     for label, line in arms.items():
         cells = [best_at(line, f * args.minutes) for f in fractions]
