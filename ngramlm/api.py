@@ -784,6 +784,129 @@ class Experiments:
         self.run_sweep(record, workers=workers)
         return self.store.sweep(record.id)
 
+    def create_search(
+        self,
+        dataset: str | DatasetRecord | None = None,
+        *,
+        search: str = "tpe",
+        space: Sequence[str] | Mapping[str, str] | None = None,
+        trials: int | None = None,
+        budget: str | None = None,
+        prune: str | None = None,
+        seed: int = 0,
+        model: str | None = None,
+        preset: str | None = None,
+        name: str | None = None,
+        **overrides: Any,
+    ) -> SweepRecord:
+        """Write a search (a sweep whose points its trials propose), training nothing.
+        ``search``: ``tpe``, ``random`` or ``grid``; ``space``: ``["lr=1e-3:1e-1:log",
+        "n_hidden=100,200"]`` or ``{"lr": "1e-3:1e-1:log"}``, None: the family's default
+        for the dataset's unit (``docs/search.md``); ``trials`` and/or ``budget``
+        (``"30m"``); ``prune="halving"``: successive halving at 1/9 and 1/3 of the steps.
+        Bad input is refused before anything is written."""
+        from ngramlm.models import family, resolve
+        from ngramlm.stages import search as core
+        from ngramlm.stages.space import parse_budget, parse_space
+
+        if budget is not None and not isinstance(budget, str):
+            raise InputError(f"--budget {budget!r} is not a duration; give e.g. 90s, 30m or 2h")
+        budget_s = parse_budget(budget) if budget is not None else None
+        items = [f"{k}={v}" for k, v in space.items()] if isinstance(space, Mapping) else space
+        given = {k: v for k, v in overrides.items() if v is not None}
+        first, _ = resolve(model, preset, given, vocab_size=27)
+        # refuse bad input before the dataset is read (or the bundled names prepared)
+        probe = items or [
+            f"{k}={v}" for k, v in family(first.family).search_space("char")[1].items()
+        ]
+        core.check(first, parse_space(probe, first), search, trials, budget_s, prune)
+        if isinstance(dataset, str):
+            check_name(dataset)
+        ds = self.dataset(dataset)
+        if not items:
+            default_preset, defaults = family(first.family).search_space(ds.unit)
+            items = [f"{k}={v}" for k, v in defaults.items()]
+            if model is None and preset is None:
+                preset = default_preset
+        ds, base, _ = self.config(ds, model=model, preset=preset, **given)
+        dims = parse_space(items, base)
+        return core.create(
+            self.store,
+            ds,
+            base,
+            dims,
+            sampler=search,
+            trials=trials,
+            budget_s=budget_s,
+            prune=prune,
+            seed=seed,
+            name=name,
+        )
+
+    def search(
+        self,
+        dataset: str | DatasetRecord | None = None,
+        *,
+        search: str = "tpe",
+        space: Sequence[str] | Mapping[str, str] | None = None,
+        trials: int | None = None,
+        budget: str | None = None,
+        prune: str | None = None,
+        workers: int = 1,
+        seed: int = 0,
+        model: str | None = None,
+        preset: str | None = None,
+        name: str | None = None,
+        **overrides: Any,
+    ) -> SweepRecord:
+        """``ngramlm sweep --search``: ``create_search`` then ``run_sweep`` (which also
+        continues a search: ``resume=True`` after a kill, or from another machine on a
+        PostgreSQL store). Every trial is an ordinary run of the sweep;
+        ``search_trials``/``search_frame`` list them."""
+        check_workers(workers)
+        record = self.create_search(
+            dataset,
+            search=search,
+            space=space,
+            trials=trials,
+            budget=budget,
+            prune=prune,
+            seed=seed,
+            model=model,
+            preset=preset,
+            name=name,
+            **overrides,
+        )
+        self.run_sweep(record, workers=workers)
+        return self.store.sweep(record.id)
+
+    def search_trials(self, sweep: SweepRef) -> list[dict[str, Any]]:
+        """A search's trials in the order they started: run, status, dev loss (a pruned
+        trial's where it stopped), its parameters, ``minutes`` from the search's start to
+        its end, ``best_so_far``."""
+        from ngramlm.stages import search as core
+
+        sw = self._search(sweep)
+        return core.trial_rows(sw, self.store.sweep_runs(sw.id), self.store.sweep_curves(sw.id))
+
+    def search_frame(self, sweep: SweepRef) -> pd.DataFrame:
+        """``search_trials`` as a DataFrame. Needs pandas."""
+        return _pandas().DataFrame(self.search_trials(sweep))
+
+    def search_importance(self, sweep: SweepRef) -> dict[str, float]:
+        """Each searched parameter's importance for the dev loss (Optuna's evaluator over
+        the finished trials; empty with fewer than two)."""
+        from ngramlm.stages import search as core
+
+        sw = self._search(sweep)
+        return core.importance(sw, self.store.sweep_runs(sw.id), self.store.sweep_curves(sw.id))
+
+    def _search(self, sweep: SweepRef) -> SweepRecord:
+        sw = self.sweep_record(sweep)
+        if "search" not in sw.spec:
+            raise InputError(f"sweep {sw.id} is a grid, not a search; report --sweep shows it")
+        return sw
+
     def sweep_record(self, sweep: SweepRef) -> SweepRecord:
         """One sweep, by id or record."""
         return self.store.sweep(self.sweep_id(sweep))
@@ -857,6 +980,14 @@ class Experiments:
         record = self.run(run)
         chars, C = self.embeddings(record)
         return plots.embeddings_figure(record, chars, C)
+
+    def plot_search(self, sweep: SweepRef) -> Figure:
+        """A search's best dev loss against wall time and its dev loss against each
+        parameter: ``ngramlm plot search``."""
+        from ngramlm import plots
+
+        sw = self._search(sweep)
+        return plots.search_figure(sw, self.search_trials(sw))
 
     def plot_sweep(self, sweep: SweepRef) -> Figure:
         """A sweep's dev loss against its swept value, a line per value of the other

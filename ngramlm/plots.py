@@ -445,3 +445,62 @@ def _sweep_x_axis(ax: Axes, x_key: str, xs: Sequence[Any], numeric: bool) -> Non
         ax.set_xticks([float(x) for x in xs], [_fmt(x) for x in xs])
     else:
         ax.set_xticks(range(len(xs)), [_fmt(x) for x in xs])
+
+
+# --- searches --------------------------------------------------------------------------
+
+
+def search_figure(
+    sweep: SweepRecord,
+    trials: Sequence[dict[str, Any]],
+    others: Sequence[tuple[str, Sequence[tuple[float, float]]]] = (),
+) -> Figure:
+    """A search (``sweep --search``): the best finished dev loss against wall time (and
+    any ``others``' best-so-far lines: (label, [(minutes, best dev)])), then dev loss
+    against each searched parameter, finished trials filled, pruned ones hollow at the
+    dev loss they stopped at. ``trials``: ``Experiments.search_trials``'s rows."""
+    keys = [t.partition("=")[0].strip().replace("-", "_") for t in sweep.spec["search"]["space"]]
+    scored = [t for t in trials if t["dev_loss"] is not None and math.isfinite(t["dev_loss"])]
+    if not any(t["status"] == "finished" for t in scored):
+        raise InputError(
+            f"search {sweep.id} has no finished trial yet; wait for its workers, or "
+            f"`ngramlm sweep --resume {sweep.id}` if they were stopped"
+        )
+    cols = min(3, len(keys) + 1)
+    rows = math.ceil((len(keys) + 1) / cols)
+    fig = Figure(figsize=(4.0 * cols, 3.4 * rows), dpi=DPI)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    ax = axes[0]
+    steps = sorted((t["minutes"], t["best_so_far"]) for t in scored if t["best_so_far"])
+    ax.step([m for m, _ in steps], [b for _, b in steps], where="post", label="this search")
+    for i, (label, line) in enumerate(others):
+        ax.step(*zip(*line, strict=True), where="post", color=f"C{i + 1}", label=label)
+    ax.set_xlabel("minutes")
+    ax.set_ylabel("best dev loss")
+    ax.set_title(f"search {sweep.id}: best dev over time", fontsize="medium")
+    ax.grid(True, alpha=0.3)
+    if others:
+        ax.legend(fontsize="small")
+    for ax, key in zip(axes[1:], keys, strict=False):
+        for status, style in (("finished", "o"), ("pruned", "o")):
+            pts = [(t[key], t["dev_loss"]) for t in scored if t["status"] == status]
+            if pts:
+                ax.plot(
+                    *zip(*pts, strict=True),
+                    style,
+                    color="C0" if status == "finished" else "C3",
+                    fillstyle="full" if status == "finished" else "none",
+                    label=status,
+                )
+        if all(_is_number(t[key]) and t[key] > 0 for t in scored):
+            values = [t[key] for t in scored]
+            if max(values) / min(values) >= 10:
+                ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel(key)
+        ax.set_ylabel("dev loss")
+        ax.grid(True, alpha=0.3)
+    axes[1 if len(axes) > 1 else 0].legend(fontsize="small")
+    for ax in axes[len(keys) + 1 :]:
+        ax.set_visible(False)
+    return _done(fig)

@@ -125,3 +125,18 @@ def sweep(
     sid = parse_id(sweep_ref, "sweep")
     path = plots.output_path(out, f"sweep-{sid}")
     _written(plots.save(api(ctx).plot_sweep(sid), path))
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    sweep_ref: Annotated[str, typer.Argument(metavar="SWEEP", help="A search's sweep id.")],
+    out: Out = None,
+) -> None:
+    """A search's best dev loss against wall time, and dev loss against each parameter."""
+    with _matplotlib_required():
+        from ngramlm import plots
+
+    sid = parse_id(sweep_ref, "sweep")
+    path = plots.output_path(out, f"search-{sid}")
+    _written(plots.save(api(ctx).plot_search(sid), path))

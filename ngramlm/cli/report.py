@@ -360,6 +360,12 @@ def one_sweep(
     limit: int | None,
 ) -> None:
     sw = s.sweep(sweep_id)
+    if "search" in sw.spec and not as_csv:  # trials ranked, best over time, importance
+        from ngramlm.api import Experiments
+        from ngramlm.cli.search import show_search
+
+        show_search(Experiments(store=s), sweep_id, as_json)
+        return
     runs = s.sweep_runs(sweep_id)
     rows = core.rows(runs, s.evaluations(), status=status, sort=sort, limit=limit)
     grid = core.sweep_grid(sw, runs)

@@ -37,6 +37,23 @@ def sweep_cmd(
         typer.Option(help="KEY=V1,V2,... over any train hyperparameter (repeatable)."),
     ] = None,
     seeds: Annotated[int, typer.Option(help="Replicates per point (seed, seed+1, ...).")] = 1,
+    search: Annotated[
+        str | None,
+        typer.Option(help="Search instead of a grid: tpe, random or grid (docs/search.md)."),
+    ] = None,
+    space: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="KEY=LOW:HIGH[:log] or KEY=V1,V2 (repeatable; default: the family's space)."
+        ),
+    ] = None,
+    trials: Annotated[int | None, typer.Option(help="Trials a search starts at most.")] = None,
+    budget: Annotated[
+        str | None, typer.Option(help="Wall time a search starts trials in: 90s, 30m, 2h.")
+    ] = None,
+    prune: Annotated[
+        str | None, typer.Option(help="halving: stop the worse trials at 1/9 and 1/3 of steps.")
+    ] = None,
     workers: Annotated[int, typer.Option(help="Local worker processes.")] = 1,
     join: Annotated[str | None, typer.Option(help="Add workers to an existing SWEEP.")] = None,
     resume: Annotated[
@@ -50,7 +67,8 @@ def sweep_cmd(
     as_json: o.Json = False,
     **hp: Any,
 ) -> None:
-    """Train every point of a grid (lr x grid x seeds), each an ordinary run of the sweep."""
+    """Train every point of a grid (lr x grid x seeds), or search (--search), each point an
+    ordinary run of the sweep."""
 
     given = o.given(hp)
     if workers < 1 or workers > 256:
@@ -58,13 +76,37 @@ def sweep_cmd(
     existing = join if join is not None else resume
     if join is not None and resume is not None:
         raise InputError("give --join or --resume, not both")
+    searching = (space, trials, budget, prune)
+    if search is None and any(v is not None for v in searching):
+        raise InputError("--space, --trials, --budget and --prune go with --search tpe|random|grid")
+    if search is not None and (lr_grid is not None or grid):
+        raise InputError(
+            "--search proposes its own points: drop --lr-grid/--grid (search lr with "
+            "--space lr=LOW:HIGH:log)"
+        )
     if existing is not None:
-        if given or model or preset or lr_grid is not None or grid or dataset:
+        if given or model or preset or lr_grid is not None or grid or dataset or search:
             raise InputError(
                 "--join/--resume work on the sweep as recorded; drop the grid and other options"
             )
         sweep_id = parse_id(existing, "sweep")
         api(ctx).sweep_record(sweep_id)  # refuse an unknown sweep before starting workers
+    elif search is not None:
+        sweep = api(ctx).create_search(
+            dataset,
+            search=search,
+            space=space,
+            trials=trials,
+            budget=budget,
+            prune=prune,
+            model=model,
+            preset=preset,
+            name=name,
+            **given,
+        )
+        sweep_id = sweep.id
+        if not as_json:
+            console.print(f"search {sweep_id} on {sweep.dataset}: {search}")
     else:
         sweep = api(ctx).create_sweep(
             dataset,
@@ -80,7 +122,12 @@ def sweep_cmd(
         if not as_json:
             console.print(f"sweep {sweep_id}: {sweep.n_points} points on {sweep.dataset}")
     final = run_workers(api(ctx), sweep_id, workers, resume is not None, quiet or as_json)
-    show(final, as_json)
+    if "search" in final.sweep.spec:
+        from ngramlm.cli.search import show_search
+
+        show_search(api(ctx), sweep_id, as_json)
+    else:
+        show(final, as_json)
     if any(r.status == "killed" for r in final.runs):
         raise typer.Exit(130)
 
@@ -102,6 +149,8 @@ def run_workers(
 
 def swept_keys(st: core.SweepStatus) -> tuple[str, ...]:
     spec = st.sweep.spec
+    if "search" in spec:  # the searched keys
+        return tuple(t.partition("=")[0].replace("-", "_") for t in spec["search"]["space"])
     keys = ["lr", *spec.get("grid", {})]
     if spec.get("seeds", 1) > 1:
         keys.append("seed")

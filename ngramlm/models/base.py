@@ -153,6 +153,13 @@ class Family(ABC):
         (``ngramlm.training.batched``)."""
         return False
 
+    def search_space(self, unit: str) -> tuple[str | None, dict[str, str]]:
+        """What ``sweep --search`` explores when no ``--space`` is given, for datasets of
+        ``unit`` (char or word): the preset its trials start from and the ranges, in
+        ``--space``'s own text (``KEY=LOW:HIGH[:log]`` or ``KEY=V1,V2``). ``(None, {})``:
+        nothing to search (a counted family)."""
+        return None, {}
+
     # --- what reports show ------------------------------------------------------------
 
     @abstractmethod

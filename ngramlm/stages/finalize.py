@@ -36,6 +36,12 @@ class NeedsConfirmation(InputError):
 def check_finalizable(run: RunRecord) -> None:
     if run.kind != "train":
         raise InputError(f"run {run.id} is an {run.kind} run; only training runs are finalized")
+    if run.status == "pruned":
+        raise InputError(
+            f"run {run.id} was pruned by its search before the end of its steps; only "
+            f"finished runs are finalized (the search's best: `ngramlm report --sweep "
+            f"{run.sweep_id}`)"
+        )
     if run.status == "running":  # alive (its heartbeat is fresh): --resume would refuse it
         raise InputError(
             f"run {run.id} is still running (pid {run.pid} on {run.host}); only finished runs "

@@ -27,7 +27,7 @@ FIELDS = (
 NETWORK_ONLY = ("n_embd", "n_hidden", "n_layers", "batch_size", "optimizer", "lr", "steps", "seed")
 
 SORTS = ("dev", "train", "id", "time")
-STATUSES = ("running", "finished", "failed", "killed", "crashed")
+STATUSES = ("running", "finished", "failed", "killed", "crashed", "pruned")
 
 # Diagnosis thresholds, in nats per character.
 UNDERFIT_GAP = 0.02  # train and dev this close: capacity, not data, is the limit

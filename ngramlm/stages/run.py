@@ -2,7 +2,8 @@
 and the outcome. The loop itself is ``ngramlm.training.loop``; this module is the glue.
 
 Status transitions: ``running`` -> ``finished`` | ``failed`` (an exception; its message
-is kept) | ``killed`` (Ctrl-C or SIGTERM: a checkpoint is saved first). A run whose
+is kept) | ``killed`` (Ctrl-C or SIGTERM: a checkpoint is saved first) | ``pruned`` (a
+search's trial stopped at a rung, ``stages/search.py``; never resumed or finalized). A run whose
 process died without a word keeps ``running`` with a stale heartbeat and is shown as
 ``crashed``; ``resume`` continues a killed, failed or crashed run from its checkpoint.
 
@@ -342,10 +343,12 @@ def _record_outcome(
     def record_outcome() -> RunRecord:
         sha = save_checkpoint(store, run.id, state, cfg, dataset.vocab, dataset.unit)
         if result.stopped:
+            # a search's trial stopped at a rung (stages/search.py's TrialStop) is pruned
+            pruned: str | None = getattr(hooks.stop, "pruned", None)
             return store.end_run(
                 run.id,
-                status="killed",
-                error="stopped by a signal (Ctrl-C or SIGTERM)",
+                status="pruned" if pruned else "killed",
+                error=pruned or "stopped by a signal (Ctrl-C or SIGTERM)",
                 steps_done=state.step,
                 train_seconds=seconds,
             )

@@ -193,6 +193,13 @@ def work(
     """Claim and train points until none is left (or a stop is asked for). Up to
     ``batch_size`` points of one shape are claimed and trained together."""
     sweep = store.sweep(sweep_id)
+    if "search" in sweep.spec:  # its points are proposed as it goes (stages/search.py)
+        from ngramlm.stages import search
+
+        found = search.work(
+            store, sweep_id, resume=resume, stop=stop, progress_factory=progress_factory
+        )
+        return WorkerReport(found.trained, found.stopped)
     dataset = store.dataset_by_id(sweep.dataset_id)
     host, pid = socket.gethostname(), os.getpid()
     # Groups whose points can be trained together as one batched model.

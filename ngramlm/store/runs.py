@@ -219,8 +219,9 @@ class RunsMixin(StoreBase):
         steps_done: int,
         train_seconds: float | None = None,
     ) -> RunRecord:
-        """Mark a run ``failed`` (with its error) or ``killed``."""
-        assert status in ("failed", "killed")
+        """Mark a run ``failed`` (with its error), ``killed``, or ``pruned`` (a search's
+        trial stopped at a rung by successive halving; it is not resumed or finalized)."""
+        assert status in ("failed", "killed", "pruned")
         with self._tx(write=True) as s:
             now = utcnow()
             s.execute(

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    func,
     insert,
     select,
 )
@@ -21,12 +22,14 @@ from ngramlm.store.convert import (
     run_record,
 )
 from ngramlm.store.records import (
+    MetricRecord,
     PointRecord,
     RunRecord,
     SweepRecord,
 )
 from ngramlm.store.tables import (
     Dataset,
+    Metric,
     Run,
     Sweep,
     SweepPoint,
@@ -56,6 +59,8 @@ class SweepsMixin(StoreBase):
             )
             s.add(sweep)
             s.flush()
+            if not points:  # a search: its points are added as its trials start
+                return self._sweep_record(s, sweep)
             s.execute(
                 insert(SweepPoint),
                 [
@@ -156,6 +161,83 @@ class SweepsMixin(StoreBase):
                 p.run_id, p.claimed_at = run.id, now
                 claimed.append((point_record(p), self._run_record(s, run)))
             return claimed
+
+    def add_point(
+        self,
+        sweep_id: int,
+        point: tuple[dict[str, Any], str, str],
+        *,
+        limit: int | None,
+        columns: Callable[[dict[str, Any]], dict[str, Any]],
+        device: str,
+        host: str,
+        pid: int,
+        version: str,
+    ) -> tuple[PointRecord, RunRecord] | str:
+        """A search's trial: write a new point (config, config hash, group key) and claim
+        it with a new run in one transaction. The sweep's row is locked first, so workers
+        add points one at a time; returns ``"duplicate"`` when the sweep has that config
+        already (no trial is trained twice) and ``"full"`` when it has ``limit`` points."""
+        config, config_hash, group_key = point
+        with self._tx(write=True) as s:
+            sweep = s.scalars(select(Sweep).where(Sweep.id == sweep_id).with_for_update()).first()
+            if sweep is None:
+                raise NotFoundError(f"no sweep {sweep_id} in {self.where}")
+            n = s.scalar(select(func.count(SweepPoint.id)).where(SweepPoint.sweep_id == sweep_id))
+            if limit is not None and (n or 0) >= limit:
+                return "full"
+            taken = s.scalar(
+                select(SweepPoint.id).where(
+                    SweepPoint.sweep_id == sweep_id, SweepPoint.config_hash == config_hash
+                )
+            )
+            if taken is not None:
+                return "duplicate"
+            run = new_run_row(
+                dataset_id=sweep.dataset_id,
+                kind="train",
+                name=sweep.name,
+                preset=None,
+                config=config,
+                config_hash=config_hash,
+                columns=columns(config),
+                device=device,
+                host=host,
+                pid=pid,
+                version=version,
+            )
+            run.sweep_id = sweep_id
+            s.add(run)
+            s.flush()
+            p = SweepPoint(
+                sweep_id=sweep_id,
+                idx=n or 0,
+                config=json.dumps(config, sort_keys=True),
+                config_hash=config_hash,
+                group_key=group_key,
+                run_id=run.id,
+                claimed_at=utcnow(),
+            )
+            s.add(p)
+            sweep.n_points = (n or 0) + 1
+            s.flush()
+            return point_record(p), self._run_record(s, run)
+
+    def sweep_curves(self, sweep_id: int) -> dict[int, list[MetricRecord]]:
+        """Every curve of a sweep's runs, by run id, in one query."""
+        with self._tx() as s:
+            q = (
+                select(Metric)
+                .join(Run, Metric.run_id == Run.id)
+                .where(Run.sweep_id == sweep_id)
+                .order_by(Metric.run_id, Metric.step)
+            )
+            curves: dict[int, list[MetricRecord]] = {}
+            for m in s.scalars(q):
+                curves.setdefault(m.run_id, []).append(
+                    MetricRecord(m.step, m.elapsed_s, m.lr, m.batch_loss, m.train_loss, m.dev_loss)
+                )
+            return curves
 
     def resumable_sweep_runs(self, sweep_id: int) -> list[RunRecord]:
         """The sweep's killed and crashed runs: ``--resume`` continues them."""

@@ -80,6 +80,25 @@ class MLPFamily(NeuralFamily):
 
         return cfg.train is not None and fast.supports(cfg.model, cfg.train)
 
+    def search_space(self, unit: str) -> tuple[str | None, dict[str, str]]:
+        # Around the hand-found recipes (the "best" preset on names, "words" on a word
+        # corpus): AdamW's rate over a decade, the widths an octave or two either side.
+        if unit == "word":
+            return "words", {
+                "lr": "1e-3:1e-2:log",
+                "block_size": "3:8",
+                "n_hidden": "256:1024:log",
+                "dropout": "0.05:0.4",
+                "embd_dropout": "0.0:0.2",
+            }
+        return "best", {
+            "lr": "5e-4:1e-2:log",
+            "block_size": "5:10",
+            "n_embd": "12:48",
+            "n_hidden": "192:1024:log",
+            "weight_decay": "0.01:0.3:log",
+        }
+
     def describe(self, cfg: RunConfig, extra: Any) -> Description:
         m: MLPConfig = cfg.model
         size = f"{m.block_size}/{m.n_embd}/{m.n_hidden}" + (

@@ -47,6 +47,15 @@ class WaveNetFamily(NeuralFamily):
 
         return WaveNet(cfg, generator)
 
+    def search_space(self, unit: str) -> tuple[str | None, dict[str, str]]:
+        # makemore part 5's network; its context stays a power of two (a choice).
+        return "wavenet", {
+            "lr": "0.02:0.3:log",
+            "block_size": "4,8,16",
+            "n_embd": "12:48",
+            "n_hidden": "64:256:log",
+        }
+
     def describe(self, cfg: RunConfig, extra: Any) -> Description:
         m: WaveNetConfig = cfg.model
         size = f"{m.block_size}/{m.n_embd}/{m.n_hidden}"

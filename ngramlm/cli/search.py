@@ -1,0 +1,90 @@
+"""What ``sweep --search`` and ``report --sweep`` show of a search: the trials ranked,
+the best dev loss over time, and each parameter's importance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from ngramlm.api import Experiments
+from ngramlm.cli.common import console, fmt_loss, print_json
+
+RANKED = 20  # trials in the table; --json lists every one
+TIMES = (10, 20, 30, 60)  # minutes at which the best-so-far line reports the best dev
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def ranked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Finished trials by dev loss, then pruned ones by the dev loss they stopped at."""
+    order = {"finished": 0, "pruned": 1}
+    return sorted(
+        rows,
+        key=lambda r: (order.get(r["status"], 2), r["dev_loss"] is None, r["dev_loss"] or 0.0),
+    )
+
+
+def show_search(exp: Experiments, sweep_id: int, as_json: bool) -> None:
+    sw = exp.sweep_record(sweep_id)
+    rows = exp.search_trials(sw)
+    imp = exp.search_importance(sw)
+    keys = list(sw.spec["search"]["space"])
+    params = [k.partition("=")[0].strip().replace("-", "_") for k in keys]
+    best = next((r for r in ranked(rows) if r["status"] == "finished"), None)
+    if as_json:
+        print_json(
+            {
+                "sweep": sw.id,
+                "dataset": sw.dataset,
+                "search": sw.spec["search"],
+                "trials": len(rows),
+                "finished": sum(r["status"] == "finished" for r in rows),
+                "pruned": sum(r["status"] == "pruned" for r in rows),
+                "best_run": best["run"] if best else None,
+                "importance": imp,
+                "runs": ranked(rows),
+            }
+        )
+        return
+    search = sw.spec["search"]
+    table = Table(
+        title=f"search {sw.id} on {sw.dataset} ({search['sampler']}"
+        + (", halving" if search["prune"] else "")
+        + f"): {len(rows)} trials, ranked by dev"
+    )
+    for col in ("", "run", "status", *params, "dev", "at step", "min"):
+        table.add_column(col, justify="left" if col in ("", "status") else "right")
+    for r in ranked(rows)[:RANKED]:
+        table.add_row(
+            "★" if best is not None and r["run"] == best["run"] else "",
+            str(r["run"]),
+            r["status"],
+            *(_fmt(r[p]) for p in params),
+            fmt_loss(r["dev_loss"]),
+            f"{r['at_step']:,}",
+            f"{r['minutes']:.1f}",
+        )
+    console.print(table)
+    if len(rows) > RANKED:
+        console.print(f"… and {len(rows) - RANKED} more (--json lists every trial)")
+    if rows:
+        at = []
+        for t in TIMES:
+            got = [r["best_so_far"] for r in rows if r["minutes"] <= t and r["best_so_far"]]
+            if got:
+                at.append(f"{t} min {min(got):.4f}")
+            if max(r["minutes"] for r in rows) <= t:
+                break
+        console.print("best dev so far: " + (", ".join(at) or "no finished trial yet"))
+    if imp:
+        console.print(
+            "importance (PED-ANOVA): " + ", ".join(f"{k} {v:.2f}" for k, v in imp.items())
+        )
+    if best is not None:
+        console.print(
+            f"best: run {best['run']}, dev {fmt_loss(best['dev_loss'])}; "
+            f"`ngramlm finalize {best['run']}` is the one test evaluation"
+        )
