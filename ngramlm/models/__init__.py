@@ -61,7 +61,8 @@ def family(name: str) -> Family:
     try:
         return FAMILIES[name]
     except KeyError:
-        raise InputError(f"--model must be one of {', '.join(FAMILIES)}, got {name!r}") from None
+        names = ", ".join(n for n, f in FAMILIES.items() if f.chosen_by_model)
+        raise InputError(f"--model must be one of {names}, got {name!r}") from None
 
 
 def preset_names() -> dict[str, str]:

@@ -106,6 +106,8 @@ class Family(ABC):
     name: ClassVar[str]  # ``--model NAME``
     config_cls: ClassVar[type]
     counted: ClassVar[bool]  # True: fitted by counting, no steps; False: trained by steps
+    # False: runs of the family are made another way (`ngramlm import`), not by --model
+    chosen_by_model: ClassVar[bool] = True
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     default_preset: ClassVar[str | None] = None  # what ``--model NAME`` alone trains
     # Published results to show beside a preset's run: (source, train loss, dev loss).

@@ -213,6 +213,7 @@ class ArpaFamily(CountFamily):
     """A back-off model imported from an ARPA file: scored from its tables, never counted."""
 
     name = "arpa"
+    chosen_by_model = False
     config_cls = ArpaConfig
     help = "an ARPA back-off model brought in by `ngramlm import FILE.arpa --dataset NAME`"
     what = "an imported ARPA model"
