@@ -84,7 +84,7 @@ def test_one_run_in_depth(cli, sqlite_url: str, populated: dict) -> None:
     assert cli("--db", sqlite_url, "finalize", run).code == 0
     r = cli("--db", sqlite_url, "report", run, "--json")
     data = json.loads(r.out)
-    assert data["test_loss"] is not None and len(data["curve"]) == 20
+    assert data["test_loss"] is not None and len(data["curve"]) == 21  # step 0 and 20
     # the diagnosis is the one the run's own numbers call for, recomputed here
     gap = data["dev_loss"] - data["train_loss"]
     expected = (
