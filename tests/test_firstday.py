@@ -261,3 +261,38 @@ def test_a_short_run_on_costly_splits_evaluates_a_bounded_number_of_times(
     assert loop.eval_interval(TrainConfig(steps=200_000, batch_size=4), splits) == 10_000
     monkeypatch.setattr(loop, "COSTLY_LOGITS", 2**30)
     assert [p.step for p in train(cfg, ex, CPU).points] == list(range(15, 301, 15))
+
+
+# --- 4. a preset's warm-up on a short run -------------------------------------------------
+
+
+def test_a_short_run_of_a_warming_up_preset_warms_up_for_a_tenth(
+    cli, sqlite_url: str, words_file: Path
+) -> None:
+    """--preset best warms up for 500 steps: --steps 300 took it whole and was refused."""
+    import ngramlm
+
+    assert cli("--db", sqlite_url, "prepare", words_file, "--name", "tiny").code == 0
+    with ngramlm.open_store(sqlite_url) as exp:
+        assert exp.config("tiny", preset="best", steps=300)[1].train.warmup == 30
+        assert exp.config("tiny", preset="best", steps=5000)[1].train.warmup == 500  # fits
+        assert exp.config("tiny", preset="best", steps=300, warmup=7)[1].train.warmup == 7
+        sweep = exp.create_sweep("tiny", preset="best", steps=300, lr_grid="0.001,0.002")
+        assert sweep.n_points == 2  # a sweep of it too: refused before
+    r = cli("--db", sqlite_url, "train", "--dataset", "tiny", "--preset", "best",
+            "--steps", "300", "--warmup", "500")  # fmt: skip
+    assert r.code == 2 and r.err.strip().splitlines() == [
+        "error: --warmup 500 must be smaller than --steps 300"
+    ]  # the user's own warm-up is kept, and refused
+
+
+# --- 5. bare commands ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("args", "code"), [([], 0), (["db"], 2), (["plot"], 2)])
+def test_a_bare_command_shows_its_help_without_an_empty_error(
+    cli, args: list[str], code: int
+) -> None:
+    r = cli(*args)
+    assert r.code == code and "Usage" in r.out + r.err and "Commands" in r.out + r.err
+    assert "error" not in r.err
