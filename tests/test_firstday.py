@@ -14,7 +14,9 @@ import torch
 from ngramlm.config import RunConfig, TrainConfig
 from ngramlm.evaluation import EvalSet, evaluate_set
 from ngramlm.models import preset_config
+from ngramlm.stages import report
 from ngramlm.stages.prepare import prepare
+from ngramlm.stages.report import Finding
 from ngramlm.stages.run import Progress, load_examples, resume_run, start_run
 from ngramlm.store import Store
 from ngramlm.training import loop
@@ -296,3 +298,44 @@ def test_a_bare_command_shows_its_help_without_an_empty_error(
     r = cli(*args)
     assert r.code == code and "Usage" in r.out + r.err and "Commands" in r.out + r.err
     assert "error" not in r.err
+
+
+# --- 9. the diagnosis ---------------------------------------------------------------------
+
+
+def diagnosis(train_loss: float, dev_loss: float, devs: list[float]) -> list[Finding]:
+    """``diagnose`` of a finished MLP run whose curve has ``devs`` at equal intervals
+    from step 0 to its last step (300 per point), the train loss on the same curve."""
+    from datetime import datetime, timezone
+
+    from ngramlm.store.records import MetricRecord, RunRecord
+
+    now = datetime.now(timezone.utc)
+    steps = 300 * (len(devs) - 1)
+    run = RunRecord(
+        id=1, dataset_id=1, dataset="d", kind="train", name=None, stored_status="finished",
+        preset="default", config_json='{"family": "mlp", "model": {}, "train": {}}',
+        steps=steps, config_hash="h", seed=1, created_at=now, started_at=now, ended_at=now,
+        heartbeat_at=now, steps_done=steps, train_seconds=1.0, train_loss=train_loss,
+        dev_loss=dev_loss, checkpoint_sha256=None, extra={}, host="h", pid=1, version="v",
+        device="cpu", error=None, model="mlp",
+    )  # fmt: skip
+    curve = [MetricRecord(300 * i, 0.0, 0.1, None, d, d) for i, d in enumerate(devs)]
+    return report.diagnose(run, curve)
+
+
+def test_a_short_run_still_falling_is_told_to_train_longer_not_to_grow() -> None:
+    """A 300-step run: train ≈ dev because neither has got far, not for want of units."""
+    found = diagnosis(2.62, 2.63, [3.30, 2.63])
+    assert [f.rule for f in found] == ["undertrained", "still-falling"]
+    assert "train longer" in found[0].message and "--n-hidden" not in found[0].message
+
+
+def test_a_small_gap_with_dev_at_its_lowest_is_not_called_overfitting() -> None:
+    """The default preset's run: train 2.0451, dev 2.1093 (README), dev flat at its end."""
+    found = diagnosis(2.0451, 2.1093, [3.30, 2.30, 2.15, 2.11, 2.1095, 2.1093])
+    assert [f.rule for f in found] == ["balanced", "plateaued"]
+    assert "not overfitting" in found[0].message and "regularise" not in found[0].message
+    # dev rising from its lowest is overfitting, whatever the size of the gap
+    rose = diagnosis(1.70, 2.15, [3.30, 2.20, 2.10, 2.12, 2.15])
+    assert rose[0].rule == "overfit" and "since its lowest (step 600)" in rose[0].message
