@@ -249,18 +249,18 @@ def test_a_short_run_on_costly_splits_evaluates_a_bounded_number_of_times(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Default eval_every: intermediate evaluations cost at most EVAL_SHARE of the steps
-    (a step = 3 x batch forward passes, an evaluation = the samples' contexts)."""
-    cfg, ex = tiny(store, eval_every=0, batch_size=4)
+    (a step = STEP_FORWARDS x batch contexts, an evaluation = the samples' contexts)."""
+    cfg, ex = tiny(store, eval_every=0, batch_size=8)
     costly(monkeypatch, cfg.model.vocab_size)
     out = train(cfg, ex, CPU, eval_at_start=True)
     splits = loop.Splits.of(ex, cfg.model.vocab_size)
     per_eval = splits.train_probe.U.shape[0] + splits.dev_probe.U.shape[0]
     assert splits.costly and per_eval <= 128
-    evals = int(loop.EVAL_SHARE * 300 * 3 * 4 // per_eval)  # 2 to 5 of them
+    evals = int(loop.EVAL_SHARE * 300 * loop.STEP_FORWARDS * 8 // per_eval)
     every = -(-300 // evals)
     assert 1 < evals < 20 and [p.step for p in out.points] == [0, *range(every, 301, every)]
     # a longer run gets its 20; a cheap split always does (the names: as before)
-    assert loop.eval_interval(TrainConfig(steps=200_000, batch_size=4), splits) == 10_000
+    assert loop.eval_interval(TrainConfig(steps=200_000, batch_size=8), splits) == 10_000
     monkeypatch.setattr(loop, "COSTLY_LOGITS", 2**30)
     assert [p.step for p in train(cfg, ex, CPU).points] == list(range(15, 301, 15))
 

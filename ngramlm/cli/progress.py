@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 import torch
 from rich.progress import (
@@ -73,7 +74,7 @@ class RichProgress(ProgressSink):
         else:
             self._plain(f"run {run.id}: training {total:,} steps on {where}", force=True)
 
-    def _fields(self, state: str) -> dict[str, str]:
+    def _fields(self, state: str) -> dict[str, Any]:  # Rich task fields
         dev = loss_text(self.dev) + (" (sample)" if self.sampled and self.dev else "")
         return {"loss": loss_text(self.loss), "dev": dev, "state": state}
 
