@@ -177,6 +177,20 @@ def auto_threads(cfg: RunConfig) -> int | None:
     return 1 if flop < SMALL_STEP_FLOP else None
 
 
+def _short_run_warmup(model: str | None, preset: str | None, given: dict[str, Any]) -> None:
+    """``--steps N`` shorter than the preset's warm-up (``--preset best``: 500 steps):
+    warm up for a tenth of the run instead, as ``--epochs`` does, unless ``--warmup``
+    was given. A run the preset's warm-up fits keeps it (its numbers do not move)."""
+    from ngramlm.models import resolve
+
+    steps = given.get("steps")
+    if "warmup" in given or not isinstance(steps, int) or steps <= 0:
+        return
+    base, _ = resolve(model, preset, {**given, "steps": None}, vocab_size=27)
+    if base.train is not None and base.train.warmup >= steps:
+        given["warmup"] = steps // 10
+
+
 @contextmanager
 def _torch_threads(threads: int | None) -> Iterator[None]:
     """torch's CPU threads set to ``threads`` (None: unchanged) for the block, then back."""
@@ -540,6 +554,8 @@ class Experiments:
         given = {k: v for k, v in overrides.items() if v is not None}
         if "epochs" in given and "steps" in given:
             raise InputError("give --steps or --epochs, not both (an epoch sets the steps)")
+        if "steps" in given:
+            _short_run_warmup(model, preset, given)
         first, _ = resolve(model, preset, given, vocab_size=27)
         if isinstance(dataset, str):
             check_name(dataset)
@@ -709,6 +725,8 @@ class Experiments:
         items = [grid] if isinstance(grid, str) else grid or []
         if isinstance(items, Mapping):
             items = [f"{k}={','.join(str(v) for v in vs)}" for k, vs in items.items()]
+        if "steps" in given:
+            _short_run_warmup(model, preset, given)
         base_check, _ = resolve(model, preset, given, vocab_size=27)
         parsed = core.parse_grid(list(items), base_check)
         if "lr" in parsed:

@@ -23,6 +23,10 @@ from torch import nn
 EVAL_CHUNK = 65_536  # distinct contexts per forward pass at most
 EVAL_FLOATS = 2**21  # and at most this many logits at once (8 MiB of float32), whatever V
 
+# Told (chunks done, chunks in all) before the first chunk and after each one: progress,
+# and the place to stop a long evaluation (an exception raised here ends it).
+OnChunk = Callable[[int, int], None]
+
 
 @dataclass(frozen=True)
 class EvalSet:
@@ -67,33 +71,45 @@ class EvalSet:
 
 
 def _terms(
-    logits_of: Callable[[torch.Tensor], torch.Tensor], es: EvalSet, members: int = 1
+    logits_of: Callable[[torch.Tensor], torch.Tensor],
+    es: EvalSet,
+    members: int = 1,
+    on_chunk: OnChunk | None = None,
 ) -> Iterator[tuple[int, int, torch.Tensor]]:
     """The split's log-likelihood terms, chunk by chunk: ``(lo, hi, logp)`` with ``logp``
     (..., hi - lo) float32, the log-probability of each of the sorted examples [lo, hi)
     (``members`` models stacked in front). Contexts go through in chunks whose logits
-    stay within ``EVAL_FLOATS``, so memory is bounded for any vocabulary and split size."""
+    stay within ``EVAL_FLOATS``, so memory is bounded for any vocabulary and split size.
+    ``on_chunk(done, total)`` is told before the first chunk and after each one."""
     n_ctx = es.U.shape[0]
     chunk = max(1, min(EVAL_CHUNK, EVAL_FLOATS // (es.vocab_size * members)))
+    total = -(-n_ctx // chunk)
+    if on_chunk is not None:
+        on_chunk(0, total)
     lo = 0  # examples are sorted by context: chunk [a, b) owns examples [lo, hi)
-    for a in range(0, n_ctx, chunk):
+    for i, a in enumerate(range(0, n_ctx, chunk)):
         b = min(n_ctx, a + chunk)
         logp = F.log_softmax(logits_of(es.U[a:b]).float(), dim=-1)  # (..., b - a, V)
         hi = int(torch.searchsorted(es.inverse, b).item())
         yield lo, hi, logp[..., es.inverse[lo:hi] - a, es.Y[lo:hi]]
         lo = hi
+        if on_chunk is not None:
+            on_chunk(i + 1, total)
 
 
 @torch.no_grad()
 def nll_sums(
-    logits_of: Callable[[torch.Tensor], torch.Tensor], es: EvalSet, members: int = 1
+    logits_of: Callable[[torch.Tensor], torch.Tensor],
+    es: EvalSet,
+    members: int = 1,
+    on_chunk: OnChunk | None = None,
 ) -> torch.Tensor:
     """Summed negative log-likelihood (float64) of every example of a prepared split.
 
     ``logits_of(U)`` maps contexts (n, T) to logits (..., n, V): one model, or ``members``
     models stacked in front (a batched sweep), whose sums come back as (members,)."""
     total = torch.zeros((), dtype=torch.float64, device=es.Y.device)
-    for _, _, logp in _terms(logits_of, es, members):
+    for _, _, logp in _terms(logits_of, es, members, on_chunk):
         total = total - logp.double().sum(-1)
     return total
 
@@ -125,14 +141,17 @@ def _held_for_tests() -> None:
 
 
 @torch.no_grad()
-def evaluate_set(model: nn.Module, es: EvalSet) -> float:
+def evaluate_set(model: nn.Module, es: EvalSet, on_chunk: OnChunk | None = None) -> float:
     """Mean cross-entropy (nats per token) over every example of a prepared split, the
-    model in eval mode (batch norm's running statistics, no dropout)."""
+    model in eval mode (batch norm's running statistics, no dropout: no random draw).
+    ``on_chunk``: see ``OnChunk``."""
     _held_for_tests()
     was_training = model.training
     model.eval()
-    total = nll_sums(lambda U: model(U)[0], es)
-    model.train(was_training)
+    try:
+        total = nll_sums(lambda U: model(U)[0], es, on_chunk=on_chunk)
+    finally:
+        model.train(was_training)
     return float(total.item()) / max(1, es.Y.shape[0])
 
 

@@ -199,7 +199,7 @@ def test_a_clear_error_names_the_pandas_extra(
 def test_curves_as_records_and_frames(trained: Trained) -> None:
     with open_store(trained.url) as exp:
         points = exp.curve(trained.mlp)
-        assert len(points) == 20 and points[-1].step == 200
+        assert len(points) == 21 and points[0].step == 0 and points[-1].step == 200
         assert points[-1].dev_loss == exp.run(trained.mlp).dev_loss
         df = exp.curve_frame(trained.mlp)
         assert list(df.columns) == ["step", "elapsed_s", "lr", "batch_loss", "train_loss",

@@ -49,7 +49,7 @@ def test_epochs_set_the_steps_and_one_evaluation_an_epoch(cli, sqlite_url: str, 
     assert t["steps"] == out["steps_done"] == math.ceil(2 * n_train / 32)
     assert t["eval_every"] == per_epoch and t["epochs"] == 2.0
     assert t["warmup"] < t["steps"]  # the preset's 200 warm-up steps shrink for a short run
-    assert [p["step"] for p in out["curve"]] == [per_epoch, t["steps"]]
+    assert [p["step"] for p in out["curve"]] == [0, per_epoch, t["steps"]]
 
 
 def test_steps_and_epochs_together_are_refused(cli, sqlite_url: str, tmp_path: Path) -> None:

@@ -196,19 +196,23 @@ def test_a_logit_far_above_the_target_keeps_its_gradient(gap: float) -> None:
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_intermediate_train_losses_sample_only_costly_splits() -> None:
+def test_intermediate_losses_sample_only_costly_splits() -> None:
     from ngramlm.evaluation import EvalSet
-    from ngramlm.training.loop import TRAIN_SAMPLE, train_sample
+    from ngramlm.training.loop import COSTLY_LOGITS, sample_of
 
     g = torch.Generator().manual_seed(0)
     X, Y = torch.randint(0, 27, (200_000, 3), generator=g), torch.randint(0, 27, (200_000,))
     chars = EvalSet.of(X, Y, 27)
-    assert train_sample(chars, X, Y) is chars  # characters: always the whole split
+    assert sample_of(chars, X, Y) is chars  # characters: always the whole split
     X, Y = torch.randint(0, 20_000, (300_000, 4), generator=g), torch.randint(0, 20_000, (300_000,))
     words = EvalSet.of(X, Y, 20_000)
-    probe = train_sample(words, X, Y)
-    assert probe is not words and probe.Y.shape[0] == TRAIN_SAMPLE
-    assert sorted(probe.Y.tolist()) == sorted(Y[:: 300_000 // TRAIN_SAMPLE][:TRAIN_SAMPLE].tolist())
+    probe = sample_of(words, X, Y)
+    k = COSTLY_LOGITS // 20_000  # the most examples within the budget: 53,687
+    assert probe is not words and probe.Y.shape[0] == k
+    ix = torch.arange(k) * 300_000 // k  # evenly spaced, the last near the end
+    assert sorted(probe.Y.tolist()) == sorted(Y[ix].tolist()) and ix[-1] > 299_990
+    again = sample_of(EvalSet.of(X, Y, 20_000), X, Y)  # fixed: no seed, no draw
+    assert torch.equal(again.U, probe.U) and torch.equal(again.Y, probe.Y)
 
 
 def test_bad_embedding_dropout_is_one_line_and_writes_nothing(cli, sqlite_url: str) -> None:

@@ -167,7 +167,7 @@ def test_same_seed_same_losses_other_seed_other_losses(store: Store) -> None:
     curve = lambda o: [(p.step, p.train_loss, p.dev_loss, p.batch_loss) for p in o.result.points]  # noqa: E731
     assert curve(a) == curve(b)
     assert curve(a) != curve(c)
-    assert len(store.metrics(a.run.id)) == 6  # steps 100..600
+    assert len(store.metrics(a.run.id)) == 7  # steps 0 (the initial weights), 100..600
 
 
 @pytest.mark.parametrize(
@@ -350,7 +350,7 @@ def test_train_cli_json_and_stored_run(cli, db_url: str, words_file: Path) -> No
     assert data["config"]["train"]["lr"] == 0.05  # explicit options override the preset
     assert data["config"]["model"]["n_hidden"] == 16
     assert data["config"]["model"]["init"] == "kaiming"
-    assert len(data["curve"]) == 20
+    assert len(data["curve"]) == 21  # step 0 and 20 evaluations
     with Store(db_url) as s:
         run = s.run(data["run"])
         assert run.name == "first" and run.dev_loss == data["dev_loss"] and run.host and run.pid
@@ -477,8 +477,9 @@ def test_stale_heartbeat_reads_as_crashed() -> None:
 def test_eval_points_record_full_split_losses(store: Store) -> None:
     out = start_run(store, store.dataset("tiny"), tiny_cfg(store))
     points: list[EvalPoint] = out.result.points
-    assert [p.step for p in points] == [100, 200, 300, 400, 500, 600]
-    assert all(p.train_loss and p.dev_loss and p.batch_loss for p in points)
+    assert [p.step for p in points] == [0, 100, 200, 300, 400, 500, 600]
+    assert all(p.train_loss and p.dev_loss and not p.sampled for p in points)
+    assert points[0].batch_loss is None and all(p.batch_loss for p in points[1:])
     assert out.run.train_loss == points[-1].train_loss
 
 

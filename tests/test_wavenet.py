@@ -183,7 +183,7 @@ def test_wavenet_through_every_command(cli, prepared: str, tmp_path: Path) -> No
     assert out["preset"] == "wavenet" and out["steps_done"] == 200
     m = out["config"]["model"]
     assert (m["block_size"], m["n_embd"], m["n_hidden"]) == (8, 4, 16)
-    assert len(out["curve"]) == 20 and 0 < out["dev_loss"] < 4
+    assert len(out["curve"]) == 21 and 0 < out["dev_loss"] < 4  # step 0 and 20
     # sample
     r = cli("--db", url, "sample", run, "-n", "7", "--json")
     assert r.code == 0, r.err
@@ -272,7 +272,7 @@ def test_resume_after_kill_equals_uninterrupted(store: Store) -> None:
     assert resumed.run.dev_loss == full.run.dev_loss
     a = [(m.step, m.train_loss, m.dev_loss, m.batch_loss) for m in store.metrics(full.run.id)]
     b = [(m.step, m.train_loss, m.dev_loss, m.batch_loss) for m in store.metrics(resumed.run.id)]
-    assert a == b and len(a) == 6
+    assert a == b and len(a) == 7  # steps 0, 100..600
     # and another seed is another run
     other = start_run(store, ds, preset_config("wavenet", {**TINY, "seed": 7}, ds.vocab_size))
     assert other.run.dev_loss != full.run.dev_loss

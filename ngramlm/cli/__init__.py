@@ -91,8 +91,12 @@ def main(argv: list[str] | None = None) -> None:
         if name == "Abort":
             err_console.print("aborted")
             sys.exit(130)
+        ctx = getattr(err, "ctx", None)
+        if name == "NoArgsIsHelpError":
+            # A bare command: its help is already shown, and that is the answer. `ngramlm`
+            # alone asked for it (0); `ngramlm db` lacks its subcommand (2, as click).
+            sys.exit(0 if ctx is None or ctx.parent is None else 2)
         if hasattr(err, "exit_code") and hasattr(err, "format_message"):
-            ctx = getattr(err, "ctx", None)
             where = ctx.command_path if ctx is not None else "ngramlm"
             err_console.print(
                 f"[bold red]error:[/] {err.format_message()} (see `{where} --help`)",

@@ -108,7 +108,10 @@ HYPERPARAMETERS: dict[str, Any] = {
     "seed": Annotated[int | None, typer.Option(help="Seed for init, minibatches and dropout.")],
     "eval_every": Annotated[
         int | None,
-        typer.Option(help="Steps between full train/dev evaluations (default: 20 per run)."),
+        typer.Option(
+            help="Steps between train/dev evaluations (default: 20 per run, fewer on a "
+            "word corpus, whose intermediate ones use a fixed sample; the last is whole)."
+        ),
     ],
     "checkpoint_every": Annotated[
         int | None,

@@ -1,9 +1,19 @@
-"""Training progress on the terminal: a Rich bar on a terminal, plain lines otherwise."""
+"""Training progress on the terminal: a Rich bar on a terminal, plain lines otherwise.
+
+The loop reports at least once a second (``training.loop.PROGRESS_S``) and after every
+chunk of an evaluation, so the bar moves on a slow word model and shows an evaluation
+as its own state ("evaluating dev 12/40"). Without a terminal (a log file), a line at
+most every ``PLAIN_EVERY_S``, plus one for the first and the last evaluation. A loss not
+yet known is a dash, never ``nan``.
+"""
 
 from __future__ import annotations
 
 import math
+import time
+from typing import Any
 
+import torch
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -17,7 +27,12 @@ from ngramlm.stages.run import Progress as ProgressSink
 from ngramlm.store.records import RunRecord
 from ngramlm.training.loop import EvalPoint
 
-PLAIN_EVERY_S = 10.0
+PLAIN_EVERY_S = 15.0  # seconds between plain progress lines (a log stays readable)
+
+
+def loss_text(value: float | None) -> str:
+    """A loss for the progress line: four decimals, or a dash while it is unknown."""
+    return "—" if value is None or not math.isfinite(value) else f"{value:.4f}"
 
 
 class RichProgress(ProgressSink):
@@ -25,53 +40,86 @@ class RichProgress(ProgressSink):
         self.quiet = quiet
         self.live = err_console.is_terminal and not quiet
         self.bar: Progress | None = None
-        self.dev = float("nan")
-        self.loss = float("nan")
+        self.loss: float | None = None
+        self.dev: float | None = None
+        self.sampled = False  # the last dev loss is on the dev split's sample
+        self.step = 0
         self.last_plain = -math.inf
         self.t_start = 0.0
         self.step0 = 0
+        self.total = 0
 
     def start(self, run: RunRecord, total: int, initial: int) -> None:
-        self.total, self.step0 = total, initial
+        self.total, self.step0, self.step = total, initial, initial
+        self.t_start = time.monotonic()
+        threads = torch.get_num_threads()
+        where = f"{threads} thread{'s' if threads != 1 else ''}"
         if self.quiet:
             return
         if self.live:
             self.bar = Progress(
-                TextColumn(f"run {run.id}"),
+                TextColumn(f"run {run.id} ({where})"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]:.4f}  dev {task.fields[dev]:.4f}"),
-                TextColumn("{task.fields[rate]:,.0f} steps/s"),
+                TextColumn("loss {task.fields[loss]}  dev {task.fields[dev]}"),
+                TextColumn("{task.fields[state]}"),
                 TimeRemainingColumn(),
                 console=err_console,
                 transient=True,
             )
             self.task = self.bar.add_task(
-                "train", total=total, completed=initial, loss=self.loss, dev=self.dev, rate=0.0
+                "train", total=total, completed=initial, **self._fields("")
             )
             self.bar.start()
         else:
-            err_console.print(f"run {run.id}: training {total:,} steps", highlight=False)
+            self._plain(f"run {run.id}: training {total:,} steps on {where}", force=True)
+
+    def _fields(self, state: str) -> dict[str, Any]:  # Rich task fields
+        dev = loss_text(self.dev) + (" (sample)" if self.sampled and self.dev else "")
+        return {"loss": loss_text(self.loss), "dev": dev, "state": state}
+
+    def _rate(self) -> float:
+        seconds = time.monotonic() - self.t_start
+        return (self.step - self.step0) / seconds if seconds > 0 else 0.0
+
+    def _plain(self, line: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self.last_plain >= PLAIN_EVERY_S:
+            self.last_plain = now
+            err_console.print(line, highlight=False)
 
     def update(self, step: int, batch_loss: float, elapsed_s: float) -> None:
-        self.loss = batch_loss
-        rate = (step - self.step0) / max(elapsed_s, 1e-9) if elapsed_s else 0.0
+        self.loss, self.step = batch_loss, step
+        rate = self._rate()
         if self.bar is not None:
-            self.bar.update(self.task, completed=step, loss=batch_loss, dev=self.dev, rate=rate)
-        elif not self.quiet and elapsed_s - self.last_plain >= PLAIN_EVERY_S:
-            self.last_plain = elapsed_s
-            left = (self.total - step) / rate if rate > 0 else float("nan")
-            err_console.print(
-                f"step {step:,}/{self.total:,}  loss {batch_loss:.4f}  dev {self.dev:.4f}  "
-                f"{rate:,.0f} steps/s  {left:,.0f}s left",
-                highlight=False,
+            self.bar.update(self.task, completed=step, **self._fields(f"{rate:,.1f} steps/s"))
+        elif not self.quiet:
+            left = f"{(self.total - step) / rate:,.0f}s left" if rate > 0 else "— left"
+            self._plain(
+                f"step {step:,}/{self.total:,}  loss {loss_text(batch_loss)}  "
+                f"dev {self._fields('')['dev']}  {rate:,.1f} steps/s  {left}"
             )
 
-    def evaluated(self, point: EvalPoint) -> None:
-        if point.dev_loss is not None:
-            self.dev = point.dev_loss
+    def evaluating(self, split: str, done: int, total: int) -> None:
+        state = f"evaluating {split} {done:,}/{total:,}"
         if self.bar is not None:
-            self.bar.update(self.task, completed=point.step, dev=self.dev)
+            self.bar.update(self.task, **self._fields(state))
+        elif not self.quiet:
+            self._plain(f"step {self.step:,}/{self.total:,}  {state} chunks")
+
+    def evaluated(self, point: EvalPoint) -> None:
+        self.step = point.step
+        if point.dev_loss is not None:
+            self.dev, self.sampled = point.dev_loss, point.sampled
+        if self.bar is not None:
+            self.bar.update(self.task, completed=point.step, **self._fields(""))
+        elif not self.quiet:
+            which = "samples" if point.sampled else "whole splits"
+            self._plain(
+                f"step {point.step:,}/{self.total:,}  train {loss_text(point.train_loss)}  "
+                f"dev {loss_text(point.dev_loss)} ({which})",
+                force=point.step in (0, self.total),
+            )
 
     def stop(self) -> None:
         if self.bar is not None:

@@ -115,6 +115,10 @@ class Progress:
 
     def update(self, step: int, batch_loss: float, elapsed_s: float) -> None: ...
 
+    def evaluating(self, split: str, done: int, total: int) -> None:
+        """An evaluation is under way: ``done`` of ``total`` chunks of ``split`` ("train",
+        "dev", "train sample", "dev sample"); told before its first chunk and after each."""
+
     def evaluated(self, point: EvalPoint) -> None: ...
 
     def stop(self) -> None: ...
@@ -128,8 +132,9 @@ class Outcome:
 
 @contextmanager
 def stop_on_signals() -> Iterator[threading.Event]:
-    """Turn Ctrl-C and SIGTERM into a request to stop at the next step boundary, so the
-    run can save a consistent checkpoint and be marked ``killed``."""
+    """Turn Ctrl-C and SIGTERM into a request to stop at the next step boundary (or
+    between an evaluation's chunks), so the run can save a consistent checkpoint and be
+    marked ``killed``."""
     stop = threading.Event()
     if threading.current_thread() is not threading.main_thread():
         yield stop
@@ -192,6 +197,9 @@ class StoreHooks(Hooks):
         self.progress.update(step, batch_loss, elapsed_s)
         if time.monotonic() - self.last_write > FLUSH_S:  # live steps_done for report
             self.flush()
+
+    def on_evaluating(self, split: str, done: int, total: int) -> None:
+        self.progress.evaluating(split, done, total)
 
     def on_eval(self, point: EvalPoint) -> None:
         self.step = point.step
@@ -262,7 +270,9 @@ def execute_run(
     with Heartbeat(store, [run.id]):
         try:
             examples = load_examples(store, dataset, cfg.model.block_size)
-            result = train_loop(cfg, examples, device, hooks, resume)
+            # the initial weights' losses, once a run (a resume from step 0 may have them)
+            at_start = hooks.step == 0 and all(m.step != 0 for m in store.metrics(run.id))
+            result = train_loop(cfg, examples, device, hooks, resume, eval_at_start=at_start)
         except BaseException as exc:
             progress.stop()
             _record_failure(store, [hooks], exc)
@@ -299,7 +309,7 @@ def execute_batched(
     with Heartbeat(store, [r.id for r in runs]):  # every member's heart, in one beat
         try:
             examples = load_examples(store, dataset, cfgs[0].model.block_size)
-            results = train_batched(cfgs, examples, device, hooks)
+            results = train_batched(cfgs, examples, device, hooks, eval_at_start=True)
         except BaseException as exc:
             progress.stop()
             _record_failure(store, hooks, exc)

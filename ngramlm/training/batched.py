@@ -37,22 +37,28 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
 
 from ngramlm.config import RunConfig, config_hash
-from ngramlm.evaluation import EvalSet, nll_sums
+from ngramlm.evaluation import EvalSet, OnChunk, nll_sums
 from ngramlm.models import family_of
 from ngramlm.models.mlp import MLP
 from ngramlm.models.mlp.fast import below_autograd, tanh_backward
 from ngramlm.training.loop import (
+    PROGRESS_S,
     EvalPoint,
     Examples,
     Hooks,
+    Interrupted,
+    Splits,
     TrainResult,
     TrainState,
     draw,
+    eval_interval,
+    lr_at,
     schedule,
 )
 
@@ -121,13 +127,13 @@ class BatchedMLP:
         out["b_out"] = self.b_out[i, 0].cpu().clone()
         return out
 
-    def evaluate(self, es: EvalSet) -> list[float]:
+    def evaluate(self, es: EvalSet, on_chunk: OnChunk | None = None) -> list[float]:
         """Each member's mean cross-entropy over every example of the split."""
 
         def logits_of(U: torch.Tensor) -> torch.Tensor:
             return self.forward(U.unsqueeze(0).expand(self.M, -1, -1))  # (M, n, V)
 
-        nll = nll_sums(logits_of, es, members=self.M)  # (M,)
+        nll = nll_sums(logits_of, es, members=self.M, on_chunk=on_chunk)  # (M,)
         return (nll / max(1, es.Y.shape[0])).tolist()
 
 
@@ -311,8 +317,11 @@ def train_batched(
     examples: Examples,
     device: torch.device,
     hooks: Sequence[Hooks],
+    *,
+    eval_at_start: bool = False,
 ) -> list[TrainResult]:
-    """Train every member from scratch; one ``Hooks`` per member."""
+    """Train every member from scratch; one ``Hooks`` per member (``eval_at_start``, a
+    stop during an evaluation: as ``training.loop.train``)."""
     assert supports(cfgs) and len(hooks) == len(cfgs)
     M = len(cfgs)
     t0 = time.perf_counter()
@@ -320,9 +329,11 @@ def train_batched(
     models = [MLP(c.model, g) for c, g in zip(cfgs, generators, strict=True)]
     net = BatchedMLP(models, device)
     ex = examples.to(device)
-    V = net.cfg.vocab_size
-    train_set, dev_set = EvalSet.of(ex.Xtr, ex.Ytr, V), EvalSet.of(ex.Xdev, ex.Ydev, V)
+    splits = Splits.of(ex, net.cfg.vocab_size)
     member_cfgs = [c.train for c in cfgs if c.train]
+    # Members share the schedule's shape (the evaluation interval too); each has its own
+    # peak rate.
+    member_cfgs = [replace(c, eval_every=eval_interval(c, splits)) for c in member_cfgs]
     t = member_cfgs[0]
     n, B = ex.Xtr.shape[0], t.batch_size
     stepper = BatchedFastSGD(net, B, t.weight_decay)
@@ -336,8 +347,8 @@ def train_batched(
     ix_rows = list(ix_cpu)
     on_cpu = device.type == "cpu"
     ix_dev = ix_cpu if on_cpu else torch.zeros(M, B, dtype=torch.long, device=device)
-    # Members share the schedule's shape; each has its own peak rate.
     schedules = [schedule(c) for c in member_cfgs]
+    shown = t0  # when progress was last reported
 
     def elapsed() -> float:
         return time.perf_counter() - t0
@@ -353,15 +364,35 @@ def train_batched(
             elapsed_s=elapsed(),
         )
 
+    def should_stop() -> bool:
+        return any(h.should_stop() for h in hooks)
+
+    def evaluate(step: int, lrs: Sequence[float], sums: Sequence[float] | None) -> None:
+        final = step == t.steps
+        tr, dv = splits.losses(net.evaluate, hooks[0], should_stop, final)
+        sampled = not final and splits.costly
+        for i, h in enumerate(hooks):
+            batch_loss = sums[i] / count if sums is not None and count else None
+            point = EvalPoint(step, elapsed(), lrs[i], batch_loss, tr[i], dv[i], sampled)
+            points[i].append(point)
+            h.on_eval(point)
+
+    def stopped(step: int, sums: Sequence[float]) -> list[TrainResult]:
+        return [
+            TrainResult(snapshot(i, step, sums[i], count), stopped=True, points=points[i])
+            for i in range(M)
+        ]
+
+    if eval_at_start:
+        try:
+            evaluate(0, [lr_at(c, 0) for c in member_cfgs], None)
+        except Interrupted:
+            return stopped(0, [0.0] * M)
     lrs: tuple[float, ...] = ()
     for ticks in zip(*schedules, strict=True):
         tick = ticks[0]
-        if any(h.should_stop() for h in hooks):
-            sums = acc.tolist()
-            return [
-                TrainResult(snapshot(i, tick.step, sums[i], count), stopped=True, points=points[i])
-                for i in range(M)
-            ]
+        if should_stop():
+            return stopped(tick.step, acc.tolist())
         if tuple(k.lr for k in ticks) != lrs:  # a new tensor only when the rates change
             lrs = tuple(k.lr for k in ticks)
             lr_vec = torch.tensor(lrs, device=device).view(M, 1, 1)
@@ -373,18 +404,19 @@ def train_batched(
         acc.sub_(loglik, alpha=1.0 / B)
         count += 1
         done = tick.done
-        if tick.progress:
+        now = time.perf_counter()
+        if tick.progress or now - shown >= PROGRESS_S:
+            shown = now
             last = (loglik / -B).tolist()
             for i, h in enumerate(hooks):
                 h.on_progress(done, last[i], elapsed())
         if tick.evaluate:
             sums = acc.tolist()
             acc.zero_()
-            tr, dv = net.evaluate(train_set), net.evaluate(dev_set)
-            for i, h in enumerate(hooks):
-                point = EvalPoint(done, elapsed(), lrs[i], sums[i] / count, tr[i], dv[i])
-                points[i].append(point)
-                h.on_eval(point)
+            try:
+                evaluate(done, lrs, sums)
+            except Interrupted:
+                return stopped(done, sums)
             count = 0
         if tick.checkpoint:
             sums = acc.tolist()

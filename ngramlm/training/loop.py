@@ -17,18 +17,19 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import torch
 
 from ngramlm.config import RunConfig, TrainConfig
 from ngramlm.errors import InputError
-from ngramlm.evaluation import EvalSet, evaluate_set
+from ngramlm.evaluation import EvalSet, OnChunk, evaluate_set
 from ngramlm.models import NeuralFamily, family_of
 
 PROGRESS_EVERY = 250  # steps between progress callbacks
+PROGRESS_S = 1.0  # and at most this many seconds (a slow model still shows it is moving)
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,10 @@ class EvalPoint:
     elapsed_s: float
     lr: float
     batch_loss: float | None  # mean minibatch loss since the previous evaluation
-    train_loss: float | None  # on the whole train split
-    dev_loss: float | None  # on the whole dev split
+    train_loss: float | None  # on the whole train split (see ``sampled``)
+    dev_loss: float | None  # on the whole dev split (see ``sampled``)
+    # True: an intermediate evaluation of a costly split, on its fixed sample (``sample_of``)
+    sampled: bool = False
 
 
 @dataclass
@@ -79,6 +82,10 @@ class Hooks:
 
     def on_progress(self, step: int, batch_loss: float, elapsed_s: float) -> None: ...
 
+    def on_evaluating(self, split: str, done: int, total: int) -> None:
+        """An evaluation is under way: ``done`` of ``total`` chunks of ``split`` ("train",
+        "dev", or "train sample" / "dev sample" on a costly split's sample)."""
+
     def on_eval(self, point: EvalPoint) -> None: ...
 
     def on_checkpoint(self, state: TrainState) -> None: ...
@@ -90,21 +97,104 @@ class Hooks:
 # --- the skeleton ----------------------------------------------------------------------
 
 
-TRAIN_SAMPLE = 65_536  # train examples in an intermediate evaluation of a costly split
-COSTLY_LOGITS = 2**30  # distinct contexts x V past which a train evaluation is costly
+SAMPLE = 65_536  # examples at most in an intermediate evaluation of a costly split
+COSTLY_LOGITS = 2**30  # distinct contexts x V past which a split's evaluation is costly
+EVAL_SHARE = 0.1  # intermediate evaluations of a costly split: at most this share of the work
+MAX_EVALS = 20  # evaluations per run when eval_every is 0 (the default)
+# A training step costs about this many evaluated contexts per minibatch example: 1.8
+# measured on Brown's --preset words (0.81 s a step of 512, 0.90 ms an evaluated context).
+STEP_FORWARDS = 2
 
 
-def train_sample(full: EvalSet, X: torch.Tensor, Y: torch.Tensor) -> EvalSet:
-    """What the evaluations before the last one measure the train loss on: the whole
-    split, unless its logits (distinct contexts x V) pass ``COSTLY_LOGITS`` (a word
-    corpus: on Brown the whole train split would cost a fifth of each epoch's time), then
-    every k-th example, ``TRAIN_SAMPLE`` of them. Character datasets are always whole;
-    the final train loss of every run is over the whole split."""
-    n = X.shape[0]
-    if full.U.shape[0] * full.vocab_size <= COSTLY_LOGITS or n <= 2 * TRAIN_SAMPLE:
+def sample_of(full: EvalSet, X: torch.Tensor, Y: torch.Tensor) -> EvalSet:
+    """What the evaluations before the last one measure a split on: the whole split,
+    unless its logits (distinct contexts x V) pass ``COSTLY_LOGITS`` (a word corpus: on
+    Brown one whole-split evaluation costs more than a few hundred steps), then a fixed
+    sample: ``k`` evenly spaced examples, ``k`` the most that stays within
+    ``COSTLY_LOGITS`` (and ``SAMPLE``). The sample depends on the split alone (no seed,
+    no random draw), so every evaluation of every run on the dataset sees the same
+    examples. Character datasets are always whole; the final losses of every run (the
+    ones its record keeps) are over the whole splits."""
+    n, V = X.shape[0], full.vocab_size
+    k = min(SAMPLE, max(1, COSTLY_LOGITS // V))
+    if full.U.shape[0] * V <= COSTLY_LOGITS or n <= k:
         return full
-    stride = n // TRAIN_SAMPLE
-    return EvalSet.of(X[::stride][:TRAIN_SAMPLE], Y[::stride][:TRAIN_SAMPLE], full.vocab_size)
+    ix = torch.arange(k, device=X.device) * n // k
+    return EvalSet.of(X[ix], Y[ix], V)
+
+
+def eval_interval(t: TrainConfig, splits: Splits) -> int:
+    """Steps between evaluations: ``t.eval_every`` when given; by default ``MAX_EVALS`` a
+    run (``steps // 20``), fewer when the splits are costly, so that the intermediate
+    evaluations (on the samples) cost at most ``EVAL_SHARE`` of the training. A step
+    counts as ``STEP_FORWARDS`` evaluated contexts per minibatch example, an evaluation
+    as the samples' distinct contexts. A short word run then evaluates at step 0 and at
+    its end only (Brown, --preset words: 300 steps, 1 evaluation after step 0; 1,000
+    steps, 2; 10,000 steps, 20). Deterministic: a resumed run keeps it."""
+    if t.eval_every:
+        return t.eval_every
+    if not splits.costly:
+        return max(1, t.steps // MAX_EVALS)
+    per_eval = splits.train_probe.U.shape[0] + splits.dev_probe.U.shape[0]
+    evals = int(EVAL_SHARE * t.steps * STEP_FORWARDS * t.batch_size // max(1, per_eval))
+    if evals >= MAX_EVALS:
+        return max(1, t.steps // MAX_EVALS)
+    return -(-t.steps // max(1, evals))  # ceil: never more than ``evals`` evaluations
+
+
+T = TypeVar("T")
+
+
+class Interrupted(Exception):
+    """A stop request (``Hooks.should_stop``) arrived during an evaluation."""
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Train and dev prepared for evaluation: whole, and as the intermediate evaluations
+    measure them (``sample_of``: the same sets on a cheap split)."""
+
+    train: EvalSet
+    dev: EvalSet
+    train_probe: EvalSet
+    dev_probe: EvalSet
+
+    @classmethod
+    def of(cls, ex: Examples, vocab_size: int) -> Splits:
+        train, dev = (
+            EvalSet.of(ex.Xtr, ex.Ytr, vocab_size),
+            EvalSet.of(ex.Xdev, ex.Ydev, vocab_size),
+        )
+        return cls(train, dev, sample_of(train, ex.Xtr, ex.Ytr), sample_of(dev, ex.Xdev, ex.Ydev))
+
+    @property
+    def costly(self) -> bool:
+        return self.train_probe is not self.train or self.dev_probe is not self.dev
+
+    def losses(
+        self,
+        evaluate: Callable[[EvalSet, OnChunk], T],
+        hooks: Hooks,
+        should_stop: Callable[[], bool],
+        final: bool,
+    ) -> tuple[T, T]:
+        """Train and dev loss (whole splits if ``final``, else the probes), telling
+        ``hooks`` each chunk; raises ``Interrupted`` between chunks once ``should_stop``."""
+        out = []
+        for name, whole, probe in (
+            ("train", self.train, self.train_probe),
+            ("dev", self.dev, self.dev_probe),
+        ):
+            es = whole if final else probe
+            label = name if es is whole else f"{name} sample"
+
+            def on_chunk(done: int, total: int, label: str = label) -> None:
+                if should_stop():
+                    raise Interrupted
+                hooks.on_evaluating(label, done, total)
+
+            out.append(evaluate(es, on_chunk))
+        return out[0], out[1]
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
@@ -283,6 +373,12 @@ def snapshot(
 # --- the loop --------------------------------------------------------------------------
 
 
+def due(t: TrainConfig, step: int) -> bool:
+    """Whether ``schedule(t)`` evaluates after ``step`` completed steps (``t`` with the
+    interval ``eval_interval`` resolved)."""
+    return step > 0 and (step % t.eval_interval == 0 or step == t.steps)
+
+
 def train(
     cfg: RunConfig,
     examples: Examples,
@@ -291,12 +387,20 @@ def train(
     resume: TrainState | None = None,
     *,
     fast_path: bool | None = None,
+    eval_at_start: bool = False,
 ) -> TrainResult:
     """Train ``cfg`` on ``examples``, from scratch or from ``resume``.
 
     ``fast_path`` None (the default) takes the family's hand-written step where it has one
     for this config (``models.mlp.fast``: the plain MLP under SGD) and autograd for the rest;
-    False forces autograd (for tests and benchmarks)."""
+    False forces autograd (for tests and benchmarks). ``eval_at_start``: evaluate the
+    initial weights too, a point at step 0 (a run that starts from step 0 only; it draws
+    nothing from the generator, so the losses after it are the same).
+
+    A stop request ends the run between steps, or between an evaluation's chunks: then
+    the state is that of the steps done, and a run resumed from it takes the interrupted
+    evaluation first (a state at an evaluation's step whose minibatch losses were not
+    yet reset by it)."""
     hooks = hooks or Hooks()
     fam, t = neural_family(cfg), cfg.train
     assert t is not None
@@ -310,46 +414,65 @@ def train(
         elapsed0 = resume.elapsed_s
     ex = examples.to(device)
     n_train = ex.Xtr.shape[0]
-    V = cfg.model.vocab_size
-    train_set, dev_set = EvalSet.of(ex.Xtr, ex.Ytr, V), EvalSet.of(ex.Xdev, ex.Ydev, V)
-    train_probe = train_sample(train_set, ex.Xtr, ex.Ytr)
+    splits = Splits.of(ex, cfg.model.vocab_size)
+    t = replace(t, eval_every=eval_interval(t, splits))
     fast_step = fam.fast_stepper(model, t) if fast_path is not False else None
     if fast_path and fast_step is None:
         raise ValueError(f"no hand-written step covers this {fam.name} config")
     stepper: Stepper = fast_step or AutogradStep(model, opt, generator)
     points: list[EvalPoint] = []
     t0 = time.perf_counter()
+    shown = t0  # when progress was last reported
     model.train()
     acc = torch.zeros((), dtype=torch.float64, device=device)  # loss sum since last read
 
     def elapsed() -> float:
         return elapsed0 + time.perf_counter() - t0
 
+    def evaluate(step: int, lr: float, batch_loss: float | None) -> None:
+        final = step == t.steps
+        tr, dv = splits.losses(
+            lambda es, on_chunk: evaluate_set(model, es, on_chunk),
+            hooks,
+            hooks.should_stop,
+            final,
+        )
+        point = EvalPoint(step, elapsed(), lr, batch_loss, tr, dv, not final and splits.costly)
+        points.append(point)
+        hooks.on_eval(point)
+
+    def stopped(step: int) -> TrainResult:
+        state = snapshot(model, opt, generator, step, loss_sum, loss_count, elapsed())
+        return TrainResult(state, stopped=True, points=points)
+
+    try:
+        if start == 0 and eval_at_start:
+            evaluate(0, lr_at(t, 0), None)
+        elif resume is not None and loss_count and due(t, start):  # interrupted there
+            evaluate(start, lr_at(t, start - 1), loss_sum / loss_count)
+            loss_sum, loss_count = 0.0, 0
+    except Interrupted:
+        return stopped(start)
     for tick in schedule(t, start):
         if hooks.should_stop():
             loss_sum += acc.item()
-            state = snapshot(model, opt, generator, tick.step, loss_sum, loss_count, elapsed())
-            return TrainResult(state, stopped=True, points=points)
+            return stopped(tick.step)
         ix = draw(generator, n_train, t.batch_size).to(device)
         loss = stepper.step_ix(ex.Xtr, ex.Ytr, ix, tick.lr)
         acc += loss
         loss_count += 1
-        if tick.progress:
+        now = time.perf_counter()
+        if tick.progress or now - shown >= PROGRESS_S:
+            shown = now
             hooks.on_progress(tick.done, loss.item(), elapsed())
         if tick.evaluate:
             loss_sum += acc.item()
             acc.zero_()
-            point = EvalPoint(
-                step=tick.done,
-                elapsed_s=elapsed(),
-                lr=tick.lr,
-                batch_loss=loss_sum / loss_count if loss_count else None,
-                train_loss=evaluate_set(model, train_set if tick.done == t.steps else train_probe),
-                dev_loss=evaluate_set(model, dev_set),
-            )
+            try:
+                evaluate(tick.done, tick.lr, loss_sum / loss_count if loss_count else None)
+            except Interrupted:
+                return stopped(tick.done)
             loss_sum, loss_count = 0.0, 0
-            points.append(point)
-            hooks.on_eval(point)
         if tick.checkpoint:
             loss_sum += acc.item()
             acc.zero_()
