@@ -88,6 +88,9 @@ class RungProgress(Progress):
     def update(self, step: int, batch_loss: float, elapsed_s: float) -> None:
         self.inner.update(step, batch_loss, elapsed_s)
 
+    def evaluating(self, split: str, done: int, total: int) -> None:
+        self.inner.evaluating(split, done, total)
+
     def evaluated(self, point: EvalPoint) -> None:
         self.inner.evaluated(point)
         if not self.prune or self.run is None or point.dev_loss is None:
