@@ -13,6 +13,7 @@ import torch
 from ngramlm.models import preset_config
 from ngramlm.training.threads import (
     MAX_BATCH,
+    MIN_WORKER_FLOP,
     SMALL_STEP_FLOP,
     Machine,
     cgroup_quota,
@@ -77,6 +78,11 @@ def test_small_models_take_one_thread_large_ones_the_free_cores() -> None:
         (BIG, 8, 0, Machine(4), {"workers": 2}, (2, 2, MAX_BATCH)),
         (1e6, 8, 8, Machine(4), {"workers": 1}, (1, 1, MAX_BATCH)),
         (BIG, 8, 8, Machine(4), {"workers": 0}, (0, 4, MAX_BATCH)),  # in this process
+        # a worker only where it has enough work to pay for its start
+        (1e6, 8, 0, Machine(4), {"work": 0.5 * MIN_WORKER_FLOP}, (1, 1, MAX_BATCH)),
+        (1e6, 8, 0, Machine(4), {"work": 2.5 * MIN_WORKER_FLOP}, (2, 1, MAX_BATCH)),
+        (1e6, 8, 8, Machine(4), {"work": 100 * MIN_WORKER_FLOP}, (4, 1, 2)),
+        (1e6, 8, 0, Machine(4), {"work": 0.0, "workers": 3}, (3, 1, MAX_BATCH)),
     ],
 )
 def test_sweep_plan(
@@ -186,3 +192,26 @@ def test_sweep_refuses_bad_threads(cli, sqlite_url: str, words_file: Path) -> No
     r = cli("--db", sqlite_url, "sweep", "--dataset", "tiny", "--lr-grid", "0.1", "--threads", "0")
     assert r.code == 2 and "--threads" in r.err and len(r.err.strip().splitlines()) == 1
     assert count_rows(sqlite_url, "sweeps") == 0
+
+
+@pytest.mark.slow
+def test_the_threads_benchmark_runs_at_smoke_size(tmp_path: Path, words_file: Path) -> None:
+    """benchmarks/threads.py end to end with tiny settings: every arm on both machines,
+    the CPU line and the verdict printed, the measurements written."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "threads.json"
+    r = subprocess.run(
+        [sys.executable, "-m", "benchmarks.threads", "--words", str(words_file),
+         "--steps", "30", "--sweep-steps", "10", "--points", "2", "--json", str(out)],
+        cwd=root, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("CPU: ") and "default within 10% of the best" in r.stdout
+    rows = json.loads(out.read_text())["rows"]
+    assert {(x["load"], x["work"]) for x in rows} == {
+        (load, work) for load in ("idle", "loaded") for work in ("train best", "sweep")
+    }
+    assert len(rows) == 2 * (3 + 4)

@@ -266,12 +266,14 @@ def plan(
         first = next(config_from_dict(p.config) for p in points if p.group_key == key)
         if n > largest and batched.supports([first] * 2):
             largest = n
-    flop = max((threads_policy.step_flop(c) for c in cfgs), default=0.0)
+    flops = [threads_policy.step_flop(c) for c in cfgs]
+    work = sum(f * (c.train.steps if c.train else 0) for f, c in zip(flops, cfgs, strict=True))
     return threads_policy.plan_sweep(
-        flop,
+        max(flops, default=0.0),
         len(cfgs),
         largest,
         machine or threads_policy.machine(),
+        work=work,
         workers=workers,
         threads=threads,
     )

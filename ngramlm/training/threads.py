@@ -34,6 +34,9 @@ from ngramlm.config import RunConfig
 
 SMALL_STEP_FLOP = 20e6  # below this, one thread beats several: the ops are too small to split
 MAX_BATCH = 8  # sweep points trained together as one batched model, at most
+# A worker process costs seconds to start (torch, the examples): each one started must
+# have at least this much work (~5 s of the lecture's model on one core) to pay off.
+MIN_WORKER_FLOP = 4e10
 CGROUP = Path("/sys/fs/cgroup")
 LOAD_SAMPLE_S = 0.25  # how long the cores' business is measured before a large run
 
@@ -110,16 +113,20 @@ def plan_sweep(
     largest_batch: int,
     machine: Machine,
     *,
+    work: float | None = None,
     workers: int | None = None,
     threads: int | None = None,
 ) -> SweepPlan:
     """Workers and threads for ``points`` points to train, whose largest step costs
-    ``flop`` and whose largest batchable group (points differing in lr and seed only)
-    has ``largest_batch`` points (0 or 1: none). ``workers``/``threads``: the user's
-    (``workers=0``: in the calling process, as one worker)."""
+    ``flop``, whose largest batchable group (points differing in lr and seed only)
+    has ``largest_batch`` points (0 or 1: none) and whose steps cost ``work`` FLOP in
+    all (None: unknown, no limit). ``workers``/``threads``: the user's (``workers=0``:
+    in the calling process, as one worker)."""
     usable = machine.usable
     if workers is None:
         workers = max(1, min(points, usable // (threads or 1)))
+        if work is not None:  # no worker that would cost more to start than it saves
+            workers = max(1, min(workers, int(work // MIN_WORKER_FLOP)))
     processes = max(1, workers)
     if threads is None:
         threads = 1 if flop < SMALL_STEP_FLOP else _cap(max(1, usable // processes), machine)
