@@ -94,9 +94,9 @@ def sweep_cmd(
         err_console.print(f"sweep {sweep_id}: {plan.describe()}", style="dim", highlight=False)
     try:
         final = run_workers(exp, sweep_id, plan, resuming, quiet or as_json)
-    except WorkersDied as died:
+    except WorkersDied:
         show(exp.sweep_status(sweep_id), as_json)
-        raise died
+        raise
     show(final, as_json)
     if any(r.status == "killed" for r in final.runs):
         raise typer.Exit(130)
@@ -106,13 +106,14 @@ def run_workers(
     exp: Experiments, sweep_id: int, plan: SweepPlan, resume: bool, quiet: bool
 ) -> core.SweepStatus:
     """The API's ``run_sweep`` with a live display of the sweep on a terminal."""
-    how = {"workers": plan.workers, "threads": plan.threads, "resume": resume}
     if quiet or not err_console.is_terminal:
-        return exp.run_sweep(sweep_id, **how)
+        return exp.run_sweep(sweep_id, workers=plan.workers, threads=plan.threads, resume=resume)
     with Live(console=err_console, refresh_per_second=4, transient=True) as live:
         return exp.run_sweep(
             sweep_id,
-            **how,
+            workers=plan.workers,
+            threads=plan.threads,
+            resume=resume,
             on_poll=lambda st: live.update(_display(st)),
         )
 
