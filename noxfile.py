@@ -53,3 +53,12 @@ def brown(session: nox.Session) -> None:
     session.install("-e", ".[dev]")
     session.run("python", "-m", "benchmarks.brown", *session.posargs)
     session.run("python", "-m", "benchmarks.word_speed")
+
+
+@nox.session
+def threads(session: nox.Session) -> None:
+    """The default thread choice against 1 and 2 threads, idle and with a busy-loop on
+    every core: ``train --preset best`` and an 8-point sweep (benchmarks/threads.py)."""
+    session.install(TORCH)
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "benchmarks.threads", *session.posargs)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         RunRecord,
         Samples,
         SweepRecord,
+        WorkersDied,
         open_store,
     )
 
@@ -43,6 +44,7 @@ __all__ = [
     "RunRecord",
     "Samples",
     "SweepRecord",
+    "WorkersDied",
     "__version__",
     "open_store",
 ]

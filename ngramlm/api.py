@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -41,7 +41,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ngramlm.data import UNK, Vocab
-from ngramlm.errors import ConflictError, InputError, NgramlmError, NotFoundError
+from ngramlm.errors import (
+    ConflictError,
+    InputError,
+    NgramlmError,
+    NotFoundError,
+    WorkersDied,
+)
 from ngramlm.stages.prepare import DEFAULT_SEED, check_name, resolve_dataset
 from ngramlm.stages.report import FIELDS, SORTS, STATUSES, rows
 from ngramlm.store import Store
@@ -65,6 +71,7 @@ if TYPE_CHECKING:
     from ngramlm.stages.arpa import ArpaExport
     from ngramlm.stages.run import Outcome, Progress
     from ngramlm.stages.sweep import SweepStatus
+    from ngramlm.training.threads import SweepPlan
 
 __all__ = [
     "DEFAULT_URL",
@@ -79,6 +86,7 @@ __all__ = [
     "RunRecord",
     "Samples",
     "SweepRecord",
+    "WorkersDied",
     "open_store",
 ]
 
@@ -86,7 +94,6 @@ KINDS = ("train", "lr_find")  # what ``runs(kind=...)`` takes
 CURVE_FIELDS = ("step", "elapsed_s", "lr", "batch_loss", "train_loss", "dev_loss")
 MAX_SAMPLES = 100_000
 TOP_WORDS = 100  # a word model's embedding figure shows its commonest tokens only
-SMALL_STEP_FLOP = 20e6  # below this, one thread beats several: the ops are too small to split
 POLL_S = 0.5  # how often a sweep's progress is reported while workers run
 
 RunRef = int | str | RunRecord
@@ -155,9 +162,10 @@ def parse_id(text: str | int, what: str = "run") -> int:
 # --- threads ---------------------------------------------------------------------------
 
 
-def check_workers(workers: int) -> None:
-    """The API's worker count: 0 trains in this process, 1 to 256 start processes."""
-    if isinstance(workers, bool) or not 0 <= workers <= 256:
+def check_workers(workers: int | None) -> None:
+    """The API's worker count: 0 trains in this process, 1 to 256 start processes,
+    None: as many as the policy finds useful (``training.threads``)."""
+    if workers is not None and (isinstance(workers, bool) or not 0 <= workers <= 256):
         raise InputError(f"--workers must be between 0 (in this process) and 256, got {workers}")
 
 
@@ -166,15 +174,12 @@ def check_threads(threads: int | None) -> None:
         raise InputError(f"--threads must be between 1 and 1024, got {threads}")
 
 
-def auto_threads(cfg: RunConfig) -> int | None:
-    """One thread for small models (the lecture's step is ~2 MFLOP: one thread ran 3,690
-    steps/s here against 2,845 with two, and does not fight other processes for the
-    cores); torch's own default (None) for large ones. A step costs about 6 FLOP per
-    parameter and example (forward and backward)."""
-    if cfg.train is None:
-        return 1
-    flop = 6 * cfg.train.batch_size * int(getattr(cfg.model, "n_params", 0))
-    return 1 if flop < SMALL_STEP_FLOP else None
+def auto_threads(cfg: RunConfig) -> int:
+    """The threads a run of ``cfg`` takes without ``--threads`` (``training.threads``:
+    one for a small model; the usable cores that are free now for a large one)."""
+    from ngramlm.training.threads import threads_for
+
+    return threads_for(cfg)
 
 
 def _short_run_warmup(model: str | None, preset: str | None, given: dict[str, Any]) -> None:
@@ -655,10 +660,13 @@ class Experiments:
         self, run: RunRef, *, threads: int | None = None, progress: Progress | None = None
     ) -> Outcome:
         """``resume``, returning the runner's ``Outcome``."""
+        from ngramlm.models import config_from_dict
         from ngramlm.stages.run import resume_run, stop_on_signals
 
         check_threads(threads)
         rid = self.run_id(run)
+        if threads is None:  # as `train` chooses, for the recorded config
+            threads = auto_threads(config_from_dict(self.store.run(rid).config))
         with _torch_threads(threads), stop_on_signals() as stop:
             return resume_run(self.store, rid, progress=progress, stop=stop)
 
@@ -691,7 +699,7 @@ class Experiments:
             preset = "lecture"  # the lecture's model, as in makemore part 2
         given = {**overrides, "steps": steps, "lr": max_lr, "lr_schedule": "constant", "warmup": 0}
         ds, cfg, _ = self.config(dataset, model=model, preset=preset, **given)
-        with _torch_threads(threads):
+        with _torch_threads(threads or auto_threads(cfg)):
             record, _, _, _ = lr_find(self.store, ds, cfg, min_lr=min_lr, max_lr=max_lr, name=name)
         return record
 
@@ -741,37 +749,57 @@ class Experiments:
         ds, base, _ = self.config(dataset, model=model, preset=preset, **given)
         return core.create(self.store, ds, base, lrs, parsed, seeds, name)
 
+    def sweep_plan(
+        self,
+        sweep: SweepRef,
+        *,
+        workers: int | None = None,
+        threads: int | None = None,
+        resume: bool = False,
+    ) -> SweepPlan:
+        """The workers, threads per worker and batched points a worker takes that
+        ``run_sweep`` would use for the points left (``workers``/``threads``: the user's;
+        the rest as ``ngramlm.training.threads`` decides)."""
+        from ngramlm.stages import sweep as core
+
+        check_workers(workers)
+        check_threads(threads)
+        sid = self.sweep_id(sweep)
+        self.store.sweep(sid)  # refuse an unknown sweep by name
+        return core.plan(self.store, sid, resume=resume, workers=workers, threads=threads)
+
     def run_sweep(
         self,
         sweep: SweepRef,
         *,
-        workers: int = 1,
+        workers: int | None = None,
+        threads: int | None = None,
         resume: bool = False,
         on_poll: Callable[[SweepStatus], None] | None = None,
     ) -> SweepStatus:
         """Train a sweep's open points (``ngramlm sweep --join``; ``resume=True``: also
         its killed and crashed points, as ``--resume``) with ``workers`` local
-        processes (``cores / workers`` torch threads each), or in this process when
-        ``workers`` is 0. ``on_poll`` is called with the sweep's status while they run.
-        Ctrl-C stops every worker cleanly. Returns the sweep's status at the end."""
+        processes of ``threads`` torch threads each (default: ``sweep_plan``'s, one
+        single-threaded worker a usable core, at most one a point), or in this process
+        when ``workers`` is 0. Workers are processes of their own: a script without an
+        ``if __name__ == "__main__"`` guard is not run again, and they stop when this
+        process dies. ``on_poll`` is called with the sweep's status while they run.
+        Ctrl-C stops every worker cleanly (its points ``killed``). A worker that dies
+        has its points marked crashed, and ``WorkersDied`` (an ``NgramlmError``) says
+        how many points are left. Returns the sweep's status at the end."""
         from ngramlm.stages import sweep as core
 
-        check_workers(workers)
+        plan = self.sweep_plan(sweep, workers=workers, threads=threads, resume=resume)
         sid = self.sweep_id(sweep)
-        self.store.sweep(sid)  # refuse an unknown sweep before starting workers
         if workers == 0:
             from ngramlm.stages.run import stop_on_signals
 
-            with stop_on_signals() as stop:
-                core.work(self.store, sid, resume=resume, stop=stop)
+            with _torch_threads(plan.threads), stop_on_signals() as stop:
+                core.work(self.store, sid, resume=resume, stop=stop, batch_size=plan.batch_size)
             return core.status(self.store, sid)
-        procs = core.start_workers(self.url, sid, workers, resume)
+        procs = core.start_workers(self.url, sid, plan, resume)
         with _forward_signals(procs):
-            while any(p.is_alive() for p in procs):
-                if on_poll is not None:
-                    on_poll(core.status(self.store, sid))
-                time.sleep(POLL_S)
-        return core.status(self.store, sid)
+            return core.supervise(self.store, sid, procs, on_poll, POLL_S)
 
     def sweep(
         self,
@@ -780,15 +808,18 @@ class Experiments:
         lr_grid: str | Sequence[float] | None = None,
         grid: Mapping[str, Sequence[Any]] | Sequence[str] | None = None,
         seeds: int = 1,
-        workers: int = 1,
+        workers: int | None = None,
+        threads: int | None = None,
         model: str | None = None,
         preset: str | None = None,
         name: str | None = None,
         **overrides: Any,
     ) -> SweepRecord:
         """``ngramlm sweep``: ``create_sweep`` then ``run_sweep``; every point is an
-        ordinary run of the sweep (``runs(sweep=...)``)."""
+        ordinary run of the sweep (``runs(sweep=...)``). ``workers`` and ``threads``
+        as ``run_sweep``'s."""
         check_workers(workers)
+        check_threads(threads)
         record = self.create_sweep(
             dataset,
             lr_grid=lr_grid,
@@ -799,7 +830,7 @@ class Experiments:
             name=name,
             **overrides,
         )
-        self.run_sweep(record, workers=workers)
+        self.run_sweep(record, workers=workers, threads=threads)
         return self.store.sweep(record.id)
 
     def create_search(
@@ -929,6 +960,12 @@ class Experiments:
         """One sweep, by id or record."""
         return self.store.sweep(self.sweep_id(sweep))
 
+    def sweep_status(self, sweep: SweepRef) -> SweepStatus:
+        """A sweep and its runs now (what ``run_sweep`` returns at its end)."""
+        from ngramlm.stages import sweep as core
+
+        return core.status(self.store, self.sweep_id(sweep))
+
     # --- the locked test split -----------------------------------------------------------
 
     def export_arpa(self, run: RunRef, path: str | Path) -> ArpaExport:
@@ -1039,15 +1076,15 @@ class Experiments:
 
 
 @contextmanager
-def _forward_signals(procs: Sequence[Any]) -> Iterator[None]:
+def _forward_signals(procs: Sequence[subprocess.Popen[bytes]]) -> Iterator[None]:
     """Ctrl-C and SIGTERM reach the sweep's workers as SIGTERM (each saves a checkpoint
-    and marks its point killed); they are joined however the block ends."""
+    and marks its point killed); they are waited for however the block ends."""
     import signal
 
     def forward(signum: int, frame: object) -> None:
         for p in procs:
-            if p.is_alive() and p.pid is not None:
-                os.kill(p.pid, signal.SIGTERM)
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
 
     main = threading.current_thread() is threading.main_thread()
     old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)} if main else {}
@@ -1057,7 +1094,9 @@ def _forward_signals(procs: Sequence[Any]) -> Iterator[None]:
         for s, h in old.items():
             signal.signal(s, h)
         for p in procs:
-            p.join()
+            if p.stdin is not None:
+                p.stdin.close()  # a worker still running stops at its next step
+            p.wait()
 
 
 class MissingExtra(NgramlmError, ImportError):

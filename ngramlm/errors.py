@@ -47,3 +47,10 @@ class ConflictError(NgramlmError):
 
 class ClaimedError(ConflictError):
     """Another process took the run first (it is running, or was resumed just now)."""
+
+
+class WorkersDied(NgramlmError):
+    """Local sweep workers died before their points were done (killed, out of memory, a
+    bug): their points read ``crashed``, and ``sweep --resume`` continues them."""
+
+    exit_code = 1

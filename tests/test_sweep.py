@@ -19,7 +19,6 @@ from ngramlm.stages.sweep import parse_grid, parse_lr_grid
 from ngramlm.store import Store
 
 from .conftest import count_rows
-from .test_train import age_heartbeat
 
 TINY = ["--n-embd", "4", "--n-hidden", "16", "--batch-size", "16"]
 
@@ -222,6 +221,8 @@ def test_killed_worker_then_resume_completes_each_point_once(
         "--eval-every",
         "500",
         *TINY,
+        "--workers",
+        "1",
         "--json",
     ]
     parent = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -238,7 +239,7 @@ def test_killed_worker_then_resume_completes_each_point_once(
             time.sleep(0.05)
         assert worker_pid is not None, "the worker never checkpointed"
         os.kill(worker_pid, signal.SIGKILL)  # the worker dies mid-point, without a word
-        parent.communicate(timeout=60)
+        _, err = parent.communicate(timeout=60)
     finally:
         if parent.poll() is None:
             parent.kill()
@@ -247,10 +248,9 @@ def test_killed_worker_then_resume_completes_each_point_once(
         sweep_id = conn.execute(sa.text("SELECT id FROM sweeps")).scalar_one()
     engine.dispose()
     # The worker trained the three points together (one batched group): all three runs
-    # died with it, and nobody could mark them.
-    assert runs and all(r.status == "running" for r in runs)
-    for r in runs:
-        age_heartbeat(sqlite_url, r.id)  # as if a minute had passed
+    # died with it; the parent marked them crashed at once and failed, naming them.
+    assert parent.returncode == 1
+    assert "3 of 3 points left" in err and "SIGKILL" in err, err
     with Store(sqlite_url) as store:
         assert {store.run(r.id).status for r in runs} == {"crashed"}
     r = subprocess.run(

@@ -8,13 +8,14 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from ngramlm.api import Experiments
+from ngramlm.api import Experiments, check_threads
 from ngramlm.cli import options as o
 from ngramlm.cli.common import api, console, err_console, fmt_loss, parse_id, print_json
-from ngramlm.errors import InputError
+from ngramlm.errors import InputError, WorkersDied
 
 if TYPE_CHECKING:
     from ngramlm.stages import sweep as core
+    from ngramlm.training.threads import SweepPlan
 
 POLL_S = 0.5
 GRID_KEYS = ("lr", "block_size", "n_embd", "n_hidden", "n_layers", "batch_size", "seed")
@@ -54,7 +55,14 @@ def sweep_cmd(
     prune: Annotated[
         str | None, typer.Option(help="halving: stop the worse trials at 1/9 and 1/3 of steps.")
     ] = None,
-    workers: Annotated[int, typer.Option(help="Local worker processes.")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Local worker processes (default: one a usable core, one a point)."),
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(help="torch CPU threads per worker (default: 1 for small models)."),
+    ] = None,
     join: Annotated[str | None, typer.Option(help="Add workers to an existing SWEEP.")] = None,
     resume: Annotated[
         str | None, typer.Option(help="Continue SWEEP: killed and crashed points resume.")
@@ -71,8 +79,9 @@ def sweep_cmd(
     ordinary run of the sweep."""
 
     given = o.given(hp)
-    if workers < 1 or workers > 256:
+    if workers is not None and (workers < 1 or workers > 256):
         raise InputError(f"--workers must be between 1 and 256, got {workers}")
+    check_threads(threads)
     existing = join if join is not None else resume
     if join is not None and resume is not None:
         raise InputError("give --join or --resume, not both")
@@ -121,11 +130,19 @@ def sweep_cmd(
         sweep_id = sweep.id
         if not as_json:
             console.print(f"sweep {sweep_id}: {sweep.n_points} points on {sweep.dataset}")
-    final = run_workers(api(ctx), sweep_id, workers, resume is not None, quiet or as_json)
+    exp, resuming = api(ctx), resume is not None
+    plan = exp.sweep_plan(sweep_id, workers=workers, threads=threads, resume=resuming)
+    if not (quiet or as_json):
+        err_console.print(f"sweep {sweep_id}: {plan.describe()}", style="dim", highlight=False)
+    try:
+        final = run_workers(exp, sweep_id, plan, resuming, quiet or as_json)
+    except WorkersDied:
+        show(exp.sweep_status(sweep_id), as_json)
+        raise
     if "search" in final.sweep.spec:
         from ngramlm.cli.search import show_search
 
-        show_search(api(ctx), sweep_id, as_json)
+        show_search(exp, sweep_id, as_json)
     else:
         show(final, as_json)
     if any(r.status == "killed" for r in final.runs):
@@ -133,15 +150,16 @@ def sweep_cmd(
 
 
 def run_workers(
-    exp: Experiments, sweep_id: int, workers: int, resume: bool, quiet: bool
+    exp: Experiments, sweep_id: int, plan: SweepPlan, resume: bool, quiet: bool
 ) -> core.SweepStatus:
     """The API's ``run_sweep`` with a live display of the sweep on a terminal."""
     if quiet or not err_console.is_terminal:
-        return exp.run_sweep(sweep_id, workers=workers, resume=resume)
+        return exp.run_sweep(sweep_id, workers=plan.workers, threads=plan.threads, resume=resume)
     with Live(console=err_console, refresh_per_second=4, transient=True) as live:
         return exp.run_sweep(
             sweep_id,
-            workers=workers,
+            workers=plan.workers,
+            threads=plan.threads,
             resume=resume,
             on_poll=lambda st: live.update(_display(st)),
         )

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import itertools
 import math
-import multiprocessing
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
-
-import torch
 
 from ngramlm import __version__
 from ngramlm.config import RunConfig
-from ngramlm.errors import ClaimedError, InputError
+from ngramlm.errors import ClaimedError, InputError, WorkersDied
 from ngramlm.models import config_from_dict, family_of
 from ngramlm.stages.report import best_by_dev
 from ngramlm.stages.run import (
@@ -32,11 +34,11 @@ from ngramlm.stages.run import (
     execute_run,
     resume_run,
     run_columns,
-    stop_on_signals,
 )
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, RunRecord, SweepRecord
 from ngramlm.training import batched
+from ngramlm.training import threads as threads_policy
 from ngramlm.training.loop import resolve_device
 
 MAX_POINTS = 10_000
@@ -253,33 +255,120 @@ def work(
     return WorkerReport(trained, stop.is_set())
 
 
-def _worker_main(db_url: str, sweep_id: int, threads: int, resume: bool) -> None:
-    torch.set_num_threads(threads)
-    with Store(db_url) as store, stop_on_signals() as stop:
-        work(store, sweep_id, resume=resume, stop=stop)
-
-
-def threads_per_worker(workers: int) -> int:
-    """Split the cores so that workers together do not oversubscribe them."""
-    return max(1, (os.cpu_count() or 1) // workers)
+def plan(
+    store: Store,
+    sweep_id: int,
+    *,
+    resume: bool,
+    workers: int | None = None,
+    threads: int | None = None,
+    machine: threads_policy.Machine | None = None,
+) -> threads_policy.SweepPlan:
+    """Workers and threads for the points left to train (``training.threads`` decides)."""
+    points = store.points(sweep_id)
+    cfgs = [config_from_dict(p.config) for p in points if p.run_id is None]
+    groups: dict[str, int] = {}
+    for p in points:
+        if p.run_id is None:
+            groups[p.group_key] = groups.get(p.group_key, 0) + 1
+    if resume:
+        cfgs += [config_from_dict(r.config) for r in store.resumable_sweep_runs(sweep_id)]
+    spec = store.sweep(sweep_id).spec
+    if "search" in spec:  # trials are proposed as workers go: size the plan on the base
+        trials = spec["search"].get("trials") or threads_policy.machine().usable
+        left = max(1, trials - sum(p.run_id is not None for p in points))
+        cfgs += [config_from_dict(spec["base"])] * left
+        groups = {}
+    if not cfgs:  # nothing left: one worker finds that out
+        cfgs = [config_from_dict(points[0].config)] if points else []
+    largest = 0  # the largest group that trains batched (its points differ in lr and seed)
+    for key, n in groups.items():
+        first = next(config_from_dict(p.config) for p in points if p.group_key == key)
+        if n > largest and batched.supports([first] * 2):
+            largest = n
+    flops = [threads_policy.step_flop(c) for c in cfgs]
+    work = sum(f * (c.train.steps if c.train else 0) for f, c in zip(flops, cfgs, strict=True))
+    return threads_policy.plan_sweep(
+        max(flops, default=0.0),
+        len(cfgs),
+        largest,
+        machine or threads_policy.machine(),
+        work=work,
+        workers=workers,
+        threads=threads,
+    )
 
 
 def start_workers(
-    db_url: str, sweep_id: int, workers: int, resume: bool
-) -> list[multiprocessing.process.BaseProcess]:
-    if workers < 1 or workers > 256:
-        raise InputError(f"--workers must be between 1 and 256, got {workers}")
-    ctx = multiprocessing.get_context("spawn")
-    threads = threads_per_worker(workers)
-    procs: list[multiprocessing.process.BaseProcess] = [
-        ctx.Process(
-            target=_worker_main, args=(db_url, sweep_id, threads, resume), name=f"worker-{i}"
-        )
-        for i in range(workers)
-    ]
+    db_url: str, sweep_id: int, plan: threads_policy.SweepPlan, resume: bool
+) -> list[subprocess.Popen[bytes]]:
+    """Worker processes of their own (``python -m ngramlm.stages.worker``): they never
+    import the caller's ``__main__``, and each stops when this process dies (its stdin,
+    a pipe from here, closes)."""
+    if plan.workers < 1 or plan.workers > 256:
+        raise InputError(f"--workers must be between 1 and 256, got {plan.workers}")
+    import ngramlm
+
+    # the ngramlm this process runs, whatever put it on sys.path
+    here = str(Path(ngramlm.__file__).resolve().parents[1])
+    path = os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])])
+    env = {**os.environ, "NGRAMLM_DB": db_url, "PYTHONPATH": path}
+    cmd = [sys.executable, "-m", "ngramlm.stages.worker", "--sweep", str(sweep_id)]
+    cmd += ["--threads", str(plan.threads), "--batch-size", str(plan.batch_size)]
+    cmd += ["--resume"] if resume else []
+    return [subprocess.Popen(cmd, stdin=subprocess.PIPE, env=env) for _ in range(plan.workers)]
+
+
+def _death(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+def supervise(
+    store: Store,
+    sweep_id: int,
+    procs: Sequence[subprocess.Popen[bytes]],
+    on_poll: Callable[[SweepStatus], None] | None = None,
+    poll_s: float = 0.5,
+) -> SweepStatus:
+    """Wait for the workers. One that dies has its running points marked crashed at once
+    (resumable); if any died, ``WorkersDied`` names the points left."""
+    host = socket.gethostname()
+    alive = list(procs)
+    dead: list[str] = []
+    crashed: list[int] = []
+    while alive:
+        if on_poll is not None:
+            on_poll(status(store, sweep_id))
+        for p in list(alive):
+            code = p.poll()
+            if code is None:
+                continue
+            alive.remove(p)
+            if p.stdin is not None:
+                p.stdin.close()
+            if code != 0:
+                why = f"worker {p.pid} {_death(code)}"
+                dead.append(why)
+                crashed += store.abandon_runs(sweep_id, host=host, pid=p.pid, error=why)
+        if alive:
+            time.sleep(poll_s)
     for p in procs:
-        p.start()
-    return procs
+        if p.stdin is not None:
+            p.stdin.close()
+    final = status(store, sweep_id)
+    if dead:
+        left = final.sweep.n_points - final.done
+        runs = f" (run {', '.join(map(str, crashed))} crashed)" if crashed else ""
+        raise WorkersDied(
+            f"sweep {sweep_id}: {left} of {final.sweep.n_points} points left: "
+            f"{'; '.join(dead)}{runs}; continue with `ngramlm sweep --resume {sweep_id}`"
+        )
+    return final
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import (
     func,
     insert,
     select,
+    update,
 )
 from sqlalchemy.orm import Session
 
@@ -22,6 +24,7 @@ from ngramlm.store.convert import (
     run_record,
 )
 from ngramlm.store.records import (
+    STALE_AFTER_S,
     MetricRecord,
     PointRecord,
     RunRecord,
@@ -242,6 +245,23 @@ class SweepsMixin(StoreBase):
     def resumable_sweep_runs(self, sweep_id: int) -> list[RunRecord]:
         """The sweep's killed and crashed runs: ``--resume`` continues them."""
         return [r for r in self.sweep_runs(sweep_id) if r.status in ("killed", "crashed")]
+
+    def abandon_runs(self, sweep_id: int, *, host: str, pid: int, error: str) -> list[int]:
+        """The sweep's runs that a dead worker (``host``, ``pid``) left ``running``: their
+        heartbeat is set back past ``STALE_AFTER_S``, so they read ``crashed`` at once
+        and resume. Returns their ids."""
+        with self._tx(write=True) as s:
+            mine = (
+                Run.sweep_id == sweep_id,
+                Run.host == host,
+                Run.pid == pid,
+                Run.status == "running",
+            )
+            ids = list(s.scalars(select(Run.id).where(*mine).order_by(Run.id)))
+            if ids:
+                stale = utcnow() - timedelta(seconds=2 * STALE_AFTER_S)
+                s.execute(update(Run).where(*mine).values(heartbeat_at=stale, error=error))
+            return ids
 
     def _sweep_record(self, s: Session, row: Sweep) -> SweepRecord:
         ds = s.scalar(select(Dataset.name).where(Dataset.id == row.dataset_id)) or "?"
