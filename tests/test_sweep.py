@@ -225,7 +225,9 @@ def test_killed_worker_then_resume_completes_each_point_once(
         "1",
         "--json",
     ]
-    parent = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    parent = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     engine = sa.create_engine(sqlite_url)
     try:
         deadline = time.monotonic() + 120
