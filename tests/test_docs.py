@@ -1,8 +1,8 @@
 """Docs that cannot rot: every shell command shown in README.md and docs/*.md runs.
 
-A command is a line of a ```bash or ```sh block, or a ``$ `` line of a ```console block
-(a trailing ``# comment`` is not part of it). Each one must be listed in COVER below, the
-explicit table of how it is run here:
+A command is a line of a ```bash or ```sh block, or a ``$ `` line of a ```console (or an
+untagged) block (a trailing ``# comment`` is not part of it). Each one must be listed in
+COVER below, the explicit table of how it is run here:
 
 - ``Smoke(cmd)``: run ``cmd``, the command at smoke size (fewer steps, a tiny corpus, a
   run id of the test store in place of ``RUN``), in its own copy of a small store, or in
@@ -163,6 +163,31 @@ COVER: dict[str, Smoke | Elsewhere | NotRun] = {
         fresh=True,
         slow=True,
     ),
+    # --- docs/arpa.md ---------------------------------------------------------------------
+    "ngramlm export 7 --arpa brown-mkn5.arpa": Smoke("ngramlm export {bmkn} --arpa m.arpa"),
+    "ngramlm import brown-mkn5.arpa --dataset brown": Smoke(
+        "ngramlm export {bmkn} --arpa m.arpa && ngramlm import m.arpa --dataset brown"
+    ),
+    "ngramlm finalize 8": Smoke("ngramlm finalize {bmkn}"),
+    "NGRAMLM_BROWN=brown.txt python -m benchmarks.arpa_brown": Elsewhere(
+        "tests/test_arpa.py::test_kenlm_scores_exported_names_as_ngramlm"
+    ),
+    # --- docs/search.md -------------------------------------------------------------------
+    "ngramlm sweep --search tpe --budget 30m --dataset mine": Smoke(
+        "ngramlm sweep --search tpe --budget 30m --trials 2 --dataset makemore --steps 30"
+    ),
+    "ngramlm sweep --search tpe --prune halving --budget 30m --dataset names --space "
+    "lr=5e-4:1e-2:log --space n_hidden=192:1024:log --space init=kaiming,lecture": Smoke(
+        "ngramlm sweep --search tpe --prune halving --budget 30m --trials 2 --dataset makemore "
+        "--steps 90 --eval-every 10 --space lr=5e-4:1e-2:log --space n_hidden=8:32:log "
+        "--space init=kaiming,lecture"
+    ),
+    "ngramlm report --sweep 7": Smoke("ngramlm report --sweep {sweep}"),
+    "ngramlm plot search 7": Smoke(
+        "ngramlm sweep --search random --trials 2 --dataset makemore --steps 30 --workers 1 "
+        "&& ngramlm plot search 2"
+    ),
+    "ngramlm finalize 93": Smoke("ngramlm finalize {mlp}"),
     "ngramlm db current": Smoke("ngramlm db current"),
     "ngramlm db upgrade": Smoke("ngramlm db upgrade"),
     # --- benchmarks: each arm and script at smoke size in tests/test_benchmarks.py ---------
@@ -213,11 +238,12 @@ def shown() -> list[Shown]:
     out = []
     for path in DOCS:
         text = path.read_text(encoding="utf-8")
-        for m in re.finditer(r"^```(bash|console|sh)\n(.*?)^```", text, flags=re.S | re.M):
+        # an untagged block is read as a console block: its `$ ` lines are commands too
+        for m in re.finditer(r"^```(bash|console|sh|)\n(.*?)^```", text, flags=re.S | re.M):
             first = text[: m.start(2)].count("\n") + 1
             lines = m.group(2).rstrip("\n").split("\n")
             for i, raw in enumerate(lines):
-                if m.group(1) == "console":
+                if m.group(1) in ("console", ""):
                     if not raw.startswith("$ "):
                         continue
                     raw = raw[2:]
