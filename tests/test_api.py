@@ -420,6 +420,7 @@ def readme_example() -> str:
     return str(blocks[0])
 
 
+@pytest.mark.slow
 def test_the_readme_example_runs_as_written(tmp_path: Path) -> None:
     """As after README's command 1, which installs no pandas: the example must not need it."""
     code = "import sys\nsys.modules['pandas'] = None  # as if not installed\n" + readme_example()
@@ -429,6 +430,7 @@ def test_the_readme_example_runs_as_written(tmp_path: Path) -> None:
     assert (tmp_path / "curves.png").exists()
 
 
+@pytest.mark.slow
 def test_the_notebook_runs(
     tmp_path: Path, words_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

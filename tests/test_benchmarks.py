@@ -56,6 +56,7 @@ ARMS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arm", sorted(ARMS))
 def test_each_benchmark_arm_runs_at_smoke_size(arm: int, tmp_path: Path) -> None:
     expect, extra = ARMS[arm]

@@ -189,6 +189,7 @@ print(checkpoint.to_bytes(state, preset_config("lecture"), v.chars)[1])
 """
 
 
+@pytest.mark.slow
 def test_checkpoints_are_the_same_bytes_in_every_process() -> None:
     """The same model gives the same checkpoint sha256 from one process to the next
     (safetensors alone writes its metadata in a per-process order)."""

@@ -61,6 +61,7 @@ def test_the_stale_bound_is_a_few_heartbeats() -> None:
     assert 3 * HEARTBEAT_S <= STALE_AFTER_S <= 10 * HEARTBEAT_S
 
 
+@pytest.mark.slow
 def test_a_run_held_in_a_long_evaluation_stays_running_and_refuses_a_second_owner(
     db_url: str, words_file: Path, tmp_path: Path, cli
 ) -> None:

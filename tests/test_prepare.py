@@ -95,6 +95,7 @@ def test_bad_dataset_name(cli, sqlite_url: str, words_file: Path, name: str) -> 
     assert count_rows(sqlite_url, "datasets") == 0
 
 
+@pytest.mark.slow
 def test_a_million_words(cli, sqlite_url: str, tmp_path: Path) -> None:
     """A large list is read, split and stored whole (and a duplicate-heavy one at that)."""
     import random

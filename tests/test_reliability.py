@@ -43,6 +43,7 @@ def curve(url: str, run_id: int) -> list[tuple]:
     return rows
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("trial", range(KILL_TRIALS))
 def test_sigkill_at_a_random_moment_then_resume(
     sqlite_url: str, words_file: Path, trial: int
@@ -91,6 +92,7 @@ def test_sigkill_at_a_random_moment_then_resume(
     assert curve(sqlite_url, 2) == curve(sqlite_url, 1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("workers", "points"), [(8, 32)])
 def test_many_workers_on_sqlite_with_a_reader(
     sqlite_url: str, words_file: Path, workers: int, points: int
@@ -98,6 +100,7 @@ def test_many_workers_on_sqlite_with_a_reader(
     _many_workers(sqlite_url, words_file, workers, points)
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_many_workers_on_postgres_with_a_reader(pg_url: str, words_file: Path) -> None:
     _many_workers(pg_url, words_file, 4, 32)

@@ -314,6 +314,7 @@ def test_a_running_run_shows_its_steps_of_the_target(
     assert core.steps_shown(60_000, 60_000) == "60,000"
 
 
+@pytest.mark.slow
 def test_sweep_grid_tells_the_seed_mean_from_the_single_run(
     cli, sqlite_url: str, words_file: Path
 ) -> None:
@@ -374,6 +375,7 @@ def test_the_table_is_a_page_of_the_newest_runs(cli, sqlite_url: str, populated:
     assert r.code != 0 and "no dataset named 'nope'" in r.err
 
 
+@pytest.mark.slow
 def test_report_speed_benchmark_runs_at_smoke_size(tmp_path: Path) -> None:
     import subprocess
     import sys

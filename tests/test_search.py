@@ -151,6 +151,7 @@ def test_search_trains_its_trials_as_runs_of_the_sweep(sqlite_url: str, words_fi
         assert count_rows(sqlite_url, "runs") == 4
 
 
+@pytest.mark.slow
 def test_pruned_trials_keep_curves_and_cannot_be_finalized(
     cli, sqlite_url: str, words_file: Path
 ) -> None:

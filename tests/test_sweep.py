@@ -87,6 +87,7 @@ def test_bad_sweeps_write_nothing(
     assert count_rows(sqlite_url, "sweeps") == 0 and count_rows(sqlite_url, "runs") == 0
 
 
+@pytest.mark.slow
 def test_lr_grid_sweep_with_two_workers_then_resume_trains_nothing(
     cli, sqlite_url: str, words_file: Path
 ) -> None:
@@ -153,6 +154,7 @@ def _points_trained_once(url: str, n_points: int) -> None:
     assert statuses == ["finished"] * n_points
 
 
+@pytest.mark.slow
 def test_several_workers_each_point_exactly_once(cli, db_url: str, words_file: Path) -> None:
     assert cli("--db", db_url, "prepare", words_file).code == 0
     r = cli(
@@ -175,6 +177,7 @@ def test_several_workers_each_point_exactly_once(cli, db_url: str, words_file: P
     _points_trained_once(db_url, 9)
 
 
+@pytest.mark.slow
 def test_join_adds_a_worker_from_another_process(cli, db_url: str, words_file: Path) -> None:
     """Two separate ``ngramlm sweep --join`` processes (as on two machines) share a sweep."""
     with Store(db_url) as store:
@@ -197,6 +200,7 @@ def test_join_adds_a_worker_from_another_process(cli, db_url: str, words_file: P
     _points_trained_once(db_url, 6)
 
 
+@pytest.mark.slow
 def test_killed_worker_then_resume_completes_each_point_once(
     sqlite_url: str, words_file: Path
 ) -> None:

@@ -226,6 +226,7 @@ def test_wavenet_through_every_command(cli, prepared: str, tmp_path: Path) -> No
     assert count_rows(url, "evaluations") == 1
 
 
+@pytest.mark.slow
 def test_wavenet_sweep_trains_each_point(cli, prepared: str) -> None:
     r = cli("--db", prepared, "sweep", "--dataset", "tiny", "--model", "wavenet",
             "--lr-grid", "0.05,0.1", "--steps", "100", "--n-hidden", "16", "--n-embd", "4",
