@@ -15,6 +15,7 @@ from ngramlm.config import RunConfig, TrainConfig
 from ngramlm.evaluation import EvalSet, evaluate_set
 from ngramlm.models import preset_config
 from ngramlm.stages import report
+from ngramlm.stages.plan import Plan
 from ngramlm.stages.prepare import prepare
 from ngramlm.stages.report import Finding
 from ngramlm.stages.run import Progress, load_examples, resume_run, start_run
@@ -66,7 +67,7 @@ def curve(store: Store, run_id: int) -> list[tuple]:
 def test_a_run_records_its_step_0_losses_near_ln_v(store: Store) -> None:
     """makemore part 3's first check: the initial loss is about ln V (uniform)."""
     ds = store.dataset("tiny")
-    out = start_run(store, ds, tiny(store)[0])
+    out = start_run(store, Plan.of(ds, tiny(store)[0]))
     first = store.metrics(out.run.id)[0]
     assert first.step == 0 and first.batch_loss is None
     assert first.train_loss == pytest.approx(math.log(ds.vocab_size), abs=0.05)
@@ -89,7 +90,7 @@ def test_the_step_0_evaluation_draws_nothing_from_the_generator(store: Store) ->
 def test_plots_draw_the_step_0_point(store: Store) -> None:
     from ngramlm.plots import curves_figure
 
-    out = start_run(store, store.dataset("tiny"), tiny(store)[0])
+    out = start_run(store, Plan.of(store.dataset("tiny"), tiny(store)[0]))
     fig = curves_figure([(out.run, store.metrics(out.run.id))])
     assert all(line.get_xdata()[0] == 0 for line in fig.axes[0].get_lines())  # type: ignore[index]
 
@@ -137,7 +138,7 @@ def test_plain_progress_shows_a_dash_until_a_loss_is_known_and_the_threads(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cap = Captured(monkeypatch)
-    run = start_run(store, store.dataset("tiny"), tiny(store)[0]).run
+    run = start_run(store, Plan.of(store.dataset("tiny"), tiny(store)[0])).run
     p = cap.progress
     with cap.console.capture() as out:
         p.start(run, 300, 0)
@@ -181,9 +182,11 @@ def test_a_stop_during_an_evaluation_is_killed_and_resumes_equal(
     ds = store.dataset("tiny")
     monkeypatch.setattr(evaluation, "EVAL_FLOATS", 40 * ds.vocab_size)  # chunks to stop in
     cfg = tiny(store)[0]
-    full = start_run(store, ds, cfg)
+    full = start_run(store, Plan.of(ds, cfg))
     stop = threading.Event()
-    killed = start_run(store, ds, cfg, progress=StopInEvaluation(stop, at // 100), stop=stop)
+    killed = start_run(
+        store, Plan.of(ds, cfg), progress=StopInEvaluation(stop, at // 100), stop=stop
+    )
     assert killed.run.status == "killed" and killed.run.steps_done == at
     assert store.checkpoint(killed.run.id).step == at  # type: ignore[union-attr]
     assert [m.step for m in store.metrics(killed.run.id)] == [0, 100, 200, 300][: at // 100]
@@ -206,9 +209,9 @@ def test_a_stop_after_the_step_0_evaluation_resumes_without_a_second_one(store: 
 
     ds = store.dataset("tiny")
     cfg = tiny(store)[0]
-    full = start_run(store, ds, cfg)
+    full = start_run(store, Plan.of(ds, cfg))
     stop = threading.Event()
-    killed = start_run(store, ds, cfg, progress=StopAfterStep0(stop), stop=stop)
+    killed = start_run(store, Plan.of(ds, cfg), progress=StopAfterStep0(stop), stop=stop)
     assert killed.run.status == "killed" and [m.step for m in store.metrics(killed.run.id)] == [0]
     resume_run(store, killed.run.id)
     assert curve(store, killed.run.id) == curve(store, full.run.id)
@@ -239,7 +242,7 @@ def test_intermediate_evaluations_of_a_costly_split_use_fixed_samples(
     assert (out.train_loss, out.dev_loss) == (whole.train_loss, whole.dev_loss)
     # an intermediate dev loss is that of 64 evenly spaced dev examples
     assert out.points[0].dev_loss != whole.points[0].dev_loss
-    model, _, _ = loop.build(cfg, CPU)
+    model, _, _ = loop.build(cfg, CPU, "fp32")
     n, V = ex.Xdev.shape[0], cfg.model.vocab_size
     ix = torch.arange(64) * n // 64
     assert out.points[0].dev_loss == evaluate_set(model, EvalSet.of(ex.Xdev[ix], ex.Ydev[ix], V))

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from ngramlm.errors import InputError
 from ngramlm.models import preset_config
-from ngramlm.stages.sweep import parse_grid, parse_lr_grid
+from ngramlm.stages.grid import parse_grid, parse_lr_grid
 from ngramlm.store import Store
 
 from .conftest import count_rows
@@ -225,7 +225,9 @@ def test_killed_worker_then_resume_completes_each_point_once(
         "1",
         "--json",
     ]
-    parent = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    parent = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     engine = sa.create_engine(sqlite_url)
     try:
         deadline = time.monotonic() + 120

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,8 +34,8 @@ from ngramlm import __version__, checkpoint
 from ngramlm.config import RunConfig
 from ngramlm.data import Vocab, build_examples
 from ngramlm.errors import DiskFullError, InputError, StoreError
-from ngramlm.models import Component, CountFamily, config_from_dict, family_of
-from ngramlm.models.base import NeuralFamily
+from ngramlm.models import Component, CountFamily, family_of
+from ngramlm.stages.plan import Plan, plan_resume
 from ngramlm.store import Store
 from ngramlm.store.records import HEARTBEAT_S, DatasetRecord, MetricRecord, RunRecord
 from ngramlm.training import lrfind
@@ -46,7 +46,6 @@ from ngramlm.training.loop import (
     Hooks,
     TrainResult,
     TrainState,
-    resolve_device,
 )
 from ngramlm.training.loop import train as train_loop
 
@@ -254,14 +253,14 @@ def load_examples(store: Store, dataset: DatasetRecord, block_size: int) -> Exam
 def execute_run(
     store: Store,
     run: RunRecord,
-    dataset: DatasetRecord,
-    cfg: RunConfig,
-    device: torch.device,
+    plan: Plan,
     progress: Progress,
     stop: threading.Event,
     resume: TrainState | None = None,
 ) -> Outcome:
-    """Train an already-created run to its end (or to a stop) and record the outcome."""
+    """Train an already-created run of ``plan`` to its end (or to a stop) and record the
+    outcome."""
+    dataset, cfg = plan.dataset, plan.config
     hooks = StoreHooks(store, run, cfg, dataset.vocab, progress, stop, dataset.unit)
     hooks.step = resume.step if resume else 0
     hooks.stored_step = resume.step if resume else None
@@ -272,7 +271,15 @@ def execute_run(
             examples = load_examples(store, dataset, cfg.model.block_size)
             # the initial weights' losses, once a run (a resume from step 0 may have them)
             at_start = hooks.step == 0 and all(m.step != 0 for m in store.metrics(run.id))
-            result = train_loop(cfg, examples, device, hooks, resume, eval_at_start=at_start)
+            result = train_loop(
+                cfg,
+                examples,
+                plan.device,
+                hooks,
+                resume,
+                eval_at_start=at_start,
+                precision=plan.precision,
+            )
         except BaseException as exc:
             progress.stop()
             _record_failure(store, [hooks], exc)
@@ -435,33 +442,24 @@ def write_whole(path: Path, data: bytes) -> None:
         raise
 
 
-def run_columns(cfg: RunConfig, device: torch.device) -> dict[str, Any]:
+def run_columns(plan: Plan) -> dict[str, Any]:
     """A new run's queryable columns: its family's hyperparameters and, for a trained
-    family, the precision ``--precision`` resolves to on ``device``."""
-    fam = family_of(cfg)
-    precision = fam.precision(cfg, device) if isinstance(fam, NeuralFamily) else None
-    return {**fam.columns(cfg), "precision": precision}
+    family, the precision ``--precision`` resolved to (``Plan.precision``)."""
+    return {**family_of(plan.config).columns(plan.config), "precision": plan.precision}
 
 
-def _create_run(
-    store: Store,
-    dataset: DatasetRecord,
-    cfg: RunConfig,
-    kind: str,
-    name: str | None,
-    preset: str | None,
-    device: torch.device,
-) -> RunRecord:
+def _create_run(store: Store, plan: Plan, kind: str, name: str | None) -> RunRecord:
     """A new ``running`` run of this process, with its whole config."""
+    cfg = plan.config
     return store.create_run(
-        dataset_id=dataset.id,
+        dataset_id=plan.dataset.id,
         kind=kind,
         name=name,
-        preset=preset,
+        preset=plan.preset,
         config=cfg.to_dict(),
         config_hash=cfg.config_hash(),
-        columns=run_columns(cfg, device),
-        device=str(device),
+        columns=run_columns(plan),
+        device=str(plan.device),
         host=socket.gethostname(),
         pid=os.getpid(),
         version=__version__,
@@ -470,28 +468,22 @@ def _create_run(
 
 def start_run(
     store: Store,
-    dataset: DatasetRecord,
-    cfg: RunConfig,
+    plan: Plan,
     *,
-    preset: str | None = None,
     name: str | None = None,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
 ) -> Outcome:
-    """Create a run of any family and take it to its end: trained, or counted."""
-    fam = family_of(cfg)
+    """Create a run of ``plan`` (any family) and take it to its end: trained, or counted."""
+    fam = family_of(plan.config)
     if isinstance(fam, CountFamily):
         # the runs it combines, checked before anything is written
-        components = load_components(store, dataset, cfg)
-        cfg = fam.bind(cfg, components)
-        run = _create_run(store, dataset, cfg, "train", name, preset, torch.device("cpu"))
-        return execute_count(store, run, dataset, cfg, stop, components)
-    assert cfg.train is not None
-    device = resolve_device(cfg.train.device)  # refuse an absent device before writing
-    run = _create_run(store, dataset, cfg, "train", name, preset, device)
-    return execute_run(
-        store, run, dataset, cfg, device, progress or Progress(), stop or threading.Event(), None
-    )
+        components = load_components(store, plan.dataset, plan.config)
+        plan = plan.bound(fam.bind(plan.config, components))
+        run = _create_run(store, plan, "train", name)
+        return execute_count(store, run, plan.dataset, plan.config, stop, components)
+    run = _create_run(store, plan, "train", name)
+    return execute_run(store, run, plan, progress or Progress(), stop or threading.Event(), None)
 
 
 def owner_exited(host: str, pid: int) -> bool:
@@ -512,56 +504,46 @@ def resume_run(
     store: Store,
     run_id: int,
     *,
+    plan: Plan | None = None,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
 ) -> Outcome:
+    """Continue a killed, failed or crashed run from its checkpoint. ``plan``: the run's
+    (``plan_resume``; None: made here, for the threads torch has now)."""
+    plan = plan or plan_resume(store, run_id, torch.get_num_threads())
     run, _ = store.claim_for_resume(
         run_id, host=socket.gethostname(), pid=os.getpid(), exited=owner_exited
     )
-    cfg = config_from_dict(run.config)
-    if family_of(cfg).counted:  # counting has no state to resume: count again
-        return execute_count(store, run, store.dataset_by_id(run.dataset_id), cfg, stop)
+    if family_of(plan.config).counted:  # counting has no state to resume: count again
+        return execute_count(store, run, plan.dataset, plan.config, stop)
     ckpt = store.checkpoint(run_id)
     state: TrainState | None = None  # None: it died before its first checkpoint, start over
     if ckpt is not None:
-        loaded = checkpoint.from_bytes(ckpt.data, ckpt.sha256)
-        cfg, state = loaded.config, loaded.state
-    dataset = store.dataset_by_id(run.dataset_id)
-    assert cfg.train is not None
-    device = resolve_device(cfg.train.device)
-    return execute_run(
-        store,
-        run,
-        dataset,
-        cfg,
-        device,
-        progress or Progress(),
-        stop or threading.Event(),
-        state,
-    )
+        state = checkpoint.from_bytes(ckpt.data, ckpt.sha256).state
+    return execute_run(store, run, plan, progress or Progress(), stop or threading.Event(), state)
 
 
 def lr_find(
     store: Store,
-    dataset: DatasetRecord,
-    cfg: RunConfig,
+    plan: Plan,
     *,
     min_lr: float,
     max_lr: float,
     name: str | None = None,
 ) -> tuple[RunRecord, list[float], list[float], lrfind.Suggestion]:
     """Run the learning-rate range test and store it as a run of kind ``lr_find``."""
+    dataset, cfg = plan.dataset, plan.config
     if cfg.train is None:
         raise InputError(f"--model {cfg.family} is counted, not trained: it has no learning rate")
     lrfind.validate_range(min_lr, max_lr, cfg.train.steps)
-    device = resolve_device(cfg.train.device)
-    run = _create_run(store, dataset, cfg, "lr_find", name, None, device)
+    run = _create_run(store, replace(plan, preset=None), "lr_find", name)
     t0 = time.perf_counter()
     try:
         with Heartbeat(store, [run.id]):
             examples = load_examples(store, dataset, cfg.model.block_size)
             lrs = lrfind.lr_schedule(min_lr, max_lr, cfg.train.steps)
-            losses = lrfind.range_test(cfg, examples, device, lrs)
+            assert plan.precision is not None  # a trained family's
+            losses = lrfind.range_test(cfg, examples, plan.device, lrs, plan.precision)
     except BaseException as exc:
         store.end_run(run.id, status="failed", error=f"{type(exc).__name__}: {exc}", steps_done=0)
         raise
@@ -597,14 +579,6 @@ def lr_find(
 
 class Stopped(Exception):
     """A stop request (Ctrl-C, SIGTERM) arrived while a model was being counted."""
-
-
-def components_dataset(store: Store, cfg: RunConfig) -> str | None:
-    """The dataset of the first run a counted config is fitted from (a mixture's), to
-    default ``--dataset`` to; None for a config fitted from no run."""
-    fam = family_of(cfg)
-    ids = fam.components(cfg) if isinstance(fam, CountFamily) else []
-    return store.run(ids[0]).dataset if ids else None
 
 
 def load_components(store: Store, dataset: DatasetRecord, cfg: RunConfig) -> list[Component]:

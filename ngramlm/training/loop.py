@@ -27,6 +27,7 @@ from ngramlm.config import RunConfig, TrainConfig
 from ngramlm.errors import InputError
 from ngramlm.evaluation import EvalSet, OnChunk, evaluate_set
 from ngramlm.models import NeuralFamily, family_of
+from ngramlm.models.neural import NeuralLM
 
 PROGRESS_EVERY = 250  # steps between progress callbacks
 PROGRESS_S = 1.0  # and at most this many seconds (a slow model still shows it is moving)
@@ -309,14 +310,16 @@ def neural_family(cfg: RunConfig) -> NeuralFamily:
 
 
 def build(
-    cfg: RunConfig, device: torch.device
+    cfg: RunConfig, device: torch.device, precision: str
 ) -> tuple[torch.nn.Module, torch.optim.Optimizer, torch.Generator]:
-    """The model (initial weights from the seed's generator), its optimiser, the generator."""
+    """The model (initial weights from the seed's generator) training in ``precision``
+    (``Plan.precision``: what ``--precision`` resolved to), its optimiser, the generator."""
     fam, t = neural_family(cfg), cfg.train
     assert t is not None
     generator = torch.Generator().manual_seed(t.seed)
     model = fam.build(cfg.model, generator).to(device)
-    setattr(model, "precision", fam.precision(cfg, device))  # noqa: B010 (a Module attribute)
+    if isinstance(model, NeuralLM):
+        model.precision = precision  # NeuralLM's declared attribute, set here only
     params = list(model.parameters())
     opt: torch.optim.Optimizer
     if t.optimizer == "sgd":
@@ -388,6 +391,7 @@ def train(
     *,
     fast_path: bool | None = None,
     eval_at_start: bool = False,
+    precision: str | None = None,
 ) -> TrainResult:
     """Train ``cfg`` on ``examples``, from scratch or from ``resume``.
 
@@ -400,11 +404,16 @@ def train(
     A stop request ends the run between steps, or between an evaluation's chunks: then
     the state is that of the steps done, and a run resumed from it takes the interrupted
     evaluation first (a state at an evaluation's step whose minibatch losses were not
-    yet reset by it)."""
+    yet reset by it).
+
+    ``precision``: the step's (``stages.plan.Plan.precision``); None, for a caller
+    without a plan, resolves the config's ``--precision`` on ``device`` here."""
     hooks = hooks or Hooks()
     fam, t = neural_family(cfg), cfg.train
     assert t is not None
-    model, opt, generator = build(cfg, device)
+    if precision is None:
+        precision = fam.precision(cfg, device)
+    model, opt, generator = build(cfg, device, precision)
     start, loss_sum, loss_count, elapsed0 = 0, 0.0, 0, 0.0
     if resume is not None:
         model.load_state_dict(resume.model)
