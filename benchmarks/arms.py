@@ -57,17 +57,20 @@ def _api() -> tuple[Any, Any, Any, Any]:
         from ngramlm.engine import Examples, train  # type: ignore[no-redef]
 
         from ngramlm.config import resolve as preset_config  # type: ignore[attr-defined,no-redef]
-        from ngramlm.training.loop import start_run  # type: ignore[attr-defined,no-redef]
+        from ngramlm.training.loop import start_run as old_run  # type: ignore[attr-defined]
 
-        return preset_config, start_run, Examples, train
+        return preset_config, old_run, Examples, train
     try:
         from ngramlm.stages.plan import Plan
-        from ngramlm.stages.run import start_run as run_plan
-
-        def start_run(s: Any, ds: Any, cfg: Any, preset: str | None = None) -> Any:
-            return run_plan(s, Plan.of(ds, cfg, preset=preset))
     except ImportError:  # before the plan: start_run took the dataset and config
-        from ngramlm.stages.run import start_run
+        from ngramlm.stages.run import start_run as before_plan
+
+        return preset_config, before_plan, Examples, train
+    from ngramlm.stages.run import start_run as run_plan
+
+    def start_run(s: Any, ds: Any, cfg: Any, preset: str | None = None) -> Any:
+        return run_plan(s, Plan.of(ds, cfg, preset=preset))
+
     return preset_config, start_run, Examples, train
 
 
@@ -139,7 +142,7 @@ def arm_sweep8(words: str, steps: int, threads: int) -> dict[str, Any]:
         try:
             from ngramlm.stages.grid import parse_lr_grid
         except ImportError:  # an earlier checkout: it lived in the sweep module
-            parse_lr_grid = sweep.parse_lr_grid
+            parse_lr_grid = getattr(sweep, "parse_lr_grid")  # noqa: B009
         lrs = parse_lr_grid("0.01:1:8")
         t0 = time.perf_counter()
         sw = sweep.create(s, ds, base, lrs, {}, 1, "bench")

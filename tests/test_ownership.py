@@ -19,7 +19,7 @@ import torch
 
 from ngramlm.errors import ClaimedError
 from ngramlm.models import preset_config
-from ngramlm.stages import run as run_module
+from ngramlm.stages import hooks as run_module
 from ngramlm.stages.plan import Plan
 from ngramlm.stages.prepare import prepare
 from ngramlm.stages.run import Progress, _create_run, execute_batched, start_run

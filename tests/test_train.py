@@ -508,7 +508,7 @@ def test_store_lost_mid_training_saves_the_checkpoint_to_a_file(
     pg_url: str, words_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from ngramlm.errors import StoreError
-    from ngramlm.stages import run as train_module
+    from ngramlm.stages import hooks as train_module
 
     monkeypatch.setattr(train_module, "RETRY_DELAYS_S", (0.05, 0.1, 0.2))
     monkeypatch.setattr(train_module, "FLUSH_S", 0.0)  # write at every progress step

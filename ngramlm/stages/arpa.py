@@ -22,9 +22,10 @@ from ngramlm.data import Vocab
 from ngramlm.errors import InputError, NotFoundError
 from ngramlm.models.ngram import ArpaConfig, BackoffModel, arpa_tables_of
 from ngramlm.models.ngram import arpa as arpa_format
+from ngramlm.stages.hooks import load_examples, with_retries
 from ngramlm.stages.plan import Plan
 from ngramlm.stages.prepare import resolve_dataset
-from ngramlm.stages.run import _create_run, load_examples, with_retries
+from ngramlm.stages.run import _create_run
 from ngramlm.store import Store
 from ngramlm.store.records import MetricRecord, RunRecord
 
