@@ -20,7 +20,7 @@ from ngramlm.stages.prepare import prepare
 from ngramlm.stages.report import Finding
 from ngramlm.stages.run import Progress, load_examples, resume_run, start_run
 from ngramlm.store import Store
-from ngramlm.training import loop
+from ngramlm.training import evaluating, loop
 from ngramlm.training.loop import EvalPoint, Examples, Hooks, train
 
 TINY = {"n_embd": 4, "n_hidden": 16, "steps": 300, "batch_size": 16, "eval_every": 100}
@@ -223,7 +223,7 @@ def test_a_stop_after_the_step_0_evaluation_resumes_without_a_second_one(store: 
 def costly(monkeypatch: pytest.MonkeyPatch, vocab_size: int) -> None:
     """Make the tiny character splits count as costly ones: past 64 distinct contexts,
     so their samples are 64 examples."""
-    monkeypatch.setattr(loop, "COSTLY_LOGITS", 64 * vocab_size)
+    monkeypatch.setattr(evaluating, "COSTLY_LOGITS", 64 * vocab_size)
 
 
 def test_intermediate_evaluations_of_a_costly_split_use_fixed_samples(
@@ -256,15 +256,15 @@ def test_a_short_run_on_costly_splits_evaluates_a_bounded_number_of_times(
     cfg, ex = tiny(store, eval_every=0, batch_size=8)
     costly(monkeypatch, cfg.model.vocab_size)
     out = train(cfg, ex, CPU, eval_at_start=True)
-    splits = loop.Splits.of(ex, cfg.model.vocab_size)
+    splits = evaluating.Splits.of(ex, cfg.model.vocab_size)
     per_eval = splits.train_probe.U.shape[0] + splits.dev_probe.U.shape[0]
     assert splits.costly and per_eval <= 128
-    evals = int(loop.EVAL_SHARE * 300 * loop.STEP_FORWARDS * 8 // per_eval)
+    evals = int(evaluating.EVAL_SHARE * 300 * evaluating.STEP_FORWARDS * 8 // per_eval)
     every = -(-300 // evals)
     assert 1 < evals < 20 and [p.step for p in out.points] == [0, *range(every, 301, every)]
     # a longer run gets its 20; a cheap split always does (the names: as before)
-    assert loop.eval_interval(TrainConfig(steps=200_000, batch_size=8), splits) == 10_000
-    monkeypatch.setattr(loop, "COSTLY_LOGITS", 2**30)
+    assert evaluating.eval_interval(TrainConfig(steps=200_000, batch_size=8), splits) == 10_000
+    monkeypatch.setattr(evaluating, "COSTLY_LOGITS", 2**30)
     assert [p.step for p in train(cfg, ex, CPU).points] == list(range(15, 301, 15))
 
 
