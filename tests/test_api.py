@@ -383,6 +383,29 @@ def test_create_sweep_takes_a_grid_mapping_and_join_trains_it(
             exp.run_sweep(sw, workers=-1)
 
 
+def test_a_grid_mapping_stays_data_and_is_checked_as_such(
+    sqlite_url: str, words_file: Path
+) -> None:
+    with open_store(sqlite_url) as exp:
+        exp.prepare(words_file)
+        bad = [
+            ({"n_hidden": "8,12"}, "give a list of values"),  # not split as text
+            ({"n_hidden": [8.5]}, "8.5 is not a valid int"),
+            ({"n_hidden": [True]}, "True is not a valid int"),
+            ({"width": [1]}, "unknown hyperparameter 'width'"),
+            ({"n_hidden": []}, "n_hidden has no values"),
+        ]
+        for grid, needle in bad:
+            with pytest.raises(InputError, match=re.escape(needle)):
+                exp.create_sweep("tiny", grid=grid, steps=40)
+        with pytest.raises(InputError, match="finite number > 0"):
+            exp.create_sweep("tiny", lr_grid=[0.1, -1.0], steps=40)
+    assert count_rows(sqlite_url, "sweeps") == 0  # nothing written for any of them
+    with open_store(sqlite_url) as exp:
+        sw = exp.create_sweep("tiny", grid={"n_hidden": [8, 12], "lr": [1, 0.1]}, steps=40)
+        assert sw.spec["grid"] == {"n_hidden": [8, 12]} and sw.spec["lr_grid"] == [1.0, 0.1]
+
+
 # --- the locked test split ----------------------------------------------------------------
 
 
@@ -403,6 +426,8 @@ def test_finalize_once_with_the_clis_refusals(sqlite_url: str, words_file: Path,
         with pytest.raises(AlreadyFinalized) as again:
             exp.finalize(best)
         assert isinstance(again.value, ConflictError) and again.value.evaluation == evaluation
+        result = exp.finalize_result(best)  # the same, as a result: what the CLI prints
+        assert not result.created and result.evaluation == evaluation and result.run.id == best.id
         assert exp.finalize(worst, yes=True).run_id == worst.id
         assert exp.runs_frame()["test_loss"].notna().sum() == 2
     r = cli("--db", sqlite_url, "finalize", str(best.id))
