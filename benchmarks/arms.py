@@ -52,13 +52,25 @@ def _api() -> tuple[Any, Any, Any, Any]:
     configs came from ``config.resolve``, the loop from ``engine``, runs from ``train``)."""
     try:
         from ngramlm.models import preset_config
-        from ngramlm.stages.run import start_run
         from ngramlm.training.loop import Examples, train
     except ImportError:
         from ngramlm.engine import Examples, train  # type: ignore[no-redef]
 
         from ngramlm.config import resolve as preset_config  # type: ignore[attr-defined,no-redef]
-        from ngramlm.training.loop import start_run  # type: ignore[attr-defined,no-redef]
+        from ngramlm.training.loop import start_run as old_run  # type: ignore[attr-defined]
+
+        return preset_config, old_run, Examples, train
+    try:
+        from ngramlm.stages.plan import Plan
+    except ImportError:  # before the plan: start_run took the dataset and config
+        from ngramlm.stages.run import start_run as before_plan
+
+        return preset_config, before_plan, Examples, train
+    from ngramlm.stages.run import start_run as run_plan
+
+    def start_run(s: Any, ds: Any, cfg: Any, preset: str | None = None) -> Any:
+        return run_plan(s, Plan.of(ds, cfg, preset=preset))
+
     return preset_config, start_run, Examples, train
 
 
@@ -127,7 +139,11 @@ def arm_sweep8(words: str, steps: int, threads: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         s, ds = _store_with(words, tmp)
         base = preset_config("lecture", {"steps": steps}, ds.vocab_size)
-        lrs = sweep.parse_lr_grid("0.01:1:8")
+        try:
+            from ngramlm.stages.grid import parse_lr_grid
+        except ImportError:  # an earlier checkout: it lived in the sweep module
+            parse_lr_grid = getattr(sweep, "parse_lr_grid")  # noqa: B009
+        lrs = parse_lr_grid("0.01:1:8")
         t0 = time.perf_counter()
         sw = sweep.create(s, ds, base, lrs, {}, 1, "bench")
         sweep.work(s, sw.id, resume=False, stop=threading.Event())
@@ -211,6 +227,7 @@ def arm_models(
     ``steps``: train ``best`` for that many steps instead of its 60,000 (a smoke run)."""
     from ngramlm.models import preset_config
     from ngramlm.stages.finalize import finalize as finalize_run
+    from ngramlm.stages.plan import Plan
     from ngramlm.stages.run import start_run
 
     out: dict[str, Any] = {}
@@ -219,7 +236,7 @@ def arm_models(
         runs = []
         for model, order in (("bigram", 2), ("kneser-ney", 5), ("kneser-ney", 6)):
             counted = preset_config(None, {"order": order}, ds.vocab_size, model=model)
-            runs.append((f"{model}-{order}", start_run(s, ds, counted).run))
+            runs.append((f"{model}-{order}", start_run(s, Plan.of(ds, counted)).run))
         cfg = preset_config("best", {}, ds.vocab_size)
         if steps is not None:  # a shorter run keeps its warm-up under a tenth of it
             assert cfg.train is not None
@@ -230,7 +247,7 @@ def arm_models(
             }
             cfg = preset_config("best", short, ds.vocab_size)
         t0 = time.perf_counter()
-        runs.append(("best", start_run(s, ds, cfg, preset="best").run))
+        runs.append(("best", start_run(s, Plan.of(ds, cfg, preset="best")).run))
         best_wall = time.perf_counter() - t0
         for name, run in runs:
             test = finalize_run(s, run.id).evaluation.test_loss if finalize else None

@@ -65,7 +65,7 @@ def search_arm(
     exp = ngramlm.open_store(url)
     prep = search.pop("prepare", {})
     ds = exp.prepare(path, name="data", **prep)
-    overrides = SMOKE if smoke else {}
+    overrides: dict[str, Any] = SMOKE if smoke else {}
     sw = exp.search(ds, budget=f"{minutes * 60:.0f}s", workers=workers, **search, **overrides)
     rows = exp.search_trials(sw)
     return best_line(rows), exp, sw

@@ -67,7 +67,7 @@ class TrainConfig:
     warmup: int = 0  # linear warm-up steps (cosine and constant schedules)
     weight_decay: float = 0.0  # decoupled for adamw, L2 for sgd
     seed: int = 42  # one seed drives init, minibatches and dropout
-    eval_every: int = 0  # 0: 20 a run, fewer on costly splits (training.loop.eval_interval)
+    eval_every: int = 0  # 0: 20 a run, fewer on costly splits (training.evaluating.eval_interval)
     checkpoint_every: int = 0  # 0: at every evaluation
     device: Device = "auto"
     # The output layer's products: auto takes bf16 where the hardware has bfloat16 matrix

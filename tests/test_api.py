@@ -79,7 +79,7 @@ def test_public_names_are_listed_and_documented() -> None:
         assert value is getattr(api, name), name
         if callable(value):
             assert (value.__doc__ or "").strip(), f"{name} has no docstring"
-    public = [m for m in vars(Experiments) if not m.startswith("_")]
+    public = [m for m in dir(Experiments) if not m.startswith("_")]  # every mixin's
     for name in public:
         assert (getattr(Experiments, name).__doc__ or "").strip(), f"Experiments.{name}"
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
@@ -89,7 +89,7 @@ def test_public_names_are_listed_and_documented() -> None:
 def test_the_public_module_is_mypy_strict_clean() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent",
-         "ngramlm/api.py", "ngramlm/__init__.py"],
+         "ngramlm/api", "ngramlm/__init__.py"],
         cwd=REPO, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
@@ -134,7 +134,7 @@ def test_the_test_split_is_not_readable(trained: Trained) -> None:
         for split in ("test", "all", ""):
             with pytest.raises(InputError, match="locked"):
                 exp.words("tiny", split)
-    api_source = (REPO / "ngramlm" / "api.py").read_text()
+    api_source = "".join(p.read_text() for p in (REPO / "ngramlm" / "api").glob("*.py"))
     assert "finalize_with_test_words" not in api_source  # only finalize.py reads them
 
 
@@ -383,6 +383,29 @@ def test_create_sweep_takes_a_grid_mapping_and_join_trains_it(
             exp.run_sweep(sw, workers=-1)
 
 
+def test_a_grid_mapping_stays_data_and_is_checked_as_such(
+    sqlite_url: str, words_file: Path
+) -> None:
+    with open_store(sqlite_url) as exp:
+        exp.prepare(words_file)
+        bad = [
+            ({"n_hidden": "8,12"}, "give a list of values"),  # not split as text
+            ({"n_hidden": [8.5]}, "8.5 is not a valid int"),
+            ({"n_hidden": [True]}, "True is not a valid int"),
+            ({"width": [1]}, "unknown hyperparameter 'width'"),
+            ({"n_hidden": []}, "n_hidden has no values"),
+        ]
+        for grid, needle in bad:
+            with pytest.raises(InputError, match=re.escape(needle)):
+                exp.create_sweep("tiny", grid=grid, steps=40)
+        with pytest.raises(InputError, match="finite number > 0"):
+            exp.create_sweep("tiny", lr_grid=[0.1, -1.0], steps=40)
+    assert count_rows(sqlite_url, "sweeps") == 0  # nothing written for any of them
+    with open_store(sqlite_url) as exp:
+        sw = exp.create_sweep("tiny", grid={"n_hidden": [8, 12], "lr": [1, 0.1]}, steps=40)
+        assert sw.spec["grid"] == {"n_hidden": [8, 12]} and sw.spec["lr_grid"] == [1.0, 0.1]
+
+
 # --- the locked test split ----------------------------------------------------------------
 
 
@@ -403,6 +426,8 @@ def test_finalize_once_with_the_clis_refusals(sqlite_url: str, words_file: Path,
         with pytest.raises(AlreadyFinalized) as again:
             exp.finalize(best)
         assert isinstance(again.value, ConflictError) and again.value.evaluation == evaluation
+        result = exp.finalize_result(best)  # the same, as a result: what the CLI prints
+        assert not result.created and result.evaluation == evaluation and result.run.id == best.id
         assert exp.finalize(worst, yes=True).run_id == worst.id
         assert exp.runs_frame()["test_loss"].notna().sum() == 2
     r = cli("--db", sqlite_url, "finalize", str(best.id))

@@ -231,6 +231,7 @@ def test_finalize_path_equals_the_loops_dev_path_on_the_same_words(
     from ngramlm.evaluation import EvalSet, evaluate_set
     from ngramlm.models import preset_config
     from ngramlm.stages.finalize import _test_loss
+    from ngramlm.stages.plan import Plan
     from ngramlm.stages.prepare import prepare
     from ngramlm.stages.run import start_run
 
@@ -239,7 +240,7 @@ def test_finalize_path_equals_the_loops_dev_path_on_the_same_words(
     with Store(sqlite_url) as s:
         ds = prepare(s, words_file, "tiny", 42).dataset
         cfg = preset_config(preset, options, ds.vocab_size, model=model_name)
-        out = start_run(s, ds, cfg)
+        out = start_run(s, Plan.of(ds, cfg))
         run = s.run(out.run.id)
         ckpt = s.checkpoint(run.id)
         dev_words = s.words(ds.id, "dev")

@@ -15,11 +15,12 @@ from ngramlm.config import RunConfig, TrainConfig
 from ngramlm.evaluation import EvalSet, evaluate_set
 from ngramlm.models import preset_config
 from ngramlm.stages import report
+from ngramlm.stages.plan import Plan
 from ngramlm.stages.prepare import prepare
 from ngramlm.stages.report import Finding
 from ngramlm.stages.run import Progress, load_examples, resume_run, start_run
 from ngramlm.store import Store
-from ngramlm.training import loop
+from ngramlm.training import evaluating, loop
 from ngramlm.training.loop import EvalPoint, Examples, Hooks, train
 
 TINY = {"n_embd": 4, "n_hidden": 16, "steps": 300, "batch_size": 16, "eval_every": 100}
@@ -66,7 +67,7 @@ def curve(store: Store, run_id: int) -> list[tuple]:
 def test_a_run_records_its_step_0_losses_near_ln_v(store: Store) -> None:
     """makemore part 3's first check: the initial loss is about ln V (uniform)."""
     ds = store.dataset("tiny")
-    out = start_run(store, ds, tiny(store)[0])
+    out = start_run(store, Plan.of(ds, tiny(store)[0]))
     first = store.metrics(out.run.id)[0]
     assert first.step == 0 and first.batch_loss is None
     assert first.train_loss == pytest.approx(math.log(ds.vocab_size), abs=0.05)
@@ -89,7 +90,7 @@ def test_the_step_0_evaluation_draws_nothing_from_the_generator(store: Store) ->
 def test_plots_draw_the_step_0_point(store: Store) -> None:
     from ngramlm.plots import curves_figure
 
-    out = start_run(store, store.dataset("tiny"), tiny(store)[0])
+    out = start_run(store, Plan.of(store.dataset("tiny"), tiny(store)[0]))
     fig = curves_figure([(out.run, store.metrics(out.run.id))])
     assert all(line.get_xdata()[0] == 0 for line in fig.axes[0].get_lines())  # type: ignore[index]
 
@@ -137,7 +138,7 @@ def test_plain_progress_shows_a_dash_until_a_loss_is_known_and_the_threads(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cap = Captured(monkeypatch)
-    run = start_run(store, store.dataset("tiny"), tiny(store)[0]).run
+    run = start_run(store, Plan.of(store.dataset("tiny"), tiny(store)[0])).run
     p = cap.progress
     with cap.console.capture() as out:
         p.start(run, 300, 0)
@@ -181,9 +182,11 @@ def test_a_stop_during_an_evaluation_is_killed_and_resumes_equal(
     ds = store.dataset("tiny")
     monkeypatch.setattr(evaluation, "EVAL_FLOATS", 40 * ds.vocab_size)  # chunks to stop in
     cfg = tiny(store)[0]
-    full = start_run(store, ds, cfg)
+    full = start_run(store, Plan.of(ds, cfg))
     stop = threading.Event()
-    killed = start_run(store, ds, cfg, progress=StopInEvaluation(stop, at // 100), stop=stop)
+    killed = start_run(
+        store, Plan.of(ds, cfg), progress=StopInEvaluation(stop, at // 100), stop=stop
+    )
     assert killed.run.status == "killed" and killed.run.steps_done == at
     assert store.checkpoint(killed.run.id).step == at  # type: ignore[union-attr]
     assert [m.step for m in store.metrics(killed.run.id)] == [0, 100, 200, 300][: at // 100]
@@ -206,9 +209,9 @@ def test_a_stop_after_the_step_0_evaluation_resumes_without_a_second_one(store: 
 
     ds = store.dataset("tiny")
     cfg = tiny(store)[0]
-    full = start_run(store, ds, cfg)
+    full = start_run(store, Plan.of(ds, cfg))
     stop = threading.Event()
-    killed = start_run(store, ds, cfg, progress=StopAfterStep0(stop), stop=stop)
+    killed = start_run(store, Plan.of(ds, cfg), progress=StopAfterStep0(stop), stop=stop)
     assert killed.run.status == "killed" and [m.step for m in store.metrics(killed.run.id)] == [0]
     resume_run(store, killed.run.id)
     assert curve(store, killed.run.id) == curve(store, full.run.id)
@@ -220,7 +223,7 @@ def test_a_stop_after_the_step_0_evaluation_resumes_without_a_second_one(store: 
 def costly(monkeypatch: pytest.MonkeyPatch, vocab_size: int) -> None:
     """Make the tiny character splits count as costly ones: past 64 distinct contexts,
     so their samples are 64 examples."""
-    monkeypatch.setattr(loop, "COSTLY_LOGITS", 64 * vocab_size)
+    monkeypatch.setattr(evaluating, "COSTLY_LOGITS", 64 * vocab_size)
 
 
 def test_intermediate_evaluations_of_a_costly_split_use_fixed_samples(
@@ -239,7 +242,7 @@ def test_intermediate_evaluations_of_a_costly_split_use_fixed_samples(
     assert (out.train_loss, out.dev_loss) == (whole.train_loss, whole.dev_loss)
     # an intermediate dev loss is that of 64 evenly spaced dev examples
     assert out.points[0].dev_loss != whole.points[0].dev_loss
-    model, _, _ = loop.build(cfg, CPU)
+    model, _, _ = loop.build(cfg, CPU, "fp32")
     n, V = ex.Xdev.shape[0], cfg.model.vocab_size
     ix = torch.arange(64) * n // 64
     assert out.points[0].dev_loss == evaluate_set(model, EvalSet.of(ex.Xdev[ix], ex.Ydev[ix], V))
@@ -253,15 +256,15 @@ def test_a_short_run_on_costly_splits_evaluates_a_bounded_number_of_times(
     cfg, ex = tiny(store, eval_every=0, batch_size=8)
     costly(monkeypatch, cfg.model.vocab_size)
     out = train(cfg, ex, CPU, eval_at_start=True)
-    splits = loop.Splits.of(ex, cfg.model.vocab_size)
+    splits = evaluating.Splits.of(ex, cfg.model.vocab_size)
     per_eval = splits.train_probe.U.shape[0] + splits.dev_probe.U.shape[0]
     assert splits.costly and per_eval <= 128
-    evals = int(loop.EVAL_SHARE * 300 * loop.STEP_FORWARDS * 8 // per_eval)
+    evals = int(evaluating.EVAL_SHARE * 300 * evaluating.STEP_FORWARDS * 8 // per_eval)
     every = -(-300 // evals)
     assert 1 < evals < 20 and [p.step for p in out.points] == [0, *range(every, 301, every)]
     # a longer run gets its 20; a cheap split always does (the names: as before)
-    assert loop.eval_interval(TrainConfig(steps=200_000, batch_size=8), splits) == 10_000
-    monkeypatch.setattr(loop, "COSTLY_LOGITS", 2**30)
+    assert evaluating.eval_interval(TrainConfig(steps=200_000, batch_size=8), splits) == 10_000
+    monkeypatch.setattr(evaluating, "COSTLY_LOGITS", 2**30)
     assert [p.step for p in train(cfg, ex, CPU).points] == list(range(15, 301, 15))
 
 

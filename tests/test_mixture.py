@@ -16,6 +16,7 @@ import torch
 from ngramlm import checkpoint
 from ngramlm.data import build_examples
 from ngramlm.models import mixture, preset_config
+from ngramlm.stages.plan import Plan
 from ngramlm.stages.run import start_run
 from ngramlm.store import Store
 
@@ -187,7 +188,7 @@ def test_bad_input_is_one_line_and_writes_nothing(
         stop = threading.Event()
         stop.set()
         cfg = preset_config(None, {"order": 3}, s.dataset("syn").vocab_size, model="kneser-ney")
-        killed = start_run(s, s.dataset("syn"), cfg, stop=stop).run.id
+        killed = start_run(s, Plan.of(s.dataset("syn"), cfg), stop=stop).run.id
     mix = ("train", "--model", "mixture", "--mix")
     cases = {
         (*mix, f"{net},99"): "no run 99",
@@ -291,7 +292,7 @@ def test_a_killed_mixture_resumes(runs: tuple[str, int, int]) -> None:
         cfg = preset_config(None, {"mix": f"{net},{kn}"}, ds.vocab_size, model="mixture")
         stop = threading.Event()
         stop.set()
-        killed = start_run(s, ds, cfg, stop=stop).run
+        killed = start_run(s, Plan.of(ds, cfg), stop=stop).run
         assert killed.status == "killed" and killed.block_size == 4
         done = resume_run(s, killed.id).run
     assert done.status == "finished" and done.dev_loss is not None

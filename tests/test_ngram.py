@@ -397,6 +397,7 @@ def test_crashed_count_run_resumes_by_counting_again(cli, prepared: str) -> None
     import socket
 
     from ngramlm import __version__
+    from ngramlm.stages.plan import Plan
     from ngramlm.stages.run import start_run
 
     from .test_train import age_heartbeat
@@ -404,7 +405,7 @@ def test_crashed_count_run_resumes_by_counting_again(cli, prepared: str) -> None
     store = Store(prepared)
     ds = store.dataset("tiny")
     cfg = preset_config(None, {"order": 3}, ds.vocab_size, model="kneser-ney")
-    full = start_run(store, ds, cfg).run
+    full = start_run(store, Plan.of(ds, cfg)).run
     died = store.create_run(
         dataset_id=ds.id, kind="train", name=None, preset=None, config=cfg.to_dict(),
         config_hash=cfg.config_hash(), columns=family_of(cfg).columns(cfg), device="cpu",
@@ -444,6 +445,7 @@ def test_report_compare_refusals(cli, prepared: str, tmp_path: Path) -> None:
 def test_stopped_count_run_is_killed_then_resumes(prepared: str) -> None:
     import threading
 
+    from ngramlm.stages.plan import Plan
     from ngramlm.stages.run import resume_run, start_run
 
     store = Store(prepared)
@@ -451,7 +453,7 @@ def test_stopped_count_run_is_killed_then_resumes(prepared: str) -> None:
     cfg = preset_config(None, {"order": 4}, ds.vocab_size, model="kneser-ney")
     stop = threading.Event()
     stop.set()  # Ctrl-C arrived while counting
-    killed = start_run(store, ds, cfg, stop=stop)
+    killed = start_run(store, Plan.of(ds, cfg), stop=stop)
     assert killed.run.status == "killed" and killed.result.stopped
     assert store.checkpoint(killed.run.id) is None and store.metrics(killed.run.id) == []
     resumed = resume_run(store, killed.run.id)

@@ -198,7 +198,7 @@ def test_a_logit_far_above_the_target_keeps_its_gradient(gap: float) -> None:
 
 def test_intermediate_losses_sample_only_costly_splits() -> None:
     from ngramlm.evaluation import EvalSet
-    from ngramlm.training.loop import COSTLY_LOGITS, sample_of
+    from ngramlm.training.evaluating import COSTLY_LOGITS, sample_of
 
     g = torch.Generator().manual_seed(0)
     X, Y = torch.randint(0, 27, (200_000, 3), generator=g), torch.randint(0, 27, (200_000,))

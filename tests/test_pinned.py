@@ -32,6 +32,7 @@ import torch
 
 from ngramlm.data import Vocab, build_examples, read_words, split_words
 from ngramlm.models import family, preset_config
+from ngramlm.stages.plan import Plan
 from ngramlm.stages.prepare import prepare
 from ngramlm.stages.run import start_run
 from ngramlm.store import Store
@@ -170,7 +171,7 @@ def test_bigram_add_one_on_the_names_through_the_store(sqlite_url: str) -> None:
     with Store(sqlite_url) as s:
         ds = prepare(s, Path(MAKEMORE), "names", 42).dataset
         assert (ds.n_train, ds.n_dev, ds.n_test, ds.vocab_size) == (25626, 3203, 3204, 27)
-        out = start_run(s, ds, preset_config(None, {}, ds.vocab_size, model="bigram"))
+        out = start_run(s, Plan.of(ds, preset_config(None, {}, ds.vocab_size, model="bigram")))
         run = s.run(out.run.id)  # as stored
     assert run.status == "finished" and run.extra["smoothing"] == 1.0
     assert round(run.dev_loss, 4) == 2.4533 and round(run.train_loss, 4) == 2.4548

@@ -293,6 +293,7 @@ def test_a_running_run_shows_its_steps_of_the_target(
     cli, sqlite_url: str, words_file: Path
 ) -> None:
     from ngramlm.models import preset_config
+    from ngramlm.stages.plan import Plan
     from ngramlm.stages.run import run_columns
     from ngramlm.store import Store
 
@@ -300,11 +301,10 @@ def test_a_running_run_shows_its_steps_of_the_target(
     with Store(sqlite_url) as store:
         ds = store.dataset("tiny")
         cfg = preset_config(None, {"steps": 60_000}, len(ds.vocab))
-        import torch
 
         run = store.create_run(
             dataset_id=ds.id, kind="train", name=None, preset=None, config=cfg.to_dict(),
-            config_hash=cfg.config_hash(), columns=run_columns(cfg, torch.device("cpu")),
+            config_hash=cfg.config_hash(), columns=run_columns(Plan.of(ds, cfg, threads=1)),
             device="cpu", host="h", pid=1, version="v",
         )  # fmt: skip
         store.add_metrics(run.id, [], steps_done=1200)

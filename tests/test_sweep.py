@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from ngramlm.errors import InputError
 from ngramlm.models import preset_config
-from ngramlm.stages.sweep import parse_grid, parse_lr_grid
+from ngramlm.stages.grid import parse_grid, parse_lr_grid
 from ngramlm.store import Store
 
 from .conftest import count_rows

@@ -23,6 +23,7 @@ from ngramlm.config import RunConfig
 from ngramlm.errors import InputError
 from ngramlm.models import preset_config
 from ngramlm.models.mlp import MLP, MLPConfig
+from ngramlm.stages.plan import Plan
 from ngramlm.stages.prepare import prepare
 from ngramlm.stages.run import Progress, resume_run, start_run
 from ngramlm.store import Store
@@ -145,10 +146,10 @@ def test_every_option_trains_and_lowers_the_loss(db_url: str, store: Store, opts
     ds = store.dataset("tiny")
     cfg = tiny_cfg(store, **opts)
     ex = load_examples(store, ds, cfg.model.block_size)
-    initial_model, _, _ = build(cfg, torch.device("cpu"))
+    initial_model, _, _ = build(cfg, torch.device("cpu"), "fp32")
     initial = evaluate_set(initial_model, EvalSet.of(ex.Xtr, ex.Ytr, ds.vocab_size))
     assert initial == pytest.approx(math.log(ds.vocab_size), abs=0.05)  # part 3's init
-    out = start_run(store, ds, cfg)
+    out = start_run(store, Plan.of(ds, cfg))
     assert out.run.status == "finished"
     final = out.run.train_loss
     assert final is not None and math.isfinite(final)
@@ -161,9 +162,9 @@ def test_every_option_trains_and_lowers_the_loss(db_url: str, store: Store, opts
 
 def test_same_seed_same_losses_other_seed_other_losses(store: Store) -> None:
     ds = store.dataset("tiny")
-    a = start_run(store, ds, tiny_cfg(store))
-    b = start_run(store, ds, tiny_cfg(store))
-    c = start_run(store, ds, tiny_cfg(store, seed=7))
+    a = start_run(store, Plan.of(ds, tiny_cfg(store)))
+    b = start_run(store, Plan.of(ds, tiny_cfg(store)))
+    c = start_run(store, Plan.of(ds, tiny_cfg(store, seed=7)))
     curve = lambda o: [(p.step, p.train_loss, p.dev_loss, p.batch_loss) for p in o.result.points]  # noqa: E731
     assert curve(a) == curve(b)
     assert curve(a) != curve(c)
@@ -176,9 +177,9 @@ def test_same_seed_same_losses_other_seed_other_losses(store: Store) -> None:
 def test_resume_after_kill_equals_uninterrupted(store: Store, opts: dict) -> None:
     ds = store.dataset("tiny")
     cfg = tiny_cfg(store, **opts)
-    full = start_run(store, ds, cfg)
+    full = start_run(store, Plan.of(ds, cfg))
     stop = threading.Event()
-    killed = start_run(store, ds, cfg, progress=StopAt(stop, 250), stop=stop)
+    killed = start_run(store, Plan.of(ds, cfg), progress=StopAt(stop, 250), stop=stop)
     assert killed.run.status == "killed" and killed.run.steps_done == 250
     assert store.checkpoint(killed.run.id).step == 250  # type: ignore[union-attr]
     resumed = resume_run(store, killed.run.id)
@@ -206,11 +207,11 @@ def test_crashed_run_is_shown_as_crashed_and_resumes_from_its_checkpoint(
 ) -> None:
     ds = store.dataset("tiny")
     cfg = tiny_cfg(store)
-    full = start_run(store, ds, cfg)
+    full = start_run(store, Plan.of(ds, cfg))
     # A run that died at step 400 without a word: its periodic checkpoint is at 400
     # (checkpoints follow evaluations), its curve has points up to 400 and maybe beyond.
     stop = threading.Event()
-    died = start_run(store, ds, cfg, progress=StopAt(stop, 400), stop=stop)
+    died = start_run(store, Plan.of(ds, cfg), progress=StopAt(stop, 400), stop=stop)
     age_heartbeat(db_url, died.run.id)
     assert store.run(died.run.id).status == "crashed"
     resumed = resume_run(store, died.run.id)
@@ -223,7 +224,7 @@ def test_crashed_run_is_shown_as_crashed_and_resumes_from_its_checkpoint(
 def test_a_running_run_cannot_be_resumed_twice(store: Store) -> None:
     from ngramlm.errors import ConflictError
 
-    out = start_run(store, store.dataset("tiny"), tiny_cfg(store))
+    out = start_run(store, Plan.of(store.dataset("tiny"), tiny_cfg(store)))
     with pytest.raises(ConflictError, match="finished"):
         resume_run(store, out.run.id)
 
@@ -236,7 +237,7 @@ class Boom(Progress):
 
 def test_exception_marks_the_run_failed_with_its_message(store: Store) -> None:
     with pytest.raises(RuntimeError):
-        start_run(store, store.dataset("tiny"), tiny_cfg(store), progress=Boom())
+        start_run(store, Plan.of(store.dataset("tiny"), tiny_cfg(store)), progress=Boom())
     run = store.runs()[0]
     assert run.status == "failed" and "disk on fire" in (run.error or "")
     assert run.ended_at is not None
@@ -295,7 +296,9 @@ def test_sigterm_kills_with_a_checkpoint_then_resume_finishes(
 
 
 def test_checkpoint_round_trip_is_safetensors_without_pickle(store: Store) -> None:
-    out = start_run(store, store.dataset("tiny"), tiny_cfg(store, optimizer="adamw", lr=0.01))
+    out = start_run(
+        store, Plan.of(store.dataset("tiny"), tiny_cfg(store, optimizer="adamw", lr=0.01))
+    )
     ckpt = store.checkpoint(out.run.id)
     assert ckpt is not None and ckpt.sha256 == out.run.checkpoint_sha256
     header_len = int.from_bytes(ckpt.data[:8], "little")
@@ -475,7 +478,7 @@ def test_stale_heartbeat_reads_as_crashed() -> None:
 
 
 def test_eval_points_record_full_split_losses(store: Store) -> None:
-    out = start_run(store, store.dataset("tiny"), tiny_cfg(store))
+    out = start_run(store, Plan.of(store.dataset("tiny"), tiny_cfg(store)))
     points: list[EvalPoint] = out.result.points
     assert [p.step for p in points] == [0, 100, 200, 300, 400, 500, 600]
     assert all(p.train_loss and p.dev_loss and not p.sampled for p in points)
@@ -505,7 +508,7 @@ def test_store_lost_mid_training_saves_the_checkpoint_to_a_file(
     pg_url: str, words_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from ngramlm.errors import StoreError
-    from ngramlm.stages import run as train_module
+    from ngramlm.stages import hooks as train_module
 
     monkeypatch.setattr(train_module, "RETRY_DELAYS_S", (0.05, 0.1, 0.2))
     monkeypatch.setattr(train_module, "FLUSH_S", 0.0)  # write at every progress step
@@ -513,7 +516,7 @@ def test_store_lost_mid_training_saves_the_checkpoint_to_a_file(
     prepare(store, words_file, "tiny", 42)
     cfg = preset_config("default", {**TINY, "steps": 2000}, store.dataset("tiny").vocab_size)
     with pytest.raises(StoreError, match="checkpoint is saved to") as err:
-        start_run(store, store.dataset("tiny"), cfg, progress=DropStoreAt(pg_url, 500))
+        start_run(store, Plan.of(store.dataset("tiny"), cfg), progress=DropStoreAt(pg_url, 500))
     store.close()
     saved = list(tmp_path.glob("ngramlm-run-1-step-*.safetensors"))
     assert len(saved) == 1 and str(saved[0]) in str(err.value)

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from ngramlm.data import Vocab, build_examples
 from ngramlm.models import family, preset_config
 from ngramlm.models.wavenet import WaveNet, WaveNetConfig
+from ngramlm.stages.plan import Plan
 from ngramlm.stages.prepare import prepare
 from ngramlm.stages.run import resume_run, start_run
 from ngramlm.store import Store
@@ -262,9 +263,9 @@ def test_resume_after_kill_equals_uninterrupted(store: Store) -> None:
     ends with the very losses of an uninterrupted one."""
     ds = store.dataset("tiny")
     cfg = preset_config("wavenet", TINY, ds.vocab_size)
-    full = start_run(store, ds, cfg)
+    full = start_run(store, Plan.of(ds, cfg))
     stop = threading.Event()
-    killed = start_run(store, ds, cfg, progress=StopAt(stop, 250), stop=stop)
+    killed = start_run(store, Plan.of(ds, cfg), progress=StopAt(stop, 250), stop=stop)
     assert killed.run.status == "killed" and killed.run.steps_done == 250
     assert store.checkpoint(killed.run.id).step == 250  # type: ignore[union-attr]
     resumed = resume_run(store, killed.run.id)
@@ -275,5 +276,7 @@ def test_resume_after_kill_equals_uninterrupted(store: Store) -> None:
     b = [(m.step, m.train_loss, m.dev_loss, m.batch_loss) for m in store.metrics(resumed.run.id)]
     assert a == b and len(a) == 7  # steps 0, 100..600
     # and another seed is another run
-    other = start_run(store, ds, preset_config("wavenet", {**TINY, "seed": 7}, ds.vocab_size))
+    other = start_run(
+        store, Plan.of(ds, preset_config("wavenet", {**TINY, "seed": 7}, ds.vocab_size))
+    )
     assert other.run.dev_loss != full.run.dev_loss

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from ngramlm.api import AlreadyFinalized
 from ngramlm.cli import options as o
 from ngramlm.cli.common import api, console, err_console, fmt_loss, print_json
 
@@ -25,13 +24,8 @@ def finalize_cmd(
     as_json: o.Json = False,
 ) -> None:
     """Evaluate a finished run on the test split: once per run, ever."""
-    exp = api(ctx)
-    rid = exp.run_id(run)
-    try:
-        e, created = exp.finalize(rid, yes=yes), True
-    except AlreadyFinalized as already:
-        e, created = already.evaluation, False
-    r = exp.run(rid)
+    result = api(ctx).finalize_result(run, yes=yes)
+    r, e, created = result.run, result.evaluation, result.created
     if as_json:
         print_json(
             {

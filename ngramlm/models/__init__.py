@@ -50,6 +50,7 @@ __all__ = [
     "NeuralFamily",
     "config_from_dict",
     "family",
+    "options",
     "preset_config",
     "preset_names",
     "resolve",
@@ -76,6 +77,15 @@ def resolve(
     """The validated config of ``--model``/``--preset`` with the given options on top
     (None: not given), and the preset it used. A preset names its family, so ``--preset
     wavenet`` alone picks the WaveNet; no preset takes the family's default one."""
+    fam, used, values = options(model, preset, overrides)
+    return fam.make_config(values, vocab_size), used
+
+
+def options(
+    model: str | None, preset: str | None, overrides: Mapping[str, Any]
+) -> tuple[Family, str | None, dict[str, Any]]:
+    """``resolve``'s first half, which needs no dataset: the family, the preset it used
+    and the option values (the preset's with the given ones on top), names checked."""
     presets = preset_names()
     if preset is not None and preset not in presets:
         raise InputError(f"unknown preset {preset!r}; use one of: {', '.join(presets)}")
@@ -95,7 +105,7 @@ def resolve(
     if "steps" in given and "epochs" not in given:
         values.pop("epochs", None)  # explicit steps replace a preset's epochs
     values.update(given)
-    return fam.make_config(values, vocab_size), preset
+    return fam, preset, values
 
 
 def config_from_dict(d: Mapping[str, Any]) -> RunConfig:

@@ -16,16 +16,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from ngramlm import checkpoint
 from ngramlm.config import RunConfig
 from ngramlm.data import Vocab
 from ngramlm.errors import InputError, NotFoundError
 from ngramlm.models.ngram import ArpaConfig, BackoffModel, arpa_tables_of
 from ngramlm.models.ngram import arpa as arpa_format
+from ngramlm.stages.hooks import load_examples, with_retries
+from ngramlm.stages.plan import Plan
 from ngramlm.stages.prepare import resolve_dataset
-from ngramlm.stages.run import _create_run, load_examples, with_retries
+from ngramlm.stages.run import _create_run
 from ngramlm.store import Store
 from ngramlm.store.records import MetricRecord, RunRecord
 
@@ -82,7 +82,7 @@ def import_arpa(store: Store, path: Path, dataset: str, name: str | None = None)
     train_loss = model.mean_nll(ex.Xtr, ex.Ytr)
     data, ckpt_sha = checkpoint.counted_to_bytes(model, cfg, ds.vocab, unit=ds.unit)
     elapsed = time.perf_counter() - t0
-    run = _create_run(store, ds, cfg, "train", name, None, torch.device("cpu"))
+    run = _create_run(store, Plan.of(ds, cfg, threads=1), "train", name)
     metric = MetricRecord(1, elapsed, 0.0, None, train_loss, dev_loss)
     with_retries(lambda: store.add_metrics(run.id, [metric], steps_done=1))
     with_retries(lambda: store.save_checkpoint(run.id, 1, ckpt_sha, data))

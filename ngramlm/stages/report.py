@@ -245,7 +245,7 @@ def diagnose(run: RunRecord, metrics: Sequence[MetricRecord]) -> list[Finding]:
       with a gap of 0.064 and dev at its lowest, and ten times the parameters (``--preset
       best``) widen the gap to 0.23 and lower dev by 0.16. ``DEV_RISE`` is 0.02, not
       less, because a word corpus's intermediate dev losses are on a fixed sample
-      (``training.loop.sample_of``) that may sit ~0.01 off the whole split's.
+      (``training.evaluating.sample_of``) that may sit ~0.01 off the whole split's.
 
     The second finding reads the end of the curve: still falling (train longer), or
     plateaued."""

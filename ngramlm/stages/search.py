@@ -35,6 +35,7 @@ from ngramlm.config import RunConfig
 from ngramlm.errors import ClaimedError, InputError
 from ngramlm.models import config_from_dict, family_of
 from ngramlm.stages.halving import RungProgress, TrialStop, rungs
+from ngramlm.stages.plan import Plan
 from ngramlm.stages.run import Progress, execute_run, resume_run, run_columns
 from ngramlm.stages.space import Dim, parse_dim
 from ngramlm.store import Store
@@ -301,7 +302,7 @@ def work(
             sweep_id,
             (cfg.to_dict(), cfg.config_hash(), batched.group_key(cfg)),
             limit=search["trials"],
-            columns=lambda c: run_columns(config_from_dict(c), device),
+            columns=lambda c: run_columns(Plan.point(dataset, c)),
             device=str(device),
             host=host,
             pid=pid,
@@ -322,7 +323,8 @@ def work(
             store.end_run(run.id, status="failed", error=str(exc), steps_done=0)
             continue
         watch, trial_stop = progress()
-        outcome = execute_run(store, run, dataset, cfg, device, watch, trial_stop)
+        plan = Plan.point(dataset, cfg)
+        outcome = execute_run(store, run, plan, watch, trial_stop)
         trained += 1
         if outcome.run.status == "killed":
             return SearchReport(trained, True)

@@ -8,8 +8,6 @@ however many workers run. Every point becomes an ordinary run linked to its swee
 
 from __future__ import annotations
 
-import itertools
-import math
 import os
 import signal
 import socket
@@ -25,7 +23,9 @@ from typing import Any
 from ngramlm import __version__
 from ngramlm.config import RunConfig
 from ngramlm.errors import ClaimedError, InputError, WorkersDied
-from ngramlm.models import config_from_dict, family_of
+from ngramlm.models import config_from_dict
+from ngramlm.stages.grid import expand
+from ngramlm.stages.plan import Plan
 from ngramlm.stages.report import best_by_dev
 from ngramlm.stages.run import (
     Outcome,
@@ -40,121 +40,6 @@ from ngramlm.store.records import DatasetRecord, RunRecord, SweepRecord
 from ngramlm.training import batched
 from ngramlm.training import threads as threads_policy
 from ngramlm.training.loop import resolve_device
-
-MAX_POINTS = 10_000
-
-# --- parsing the grid ------------------------------------------------------------------
-
-
-def parse_lr_grid(text: str) -> list[float]:
-    """``0.01,0.1,1`` or a log-spaced range ``START:STOP:COUNT`` (both ends included)."""
-    text = text.strip()
-    if not text:  # '' is not "the default rate": a one-point sweep nobody asked for
-        raise InputError("--lr-grid is empty; give values like 0.01,0.1,1 or a range 1e-3:1:7")
-    try:
-        if ":" in text:
-            start_s, stop_s, count_s = text.split(":")
-            start, stop, count = float(start_s), float(stop_s), int(count_s)
-            if not (start > 0 and stop > 0 and math.isfinite(start) and math.isfinite(stop)):
-                raise ValueError
-            if count < 1 or count > MAX_POINTS:
-                raise ValueError
-            if count == 1:
-                return [start]
-            a, b = math.log10(start), math.log10(stop)
-            return [float(f"{10 ** (a + (b - a) * i / (count - 1)):.6g}") for i in range(count)]
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise InputError(
-            f"--lr-grid {text!r} is not a list like 0.01,0.1,1 or a range like 1e-3:1:7"
-        ) from None
-    if not values:
-        raise InputError("--lr-grid is empty; give values like 0.01,0.1,1")
-    for v in values:
-        if not (math.isfinite(v) and v > 0):
-            raise InputError(f"--lr-grid value {v} must be a finite number > 0")
-    return values
-
-
-def _parse_value(key: str, raw: str, kind: type) -> Any:
-    raw = raw.strip()
-    try:
-        if kind is bool:
-            if raw.lower() in ("true", "1", "yes"):
-                return True
-            if raw.lower() in ("false", "0", "no"):
-                return False
-            raise ValueError
-        if kind is int:
-            return int(raw)
-        if kind is float:
-            return float(raw)
-        return raw
-    except ValueError:
-        raise InputError(
-            f"--grid {key}: {raw!r} is not a valid {kind.__name__}; e.g. --grid n_hidden=100,200"
-        ) from None
-
-
-def parse_grid(items: list[str], base: RunConfig) -> dict[str, list[Any]]:
-    """``KEY=V1,V2,...`` per item, typed by the hyperparameter of ``base`` it names."""
-    types = base.types()
-    grid: dict[str, list[Any]] = {}
-    for item in items:
-        if "=" not in item:
-            raise InputError(f"--grid {item!r} must look like KEY=V1,V2 (e.g. n_hidden=100,200)")
-        key, _, values = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if key not in types or key in ("device",):
-            raise InputError(
-                f"--grid: unknown hyperparameter {key!r}; known: {', '.join(sorted(types))}"
-            )
-        if key == "epochs":  # the base's steps are set once, from its own --epochs
-            raise InputError(
-                "--grid epochs would keep the base's steps at every point; give --epochs "
-                "once, or --grid steps=N1,N2"
-            )
-        if key in grid:
-            raise InputError(f"--grid {key} is given twice; put all its values in one --grid")
-        parsed = [_parse_value(key, v, types[key]) for v in values.split(",") if v.strip()]
-        if not parsed:
-            raise InputError(f"--grid {key} has no values")
-        grid[key] = parsed
-    return grid
-
-
-# --- expansion -------------------------------------------------------------------------
-
-
-def expand(
-    base: RunConfig, lrs: list[float], grid: dict[str, list[Any]], seeds: int
-) -> list[RunConfig]:
-    """The cartesian product lr x grid x seed replicates, each point validated."""
-    fam = family_of(base)
-    if fam.counted or base.train is None:
-        raise InputError(f"--model {fam.name} is counted, not trained: there is nothing to sweep")
-    if isinstance(seeds, bool) or seeds < 1 or seeds > 1000:
-        raise InputError(f"--seeds must be between 1 and 1000, got {seeds}")
-    keys = list(grid)
-    combos = list(itertools.product(lrs, *(grid[k] for k in keys)))
-    n = len(combos) * seeds
-    if n > MAX_POINTS:
-        raise InputError(f"the sweep would have {n:,} points (limit {MAX_POINTS:,}); narrow it")
-    configs: list[RunConfig] = []
-    seen: set[str] = set()
-    for combo in combos:
-        values = {"lr": combo[0], **dict(zip(keys, combo[1:], strict=True))}
-        for r in range(seeds):
-            cfg = base.with_values({**values, "seed": base.train.seed + r})
-            fam.validate(cfg)
-            h = cfg.config_hash()
-            if h in seen:
-                raise InputError(
-                    f"the grid repeats a point ({values}); remove the duplicate values"
-                )
-            seen.add(h)
-            configs.append(cfg)
-    return configs
 
 
 def create(
@@ -214,7 +99,7 @@ def work(
     device = resolve_device(sweep.spec["base"]["train"]["device"])
 
     def columns(config: dict[str, Any]) -> dict[str, Any]:
-        return run_columns(config_from_dict(config), device)
+        return run_columns(Plan.point(dataset, config))
 
     trained = 0
     while not stop.is_set():
@@ -238,8 +123,8 @@ def work(
             outcome = outcomes[-1]
         elif claimed:
             point, run = claimed[0]
-            cfg = config_from_dict(point.config)
-            outcome = execute_run(store, run, dataset, cfg, device, progress_factory(), stop)
+            plan = Plan.point(dataset, point.config)
+            outcome = execute_run(store, run, plan, progress_factory(), stop)
         elif resume:
             for r in store.resumable_sweep_runs(sweep_id):
                 try:

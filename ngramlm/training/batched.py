@@ -47,17 +47,15 @@ from ngramlm.evaluation import EvalSet, OnChunk, nll_sums
 from ngramlm.models import family_of
 from ngramlm.models.mlp import MLP
 from ngramlm.models.mlp.fast import below_autograd, tanh_backward
+from ngramlm.training.evaluating import Interrupted, Splits, eval_interval
 from ngramlm.training.loop import (
     PROGRESS_S,
     EvalPoint,
     Examples,
     Hooks,
-    Interrupted,
-    Splits,
     TrainResult,
     TrainState,
     draw,
-    eval_interval,
     lr_at,
     schedule,
 )

@@ -17,30 +17,22 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol
 
 import torch
 
 from ngramlm.config import RunConfig, TrainConfig
 from ngramlm.errors import InputError
-from ngramlm.evaluation import EvalSet, OnChunk, evaluate_set
+from ngramlm.evaluation import evaluate_set
 from ngramlm.models import NeuralFamily, family_of
+from ngramlm.models.neural import NeuralLM
+from ngramlm.training.evaluating import Examples as Examples  # part of the loop's interface
+from ngramlm.training.evaluating import Interrupted, Splits, eval_interval
 
 PROGRESS_EVERY = 250  # steps between progress callbacks
 PROGRESS_S = 1.0  # and at most this many seconds (a slow model still shows it is moving)
-
-
-@dataclass(frozen=True)
-class Examples:
-    Xtr: torch.Tensor  # (Ntr, block_size) int64
-    Ytr: torch.Tensor  # (Ntr,)
-    Xdev: torch.Tensor  # (Ndev, block_size)
-    Ydev: torch.Tensor  # (Ndev,)
-
-    def to(self, device: torch.device) -> Examples:
-        return Examples(*(t.to(device) for t in (self.Xtr, self.Ytr, self.Xdev, self.Ydev)))
 
 
 @dataclass(frozen=True)
@@ -95,106 +87,6 @@ class Hooks:
 
 
 # --- the skeleton ----------------------------------------------------------------------
-
-
-SAMPLE = 65_536  # examples at most in an intermediate evaluation of a costly split
-COSTLY_LOGITS = 2**30  # distinct contexts x V past which a split's evaluation is costly
-EVAL_SHARE = 0.1  # intermediate evaluations of a costly split: at most this share of the work
-MAX_EVALS = 20  # evaluations per run when eval_every is 0 (the default)
-# A training step costs about this many evaluated contexts per minibatch example: 1.8
-# measured on Brown's --preset words (0.81 s a step of 512, 0.90 ms an evaluated context).
-STEP_FORWARDS = 2
-
-
-def sample_of(full: EvalSet, X: torch.Tensor, Y: torch.Tensor) -> EvalSet:
-    """What the evaluations before the last one measure a split on: the whole split,
-    unless its logits (distinct contexts x V) pass ``COSTLY_LOGITS`` (a word corpus: on
-    Brown one whole-split evaluation costs more than a few hundred steps), then a fixed
-    sample: ``k`` evenly spaced examples, ``k`` the most that stays within
-    ``COSTLY_LOGITS`` (and ``SAMPLE``). The sample depends on the split alone (no seed,
-    no random draw), so every evaluation of every run on the dataset sees the same
-    examples. Character datasets are always whole; the final losses of every run (the
-    ones its record keeps) are over the whole splits."""
-    n, V = X.shape[0], full.vocab_size
-    k = min(SAMPLE, max(1, COSTLY_LOGITS // V))
-    if full.U.shape[0] * V <= COSTLY_LOGITS or n <= k:
-        return full
-    ix = torch.arange(k, device=X.device) * n // k
-    return EvalSet.of(X[ix], Y[ix], V)
-
-
-def eval_interval(t: TrainConfig, splits: Splits) -> int:
-    """Steps between evaluations: ``t.eval_every`` when given; by default ``MAX_EVALS`` a
-    run (``steps // 20``), fewer when the splits are costly, so that the intermediate
-    evaluations (on the samples) cost at most ``EVAL_SHARE`` of the training. A step
-    counts as ``STEP_FORWARDS`` evaluated contexts per minibatch example, an evaluation
-    as the samples' distinct contexts. A short word run then evaluates at step 0 and at
-    its end only (Brown, --preset words: 300 steps, 1 evaluation after step 0; 1,000
-    steps, 2; 10,000 steps, 20). Deterministic: a resumed run keeps it."""
-    if t.eval_every:
-        return t.eval_every
-    if not splits.costly:
-        return max(1, t.steps // MAX_EVALS)
-    per_eval = splits.train_probe.U.shape[0] + splits.dev_probe.U.shape[0]
-    evals = int(EVAL_SHARE * t.steps * STEP_FORWARDS * t.batch_size // max(1, per_eval))
-    if evals >= MAX_EVALS:
-        return max(1, t.steps // MAX_EVALS)
-    return -(-t.steps // max(1, evals))  # ceil: never more than ``evals`` evaluations
-
-
-T = TypeVar("T")
-
-
-class Interrupted(Exception):
-    """A stop request (``Hooks.should_stop``) arrived during an evaluation."""
-
-
-@dataclass(frozen=True)
-class Splits:
-    """Train and dev prepared for evaluation: whole, and as the intermediate evaluations
-    measure them (``sample_of``: the same sets on a cheap split)."""
-
-    train: EvalSet
-    dev: EvalSet
-    train_probe: EvalSet
-    dev_probe: EvalSet
-
-    @classmethod
-    def of(cls, ex: Examples, vocab_size: int) -> Splits:
-        train, dev = (
-            EvalSet.of(ex.Xtr, ex.Ytr, vocab_size),
-            EvalSet.of(ex.Xdev, ex.Ydev, vocab_size),
-        )
-        return cls(train, dev, sample_of(train, ex.Xtr, ex.Ytr), sample_of(dev, ex.Xdev, ex.Ydev))
-
-    @property
-    def costly(self) -> bool:
-        return self.train_probe is not self.train or self.dev_probe is not self.dev
-
-    def losses(
-        self,
-        evaluate: Callable[[EvalSet, OnChunk], T],
-        hooks: Hooks,
-        should_stop: Callable[[], bool],
-        final: bool,
-    ) -> tuple[T, T]:
-        """Train and dev loss (whole splits if ``final``, else the probes), telling
-        ``hooks`` each chunk; raises ``Interrupted`` between chunks once ``should_stop``."""
-        out = []
-        for name, whole, probe in (
-            ("train", self.train, self.train_probe),
-            ("dev", self.dev, self.dev_probe),
-        ):
-            es = whole if final else probe
-            label = name if es is whole else f"{name} sample"
-
-            def on_chunk(done: int, total: int, label: str = label) -> None:
-                if should_stop():
-                    raise Interrupted
-                hooks.on_evaluating(label, done, total)
-
-            out.append(evaluate(es, on_chunk))
-        return out[0], out[1]
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
@@ -309,14 +201,16 @@ def neural_family(cfg: RunConfig) -> NeuralFamily:
 
 
 def build(
-    cfg: RunConfig, device: torch.device
+    cfg: RunConfig, device: torch.device, precision: str
 ) -> tuple[torch.nn.Module, torch.optim.Optimizer, torch.Generator]:
-    """The model (initial weights from the seed's generator), its optimiser, the generator."""
+    """The model (initial weights from the seed's generator) training in ``precision``
+    (``Plan.precision``: what ``--precision`` resolved to), its optimiser, the generator."""
     fam, t = neural_family(cfg), cfg.train
     assert t is not None
     generator = torch.Generator().manual_seed(t.seed)
     model = fam.build(cfg.model, generator).to(device)
-    setattr(model, "precision", fam.precision(cfg, device))  # noqa: B010 (a Module attribute)
+    if isinstance(model, NeuralLM):
+        model.precision = precision  # NeuralLM's declared attribute, set here only
     params = list(model.parameters())
     opt: torch.optim.Optimizer
     if t.optimizer == "sgd":
@@ -388,6 +282,7 @@ def train(
     *,
     fast_path: bool | None = None,
     eval_at_start: bool = False,
+    precision: str | None = None,
 ) -> TrainResult:
     """Train ``cfg`` on ``examples``, from scratch or from ``resume``.
 
@@ -400,11 +295,16 @@ def train(
     A stop request ends the run between steps, or between an evaluation's chunks: then
     the state is that of the steps done, and a run resumed from it takes the interrupted
     evaluation first (a state at an evaluation's step whose minibatch losses were not
-    yet reset by it)."""
+    yet reset by it).
+
+    ``precision``: the step's (``stages.plan.Plan.precision``); None, for a caller
+    without a plan, resolves the config's ``--precision`` on ``device`` here."""
     hooks = hooks or Hooks()
     fam, t = neural_family(cfg), cfg.train
     assert t is not None
-    model, opt, generator = build(cfg, device)
+    if precision is None:
+        precision = fam.precision(cfg, device)
+    model, opt, generator = build(cfg, device, precision)
     start, loss_sum, loss_count, elapsed0 = 0, 0.0, 0, 0.0
     if resume is not None:
         model.load_state_dict(resume.model)

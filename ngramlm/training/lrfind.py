@@ -51,12 +51,16 @@ def suggest(lrs: list[float], losses: list[float]) -> Suggestion:
 
 
 def range_test(
-    cfg: RunConfig, examples: Examples, device: torch.device, lrs: list[float]
+    cfg: RunConfig,
+    examples: Examples,
+    device: torch.device,
+    lrs: list[float],
+    precision: str,
 ) -> list[float]:
     """Minibatch loss at each step, the step taken at each learning rate in turn: the
     training loop's draw and step (autograd, any family), one step per rate."""
     assert cfg.train is not None
-    model, opt, generator = build(cfg, device)
+    model, opt, generator = build(cfg, device, precision)
     stepper = AutogradStep(model, opt, generator)
     ex = examples.to(device)
     n = ex.Xtr.shape[0]

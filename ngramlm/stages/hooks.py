@@ -1,0 +1,350 @@
+"""What connects the training loop to the store while a run lives: store writes with
+retries, the ``Heartbeat``, the ``Progress`` a terminal supplies, ``StoreHooks`` (batched
+metrics, checkpoints) and the run's outcome, recorded or rescued to a file when the store
+is gone. ``stages/run.py`` starts and resumes runs with them; ``stages/counted.py`` counts.
+
+One owner per live run: while a run is ``running`` its process beats its heart from a
+timer thread (``Heartbeat``), in its own short transactions, whatever the main thread is
+doing; ``resume`` takes a run over only when that heartbeat is stale
+(``store.records.STALE_AFTER_S``) and refuses a live one, naming its host and pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from ngramlm import checkpoint
+from ngramlm.config import RunConfig
+from ngramlm.data import Vocab, build_examples
+from ngramlm.errors import DiskFullError, StoreError
+from ngramlm.store import Store
+from ngramlm.store.records import HEARTBEAT_S, DatasetRecord, MetricRecord, RunRecord
+from ngramlm.training.loop import (
+    EvalPoint,
+    Examples,
+    Hooks,
+    TrainResult,
+    TrainState,
+)
+
+T = TypeVar("T")
+
+FLUSH_S = 5.0  # metrics are written in batches at most this often (and at checkpoints)
+RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)  # a store that fails a write gets ~15 s to return
+
+
+def with_retries(write: Callable[[], T], stop: threading.Event | None = None) -> T:
+    """Retry a store write with backoff; the last failure propagates (at once when
+    ``stop`` is set while it waits)."""
+    for delay in RETRY_DELAYS_S:
+        try:
+            return write()
+        except DiskFullError:
+            raise  # seconds will not free the disk
+        except StoreError:
+            if stop is None:
+                time.sleep(delay)
+            elif stop.wait(delay):
+                raise
+    return write()
+
+
+class Heartbeat:
+    """A daemon thread that beats the hearts of this process's running runs every
+    ``HEARTBEAT_S`` in its own short transactions (retried, so it waits its turn behind
+    SQLite's other writers), whatever the main thread is doing: a step, an evaluation,
+    a checkpoint or a count model's fit. A run is ``crashed`` only when its heartbeat
+    is older than ``STALE_AFTER_S``, so a live run is never shown as crashed nor taken
+    over by ``--resume``. Use it as a context manager: it stops, and its thread is
+    joined, when the run ends however it ends."""
+
+    def __init__(self, store: Store, run_ids: Sequence[int]) -> None:
+        self.store, self.run_ids = store, list(run_ids)
+        self.host, self.pid = socket.gethostname(), os.getpid()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._beat, name=f"heartbeat-{self.run_ids}", daemon=True
+        )
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            # a store that stays unwritable: the run's own writes find out and save its
+            # state (execute_run); the heart beats again when it can
+            with contextlib.suppress(StoreError):
+                with_retries(
+                    lambda: self.store.heartbeat(self.run_ids, host=self.host, pid=self.pid),
+                    self._stop,
+                )
+
+
+class Progress:
+    """What the terminal shows; the CLI supplies a Rich implementation."""
+
+    def start(self, run: RunRecord, total: int, initial: int) -> None: ...
+
+    def update(self, step: int, batch_loss: float, elapsed_s: float) -> None: ...
+
+    def evaluating(self, split: str, done: int, total: int) -> None:
+        """An evaluation is under way: ``done`` of ``total`` chunks of ``split`` ("train",
+        "dev", "train sample", "dev sample"); told before its first chunk and after each."""
+
+    def evaluated(self, point: EvalPoint) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    run: RunRecord
+    result: TrainResult
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """Turn Ctrl-C and SIGTERM into a request to stop at the next step boundary (or
+    between an evaluation's chunks), so the run can save a consistent checkpoint and be
+    marked ``killed``."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+class StoreHooks(Hooks):
+    """Connects the loop to the store (batched metrics, heartbeats, checkpoints) and to
+    the progress display."""
+
+    def __init__(
+        self,
+        store: Store,
+        run: RunRecord,
+        cfg: RunConfig,
+        vocab: tuple[str, ...],
+        progress: Progress,
+        stop: threading.Event,
+        unit: str = "char",
+    ) -> None:
+        self.store, self.run, self.cfg, self.vocab = store, run, cfg, vocab
+        self.unit = unit
+        self.progress, self.stop = progress, stop
+        self.pending: list[MetricRecord] = []
+        self.last_write = time.monotonic()
+        self.step = 0
+        self.lost: StoreError | None = None  # set when the store stayed unwritable
+        self.stored_step: int | None = None  # the step of the run's last stored checkpoint
+
+    def _write(self, write: Callable[[], object]) -> None:
+        """Write with retries; if the store stays unwritable, ask the loop to stop so the
+        run's state can be saved to a file (see execute_run)."""
+        if self.lost is not None:
+            return
+        try:
+            with_retries(write)
+        except StoreError as exc:
+            self.lost = exc
+            self.stop.set()
+
+    def flush(self) -> None:
+        pending, step = list(self.pending), self.step
+        self._write(lambda: self.store.add_metrics(self.run.id, pending, step))
+        if self.lost is None:
+            self.pending = []
+        self.last_write = time.monotonic()
+
+    def on_progress(self, step: int, batch_loss: float, elapsed_s: float) -> None:
+        self.step = step
+        self.progress.update(step, batch_loss, elapsed_s)
+        if time.monotonic() - self.last_write > FLUSH_S:  # live steps_done for report
+            self.flush()
+
+    def on_evaluating(self, split: str, done: int, total: int) -> None:
+        self.progress.evaluating(split, done, total)
+
+    def on_eval(self, point: EvalPoint) -> None:
+        self.step = point.step
+        self.pending.append(
+            MetricRecord(
+                point.step,
+                point.elapsed_s,
+                point.lr,
+                point.batch_loss,
+                point.train_loss,
+                point.dev_loss,
+            )
+        )
+        self.progress.evaluated(point)
+        if time.monotonic() - self.last_write > FLUSH_S:
+            self.flush()
+
+    def on_checkpoint(self, state: TrainState) -> None:
+        self.step = state.step
+        self.flush()
+        self._write(
+            lambda: save_checkpoint(self.store, self.run.id, state, self.cfg, self.vocab, self.unit)
+        )
+        if self.lost is None:
+            self.stored_step = state.step
+
+    def should_stop(self) -> bool:
+        return self.stop.is_set()
+
+
+def save_checkpoint(
+    store: Store,
+    run_id: int,
+    state: TrainState,
+    cfg: RunConfig,
+    vocab: tuple[str, ...],
+    unit: str = "char",
+) -> str:
+    data, sha = checkpoint.to_bytes(state, cfg, vocab, unit=unit)
+    store.save_checkpoint(run_id, state.step, sha, data)
+    return sha
+
+
+def load_examples(store: Store, dataset: DatasetRecord, block_size: int) -> Examples:
+    """Train and dev examples; the test split is never loaded here."""
+    vocab = Vocab(dataset.vocab, dataset.unit)
+    Xtr, Ytr = build_examples(store.words(dataset.id, "train"), vocab, block_size)
+    Xdev, Ydev = build_examples(store.words(dataset.id, "dev"), vocab, block_size)
+    return Examples(Xtr, Ytr, Xdev, Ydev)
+
+
+def record_failure(store: Store, hooks: Sequence[StoreHooks], exc: BaseException) -> None:
+    """Record what is known; the run is failed (a bug or bad data), not crashed."""
+    for h in hooks:
+        try:
+            h.flush()
+        finally:
+            store.end_run(
+                h.run.id, status="failed", error=f"{type(exc).__name__}: {exc}", steps_done=h.step
+            )
+
+
+def record_outcome(
+    store: Store,
+    dataset: DatasetRecord,
+    hooks: StoreHooks,
+    result: TrainResult,
+    members: int = 1,
+) -> Outcome:
+    """Record a finished (or stopped) run. ``members`` > 1: the run was one of a batched
+    group whose time is ``state.elapsed_s``; it records its share (group time / members)
+    as its time, and the group's time and size in ``extra``."""
+    run, cfg = hooks.run, hooks.cfg
+    hooks.step = result.state.step
+    state = result.state
+    seconds = state.elapsed_s / members
+    group = {"group_seconds": state.elapsed_s, "group_members": members} if members > 1 else None
+
+    def record_outcome() -> RunRecord:
+        sha = save_checkpoint(store, run.id, state, cfg, dataset.vocab, dataset.unit)
+        if result.stopped:
+            # a search's trial stopped at a rung (stages/search.py's TrialStop) is pruned
+            pruned: str | None = getattr(hooks.stop, "pruned", None)
+            return store.end_run(
+                run.id,
+                status="pruned" if pruned else "killed",
+                error=pruned or "stopped by a signal (Ctrl-C or SIGTERM)",
+                steps_done=state.step,
+                train_seconds=seconds,
+            )
+        return store.finish_run(
+            run.id,
+            steps_done=state.step,
+            train_loss=result.train_loss,
+            dev_loss=result.dev_loss,
+            train_seconds=seconds,
+            checkpoint_sha256=sha,
+            extra=group,
+        )
+
+    record: RunRecord | None = None
+    hooks.flush()  # the last curve points (retried; sets hooks.lost if the store is gone)
+    if hooks.lost is None:
+        try:
+            record = with_retries(record_outcome)
+        except StoreError as exc:
+            hooks.lost = exc
+    if hooks.lost is not None or record is None:
+        raise rescue(store, dataset, hooks, state)
+    return Outcome(record, result)
+
+
+def rescue(
+    store: Store, dataset: DatasetRecord, hooks: StoreHooks, state: TrainState
+) -> StoreError:
+    """The store is gone or full: never lose the run silently. Its state goes to a file
+    in the working directory, written whole or not at all; where that fails too (the
+    disk is full), the one line says which steps are lost, where the run's last stored
+    checkpoint is and how to resume it."""
+    run, lost = hooks.run, hooks.lost
+    path = Path(f"ngramlm-run-{run.id}-step-{state.step}.safetensors").resolve()
+    try:
+        data, _ = checkpoint.to_bytes(state, hooks.cfg, dataset.vocab, unit=dataset.unit)
+        write_whole(path, data)
+        return StoreError(
+            f"run {run.id}: the store stayed unwritable ({lost}); training stopped at "
+            f"step {state.step:,} and its checkpoint is saved to {path}"
+        )
+    except OSError as exc:
+        no_file = f"no rescue file either ({exc.strerror or exc} in {path.parent})"
+    k = hooks.stored_step
+    gone = f"steps {(k or 0) + 1:,}-{state.step:,} are lost" if state.step > (k or 0) else ""
+    last = (
+        f"the last stored checkpoint is run {run.id} step {k:,}"
+        if k
+        else f"run {run.id} has no stored checkpoint (a resume starts it again from step 0)"
+    )
+    then = "free some space" if isinstance(lost, DiskFullError) else "once the store is back"
+    # A failed run resumes at once; if even this cannot be written, the run is crashed
+    # once its heartbeat (stopped with this process) goes stale.
+    with contextlib.suppress(StoreError):
+        store.end_run(run.id, status="failed", error=str(lost), steps_done=k or 0)
+    return StoreError(
+        f"run {run.id}: {lost}; {', '.join(filter(None, [gone, no_file]))}; {last}; "
+        f"{then}, then `ngramlm train --resume {run.id}`"
+    )
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all: a temporary file beside it, synced,
+    then renamed; a failed write (a full disk) leaves no file, never an empty one."""
+    part = path.with_name(path.name + ".partial")
+    try:
+        with part.open("wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(part, path)
+    except OSError:
+        part.unlink(missing_ok=True)
+        raise
