@@ -243,7 +243,7 @@ class Sweeps(Training):
         trials: int | None = None,
         budget: str | None = None,
         prune: str | None = None,
-        workers: int = 1,
+        workers: int | None = None,
         seed: int = 0,
         model: str | None = None,
         preset: str | None = None,
@@ -253,7 +253,8 @@ class Sweeps(Training):
         """``ngramlm sweep --search``: ``create_search`` then ``run_sweep`` (which also
         continues a search: ``resume=True`` after a kill, or from another machine on a
         PostgreSQL store). Every trial is an ordinary run of the sweep;
-        ``search_trials``/``search_frame`` list them."""
+        ``search_trials``/``search_frame`` list them. ``workers``: as ``sweep``'s (default:
+        one single-threaded worker a usable core)."""
         check_workers(workers)
         record = self.create_search(
             dataset,
