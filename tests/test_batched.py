@@ -11,7 +11,8 @@ import torch
 from ngramlm.config import RunConfig, TrainConfig
 from ngramlm.data import Vocab, build_examples, split_words
 from ngramlm.models.mlp import MLP, MLPConfig
-from ngramlm.training.batched import BatchedFastSGD, BatchedMLP, supports, train_batched
+from ngramlm.training.batched import supports, train_batched
+from ngramlm.training.batched_step import BatchedFastSGD, BatchedMLP
 from ngramlm.training.loop import EvalPoint, Examples, Hooks, TrainState, train
 
 CPU = torch.device("cpu")

@@ -145,7 +145,7 @@ def test_curves_overlay_several_runs(cli, trained: Trained) -> None:
 def test_curve_labels_name_the_hyperparameters_that_differ(trained: Trained) -> None:
     with Store(trained.url) as store:
         a, b = store.run(trained.run), store.run(trained.run_e2)
-    keys = plots._differing_keys([a, b])
+    keys = plots.common._differing_keys([a, b])
     assert keys == ("n_embd",)
     assert plots.run_label(b, keys) == f"run {b.id} (n_embd=2)"
     # runs that differ in many ways: the label stays short enough to fit beside the plot
@@ -316,7 +316,7 @@ def test_sweep_ticks_are_compact(trained: Trained) -> None:
     fig = plots.sweep_figure(sweep, moved)
     ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert ticks == ["0.0316", "0.316"]
-    assert plots._fmt(0.0316228) == "0.0316" and plots._fmt(3e-5) == "3e-05"
+    assert plots.common._fmt(0.0316228) == "0.0316" and plots.common._fmt(3e-5) == "3e-05"
 
 
 def test_curves_on_a_log_step_axis_or_by_fraction_of_training(cli, trained: Trained) -> None:

@@ -396,3 +396,38 @@ def test_report_speed_benchmark_runs_at_smoke_size(tmp_path: Path) -> None:
     with Store(f"sqlite:///{tmp_path / 'speed.db'}") as store:
         assert store.count_runs() == 200
         assert len(store.metrics(200)) == 20
+
+
+# --- one checkpoint read a report ------------------------------------------------------
+
+
+def test_report_run_reads_the_checkpoint_once(cli, sqlite_url: str, tmp_path: Path) -> None:
+    """``report RUN`` shows the checkpoint, samples from it and (a word network) its
+    nearest words: one read of the checkpoint's row serves them all (it was five)."""
+    import sqlalchemy as sa
+
+    from .test_words import corpus, prepare
+
+    path = tmp_path / "sents.txt"
+    path.write_text("\n".join(corpus(150)) + "\n", encoding="utf-8")
+    prepare(cli, sqlite_url, path)
+    r = cli("--db", sqlite_url, "train", "--dataset", "sents", "--steps", "30",
+            "--n-hidden", "8", "--n-embd", "4", "-q", "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    run = json.loads(r.out)["run"]
+    reads: list[str] = []
+
+    def count(conn, cursor, statement: str, *args: object) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT") and "checkpoints" in statement:
+            reads.append(statement)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", count)
+    try:
+        for args in ((), ("--json",)):
+            reads.clear()
+            out = cli("--db", sqlite_url, "report", str(run), *args)
+            assert out.code == 0, out.err
+            assert "nearest" in out.out and "samples" in out.out
+            assert len(reads) == 1, f"report {run} {' '.join(args)}: {len(reads)} reads"
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", count)

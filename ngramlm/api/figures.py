@@ -1,4 +1,4 @@
-"""Figures: matplotlib ``Figure``s drawn by ``plots.py`` from store records."""
+"""Figures: matplotlib ``Figure``s drawn by ``ngramlm.plots`` from store records."""
 
 from __future__ import annotations
 

@@ -3,14 +3,15 @@ its one evaluation on the locked test split."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ngramlm.api.base import MAX_SAMPLES, TOP_WORDS, AlreadyFinalized, RunRef, Samples
 from ngramlm.api.reading import Reading
 from ngramlm.data import UNK, Vocab
 from ngramlm.errors import InputError, NotFoundError
-from ngramlm.store.records import EvaluationRecord, RunRecord
+from ngramlm.store.records import CheckpointRecord, EvaluationRecord, MetricRecord, RunRecord
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -21,6 +22,26 @@ if TYPE_CHECKING:
     from ngramlm.models.ngram import BackoffModel, CountModel
     from ngramlm.stages.arpa import ArpaExport
     from ngramlm.stages.finalize import Finalized
+    from ngramlm.stages.report import Finding
+
+Neighbours = list[tuple[str, list[tuple[str, float]]]]
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """``ngramlm report RUN``: the run, its curve, its test evaluation (if finalized),
+    its checkpoint's ``step``, ``sha256`` and ``bytes`` (None without one), the
+    diagnosis of its curve, eight words sampled with seed 42 (marked train, dev or new)
+    and, for a word network, its commonest words' nearest neighbours; all from one read
+    of the checkpoint."""
+
+    run: RunRecord
+    curve: list[MetricRecord]
+    evaluation: EvaluationRecord | None
+    checkpoint: dict[str, Any] | None
+    diagnosis: list[Finding]
+    samples: tuple[tuple[str, str], ...]
+    neighbours: Neighbours
 
 
 class Models(Reading):
@@ -36,8 +57,6 @@ class Models(Reading):
         Module, with the same ``logits`` (an imported ``arpa`` run: its ``BackoffModel``).
         All have ``block_size``, ``vocab``, ``encode("emma")`` (ids), ``decode(ids)``
         (text) and ``mean_nll(X, Y)``."""
-        from ngramlm import checkpoint
-
         rid = self.run_id(run)
         ckpt = self.store.checkpoint(rid)
         if ckpt is None:
@@ -46,10 +65,7 @@ class Models(Reading):
                 f"run {rid} has no checkpoint yet (a {record.kind} run, status "
                 f"{record.status}); load it once it has trained"
             )
-        loaded = checkpoint.load_model(ckpt.data, ckpt.sha256)
-        model: NeuralLM | CountModel | BackoffModel = loaded.model  # type: ignore[assignment]
-        model.vocab = loaded.tokens  # characters or words, as the dataset's unit
-        return model
+        return _model_of(ckpt)
 
     def embeddings(self, run: RunRef) -> tuple[list[str], np.ndarray]:
         """A network's tokens (index 0 is the boundary: ``.`` for characters, ``</s>``
@@ -65,25 +81,8 @@ class Models(Reading):
     def _embedding_table(self, run: RunRef) -> tuple[list[str], np.ndarray, str]:
         """Every token, the whole embedding table C (V, n_embd) and the unit, from the
         run's checkpoint; refused without a checkpoint and for count models."""
-        from ngramlm import checkpoint
-        from ngramlm.stages.report import counted
-
         record = self.run(run)
-        ckpt = self.store.checkpoint(record.id)
-        if ckpt is None:
-            raise InputError(
-                f"run {record.id} has no checkpoint (a {record.kind} run, status "
-                f"{record.status}); only trained runs have embeddings to plot"
-            )
-        if counted(record):
-            raise InputError(
-                f"run {record.id} is a {record.model} model: it counts n-grams and has no "
-                "embeddings; plot a trained network's (mlp, wavenet)"
-            )
-        loaded = checkpoint.from_bytes(ckpt.data, ckpt.sha256)
-        C = loaded.state.model["C"].detach().to("cpu").double().numpy()  # (V, n_embd)
-        vocab = Vocab(loaded.vocab, loaded.unit)
-        return [vocab.boundary, *vocab.tokens], C, vocab.unit
+        return _table_of(record, self.store.checkpoint(record.id))
 
     def neighbours(
         self, run: RunRef, words: Sequence[str] | None = None, k: int = 5
@@ -91,25 +90,11 @@ class Models(Reading):
         """What a network's embeddings learnt (Bengio et al.'s point): for each of ``words``
         (default: the dataset's ten commonest tokens, boundary and ``<unk>`` aside), its
         ``k`` nearest tokens by cosine similarity of their embedding rows."""
-        import numpy as np
-
         if isinstance(k, bool) or not 1 <= k <= 100:
             raise InputError(f"k must be between 1 and 100, got {k}")
         record = self.run(run)
         every, C, _ = self._embedding_table(record)  # one checkpoint read, whole table
-        unit = C / np.maximum(np.linalg.norm(C, axis=1, keepdims=True), 1e-12)
-        if words is None:
-            words = [t for t in every[1:] if t != UNK][:10]
-        index = {t: i for i, t in enumerate(every)}
-        out = []
-        for w in words:
-            if w not in index:
-                raise InputError(f"{w!r} is not in run {record.id}'s vocabulary")
-            sims = unit @ unit[index[w]]
-            sims[index[w]] = -np.inf
-            best = np.argsort(-sims)[:k]
-            out.append((w, [(every[j], float(sims[j])) for j in best]))
-        return out
+        return _nearest(record, every, C, words, k)
 
     def sample(
         self,
@@ -137,21 +122,34 @@ class Models(Reading):
     ) -> Samples:
         """``sample``'s words, each marked ``train``, ``dev`` or ``new`` as the CLI
         prints them (whether a word is in the test split is never revealed)."""
-        import torch
-
-        from ngramlm.sampling import sample
-
         if isinstance(n, bool) or not 1 <= n <= MAX_SAMPLES:
             raise InputError(f"-n must be between 1 and {MAX_SAMPLES}, got {n}")
         if seed < 0:
             raise InputError(f"--seed must be >= 0, got {seed}")
         rid = self.run_id(run)
         record = self.store.run(rid)
-        if self.store.checkpoint(rid) is None:
-            raise NotFoundError(f"run {rid} has no checkpoint yet; sample once it has trained")
-        model = self.load_model(rid)
         ckpt = self.store.checkpoint(rid)
-        assert ckpt is not None and model.vocab is not None
+        if ckpt is None:
+            raise NotFoundError(f"run {rid} has no checkpoint yet; sample once it has trained")
+        return self._samples_of(record, ckpt, n, seed, temperature, top_k, prefix)
+
+    def _samples_of(
+        self,
+        record: RunRecord,
+        ckpt: CheckpointRecord,
+        n: int,
+        seed: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        prefix: str = "",
+    ) -> Samples:
+        """``samples`` from a checkpoint read already."""
+        import torch
+
+        from ngramlm.sampling import sample
+
+        model = _model_of(ckpt)
+        assert model.vocab is not None
         g = torch.Generator().manual_seed(seed)
         words = sample(
             model, model.vocab, n, g, temperature=temperature, top_k=top_k, prefix=prefix
@@ -162,7 +160,33 @@ class Models(Reading):
         seen = {vocab.normalize(w): "train" for w in self.store.words(record.dataset_id, "train")}
         for w in self.store.words(record.dataset_id, "dev"):
             seen.setdefault(vocab.normalize(w), "dev")
-        return Samples(rid, ckpt.step, tuple((w, seen.get(w, "new")) for w in words))
+        return Samples(record.id, ckpt.step, tuple((w, seen.get(w, "new")) for w in words))
+
+    def run_report(self, run: RunRef) -> RunReport:
+        """``ngramlm report RUN``'s content (see ``RunReport``): the checkpoint is read
+        once, for its figures, its samples and its neighbours alike."""
+        from ngramlm.stages.report import counted, diagnose
+
+        s = self.store
+        rid = self.run_id(run)
+        r = s.run(rid)
+        metrics = s.metrics(rid)
+        evaluation = s.evaluation(rid)
+        ckpt = s.checkpoint(rid)
+        findings = diagnose(r, metrics) if r.kind == "train" else []
+        samples: tuple[tuple[str, str], ...] = ()
+        neighbours: Neighbours = []
+        if ckpt is not None and r.kind == "train":
+            samples = self._samples_of(r, ckpt, 8, 42).marked
+            if not counted(r) and s.dataset_by_id(r.dataset_id).unit == "word":
+                every, C, _ = _table_of(r, ckpt)
+                neighbours = _nearest(r, every, C, None, 5)
+        shown = (
+            None
+            if ckpt is None
+            else {"step": ckpt.step, "sha256": ckpt.sha256, "bytes": len(ckpt.data)}
+        )
+        return RunReport(r, metrics, evaluation, shown, findings, samples, neighbours)
 
     def export_arpa(self, run: RunRef, path: str | Path) -> ArpaExport:
         """``ngramlm export RUN --arpa FILE``: a count run's model (bigram, kneser-ney,
@@ -205,3 +229,61 @@ class Models(Reading):
         from ngramlm.stages.finalize import finalize
 
         return finalize(self.store, self.run_id(run), yes=yes)
+
+
+# --- from a checkpoint read already ------------------------------------------------------
+
+
+def _model_of(ckpt: CheckpointRecord) -> NeuralLM | CountModel | BackoffModel:
+    from ngramlm import checkpoint
+
+    loaded = checkpoint.load_model(ckpt.data, ckpt.sha256)
+    model: NeuralLM | CountModel | BackoffModel = loaded.model  # type: ignore[assignment]
+    model.vocab = loaded.tokens  # characters or words, as the dataset's unit
+    return model
+
+
+def _table_of(
+    record: RunRecord, ckpt: CheckpointRecord | None
+) -> tuple[list[str], np.ndarray, str]:
+    """Every token, the whole embedding table C (V, n_embd) and the unit, from the
+    run's checkpoint; refused without a checkpoint and for count models."""
+    from ngramlm import checkpoint
+    from ngramlm.stages.report import counted
+
+    if ckpt is None:
+        raise InputError(
+            f"run {record.id} has no checkpoint (a {record.kind} run, status "
+            f"{record.status}); only trained runs have embeddings to plot"
+        )
+    if counted(record):
+        raise InputError(
+            f"run {record.id} is a {record.model} model: it counts n-grams and has no "
+            "embeddings; plot a trained network's (mlp, wavenet)"
+        )
+    loaded = checkpoint.from_bytes(ckpt.data, ckpt.sha256)
+    C = loaded.state.model["C"].detach().to("cpu").double().numpy()  # (V, n_embd)
+    vocab = Vocab(loaded.vocab, loaded.unit)
+    return [vocab.boundary, *vocab.tokens], C, vocab.unit
+
+
+def _nearest(
+    record: RunRecord, every: list[str], C: np.ndarray, words: Sequence[str] | None, k: int
+) -> Neighbours:
+    """For each of ``words`` (default: the ten commonest tokens, boundary and ``<unk>``
+    aside), its ``k`` nearest tokens by cosine similarity of the embedding rows."""
+    import numpy as np
+
+    unit = C / np.maximum(np.linalg.norm(C, axis=1, keepdims=True), 1e-12)
+    if words is None:
+        words = [t for t in every[1:] if t != UNK][:10]
+    index = {t: i for i, t in enumerate(every)}
+    out = []
+    for w in words:
+        if w not in index:
+            raise InputError(f"{w!r} is not in run {record.id}'s vocabulary")
+        sims = unit @ unit[index[w]]
+        sims[index[w]] = -np.inf
+        best = np.argsort(-sims)[:k]
+        out.append((w, [(every[j], float(sims[j])) for j in best]))
+    return out

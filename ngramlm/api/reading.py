@@ -3,6 +3,7 @@ or DataFrames."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,12 +18,50 @@ from ngramlm.api.base import (
 from ngramlm.errors import InputError
 from ngramlm.stages.prepare import DEFAULT_SEED, check_name
 from ngramlm.stages.report import FIELDS, SORTS, STATUSES, rows
-from ngramlm.store.records import DatasetRecord, EvaluationRecord, MetricRecord, RunRecord
+from ngramlm.store.records import (
+    DatasetRecord,
+    EvaluationRecord,
+    MetricRecord,
+    RunRecord,
+    SweepRecord,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ngramlm.stages.prepare import Prepared
+    from ngramlm.stages.report import SweepGrid
     from ngramlm.stages.sweep import SweepStatus
+
+
+@dataclass(frozen=True)
+class RunTable:
+    """Runs as ``ngramlm report`` lists them: the records, their rows (``report.FIELDS``,
+    sweeps grouped) and how many runs the selection holds (``total``)."""
+
+    runs: list[RunRecord]
+    rows: list[dict[str, Any]]
+    total: int
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``report --compare``: one dataset's finished models side by side (rows of
+    ``report.COMPARE_FIELDS``) and the dataset's unit (``char`` or ``word``)."""
+
+    dataset: str | None
+    unit: str
+    models: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """``report --sweep``: a grid sweep, its runs, their rows and the dev-loss grid."""
+
+    sweep: SweepRecord
+    runs: list[RunRecord]
+    rows: list[dict[str, Any]]
+    grid: SweepGrid
 
 
 class Reading(Base):
@@ -44,6 +83,24 @@ class Reading(Base):
         tokens) and record it. ``min_count``: words seen fewer times in train are
         ``<unk>``. The same content under the same name again is a no-op; other content
         under an existing name is refused."""
+        return self.prepare_result(
+            path, name, seed, unit=unit, min_count=min_count, split=split
+        ).dataset
+
+    def prepare_result(
+        self,
+        path: str | Path | None = None,
+        name: str | None = None,
+        seed: int = DEFAULT_SEED,
+        *,
+        unit: str = "char",
+        min_count: int = 1,
+        split: str = "shuffled",
+    ) -> Prepared:
+        """``prepare`` as the stage's result: the dataset, ``created`` (False: the same
+        content was there already, nothing written), and per split its examples, tokens
+        and ``<unk>`` rate. What ``ngramlm prepare`` prints. The file is read and checked
+        before the store is opened."""
         from ngramlm.stages.prepare import load, record
 
         words = load(
@@ -54,7 +111,7 @@ class Reading(Base):
             min_count=min_count,
             split=split,
         )
-        return record(self.store, words).dataset
+        return record(self.store, words)
 
     def datasets(self) -> list[DatasetRecord]:
         """Every dataset in the store, oldest first."""
@@ -123,6 +180,74 @@ class Reading(Base):
             raise InputError(f"--limit must be at least 1, got {limit}")
         selected = self.runs(dataset, sweep, status, kind)
         return rows(selected, self.store.evaluations(), sort=sort, limit=limit)
+
+    def report_page(self, dataset: str | None, limit: int) -> RunTable:
+        """``ngramlm report``'s default table: the newest ``limit`` runs, read alone (a
+        store of 10,000 runs reports as fast as a small one), with their sweeps'
+        members for the best-in-sweep mark; ``total``: the runs of the dataset (or all)."""
+        from ngramlm.stages.report import best_per_sweep
+
+        s = self.store
+        ds_id = s.dataset(dataset).id if dataset is not None else None
+        runs = s.runs(dataset_id=ds_id, limit=limit)
+        sweeps = sorted({r.sweep_id for r in runs if r.sweep_id is not None})
+        best = best_per_sweep([m for sid in sweeps for m in s.sweep_runs(sid)])
+        found = rows(runs, s.evaluations(), best=best)
+        return RunTable(runs, found, s.count_runs(dataset_id=ds_id))
+
+    def report_table(
+        self,
+        dataset: str | None = None,
+        *,
+        status: str | None = None,
+        sort: str = "id",
+        limit: int | None = None,
+    ) -> RunTable:
+        """Every run of the dataset (or all) as report rows, filtered by ``status``,
+        sorted and cut at ``limit``; ``total``: the rows kept."""
+        runs = self.runs(dataset)
+        found = rows(runs, self.store.evaluations(), status=status, sort=sort, limit=limit)
+        return RunTable(runs, found, len(found))
+
+    def test_evaluations_spent(self) -> dict[str, int]:
+        """How many test evaluations each dataset has had (its name: a count)."""
+        return self.store.test_evaluations_spent()
+
+    def compare(self, dataset: str | None = None, limit: int | None = None) -> Comparison:
+        """``report --compare``: a dataset's finished training runs as Bengio et al.
+        2003's Table 1, count baselines first, then networks by dev loss (refused for a
+        store of several datasets without ``dataset``)."""
+        from ngramlm.stages.report import compare_rows
+
+        s = self.store
+        ds_id = self.dataset(dataset).id if dataset is not None else None
+        runs = [r for r in s.runs(dataset_id=ds_id, kind="train") if r.status == "finished"]
+        names = sorted({r.dataset for r in runs})
+        if len(names) > 1:
+            raise InputError(
+                f"--compare compares the models of one dataset; this store has "
+                f"{', '.join(names)}: add --dataset NAME"
+            )
+        models = compare_rows(runs, s.evaluations())[:limit]
+        unit = s.dataset(names[0]).unit if names else "char"
+        return Comparison(names[0] if names else None, unit, models)
+
+    def sweep_report(
+        self,
+        sweep: SweepRef,
+        *,
+        status: str | None = None,
+        sort: str = "id",
+        limit: int | None = None,
+    ) -> SweepReport:
+        """``report --sweep``: a sweep's runs as rows and its dev losses as a grid over
+        its first two swept keys (lr first when swept), seeds averaged."""
+        from ngramlm.stages.report import sweep_grid
+
+        sw = sweep if isinstance(sweep, SweepRecord) else self.sweep_record(sweep)
+        runs = self.store.sweep_runs(sw.id)
+        found = rows(runs, self.store.evaluations(), status=status, sort=sort, limit=limit)
+        return SweepReport(sw, runs, found, sweep_grid(sw, runs))
 
     def runs_frame(
         self,

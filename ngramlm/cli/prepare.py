@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ngramlm.cli.common import console, print_json, store
-from ngramlm.stages.prepare import DEFAULT_SEED, load, record
+from ngramlm.cli.common import api, console, print_json
+from ngramlm.stages.prepare import DEFAULT_SEED
 
 
 def register(app: typer.Typer) -> None:
@@ -55,9 +55,8 @@ def prepare_cmd(
 ) -> None:
     """Read a word list (or a corpus, --unit word) and record it with its train/dev/test
     split: seeded 80/10/10 by line, or in file order (--split ordered:TRAIN,DEV)."""
-    # refuse bad input before the store is opened
-    loaded = load(path, name, seed, unit=unit, min_count=min_count, split=split)
-    result = record(store(ctx), loaded)
+    # bad input is refused before the store is opened
+    result = api(ctx).prepare_result(path, name, seed, unit=unit, min_count=min_count, split=split)
     ds = result.dataset
     if as_json:
         print_json(

@@ -10,12 +10,12 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from ngramlm.api import Experiments
 from ngramlm.cli import options as o
-from ngramlm.cli.common import console, fmt_loss, parse_id, print_json, run_id, store
+from ngramlm.cli.common import api, console, fmt_loss, parse_id, print_json
 from ngramlm.errors import InputError
 from ngramlm.stages import report as core
 from ngramlm.stages.prepare import check_name
-from ngramlm.store import Store
 from ngramlm.store.records import RunRecord
 
 DEFAULT_LIMIT = 50  # table rows; --json and --csv give every run unless --limit
@@ -64,39 +64,28 @@ def report_cmd(
             "--compare shows the finished models, baselines first and MLPs by dev loss; "
             "drop --status and --sort"
         )
-    s = store(ctx)
+    exp = api(ctx)
     if compare:
-        from ngramlm.stages.prepare import resolve_dataset
-
-        ds = resolve_dataset(s, dataset) if dataset is not None else None
-        compare_models(s, ds.id if ds else None, as_json, as_csv, limit)
+        compare_models(exp, dataset, as_json, as_csv, limit)
     elif run is not None:
-        one_run(s, run_id(s, run), as_json)
+        from ngramlm.cli.report_run import one_run
+
+        one_run(exp, run, as_json)
     elif sweep_id is not None:
-        one_sweep(s, sweep_id, as_json, as_csv, status, sort, limit)
+        from ngramlm.cli.report_sweep import one_sweep
+
+        one_sweep(exp, sweep_id, as_json, as_csv, status, sort, limit)
     elif status is None and sort == "id" and not (as_json or as_csv):
-        page(s, dataset, limit or DEFAULT_LIMIT)
+        # the table's default: the newest runs, read alone
+        table = exp.report_page(dataset, limit or DEFAULT_LIMIT)
+        render_rows(exp, table.runs, table.rows, False, False, limit, total=table.total)
     else:
-        from ngramlm.api import Experiments
-
-        runs = Experiments(store=s).runs(dataset)  # the API's runs(), as report_rows
-        rows = core.rows(runs, s.evaluations(), status=status, sort=sort, limit=limit)
-        render_rows(s, runs, rows, as_json, as_csv, limit)
-
-
-def page(s: Store, dataset: str | None, limit: int) -> None:
-    """The table's default: the newest ``limit`` runs, read alone (a store of 10,000
-    runs reports as fast as a small one), with their sweeps' members for the ★."""
-    ds_id = s.dataset(dataset).id if dataset is not None else None
-    runs = s.runs(dataset_id=ds_id, limit=limit)
-    sweeps = sorted({r.sweep_id for r in runs if r.sweep_id is not None})
-    best = core.best_per_sweep([m for sid in sweeps for m in s.sweep_runs(sid)])
-    rows = core.rows(runs, s.evaluations(), best=best)
-    render_rows(s, runs, rows, False, False, limit, total=s.count_runs(dataset_id=ds_id))
+        table = exp.report_table(dataset, status=status, sort=sort, limit=limit)
+        render_rows(exp, table.runs, table.rows, as_json, as_csv, limit)
 
 
 def render_rows(
-    s: Store,
+    exp: Experiments,
     runs: Sequence[RunRecord],
     rows: list[dict[str, Any]],
     as_json: bool,
@@ -104,7 +93,7 @@ def render_rows(
     limit: int | None,
     total: int | None = None,
 ) -> None:
-    spent = s.test_evaluations_spent()
+    spent = exp.test_evaluations_spent()
     if as_json:
         print_json({"runs": rows, "test_evaluations_spent": spent})
         return
@@ -119,7 +108,9 @@ def render_rows(
     where = "" if many or not datasets else f" on {datasets[0]}"
     total = len(rows) if total is None else total
     more = "; --limit N shows more" if len(shown) < total else ""
-    table = Table(title=f"{len(shown)} of {total:,} runs{where} ({s.where}){more}", pad_edge=False)
+    table = Table(
+        title=f"{len(shown)} of {total:,} runs{where} ({exp.where}){more}", pad_edge=False
+    )
     columns = ["best", "run", "sweep", *(["dataset"] if many else []), "status", "model",
                "batch", "lr", "steps", "train", "dev", "gap", "test", "time"]  # fmt: skip
     for name in columns:
@@ -174,18 +165,12 @@ def render_rows(
 
 
 def compare_models(
-    s: Store, dataset_id: int | None, as_json: bool, as_csv: bool, limit: int | None
+    exp: Experiments, dataset: str | None, as_json: bool, as_csv: bool, limit: int | None
 ) -> None:
-    runs = [r for r in s.runs(dataset_id=dataset_id, kind="train") if r.status == "finished"]
-    names = sorted({r.dataset for r in runs})
-    if len(names) > 1:
-        raise InputError(
-            f"--compare compares the models of one dataset; this store has {', '.join(names)}: "
-            "add --dataset NAME"
-        )
-    rows = core.compare_rows(runs, s.evaluations())[:limit]
+    comparison = exp.compare(dataset, limit)
+    rows = comparison.models
     if as_json:
-        print_json({"dataset": names[0] if names else None, "models": rows})
+        print_json({"dataset": comparison.dataset, "models": rows})
         return
     if as_csv:
         writer = csv.DictWriter(
@@ -195,7 +180,7 @@ def compare_models(
         writer.writerows(rows)
         return
     table = Table(
-        title=f"models on {names[0] if names else '—'} (as Bengio et al. 2003, Table 1)",
+        title=f"models on {comparison.dataset or '—'} (as Bengio et al. 2003, Table 1)",
         pad_edge=False,
     )
     for name in ("run", "model", "n", "h", "m", "direct", "params", "train", "dev", "test",
@@ -227,205 +212,10 @@ def compare_models(
             "—" if x["seconds"] is None else f"{x['seconds']:.0f}s",
         )
     console.print(table)
-    unit = s.dataset(names[0]).unit if names else "char"
-    token = "word" if unit == "word" else "character"  # a word dataset's tokens: words
+    token = "word" if comparison.unit == "word" else "character"  # a word dataset's tokens: words
     console.print(
         f"losses in nats per {token}, perplexity per {token} (the headline figure for "
         "words); n: the order the model conditions on (context + 1); h: hidden units; "
         "m: embedding size",
         highlight=False,
     )
-
-
-def one_run(s: Store, rid: int, as_json: bool) -> None:
-    r = s.run(rid)
-    metrics = s.metrics(rid)
-    evaluation = s.evaluation(rid)
-    ckpt = s.checkpoint(rid)
-    findings = core.diagnose(r, metrics) if r.kind == "train" else []
-    samples: list[tuple[str, str]] = []
-    neighbours: list[tuple[str, list[tuple[str, float]]]] = []
-    if ckpt is not None and r.kind == "train":
-        from ngramlm.api import Experiments
-
-        exp = Experiments(store=s)
-        samples = list(exp.samples(rid, 8, 42).marked)
-        if not core.counted(r) and s.dataset_by_id(r.dataset_id).unit == "word":
-            neighbours = exp.neighbours(rid)
-    if as_json:
-        print_json(
-            {
-                **core.run_row(r, evaluation),
-                "config": r.config,
-                "error": r.error,
-                "extra": r.extra,
-                "curve": [m.__dict__ for m in metrics],
-                "checkpoint": None
-                if ckpt is None
-                else {"step": ckpt.step, "sha256": ckpt.sha256, "bytes": len(ckpt.data)},
-                "diagnosis": [f.__dict__ for f in findings],
-                "samples": [{"word": w, "in": where} for w, where in samples],
-                "neighbours": [
-                    {"word": w, "nearest": [{"word": n, "cosine": c} for n, c in near]}
-                    for w, near in neighbours
-                ],
-            }
-        )
-        return
-    title = f"run {r.id}" + (f" ({r.name})" if r.name else "")
-    console.print(f"[bold]{title}[/] on {r.dataset}: {r.kind}, [bold]{r.status}[/]")
-    if r.error:
-        console.print(f"  error: {r.error}", highlight=False)
-    hp = Table.grid(padding=(0, 2))
-    flat = core.shown_hyperparameters(r)
-    items = sorted(flat.items())
-    half = (len(items) + 1) // 2
-    for left, right in zip(items[:half], [*items[half:], ("", "")], strict=False):
-        hp.add_row(f"{left[0]}", str(left[1]), f"{right[0]}", str(right[1]))
-    console.print(hp)
-    if core.counted(r):
-        what = (
-            f"{r.extra['n_ngrams']:,} distinct {r.order}-grams counted"
-            if "n_ngrams" in r.extra
-            else "fitted"
-        )
-        console.print(
-            f"{what} in {r.train_seconds or 0:.1f}s   host {r.host}   ngramlm {r.version}"
-        )
-    else:
-        group = r.extra.get("group_members")
-        shared = (
-            f" (its share of {r.extra['group_seconds']:.1f}s: {group} runs trained as one "
-            "batched model)"
-            if group
-            else ""
-        )
-        console.print(
-            f"steps {r.steps_done:,} / {r.steps:,}   time {r.train_seconds or 0:.1f}s{shared} "
-            f"on {r.device} ({r.precision or 'fp32'})   host {r.host}   ngramlm {r.version}",
-            highlight=False,
-        )
-    if r.kind == "lr_find":
-        losses = [m.batch_loss if m.batch_loss is not None else float("inf") for m in metrics]
-        console.print(f"loss  {core.sparkline(losses[:: max(1, len(losses) // 60)])}")
-        if r.extra:
-            console.print(
-                f"suggested lr {r.extra['suggested_lr']:.3g} ({r.extra['method']}); "
-                f"plot: ngramlm plot lr-find {r.id}"
-            )
-        return
-    console.print(
-        f"losses: train {fmt_loss(r.train_loss)}   dev {fmt_loss(r.dev_loss)}   "
-        f"test {fmt_loss(evaluation.test_loss) if evaluation else 'not finalized'}"
-    )
-    curve = [m for m in metrics if m.dev_loss is not None]
-    if curve:
-        dev = [m.dev_loss or 0.0 for m in curve]
-        train = [m.train_loss or 0.0 for m in curve]
-        console.print(
-            f"dev   {dev[0]:.3f} {core.sparkline(dev)} {dev[-1]:.3f}   "
-            f"(steps {curve[0].step:,}..{curve[-1].step:,})",
-            highlight=False,
-        )
-        console.print(
-            f"train {train[0]:.3f} {core.sparkline(train)} {train[-1]:.3f}", highlight=False
-        )
-    if ckpt is not None:
-        console.print(
-            f"checkpoint: step {ckpt.step:,}, {len(ckpt.data) / 1024:.0f} KiB safetensors, "
-            f"sha256 {ckpt.sha256[:16]}…"
-        )
-    for f in findings:
-        console.print(f"[bold]{f.rule}[/]: {f.message}", highlight=False)
-    if samples:
-        console.print(
-            "samples: " + ", ".join(f"{w} ({where})" for w, where in samples), highlight=False
-        )
-    if neighbours:
-        table = Table(title="nearest words by embedding (cosine)", pad_edge=False)
-        table.add_column("word")
-        table.add_column("nearest")
-        for w, near in neighbours:
-            table.add_row(w, ", ".join(f"{n} {c:.2f}" for n, c in near))
-        console.print(table)
-
-
-def one_sweep(
-    s: Store,
-    sweep_id: int,
-    as_json: bool,
-    as_csv: bool,
-    status: str | None,
-    sort: str,
-    limit: int | None,
-) -> None:
-    sw = s.sweep(sweep_id)
-    if "search" in sw.spec and not as_csv:  # trials ranked, best over time, importance
-        from ngramlm.api import Experiments
-        from ngramlm.cli.search import show_search
-
-        show_search(Experiments(store=s), sweep_id, as_json)
-        return
-    runs = s.sweep_runs(sweep_id)
-    rows = core.rows(runs, s.evaluations(), status=status, sort=sort, limit=limit)
-    grid = core.sweep_grid(sw, runs)
-    if as_json or as_csv:
-        if as_json:
-            print_json(
-                {
-                    "sweep": sw.id,
-                    "dataset": sw.dataset,
-                    "points": sw.n_points,
-                    "spec": sw.spec,
-                    "best_run": grid.best.id if grid.best else None,
-                    "best_setting": None
-                    if grid.best_cell is None
-                    else {
-                        grid.row_key: grid.best_cell[0],
-                        **({grid.col_key: grid.best_cell[1]} if grid.col_key else {}),
-                        "mean_dev_loss": grid.cells[grid.best_cell],
-                        "seeds": grid.counts[grid.best_cell],
-                    },
-                    "runs": rows,
-                }
-            )
-        else:
-            render_rows(s, runs, rows, False, True, limit)
-        return
-    averaged = grid.seeds > 1
-    what = f"mean dev loss over {grid.seeds} seeds" if averaged else "dev loss"
-    table = Table(title=f"sweep {sw.id} on {sw.dataset}: {what} by {grid.row_key}"
-                  + (f" x {grid.col_key}" if grid.col_key else ""))  # fmt: skip
-    table.add_column(grid.row_key, justify="right")
-    for c in grid.col_values:
-        table.add_column(f"{grid.col_key}={c}" if grid.col_key else "dev", justify="right")
-    best_cell = grid.best_cell
-    for rv in grid.row_values:
-        cells = []
-        for cv in grid.col_values:
-            v = grid.cells.get((rv, cv))
-            text = fmt_loss(v)
-            cells.append(f"[bold green]{text} ★[/]" if (rv, cv) == best_cell else text)
-        table.add_row(_g(rv), *cells)
-    console.print(table)
-    done = sum(r.status == "finished" for r in runs)
-    console.print(f"{done}/{sw.n_points} points finished")
-    if best_cell is not None and averaged:
-        rv, cv = best_cell
-        where = f"{grid.row_key}={_g(rv)}" + (f", {grid.col_key}={_g(cv)}" if grid.col_key else "")
-        console.print(
-            f"★ best setting: {where}, mean dev {fmt_loss(grid.cells[best_cell])} over "
-            f"{grid.counts[best_cell]} seeds",
-            highlight=False,
-        )
-    if grid.best is not None:
-        console.print(
-            ("best single run (one seed): " if averaged else "★ best: ")
-            + f"run {grid.best.id}, dev {fmt_loss(grid.best.dev_loss)} "
-            f"(train {fmt_loss(grid.best.train_loss)})",
-            highlight=False,
-        )
-
-
-def _g(v: Any) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)

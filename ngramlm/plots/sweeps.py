@@ -1,0 +1,167 @@
+"""A sweep's dev losses against its swept hyperparameter, and a search's best dev loss
+over time and against each searched parameter."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
+
+from ngramlm.errors import InputError
+from ngramlm.plots.common import DPI, WIDE, Plot, _done, _figure, _flat, _fmt, _write
+from ngramlm.store.records import (
+    RunRecord,
+    SweepRecord,
+)
+
+# --- sweeps ----------------------------------------------------------------------------
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def sweep_axes(sweep: SweepRecord, runs: Sequence[RunRecord]) -> tuple[str, tuple[str, ...]]:
+    """The swept key on the x axis (lr when it varies) and the keys that split lines."""
+    keys = ["lr", *sweep.spec.get("grid", {})]
+    flats = [_flat(r) for r in runs]
+    varying = [k for k in keys if len({repr(f.get(k)) for f in flats}) > 1]
+    if not varying:  # one finished point so far: name the grid's key when it has one
+        return keys[0] if len(keys) == 1 else keys[1], ()
+    return varying[0], tuple(varying[1:])
+
+
+def sweep_figure(sweep: SweepRecord, runs: Sequence[RunRecord]) -> Figure:
+    """Dev loss against the swept hyperparameter, one line per value of the other grid
+    keys; replicate seeds are averaged (their single values shown as small dots)."""
+    done = [r for r in runs if r.dev_loss is not None and math.isfinite(r.dev_loss)]
+    if not done:
+        raise InputError(
+            f"sweep {sweep.id} has no finished run with a dev loss yet; wait for its "
+            f"workers, or `ngramlm sweep --resume {sweep.id}` if they were stopped"
+        )
+    x_key, line_keys = sweep_axes(sweep, done)
+    lines = _sweep_lines(done, x_key, line_keys)
+    xs_all = sorted({x for pts in lines.values() for x in pts}, key=_sort_key)
+    numeric = all(_is_number(x) for x in xs_all)
+    pos = {x: (x if numeric else i) for i, x in enumerate(xs_all)}
+    name = f" ({sweep.name})" if sweep.name else ""
+    title = f"sweep {sweep.id}{name}: dev loss against {x_key}"
+    fig, ax = _figure(WIDE)
+    for i, values in enumerate(sorted(lines, key=lambda vs: [_sort_key(v) for v in vs])):
+        pts = lines[values]
+        xs = sorted(pts, key=_sort_key)
+        colour = f"C{i % 10}"
+        label = ", ".join(f"{k}={_fmt(v)}" for k, v in zip(line_keys, values, strict=True))
+        means = [float(np.mean(pts[x])) for x in xs]
+        ax.plot([pos[x] for x in xs], means, "o-", color=colour, label=label or None)
+        for x in xs:
+            if len(pts[x]) > 1:  # replicate seeds: show the spread behind the mean
+                ax.plot([pos[x]] * len(pts[x]), pts[x], ".", color=colour, alpha=0.4)
+    _sweep_x_axis(ax, x_key, xs_all, numeric)
+    seeds = max(len(v) for pts in lines.values() for v in pts.values())
+    ax.set_ylabel(f"dev loss (mean of {seeds} seeds)" if seeds > 1 else "dev loss")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    if line_keys:
+        ax.legend(fontsize="small")
+    return _done(fig)
+
+
+def sweep(sweep: SweepRecord, runs: Sequence[RunRecord], out: Path) -> Plot:
+    """``sweep_figure`` written to ``out``."""
+    return _write(sweep_figure(sweep, runs), out)
+
+
+def _sort_key(v: Any) -> tuple[int, Any]:
+    return (0, v) if _is_number(v) else (1, str(v))
+
+
+def _sweep_lines(
+    runs: Sequence[RunRecord], x_key: str, line_keys: Sequence[str]
+) -> dict[tuple[Any, ...], dict[Any, list[float]]]:
+    """``{values of line_keys: {x value: [dev losses of the replicates]}}``."""
+    lines: dict[tuple[Any, ...], dict[Any, list[float]]] = {}
+    for r in runs:
+        flat = _flat(r)
+        values = tuple(flat.get(k) for k in line_keys)
+        lines.setdefault(values, {}).setdefault(flat.get(x_key), []).append(float(r.dev_loss or 0))
+    return lines
+
+
+def _sweep_x_axis(ax: Axes, x_key: str, xs: Sequence[Any], numeric: bool) -> None:
+    if numeric and x_key == "lr":
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate (log scale)")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    else:
+        ax.set_xlabel(x_key)
+    if numeric:
+        ax.set_xticks([float(x) for x in xs], [_fmt(x) for x in xs])
+    else:
+        ax.set_xticks(range(len(xs)), [_fmt(x) for x in xs])
+
+
+# --- searches --------------------------------------------------------------------------
+
+
+def search_figure(
+    sweep: SweepRecord,
+    trials: Sequence[dict[str, Any]],
+    others: Sequence[tuple[str, Sequence[tuple[float, float]]]] = (),
+) -> Figure:
+    """A search (``sweep --search``): the best finished dev loss against wall time (and
+    any ``others``' best-so-far lines: (label, [(minutes, best dev)])), then dev loss
+    against each searched parameter, finished trials filled, pruned ones hollow at the
+    dev loss they stopped at. ``trials``: ``Experiments.search_trials``'s rows."""
+    keys = [t.partition("=")[0].strip().replace("-", "_") for t in sweep.spec["search"]["space"]]
+    scored = [t for t in trials if t["dev_loss"] is not None and math.isfinite(t["dev_loss"])]
+    if not any(t["status"] == "finished" for t in scored):
+        raise InputError(
+            f"search {sweep.id} has no finished trial yet; wait for its workers, or "
+            f"`ngramlm sweep --resume {sweep.id}` if they were stopped"
+        )
+    cols = min(3, len(keys) + 1)
+    rows = math.ceil((len(keys) + 1) / cols)
+    fig = Figure(figsize=(4.0 * cols, 3.4 * rows), dpi=DPI)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    ax = axes[0]
+    steps = sorted((t["minutes"], t["best_so_far"]) for t in scored if t["best_so_far"])
+    ax.step([m for m, _ in steps], [b for _, b in steps], where="post", label="this search")
+    for i, (label, line) in enumerate(others):
+        ax.step(*zip(*line, strict=True), where="post", color=f"C{i + 1}", label=label)
+    ax.set_xlabel("minutes")
+    ax.set_ylabel("best dev loss")
+    ax.set_title(f"search {sweep.id}: best dev over time", fontsize="medium")
+    ax.grid(True, alpha=0.3)
+    if others:
+        ax.legend(fontsize="small")
+    for ax, key in zip(axes[1:], keys, strict=False):
+        for status, style in (("finished", "o"), ("pruned", "o")):
+            pts = [(t[key], t["dev_loss"]) for t in scored if t["status"] == status]
+            if pts:
+                ax.plot(
+                    *zip(*pts, strict=True),
+                    style,
+                    color="C0" if status == "finished" else "C3",
+                    fillstyle="full" if status == "finished" else "none",
+                    label=status,
+                )
+        if all(_is_number(t[key]) and t[key] > 0 for t in scored):
+            values = [t[key] for t in scored]
+            if max(values) / min(values) >= 10:
+                ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel(key)
+        ax.set_ylabel("dev loss")
+        ax.grid(True, alpha=0.3)
+    axes[1 if len(axes) > 1 else 0].legend(fontsize="small")
+    for ax in axes[len(keys) + 1 :]:
+        ax.set_visible(False)
+    return _done(fig)
