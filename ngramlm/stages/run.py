@@ -26,13 +26,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import torch
 
 from ngramlm import __version__, checkpoint
 from ngramlm.config import RunConfig
-from ngramlm.data import Vocab, build_examples
+from ngramlm.data import Vocab, examples_of
 from ngramlm.errors import DiskFullError, InputError, StoreError
 from ngramlm.models import Component, CountFamily, config_from_dict, family_of
 from ngramlm.models.base import NeuralFamily
@@ -238,9 +238,14 @@ def save_checkpoint(
 def load_examples(store: Store, dataset: DatasetRecord, block_size: int) -> Examples:
     """Train and dev examples; the test split is never loaded here."""
     vocab = Vocab(dataset.vocab, dataset.unit)
-    Xtr, Ytr = build_examples(store.words(dataset.id, "train"), vocab, block_size)
-    Xdev, Ydev = build_examples(store.words(dataset.id, "dev"), vocab, block_size)
-    return Examples(Xtr, Ytr, Xdev, Ydev)
+    train = examples_of(store.words(dataset.id, "train"), vocab, block_size)
+    dev = examples_of(store.words(dataset.id, "dev"), vocab, block_size)
+    # Views of a token stream (data.Windows) stand in for tensors: the loop, the steppers,
+    # the evaluation and the count families read rows through X[ix] and X[a:b] only.
+    return Examples(
+        *cast(tuple[torch.Tensor, torch.Tensor], train),
+        *cast(tuple[torch.Tensor, torch.Tensor], dev),
+    )
 
 
 def execute_run(

@@ -93,14 +93,22 @@ class Tables:
         self.V, self.order = V, N
         if V * max(1, grams.shape[0]) >= MAX_KEY:
             raise ValueError(f"{grams.shape[0]:,} n-grams of {V:,} tokens overflow int64 keys")
-        grams = grams.astype(I64, copy=False)
+        # grams may be int32 (a large split: 20 bytes an example): widened a column at a time
         self.contexts: list[np.ndarray] = [np.zeros(1, dtype=I64)]
         ids = np.zeros(grams.shape[0], dtype=I64)
         for j in range(1, N):
-            keys, ids = np.unique(grams[:, N - 1 - j] * self.n(j - 1) + ids, return_inverse=True)
+            col = grams[:, N - 1 - j].astype(I64)
+            col *= self.n(j - 1)
+            col += ids
+            del ids
+            keys, ids = np.unique(col, return_inverse=True)
+            del col
             self.contexts.append(keys)
             ids = ids.reshape(-1)
-        top, num = group_sum(ids * V + grams[:, -1], counts)
+        ids *= V
+        ids += grams[:, -1]
+        top, num = group_sum(ids, counts)
+        del ids
         self.levels: list[Level] = [Level.of(np.zeros(0, I64), np.zeros(0, I64), 0, V)] * N
         self.levels[N - 1] = Level.of(top, num.astype(I64), self.n(N - 1), V)
         if continuation:
