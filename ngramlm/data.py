@@ -19,7 +19,7 @@ import random
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -38,7 +38,8 @@ UNITS = ("char", "word")
 MAX_WORD_CHARS = 256
 MAX_TOKEN_CHARS = 100  # a word token (a longer one is not a word: a missing space, binary)
 MAX_LINE_TOKENS = 10_000  # a sentence
-MAX_FILE_BYTES = 512 * 1024**2
+MAX_FILE_BYTES = 1024**3  # a hundred times Brown fits
+DECODE_BLOCK = 16 * 1024**2  # bytes of a corpus decoded at once
 SPLITS = ("train", "dev", "test")
 SHUFFLED = "shuffled"
 ORDERED = "ordered"
@@ -91,15 +92,15 @@ def check_unit(unit: str) -> str:
     return unit
 
 
-def _decode(raw: bytes, source: str, what: str) -> str:
-    """The whole file as text: UTF-16 and NUL bytes refused, a UTF-8 BOM dropped."""
+def _decoded_lines(raw: bytes, source: str, what: str) -> Iterator[str]:
+    """The file's lines as text, decoded a block of lines at a time (never the whole file
+    as one string besides its bytes): UTF-16 and NUL bytes refused, a UTF-8 BOM dropped."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise InputError(
             f"{source} is UTF-16 (it starts with a UTF-16 byte-order mark); "
             "convert it to UTF-8, e.g. iconv -f UTF-16 -t UTF-8"
         )
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
+    start = first = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
     nul = raw.find(b"\x00")
     if nul >= 0:
         lineno = raw.count(b"\n", 0, nul) + 1
@@ -107,15 +108,25 @@ def _decode(raw: bytes, source: str, what: str) -> str:
             f"{source}, line {lineno}: NUL byte (is this a binary file?); "
             f"give a UTF-8 text file, {what}"
         )
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        lineno = raw.count(b"\n", 0, exc.start) + 1
-        column = exc.start - raw.rfind(b"\n", 0, exc.start)
-        raise InputError(
-            f"{source}, line {lineno}: not valid UTF-8 (byte {column}; is this a binary "
-            "file?); convert the file to UTF-8"
-        ) from None
+    view = memoryview(raw)
+    while start < len(raw):
+        end = raw.find(b"\n", min(len(raw), start + DECODE_BLOCK))
+        end = len(raw) if end < 0 else end + 1
+        try:
+            text = str(view[start:end], "utf-8")
+        except UnicodeDecodeError as exc:
+            at = start + exc.start
+            lineno = raw.count(b"\n", 0, at) + 1
+            column = at - max(raw.rfind(b"\n", 0, at), first - 1)
+            raise InputError(
+                f"{source}, line {lineno}: not valid UTF-8 (byte {column}; is this a binary "
+                "file?); convert the file to UTF-8"
+            ) from None
+        lines = text.split("\n")
+        if end < len(raw) or raw.endswith(b"\n"):
+            lines.pop()  # the empty string after the block's last newline
+        yield from lines
+        start = end
 
 
 def parse_sentences(raw: bytes, source: str) -> list[str]:
@@ -123,7 +134,7 @@ def parse_sentences(raw: bytes, source: str) -> list[str]:
     single spaces; blank lines are dropped. Every refusal names the line and the fix."""
     what = "one sentence a line"
     lines: list[str] = []
-    for lineno, line in enumerate(_decode(raw, source, what).split("\n"), start=1):
+    for lineno, line in enumerate(_decoded_lines(raw, source, what), start=1):
         tokens = line.split()
         if not tokens:
             continue
@@ -144,6 +155,8 @@ def parse_sentences(raw: bytes, source: str) -> list[str]:
                 f"({longest[:20]!r}...; limit {MAX_TOKEN_CHARS}); separate words by spaces"
             )
         text = " ".join(tokens)
+        if text == line:  # already one space between tokens: keep the line, not a copy
+            text = line
         bad = _CONTROL.search(text)
         if bad:
             raise InputError(
@@ -579,7 +592,7 @@ def token_examples(words: Sequence[str], vocab: Vocab, block_size: int) -> tuple
     return TokenStream.of(words, vocab, block_size).examples(block_size)
 
 
-MATERIALIZE_BYTES = 64 * 1024**2  # a split's X up to this size is a plain tensor
+MATERIALIZE_BYTES = 128 * 1024**2  # a split's X (and Y) up to this size: plain tensors
 
 
 def examples_of(
