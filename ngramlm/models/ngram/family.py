@@ -79,7 +79,7 @@ class _NgramFamily(CountFamily):
         import numpy as np
         import torch
 
-        grams = torch.from_numpy(model.tables.grams().astype(np.int32))
+        grams = torch.from_numpy(model.tables.grams(np.int32))
         counts = torch.from_numpy(np.asarray(model.counts, dtype=np.int64))
         return {"ngrams": grams, "counts": counts}, {"smoothing": repr(model.smoothing)}
 
