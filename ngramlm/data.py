@@ -563,7 +563,7 @@ class Windows:
                 lo, hi, step = cols.indices(self.width)
                 if hi == self.width and step == 1 and lo < hi:
                     return Windows(self.stream, self.width - lo)
-            return self[rows][cols]  # type: ignore[index]
+            return self[rows][cols]
         if isinstance(key, slice):
             lo, hi, step = key.indices(self.n)
             key = torch.arange(lo, hi, step, device=self.device)

@@ -60,7 +60,7 @@ class EvalSet:
             ids = torch.zeros(n, dtype=torch.long, device=X.device)
             for j in range(1, T + 1):
                 m = int(ids.max().item()) + 1
-                col = _by_chunks(n, X.device, lambda x, j=j: x[:, T - j], X)
+                col = _by_chunks(n, X.device, _column(T - j), X)
                 _, ids = torch.unique(col * m + ids, return_inverse=True)
             inverse = ids
             first = torch.full((int(ids.max().item()) + 1,), n, dtype=torch.long, device=X.device)
@@ -90,6 +90,10 @@ def _by_chunks(
     for a in range(0, n, EVAL_CHUNK):
         out[a : a + EVAL_CHUNK] = f(X[a : a + EVAL_CHUNK])
     return out
+
+
+def _column(c: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda x: x[:, c]
 
 
 def _terms(

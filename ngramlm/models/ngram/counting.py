@@ -210,7 +210,7 @@ class Tables:
     def grams_of(self, k: int, dtype: type = I64) -> np.ndarray:
         """(m, k): the n-grams of k tokens (``levels[k - 1]``), in sorted order."""
         keys = self.levels[k - 1].keys
-        out = np.empty((keys.size, k), dtype=dtype)
+        out: np.ndarray = np.empty((keys.size, k), dtype=dtype)
         self.decode(k - 1, keys // self.V, out[:, : k - 1])
         out[:, k - 1] = keys % self.V
         return out
