@@ -38,6 +38,7 @@ from ngramlm.models import Component, CountFamily, config_from_dict, family_of
 from ngramlm.models.base import NeuralFamily
 from ngramlm.store import Store
 from ngramlm.store.records import HEARTBEAT_S, DatasetRecord, MetricRecord, RunRecord
+from ngramlm.store.runs import check_checkpoint_size
 from ngramlm.training import lrfind
 from ngramlm.training.batched import train_batched
 from ngramlm.training.loop import (
@@ -682,7 +683,10 @@ def _count(
         train_loss = model.mean_nll(ex.Xtr, ex.Ytr)
         check_stop()
         elapsed = time.perf_counter() - t0
+        del ex  # the examples are done with: their memory goes before the checkpoint's
         data, sha = checkpoint.counted_to_bytes(model, cfg, dataset.vocab, unit=dataset.unit)
+        del model  # and the tables before the store copies the checkpoint's bytes
+        check_checkpoint_size(run.id, len(data))  # a failed run, not a half-written one
     except Stopped:  # killed, as a trained run would be
         record = store.end_run(
             run.id, status="killed", error="stopped by a signal (Ctrl-C or SIGTERM)", steps_done=0
