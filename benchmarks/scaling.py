@@ -157,9 +157,10 @@ def child(cmd: list[str]) -> None:
     print(json.dumps({"wall_s": wall, "peak_gb": peak, **extra}))
 
 
-def probe(db: str, name: str, what: str, steps: int, vocab_size: int) -> None:
+def probe(db: str, name: str, what: str, steps: int, vocab_size: int, ref_db: str = "") -> None:
     """In a fresh process: the words preset on a prepared dataset, ``steps`` steps timed
-    after 5 warm-up steps (``what`` = steps), or its dev evaluation (``what`` = eval)."""
+    after 5 warm-up steps (``what`` = steps; with ``ref_db``, alternating with as many on
+    Brown there), its dev evaluation (``what`` = eval), or modified KN-5 (``kn``)."""
     import torch
 
     from ngramlm.evaluation import EvalSet, evaluate_set
@@ -203,15 +204,31 @@ def probe(db: str, name: str, what: str, steps: int, vocab_size: int) -> None:
         print(json.dumps({"eval_s": s, "load_s": load_s, "dev_loss": loss, "V": V}))
         return
     step = AutogradStep(model, opt, gen)
-    n = ex.Xtr.shape[0]
+    B = cfg.train.batch_size
+    ref = (
+        load_examples(store, Store(ref_db).dataset("brown"), cfg.model.block_size)
+        if ref_db
+        else None
+    )
     for _ in range(5):
-        step.step_ix(ex.Xtr, ex.Ytr, draw(gen, n, cfg.train.batch_size), 1e-3)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step.step_ix(ex.Xtr, ex.Ytr, draw(gen, n, cfg.train.batch_size), 1e-3).item()
-    s = time.perf_counter() - t0
-    lazy = not isinstance(ex.Xtr, torch.Tensor)
-    print(json.dumps({"steps_per_s": steps / s, "load_s": load_s, "V": V, "windows": lazy}))
+        step.step_ix(ex.Xtr, ex.Ytr, draw(gen, ex.Xtr.shape[0], B), 1e-3)
+    spent = {"corpus": 0.0, "brown": 0.0}
+    # Blocks of 5 steps, alternating with Brown's (same model, same V): the machine's load
+    # falls on both alike, so their ratio measures the examples, not the neighbours.
+    for done in range(0, steps, 5):
+        for which, e in (("corpus", ex), ("brown", ref)):
+            if e is None:
+                continue
+            t0 = time.perf_counter()
+            for _ in range(min(5, steps - done)):
+                step.step_ix(e.Xtr, e.Ytr, draw(gen, e.Xtr.shape[0], B), 1e-3).item()
+            spent[which] += time.perf_counter() - t0
+    out = {"steps_per_s": steps / spent["corpus"], "load_s": load_s, "V": V}
+    out["windows"] = not isinstance(ex.Xtr, torch.Tensor)
+    if ref is not None:
+        out["brown_steps_per_s"] = steps / spent["brown"]
+        out["brown_windows"] = not isinstance(ref.Xtr, torch.Tensor)
+    print(json.dumps(out))
 
 
 # --- the table -------------------------------------------------------------------------
@@ -248,9 +265,8 @@ def run_size(
         row["kn5"] = {**measure([*me, db, name, "kn", "0", "0"]), "error": row["kn5"]["error"]}
     me = [sys.executable, "-m", "benchmarks.scaling", "--probe"]
     # both at V = max(the corpus's, Brown's): the same model, the same cost a step
-    row["steps"] = measure([*me, db, name, "steps", str(steps), str(brown_v)])
-    V = row["steps"]["V"]
-    row["brown_same_v"] = measure([*me, brown_db, "brown", "steps", str(steps), str(V)])
+    row["steps"] = measure([*me, db, name, "steps", str(steps), str(brown_v), brown_db])
+    row["brown_same_v"] = {"steps_per_s": row["steps"]["brown_steps_per_s"]}
     row["eval"] = measure([*me, db, name, "eval", "1", "0"])
     return row
 
@@ -331,7 +347,7 @@ def main(argv: list[str] | None = None) -> None:
         return child(argv[2:])
     if argv[:1] == ["--probe"]:
         db, name, what, steps, V = argv[1:6]
-        return probe(db, name, what, int(steps), int(V))
+        return probe(db, name, what, int(steps), int(V), *argv[6:7])
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1e6,1e7,1e8", help="tokens, comma-separated")
     ap.add_argument("--steps", type=int, default=50, help="words-preset steps timed")

@@ -183,6 +183,26 @@ def test_a_large_split_is_loaded_as_views_with_the_same_run(
     assert losses[0] == losses[1]
 
 
+def test_a_checkpoint_longer_than_a_store_holds_fails_its_run_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ngramlm.errors import StoreError
+    from ngramlm.store import runs
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(sentences(300)) + "\n")
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    ds = prepare(store, corpus, "c", 42, unit="word").dataset
+    monkeypatch.setattr(runs, "MAX_CHECKPOINT_BYTES", 1000)  # a 1 GB checkpoint, in small
+    cfg = preset_config(None, {"order": 4}, ds.vocab_size, model="modified-kn")
+    with pytest.raises(StoreError, match=r"run 1's checkpoint is 0\.00 GB, and a store holds "
+                       r"checkpoints up to 0 GB; count fewer n-grams"):  # fmt: skip
+        start_run(store, ds, cfg)
+    (run,) = store.runs()
+    assert run.status == "failed" and store.checkpoint(run.id) is None
+    store.close()
+
+
 # --- prepare on a disk too small for the corpus -----------------------------------------
 
 

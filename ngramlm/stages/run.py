@@ -684,6 +684,9 @@ def _count(
         check_stop()
         elapsed = time.perf_counter() - t0
         del ex  # the examples are done with: their memory goes before the checkpoint's
+        size = fam.tensor_bytes(model)
+        if size is not None:  # too long for the store: refused before it takes the memory
+            check_checkpoint_size(run.id, size)
         data, sha = checkpoint.counted_to_bytes(model, cfg, dataset.vocab, unit=dataset.unit)
         del model  # and the tables before the store copies the checkpoint's bytes
         check_checkpoint_size(run.id, len(data))  # a failed run, not a half-written one
