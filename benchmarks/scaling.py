@@ -205,9 +205,10 @@ def probe(db: str, name: str, what: str, steps: int, vocab_size: int, ref_db: st
         return
     step = AutogradStep(model, opt, gen)
     B = cfg.train.batch_size
+    ref_store = Store(ref_db) if ref_db else None
     ref = (
-        load_examples(store, Store(ref_db).dataset("brown"), cfg.model.block_size)
-        if ref_db
+        load_examples(ref_store, ref_store.dataset("brown"), cfg.model.block_size)
+        if ref_store
         else None
     )
     for _ in range(5):
