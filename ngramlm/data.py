@@ -19,7 +19,7 @@ import random
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING
 from ngramlm.errors import InputError
 
 if TYPE_CHECKING:  # torch is imported where examples are built: commands that only
-    import torch  # read the store (report, prepare, db) start without it
+    import numpy as np  # read the store (report, prepare, db) start without it
+    import torch
 
 BOUNDARY = "."  # how the word-boundary token (index 0) is shown
 WORD_BOUNDARY = "</s>"  # how the sentence-boundary token (index 0) of a word vocabulary is shown
@@ -37,7 +38,8 @@ UNITS = ("char", "word")
 MAX_WORD_CHARS = 256
 MAX_TOKEN_CHARS = 100  # a word token (a longer one is not a word: a missing space, binary)
 MAX_LINE_TOKENS = 10_000  # a sentence
-MAX_FILE_BYTES = 512 * 1024**2
+MAX_FILE_BYTES = 1024**3  # a hundred times Brown fits
+DECODE_BLOCK = 16 * 1024**2  # bytes of a corpus decoded at once
 SPLITS = ("train", "dev", "test")
 SHUFFLED = "shuffled"
 ORDERED = "ordered"
@@ -90,15 +92,15 @@ def check_unit(unit: str) -> str:
     return unit
 
 
-def _decode(raw: bytes, source: str, what: str) -> str:
-    """The whole file as text: UTF-16 and NUL bytes refused, a UTF-8 BOM dropped."""
+def _decoded_lines(raw: bytes, source: str, what: str) -> Iterator[str]:
+    """The file's lines as text, decoded a block of lines at a time (never the whole file
+    as one string besides its bytes): UTF-16 and NUL bytes refused, a UTF-8 BOM dropped."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise InputError(
             f"{source} is UTF-16 (it starts with a UTF-16 byte-order mark); "
             "convert it to UTF-8, e.g. iconv -f UTF-16 -t UTF-8"
         )
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
+    start = first = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
     nul = raw.find(b"\x00")
     if nul >= 0:
         lineno = raw.count(b"\n", 0, nul) + 1
@@ -106,15 +108,25 @@ def _decode(raw: bytes, source: str, what: str) -> str:
             f"{source}, line {lineno}: NUL byte (is this a binary file?); "
             f"give a UTF-8 text file, {what}"
         )
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        lineno = raw.count(b"\n", 0, exc.start) + 1
-        column = exc.start - raw.rfind(b"\n", 0, exc.start)
-        raise InputError(
-            f"{source}, line {lineno}: not valid UTF-8 (byte {column}; is this a binary "
-            "file?); convert the file to UTF-8"
-        ) from None
+    view = memoryview(raw)
+    while start < len(raw):
+        end = raw.find(b"\n", min(len(raw), start + DECODE_BLOCK))
+        end = len(raw) if end < 0 else end + 1
+        try:
+            text = str(view[start:end], "utf-8")
+        except UnicodeDecodeError as exc:
+            at = start + exc.start
+            lineno = raw.count(b"\n", 0, at) + 1
+            column = at - max(raw.rfind(b"\n", 0, at), first - 1)
+            raise InputError(
+                f"{source}, line {lineno}: not valid UTF-8 (byte {column}; is this a binary "
+                "file?); convert the file to UTF-8"
+            ) from None
+        lines = text.split("\n")
+        if end < len(raw) or raw.endswith(b"\n"):
+            lines.pop()  # the empty string after the block's last newline
+        yield from lines
+        start = end
 
 
 def parse_sentences(raw: bytes, source: str) -> list[str]:
@@ -122,7 +134,7 @@ def parse_sentences(raw: bytes, source: str) -> list[str]:
     single spaces; blank lines are dropped. Every refusal names the line and the fix."""
     what = "one sentence a line"
     lines: list[str] = []
-    for lineno, line in enumerate(_decode(raw, source, what).split("\n"), start=1):
+    for lineno, line in enumerate(_decoded_lines(raw, source, what), start=1):
         tokens = line.split()
         if not tokens:
             continue
@@ -143,6 +155,8 @@ def parse_sentences(raw: bytes, source: str) -> list[str]:
                 f"({longest[:20]!r}...; limit {MAX_TOKEN_CHARS}); separate words by spaces"
             )
         text = " ".join(tokens)
+        if text == line:  # already one space between tokens: keep the line, not a copy
+            text = line
         bad = _CONTROL.search(text)
         if bad:
             raise InputError(
@@ -409,7 +423,189 @@ def split_ordered(lines: Sequence[str], train_tokens: int, dev_tokens: int, unit
     return split
 
 
-# --- examples --------------------------------------------------------------------------
+# --- examples ---------------------------------------------------------------------------
+
+LINES_AT_ONCE = 65_536  # lines mapped to ids per numpy pass: bounded transient memory
+
+
+def _line_ids(lines: Sequence[str], vocab: Vocab) -> tuple[np.ndarray, np.ndarray]:
+    """The token ids of ``lines``, concatenated (int32), and each line's token count.
+
+    One dictionary lookup per token at C speed (``map(dict.get, ...)``), no Python object
+    per token kept; an unknown token is refused exactly as ``Vocab.encode`` refuses it."""
+    import numpy as np
+
+    stoi = vocab.stoi
+    if vocab.unit == "word":
+        split = [line.split() for line in lines]
+        lens = np.fromiter(map(len, split), dtype=np.int64, count=len(split))
+        flat: Iterable[str] = itertools.chain.from_iterable(split)
+    else:
+        lens = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines))
+        flat = itertools.chain.from_iterable(lines)
+    unk = vocab.unk
+    missing = -1 if unk is None else unk
+    ids = np.fromiter(
+        map(stoi.get, flat, itertools.repeat(missing)), dtype=np.int32, count=int(lens.sum())
+    )
+    if unk is None and ids.size and ids.min() < 0:  # a character outside the vocabulary
+        bad = int(np.searchsorted(np.cumsum(lens), int(np.argmax(ids < 0)), side="right"))
+        vocab.encode(lines[bad])  # raises the one-line InputError naming it
+    return ids, lens
+
+
+@dataclass(frozen=True)
+class TokenStream:
+    """A split's tokens as one int32 array: each line preceded by ``pad`` boundary tokens
+    (id 0) and ended by one, so every example is a window of it.
+
+    Example i (the lines' tokens and final boundaries, in order: ``build_examples``'
+    order) is the token at ``i + pad * (line + 1)``, ``line`` the line it belongs to, and
+    its context the ``block_size <= pad`` tokens before it. The stream costs 4 bytes a
+    token (plus ``pad + 1`` a line) and ``ends`` 8 bytes a line, whatever the block size;
+    ``examples`` reads (X, Y) off it as ``Windows`` without copying it."""
+
+    tokens: torch.Tensor  # (L,) int32
+    ends: torch.Tensor  # (lines,) int64: examples in lines 0..i (cumulative)
+    pad: int
+
+    @classmethod
+    def of(cls, lines: Sequence[str], vocab: Vocab, pad: int) -> TokenStream:
+        import numpy as np
+        import torch
+
+        parts: list[np.ndarray] = []
+        ends: list[np.ndarray] = []
+        done = 0
+        for a in range(0, len(lines), LINES_AT_ONCE):
+            ids, lens = _line_ids(lines[a : a + LINES_AT_ONCE], vocab)
+            per_line = pad + lens + 1  # stream tokens of each line
+            out = np.zeros(int(per_line.sum()), dtype=np.int32)
+            first = np.cumsum(per_line) - per_line + pad  # each line's first token
+            starts = np.cumsum(lens) - lens
+            dest = np.repeat(first - starts, lens) + np.arange(ids.size)
+            out[dest] = ids
+            parts.append(out)
+            ends.append(done + np.cumsum(lens + 1))
+            done += int(lens.sum()) + len(lens)
+        tokens = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+        end = np.concatenate(ends) if ends else np.zeros(0, dtype=np.int64)
+        return cls(torch.from_numpy(tokens), torch.from_numpy(end.astype(np.int64)), pad)
+
+    @property
+    def n_examples(self) -> int:
+        return int(self.ends[-1]) if self.ends.numel() else 0
+
+    def positions(self, ix: torch.Tensor) -> torch.Tensor:
+        """Each example's target position in ``tokens`` (any shape of int64 indices)."""
+        import torch
+
+        line = torch.searchsorted(self.ends, ix, right=True)
+        return ix + self.pad * (line + 1)
+
+    def examples(self, block_size: int) -> tuple[Windows, Windows]:
+        """(X, Y): contexts (n, block_size) and targets (n,), as views of the stream."""
+        if not 0 < block_size <= self.pad:
+            raise ValueError(f"block size {block_size} on a stream padded for {self.pad}")
+        return Windows(self, block_size), Windows(self, 0)
+
+    def to(self, device: torch.device) -> TokenStream:
+        return TokenStream(self.tokens.to(device), self.ends.to(device), self.pad)
+
+
+class Windows:
+    """X (``width`` > 0: each example's context) or Y (``width`` 0: its target) of a
+    ``TokenStream``, read without materialising the split: indexing with a tensor of
+    example indices gathers those rows (a minibatch), a slice materialises that range
+    (an evaluation chunk), ``X[:, -k:]`` is the narrower view. Rows come back int64,
+    exactly as ``build_examples`` would have made them."""
+
+    def __init__(self, stream: TokenStream, width: int) -> None:
+        self.stream, self.width = stream, width
+        self.n = stream.n_examples
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.n, self.width) if self.width else (self.n,)
+
+    @property
+    def device(self) -> torch.device:
+        return self.stream.tokens.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        import torch
+
+        return torch.long
+
+    def __len__(self) -> int:
+        return self.n
+
+    def rows(self, ix: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        pos = self.stream.positions(ix)
+        tokens = self.stream.tokens
+        if pos.numel() == 0:
+            return torch.zeros(
+                (*pos.shape, self.width) if self.width else pos.shape, dtype=torch.long
+            )
+        if not self.width:
+            return tokens[pos].long()
+        return tokens.unfold(0, self.width, 1)[pos - self.width].long()
+
+    def __getitem__(self, key: object) -> torch.Tensor | Windows:
+        import torch
+
+        if isinstance(key, tuple):  # X[:, a:]: the last columns of every row
+            rows, cols = key
+            if rows == slice(None) and isinstance(cols, slice) and self.width:
+                lo, hi, step = cols.indices(self.width)
+                if hi == self.width and step == 1 and lo < hi:
+                    return Windows(self.stream, self.width - lo)
+            return self[rows][cols]
+        if isinstance(key, slice):
+            lo, hi, step = key.indices(self.n)
+            key = torch.arange(lo, hi, step, device=self.device)
+        if isinstance(key, torch.Tensor):
+            return self.rows(key.to(self.device, torch.long))
+        raise TypeError(f"Windows index {key!r}: give a slice or a tensor of indices")
+
+    def to(self, device: torch.device) -> Windows:
+        return Windows(self.stream.to(device), self.width)
+
+    def cpu(self) -> Windows:
+        import torch
+
+        return self.to(torch.device("cpu"))
+
+    def materialize(self) -> torch.Tensor:
+        import torch
+
+        out = self[:]
+        assert isinstance(out, torch.Tensor)
+        return out.contiguous()
+
+
+def token_examples(words: Sequence[str], vocab: Vocab, block_size: int) -> tuple[Windows, Windows]:
+    """``build_examples``' (X, Y) as views of one int32 stream: O(tokens) memory."""
+    return TokenStream.of(words, vocab, block_size).examples(block_size)
+
+
+MATERIALIZE_BYTES = 128 * 1024**2  # a split's X (and Y) up to this size: plain tensors
+
+
+def examples_of(
+    words: Sequence[str], vocab: Vocab, block_size: int
+) -> tuple[torch.Tensor | Windows, torch.Tensor | Windows]:
+    """A split's (X, Y) for training and evaluation: views of its int32 token stream
+    (``token_examples``), or, when X would take at most ``MATERIALIZE_BYTES`` as int64
+    rows (the lecture's names, Brown), those rows materialised (a minibatch is then one
+    ``index_select``). The same rows either way."""
+    X, Y = token_examples(words, vocab, block_size)
+    if X.n * (block_size + 1) * 8 <= MATERIALIZE_BYTES:
+        return X.materialize(), Y.materialize()
+    return X, Y
 
 
 def build_examples(
@@ -418,24 +614,7 @@ def build_examples(
     """The lecture's (X, Y): each token of each line, and the final boundary, predicted
     from the ``block_size`` tokens before it; the context starts as all boundary tokens.
 
-    Returns X (N, block_size) and Y (N,), both int64.
-    """
-    import torch
-
-    seqs: list[int] = []
-    starts: list[int] = []
-    pad = [0] * block_size
-    for w in words:
-        base = len(seqs)
-        ids = vocab.encode(w)
-        seqs.extend(pad)
-        seqs.extend(ids)
-        seqs.append(0)
-        starts.extend(range(base, base + len(ids) + 1))
-    seq = torch.tensor(seqs, dtype=torch.long)
-    idx = torch.tensor(starts, dtype=torch.long)
-    if len(idx) == 0:
-        return torch.empty(0, block_size, dtype=torch.long), torch.empty(0, dtype=torch.long)
-    X = seq.unfold(0, block_size, 1)[idx].contiguous()  # (N, block_size)
-    Y = seq[idx + block_size]  # (N,)
-    return X, Y
+    Returns X (N, block_size) and Y (N,), both int64, materialised (small splits, tests);
+    ``token_examples`` gives the same rows as views of an int32 stream."""
+    X, Y = token_examples(words, vocab, block_size)
+    return X.materialize(), Y.materialize()

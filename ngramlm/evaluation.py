@@ -46,17 +46,30 @@ class EvalSet:
 
     @classmethod
     def of(cls, X: torch.Tensor, Y: torch.Tensor, vocab_size: int) -> EvalSet:
-        T = X.shape[1]
-        if X.shape[0] == 0:
+        """X may be a tensor or a lazy view of a token stream (``data.Windows``): it is
+        read ``EVAL_CHUNK`` rows at a time, never materialised whole."""
+        n, T = X.shape[0], X.shape[1]
+        if n == 0:
             empty = torch.zeros(0, dtype=torch.long, device=X.device)
-            return cls(X, empty, Y, vocab_size, empty)
+            return cls(
+                torch.zeros(0, T, dtype=torch.long, device=X.device), empty, Y[:], vocab_size, empty
+            )
         if T * math.log2(max(2, vocab_size)) < 62:  # each context as one int64 key
             weights = vocab_size ** torch.arange(T - 1, -1, -1, device=X.device)
             # an elementwise product and a sum: int64 matmul has no CUDA kernel
-            keys, inverse = torch.unique((X * weights).sum(1), return_inverse=True)
+            keys = _by_chunks(n, X.device, lambda x: (x * weights).sum(1), X)
+            keys, inverse = torch.unique(keys, return_inverse=True)
             U = torch.stack([(keys // vocab_size**p) % vocab_size for p in range(T - 1, -1, -1)], 1)
-        else:
-            U, inverse = torch.unique(X, dim=0, return_inverse=True)
+        else:  # ranks of the contexts' suffixes, one column at a time (lexicographic)
+            ids = torch.zeros(n, dtype=torch.long, device=X.device)
+            for j in range(1, T + 1):
+                m = int(ids.max().item()) + 1
+                col = _by_chunks(n, X.device, _column(T - j), X)
+                _, ids = torch.unique(col * m + ids, return_inverse=True)
+            inverse = ids
+            first = torch.full((int(ids.max().item()) + 1,), n, dtype=torch.long, device=X.device)
+            first.scatter_reduce_(0, ids, torch.arange(n, device=X.device), "amin")
+            U = X[first]
         order = torch.argsort(inverse, stable=True)
         return cls(U.contiguous(), inverse[order], Y[order], vocab_size, order)
 
@@ -68,6 +81,23 @@ class EvalSet:
             self.vocab_size,
             None if self.order is None else self.order.to(device),
         )
+
+
+def _by_chunks(
+    n: int,
+    device: torch.device,
+    f: Callable[[torch.Tensor], torch.Tensor],
+    X: torch.Tensor,
+) -> torch.Tensor:
+    """(n,) ``f`` of X's rows, ``EVAL_CHUNK`` rows at a time."""
+    out = torch.empty(n, dtype=torch.long, device=device)
+    for a in range(0, n, EVAL_CHUNK):
+        out[a : a + EVAL_CHUNK] = f(X[a : a + EVAL_CHUNK])
+    return out
+
+
+def _column(c: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda x: x[:, c]
 
 
 def _terms(

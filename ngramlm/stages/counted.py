@@ -18,6 +18,7 @@ from ngramlm.models import Component, CountFamily, family_of
 from ngramlm.stages.hooks import Heartbeat, Outcome, load_examples, with_retries
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, MetricRecord, RunRecord
+from ngramlm.store.runs import check_checkpoint_size
 from ngramlm.training.loop import (
     EvalPoint,
     TrainResult,
@@ -109,7 +110,13 @@ def _count(
         train_loss = model.mean_nll(ex.Xtr, ex.Ytr)
         check_stop()
         elapsed = time.perf_counter() - t0
+        del ex  # the examples are done with: their memory goes before the checkpoint's
+        size = fam.tensor_bytes(model)
+        if size is not None:  # too long for the store: refused before it takes the memory
+            check_checkpoint_size(run.id, size)
         data, sha = checkpoint.counted_to_bytes(model, cfg, dataset.vocab, unit=dataset.unit)
+        del model  # and the tables before the store copies the checkpoint's bytes
+        check_checkpoint_size(run.id, len(data))  # a failed run, not a half-written one
     except Stopped:  # killed, as a trained run would be
         record = store.end_run(
             run.id, status="killed", error="stopped by a signal (Ctrl-C or SIGTERM)", steps_done=0

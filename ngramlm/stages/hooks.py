@@ -21,11 +21,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
+
+import torch
 
 from ngramlm import checkpoint
 from ngramlm.config import RunConfig
-from ngramlm.data import Vocab, build_examples
+from ngramlm.data import Vocab, examples_of
 from ngramlm.errors import DiskFullError, StoreError
 from ngramlm.store import Store
 from ngramlm.store.records import HEARTBEAT_S, DatasetRecord, MetricRecord, RunRecord
@@ -233,9 +235,14 @@ def save_checkpoint(
 def load_examples(store: Store, dataset: DatasetRecord, block_size: int) -> Examples:
     """Train and dev examples; the test split is never loaded here."""
     vocab = Vocab(dataset.vocab, dataset.unit)
-    Xtr, Ytr = build_examples(store.words(dataset.id, "train"), vocab, block_size)
-    Xdev, Ydev = build_examples(store.words(dataset.id, "dev"), vocab, block_size)
-    return Examples(Xtr, Ytr, Xdev, Ydev)
+    train = examples_of(store.words(dataset.id, "train"), vocab, block_size)
+    dev = examples_of(store.words(dataset.id, "dev"), vocab, block_size)
+    # Views of a token stream (data.Windows) stand in for tensors: the loop, the steppers,
+    # the evaluation and the count families read rows through X[ix] and X[a:b] only.
+    return Examples(
+        *cast(tuple[torch.Tensor, torch.Tensor], train),
+        *cast(tuple[torch.Tensor, torch.Tensor], dev),
+    )
 
 
 def record_failure(store: Store, hooks: Sequence[StoreHooks], exc: BaseException) -> None:

@@ -19,9 +19,10 @@ from ngramlm.data import (
     read_lines,
     token_counts,
 )
-from ngramlm.errors import InputError
+from ngramlm.errors import DiskFullError, InputError
 from ngramlm.resources import bundled_words
 from ngramlm.store import Store
+from ngramlm.store.datasets import dataset_bytes
 from ngramlm.store.records import DatasetRecord
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -141,7 +142,8 @@ def load(
 def record(store: Store, wl: WordList) -> Prepared:
     """Record a loaded word list (a no-op if the same content is already there)."""
     words, split, vocab, path, seed, name = wl.words, wl.split, wl.vocab, wl.path, wl.seed, wl.name
-    duplicates = sum(c - 1 for c in Counter(words).values() if c > 1)
+    duplicates = len(words) - len(set(words))
+    _check_space(store, wl)
     record, created = store.add_dataset(
         name=name,
         sha256=content_sha256(words),
@@ -159,6 +161,25 @@ def record(store: Store, wl: WordList) -> Prepared:
     unk = wl.unk_tokens()
     unk_rate = {part: unk[part] / tokens[part] if tokens[part] else 0.0 for part in SPLITS}
     return Prepared(record, created, examples, tokens, unk_rate)
+
+
+def _check_space(store: Store, wl: WordList) -> None:
+    """Refuse, before writing anything, a dataset the disk under the store cannot hold."""
+    free = store.free_bytes()
+    if free is None:
+        return
+    text = sum(len(w.encode("utf-8")) for w in wl.words)
+    need = dataset_bytes(text, len(wl.words))
+    if need > free:
+        raise DiskFullError(
+            f"{wl.path}: recording its {len(wl.words):,} lines needs about {_mb(need)} in "
+            f"{store.where}, and its disk has {_mb(free)} free; free some space, or give "
+            "--db a store on a larger disk"
+        )
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB" if n < 1e9 else f"{n / 1e9:,.2f} GB"
 
 
 def prepare(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -15,7 +17,7 @@ from sqlalchemy import (
 
 from ngramlm.errors import ConflictError, NotFoundError
 from ngramlm.store.base import StoreBase
-from ngramlm.store.connection import utcnow
+from ngramlm.store.connection import sqlite_path, utcnow
 from ngramlm.store.convert import (
     dataset_record,
 )
@@ -30,7 +32,44 @@ from ngramlm.store.tables import (
 WORDS_TABLE = cast(Table, Word.__table__)
 
 
+ROWS_AT_ONCE = 50_000
+ROW_BYTES = 48  # a words row's overhead in SQLite beyond its text: its record and index entry
+
+
+def _word_rows(dataset_id: int, splits: dict[str, Sequence[str]]) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    position = 0
+    for split in ("train", "dev", "test"):
+        for w in splits[split]:
+            batch.append(
+                {"dataset_id": dataset_id, "position": position, "split": split, "word": w}
+            )
+            position += 1
+            if len(batch) == ROWS_AT_ONCE:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def dataset_bytes(text_bytes: int, lines: int) -> int:
+    """About how much an SQLite store grows while recording a dataset of ``lines`` lines
+    of ``text_bytes`` UTF-8 bytes: its rows and index (pages 80% full), written twice
+    (the write-ahead log, then the database file)."""
+    return int(2 * (text_bytes + ROW_BYTES * lines) / 0.8)
+
+
 class DatasetsMixin(StoreBase):
+    def free_bytes(self) -> int | None:
+        """Free space on the disk under an SQLite store (None for a database server)."""
+        if not self.is_sqlite:
+            return None
+        path = Path(sqlite_path(self.url) or ".").resolve()
+        where = path.parent if not path.is_dir() else path
+        while not where.exists() and where != where.parent:
+            where = where.parent
+        return shutil.disk_usage(where).free
+
     # --- datasets ----------------------------------------------------------------------
 
     def add_dataset(
@@ -87,22 +126,9 @@ class DatasetsMixin(StoreBase):
                     )
                     s.add(row)
                     s.flush()
-                    rows: list[dict[str, Any]] = []
-                    position = 0
-                    for split in ("train", "dev", "test"):
-                        for w in splits[split]:
-                            rows.append(
-                                {
-                                    "dataset_id": row.id,
-                                    "position": position,
-                                    "split": split,
-                                    "word": w,
-                                }
-                            )
-                            position += 1
                     conn = s.connection()  # Core executemany: no ORM bookkeeping per row
-                    for i in range(0, len(rows), 50_000):
-                        conn.execute(insert(WORDS_TABLE), rows[i : i + 50_000])
+                    for batch in _word_rows(row.id, splits):  # 50,000 rows in memory at most
+                        conn.execute(insert(WORDS_TABLE), batch)
                     return dataset_record(row), True
             except exc.IntegrityError:
                 if attempt == 2:  # pragma: no cover - only a pathological race

@@ -16,7 +16,7 @@ from sqlalchemy import (
     update,
 )
 
-from ngramlm.errors import ClaimedError, InputError, NotFoundError
+from ngramlm.errors import ClaimedError, InputError, NotFoundError, StoreError
 from ngramlm.store.base import StoreBase
 from ngramlm.store.connection import utcnow
 from ngramlm.store.convert import (
@@ -37,6 +37,20 @@ from ngramlm.store.tables import (
     Metric,
     Run,
 )
+
+# The longest value SQLite (SQLITE_MAX_LENGTH) and PostgreSQL (bytea) hold: a checkpoint
+# is one value.
+MAX_CHECKPOINT_BYTES = 1_000_000_000
+
+
+def check_checkpoint_size(run_id: int, size: int) -> None:
+    """Refuse, before writing, a checkpoint longer than a store can hold in one value."""
+    if size > MAX_CHECKPOINT_BYTES:
+        raise StoreError(
+            f"run {run_id}'s checkpoint is {size / 1e9:.2f} GB, and a store holds checkpoints "
+            f"up to {MAX_CHECKPOINT_BYTES / 1e9:.0f} GB; count fewer n-grams (a lower --order "
+            "or a larger --min-count at prepare)"
+        )
 
 
 class RunsMixin(StoreBase):
@@ -165,6 +179,7 @@ class RunsMixin(StoreBase):
 
     def save_checkpoint(self, run_id: int, step: int, sha256: str, data: bytes) -> None:
         """Keep the run's latest checkpoint (replacing the one before)."""
+        check_checkpoint_size(run_id, len(data))
         with self._tx(write=True) as s:
             s.execute(delete(Checkpoint).where(Checkpoint.run_id == run_id))
             s.add(

@@ -168,8 +168,12 @@ class BatchedFastSGD:
                 wd = self.weight_decay
                 self._keep = (1.0 - lr * wd).view(-1, 1, 1) if wd else None
             flat = ix.reshape(-1)
-            torch.index_select(X, 0, flat, out=self.xb2)
-            torch.index_select(Y, 0, flat, out=self.yb_flat)
+            if isinstance(X, torch.Tensor):
+                torch.index_select(X, 0, flat, out=self.xb2)
+                torch.index_select(Y, 0, flat, out=self.yb_flat)
+            else:  # views of a token stream (data.Windows): they gather the rows
+                self.xb2.copy_(X[flat])
+                self.yb_flat.copy_(Y[flat])
             self._forward()
             self.dlogits.mul_(self._lr_over_B)  # every gradient below is now scaled
             self._backward(self._keep, None)

@@ -145,8 +145,12 @@ class FastSGD:
         if ix.shape[0] != self.B:
             self._allocate(ix.shape[0])
         with below_autograd():
-            torch.index_select(X, 0, ix, out=self.xb)
-            torch.index_select(Y, 0, ix, out=self.yb)
+            if isinstance(X, torch.Tensor):
+                torch.index_select(X, 0, ix, out=self.xb)
+                torch.index_select(Y, 0, ix, out=self.yb)
+            else:  # views of a token stream (data.Windows): they gather the rows
+                self.xb.copy_(X[ix])
+                self.yb.copy_(Y[ix])
             loss = self._forward(self.xflat, self.yb, self.yb2)
             self._backward(self.xflat, lr, None)
         return loss

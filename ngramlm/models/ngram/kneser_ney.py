@@ -60,6 +60,8 @@ class CountModel(WithVocab):
         out = torch.zeros(5 if self.modified else 3, N, n, dtype=torch.float64)
         if n == 0:
             return out
+        if not isinstance(X, torch.Tensor):  # views of a token stream: this chunk's rows
+            X, Y = X[:n], Y[:n]
         x = X.cpu().numpy()[:, X.shape[1] - (N - 1) :]
         y = Y.cpu().numpy().astype(np.int64)
         ids = self.tables.context_ids(x)
@@ -225,7 +227,14 @@ def fit(cfg: NgramConfig, X: torch.Tensor, Y: torch.Tensor) -> CountModel:
     if X.shape[1] != cfg.block_size:
         raise ValueError(f"examples of block size {X.shape[1]} for an order-{cfg.order} model")
     smoothing = PROVISIONAL_SMOOTHING if cfg.smoothing is None else cfg.smoothing
-    grams = torch.cat([X, Y.view(-1, 1)], 1).cpu().numpy()
+    if isinstance(X, torch.Tensor):
+        grams = torch.cat([X, Y.view(-1, 1)], 1).cpu().numpy()
+    else:  # views of a token stream (data.Windows): int32 n-grams, CHUNK rows at a time
+        n, N = X.shape[0], cfg.order
+        grams = np.empty((n, N), dtype=np.int32)
+        for a in range(0, n, CHUNK):
+            grams[a : a + CHUNK, : N - 1] = X[a : a + CHUNK].cpu().numpy()
+            grams[a : a + CHUNK, N - 1] = Y[a : a + CHUNK].cpu().numpy()
     return CountModel(cfg, Tables(grams, None, cfg.vocab_size, cfg.interpolated), smoothing)
 
 
