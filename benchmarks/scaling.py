@@ -167,7 +167,7 @@ def probe(db: str, name: str, what: str, steps: int, vocab_size: int, ref_db: st
     from ngramlm.models import preset_config
     from ngramlm.stages.run import load_examples
     from ngramlm.store import Store
-    from ngramlm.training.loop import AutogradStep, build, draw, resolve_device
+    from ngramlm.training.loop import AutogradStep, build, draw, neural_family, resolve_device
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     store = Store(db)
@@ -196,7 +196,7 @@ def probe(db: str, name: str, what: str, steps: int, vocab_size: int, ref_db: st
     ex = load_examples(store, ds, cfg.model.block_size)
     load_s = time.perf_counter() - t0
     device = resolve_device("cpu")
-    model, opt, gen = build(cfg, device)
+    model, opt, gen = build(cfg, device, neural_family(cfg).precision(cfg, device))
     if what == "eval":
         t0 = time.perf_counter()
         loss = evaluate_set(model, EvalSet.of(ex.Xdev, ex.Ydev, V))
