@@ -11,7 +11,8 @@ touching the machine; ``machine()`` reads them here.
   host there).
 - **One run**: a small model (a step under ``SMALL_STEP_FLOP``) takes one thread: its
   matrices are too small to split (the lecture's ~2 MFLOP step ran 3,690 steps/s on one
-  thread against 2,845 on two). A large model takes the usable cores that are free now:
+  thread against 2,845 on two; ``--preset best``'s 174 MFLOP step 74 steps/s on one
+  against 31 on two). A large model takes the usable cores that are free now:
   torch's threads wait for each other at every operation, so a thread that shares its
   core with another busy process slows all of them (``--preset best`` on a busy 2-core
   machine: 9-15 steps/s on 2 threads, 81-86 on one).
@@ -32,11 +33,15 @@ from pathlib import Path
 
 from ngramlm.config import RunConfig
 
-SMALL_STEP_FLOP = 20e6  # below this, one thread beats several: the ops are too small to split
+# Below this, one thread beats several: the ops are too small to split. `--preset best`
+# (174 MFLOP a step) ran 74 steps/s on one thread against 31 on two on an idle 2-core
+# Xeon (`python -m benchmarks.threads`); the word presets (5-15 GFLOP) are well above.
+SMALL_STEP_FLOP = 1e9
 MAX_BATCH = 8  # sweep points trained together as one batched model, at most
-# A worker process costs seconds to start (torch, the examples): each one started must
-# have at least this much work (~5 s of the lecture's model on one core) to pay off.
-MIN_WORKER_FLOP = 4e10
+# A worker process costs a second or two to start (torch, the examples): each one started
+# must have at least this much work to pay off (the lecture's model runs ~7 GFLOP/s on one
+# core, so ~3 s of it: an 8-point sweep of 3,000 steps took 7.6 s on one worker, 5.5 on two).
+MIN_WORKER_FLOP = 2e10
 CGROUP = Path("/sys/fs/cgroup")
 LOAD_SAMPLE_S = 0.25  # how long the cores' business is measured before a large run
 
