@@ -48,8 +48,7 @@ def test_usable_and_free_cores(machine: Machine, usable: int, free: int) -> None
 
 def test_small_models_take_one_thread_large_ones_the_free_cores() -> None:
     assert step_flop(preset_config("lecture", {}, 27)) < SMALL_STEP_FLOP
-    assert step_flop(preset_config("best", {}, 27)) < SMALL_STEP_FLOP  # one thread beat two
-    assert step_flop(preset_config("words", {}, 14_115)) >= SMALL_STEP_FLOP
+    assert step_flop(preset_config("best", {}, 27)) >= SMALL_STEP_FLOP
     assert run_threads(1e6, Machine(affinity=64)) == 1
     assert run_threads(BIG, Machine(affinity=64)) == 64
     assert run_threads(BIG, Machine(affinity=64, quota=3.0)) == 3

@@ -11,8 +11,7 @@ touching the machine; ``machine()`` reads them here.
   host there).
 - **One run**: a small model (a step under ``SMALL_STEP_FLOP``) takes one thread: its
   matrices are too small to split (the lecture's ~2 MFLOP step ran 3,690 steps/s on one
-  thread against 2,845 on two; ``--preset best``'s 174 MFLOP step 74 steps/s on one
-  against 31 on two). A large model takes the usable cores that are free now:
+  thread against 2,845 on two). A large model takes the usable cores that are free now:
   torch's threads wait for each other at every operation, so a thread that shares its
   core with another busy process slows all of them (``--preset best`` on a busy 2-core
   machine: 9-15 steps/s on 2 threads, 81-86 on one).
@@ -33,10 +32,7 @@ from pathlib import Path
 
 from ngramlm.config import RunConfig
 
-# Below this, one thread beats several: the ops are too small to split. `--preset best`
-# (174 MFLOP a step) ran 74 steps/s on one thread against 31 on two on an idle 2-core
-# Xeon (`python -m benchmarks.threads`); the word presets (5-15 GFLOP) are well above.
-SMALL_STEP_FLOP = 1e9
+SMALL_STEP_FLOP = 20e6  # below this, one thread beats several: the ops are too small to split
 MAX_BATCH = 8  # sweep points trained together as one batched model, at most
 # A worker process costs a second or two to start (torch, the examples): each one started
 # must have at least this much work to pay off (the lecture's model runs ~7 GFLOP/s on one
