@@ -91,7 +91,7 @@ def test_a_stream_built_in_many_batches_of_lines_is_one_stream(
     lines = sentences(500)
     vocab = Vocab.from_counts(token_counts(lines, "word"))
     whole = TokenStream.of(lines, vocab, 4)
-    monkeypatch.setattr(data, "LINES_AT_ONCE", 7)
+    monkeypatch.setattr(data.examples, "LINES_AT_ONCE", 7)
     batched = TokenStream.of(lines, vocab, 4)
     assert torch.equal(whole.tokens, batched.tokens) and torch.equal(whole.ends, batched.ends)
 
@@ -167,7 +167,7 @@ def test_a_large_split_is_loaded_as_views_with_the_same_run(
     corpus.write_text("\n".join(sentences(400)) + "\n")
     losses = []
     for threshold in (data.MATERIALIZE_BYTES, 0):
-        monkeypatch.setattr(data, "MATERIALIZE_BYTES", threshold)
+        monkeypatch.setattr(data.examples, "MATERIALIZE_BYTES", threshold)
         store = Store(f"sqlite:///{tmp_path / f'store-{threshold}.db'}")
         ds = prepare(store, corpus, "c", 42, unit="word", split="ordered:2000,300").dataset
         ex = load_examples(store, ds, 3)
