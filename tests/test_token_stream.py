@@ -19,6 +19,7 @@ from ngramlm.data import TokenStream, Vocab, Windows, build_examples, token_coun
 from ngramlm.evaluation import EvalSet
 from ngramlm.models import family_of, preset_config
 from ngramlm.models.ngram import kneser_ney
+from ngramlm.stages.plan import Plan
 from ngramlm.stages.prepare import prepare
 from ngramlm.stages.run import load_examples, start_run
 from ngramlm.store import Store
@@ -176,7 +177,7 @@ def test_a_large_split_is_loaded_as_views_with_the_same_run(
         for values, model in (({"order": 4}, "modified-kn"), ({"block_size": 3, "steps": 40,
                               "eval_every": 20, "n_embd": 4, "n_hidden": 8}, None)):  # fmt: skip
             cfg = preset_config(None, values, ds.vocab_size, model=model)
-            record = start_run(store, ds, cfg).run
+            record = start_run(store, Plan.of(ds, cfg)).run
             runs.append((record.train_loss, record.dev_loss))
         losses.append(runs)
         store.close()
@@ -197,7 +198,7 @@ def test_a_checkpoint_longer_than_a_store_holds_fails_its_run_in_one_line(
     cfg = preset_config(None, {"order": 4}, ds.vocab_size, model="modified-kn")
     with pytest.raises(StoreError, match=r"run 1's checkpoint is 0\.00 GB, and a store holds "
                        r"checkpoints up to 0 GB; count fewer n-grams"):  # fmt: skip
-        start_run(store, ds, cfg)
+        start_run(store, Plan.of(ds, cfg))
     (run,) = store.runs()
     assert run.status == "failed" and store.checkpoint(run.id) is None
     store.close()
