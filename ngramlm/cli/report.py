@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import csv
 import sys
-from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -13,12 +12,10 @@ from rich.table import Table
 from ngramlm.api import Experiments
 from ngramlm.cli import options as o
 from ngramlm.cli.common import api, console, fmt_loss, parse_id, print_json
+from ngramlm.cli.report_rows import DEFAULT_LIMIT, render_rows
 from ngramlm.errors import InputError
 from ngramlm.stages import report as core
 from ngramlm.stages.prepare import check_name
-from ngramlm.store.records import RunRecord
-
-DEFAULT_LIMIT = 50  # table rows; --json and --csv give every run unless --limit
 
 
 def register(app: typer.Typer) -> None:
@@ -82,86 +79,6 @@ def report_cmd(
     else:
         table = exp.report_table(dataset, status=status, sort=sort, limit=limit)
         render_rows(exp, table.runs, table.rows, as_json, as_csv, limit)
-
-
-def render_rows(
-    exp: Experiments,
-    runs: Sequence[RunRecord],
-    rows: list[dict[str, Any]],
-    as_json: bool,
-    as_csv: bool,
-    limit: int | None,
-    total: int | None = None,
-) -> None:
-    spent = exp.test_evaluations_spent()
-    if as_json:
-        print_json({"runs": rows, "test_evaluations_spent": spent})
-        return
-    if as_csv:
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(core.FIELDS), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        return
-    shown = rows[: limit or DEFAULT_LIMIT]
-    datasets = sorted({r["dataset"] for r in shown})
-    many = len(datasets) > 1
-    where = "" if many or not datasets else f" on {datasets[0]}"
-    total = len(rows) if total is None else total
-    more = "; --limit N shows more" if len(shown) < total else ""
-    table = Table(
-        title=f"{len(shown)} of {total:,} runs{where} ({exp.where}){more}", pad_edge=False
-    )
-    columns = ["best", "run", "sweep", *(["dataset"] if many else []), "status", "model",
-               "batch", "lr", "steps", "train", "dev", "gap", "test", "time"]  # fmt: skip
-    for name in columns:
-        table.add_column(
-            name, justify="left" if name in ("dataset", "status", "model") else "right"
-        )
-    records = {r.id: r for r in runs}
-    current: object = object()
-    families = set()
-    for r in shown:
-        if r["sweep"] != current:  # each sweep's runs form a section of their own
-            if table.row_count:
-                table.add_section()
-            current = r["sweep"]
-        style = {"finished": "green", "crashed": "red", "failed": "red",
-                 "killed": "yellow", "running": "cyan"}.get(r["status"], "")  # fmt: skip
-        record = records[r["run"]]
-        counted = core.counted(record)
-        families.add(counted)
-        model = core.describe(record).short
-        table.add_row(
-            "★" if r["best_in_sweep"] else "",
-            str(r["run"]),
-            "" if r["sweep"] is None else str(r["sweep"]),
-            *([r["dataset"]] if many else []),
-            f"[{style}]{r['status']}[/]" if style else r["status"],
-            model,
-            "—" if counted else str(r["batch_size"]),
-            "—" if counted else f"{r['lr']:g}",
-            "—" if counted else core.steps_shown(r["steps_done"], r["steps"]),
-            fmt_loss(r["train_loss"]),
-            fmt_loss(r["dev_loss"]),
-            "—" if r["gap"] is None else f"{r['gap']:+.3f}",
-            fmt_loss(r["test_loss"]),
-            "—" if r["seconds"] is None else f"{r['seconds']:.0f}s",
-        )
-    console.print(table)
-    console.print(
-        "test evaluations spent: "
-        + (", ".join(f"{name} {n}" for name, n in spent.items()) or "none")
-        + "   (model: block_size/n_embd/n_hidden[xlayers], wn: WaveNet, kn-N: Kneser-Ney "
-        "N-gram; "
-        "★ best dev in its sweep)",
-        highlight=False,
-    )
-    if len(families) == 2 and not many:  # networks and count baselines
-        console.print(
-            f"MLPs beside the n-gram baselines, as Bengio et al.'s Table 1: "
-            f"ngramlm report --compare --dataset {datasets[0]}",
-            highlight=False,
-        )
 
 
 def compare_models(

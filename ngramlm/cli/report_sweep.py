@@ -9,7 +9,7 @@ from rich.table import Table
 
 from ngramlm.api import Experiments
 from ngramlm.cli.common import console, fmt_loss, print_json
-from ngramlm.cli.report import render_rows
+from ngramlm.cli.report_rows import render_rows
 
 
 def one_sweep(
