@@ -12,7 +12,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,23 +21,6 @@ from ngramlm.store.records import HEARTBEAT_S
 
 TRAIN = ["train", "--dataset", "tiny", "--n-embd", "4", "--n-hidden", "16", "--batch-size",
          "16", "--steps", "20000", "--eval-every", "1000", "--threads", "1", "--quiet"]  # fmt: skip
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 4 MiB tmpfs: a real filesystem that fills up with a real ENOSPC."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root (tests run as root in CI)")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
-                          capture_output=True, text=True)  # fmt: skip
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
-        yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def ngramlm(cwd: Path, *args: str) -> subprocess.Popen[str]:

@@ -207,23 +207,6 @@ def test_a_checkpoint_longer_than_a_store_holds_fails_its_run_in_one_line(
 # --- prepare on a disk too small for the corpus -----------------------------------------
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """A 4 MiB tmpfs: a real filesystem with real free space."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root (tests run as root in CI)")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
-                          capture_output=True, text=True)  # fmt: skip
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
-        yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
-
-
 def test_prepare_refuses_a_corpus_larger_than_the_disk_in_one_line(
     small_disk: Path, tmp_path: Path
 ) -> None:
