@@ -1,10 +1,12 @@
-"""What the neural families share: eval-mode logits and the one evaluation, as methods."""
+"""What the neural families share: eval-mode logits and the one evaluation, as methods,
+and batch norm's running statistics (the MLP's ``--norm batch``, the WaveNet's layers)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ngramlm.evaluation import example_log_probs, mean_nll
@@ -20,6 +22,36 @@ class NeuralLM(nn.Module, WithVocab):
     # The training step's precision (``NeuralFamily.precision``), set when the model is
     # built for training; evaluation is always float32.
     precision: str = "fp32"
+
+    def add_batch_norm_stats(self, layers: int, width: int) -> None:
+        """Batch norm's running mean and variance for each of ``layers`` hidden layers,
+        as buffers ``running_mean_{i}``/``running_var_{i}`` (the checkpoints' names)."""
+        for i in range(layers):
+            self.register_buffer(f"running_mean_{i}", torch.zeros(width))
+            self.register_buffer(f"running_var_{i}", torch.ones(width))
+
+    def batch_norm(
+        self,
+        i: int,
+        x: torch.Tensor,
+        gamma: torch.Tensor,
+        beta: torch.Tensor,
+        *,
+        momentum: float,
+        eps: float,
+    ) -> torch.Tensor:
+        """Layer ``i``'s batch norm of ``x`` (rows: the batch): the batch's statistics
+        in training (updating the running ones by ``momentum``), the running ones in eval."""
+        return F.batch_norm(
+            x,
+            getattr(self, f"running_mean_{i}"),
+            getattr(self, f"running_var_{i}"),
+            gamma,
+            beta,
+            training=self.training,
+            momentum=momentum,
+            eps=eps,
+        )
 
     @property
     def block_size(self) -> int:

@@ -71,9 +71,7 @@ class MLP(NeuralLM):
             self.gamma = nn.ParameterList(nn.Parameter(torch.ones(H)) for _ in range(cfg.n_layers))
             self.beta = nn.ParameterList(nn.Parameter(torch.zeros(H)) for _ in range(cfg.n_layers))
         if cfg.norm == "batch":
-            for i in range(cfg.n_layers):
-                self.register_buffer(f"running_mean_{i}", torch.zeros(H))
-                self.register_buffer(f"running_var_{i}", torch.ones(H))
+            self.add_batch_norm_stats(cfg.n_layers, H)
         if cfg.direct:
             # Bengio 2003's optional direct connections: start at zero, learnt.
             self.W_direct = nn.Parameter(torch.zeros(T * E, V))
@@ -95,15 +93,8 @@ class MLP(NeuralLM):
         for i in range(cfg.n_layers):
             hpre = h @ self.W[i] + self.b[i]  # (B, H)
             if cfg.norm == "batch":
-                hpre = F.batch_norm(
-                    hpre,
-                    getattr(self, f"running_mean_{i}"),
-                    getattr(self, f"running_var_{i}"),
-                    self.gamma[i],
-                    self.beta[i],
-                    training=self.training,
-                    momentum=BN_MOMENTUM,
-                    eps=NORM_EPS,
+                hpre = self.batch_norm(
+                    i, hpre, self.gamma[i], self.beta[i], momentum=BN_MOMENTUM, eps=NORM_EPS
                 )
             elif cfg.norm == "layer":
                 hpre = F.layer_norm(hpre, (cfg.n_hidden,), self.gamma[i], self.beta[i], NORM_EPS)

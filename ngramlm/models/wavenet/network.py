@@ -31,9 +31,7 @@ class WaveNet(NeuralLM):
             fan_in = 2 * H
         self.gamma = nn.ParameterList(nn.Parameter(torch.ones(H)) for _ in range(cfg.n_layers))
         self.beta = nn.ParameterList(nn.Parameter(torch.zeros(H)) for _ in range(cfg.n_layers))
-        for i in range(cfg.n_layers):
-            self.register_buffer(f"running_mean_{i}", torch.zeros(H))
-            self.register_buffer(f"running_var_{i}", torch.ones(H))
+        self.add_batch_norm_stats(cfg.n_layers, H)
         self.W_out = nn.Parameter(randn(H, V) / H**0.5 * OUT_SCALE)
         self.b_out = nn.Parameter(torch.zeros(V))
 
@@ -49,15 +47,8 @@ class WaveNet(NeuralLM):
             x = x.reshape(B, x.shape[1] // 2, 2 * x.shape[2])  # FlattenConsecutive(2): (B, T/2, 2C)
             h = x @ W  # (B, T/2, H)
             flat = h.reshape(-1, h.shape[2])  # batch norm over batch and positions
-            flat = F.batch_norm(
-                flat,
-                getattr(self, f"running_mean_{i}"),
-                getattr(self, f"running_var_{i}"),
-                self.gamma[i],
-                self.beta[i],
-                training=self.training,
-                momentum=BN_MOMENTUM,
-                eps=BN_EPS,
+            flat = self.batch_norm(
+                i, flat, self.gamma[i], self.beta[i], momentum=BN_MOMENTUM, eps=BN_EPS
             )
             x = torch.tanh(flat).view(h.shape)  # (B, T/2, H)
         logits = x.reshape(B, -1) @ self.W_out + self.b_out  # (B, V)
