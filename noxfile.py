@@ -62,3 +62,13 @@ def threads(session: nox.Session) -> None:
     session.install(TORCH)
     session.install("-e", ".[dev]")
     session.run("python", "-m", "benchmarks.threads", *session.posargs)
+
+
+@nox.session
+def search(session: nox.Session) -> None:
+    """``sweep --search`` against an lr grid, random search and Optuna alone on the names,
+    and against ``--preset words`` and modified KN-5 on Brown (benchmarks/search.py):
+    ``nox -s search -- --task brown-small``."""
+    session.install(TORCH)
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "benchmarks.search", *session.posargs)

@@ -93,6 +93,17 @@ def test_the_brown_table_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
     assert "best count model (on dev):" in out
 
 
+def test_the_search_benchmark_runs_its_word_table_on_a_tiny_corpus(tmp_path: Path) -> None:
+    corpus = word_corpus(tmp_path / "tiny.txt")
+    out = run(
+        "-m", "benchmarks.search", "--task", "brown-small", "--smoke", "--minutes", "0.3",
+        "--corpus", str(corpus), "--split", "ordered:1200,300", "--workers", "1", cwd=tmp_path,
+    ).stdout  # fmt: skip
+    for row in ("| modified KN-5 |", "| --preset words |", "| TPE + halving, best of"):
+        assert row in out, out
+    assert "under KN-5's dev perplexity" in out
+
+
 def test_word_speed_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
     corpus = word_corpus(tmp_path / "tiny.txt")
     out = run(
