@@ -84,7 +84,12 @@ def work(
         from ngramlm.stages import search
 
         found = search.work(
-            store, sweep_id, resume=resume, stop=stop, progress_factory=progress_factory
+            store,
+            sweep_id,
+            resume=resume,
+            stop=stop,
+            progress_factory=progress_factory,
+            batch_size=batch_size,
         )
         return WorkerReport(found.trained, found.stopped)
     dataset = store.dataset_by_id(sweep.dataset_id)
@@ -93,7 +98,8 @@ def work(
     by_group: dict[str, list[RunConfig]] = {}
     for p in store.points(sweep_id):
         by_group.setdefault(p.group_key, []).append(config_from_dict(p.config))
-    # (points of a group differ only in lr and seed: checking one of them twice is enough)
+    # (points of a group differ only in lr, seed and weight decay: checking one of them
+    # twice is enough)
     batchable = {g for g, cfgs in by_group.items() if batched.supports([cfgs[0]] * 2)}
 
     device = resolve_device(sweep.spec["base"]["train"]["device"])
@@ -166,7 +172,7 @@ def plan(
         groups = {}
     if not cfgs:  # nothing left: one worker finds that out
         cfgs = [config_from_dict(points[0].config)] if points else []
-    largest = 0  # the largest group that trains batched (its points differ in lr and seed)
+    largest = 0  # the largest group that trains batched (its points differ in batched.VARIES)
     for key, n in groups.items():
         first = next(config_from_dict(p.config) for p in points if p.group_key == key)
         if n > largest and batched.supports([first] * 2):
