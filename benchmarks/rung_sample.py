@@ -34,6 +34,7 @@ import random
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,17 @@ NAMES = Path(
     )
 )
 SMOKE_WORDS = ["the", "cat", "dog", "sat", "on", "a", "mat", "and", "ran", "to", "big", "red"]
+
+
+@dataclass(frozen=True)
+class Row:
+    params: dict[str, Any]
+    sample: float  # dev at the rung, as the loop measured it (on the sample where costly)
+    sampled: bool
+    whole: float  # dev on the whole split, the same weights
+    n_sample: int
+    n_dev: int
+    seconds: float
 
 
 def kendall_tau(a: list[float], b: list[float]) -> float:
@@ -147,53 +159,45 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
         def should_stop(self) -> bool:
             return self.point is not None
 
-    examples: dict[int, Any] = {}
-    rows = []
+    examples: dict[int, tuple[Any, EvalSet]] = {}  # by block size: examples, whole dev
+    rows: list[Row] = []
     for i, params in enumerate(points):
         cfg = base.with_values({**params, "eval_every": steps})
         bs = cfg.model.block_size
         if bs not in examples:
-            examples[bs] = load_examples(exp.store, ds, bs)
-        ex = examples[bs]
+            ex = load_examples(exp.store, ds, bs)
+            examples[bs] = ex, EvalSet.of(ex.Xdev, ex.Ydev, ds.vocab_size)
+        ex, whole_set = examples[bs]
         t = time.perf_counter()
         hooks = Rung()
         result = train(cfg, ex, plan.device, hooks, precision=plan.precision)
-        assert hooks.point is not None and hooks.point.dev_loss is not None
-        assert plan.precision is not None
+        p = hooks.point
+        assert p is not None and p.dev_loss is not None and plan.precision is not None
         model, _, _ = build(cfg, plan.device, plan.precision)
         model.load_state_dict(result.state.model)
-        whole_set = EvalSet.of(ex.Xdev, ex.Ydev, ds.vocab_size)
         whole = evaluate_set(model, whole_set)
         sample = evaluating.sample_of(whole_set, ex.Xdev, ex.Ydev)
+        n_dev, seconds = int(ex.Ydev.shape[0]), time.perf_counter() - t
         rows.append(
-            {
-                "params": params,
-                "sample": hooks.point.dev_loss,
-                "sampled": hooks.point.sampled,
-                "whole": whole,
-                "n_sample": int(sample.Y.shape[0]),
-                "n_dev": int(ex.Ydev.shape[0]),
-                "seconds": time.perf_counter() - t,
-            }
+            Row(params, p.dev_loss, p.sampled, whole, int(sample.Y.shape[0]), n_dev, seconds)
         )
-        print(f"  trial {i}: dev {hooks.point.dev_loss:.4f} on the rung's sample, {whole:.4f} "
-              f"whole, {rows[-1]['seconds']:.0f} s", flush=True)  # fmt: skip
+        print(f"  trial {i}: dev {p.dev_loss:.4f} on the rung's sample, {whole:.4f} whole, "
+              f"{seconds:.0f} s", flush=True)  # fmt: skip
     first = rows[0]
     what = (
-        f"a fixed sample of {first['n_sample']:,} of its {first['n_dev']:,} examples"
-        if first["sampled"]
-        else f"the whole split ({first['n_dev']:,} examples): the rankings agree by construction"
+        f"a fixed sample of {first.n_sample:,} of its {first.n_dev:,} examples"
+        if first.sampled
+        else f"the whole split ({first.n_dev:,} examples): the rankings agree by construction"
     )
     print(f"\nthe rungs' dev: {what}")
-    a, b = [r["sample"] for r in rows], [r["whole"] for r in rows]
+    a, b = [r.sample for r in rows], [r.whole for r in rows]
     ra, rb = ranks(a), ranks(b)
     print("| trial | " + " | ".join(dims) + " | dev, rung sample | rank | dev, whole | rank |")
     print("|---|" + "---|" * (len(dims) + 4))
     for i, r in enumerate(rows):
-        cells = [f"{r['params'][k]:.4g}" if isinstance(r["params"][k], float) else
-                 str(r["params"][k]) for k in dims]  # fmt: skip
-        print(f"| {i} | " + " | ".join(cells) + f" | {r['sample']:.4f} | {ra[i]} | "
-              f"{r['whole']:.4f} | {rb[i]} |")  # fmt: skip
+        cells = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in r.params.values()]
+        print(f"| {i} | " + " | ".join(cells) + f" | {r.sample:.4f} | {ra[i]} | "
+              f"{r.whole:.4f} | {rb[i]} |")  # fmt: skip
     ka, kb = kept(a), kept(b)
     print(f"\nKendall's tau (rung sample vs whole dev): {kendall_tau(a, b):.3f}")
     print(f"halving keeps (the best third): by the sample {sorted(ka)}, by the whole split "

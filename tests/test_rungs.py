@@ -114,3 +114,21 @@ def test_a_stopped_batched_group_resumes_member_by_member(
             assert (r.status, r.steps_done) == ("finished", 400)
             assert_solo_curve(store, r)  # resumed alone, ends where it would have
         assert len(store.sweep_runs(sw.id)) == 3  # nothing trained twice
+
+
+def test_the_sweep_plan_shares_a_batchable_searchs_trials_out_as_groups(
+    sqlite_url: str, words_file: Path
+) -> None:
+    from ngramlm.stages import sweep
+
+    with ngramlm.open_store(sqlite_url) as exp:
+        exp.prepare(words_file, name="tiny")
+        batchable = exp.create_search("tiny", space={"lr": "0.01:0.5:log"}, trials=4, **TINY)
+        shaped = exp.create_search("tiny", space={"n_hidden": "8:24"}, trials=4, **TINY)
+        budget = exp.create_search("tiny", space={"lr": "0.01:0.5:log"}, budget="1m", **TINY)
+    with Store(sqlite_url) as store:
+        # 4 trials over 2 workers: a group of 2 each, not one of 4 and an idle worker
+        assert sweep.plan(store, batchable.id, resume=False, workers=2).batch_size == 2
+        assert sweep.plan(store, shaped.id, resume=False, workers=2).batch_size == 8  # unused
+        # trials unknown (a budget): groups as wide as they go (rungs.GROUP)
+        assert sweep.plan(store, budget.id, resume=False, workers=2).batch_size == 8
