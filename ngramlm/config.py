@@ -140,7 +140,7 @@ class RunConfig:
 
 def config_hash(d: dict[str, Any], ignore: tuple[str, ...] = ()) -> str:
     """A short stable hash of a config mapping; ``ignore`` drops training keys that do not
-    change the math (the device) or that vary within a group (lr and seed)."""
+    change the math (the device) or that vary within a group (lr, seed, weight decay)."""
     d = json.loads(json.dumps(d))  # a deep copy
     for key in ignore:
         d.get("train", {}).pop(key, None)

@@ -254,3 +254,76 @@ def test_member_state_round_trips() -> None:
         fresh = MLP(cfg, torch.Generator().manual_seed(99))
         fresh.load_state_dict(state)  # strict: every name and shape as MLP's
         torch.testing.assert_close(fresh(X)[0], logits[m])
+
+
+# --- (5) members that differ in weight decay; members that leave early ---------------------
+
+
+def test_members_may_differ_in_weight_decay() -> None:
+    examples, V = make_examples(block_size=4)
+    cfgs = [
+        tiny_cfg(V, lr=0.2, weight_decay=wd, seed=s) for wd, s in [(0.0, 1), (0.01, 2), (0.05, 3)]
+    ]
+    assert supports(cfgs)
+    results = train_batched(cfgs, examples, CPU, [Hooks() for _ in cfgs])
+    for cfg, res in zip(cfgs, results, strict=True):
+        assert_points_close(res.points, train(cfg, examples, CPU).points)
+
+
+class LeaveAt(Recorder):
+    """Asks to stop once it has been evaluated at ``step`` (as a pruned trial does)."""
+
+    def __init__(self, step: int | None) -> None:
+        super().__init__()
+        self.step = step
+
+    def should_stop(self) -> bool:
+        return self.step is not None and any(p.step >= self.step for p in self.points)
+
+
+def test_a_member_that_leaves_stops_alone_and_the_others_keep_their_losses() -> None:
+    examples, V = make_examples(block_size=4)
+    cfgs = [tiny_cfg(V, lr=lr, seed=s) for lr, s in [(0.05, 1), (0.2, 2), (0.4, 3), (0.1, 4)]]
+    hooks = [LeaveAt(60), LeaveAt(None), LeaveAt(120), LeaveAt(60)]
+    left: list[tuple[int, int]] = []
+    results = train_batched(
+        cfgs,
+        examples,
+        CPU,
+        hooks,
+        on_leave=lambda i, r: left.append((i, r.state.step)),
+    )
+    assert left == [(0, 60), (3, 60), (2, 120)]  # in the order they left, each once
+    for cfg, res, hook in zip(cfgs, results, hooks, strict=True):
+        solo_hook = LeaveAt(hook.step)
+        solo = train(cfg, examples, CPU, solo_hook)
+        assert res.stopped == solo.stopped == (hook.step is not None)
+        assert res.state.step == solo.state.step
+        assert_points_close(res.points, solo.points)
+        assert_points_close(hook.points, solo_hook.points)
+        assert [c.step for c in hook.checkpoints] == [c.step for c in solo_hook.checkpoints]
+        assert torch.equal(res.state.rng, solo.state.rng)
+        for name in res.state.model:
+            torch.testing.assert_close(
+                res.state.model[name], solo.state.model[name], atol=1e-4, rtol=1e-4
+            )
+
+
+def test_without_on_leave_one_stop_stops_them_all() -> None:
+    examples, V = make_examples(block_size=4)
+    cfgs = [tiny_cfg(V, lr=0.1, seed=1), tiny_cfg(V, lr=0.2, seed=2)]
+    results = train_batched(cfgs, examples, CPU, [LeaveAt(60), LeaveAt(None)])
+    assert [(r.stopped, r.state.step) for r in results] == [(True, 60), (True, 60)]
+    # with on_leave, when every member left asks to stop, they stop together (a signal)
+    left: list[int] = []
+    results = train_batched(
+        cfgs, examples, CPU, [LeaveAt(60), LeaveAt(60)], on_leave=lambda i, r: left.append(i)
+    )
+    assert left == [] and [(r.stopped, r.state.step) for r in results] == [(True, 60)] * 2
+
+
+def test_supports_weight_decay_but_not_other_training_differences() -> None:
+    base = lecture_cfg(27)
+    assert supports([base, base.with_values({"weight_decay": 0.01, "lr": 0.3})])
+    assert not supports([base, base.with_values({"batch_size": 64})])
+    assert not supports([base, base.with_values({"decay_at": 0.7})])

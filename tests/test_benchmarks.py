@@ -133,3 +133,11 @@ def test_against_an_earlier_checkout(tmp_path: Path) -> None:
     out = run("-m", "benchmarks", "--only", "4", "--steps", "30", "--threads", "1",
               "--against", str(REPO), "--words", str(NAMES), cwd=tmp_path).stdout  # fmt: skip
     assert f"this checkout vs {REPO}:" in out
+
+
+def test_rung_sample_runs_at_smoke_size(tmp_path: Path) -> None:
+    out = run("-m", "benchmarks.rung_sample", "--smoke", "--threads", "1", cwd=tmp_path).stdout
+    assert "the rungs' dev: a fixed sample of 96 of its" in out  # sampled, as Brown's is
+    assert "Kendall's tau (rung sample vs whole dev):" in out
+    assert "halving keeps (the best third): by the sample" in out
+    assert out.count("  trial ") == 4

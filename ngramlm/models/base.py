@@ -151,8 +151,8 @@ class Family(ABC):
         return RunConfig(model, train)
 
     def batchable(self, cfg: RunConfig) -> bool:
-        """Whether sweep points differing only in lr and seed train as one batched model
-        (``ngramlm.training.batched``)."""
+        """Whether sweep points differing only in lr, seed and weight decay train as one
+        batched model (``ngramlm.training.batched``)."""
         return False
 
     def search_space(self, unit: str) -> tuple[str | None, dict[str, str]]:

@@ -262,14 +262,15 @@ def record_outcome(
     hooks: StoreHooks,
     result: TrainResult,
     members: int = 1,
+    seconds: float | None = None,
 ) -> Outcome:
     """Record a finished (or stopped) run. ``members`` > 1: the run was one of a batched
-    group whose time is ``state.elapsed_s``; it records its share (group time / members)
-    as its time, and the group's time and size in ``extra``."""
+    group whose time is ``state.elapsed_s``; it records its share (``seconds``, by default
+    group time / members) as its time, and the group's time and size in ``extra``."""
     run, cfg = hooks.run, hooks.cfg
     hooks.step = result.state.step
     state = result.state
-    seconds = state.elapsed_s / members
+    seconds = state.elapsed_s / members if seconds is None else seconds
     group = {"group_seconds": state.elapsed_s, "group_members": members} if members > 1 else None
 
     def record_outcome() -> RunRecord:

@@ -10,17 +10,18 @@ sampler state lives anywhere else, so workers on other machines (``--join``) and
 resumed after a kill (``--resume``) continue the same search, and no point is trained
 twice. ``--search grid`` takes the points of a grid of choices in a seeded order instead.
 
-The space is ``stages/space.py``'s, successive halving (``--prune halving``)
-``stages/halving.py``'s. Trials run one at a time a worker (not yet as one batched
-model). The search reads train and dev only.
+The study and its sampler are ``stages/study.py``'s, the space ``stages/space.py``'s,
+successive halving (``--prune halving``) ``stages/halving.py``'s. Trials that can share
+one batched model (a plain MLP under SGD whose space varies lr, seed or weight decay only)
+are proposed, claimed and trained a group at a time as one batched model, pruned members
+leaving it at the rungs (``stages/rungs.py``); others run one at a time a worker. The
+search reads train and dev only.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
-import random
 import socket
 import threading
 import time
@@ -28,29 +29,27 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ngramlm import __version__
 from ngramlm.config import RunConfig
 from ngramlm.errors import ClaimedError, InputError
 from ngramlm.models import config_from_dict, family_of
-from ngramlm.stages.halving import RungProgress, TrialStop, rungs
+from ngramlm.stages import rungs
+from ngramlm.stages.halving import RungProgress, TrialStop
+from ngramlm.stages.halving import rungs as rung_steps
 from ngramlm.stages.plan import Plan
-from ngramlm.stages.run import Progress, execute_run, resume_run, run_columns
+from ngramlm.stages.run import Progress, execute_run, resume_run
 from ngramlm.stages.space import Dim, parse_dim
+from ngramlm.stages.study import last_dev, params_of, propose, study_from_store
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, MetricRecord, RunRecord, SweepRecord
 from ngramlm.training import batched
 from ngramlm.training.loop import resolve_device
 
-if TYPE_CHECKING:
-    import optuna
-
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("halving",)
 MAX_TRIALS = 10_000
 MAX_DUPLICATES = 25  # proposals in a row already in the store: the space is exhausted
-TPE_STARTUP = 8  # random trials before TPE models the good and the bad ones
 
 # --- creating a search -----------------------------------------------------------------
 
@@ -88,7 +87,7 @@ def check(
         if prune not in PRUNERS:
             raise InputError(f"--prune must be {' or '.join(PRUNERS)}, got {prune!r}")
         t = base.train
-        last_rung = max(rungs(t.steps))
+        last_rung = max(rung_steps(t.steps))
         evals_after = math.ceil(last_rung / t.eval_interval) * t.eval_interval
         if evals_after >= t.steps:
             raise InputError(
@@ -139,99 +138,6 @@ def space_of(sweep: SweepRecord) -> tuple[RunConfig, dict[str, Dim]]:
     return base, {d.key: d for d in (parse_dim(t, types) for t in sweep.spec["search"]["space"])}
 
 
-# --- the store as an Optuna study ------------------------------------------------------
-
-
-def last_dev(curve: Sequence[MetricRecord]) -> tuple[int, float] | None:
-    points = [(m.step, m.dev_loss) for m in curve if m.dev_loss is not None]
-    return points[-1] if points else None
-
-
-def params_of(run: RunRecord, dims: Mapping[str, Dim]) -> dict[str, Any]:
-    flat = config_from_dict(run.config).hyperparameters()
-    return {k: flat[k] for k in dims}
-
-
-def study_from_store(
-    runs: Sequence[RunRecord],
-    curves: Mapping[int, Sequence[MetricRecord]],
-    dims: Mapping[str, Dim],
-    sampler: optuna.samplers.BaseSampler | None = None,
-) -> optuna.Study:
-    """An in-memory study holding the search's runs as trials: finished -> complete
-    (value: final dev loss), pruned -> pruned, failed -> failed, others running."""
-    import optuna
-    from optuna.trial import TrialState, create_trial
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="minimize", sampler=sampler)
-    dists = {k: d.distribution() for k, d in dims.items()}
-    for r in runs:
-        curve = curves.get(r.id, [])
-        inter = {m.step: m.dev_loss for m in curve if m.dev_loss is not None}
-        value: float | None = None
-        if r.status == "finished" and r.dev_loss is not None and math.isfinite(r.dev_loss):
-            state, value = TrialState.COMPLETE, r.dev_loss
-        elif r.status == "pruned":
-            state, last = TrialState.PRUNED, last_dev(curve)
-            value = last[1] if last else None
-        elif r.status in ("failed", "finished"):
-            state = TrialState.FAIL
-        else:
-            state = TrialState.RUNNING
-        inter = {s: v for s, v in inter.items() if math.isfinite(v)}
-        study.add_trial(
-            create_trial(
-                state=state,
-                value=value if value is None or math.isfinite(value) else None,
-                params=params_of(r, dims),
-                distributions=dists,
-                intermediate_values=inter,
-                user_attrs={"run": r.id},
-            )
-        )
-    return study
-
-
-def make_sampler(kind: str, seed: int) -> optuna.samplers.BaseSampler:
-    import optuna
-
-    if kind == "tpe":
-        with warnings.catch_warnings():  # constant_liar is marked experimental
-            warnings.simplefilter("ignore")
-            # constant_liar: trials other workers are running count as bad, so parallel
-            # workers do not all propose the same region
-            return optuna.samplers.TPESampler(
-                seed=seed, n_startup_trials=TPE_STARTUP, constant_liar=True
-            )
-    return optuna.samplers.RandomSampler(seed=seed)
-
-
-def propose(
-    sweep: SweepRecord,
-    dims: Mapping[str, Dim],
-    runs: Sequence[RunRecord],
-    curves: Mapping[int, Sequence[MetricRecord]],
-    attempt: int,
-) -> dict[str, Any] | None:
-    """The next point to try (None: a grid with every point taken)."""
-    search = sweep.spec["search"]
-    seed = search["seed"] * 1_000_003 + len(runs) * 1009 + attempt
-    if search["sampler"] == "grid":
-        taken = {tuple(sorted(params_of(r, dims).items())) for r in runs}
-        points = [
-            dict(zip(dims, c, strict=True))
-            for c in itertools.product(*(d.choices for d in dims.values()))
-        ]
-        random.Random(search["seed"]).shuffle(points)
-        return next((p for p in points if tuple(sorted(p.items())) not in taken), None)
-    study = study_from_store(runs, curves, dims, make_sampler(search["sampler"], seed))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        trial = study.ask({k: d.distribution() for k, d in dims.items()})
-    return dict(trial.params)
-
-
 # --- the worker ------------------------------------------------------------------------
 
 
@@ -260,9 +166,12 @@ def work(
     resume: bool,
     stop: threading.Event,
     progress_factory: Callable[[], Progress] = Progress,
+    batch_size: int = rungs.GROUP,
 ) -> SearchReport:
     """Propose, claim and train trials until the trials or the budget are spent (or a stop
-    is asked for); with ``resume``, the search's killed and crashed trials first."""
+    is asked for); with ``resume``, the search's killed and crashed trials first. Trials
+    that can be one batched model are taken up to ``batch_size`` at a time
+    (``stages/rungs.py``), others one at a time."""
     sweep = store.sweep(sweep_id)
     search = sweep.spec["search"]
     base, dims = space_of(sweep)
@@ -289,44 +198,50 @@ def work(
             except ClaimedError:  # another worker took it meanwhile
                 continue
             trained += 1
+    k = rungs.width(base, dims, batch_size)  # > 1: trials trained as one batched model
     attempt = 0
     while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
         runs = store.sweep_runs(sweep_id)
-        if search["trials"] is not None and len(runs) >= search["trials"]:
+        n = k if search["trials"] is None else min(k, search["trials"] - len(runs))
+        if n <= 0:
             break
-        params = propose(sweep, dims, runs, store.sweep_curves(sweep_id), attempt)
-        if params is None:
+        proposals = propose(sweep, dims, runs, store.sweep_curves(sweep_id), attempt, n)
+        if not proposals:
             break
-        cfg = base.with_values(params)
-        got = store.add_point(
+        cfgs = [base.with_values(p) for p in proposals]
+        got = rungs.claim(
+            store,
             sweep_id,
-            (cfg.to_dict(), cfg.config_hash(), batched.group_key(cfg)),
+            dataset,
+            cfgs,
             limit=search["trials"],
-            columns=lambda c: run_columns(Plan.point(dataset, c)),
-            device=str(device),
+            device=device,
             host=host,
             pid=pid,
-            version=__version__,
         )
-        if got == "full":
+        if got.full and not got.trials:
             break
-        if isinstance(got, str):  # a duplicate: ask again, differently seeded
+        if got.duplicates and not got.trials:  # ask again, differently seeded
             attempt += 1
             if attempt >= MAX_DUPLICATES:
                 break
             continue
         attempt = 0
-        _, run = got
-        try:
-            family_of(cfg).validate(cfg)  # a combination of valid ends may still be too big
-        except InputError as exc:
-            store.end_run(run.id, status="failed", error=str(exc), steps_done=0)
-            continue
-        watch, trial_stop = progress()
-        plan = Plan.point(dataset, cfg)
-        outcome = execute_run(store, run, plan, watch, trial_stop)
-        trained += 1
-        if outcome.run.status == "killed":
+        if len(got.trials) > 1 and batched.supports([c for c, _ in got.trials]):
+            outcomes = rungs.execute_group(
+                store, sweep_id, dataset, got.trials, device, progress_factory(), stop, prune
+            )
+        else:
+            outcomes = []
+            for cfg, run in got.trials:
+                if outcomes and outcomes[-1].run.status == "killed":  # resumable, untrained
+                    store.end_run(run.id, status="killed", error="stopped", steps_done=0)
+                    continue
+                watch, trial_stop = progress()
+                plan = Plan.point(dataset, cfg)
+                outcomes.append(execute_run(store, run, plan, watch, trial_stop))
+        trained += len(outcomes)
+        if any(o.run.status == "killed" for o in outcomes):
             return SearchReport(trained, True)
     return SearchReport(trained, stop.is_set())
 

@@ -84,7 +84,12 @@ def work(
         from ngramlm.stages import search
 
         found = search.work(
-            store, sweep_id, resume=resume, stop=stop, progress_factory=progress_factory
+            store,
+            sweep_id,
+            resume=resume,
+            stop=stop,
+            progress_factory=progress_factory,
+            batch_size=batch_size,
         )
         return WorkerReport(found.trained, found.stopped)
     dataset = store.dataset_by_id(sweep.dataset_id)
@@ -93,7 +98,8 @@ def work(
     by_group: dict[str, list[RunConfig]] = {}
     for p in store.points(sweep_id):
         by_group.setdefault(p.group_key, []).append(config_from_dict(p.config))
-    # (points of a group differ only in lr and seed: checking one of them twice is enough)
+    # (points of a group differ only in lr, seed and weight decay: checking one of them
+    # twice is enough)
     batchable = {g for g, cfgs in by_group.items() if batched.supports([cfgs[0]] * 2)}
 
     device = resolve_device(sweep.spec["base"]["train"]["device"])
@@ -159,14 +165,19 @@ def plan(
     if resume:
         cfgs += [config_from_dict(r.config) for r in store.resumable_sweep_runs(sweep_id)]
     spec = store.sweep(sweep_id).spec
+    largest = 0  # the largest group that trains batched (its points differ in batched.VARIES)
     if "search" in spec:  # trials are proposed as workers go: size the plan on the base
+        from ngramlm.stages import rungs, search
+
         trials = spec["search"].get("trials") or threads_policy.machine().usable
         left = max(1, trials - sum(p.run_id is not None for p in points))
         cfgs += [config_from_dict(spec["base"])] * left
         groups = {}
+        base, dims = search.space_of(store.sweep(sweep_id))
+        if spec["search"].get("trials") and rungs.width(base, dims, threads_policy.MAX_BATCH) > 1:
+            largest = left  # batched rungs: the trials left shared out as groups
     if not cfgs:  # nothing left: one worker finds that out
         cfgs = [config_from_dict(points[0].config)] if points else []
-    largest = 0  # the largest group that trains batched (its points differ in lr and seed)
     for key, n in groups.items():
         first = next(config_from_dict(p.config) for p in points if p.group_key == key)
         if n > largest and batched.supports([first] * 2):

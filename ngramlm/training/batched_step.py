@@ -18,7 +18,7 @@ scaled: each update is then ``p -= (scaled gradient)``, fused into the matmul th
 computes it (``W.baddbmm_(x.T, dh, alpha=-1)``). Each layer's input gradient is computed
 before that layer's weights move, so the result is plain SGD up to float rounding; L2
 weight decay, as ``torch.optim.SGD`` applies it, is a multiplication of each parameter by
-``1 - lr * weight_decay`` before its update.
+``1 - lr * weight_decay`` before its update (members may differ in weight decay too).
 """
 
 from __future__ import annotations
@@ -62,6 +62,21 @@ class BatchedMLP:
     def parameters(self) -> list[torch.Tensor]:
         return [self.C, *self.W, *self.b, self.W_out, self.b_out]
 
+    def keep(self, members: Sequence[int]) -> None:
+        """Keep only ``members`` (positions along the member axis, in order): the others'
+        weights are dropped. A stepper built on the old tensors must be built again."""
+        ix = torch.tensor(list(members), dtype=torch.long, device=self.C.device)
+
+        def take(t: torch.Tensor) -> torch.Tensor:
+            return t.index_select(0, ix).contiguous()
+
+        self.C = take(self.C)
+        self.W = [take(w) for w in self.W]
+        self.b = [take(b) for b in self.b]
+        self.W_out, self.b_out = take(self.W_out), take(self.b_out)
+        self.M = len(members)
+        self.offsets = self.offsets[: self.M].contiguous()
+
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         """X (M, B, T) int64 -> logits (M, B, V)."""
         M, B, T = X.shape
@@ -99,15 +114,24 @@ class BatchedFastSGD:
     (``ix`` (M, B) int64) into preallocated buffers, runs the forward pass, the
     hand-written backward pass and the update with member m's learning rate ``lr[m]``
     (``lr`` an (M, 1, 1) tensor; ``lr / B`` is cached while the same tensor object comes
-    back, so pass a new tensor when the rates change), and returns each member's *summed* minibatch
+    back, so pass a new tensor when the rates change) and weight decay (``weight_decay``:
+    one for every member or one a member), and returns each member's *summed* minibatch
     log-likelihood (M,) before the update: the mean cross-entropy is ``-out / B``.
     ``grads(xb, yb)`` (xb (M, B, T), yb (M, B)) computes the mean losses and each
     member's gradients (``MLP`` names, no weight decay) without updating anything.
     """
 
-    def __init__(self, net: BatchedMLP, batch_size: int, weight_decay: float = 0.0) -> None:
+    def __init__(
+        self, net: BatchedMLP, batch_size: int, weight_decay: float | Sequence[float] = 0.0
+    ) -> None:
         self.net = net
-        self.weight_decay = float(weight_decay)
+        wd = [float(weight_decay)] if isinstance(weight_decay, (int, float)) else weight_decay
+        # (1, 1, 1) or (M, 1, 1); None: no decay at all (no multiplication by 1)
+        self.weight_decay: torch.Tensor | None = (
+            torch.tensor(list(wd), dtype=net.C.dtype, device=net.C.device).view(-1, 1, 1)
+            if any(wd)
+            else None
+        )
         self.WT = [w.transpose(1, 2) for w in net.W]
         self.W_outT = net.W_out.transpose(1, 2)
         self.Cflat = net.C.view(-1, net.cfg.n_embd)  # (M*V, E), shares net.C's storage
@@ -166,7 +190,7 @@ class BatchedFastSGD:
                 self._lr_over_B = (lr / self.B).view(-1, 1, 1)
                 # L2 decay as torch.optim.SGD applies it: p - lr * (g + wd * p).
                 wd = self.weight_decay
-                self._keep = (1.0 - lr * wd).view(-1, 1, 1) if wd else None
+                self._keep = None if wd is None else (1.0 - lr.view(-1, 1, 1) * wd)
             flat = ix.reshape(-1)
             if isinstance(X, torch.Tensor):
                 torch.index_select(X, 0, flat, out=self.xb2)

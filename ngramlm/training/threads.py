@@ -17,8 +17,8 @@ touching the machine; ``machine()`` reads them here.
   machine: 9-15 steps/s on 2 threads, 81-86 on one).
 - **A sweep**: points are independent, so processes beat threads: one single-threaded
   worker a usable core, at most one a point (a large model's worker takes the cores
-  left when there are fewer points than cores). Points that train batched (lr and seed
-  differ only) are split evenly over the workers, up to ``MAX_BATCH`` a model.
+  left when there are fewer points than cores). Points that train batched (lr, seed and
+  weight decay differ only) are split evenly over the workers, up to ``MAX_BATCH`` a model.
 - ``OMP_NUM_THREADS``, when set, caps the threads of every process.
 """
 
@@ -119,7 +119,7 @@ def plan_sweep(
     threads: int | None = None,
 ) -> SweepPlan:
     """Workers and threads for ``points`` points to train, whose largest step costs
-    ``flop``, whose largest batchable group (points differing in lr and seed only)
+    ``flop``, whose largest batchable group (points differing in lr, seed and weight decay only)
     has ``largest_batch`` points (0 or 1: none) and whose steps cost ``work`` FLOP in
     all (None: unknown, no limit). ``workers``/``threads``: the user's (``workers=0``:
     in the calling process, as one worker)."""

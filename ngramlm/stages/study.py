@@ -1,0 +1,113 @@
+"""The store as an Optuna study: a search's runs become trials (``study_from_store``) and
+the sampler asked for the next points (``propose``). Rebuilt before every proposal, so no
+sampler state lives anywhere but the store (``stages/search.py``)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ngramlm.models import config_from_dict
+from ngramlm.stages.space import Dim
+from ngramlm.store.records import MetricRecord, RunRecord, SweepRecord
+
+if TYPE_CHECKING:
+    import optuna
+
+TPE_STARTUP = 8  # random trials before TPE models the good and the bad ones
+
+
+def last_dev(curve: Sequence[MetricRecord]) -> tuple[int, float] | None:
+    points = [(m.step, m.dev_loss) for m in curve if m.dev_loss is not None]
+    return points[-1] if points else None
+
+
+def params_of(run: RunRecord, dims: Mapping[str, Dim]) -> dict[str, Any]:
+    flat = config_from_dict(run.config).hyperparameters()
+    return {k: flat[k] for k in dims}
+
+
+def study_from_store(
+    runs: Sequence[RunRecord],
+    curves: Mapping[int, Sequence[MetricRecord]],
+    dims: Mapping[str, Dim],
+    sampler: optuna.samplers.BaseSampler | None = None,
+) -> optuna.Study:
+    """An in-memory study holding the search's runs as trials: finished -> complete
+    (value: final dev loss), pruned -> pruned, failed -> failed, others running."""
+    import optuna
+    from optuna.trial import TrialState, create_trial
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="minimize", sampler=sampler)
+    dists = {k: d.distribution() for k, d in dims.items()}
+    for r in runs:
+        curve = curves.get(r.id, [])
+        inter = {m.step: m.dev_loss for m in curve if m.dev_loss is not None}
+        value: float | None = None
+        if r.status == "finished" and r.dev_loss is not None and math.isfinite(r.dev_loss):
+            state, value = TrialState.COMPLETE, r.dev_loss
+        elif r.status == "pruned":
+            state, last = TrialState.PRUNED, last_dev(curve)
+            value = last[1] if last else None
+        elif r.status in ("failed", "finished"):
+            state = TrialState.FAIL
+        else:
+            state = TrialState.RUNNING
+        inter = {s: v for s, v in inter.items() if math.isfinite(v)}
+        study.add_trial(
+            create_trial(
+                state=state,
+                value=value if value is None or math.isfinite(value) else None,
+                params=params_of(r, dims),
+                distributions=dists,
+                intermediate_values=inter,
+                user_attrs={"run": r.id},
+            )
+        )
+    return study
+
+
+def make_sampler(kind: str, seed: int) -> optuna.samplers.BaseSampler:
+    import optuna
+
+    if kind == "tpe":
+        with warnings.catch_warnings():  # constant_liar is marked experimental
+            warnings.simplefilter("ignore")
+            # constant_liar: trials other workers are running count as bad, so parallel
+            # workers do not all propose the same region
+            return optuna.samplers.TPESampler(
+                seed=seed, n_startup_trials=TPE_STARTUP, constant_liar=True
+            )
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def propose(
+    sweep: SweepRecord,
+    dims: Mapping[str, Dim],
+    runs: Sequence[RunRecord],
+    curves: Mapping[int, Sequence[MetricRecord]],
+    attempt: int,
+    k: int = 1,
+) -> list[dict[str, Any]]:
+    """The next ``k`` points to try, from one study (the ones asked for before count as
+    running to the next ask); fewer from a grid with fewer points left."""
+    search = sweep.spec["search"]
+    seed = search["seed"] * 1_000_003 + len(runs) * 1009 + attempt
+    if search["sampler"] == "grid":
+        taken = {tuple(sorted(params_of(r, dims).items())) for r in runs}
+        points = [
+            dict(zip(dims, c, strict=True))
+            for c in itertools.product(*(d.choices for d in dims.values()))
+        ]
+        random.Random(search["seed"]).shuffle(points)
+        return [p for p in points if tuple(sorted(p.items())) not in taken][:k]
+    study = study_from_store(runs, curves, dims, make_sampler(search["sampler"], seed))
+    dists = {key: d.distribution() for key, d in dims.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [dict(study.ask(dists).params) for _ in range(k)]
