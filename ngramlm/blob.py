@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 Buffer = bytes | bytearray | memoryview
 
+PACK_BYTES = 2**20  # pieces shorter than this are packed into parts (copied); longer: views
+
 
 @dataclass(frozen=True)
 class Blob:
@@ -35,33 +37,41 @@ class Blob:
         return cls(views, sum(v.nbytes for v in views), digest.hexdigest())
 
     def parts(self, part_bytes: int) -> Iterator[Buffer]:
-        """The bytes as consecutive parts of ``part_bytes`` (the last one shorter): part
-        ``k`` is bytes ``[k * part_bytes, (k + 1) * part_bytes)``, whatever the pieces. A
-        part inside one piece is a view of it; one that spans pieces is copied together,
-        so at most one part's bytes are copied at a time."""
-        if part_bytes < 1:
-            raise ValueError(f"part_bytes must be >= 1, got {part_bytes}")
-        pending: list[memoryview] = []  # the current part's slices, when it spans pieces
-        filled = 0
-        for piece in self.pieces:
-            at = 0
-            while at < piece.nbytes:
-                take = min(part_bytes - filled, piece.nbytes - at)
-                chunk = piece[at : at + take]
-                at += take
-                if not pending and take == part_bytes:
-                    yield chunk  # a whole part inside one piece
-                    continue
-                pending.append(chunk)
-                filled += take
-                if filled == part_bytes:
-                    yield b"".join(pending)
-                    pending, filled = [], 0
-        if pending:
-            yield b"".join(pending)
+        """The bytes as consecutive parts of at most ``part_bytes``, without copying a
+        large piece: a piece of ``PACK_BYTES`` or more (a tensor's memory) is cut into
+        views of it; smaller ones (the header, small tensors) are packed together into
+        parts of their own (a copy of at most ``part_bytes``)."""
+        for part in self._plan(part_bytes):
+            yield part[0] if len(part) == 1 else b"".join(part)
 
     def part_count(self, part_bytes: int) -> int:
-        return -(-self.size // part_bytes)
+        return len(self._plan(part_bytes))
+
+    def _plan(self, part_bytes: int) -> list[list[memoryview]]:
+        """Each part as the views it is made of (no bytes are copied here)."""
+        if part_bytes < 1:
+            raise ValueError(f"part_bytes must be >= 1, got {part_bytes}")
+        plan: list[list[memoryview]] = []
+        packed: list[memoryview] = []  # small pieces, packed into the part being filled
+        filled = 0
+        for piece in self.pieces:
+            n = piece.nbytes
+            if n == 0:
+                continue
+            if n < min(PACK_BYTES, part_bytes) and filled + n <= part_bytes:
+                packed.append(piece)
+                filled += n
+                continue
+            if packed:
+                plan.append(packed)
+                packed, filled = [], 0
+            if n < min(PACK_BYTES, part_bytes):
+                packed, filled = [piece], n
+                continue
+            plan.extend([piece[at : at + part_bytes]] for at in range(0, n, part_bytes))
+        if packed:
+            plan.append(packed)
+        return plan
 
     def join(self) -> bytes:
         """All the bytes in one value (small blobs, tests)."""

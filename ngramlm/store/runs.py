@@ -41,9 +41,9 @@ from ngramlm.store.tables import (
     Run,
 )
 
-# A checkpoint is kept in parts of this many bytes (rows of checkpoint_parts): each well
+# A checkpoint is kept in parts of at most this many bytes (rows of checkpoint_parts): well
 # under the longest value SQLite (SQLITE_MAX_LENGTH, 1e9 bytes) and PostgreSQL (bytea,
-# 1 GB) hold, and only about one part's bytes are copied at a time while it is written.
+# 1 GB) hold; they are written one at a time, views of the tensors' memory (ngramlm.blob).
 PART_BYTES = 256 * 2**20
 
 

@@ -156,9 +156,9 @@ class Checkpoint(Base):
 
 
 class CheckpointPart(Base):
-    """Bytes ``[part * P, (part + 1) * P)`` of a checkpoint, in parts of P bytes (the
-    store's ``PART_BYTES`` when it was written; the last part shorter): a value each well
-    under the longest that SQLite and PostgreSQL hold (about 1 GB)."""
+    """Part ``part`` of a checkpoint's bytes (the parts in order are the bytes): at most
+    the store's ``PART_BYTES`` when it was written, a value well under the longest that
+    SQLite and PostgreSQL hold (about 1 GB)."""
 
     __tablename__ = "checkpoint_parts"
 
