@@ -12,11 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+import sys
 from dataclasses import dataclass
 
 import torch
-from safetensors.torch import load, save
+from safetensors.torch import load
 
+from ngramlm.blob import Blob
 from ngramlm.config import RunConfig
 from ngramlm.data import Vocab
 from ngramlm.errors import InputError
@@ -35,19 +37,60 @@ class LoadedCheckpoint:
     unit: str = "char"
 
 
-def _save(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
-    """safetensors bytes whose header lists its keys in sorted order. safetensors writes
-    its metadata map in an order that changes from one process to the next, so the same
-    tensors and metadata would give other bytes, and another sha256, in another process;
-    the header is written again canonically (the data offsets are relative to the end of
-    the header, so only its length changes, padded to 8 bytes as the format asks)."""
-    data = save(tensors, metadata=metadata)
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8 : 8 + n])
+# safetensors' dtype names, in the order it writes tensors: by dtype (widest first, then
+# this order within a width), then by name. Checked against safetensors' own bytes.
+_DTYPES = {
+    torch.uint64: "U64",
+    torch.int64: "I64",
+    torch.float64: "F64",
+    torch.complex64: "C64",
+    torch.float32: "F32",
+    torch.uint32: "U32",
+    torch.int32: "I32",
+    torch.bfloat16: "BF16",
+    torch.float16: "F16",
+    torch.uint16: "U16",
+    torch.int16: "I16",
+    torch.float8_e4m3fn: "F8_E4M3",
+    torch.float8_e5m2: "F8_E5M2",
+    torch.int8: "I8",
+    torch.uint8: "U8",
+    torch.bool: "BOOL",
+}
+_RANK = {dtype: i for i, dtype in enumerate(_DTYPES)}
+
+
+def _flat(t: torch.Tensor) -> memoryview:
+    """A tensor's bytes as a view of its memory (a CPU copy of one on another device)."""
+    flat = t.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8)
+    return memoryview(flat.numpy())  # type: ignore[arg-type]  # numpy arrays are buffers
+
+
+def _blob(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Blob:
+    """The safetensors bytes of ``tensors`` and ``metadata``, as a header and views of the
+    tensors' memory (no copy of them). The header is canonical: its keys in sorted order
+    (safetensors alone writes its metadata map in an order that changes from one process
+    to the next, so the same tensors would give another sha256 in another process),
+    padded with spaces to 8 bytes; the tensors in safetensors' own order. These are the
+    bytes ``safetensors.torch.save`` writes with its header rewritten sorted."""
+    assert sys.byteorder == "little"  # safetensors is little-endian; the views are raw
+    header: dict[str, object] = {"__metadata__": metadata}
+    views = []
+    offset = 0
+    for name in sorted(tensors, key=lambda k: (_RANK[tensors[k].dtype], k)):
+        t = tensors[name]
+        n = t.numel() * t.element_size()
+        header[name] = {
+            "dtype": _DTYPES[t.dtype],
+            "shape": list(t.shape),
+            "data_offsets": [offset, offset + n],
+        }
+        views.append(_flat(t))
+        offset += n
     text = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     raw = text.encode("utf-8")
     raw += b" " * (-len(raw) % 8)
-    return struct.pack("<Q", len(raw)) + raw + data[8 + n :]
+    return Blob.of([struct.pack("<Q", len(raw)) + raw, *views])
 
 
 def _vocab_meta(vocab: tuple[str, ...], unit: str) -> dict[str, str]:
@@ -59,9 +102,10 @@ def _vocab_meta(vocab: tuple[str, ...], unit: str) -> dict[str, str]:
     return meta
 
 
-def to_bytes(
+def to_blob(
     state: TrainState, config: RunConfig, vocab: tuple[str, ...], *, unit: str = "char"
-) -> tuple[bytes, str]:
+) -> Blob:
+    """A trained model's checkpoint: its weights and training state."""
     tensors: dict[str, torch.Tensor] = {}
     for k, v in state.model.items():
         tensors[f"model.{k}"] = v.contiguous()
@@ -77,8 +121,7 @@ def to_bytes(
         "batch_loss_count": str(state.batch_loss_count),
         "elapsed_s": repr(state.elapsed_s),
     }
-    data = _save(tensors, metadata)
-    return data, hashlib.sha256(data).hexdigest()
+    return _blob(tensors, metadata)
 
 
 def _metadata(data: bytes) -> dict[str, str]:
@@ -140,9 +183,9 @@ def build_model(loaded: LoadedCheckpoint) -> torch.nn.Module:
 # --- counted models --------------------------------------------------------------------
 
 
-def counted_to_bytes(
+def counted_blob(
     model: object, config: RunConfig, vocab: tuple[str, ...], *, unit: str = "char"
-) -> tuple[bytes, str]:
+) -> Blob:
     """A counted model's tensors (deterministic: the same counts give the same sha256)."""
     fam = family_of(config)
     assert isinstance(fam, CountFamily)
@@ -153,8 +196,7 @@ def counted_to_bytes(
         **_vocab_meta(vocab, unit),
         **extra,
     }
-    data = _save(tensors, metadata)
-    return data, hashlib.sha256(data).hexdigest()
+    return _blob(tensors, metadata)
 
 
 @dataclass(frozen=True)

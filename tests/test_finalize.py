@@ -93,15 +93,20 @@ def test_refuses_unfinished_lr_find_and_tampered(cli, db_url: str, trained: str)
     age_heartbeat(db_url, crashed)
     r = cli("--db", db_url, "finalize", str(crashed))
     assert r.code != 0 and "is crashed" in r.err
-    # A checkpoint altered after training: swap in another run's checkpoint bytes.
+    # A checkpoint altered after training: swap in another run's checkpoint bytes (both
+    # are one part) and their length.
     engine = sa.create_engine(db_url)
     with engine.begin() as conn:
         other = conn.execute(
-            sa.text("SELECT data FROM checkpoints WHERE run_id = :r"), {"r": crashed}
-        ).scalar()
+            sa.text("SELECT data FROM checkpoint_parts WHERE run_id = :r"), {"r": crashed}
+        ).scalar_one()
         conn.execute(
-            sa.text("UPDATE checkpoints SET data = :d WHERE run_id = :r"),
+            sa.text("UPDATE checkpoint_parts SET data = :d WHERE run_id = :r"),
             {"d": other, "r": int(trained)},
+        )
+        conn.execute(
+            sa.text("UPDATE checkpoints SET size = :n WHERE run_id = :r"),
+            {"n": len(other), "r": int(trained)},
         )
     engine.dispose()
     r = cli("--db", db_url, "finalize", trained)

@@ -19,10 +19,12 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 # Rows each fixture holds, by the revision that introduced the table.
 EXPECTED = {"datasets": 1, "words": 10, "runs": 1, "metrics": 1, "checkpoints": 1,
-            "sweeps": 1, "sweep_points": 1, "evaluations": 1}  # fmt: skip
+            "checkpoint_parts": 1, "sweeps": 1, "sweep_points": 1,
+            "evaluations": 1}  # fmt: skip
+# checkpoint_parts (0008) holds the checkpoints' bytes, which stores have had since 0002.
 INTRODUCED = {"datasets": "0001", "words": "0001", "runs": "0002", "metrics": "0002",
-              "checkpoints": "0002", "sweeps": "0003", "sweep_points": "0003",
-              "evaluations": "0004"}  # fmt: skip
+              "checkpoints": "0002", "checkpoint_parts": "0002", "sweeps": "0003",
+              "sweep_points": "0003", "evaluations": "0004"}  # fmt: skip
 
 
 def test_every_revision_has_a_fixture() -> None:
@@ -59,6 +61,9 @@ def test_fixture_upgrades_to_head_keeping_its_data(cli, tmp_path: Path, rev: str
     with Store(url) as store:  # datasets before 0006 were all character datasets
         ds = store.dataset("fixture")
         assert (ds.unit, ds.min_count, ds.split) == ("char", 1, "shuffled")
+        if rev >= "0002":  # one value before 0008, now its one part: the same bytes
+            ckpt = store.checkpoint(1)
+            assert ckpt is not None and (ckpt.step, ckpt.data) == (100, b"\x00")
 
 
 def test_models_and_migrations_agree(db_url: str) -> None:

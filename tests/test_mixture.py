@@ -148,7 +148,7 @@ def test_fixed_weight_and_checkpoint(cli, runs: tuple[str, int, int]) -> None:
     # self-contained: rewriting the loaded model gives the same tensors and metadata
     # (not the same bytes: safetensors orders metadata keys arbitrarily)
     assert ckpt is not None
-    data, _ = checkpoint.counted_to_bytes(m.model, m.config, m.vocab)
+    data = checkpoint.counted_blob(m.model, m.config, m.vocab).join()
     assert checkpoint._metadata(data) == checkpoint._metadata(ckpt.data)
     again, stored = safetensors.torch.load(data), safetensors.torch.load(ckpt.data)
     assert again.keys() == stored.keys() and {k[:2] for k in stored} == {"a.", "b."}
@@ -160,8 +160,12 @@ def test_fixed_weight_and_checkpoint(cli, runs: tuple[str, int, int]) -> None:
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.execute(
-            sa.text("UPDATE checkpoints SET data = :d WHERE run_id = :r"),
+            sa.text("UPDATE checkpoint_parts SET data = :d WHERE run_id = :r"),
             {"d": other.data, "r": out["run"]},
+        )
+        conn.execute(
+            sa.text("UPDATE checkpoints SET size = :n WHERE run_id = :r"),
+            {"n": len(other.data), "r": out["run"]},
         )
     engine.dispose()
     r = cli("--db", url, "finalize", str(out["run"]))

@@ -183,9 +183,9 @@ v = Vocab.from_words(["abc", "cab", "ba"])
 X = torch.tensor([[0, 0], [0, 1], [1, 2], [2, 3]])
 Y = torch.tensor([1, 2, 3, 0])
 m = ngram.fit(ngram.KneserNeyConfig(vocab_size=4, order=3, smoothing=0.7), X, Y)
-print(checkpoint.counted_to_bytes(m, RunConfig(m.cfg), v.chars)[1])
+print(checkpoint.counted_blob(m, RunConfig(m.cfg), v.chars).sha256)
 state = TrainState(step=3, model={"w": torch.arange(6.0)}, optimizer={}, rng=torch.zeros(2))
-print(checkpoint.to_bytes(state, preset_config("lecture"), v.chars)[1])
+print(checkpoint.to_blob(state, preset_config("lecture"), v.chars).sha256)
 """
 
 
@@ -220,8 +220,8 @@ def test_count_checkpoint_bytes_are_unchanged_by_the_sorted_tables() -> None:
 
 def test_checkpoint_round_trip_is_safetensors_and_exact() -> None:
     m = fitted("kneser-ney", 4, 0.7)
-    data, sha = checkpoint.counted_to_bytes(m, RunConfig(m.cfg), VOCAB.chars)
-    loaded = checkpoint.load_model(data, sha)
+    blob = checkpoint.counted_blob(m, RunConfig(m.cfg), VOCAB.chars)
+    loaded = checkpoint.load_model(blob.join(), blob.sha256)
     again, vocab = loaded.model, loaded.vocab
     assert isinstance(again, ngram.CountModel)
     assert vocab == VOCAB.chars and again.smoothing == 0.7
@@ -229,7 +229,7 @@ def test_checkpoint_round_trip_is_safetensors_and_exact() -> None:
     assert np.array_equal(again.tables.grams(), m.tables.grams())
     for ctx in every_context(4)[:20]:
         assert [again.prob(ctx, w) for w in range(4)] == [m.prob(ctx, w) for w in range(4)]
-    assert not data.startswith(b"\x80")  # not a pickle
+    assert not blob.join().startswith(b"\x80")  # not a pickle
 
 
 # --- the command line --------------------------------------------------------------------
@@ -362,8 +362,8 @@ def test_tampered_count_checkpoint_is_not_finalized(cli, prepared: str) -> None:
     model = loaded.model
     assert isinstance(model, ngram.CountModel)
     model.counts = model.counts + 1
-    data, sha = checkpoint.counted_to_bytes(model, loaded.config, loaded.vocab)
-    store.save_checkpoint(run, 1, sha, data)  # a different model under the run's id
+    blob = checkpoint.counted_blob(model, loaded.config, loaded.vocab)
+    store.save_checkpoint(run, 1, blob)  # a different model under the run's id
     store.close()
     r = cli("--db", prepared, "finalize", str(run))
     assert r.code != 0 and "not the one recorded" in r.err

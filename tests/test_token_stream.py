@@ -184,23 +184,28 @@ def test_a_large_split_is_loaded_as_views_with_the_same_run(
     assert losses[0] == losses[1]
 
 
-def test_a_checkpoint_longer_than_a_store_holds_fails_its_run_in_one_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_checkpoint_larger_than_the_disk_fails_its_run_in_one_line(
+    small_disk: Path, tmp_path: Path
 ) -> None:
-    from ngramlm.errors import StoreError
-    from ngramlm.store import runs
+    """A store keeps a checkpoint of any length (in parts); one that the disk under an
+    SQLite store cannot hold (written twice: the write-ahead log, then the file) is
+    refused before it is written, and a smaller one is stored on that same disk."""
+    from ngramlm.errors import DiskFullError
 
     corpus = tmp_path / "corpus.txt"
-    corpus.write_text("\n".join(sentences(300)) + "\n")
-    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    corpus.write_text("\n".join(sentences(12_000)) + "\n")
+    store = Store(f"sqlite:///{small_disk / 'store.db'}")
     ds = prepare(store, corpus, "c", 42, unit="word").dataset
-    monkeypatch.setattr(runs, "MAX_CHECKPOINT_BYTES", 1000)  # a 1 GB checkpoint, in small
-    cfg = preset_config(None, {"order": 4}, ds.vocab_size, model="modified-kn")
-    with pytest.raises(StoreError, match=r"run 1's checkpoint is 0\.00 GB, and a store holds "
-                       r"checkpoints up to 0 GB; count fewer n-grams"):  # fmt: skip
+    cfg = preset_config(None, {"order": 8}, ds.vocab_size, model="modified-kn")  # ~3.6 MB
+    with pytest.raises(DiskFullError, match=r"run 1's checkpoint is \d+\.\d MB; storing it "
+                       r"needs about .* free; free some space, give --db a store on a larger "
+                       r"disk, or count fewer n-grams"):  # fmt: skip
         start_run(store, Plan.of(ds, cfg))
     (run,) = store.runs()
     assert run.status == "failed" and store.checkpoint(run.id) is None
+    cfg = preset_config(None, {"order": 2}, ds.vocab_size, model="modified-kn")
+    done = start_run(store, Plan.of(ds, cfg)).run
+    assert done.status == "finished" and store.checkpoint(done.id) is not None
     store.close()
 
 

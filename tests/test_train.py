@@ -318,10 +318,11 @@ def test_tampered_checkpoint_is_refused() -> None:
     state = TrainState(
         step=1, model={"w": torch.ones(3)}, optimizer={}, rng=torch.Generator().get_state()
     )
-    data, sha = checkpoint.to_bytes(state, preset_config("default"), ("a",))
+    blob = checkpoint.to_blob(state, preset_config("default"), ("a",))
+    data = blob.join()
     bad = data[:-1] + bytes([data[-1] ^ 1])
     with pytest.raises(InputError, match="altered"):
-        checkpoint.from_bytes(bad, sha)
+        checkpoint.from_bytes(bad, blob.sha256)
     with pytest.raises(InputError, match="not a readable safetensors"):
         checkpoint.from_bytes(b"\x80\x04garbage-pickle-like")
 

@@ -275,11 +275,6 @@ class CountFamily(Family):
     def to_tensors(self, model: Any) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         """The fitted model as tensors and string metadata (deterministic)."""
 
-    def tensor_bytes(self, model: Any) -> int | None:
-        """About how long ``to_tensors``' tensors are, if known before making them (so a
-        checkpoint too long for the store is refused before it takes the memory)."""
-        return None
-
     @abstractmethod
     def from_tensors(
         self, cfg: Any, tensors: dict[str, torch.Tensor], meta: dict[str, str]

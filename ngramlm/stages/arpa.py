@@ -22,7 +22,7 @@ from ngramlm.data import Vocab
 from ngramlm.errors import InputError, NotFoundError
 from ngramlm.models.ngram import ArpaConfig, BackoffModel, arpa_tables_of
 from ngramlm.models.ngram import arpa as arpa_format
-from ngramlm.stages.hooks import load_examples, with_retries
+from ngramlm.stages.hooks import check_space, load_examples, with_retries
 from ngramlm.stages.plan import Plan
 from ngramlm.stages.prepare import resolve_dataset
 from ngramlm.stages.run import _create_run
@@ -80,12 +80,13 @@ def import_arpa(store: Store, path: Path, dataset: str, name: str | None = None)
     ex = load_examples(store, ds, tables.order - 1)
     dev_loss = model.mean_nll(ex.Xdev, ex.Ydev)
     train_loss = model.mean_nll(ex.Xtr, ex.Ytr)
-    data, ckpt_sha = checkpoint.counted_to_bytes(model, cfg, ds.vocab, unit=ds.unit)
+    blob = checkpoint.counted_blob(model, cfg, ds.vocab, unit=ds.unit)
     elapsed = time.perf_counter() - t0
+    check_space(store, f"{path.name}'s tables", blob.size, "prune the model")  # nothing written
     run = _create_run(store, Plan.of(ds, cfg, threads=1), "train", name)
     metric = MetricRecord(1, elapsed, 0.0, None, train_loss, dev_loss)
     with_retries(lambda: store.add_metrics(run.id, [metric], steps_done=1))
-    with_retries(lambda: store.save_checkpoint(run.id, 1, ckpt_sha, data))
+    with_retries(lambda: store.save_checkpoint(run.id, 1, blob))
     return with_retries(
         lambda: store.finish_run(
             run.id,
@@ -93,7 +94,7 @@ def import_arpa(store: Store, path: Path, dataset: str, name: str | None = None)
             train_loss=train_loss,
             dev_loss=dev_loss,
             train_seconds=elapsed,
-            checkpoint_sha256=ckpt_sha,
+            checkpoint_sha256=blob.sha256,
             extra={"n_ngrams": [int(g.shape[0]) for g in tables.grams], "source": path.name},
         )
     )

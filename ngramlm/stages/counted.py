@@ -15,10 +15,9 @@ from ngramlm import checkpoint
 from ngramlm.config import RunConfig
 from ngramlm.errors import InputError
 from ngramlm.models import Component, CountFamily, family_of
-from ngramlm.stages.hooks import Heartbeat, Outcome, load_examples, with_retries
+from ngramlm.stages.hooks import Heartbeat, Outcome, check_space, load_examples, with_retries
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, MetricRecord, RunRecord
-from ngramlm.store.runs import check_checkpoint_size
 from ngramlm.training.loop import (
     EvalPoint,
     TrainResult,
@@ -111,12 +110,12 @@ def _count(
         check_stop()
         elapsed = time.perf_counter() - t0
         del ex  # the examples are done with: their memory goes before the checkpoint's
-        size = fam.tensor_bytes(model)
-        if size is not None:  # too long for the store: refused before it takes the memory
-            check_checkpoint_size(run.id, size)
-        data, sha = checkpoint.counted_to_bytes(model, cfg, dataset.vocab, unit=dataset.unit)
-        del model  # and the tables before the store copies the checkpoint's bytes
-        check_checkpoint_size(run.id, len(data))  # a failed run, not a half-written one
+        # The checkpoint is views of the tensors to_tensors makes (no copy of them); the
+        # model's tables go before the store writes it, part by part.
+        blob = checkpoint.counted_blob(model, cfg, dataset.vocab, unit=dataset.unit)
+        del model
+        fewer = "count fewer n-grams (a lower --order or a larger --min-count at prepare)"
+        check_space(store, f"run {run.id}'s checkpoint", blob.size, fewer)  # a failed run
     except Stopped:  # killed, as a trained run would be
         record = store.end_run(
             run.id, status="killed", error="stopped by a signal (Ctrl-C or SIGTERM)", steps_done=0
@@ -130,7 +129,7 @@ def _count(
     metric = MetricRecord(1, elapsed, 0.0, None, train_loss, dev_loss)
     if not store.metrics(run.id):  # a resumed run may have recorded it before it died
         with_retries(lambda: store.add_metrics(run.id, [metric], steps_done=1))
-    with_retries(lambda: store.save_checkpoint(run.id, 1, sha, data))
+    with_retries(lambda: store.save_checkpoint(run.id, 1, blob))
     record = with_retries(
         lambda: store.finish_run(
             run.id,
@@ -138,7 +137,7 @@ def _count(
             train_loss=train_loss,
             dev_loss=dev_loss,
             train_seconds=elapsed,
-            checkpoint_sha256=sha,
+            checkpoint_sha256=blob.sha256,
             extra=extra,
         )
     )

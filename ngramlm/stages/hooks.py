@@ -26,6 +26,7 @@ from typing import TypeVar, cast
 import torch
 
 from ngramlm import checkpoint
+from ngramlm.blob import Blob
 from ngramlm.config import RunConfig
 from ngramlm.data import Vocab, examples_of
 from ngramlm.errors import DiskFullError, StoreError
@@ -227,9 +228,27 @@ def save_checkpoint(
     vocab: tuple[str, ...],
     unit: str = "char",
 ) -> str:
-    data, sha = checkpoint.to_bytes(state, cfg, vocab, unit=unit)
-    store.save_checkpoint(run_id, state.step, sha, data)
-    return sha
+    blob = checkpoint.to_blob(state, cfg, vocab, unit=unit)
+    store.save_checkpoint(run_id, state.step, blob)
+    return blob.sha256
+
+
+def check_space(store: Store, what: str, size: int, smaller: str) -> None:
+    """Refuse, before writing it, a checkpoint of ``size`` bytes that the disk under an
+    SQLite store cannot hold: it is written twice (the write-ahead log, then the database
+    file). A database server says so itself when its disk is full."""
+    free = store.free_bytes()
+    if free is None or 2 * size <= free:
+        return
+    raise DiskFullError(
+        f"{what} is {_gb(size)}; storing it needs about {_gb(2 * size)} in {store.where}, "
+        f"and its disk has {_gb(free)} free; free some space, give --db a store on a "
+        f"larger disk, or {smaller}"
+    )
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB" if n < 1e9 else f"{n / 1e9:,.2f} GB"
 
 
 def load_examples(store: Store, dataset: DatasetRecord, block_size: int) -> Examples:
@@ -317,8 +336,7 @@ def rescue(
     run, lost = hooks.run, hooks.lost
     path = Path(f"ngramlm-run-{run.id}-step-{state.step}.safetensors").resolve()
     try:
-        data, _ = checkpoint.to_bytes(state, hooks.cfg, dataset.vocab, unit=dataset.unit)
-        write_whole(path, data)
+        write_whole(path, checkpoint.to_blob(state, hooks.cfg, dataset.vocab, unit=dataset.unit))
         return StoreError(
             f"run {run.id}: the store stayed unwritable ({lost}); training stopped at "
             f"step {state.step:,} and its checkpoint is saved to {path}"
@@ -343,13 +361,14 @@ def rescue(
     )
 
 
-def write_whole(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` whole or not at all: a temporary file beside it, synced,
+def write_whole(path: Path, blob: Blob) -> None:
+    """Write ``blob`` to ``path`` whole or not at all: a temporary file beside it, synced,
     then renamed; a failed write (a full disk) leaves no file, never an empty one."""
     part = path.with_name(path.name + ".partial")
     try:
         with part.open("wb") as f:
-            f.write(data)
+            for piece in blob.pieces:
+                f.write(piece)
             f.flush()
             os.fsync(f.fileno())
         os.replace(part, path)

@@ -20,6 +20,7 @@ from ngramlm.store.records import (
     EvaluationRecord,
     RunRecord,
 )
+from ngramlm.store.runs import checkpoint_record
 from ngramlm.store.tables import (
     Checkpoint,
     Dataset,
@@ -77,7 +78,7 @@ class EvaluationsMixin(StoreBase):
             c = s.get(Checkpoint, run_id)
             if c is None:
                 raise NotFoundError(f"run {run_id} has no checkpoint to evaluate")
-            ckpt = CheckpointRecord(c.run_id, c.step, c.sha256, c.data, c.created_at)
+            ckpt = checkpoint_record(s, c, self.where)
             words = list(
                 s.scalars(
                     select(Word.word)

@@ -15,7 +15,9 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.orm import Session
 
+from ngramlm.blob import Blob
 from ngramlm.errors import ClaimedError, InputError, NotFoundError, StoreError
 from ngramlm.store.base import StoreBase
 from ngramlm.store.connection import utcnow
@@ -33,24 +35,16 @@ from ngramlm.store.records import (
 )
 from ngramlm.store.tables import (
     Checkpoint,
+    CheckpointPart,
     Dataset,
     Metric,
     Run,
 )
 
-# The longest value SQLite (SQLITE_MAX_LENGTH) and PostgreSQL (bytea) hold: a checkpoint
-# is one value.
-MAX_CHECKPOINT_BYTES = 1_000_000_000
-
-
-def check_checkpoint_size(run_id: int, size: int) -> None:
-    """Refuse, before writing, a checkpoint longer than a store can hold in one value."""
-    if size > MAX_CHECKPOINT_BYTES:
-        raise StoreError(
-            f"run {run_id}'s checkpoint is {size / 1e9:.2f} GB, and a store holds checkpoints "
-            f"up to {MAX_CHECKPOINT_BYTES / 1e9:.0f} GB; count fewer n-grams (a lower --order "
-            "or a larger --min-count at prepare)"
-        )
+# A checkpoint is kept in parts of at most this many bytes (rows of checkpoint_parts): well
+# under the longest value SQLite (SQLITE_MAX_LENGTH, 1e9 bytes) and PostgreSQL (bytea,
+# 1 GB) hold; they are written one at a time, views of the tensors' memory (ngramlm.blob).
+PART_BYTES = 256 * 2**20
 
 
 class RunsMixin(StoreBase):
@@ -177,22 +171,34 @@ class RunsMixin(StoreBase):
                 for m in s.scalars(q)
             ]
 
-    def save_checkpoint(self, run_id: int, step: int, sha256: str, data: bytes) -> None:
-        """Keep the run's latest checkpoint (replacing the one before)."""
-        check_checkpoint_size(run_id, len(data))
+    def save_checkpoint(
+        self, run_id: int, step: int, blob: Blob, *, part_bytes: int = PART_BYTES
+    ) -> None:
+        """Keep the run's latest checkpoint, replacing the one before with all its parts
+        in one transaction (a reader sees the old checkpoint or the new one, never a mix).
+        The parts are written one at a time from the blob's memory."""
         with self._tx(write=True) as s:
+            s.execute(delete(CheckpointPart).where(CheckpointPart.run_id == run_id))
             s.execute(delete(Checkpoint).where(Checkpoint.run_id == run_id))
-            s.add(
-                Checkpoint(run_id=run_id, step=step, sha256=sha256, data=data, created_at=utcnow())
+            s.execute(
+                insert(Checkpoint),
+                {
+                    "run_id": run_id,
+                    "step": step,
+                    "sha256": blob.sha256,
+                    "size": blob.size,
+                    "parts": blob.part_count(part_bytes),
+                    "created_at": utcnow(),
+                },
             )
+            for i, part in enumerate(blob.parts(part_bytes)):
+                s.execute(insert(CheckpointPart), {"run_id": run_id, "part": i, "data": part})
             s.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=utcnow()))
 
     def checkpoint(self, run_id: int) -> CheckpointRecord | None:
         with self._tx() as s:
             c = s.get(Checkpoint, run_id)
-            if c is None:
-                return None
-            return CheckpointRecord(c.run_id, c.step, c.sha256, c.data, c.created_at)
+            return None if c is None else checkpoint_record(s, c, self.where)
 
     def finish_run(
         self,
@@ -331,6 +337,32 @@ class RunsMixin(StoreBase):
             if dataset_id is not None:
                 q = q.where(Run.dataset_id == dataset_id)
             return int(s.scalar(q) or 0)
+
+
+def checkpoint_record(s: Session, c: Checkpoint, where: str) -> CheckpointRecord:
+    """The checkpoint with its bytes: its parts read one at a time and joined (a
+    checkpoint of one part is that part's value, no copy)."""
+    parts = []
+    for i in range(c.parts):
+        part = s.scalar(
+            select(CheckpointPart.data).where(
+                CheckpointPart.run_id == c.run_id, CheckpointPart.part == i
+            )
+        )
+        if part is None:
+            raise StoreError(
+                f"run {c.run_id}'s checkpoint in {where} lacks part {i + 1} of {c.parts}: the "
+                "store was altered; retrain the run"
+            )
+        parts.append(part)
+    data = b"".join(parts)
+    del parts
+    if len(data) != c.size:
+        raise StoreError(
+            f"run {c.run_id}'s checkpoint in {where} is {len(data):,} bytes, not the "
+            f"{c.size:,} recorded: the store was altered; retrain the run"
+        )
+    return CheckpointRecord(c.run_id, c.step, c.sha256, data, c.created_at)
 
 
 def _owned(run: RunRecord, just_now: str = "") -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
@@ -141,15 +142,31 @@ class Metric(Base):
 
 
 class Checkpoint(Base):
-    """The latest checkpoint of a run: safetensors bytes (never pickle)."""
+    """The latest checkpoint of a run: safetensors bytes (never pickle), ``size`` long,
+    with their sha256; the bytes are its ``parts`` rows of ``checkpoint_parts``."""
 
     __tablename__ = "checkpoints"
 
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     step: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
-    data: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(BigInteger)
+    parts: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CheckpointPart(Base):
+    """Part ``part`` of a checkpoint's bytes (the parts in order are the bytes): at most
+    the store's ``PART_BYTES`` when it was written, a value well under the longest that
+    SQLite and PostgreSQL hold (about 1 GB)."""
+
+    __tablename__ = "checkpoint_parts"
+
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("checkpoints.run_id", ondelete="CASCADE"), primary_key=True
+    )
+    part: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Sweep(Base):

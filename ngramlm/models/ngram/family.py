@@ -73,9 +73,6 @@ class _NgramFamily(CountFamily):
             "n_ngrams": model.n_ngrams,
         }
 
-    def tensor_bytes(self, model: CountModel) -> int | None:
-        return model.n_ngrams * (4 * model.order + 8)  # int32 n-grams, int64 counts
-
     def to_tensors(self, model: CountModel) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         """The order-N counts as two tensors (n-grams as token ids, their counts), in
         lexicographic order, so the same counts always give the same bytes and sha256."""
