@@ -39,24 +39,26 @@ class LoadedCheckpoint:
 
 # safetensors' dtype names, in the order it writes tensors: by dtype (widest first, then
 # this order within a width), then by name. Checked against safetensors' own bytes.
-_DTYPES = {
-    torch.uint64: "U64",
-    torch.int64: "I64",
-    torch.float64: "F64",
-    torch.complex64: "C64",
-    torch.float32: "F32",
-    torch.uint32: "U32",
-    torch.int32: "I32",
-    torch.bfloat16: "BF16",
-    torch.float16: "F16",
-    torch.uint16: "U16",
-    torch.int16: "I16",
-    torch.float8_e4m3fn: "F8_E4M3",
-    torch.float8_e5m2: "F8_E5M2",
-    torch.int8: "I8",
-    torch.uint8: "U8",
-    torch.bool: "BOOL",
-}
+_DTYPE_NAMES = (
+    ("uint64", "U64"),
+    ("int64", "I64"),
+    ("float64", "F64"),
+    ("complex64", "C64"),
+    ("float32", "F32"),
+    ("uint32", "U32"),
+    ("int32", "I32"),
+    ("bfloat16", "BF16"),
+    ("float16", "F16"),
+    ("uint16", "U16"),
+    ("int16", "I16"),
+    ("float8_e4m3fn", "F8_E4M3"),
+    ("float8_e5m2", "F8_E5M2"),
+    ("int8", "I8"),
+    ("uint8", "U8"),
+    ("bool", "BOOL"),
+)
+# The dtypes this torch has (uint16/32/64 are torch >= 2.3; pyproject allows 2.2).
+_DTYPES = {getattr(torch, name): code for name, code in _DTYPE_NAMES if hasattr(torch, name)}
 _RANK = {dtype: i for i, dtype in enumerate(_DTYPES)}
 
 

@@ -182,10 +182,10 @@ COVER: dict[str, Smoke | Elsewhere | NotRun] = {
         "--steps 90 --eval-every 10 --space lr=5e-4:1e-2:log --space n_hidden=8:32:log "
         "--space init=kaiming,lecture"
     ),
-    "ngramlm sweep --search tpe --prune halving --trials 24 --dataset names --preset default "
-    "--steps 30000 --space lr=0.01:0.5:log": Smoke(
-        "ngramlm sweep --search tpe --prune halving --trials 4 --dataset makemore --preset "
-        "default --steps 90 --eval-every 10 --space lr=0.01:0.5:log"
+    "ngramlm sweep --search tpe --prune halving --trials 24 --workers 2 --dataset names "
+    "--preset default --steps 30000 --space lr=0.01:0.5:log": Smoke(
+        "ngramlm sweep --search tpe --prune halving --trials 4 --workers 2 --dataset makemore "
+        "--preset default --steps 90 --eval-every 10 --space lr=0.01:0.5:log"
     ),
     "python -m benchmarks.rung_sample --corpus brown.txt --threads 2": Elsewhere(
         "tests/test_benchmarks.py::test_rung_sample_runs_at_smoke_size"

@@ -129,6 +129,7 @@ def test_the_sweep_plan_shares_a_batchable_searchs_trials_out_as_groups(
     with Store(sqlite_url) as store:
         # 4 trials over 2 workers: a group of 2 each, not one of 4 and an idle worker
         assert sweep.plan(store, batchable.id, resume=False, workers=2).batch_size == 2
-        assert sweep.plan(store, shaped.id, resume=False, workers=2).batch_size == 8  # unused
-        # trials unknown (a budget): groups as wide as they go (rungs.GROUP)
-        assert sweep.plan(store, budget.id, resume=False, workers=2).batch_size == 8
+        # the plan's default width (unused: these trials are not batchable), and with the
+        # trials unknown (a budget) groups as wide as the plan goes; rungs.GROUP caps both
+        default = sweep.plan(store, shaped.id, resume=False, workers=2).batch_size
+        assert sweep.plan(store, budget.id, resume=False, workers=2).batch_size == default

@@ -339,9 +339,34 @@ class RunsMixin(StoreBase):
             return int(s.scalar(q) or 0)
 
 
+READ_TRIES = 5  # re-reads of a checkpoint replaced while it was being read
+
+
 def checkpoint_record(s: Session, c: Checkpoint, where: str) -> CheckpointRecord:
     """The checkpoint with its bytes: its parts read one at a time and joined (a
-    checkpoint of one part is that part's value, no copy)."""
+    checkpoint of one part is that part's value, no copy). Each part is its own
+    statement, and PostgreSQL (read committed) may show a save committed between two of
+    them; the header is read again after the parts, and a checkpoint replaced meanwhile
+    is read again, so the bytes are always one save's."""
+    for _ in range(READ_TRIES):
+        head = (c.step, c.sha256, c.size, c.parts, c.created_at)
+        data = _parts(s, c, where)
+        s.expire(c)
+        again = s.get(Checkpoint, c.run_id)
+        if again is None:
+            raise StoreError(f"run {c.run_id}'s checkpoint in {where} was deleted while read")
+        if (again.step, again.sha256, again.size, again.parts, again.created_at) == head:
+            return CheckpointRecord(c.run_id, c.step, c.sha256, data, c.created_at)
+        c = again
+    raise StoreError(
+        f"run {c.run_id}'s checkpoint in {where} was replaced {READ_TRIES} times while it was "
+        "read; try again when the run is between checkpoints"
+    )
+
+
+def _parts(s: Session, c: Checkpoint, where: str) -> bytes:
+    """The parts joined (safetensors reads ``bytes`` only, so a checkpoint of several
+    parts is held twice for a moment: its parts and the joined copy)."""
     parts = []
     for i in range(c.parts):
         part = s.scalar(
@@ -355,14 +380,14 @@ def checkpoint_record(s: Session, c: Checkpoint, where: str) -> CheckpointRecord
                 "store was altered; retrain the run"
             )
         parts.append(part)
-    data = b"".join(parts)
+    data = parts[0] if len(parts) == 1 and isinstance(parts[0], bytes) else b"".join(parts)
     del parts
     if len(data) != c.size:
         raise StoreError(
             f"run {c.run_id}'s checkpoint in {where} is {len(data):,} bytes, not the "
             f"{c.size:,} recorded: the store was altered; retrain the run"
         )
-    return CheckpointRecord(c.run_id, c.step, c.sha256, data, c.created_at)
+    return data
 
 
 def _owned(run: RunRecord, just_now: str = "") -> str:
