@@ -231,9 +231,10 @@ def brown(args: argparse.Namespace, tmp: Path, small: bool) -> int:
         prepare=prep,
     )  # fmt: skip
     search_s = time.monotonic() - t0
-    rows = [r for r in exp.search_trials(sw) if r["status"] == "finished" and r["dev_loss"]]
-    finished = sum(1 for r in exp.search_trials(sw) if r["status"] == "finished")
-    pruned = sum(1 for r in exp.search_trials(sw) if r["status"] == "pruned")
+    trials = exp.search_trials(sw)
+    rows = [r for r in trials if r["status"] == "finished" and r["dev_loss"]]
+    finished = sum(1 for r in trials if r["status"] == "finished")
+    pruned = sum(1 for r in trials if r["status"] == "pruned")
     best_run = min(rows, key=lambda r: r["dev_loss"])["run"] if rows else None
     t0 = time.monotonic()
     kn = exp.train("data", model="modified-kn", order=5)
