@@ -203,7 +203,8 @@ class Sweeps(Training):
             fam, _, _ = options(model, preset, overrides)
             unit = self.dataset(dataset).unit if dataset is not None else "char"
             default_preset, defaults = fam.search_space(unit)
-            items = [f"{k}={v}" for k, v in defaults.items()]
+            fixed = set(overrides) | ({"epochs"} if "steps" in overrides else set())
+            items = [f"{k}={v}" for k, v in defaults.items() if k not in fixed]
             if model is None and preset is None:
                 preset = default_preset
         dims: dict[str, Dim] = {}
