@@ -99,7 +99,7 @@ def test_the_search_benchmark_runs_its_word_table_on_a_tiny_corpus(tmp_path: Pat
         "-m", "benchmarks.search", "--task", "brown-small", "--smoke", "--minutes", "0.3",
         "--corpus", str(corpus), "--split", "ordered:1200,300", "--workers", "1", cwd=tmp_path,
     ).stdout  # fmt: skip
-    for row in ("| modified KN-5 |", "| --preset words |", "| TPE + halving, best of"):
+    for row in ("| modified KN-5 |", "| --preset words |", "| TPE, best of"):
         assert row in out, out
     assert "under KN-5's dev perplexity" in out
 

@@ -255,3 +255,59 @@ def test_search_api_refuses_a_grid_sweep(sqlite_url: str, words_file: Path) -> N
         sw = exp.create_sweep("tiny", lr_grid="0.1", steps=10)
         with pytest.raises(InputError, match="is a grid, not a search"):
             exp.search_trials(sw)
+
+
+def test_the_default_space_leaves_out_what_options_fix(sqlite_url: str, tmp_path: Path) -> None:
+    """With no --space, a word corpus searches the family's word space (the tied width and
+    the epochs among it); a key given as an option is fixed, and --steps fixes the epochs."""
+    corpus = tmp_path / "sents.txt"
+    corpus.write_text("the cat sat on the mat .\nthe dog sat on the log .\n" * 50)
+    with ngramlm.open_store(sqlite_url) as exp:
+        exp.prepare(corpus, name="w", unit="word")
+        free = exp.create_search("w", trials=1)
+        fixed = exp.create_search("w", trials=1, steps=50, n_embd=16)
+    space = {t.split("=")[0]: t for t in free.spec["search"]["space"]}
+    assert space.keys() == {
+        "lr", "block_size", "n_embd", "n_hidden", "dropout", "embd_dropout", "epochs"
+    }  # fmt: skip
+    assert space["n_embd"] == "n_embd=32:128:log" and space["epochs"] == "epochs=2:5"
+    assert free.spec["base"]["model"]["tie"] is True  # from the words preset
+    left = {t.split("=")[0] for t in fixed.spec["search"]["space"]}
+    assert left == {"lr", "block_size", "n_hidden", "dropout", "embd_dropout"}
+    assert fixed.spec["base"]["model"]["n_embd"] == 16
+    assert fixed.spec["base"]["train"]["steps"] == 50
+
+
+def test_a_trials_epochs_set_its_steps(sqlite_url: str, tmp_path: Path) -> None:
+    """Searching ``epochs`` searches the trials' length: each trial runs its own passes
+    over the train split (steps = ceil(epochs x examples / batch)), not the base's."""
+    import math
+
+    corpus = tmp_path / "sents.txt"
+    corpus.write_text("".join(f"the cat {i % 13} sat on mat {i % 11} .\n" for i in range(100)))
+    with ngramlm.open_store(sqlite_url) as exp:
+        exp.prepare(corpus, name="w", unit="word", split="ordered:80,10")
+        lines = exp.words("w", "train")
+        sw = exp.search(
+            "w",
+            preset="words",
+            space={"epochs": "1:6"},
+            trials=3,
+            workers=0,
+            n_embd=8,
+            n_hidden=16,
+            batch_size=32,
+        )
+        n = sw.spec["search"]["train_examples"]
+        assert n == sum(len(line.split()) + 1 for line in lines)  # tokens and boundaries
+        runs = exp.runs(sweep=sw)
+        assert len(runs) == 3
+        for run in runs:
+            train = run.config["train"]
+            assert train["steps"] == math.ceil(train["epochs"] * n / 32)
+            assert run.steps_done == train["steps"]
+        assert len({r.config["train"]["steps"] for r in runs}) > 1
+        # --steps and a space over epochs contradict each other: refused, nothing written
+        with pytest.raises(InputError, match="drop --steps"):
+            exp.create_search("w", space={"epochs": "1:6"}, trials=1, steps=10)
+    assert count_rows(sqlite_url, "sweeps") == 1

@@ -211,6 +211,11 @@ class Sweeps(Training):
 
         def check(base: RunConfig) -> None:
             dims.update(parse_space(list(items), base))
+            if "epochs" in dims and "steps" in overrides:
+                raise InputError(
+                    "--space epochs=... sets each trial's steps; drop --steps (or the space "
+                    "over epochs)"
+                )
             core.check(base, dims, search, trials, budget_s, prune)
 
         plan = plan_run(

@@ -147,13 +147,18 @@ def short_run_warmup(values: dict[str, Any], given: Mapping[str, Any]) -> None:
         values["warmup"] = steps // 10
 
 
+def train_examples(lines: list[str], vocab: Vocab) -> int:
+    """The predictions an epoch makes: every token and one boundary a line."""
+    return sum(len(vocab.split(w)) + 1 for w in lines)
+
+
 def steps_from_epochs(
     cfg: RunConfig, lines: list[str], vocab: Vocab, given: Mapping[str, Any]
 ) -> RunConfig:
     """``--epochs E``: the steps of E passes over the train split's predictions (every
     token and one boundary a line), validated again with them."""
     assert cfg.train is not None
-    n_train = sum(len(vocab.split(w)) + 1 for w in lines)
+    n_train = train_examples(lines, vocab)
     steps = steps_for_epochs(cfg.train, n_train)
     values: dict[str, Any] = {"steps": steps}
     if not cfg.train.eval_every:  # evaluate once an epoch: full-split losses cost

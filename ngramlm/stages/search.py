@@ -31,13 +31,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ngramlm.config import RunConfig
+from ngramlm.config import RunConfig, steps_for_epochs
+from ngramlm.data import Vocab
 from ngramlm.errors import ClaimedError, InputError
 from ngramlm.models import config_from_dict, family_of
 from ngramlm.stages import rungs
 from ngramlm.stages.halving import RungProgress, TrialStop
 from ngramlm.stages.halving import rungs as rung_steps
-from ngramlm.stages.plan import Plan
+from ngramlm.stages.plan import Plan, train_examples
 from ngramlm.stages.run import Progress, execute_run, resume_run
 from ngramlm.stages.space import Dim, parse_dim
 from ngramlm.stages.study import last_dev, params_of, propose, study_from_store
@@ -124,8 +125,21 @@ def create(
         "prune": prune,
         "seed": seed,
     }
+    if "epochs" in dims:  # a trial's epochs set its steps: an epoch's examples, once
+        vocab = Vocab(dataset.vocab, dataset.unit)
+        search["train_examples"] = train_examples(store.words(dataset.id, "train"), vocab)
     spec = {"base": base.to_dict(), "search": search, "grid": {}, "seeds": 1}
     return store.create_sweep(dataset_id=dataset.id, name=name, spec=spec, points=[])
+
+
+def trial_config(base: RunConfig, point: Mapping[str, Any], search: Mapping[str, Any]) -> RunConfig:
+    """A trial's config: the base with the point's values; a point's ``epochs`` sets its
+    steps (passes over the train examples counted when the search was created)."""
+    cfg = base.with_values(dict(point))
+    n = search.get("train_examples")
+    if "epochs" in point and n and cfg.train is not None:
+        cfg = cfg.with_values({"steps": steps_for_epochs(cfg.train, int(n))})
+    return cfg
 
 
 def is_search(sweep: SweepRecord) -> bool:
@@ -208,7 +222,7 @@ def work(
         proposals = propose(sweep, dims, runs, store.sweep_curves(sweep_id), attempt, n)
         if not proposals:
             break
-        cfgs = [base.with_values(p) for p in proposals]
+        cfgs = [trial_config(base, p, search) for p in proposals]
         got = rungs.claim(
             store,
             sweep_id,
