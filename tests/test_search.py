@@ -88,6 +88,10 @@ def test_halving_keeps_the_best_third() -> None:
         (["--search", "tpe", "--space", "device=cpu,cuda", "--trials", "2"], "unknown"),
         (["--search", "tpe", "--space", "lr=0.01:0.1", "--trials", "0"], "--trials"),
         (["--search", "tpe", "--model", "bigram", "--trials", "2"], "counted"),
+        (
+            ["--search", "tpe", "--space", "epochs=1:3", "--trials", "2", "--steps", "5"],
+            "drop --steps",
+        ),
     ],
 )
 def test_bad_searches_are_one_line_exit_2_and_write_nothing(
