@@ -83,10 +83,10 @@ class MLPFamily(NeuralFamily):
     def search_space(self, unit: str) -> tuple[str | None, dict[str, str]]:
         # Around the hand-found recipes (the "best" preset on names, "words" on a word
         # corpus): AdamW's rate over a decade, the widths an octave or two either side.
-        # Words: the tied embedding width is the strongest regulariser on a small corpus
-        # (Brown's first 240k tokens: n_embd 64 reaches dev 171.5 where the preset's 96
-        # gives 181.6 and more dropout alone 178), and 2-5 epochs, since a small corpus
-        # overfits from the fifth (docs/search.md).
+        # Words: the tied embedding width, the rate and the epochs matter most on a small
+        # corpus (Brown's first 240k tokens: n_embd 64 with lr 0.002 and 5 epochs reaches
+        # dev 168.3 where the preset gives 181.6 and more dropout alone 178; it overfits
+        # from the fifth epoch or so: docs/search.md).
         if unit == "word":
             return "words", {
                 "lr": "1e-3:6e-3:log",
