@@ -121,11 +121,12 @@ def plan_run(
                 fam.validate(cfg)
     if cfg.train is not None and cfg.train.epochs > 0 and "steps" not in given:
         if pending is not None:
-            cfg = steps_from_epochs(cfg, pending.split.train, pending.vocab, given)
+            cfg = steps_from_epochs(cfg, train_examples(pending.split.train, pending.vocab), given)
         else:
             assert ds is not None
             vocab = Vocab(ds.vocab, ds.unit)
-            cfg = steps_from_epochs(cfg, opened().words(ds.id, "train"), vocab, given)
+            n_train = train_examples(opened().words(ds.id, "train"), vocab)
+            cfg = steps_from_epochs(cfg, n_train, given)
     if check is not None:
         check(cfg)
     device, precision = placement(cfg)  # an absent device is refused before writing
@@ -152,13 +153,11 @@ def train_examples(lines: list[str], vocab: Vocab) -> int:
     return sum(len(vocab.split(w)) + 1 for w in lines)
 
 
-def steps_from_epochs(
-    cfg: RunConfig, lines: list[str], vocab: Vocab, given: Mapping[str, Any]
-) -> RunConfig:
-    """``--epochs E``: the steps of E passes over the train split's predictions (every
-    token and one boundary a line), validated again with them."""
+def steps_from_epochs(cfg: RunConfig, n_train: int, given: Mapping[str, Any]) -> RunConfig:
+    """``--epochs E``: the steps of E passes over the train split's ``n_train``
+    predictions (``train_examples``), validated again with them; a warm-up not ``given``
+    that the run is too short for becomes a tenth of it."""
     assert cfg.train is not None
-    n_train = train_examples(lines, vocab)
     steps = steps_for_epochs(cfg.train, n_train)
     values: dict[str, Any] = {"steps": steps}
     if not cfg.train.eval_every:  # evaluate once an epoch: full-split losses cost

@@ -31,14 +31,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ngramlm.config import RunConfig, steps_for_epochs
+from ngramlm.config import RunConfig
 from ngramlm.data import Vocab
 from ngramlm.errors import ClaimedError, InputError
 from ngramlm.models import config_from_dict, family_of
 from ngramlm.stages import rungs
 from ngramlm.stages.halving import RungProgress, TrialStop
 from ngramlm.stages.halving import rungs as rung_steps
-from ngramlm.stages.plan import Plan, train_examples
+from ngramlm.stages.plan import Plan, steps_from_epochs, train_examples
 from ngramlm.stages.run import Progress, execute_run, resume_run
 from ngramlm.stages.space import Dim, parse_dim
 from ngramlm.stages.study import last_dev, params_of, propose, study_from_store
@@ -134,11 +134,12 @@ def create(
 
 def trial_config(base: RunConfig, point: Mapping[str, Any], search: Mapping[str, Any]) -> RunConfig:
     """A trial's config: the base with the point's values; a point's ``epochs`` sets its
-    steps (passes over the train examples counted when the search was created)."""
+    steps as ``--epochs`` does (``plan.steps_from_epochs``, over the train examples
+    counted when the search was created)."""
     cfg = base.with_values(dict(point))
     n = search.get("train_examples")
-    if "epochs" in point and n and cfg.train is not None:
-        cfg = cfg.with_values({"steps": steps_for_epochs(cfg.train, int(n))})
+    if "epochs" in point and n:
+        cfg = steps_from_epochs(cfg, int(n), {})
     return cfg
 
 
