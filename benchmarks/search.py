@@ -46,6 +46,9 @@ NAMES = Path(
 SMOKE = {"steps": 600, "n_embd": 8, "batch_size": 32}  # --smoke: trials of seconds
 LR_GRID = "0.0003,0.0005,0.0008,0.0013,0.002,0.0032,0.005,0.008"  # 8 points, log-spaced
 
+# search_trials' own columns; the rest of a row are the trial's parameters
+ROW_KEYS = {"trial", "run", "status", "dev_loss", "at_step", "steps", "minutes", "train_seconds"}
+ROW_KEYS |= {"best_so_far"}
 Line = list[tuple[float, float]]  # (minutes, best dev so far)
 
 
@@ -169,7 +172,10 @@ def names(args: argparse.Namespace, tmp: Path) -> int:
             **search,
         )
         arms[label] = line
-        print(f"  {label}: {time.monotonic() - t0:.0f} s, best dev {best_at(line, 1e9)}")
+        trials = exp.search_trials(sw)
+        n = {st: sum(1 for r in trials if r["status"] == st) for st in ("finished", "pruned")}
+        print(f"  {label}: {time.monotonic() - t0:.0f} s, {n['finished']} finished, "
+              f"{n['pruned']} pruned, best dev {best_at(line, 1e9)}")  # fmt: skip
         if first is None:
             first = (exp, sw)
     torch.set_num_threads(os.cpu_count() or 1)
@@ -190,6 +196,13 @@ def names(args: argparse.Namespace, tmp: Path) -> int:
     print(f"\nTPE + halving best dev {target}: target <= 1.960 (--preset best: 1.9511)")
     if first is not None and any(arms.values()):
         exp, sw = first
+        done = [r for r in exp.search_trials(sw) if r["status"] == "finished" and r["dev_loss"]]
+        if done:  # the search's best: its one test evaluation
+            best = min(done, key=lambda r: r["dev_loss"])
+            test = exp.finalize(best["run"]).test_loss
+            row = {k: v for k, v in best.items() if k not in ROW_KEYS}
+            print(f"TPE + halving's best run: dev {best['dev_loss']:.4f}, test {test:.4f} "
+                  f"(its one finalize); {row}")  # fmt: skip
         others = [(k, v) for k, v in arms.items() if k != "TPE + halving" and v]
         fig = plots.search_figure(sw, exp.search_trials(sw), others)
         plots.save(fig, args.out)
