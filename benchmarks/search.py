@@ -46,9 +46,6 @@ NAMES = Path(
 SMOKE = {"steps": 600, "n_embd": 8, "batch_size": 32}  # --smoke: trials of seconds
 LR_GRID = "0.0003,0.0005,0.0008,0.0013,0.002,0.0032,0.005,0.008"  # 8 points, log-spaced
 
-# search_trials' own columns; the rest of a row are the trial's parameters
-ROW_KEYS = {"trial", "run", "status", "dev_loss", "at_step", "steps", "minutes", "train_seconds"}
-ROW_KEYS |= {"best_so_far"}
 Line = list[tuple[float, float]]  # (minutes, best dev so far)
 
 
@@ -61,9 +58,21 @@ def best_at(line: Line, minutes: float) -> float | None:
     return min(got) if got else None
 
 
+def best_trial(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The finished trial with the lowest dev loss (the one to finalize), if any."""
+    done = [r for r in rows if r["status"] == "finished" and r["dev_loss"]]
+    return min(done, key=lambda r: r["dev_loss"]) if done else None
+
+
+def tally(rows: list[dict[str, Any]]) -> str:
+    n = {st: sum(1 for r in rows if r["status"] == st) for st in ("finished", "pruned")}
+    return f"{n['finished']} finished ({n['pruned']} pruned)"
+
+
 def search_arm(
     url: str, path: Path, minutes: float, workers: int, smoke: bool, **search: Any
-) -> tuple[Line, Any, Any]:
+) -> tuple[list[dict[str, Any]], Any, Any]:
+    """A search in a fresh store: its trials (``search_trials``' rows), the store, the sweep."""
     import ngramlm
 
     exp = ngramlm.open_store(url)
@@ -71,8 +80,7 @@ def search_arm(
     ds = exp.prepare(path, name="data", **prep)
     overrides: dict[str, Any] = SMOKE if smoke else {}
     sw = exp.search(ds, budget=f"{minutes * 60:.0f}s", workers=workers, **search, **overrides)
-    rows = exp.search_trials(sw)
-    return best_line(rows), exp, sw
+    return exp.search_trials(sw), exp, sw
 
 
 def suggest(trial: Any, d: Any) -> Any:
@@ -152,6 +160,7 @@ def names(args: argparse.Namespace, tmp: Path) -> int:
     import torch
 
     from ngramlm import plots
+    from ngramlm.stages.search import space_of
 
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // args.workers))
     arms: dict[str, Line] = {}
@@ -163,7 +172,7 @@ def names(args: argparse.Namespace, tmp: Path) -> int:
                                       "preset": "best"}),
     ):  # fmt: skip
         t0 = time.monotonic()
-        line, exp, sw = search_arm(
+        trials, exp, sw = search_arm(
             f"sqlite:///{tmp / (label.split()[0] + '.db')}",
             args.corpus or NAMES,
             args.minutes,
@@ -171,13 +180,11 @@ def names(args: argparse.Namespace, tmp: Path) -> int:
             args.smoke,
             **search,
         )
-        arms[label] = line
-        trials = exp.search_trials(sw)
-        n = {st: sum(1 for r in trials if r["status"] == st) for st in ("finished", "pruned")}
-        print(f"  {label}: {time.monotonic() - t0:.0f} s, {n['finished']} finished, "
-              f"{n['pruned']} pruned, best dev {best_at(line, 1e9)}")  # fmt: skip
+        arms[label] = line = best_line(trials)
+        print(f"  {label}: {time.monotonic() - t0:.0f} s, {tally(trials)}, "
+              f"best dev {best_at(line, 1e9)}")  # fmt: skip
         if first is None:
-            first = (exp, sw)
+            first = (exp, sw, trials)
     torch.set_num_threads(os.cpu_count() or 1)
     t0 = time.monotonic()
     arms["Optuna study.optimize + MedianPruner"] = optuna_arm(
@@ -195,16 +202,15 @@ def names(args: argparse.Namespace, tmp: Path) -> int:
     target = best_at(arms["TPE + halving"], args.minutes)
     print(f"\nTPE + halving best dev {target}: target <= 1.960 (--preset best: 1.9511)")
     if first is not None and any(arms.values()):
-        exp, sw = first
-        done = [r for r in exp.search_trials(sw) if r["status"] == "finished" and r["dev_loss"]]
-        if done:  # the search's best: its one test evaluation
-            best = min(done, key=lambda r: r["dev_loss"])
+        exp, sw, trials = first
+        best = best_trial(trials)
+        if best is not None:  # the search's best: its one test evaluation
             test = exp.finalize(best["run"]).test_loss
-            row = {k: v for k, v in best.items() if k not in ROW_KEYS}
+            params = {k: best[k] for k in space_of(sw)[1]}
             print(f"TPE + halving's best run: dev {best['dev_loss']:.4f}, test {test:.4f} "
-                  f"(its one finalize); {row}")  # fmt: skip
+                  f"(its one finalize); {params}")  # fmt: skip
         others = [(k, v) for k, v in arms.items() if k != "TPE + halving" and v]
-        fig = plots.search_figure(sw, exp.search_trials(sw), others)
+        fig = plots.search_figure(sw, trials, others)
         plots.save(fig, args.out)
         print(f"wrote {args.out}")
     return 0
@@ -245,16 +251,13 @@ def brown(args: argparse.Namespace, tmp: Path, small: bool) -> int:
     # that end best (docs/search.md), so halving would stop the winners
     prune = None if small else "halving"
     arm = "TPE" if small else "TPE + halving"
-    line, exp, sw = search_arm(
+    trials, exp, _ = search_arm(
         url, path, args.minutes, args.workers, args.smoke, search="tpe", prune=prune,
         prepare=prep,
     )  # fmt: skip
     search_s = time.monotonic() - t0
-    trials = exp.search_trials(sw)
-    rows = [r for r in trials if r["status"] == "finished" and r["dev_loss"]]
-    finished = sum(1 for r in trials if r["status"] == "finished")
-    pruned = sum(1 for r in trials if r["status"] == "pruned")
-    best_run = min(rows, key=lambda r: r["dev_loss"])["run"] if rows else None
+    line = best_line(trials)
+    best_run = (best_trial(trials) or {}).get("run")
     t0 = time.monotonic()
     kn = exp.train("data", model="modified-kn", order=5)
     kn_s = time.monotonic() - t0
@@ -276,7 +279,7 @@ def brown(args: argparse.Namespace, tmp: Path, small: bool) -> int:
           f"{words_dev / kn_dev:.3f} | {words_s:.0f} s |")  # fmt: skip
     best = at[-1]
     best_dev = math.exp(best) if best is not None else math.inf
-    print(f"| {arm}, best of {finished} finished ({pruned} pruned) | "
+    print(f"| {arm}, best of {tally(trials)} | "
           f"{' / '.join(cell)} (at {' / '.join(f'{f * args.minutes:g}' for f in fr)} min) | "
           f"{test_ppl(best_run)} | {best_dev / kn_dev:.3f} | {search_s:.0f} s |")  # fmt: skip
     if small:
