@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from ngramlm import __version__
 from ngramlm.cli import (
     db,
     export,
@@ -25,6 +24,7 @@ from ngramlm.cli import (
 from ngramlm.cli.common import State, err_console
 from ngramlm.errors import NgramlmError
 from ngramlm.store.store import DEFAULT_URL
+from ngramlm.version import __version__
 
 app = typer.Typer(
     name="ngramlm",

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from ngramlm import __version__, checkpoint
+from ngramlm import checkpoint
 from ngramlm.config import RunConfig
 from ngramlm.errors import InputError
 from ngramlm.models import CountFamily, family_of
@@ -48,6 +48,7 @@ from ngramlm.training.loop import (
     TrainState,
 )
 from ngramlm.training.loop import train as train_loop
+from ngramlm.version import __version__
 
 __all__ = [
     "Outcome",

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 
 import torch
 
-from ngramlm import __version__
 from ngramlm.config import RunConfig
 from ngramlm.errors import InputError
 from ngramlm.models import family_of
@@ -49,6 +48,7 @@ from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, RunRecord
 from ngramlm.training import batched
 from ngramlm.training.loop import EvalPoint, TrainResult
+from ngramlm.version import __version__
 
 GROUP = 4  # trials a batched group at most: more would leave TPE fewer chances to learn
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ngramlm import __version__
 from ngramlm.config import RunConfig
 from ngramlm.errors import ClaimedError, InputError, WorkersDied
 from ngramlm.models import config_from_dict
@@ -40,6 +39,7 @@ from ngramlm.store.records import DatasetRecord, RunRecord, SweepRecord
 from ngramlm.training import batched
 from ngramlm.training import threads as threads_policy
 from ngramlm.training.loop import resolve_device
+from ngramlm.version import __version__
 
 
 def create(
@@ -203,10 +203,8 @@ def start_workers(
     a pipe from here, closes)."""
     if plan.workers < 1 or plan.workers > 256:
         raise InputError(f"--workers must be between 1 and 256, got {plan.workers}")
-    import ngramlm
-
     # the ngramlm this process runs, whatever put it on sys.path
-    here = str(Path(ngramlm.__file__).resolve().parents[1])
+    here = str(Path(__file__).resolve().parents[2])
     path = os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])])
     env = {**os.environ, "NGRAMLM_DB": db_url, "PYTHONPATH": path}
     cmd = [sys.executable, "-m", "ngramlm.stages.worker", "--sweep", str(sweep_id)]
