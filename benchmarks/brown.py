@@ -50,7 +50,7 @@ PAPER = [
 def cpu() -> str:
     """The CPU model and the flags that decide these benchmarks' speed (the flags as
     ngramlm reads them to choose ``--precision auto``)."""
-    from ngramlm.models.output import cpu_flags
+    from ngramlm.runtime import cpu_flags
 
     model = platform.processor() or "?"
     if model == "?":

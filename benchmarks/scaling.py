@@ -165,9 +165,10 @@ def probe(db: str, name: str, what: str, steps: int, vocab_size: int, ref_db: st
 
     from ngramlm.evaluation import EvalSet, evaluate_set
     from ngramlm.models import preset_config
+    from ngramlm.runtime import resolve_device
     from ngramlm.stages.run import load_examples
     from ngramlm.store import Store
-    from ngramlm.training.loop import AutogradStep, build, draw, neural_family, resolve_device
+    from ngramlm.training.loop import AutogradStep, build, draw, neural_family
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     store = Store(db)

@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     if not set(args.loads.split(",")) <= {"idle", "loaded"}:
         print(f"error: --loads {args.loads!r}: give idle, loaded or idle,loaded", file=sys.stderr)
         return 2
-    from ngramlm.training.threads import machine
+    from ngramlm.runtime import machine
 
     m = machine(measure_load=True)
     print(f"CPU: {cpu()}")

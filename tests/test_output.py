@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from ngramlm import runtime
 from ngramlm.config import RunConfig, TrainConfig
 from ngramlm.errors import InputError
 from ngramlm.models import family, output
@@ -110,12 +111,12 @@ def test_char_vocabularies_keep_the_plain_path() -> None:
 
 def test_auto_precision_resolves_by_hardware_and_vocabulary() -> None:
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert output.resolve_precision("fp32", cuda, 20_000) == "fp32"
-    assert output.resolve_precision("bf16", cpu, 27) == "bf16"
-    assert output.resolve_precision("auto", cuda, 27) == "fp32"  # characters: float32
-    assert output.resolve_precision("auto", cuda, 20_000) == "bf16"
-    expected = "bf16" if output.cpu_has_bf16_units() else "fp32"
-    assert output.resolve_precision("auto", cpu, 20_000) == expected
+    assert runtime.resolve_precision("fp32", cuda, 20_000) == "fp32"
+    assert runtime.resolve_precision("bf16", cpu, 27) == "bf16"
+    assert runtime.resolve_precision("auto", cuda, 27) == "fp32"  # characters: float32
+    assert runtime.resolve_precision("auto", cuda, 20_000) == "bf16"
+    expected = "bf16" if runtime.cpu_has_bf16_units() else "fp32"
+    assert runtime.resolve_precision("auto", cpu, 20_000) == expected
     wavenet = family("wavenet")
     cfg = RunConfig(wavenet.config_cls(vocab_size=20_000), TrainConfig(precision="auto"))
     assert wavenet.precision(cfg, cuda) == "fp32"  # a family without the chunked layer

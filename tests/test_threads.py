@@ -1,4 +1,4 @@
-"""The thread policy (ngramlm.training.threads) with explicit inputs, and the commands
+"""The thread policy (ngramlm.runtime) with explicit inputs, and the commands
 that use it: train, train --resume, lr-find and sweep (issues 19 and 22)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import torch
 
 from ngramlm.models import preset_config
-from ngramlm.training.threads import (
+from ngramlm.runtime import (
     MAX_BATCH,
     MIN_WORKER_FLOP,
     SMALL_STEP_FLOP,

@@ -85,7 +85,7 @@ def parse_id(text: str | int, what: str = "run") -> int:
 
 def check_workers(workers: int | None) -> None:
     """The API's worker count: 0 trains in this process, 1 to 256 start processes,
-    None: as many as the policy finds useful (``training.threads``)."""
+    None: as many as the policy finds useful (``runtime``)."""
     if workers is not None and (isinstance(workers, bool) or not 0 <= workers <= 256):
         raise InputError(f"--workers must be between 0 (in this process) and 256, got {workers}")
 
@@ -96,9 +96,9 @@ def check_threads(threads: int | None) -> None:
 
 
 def auto_threads(cfg: RunConfig) -> int:
-    """The threads a run of ``cfg`` takes without ``--threads`` (``training.threads``:
+    """The threads a run of ``cfg`` takes without ``--threads`` (``runtime``:
     one for a small model; the usable cores that are free now for a large one)."""
-    from ngramlm.training.threads import threads_for
+    from ngramlm.runtime import threads_for
 
     return threads_for(cfg)
 

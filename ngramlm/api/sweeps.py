@@ -19,8 +19,8 @@ from ngramlm.store.records import DatasetRecord, SweepRecord
 
 if TYPE_CHECKING:
     from ngramlm.config import RunConfig
+    from ngramlm.runtime import SweepPlan
     from ngramlm.stages.sweep import SweepStatus
-    from ngramlm.training.threads import SweepPlan
 
 
 class Sweeps(Training):
@@ -94,7 +94,7 @@ class Sweeps(Training):
     ) -> SweepPlan:
         """The workers, threads per worker and batched points a worker takes that
         ``run_sweep`` would use for the points left (``workers``/``threads``: the user's;
-        the rest as ``ngramlm.training.threads`` decides)."""
+        the rest as ``ngramlm.runtime`` decides)."""
         from ngramlm.stages import sweep as core
 
         check_workers(workers)
@@ -127,7 +127,7 @@ class Sweeps(Training):
         plan = self.sweep_plan(sweep, workers=workers, threads=threads, resume=resume)
         sid = self.sweep_id(sweep)
         if workers == 0:
-            from ngramlm.stages.plan import torch_threads
+            from ngramlm.runtime import torch_threads
             from ngramlm.stages.run import stop_on_signals
 
             with torch_threads(plan.threads), stop_on_signals() as stop:

@@ -101,7 +101,7 @@ class Training(Models):
     ) -> Outcome:
         """``train``, returning the runner's ``Outcome`` (the run and this session's
         curve points): what ``ngramlm train --json`` prints."""
-        from ngramlm.stages.plan import torch_threads
+        from ngramlm.runtime import torch_threads
         from ngramlm.stages.run import start_run, stop_on_signals
 
         plan = self.plan(dataset, model=model, preset=preset, threads=threads, **overrides)
@@ -119,7 +119,8 @@ class Training(Models):
         self, run: RunRef, *, threads: int | None = None, progress: Progress | None = None
     ) -> Outcome:
         """``resume``, returning the runner's ``Outcome``."""
-        from ngramlm.stages.plan import plan_resume, torch_threads
+        from ngramlm.runtime import torch_threads
+        from ngramlm.stages.plan import plan_resume
         from ngramlm.stages.run import resume_run, stop_on_signals
 
         check_threads(threads)
@@ -145,7 +146,7 @@ class Training(Models):
         rate, log-spaced from ``min_lr`` to ``max_lr``), recorded as a run of kind
         ``lr_find`` whose ``extra["suggested_lr"]`` is the suggestion. The lecture's
         model unless ``model``/``preset`` say otherwise."""
-        from ngramlm.stages.plan import torch_threads
+        from ngramlm.runtime import torch_threads
         from ngramlm.stages.run import lr_find
         from ngramlm.training.lrfind import validate_range
 

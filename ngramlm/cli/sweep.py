@@ -14,8 +14,8 @@ from ngramlm.cli.common import api, console, err_console, fmt_loss, parse_id, pr
 from ngramlm.errors import InputError, WorkersDied
 
 if TYPE_CHECKING:
+    from ngramlm.runtime import SweepPlan
     from ngramlm.stages import sweep as core
-    from ngramlm.training.threads import SweepPlan
 
 POLL_S = 0.5
 GRID_KEYS = ("lr", "block_size", "n_embd", "n_hidden", "n_layers", "batch_size", "seed")

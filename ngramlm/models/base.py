@@ -210,8 +210,8 @@ class NeuralFamily(Family):
 
     def precision(self, cfg: RunConfig, device: torch.device) -> str:
         """What ``--precision`` resolves to for this config on ``device``: ``fp32`` or
-        ``bf16`` (``ngramlm.models.output.resolve_precision``); recorded with the run."""
-        from ngramlm.models.output import resolve_precision
+        ``bf16`` (``ngramlm.runtime.resolve_precision``); recorded with the run."""
+        from ngramlm.runtime import resolve_precision
 
         if cfg.train is None or not self.mixed_precision:
             return "fp32"

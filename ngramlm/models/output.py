@@ -27,7 +27,7 @@ live a few weight-sized tensors (the stacked weights, their gradient).
 
 ``precision="bf16"`` runs the three products and keeps ``E`` in bfloat16, which pays on
 CPUs with bfloat16 matrix units (Intel AMX, AVX512-BF16) and on CUDA;
-``resolve_precision("auto", ...)`` takes it only there. The products accumulate in
+``runtime.resolve_precision("auto", ...)`` takes it only there. The products accumulate in
 float32 but hand back bfloat16, so each row's sum (its loss, ~0.004 nats at most) and
 each gradient entry carry bfloat16's rounding (8 bits of mantissa, <= 0.4%); the target
 logits, the log-sum-exp and the gradients' one-hot parts are float32, and the gradients
@@ -38,17 +38,13 @@ to 0.1 perplexity in both precisions).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
 
-# From this vocabulary size on, the MLP's training step takes the fused output layer;
-# below it (the character models) the logits are small and the plain path, whose results
-# the lectures' numbers were measured with, stays.
-FUSED_MIN_VOCAB = 1024
+from ngramlm.runtime import FUSED_MIN_VOCAB
+
 # Logits per row block, whose exp(logits - shift) are kept (in the step's precision)
 # between the products that use them: 2^23 of them, 16 MiB in bfloat16 and 32 MiB in
 # float32; a minibatch of 512 over a 14k vocabulary is one block.
@@ -57,44 +53,12 @@ BLOCK_FLOATS = 2**23
 CHUNK_BYTES = 2**23
 
 
-@functools.cache
-def cpu_flags() -> frozenset[str]:
-    """This CPU's feature flags, from /proc/cpuinfo (empty where there is none to read);
-    read once a process."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return frozenset()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return frozenset(line.split(":", 1)[1].split())
-    return frozenset()
-
-
-def cpu_has_bf16_units() -> bool:
-    """Whether this CPU multiplies bfloat16 matrices natively (Intel AMX or AVX512-BF16)."""
-    return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
-
-
 def chunked(vocab_size: int, precision: str) -> bool:
     """Whether a training step takes ``linear_cross_entropy`` rather than the plain
     logits and ``F.cross_entropy``: a word-sized vocabulary, or bfloat16 asked for.
     ``precision`` may be the asked one (``auto`` is never bf16 below ``FUSED_MIN_VOCAB``)
     or the resolved one: the answer is the same."""
     return vocab_size >= FUSED_MIN_VOCAB or precision == "bf16"
-
-
-def resolve_precision(precision: str, device: torch.device, vocab_size: int) -> str:
-    """``auto`` -> ``bf16`` where the products run faster in bfloat16 (CUDA, or a CPU with
-    bfloat16 units) and the output layer is large enough to take the chunked path;
-    ``fp32`` everywhere else. ``fp32`` and ``bf16`` are kept as asked."""
-    if precision != "auto":
-        return precision
-    if vocab_size < FUSED_MIN_VOCAB:
-        return "fp32"
-    if device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16_units()):
-        return "bf16"
-    return "fp32"
 
 
 def block_rows(vocab_size: int) -> int:

@@ -13,8 +13,7 @@ the bundled names recorded in the store.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -24,11 +23,10 @@ from ngramlm.config import RunConfig, steps_for_epochs
 from ngramlm.data import Vocab
 from ngramlm.errors import InputError
 from ngramlm.models import CountFamily, NeuralFamily, config_from_dict, family_of, options
+from ngramlm.runtime import resolve_device, threads_for
 from ngramlm.stages.prepare import DEFAULT_SEED, WordList, check_name, load, record
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord
-from ngramlm.training.loop import resolve_device
-from ngramlm.training.threads import threads_for
 
 
 @dataclass(frozen=True)
@@ -185,15 +183,3 @@ def components_dataset(opened: Callable[[], Store], cfg: RunConfig) -> DatasetRe
         return None
     store = opened()
     return store.dataset_by_id(store.run(ids[0]).dataset_id)
-
-
-@contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """torch's CPU threads set to ``threads`` (None: unchanged) for the block, then back."""
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

@@ -35,6 +35,7 @@ from ngramlm.config import RunConfig
 from ngramlm.data import Vocab
 from ngramlm.errors import ClaimedError, InputError
 from ngramlm.models import config_from_dict, family_of
+from ngramlm.runtime import resolve_device
 from ngramlm.stages import rungs
 from ngramlm.stages.halving import RungProgress, TrialStop
 from ngramlm.stages.halving import rungs as rung_steps
@@ -45,7 +46,6 @@ from ngramlm.stages.study import last_dev, params_of, propose, study_from_store
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, MetricRecord, RunRecord, SweepRecord
 from ngramlm.training import batched
-from ngramlm.training.loop import resolve_device
 
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("halving",)

@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ngramlm import runtime
 from ngramlm.config import RunConfig
 from ngramlm.errors import ClaimedError, InputError, WorkersDied
 from ngramlm.models import config_from_dict
+from ngramlm.runtime import resolve_device
 from ngramlm.stages.grid import expand
 from ngramlm.stages.plan import Plan
 from ngramlm.stages.report import best_by_dev
@@ -37,8 +39,6 @@ from ngramlm.stages.run import (
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, RunRecord, SweepRecord
 from ngramlm.training import batched
-from ngramlm.training import threads as threads_policy
-from ngramlm.training.loop import resolve_device
 from ngramlm.version import __version__
 
 
@@ -153,9 +153,9 @@ def plan(
     resume: bool,
     workers: int | None = None,
     threads: int | None = None,
-    machine: threads_policy.Machine | None = None,
-) -> threads_policy.SweepPlan:
-    """Workers and threads for the points left to train (``training.threads`` decides)."""
+    machine: runtime.Machine | None = None,
+) -> runtime.SweepPlan:
+    """Workers and threads for the points left to train (``runtime`` decides)."""
     points = store.points(sweep_id)
     cfgs = [config_from_dict(p.config) for p in points if p.run_id is None]
     groups: dict[str, int] = {}
@@ -169,12 +169,12 @@ def plan(
     if "search" in spec:  # trials are proposed as workers go: size the plan on the base
         from ngramlm.stages import rungs, search
 
-        trials = spec["search"].get("trials") or threads_policy.machine().usable
+        trials = spec["search"].get("trials") or runtime.machine().usable
         left = max(1, trials - sum(p.run_id is not None for p in points))
         cfgs += [config_from_dict(spec["base"])] * left
         groups = {}
         base, dims = search.space_of(store.sweep(sweep_id))
-        if spec["search"].get("trials") and rungs.width(base, dims, threads_policy.MAX_BATCH) > 1:
+        if spec["search"].get("trials") and rungs.width(base, dims, runtime.MAX_BATCH) > 1:
             largest = left  # batched rungs: the trials left shared out as groups
     if not cfgs:  # nothing left: one worker finds that out
         cfgs = [config_from_dict(points[0].config)] if points else []
@@ -182,13 +182,13 @@ def plan(
         first = next(config_from_dict(p.config) for p in points if p.group_key == key)
         if n > largest and batched.supports([first] * 2):
             largest = n
-    flops = [threads_policy.step_flop(c) for c in cfgs]
+    flops = [runtime.step_flop(c) for c in cfgs]
     work = sum(f * (c.train.steps if c.train else 0) for f, c in zip(flops, cfgs, strict=True))
-    return threads_policy.plan_sweep(
+    return runtime.plan_sweep(
         max(flops, default=0.0),
         len(cfgs),
         largest,
-        machine or threads_policy.machine(),
+        machine or runtime.machine(),
         work=work,
         workers=workers,
         threads=threads,
@@ -196,7 +196,7 @@ def plan(
 
 
 def start_workers(
-    db_url: str, sweep_id: int, plan: threads_policy.SweepPlan, resume: bool
+    db_url: str, sweep_id: int, plan: runtime.SweepPlan, resume: bool
 ) -> list[subprocess.Popen[bytes]]:
     """Worker processes of their own (``python -m ngramlm.stages.worker``): they never
     import the caller's ``__main__``, and each stops when this process dies (its stdin,

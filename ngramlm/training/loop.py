@@ -24,7 +24,6 @@ from typing import Any, NamedTuple, Protocol
 import torch
 
 from ngramlm.config import RunConfig, TrainConfig
-from ngramlm.errors import InputError
 from ngramlm.evaluation import evaluate_set
 from ngramlm.models import NeuralFamily, family_of
 from ngramlm.models.neural import NeuralLM
@@ -175,22 +174,6 @@ class AutogradStep:
 
 
 # --- building blocks -------------------------------------------------------------------
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA GPU is available here; use --device cpu or auto")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise InputError(
-            "--device mps: Apple's MPS is not available here; use --device cpu or auto"
-        )
-    return torch.device(name)
 
 
 def neural_family(cfg: RunConfig) -> NeuralFamily:

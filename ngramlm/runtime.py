@@ -1,6 +1,13 @@
-"""How many torch threads a run uses, and how many worker processes a sweep starts.
+"""Hardware policy in one place: the device a run trains on, the precision it trains in,
+this CPU's flags, and how many torch threads a run uses and worker processes a sweep starts.
 
-The one owner of this policy (train, ``train --resume``, lr-find, sweep and ``sweep
+Device: ``--device auto`` is CUDA, else Apple's MPS, else the CPU; a device asked for
+that is not here is refused with the fix. Precision: ``--precision auto`` is bfloat16 only
+where the products run faster in it (CUDA, or a CPU with bfloat16 matrix units, read from
+``/proc/cpuinfo`` once a process) and the output layer takes the fused path
+(``models/output.py``); float32 everywhere else.
+
+Threads: the one owner of this policy (train, ``train --resume``, lr-find, sweep and ``sweep
 --resume`` all ask it). Its inputs are explicit (``Machine``: the cores this process may
 use and how busy they are; a config's cost per step), so the policy is tested without
 touching the machine; ``machine()`` reads them here.
@@ -24,13 +31,79 @@ touching the machine; ``machine()`` reads them here.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from ngramlm.config import RunConfig
+from ngramlm.errors import InputError
+
+# From this vocabulary size on, the MLP's training step takes the fused output layer
+# (``models/output.py``); below it (the character models) the logits are small and the
+# plain path, whose results the lectures' numbers were measured with, stays.
+FUSED_MIN_VOCAB = 1024
+
+
+# --- device and precision ---------------------------------------------------------------
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA GPU is available here; use --device cpu or auto")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise InputError(
+            "--device mps: Apple's MPS is not available here; use --device cpu or auto"
+        )
+    return torch.device(name)
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """This CPU's feature flags, from /proc/cpuinfo (empty where there is none to read);
+    read once a process."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def cpu_has_bf16_units() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices natively (Intel AMX or AVX512-BF16)."""
+    return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
+
+
+def resolve_precision(precision: str, device: torch.device, vocab_size: int) -> str:
+    """``auto`` -> ``bf16`` where the products run faster in bfloat16 (CUDA, or a CPU with
+    bfloat16 units) and the output layer is large enough to take the chunked path;
+    ``fp32`` everywhere else. ``fp32`` and ``bf16`` are kept as asked."""
+    if precision != "auto":
+        return precision
+    if vocab_size < FUSED_MIN_VOCAB:
+        return "fp32"
+    if device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16_units()):
+        return "bf16"
+    return "fp32"
+
+
+# --- threads ----------------------------------------------------------------------------
+
 
 SMALL_STEP_FLOP = 20e6  # below this, one thread beats several: the ops are too small to split
 MAX_BATCH = 8  # sweep points trained together as one batched model, at most
@@ -224,3 +297,15 @@ def threads_for(cfg: RunConfig) -> int:
     if flop < SMALL_STEP_FLOP:
         return 1
     return run_threads(flop, machine(measure_load=True))
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's CPU threads set to ``threads`` (None: unchanged) for the block, then back."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
