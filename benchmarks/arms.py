@@ -42,7 +42,7 @@ def _store_with(words_path: str, tmp: str) -> tuple[Store, DatasetRecord]:
     from ngramlm.store import Store
 
     store = Store(f"sqlite:///{tmp}/bench.db")
-    ds = prepare(store, Path(words_path), "bench", 42).dataset
+    ds = prepare(store, Path(words_path), "bench", 42, unit="char").dataset
     return store, ds
 
 

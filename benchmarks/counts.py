@@ -39,8 +39,8 @@ BASELINE = "e5045db"
 WORDS_MODELS = [("bigram", 2)] + [("kneser-ney", n) for n in range(3, 9)]
 WORDS_MODELS += [("modified-kn", n) for n in range(3, 6)]
 SUITES: dict[str, tuple[Path | None, dict[str, Any], list[tuple[str, int]]]] = {
-    "names": (None, {}, WORDS_MODELS),
-    "makemore": (NAMES, {}, WORDS_MODELS),
+    "names": (None, {"unit": "char"}, WORDS_MODELS),
+    "makemore": (NAMES, {"unit": "char"}, WORDS_MODELS),
     "brown": (
         BROWN,
         {"unit": "word", "min_count": 4, "split": "ordered:800000,200000"},

@@ -37,12 +37,12 @@ def write_store(url: str, n_runs: int) -> float:
     with Store(url) as store:
         if store.count_runs() >= n_runs:
             return 0.0
-        prepare(store, None, "bench", 42)  # the bundled word list
+        prepare(store, None, "bench", 42, unit="char")  # the bundled word list
         ds = store.dataset("bench")
         for i in range(n_runs):
             steps = 1000 * (1 + i % 5)
             cfg = RunConfig(
-                MLPConfig(vocab_size=len(ds.vocab), n_hidden=16 + i % 64),
+                MLPConfig(vocab_size=len(ds.vocab.tokens), n_hidden=16 + i % 64),
                 TrainConfig(steps=steps, lr=0.01 * (1 + i % 30), seed=i),
             )
             run = store.create_run(

@@ -183,7 +183,7 @@ def probe(db: str, name: str, what: str, steps: int, vocab_size: int, ref_db: st
         m = fam.fit(kn.model, ex.Xtr, ex.Ytr)  # type: ignore[attr-defined]
         _, dev = fam.tune_and_score(m, ex.Xdev, ex.Ydev)  # type: ignore[attr-defined]
         train_loss = m.mean_nll(ex.Xtr, ex.Ytr)
-        blob = checkpoint.counted_blob(m, kn, ds.vocab, unit=ds.unit)
+        blob = checkpoint.counted_blob(m, kn, ds.vocab)
         print(
             json.dumps(
                 {"dev_loss": dev, "train_loss": train_loss, "checkpoint_gb": blob.size / 1e9}

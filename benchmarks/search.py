@@ -99,14 +99,14 @@ def optuna_arm(url: str, path: Path, minutes: float, smoke: bool) -> Line:
     import torch
 
     import ngramlm
-    from ngramlm.data import Vocab, build_examples
+    from ngramlm.data import build_examples
     from ngramlm.models import family, preset_config
     from ngramlm.stages.space import parse_space
     from ngramlm.training.loop import EvalPoint, Examples, Hooks, train
 
     exp = ngramlm.open_store(url)
     ds = exp.prepare(path, name="data")
-    vocab = Vocab(ds.vocab, ds.unit)
+    vocab = ds.vocab
     split = {s: exp.words(ds, s) for s in ("train", "dev")}
     preset, space = family("mlp").search_space("char")
     assert preset is not None

@@ -32,9 +32,8 @@ COUNTED_FORMAT = "ngramlm-ngram-1"  # a counted model: its family's tensors
 @dataclass(frozen=True)
 class LoadedCheckpoint:
     config: RunConfig
-    vocab: tuple[str, ...]
+    vocab: Vocab
     state: TrainState
-    unit: str = "char"
 
 
 # safetensors' dtype names, in the order it writes tensors: by dtype (widest first, then
@@ -95,18 +94,21 @@ def _blob(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Blob:
     return Blob.of([struct.pack("<Q", len(raw)) + raw, *views])
 
 
-def _vocab_meta(vocab: tuple[str, ...], unit: str) -> dict[str, str]:
+def _vocab_meta(vocab: Vocab) -> dict[str, str]:
     """The vocabulary's metadata; ``unit`` only for words, so a character model's
     checkpoint is byte for byte what it always was."""
-    meta = {"vocab": json.dumps(list(vocab), ensure_ascii=False)}
-    if unit != "char":
-        meta["unit"] = unit
+    meta = {"vocab": json.dumps(list(vocab.tokens), ensure_ascii=False)}
+    if vocab.unit != "char":
+        meta["unit"] = vocab.unit
     return meta
 
 
-def to_blob(
-    state: TrainState, config: RunConfig, vocab: tuple[str, ...], *, unit: str = "char"
-) -> Blob:
+def _vocab_of(meta: dict[str, str]) -> Vocab:
+    """The vocabulary of a checkpoint's metadata (no ``unit``: characters, see above)."""
+    return Vocab(tuple(json.loads(meta["vocab"])), meta.get("unit", "char"))
+
+
+def to_blob(state: TrainState, config: RunConfig, vocab: Vocab) -> Blob:
     """A trained model's checkpoint: its weights and training state."""
     tensors: dict[str, torch.Tensor] = {}
     for k, v in state.model.items():
@@ -118,7 +120,7 @@ def to_blob(
     metadata = {
         "format": FORMAT,
         "config": config.to_json(),
-        **_vocab_meta(vocab, unit),
+        **_vocab_meta(vocab),
         "step": str(state.step),
         "batch_loss_count": str(state.batch_loss_count),
         "elapsed_s": repr(state.elapsed_s),
@@ -165,12 +167,7 @@ def from_bytes(data: bytes, expected_sha256: str | None = None) -> LoadedCheckpo
         batch_loss_count=int(meta["batch_loss_count"]),
         elapsed_s=float(meta["elapsed_s"]),
     )
-    return LoadedCheckpoint(
-        config_from_dict(json.loads(meta["config"])),
-        tuple(json.loads(meta["vocab"])),
-        state,
-        meta.get("unit", "char"),
-    )
+    return LoadedCheckpoint(config_from_dict(json.loads(meta["config"])), _vocab_of(meta), state)
 
 
 def build_model(loaded: LoadedCheckpoint) -> torch.nn.Module:
@@ -185,9 +182,7 @@ def build_model(loaded: LoadedCheckpoint) -> torch.nn.Module:
 # --- counted models --------------------------------------------------------------------
 
 
-def counted_blob(
-    model: object, config: RunConfig, vocab: tuple[str, ...], *, unit: str = "char"
-) -> Blob:
+def counted_blob(model: object, config: RunConfig, vocab: Vocab) -> Blob:
     """A counted model's tensors (deterministic: the same counts give the same sha256)."""
     fam = family_of(config)
     assert isinstance(fam, CountFamily)
@@ -195,7 +190,7 @@ def counted_blob(
     metadata = {
         "format": COUNTED_FORMAT,
         "config": config.to_json(),
-        **_vocab_meta(vocab, unit),
+        **_vocab_meta(vocab),
         **extra,
     }
     return _blob(tensors, metadata)
@@ -204,13 +199,8 @@ def counted_blob(
 @dataclass(frozen=True)
 class LoadedModel:
     model: LanguageModel
-    vocab: tuple[str, ...]
+    vocab: Vocab
     config: RunConfig
-    unit: str = "char"
-
-    @property
-    def tokens(self) -> Vocab:
-        return Vocab(self.vocab, self.unit)
 
 
 def load_model(data: bytes, expected_sha256: str | None = None) -> LoadedModel:
@@ -222,6 +212,6 @@ def load_model(data: bytes, expected_sha256: str | None = None) -> LoadedModel:
         if not isinstance(fam, CountFamily):
             raise InputError(f"the checkpoint holds counts for a {fam.name} model")
         model = fam.from_tensors(cfg.model, tensors, meta)
-        return LoadedModel(model, tuple(json.loads(meta["vocab"])), cfg, meta.get("unit", "char"))
+        return LoadedModel(model, _vocab_of(meta), cfg)
     loaded = from_bytes(data, expected_sha256)
-    return LoadedModel(build_model(loaded), loaded.vocab, loaded.config, loaded.unit)  # type: ignore[arg-type]
+    return LoadedModel(build_model(loaded), loaded.vocab, loaded.config)  # type: ignore[arg-type]

@@ -23,5 +23,8 @@ def migrations_dir() -> Path:
     return _find("_migrations", "migrations")
 
 
+BUNDLED_UNIT = "char"  # the bundled list is the lecture's names: each character a token
+
+
 def bundled_words() -> Path:
     return _find("_data/names.txt", "data/names.txt")

@@ -18,7 +18,7 @@ import torch
 import ngramlm
 from ngramlm import plots
 from ngramlm.api import AlreadyFinalized, Experiments, MissingExtra, Samples, open_store
-from ngramlm.data import Vocab, build_examples
+from ngramlm.data import build_examples
 from ngramlm.errors import ConflictError, InputError, NgramlmError, NotFoundError
 from ngramlm.stages.finalize import NeedsConfirmation
 from ngramlm.stages.report import FIELDS
@@ -213,7 +213,7 @@ def test_curves_as_records_and_frames(trained: Trained) -> None:
 
 def _dev_examples(exp: Experiments, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     ds = exp.dataset("tiny")
-    return build_examples(exp.words(ds, "dev"), Vocab(ds.vocab), block_size)
+    return build_examples(exp.words(ds, "dev"), ds.vocab, block_size)
 
 
 def test_load_model_gives_the_stored_dev_loss(trained: Trained) -> None:
@@ -228,7 +228,7 @@ def test_load_model_gives_the_stored_dev_loss(trained: Trained) -> None:
         assert torch.equal(model.logits(X), logits.detach())
         assert model.encode("emma") == [5, 13, 13, 1]
         assert model.decode([0, 5, 13, 13, 1, 0]) == "emma"
-        assert model.vocab == Vocab(exp.dataset("tiny").vocab)
+        assert model.vocab == exp.dataset("tiny").vocab
 
         counted = exp.load_model(trained.bigram)
         assert not isinstance(counted, torch.nn.Module)  # a CountModel: counts, no weights

@@ -188,7 +188,7 @@ def test_store_words_refuses_the_test_split(sqlite_url: str, words_file: Path) -
     from ngramlm.stages.prepare import prepare
 
     with Store(sqlite_url) as s:
-        ds = prepare(s, words_file, "tiny", 42).dataset
+        ds = prepare(s, words_file, "tiny", 42, unit="char").dataset
         with pytest.raises(ValueError, match="train and dev only"):
             s.words(ds.id, "test")
 
@@ -232,7 +232,7 @@ def test_finalize_path_equals_the_loops_dev_path_on_the_same_words(
     import torch
 
     from ngramlm import checkpoint
-    from ngramlm.data import Vocab, build_examples
+    from ngramlm.data import build_examples
     from ngramlm.evaluation import EvalSet, evaluate_set
     from ngramlm.models import preset_config
     from ngramlm.stages.finalize import _test_loss
@@ -243,7 +243,7 @@ def test_finalize_path_equals_the_loops_dev_path_on_the_same_words(
     preset, options = FAMILIES[kind]
     model_name = "kneser-ney" if kind == "kneser-ney" else None
     with Store(sqlite_url) as s:
-        ds = prepare(s, words_file, "tiny", 42).dataset
+        ds = prepare(s, words_file, "tiny", 42, unit="char").dataset
         cfg = preset_config(preset, options, ds.vocab_size, model=model_name)
         out = start_run(s, Plan.of(ds, cfg))
         run = s.run(out.run.id)
@@ -251,7 +251,7 @@ def test_finalize_path_equals_the_loops_dev_path_on_the_same_words(
         dev_words = s.words(ds.id, "dev")
     assert run.status == "finished" and ckpt is not None and run.dev_loss is not None
     test_path, n = _test_loss(run, ckpt, dev_words)
-    X, Y = build_examples(dev_words, Vocab(ds.vocab), cfg.model.block_size)
+    X, Y = build_examples(dev_words, ds.vocab, cfg.model.block_size)
     assert n == X.shape[0] == sum(len(w) + 1 for w in dev_words)
     assert test_path == pytest.approx(run.dev_loss, abs=1e-9)
     model = checkpoint.load_model(ckpt.data, ckpt.sha256).model
@@ -277,14 +277,14 @@ def test_finalizing_a_run_whose_test_words_are_its_dev_words_gives_its_dev_loss(
 ) -> None:
     """A dataset built by hand whose test split is a copy of its dev split: the locked
     test loss must be the dev loss that training recorded, on as many examples."""
-    from ngramlm.data import content_sha256, read_words, split_words
+    from ngramlm.data import Vocab, content_sha256, read_words, split_words
 
     words = read_words(words_file)
     split = split_words(words, 42)
     splits = {"train": split.train, "dev": split.dev, "test": list(split.dev)}
     with Store(sqlite_url) as s:
         s.add_dataset(name="mirror", sha256=content_sha256(words), source_path=str(words_file),
-                      seed=42, vocab=tuple(sorted(set("".join(words)))), splits=splits,
+                      seed=42, vocab=Vocab.from_words(words), splits=splits,
                       n_duplicates=0)  # fmt: skip
     r = cli("--db", sqlite_url, "train", "--dataset", "mirror", *args, "--json")
     assert r.code == 0, r.err

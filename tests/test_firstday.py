@@ -30,7 +30,7 @@ CPU = torch.device("cpu")
 @pytest.fixture
 def store(sqlite_url: str, words_file: Path):  # type: ignore[no-untyped-def]
     s = Store(sqlite_url)
-    prepare(s, words_file, "tiny", 42)
+    prepare(s, words_file, "tiny", 42, unit="char")
     yield s
     s.close()
 

@@ -306,7 +306,7 @@ def test_a_literal_unk_is_the_unknown_token(cli, sqlite_url: str) -> None:
     Path("c.txt").write_text("a b <unk>\nb <unk> a\n" * 20, encoding="utf-8")
     assert cli("--db", sqlite_url, "prepare", "c.txt", "--unit", "word").code == 0
     with open_store(sqlite_url) as exp:
-        assert exp.dataset("c").vocab.count("<unk>") == 1
+        assert exp.dataset("c").vocab.tokens.count("<unk>") == 1
 
 
 def test_an_empty_lr_grid_is_refused(sqlite_url: str, tmp_path: Path) -> None:

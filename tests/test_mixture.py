@@ -63,7 +63,7 @@ def loaded(url: str, run: int) -> tuple[checkpoint.LoadedModel, torch.Tensor, to
         ckpt = s.checkpoint(run)
         assert ckpt is not None
         m = checkpoint.load_model(ckpt.data, r.checkpoint_sha256)
-        X, Y = build_examples(s.words(r.dataset_id, "dev"), m.tokens, m.model.block_size)
+        X, Y = build_examples(s.words(r.dataset_id, "dev"), m.vocab, m.model.block_size)
     return m, X, Y
 
 

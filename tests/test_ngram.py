@@ -141,7 +141,7 @@ def test_kneser_ney_unseen_character_differs_from_nltk_only_at_order_one() -> No
     levels are identical. Swapping NLTK's order-1 level into ours (``unigram=``) makes
     the two agree again everywhere: that level is the only difference.
     """
-    vocab = Vocab(("a", "b", "c", "d"))
+    vocab = Vocab(("a", "b", "c", "d"), "char")
     order, discount = 3, 0.75
     cfg = ngram_config("kneser-ney", order, discount, vocab.size)
     m = ngram.fit(cfg, *build_examples(CORPUS, vocab, order - 1))
@@ -183,9 +183,9 @@ v = Vocab.from_words(["abc", "cab", "ba"])
 X = torch.tensor([[0, 0], [0, 1], [1, 2], [2, 3]])
 Y = torch.tensor([1, 2, 3, 0])
 m = ngram.fit(ngram.KneserNeyConfig(vocab_size=4, order=3, smoothing=0.7), X, Y)
-print(checkpoint.counted_blob(m, RunConfig(m.cfg), v.chars).sha256)
+print(checkpoint.counted_blob(m, RunConfig(m.cfg), v).sha256)
 state = TrainState(step=3, model={"w": torch.arange(6.0)}, optimizer={}, rng=torch.zeros(2))
-print(checkpoint.to_blob(state, preset_config("lecture"), v.chars).sha256)
+print(checkpoint.to_blob(state, preset_config("lecture"), v).sha256)
 """
 
 
@@ -220,11 +220,11 @@ def test_count_checkpoint_bytes_are_unchanged_by_the_sorted_tables() -> None:
 
 def test_checkpoint_round_trip_is_safetensors_and_exact() -> None:
     m = fitted("kneser-ney", 4, 0.7)
-    blob = checkpoint.counted_blob(m, RunConfig(m.cfg), VOCAB.chars)
+    blob = checkpoint.counted_blob(m, RunConfig(m.cfg), VOCAB)
     loaded = checkpoint.load_model(blob.join(), blob.sha256)
     again, vocab = loaded.model, loaded.vocab
     assert isinstance(again, ngram.CountModel)
-    assert vocab == VOCAB.chars and again.smoothing == 0.7
+    assert vocab == VOCAB and again.smoothing == 0.7
     assert np.array_equal(again.counts, m.counts)
     assert np.array_equal(again.tables.grams(), m.tables.grams())
     for ctx in every_context(4)[:20]:

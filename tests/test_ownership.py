@@ -120,7 +120,7 @@ def test_every_member_of_a_batched_group_beats_while_it_is_busy(
 ) -> None:
     monkeypatch.setattr(run_module, "HEARTBEAT_S", 0.1)
     store = Store(db_url)
-    prepare(store, words_file, "tiny", 42)
+    prepare(store, words_file, "tiny", 42, unit="char")
     ds = store.dataset("tiny")
     base = {"n_embd": 4, "n_hidden": 16, "steps": 20, "batch_size": 16, "eval_every": 10}
     cfgs = [preset_config("default", {**base, "lr": lr}, ds.vocab_size) for lr in (0.1, 0.2)]
@@ -151,7 +151,7 @@ def test_the_heartbeat_thread_ends_with_the_run(
 ) -> None:
     monkeypatch.setattr(run_module, "HEARTBEAT_S", 0.05)
     store = Store(sqlite_url)
-    prepare(store, words_file, "tiny", 42)
+    prepare(store, words_file, "tiny", 42, unit="char")
     ds = store.dataset("tiny")
     cfg = preset_config("default", {"n_embd": 4, "n_hidden": 16, "steps": 50}, ds.vocab_size)
     out = start_run(store, Plan.of(ds, cfg))
@@ -164,7 +164,7 @@ def test_a_dead_owner_is_taken_over_once_stale_and_a_live_one_is_named(
     db_url: str, words_file: Path
 ) -> None:
     store = Store(db_url)
-    prepare(store, words_file, "tiny", 42)
+    prepare(store, words_file, "tiny", 42, unit="char")
     ds = store.dataset("tiny")
     cfg = preset_config("default", {"n_embd": 4, "n_hidden": 16, "steps": 50}, ds.vocab_size)
     run = _create_run(store, Plan.of(ds, cfg, threads=1), "train", None)
@@ -201,7 +201,7 @@ def test_a_running_run_whose_process_exited_on_this_host_resumes_after_two_misse
     from ngramlm.stages.run import owner_exited, resume_run
 
     store = Store(db_url)
-    prepare(store, words_file, "tiny", 42)
+    prepare(store, words_file, "tiny", 42, unit="char")
     ds = store.dataset("tiny")
     cfg = preset_config("default", {"n_embd": 4, "n_hidden": 16, "steps": 50}, ds.vocab_size)
     run = _create_run(store, Plan.of(ds, cfg, threads=1), "train", None)

@@ -169,7 +169,7 @@ def test_bigram_add_one_on_the_names_through_the_store(sqlite_url: str) -> None:
     """makemore part 1's model, counted through the store like ``ngramlm train --model
     bigram``: dev 2.4533 (as measured before the refactor, 4 decimals), train 2.4548."""
     with Store(sqlite_url) as s:
-        ds = prepare(s, Path(MAKEMORE), "names", 42).dataset
+        ds = prepare(s, Path(MAKEMORE), "names", 42, unit="char").dataset
         assert (ds.n_train, ds.n_dev, ds.n_test, ds.vocab_size) == (25626, 3203, 3204, 27)
         out = start_run(s, Plan.of(ds, preset_config(None, {}, ds.vocab_size, model="bigram")))
         run = s.run(out.run.id)  # as stored

@@ -300,7 +300,7 @@ def test_a_running_run_shows_its_steps_of_the_target(
     assert cli("--db", sqlite_url, "prepare", words_file).code == 0
     with Store(sqlite_url) as store:
         ds = store.dataset("tiny")
-        cfg = preset_config(None, {"steps": 60_000}, len(ds.vocab))
+        cfg = preset_config(None, {"steps": 60_000}, len(ds.vocab.tokens))
 
         run = store.create_run(
             dataset_id=ds.id, kind="train", name=None, preset=None, config=cfg.to_dict(),

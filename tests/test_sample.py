@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ngramlm.data import Vocab
 from ngramlm.store import Store
 
 
@@ -57,7 +58,7 @@ def test_marks_never_reveal_the_test_split(cli, sqlite_url: str, trained: str) -
             test = {w for (w,) in held_out} - train - dev
     assert test  # the check below has test-only words to get wrong
     for w in out:
-        assert set(w["word"]) <= set(ds.vocab), w  # only the dataset's characters
+        assert set(w["word"]) <= set(ds.vocab.tokens), w  # only the dataset's characters
         assert len(w["word"]) <= 64, w  # sampling.MAX_NEW_CHARS
         expected = "train" if w["word"] in train else "dev" if w["word"] in dev else "new"
         assert w["in"] == expected, w
@@ -79,7 +80,8 @@ def test_every_mark_on_a_split_built_by_hand(cli, sqlite_url: str) -> None:
     everything = [w for part in splits.values() for w in part]
     with Store(sqlite_url) as s:
         s.add_dataset(name="ab", sha256=content_sha256(everything), source_path="by hand",
-                      seed=0, vocab=("a", "b"), splits=splits, n_duplicates=0)  # fmt: skip
+                      seed=0, vocab=Vocab(("a", "b"), "char"), splits=splits,
+                      n_duplicates=0)  # fmt: skip
     r = cli("--db", sqlite_url, "train", "--dataset", "ab", "--steps", "200", "--n-hidden", "8",
             "--json")  # fmt: skip
     assert r.code == 0, r.err

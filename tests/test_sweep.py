@@ -185,7 +185,7 @@ def test_join_adds_a_worker_from_another_process(cli, db_url: str, words_file: P
         from ngramlm.stages import sweep as core
         from ngramlm.stages.prepare import prepare
 
-        ds = prepare(store, words_file, "tiny", 42).dataset
+        ds = prepare(store, words_file, "tiny", 42, unit="char").dataset
         base = preset_config("default", {"n_embd": 4, "n_hidden": 16, "steps": 60}, ds.vocab_size)
         sweep = core.create(store, ds, base, [0.05, 0.1, 0.2, 0.3, 0.4, 0.5], {}, 1, None)
     env = {**os.environ, "NGRAMLM_DB": db_url}

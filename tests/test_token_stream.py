@@ -79,7 +79,7 @@ def test_windows_hold_the_rows_of_build_examples_in_its_order(unit: str, block_s
 
 
 def test_an_empty_split_and_an_unknown_character() -> None:
-    vocab = Vocab(("a", "b"))
+    vocab = Vocab(("a", "b"), "char")
     X, Y = build_examples([], vocab, 3)
     assert X.shape == (0, 3) and Y.shape == (0,)
     with pytest.raises(data.InputError, match="character 'z' is not in this dataset's vocabulary"):

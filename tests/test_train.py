@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from ngramlm import checkpoint
 from ngramlm.config import RunConfig
+from ngramlm.data import Vocab
 from ngramlm.errors import InputError
 from ngramlm.models import preset_config
 from ngramlm.models.mlp import MLP, MLPConfig
@@ -36,7 +37,7 @@ TINY = {"n_embd": 4, "n_hidden": 16, "steps": 600, "batch_size": 16, "eval_every
 @pytest.fixture
 def store(db_url: str, words_file: Path):  # type: ignore[no-untyped-def]
     s = Store(db_url)
-    prepare(s, words_file, "tiny", 42)
+    prepare(s, words_file, "tiny", 42, unit="char")
     yield s
     s.close()
 
@@ -318,7 +319,7 @@ def test_tampered_checkpoint_is_refused() -> None:
     state = TrainState(
         step=1, model={"w": torch.ones(3)}, optimizer={}, rng=torch.Generator().get_state()
     )
-    blob = checkpoint.to_blob(state, preset_config("default"), ("a",))
+    blob = checkpoint.to_blob(state, preset_config("default"), Vocab(("a",), "char"))
     data = blob.join()
     bad = data[:-1] + bytes([data[-1] ^ 1])
     with pytest.raises(InputError, match="altered"):
@@ -514,7 +515,7 @@ def test_store_lost_mid_training_saves_the_checkpoint_to_a_file(
     monkeypatch.setattr(train_module, "RETRY_DELAYS_S", (0.05, 0.1, 0.2))
     monkeypatch.setattr(train_module, "FLUSH_S", 0.0)  # write at every progress step
     store = Store(pg_url)
-    prepare(store, words_file, "tiny", 42)
+    prepare(store, words_file, "tiny", 42, unit="char")
     cfg = preset_config("default", {**TINY, "steps": 2000}, store.dataset("tiny").vocab_size)
     with pytest.raises(StoreError, match="checkpoint is saved to") as err:
         start_run(store, Plan.of(store.dataset("tiny"), cfg), progress=DropStoreAt(pg_url, 500))

@@ -253,7 +253,7 @@ def test_wavenet_sweep_trains_each_point(cli, prepared: str) -> None:
 @pytest.fixture
 def store(sqlite_url: str, words_file: Path):  # type: ignore[no-untyped-def]
     s = Store(sqlite_url)
-    prepare(s, words_file, "tiny", 42)
+    prepare(s, words_file, "tiny", 42, unit="char")
     yield s
     s.close()
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ngramlm.api.base import MAX_SAMPLES, TOP_WORDS, AlreadyFinalized, RunRef, Samples
 from ngramlm.api.reading import Reading
-from ngramlm.data import UNK, Vocab
+from ngramlm.data import UNK
 from ngramlm.errors import InputError, NotFoundError
 from ngramlm.store.records import CheckpointRecord, EvaluationRecord, MetricRecord, RunRecord
 
@@ -239,7 +239,7 @@ def _model_of(ckpt: CheckpointRecord) -> NeuralLM | CountModel | BackoffModel:
 
     loaded = checkpoint.load_model(ckpt.data, ckpt.sha256)
     model: NeuralLM | CountModel | BackoffModel = loaded.model  # type: ignore[assignment]
-    model.vocab = loaded.tokens  # characters or words, as the dataset's unit
+    model.vocab = loaded.vocab  # characters or words, as the dataset's unit
     return model
 
 
@@ -263,7 +263,7 @@ def _table_of(
         )
     loaded = checkpoint.from_bytes(ckpt.data, ckpt.sha256)
     C = loaded.state.model["C"].detach().to("cpu").double().numpy()  # (V, n_embd)
-    vocab = Vocab(loaded.vocab, loaded.unit)
+    vocab = loaded.vocab
     return [vocab.boundary, *vocab.tokens], C, vocab.unit
 
 

@@ -80,7 +80,7 @@ def prepare_cmd(
                 "tokens": result.tokens,
                 "unk_rate": result.unk_rate,
                 "vocab_size": ds.vocab_size,
-                "vocab": "".join(ds.vocab) if ds.unit == "char" else list(ds.vocab),
+                "vocab": "".join(ds.vocab.tokens) if ds.unit == "char" else list(ds.vocab.tokens),
                 "duplicates": ds.n_duplicates,
             }
         )
@@ -106,7 +106,7 @@ def prepare_cmd(
         table.add_row(*cells)
     console.print(table)
     if words:
-        shown = " ".join(ds.vocab[:20])
+        shown = " ".join(ds.vocab.tokens[:20])
         console.print(
             f"vocabulary: {ds.vocab_size:,} tokens with the boundary '</s>' and '<unk>' "
             f"(words seen at least {ds.min_count} time(s) in train); commonest: {shown} ...",
@@ -115,7 +115,7 @@ def prepare_cmd(
         )
     else:
         console.print(
-            f"vocabulary ({ds.vocab_size} with the boundary '.'): {''.join(ds.vocab)}",
+            f"vocabulary ({ds.vocab_size} with the boundary '.'): {''.join(ds.vocab.tokens)}",
             highlight=False,
             markup=False,
         )

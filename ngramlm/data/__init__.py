@@ -1,7 +1,7 @@
 """Lines of text, their token vocabulary, the split and (X, Y) examples.
 
-A token is a character (``unit="char"``, a word list: one word a line, each character a
-token) or a word (``unit="word"``, a corpus: one sentence a line, whitespace-separated
+A token is a character (unit ``char``, a word list: one word a line, each character a
+token) or a word (unit ``word``, a corpus: one sentence a line, whitespace-separated
 tokens). Nothing past this package cares which: ``Vocab`` maps a line to token ids and
 back, and ``build_examples`` turns lines into examples over those ids.
 

@@ -1,4 +1,8 @@
-"""The token vocabulary: characters, or words with ``<unk>``; a line to ids and back."""
+"""The token vocabulary: characters, or words with ``<unk>``; a line to ids and back.
+
+One value for what a dataset's tokens are (their text and their unit): the dataset's
+record carries it (``store.records.DatasetRecord.vocab``), so this module imports no
+torch and nothing of the store."""
 
 from __future__ import annotations
 
@@ -7,14 +11,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
-
-from ngramlm.errors import InputError
-
-if TYPE_CHECKING:  # torch is imported where examples are built: commands that only
-    pass
 
 from ngramlm.data.text import BOUNDARY, UNK, WORD_BOUNDARY
+from ngramlm.errors import InputError
 
 # --- vocabulary ------------------------------------------------------------------------
 
@@ -23,20 +22,20 @@ from ngramlm.data.text import BOUNDARY, UNK, WORD_BOUNDARY
 class Vocab:
     """Tokens at indices 1..V-1; index 0 is the boundary (of a word, or of a sentence).
 
-    Characters (``unit="char"``) are sorted, and a ``.`` inside a word is an ordinary
+    Characters (unit ``char``) are sorted, and a ``.`` inside a word is an ordinary
     character with its own index: the boundary is a token, not a character, and is only
-    *shown* as ``.``. Words (``unit="word"``) are in descending train count (ties by
+    *shown* as ``.``. Words (unit ``word``) are in descending train count (ties by
     text), ``<unk>`` among them as an ordinary token; the boundary is shown as ``</s>``.
     A literal ``<unk>`` in a corpus *is* that token (the Penn Treebank's convention: rare
     words already replaced); a literal ``</s>`` is refused when the corpus is read.
     """
 
     tokens: tuple[str, ...]
-    unit: str = "char"
+    unit: str  # char | word: what a token is
 
     @classmethod
     def from_words(cls, words: Sequence[str]) -> Vocab:
-        return cls(tuple(sorted(set("".join(words)))))
+        return cls(tuple(sorted(set("".join(words)))), "char")
 
     @classmethod
     def from_counts(cls, counts: Counter[str], min_count: int = 1) -> Vocab:

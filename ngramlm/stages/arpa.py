@@ -18,7 +18,6 @@ from pathlib import Path
 
 from ngramlm import checkpoint
 from ngramlm.config import RunConfig
-from ngramlm.data import Vocab
 from ngramlm.errors import InputError, NotFoundError
 from ngramlm.models.ngram import ArpaConfig, BackoffModel, arpa_tables_of
 from ngramlm.models.ngram import arpa as arpa_format
@@ -51,7 +50,7 @@ def export_arpa(store: Store, run_id: int, path: Path) -> ArpaExport:
         raise InputError(f"--arpa {path}: the folder {path.parent} does not exist; create it")
     loaded = checkpoint.load_model(ckpt.data, ckpt.sha256)
     try:
-        tables = arpa_tables_of(loaded.model, loaded.tokens.itos)
+        tables = arpa_tables_of(loaded.model, loaded.vocab.itos)
     except InputError as exc:
         raise InputError(f"run {run_id} is a {loaded.config.family} model: {exc}") from None
     tmp = path.with_name(f".{path.name}.partial")
@@ -64,7 +63,7 @@ def import_arpa(store: Store, path: Path, dataset: str, name: str | None = None)
     """Record the ARPA file ``path`` as a finished run on ``dataset``, scored from its
     tables; every check happens before the run is written."""
     ds = resolve_dataset(store, dataset)
-    vocab = Vocab(ds.vocab, ds.unit)
+    vocab = ds.vocab
     if not path.is_file():
         raise InputError(f"no ARPA file at {path}; give the path of a .arpa file")
     tables = arpa_format.read(path, arpa_format.arpa_words(vocab.itos), ds.name)
@@ -80,7 +79,7 @@ def import_arpa(store: Store, path: Path, dataset: str, name: str | None = None)
     ex = load_examples(store, ds, tables.order - 1)
     dev_loss = model.mean_nll(ex.Xdev, ex.Ydev)
     train_loss = model.mean_nll(ex.Xtr, ex.Ytr)
-    blob = checkpoint.counted_blob(model, cfg, ds.vocab, unit=ds.unit)
+    blob = checkpoint.counted_blob(model, cfg, vocab)
     elapsed = time.perf_counter() - t0
     check_space(store, f"{path.name}'s tables", blob.size, "prune the model")  # nothing written
     run = _create_run(store, Plan.of(ds, cfg, threads=1), "train", name)

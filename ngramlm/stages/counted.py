@@ -112,7 +112,7 @@ def _count(
         del ex  # the examples are done with: their memory goes before the checkpoint's
         # The checkpoint is views of the tensors to_tensors makes (no copy of them); the
         # model's tables go before the store writes it, part by part.
-        blob = checkpoint.counted_blob(model, cfg, dataset.vocab, unit=dataset.unit)
+        blob = checkpoint.counted_blob(model, cfg, dataset.vocab)
         del model
         fewer = "count fewer n-grams (a lower --order or a larger --min-count at prepare)"
         check_space(store, f"run {run.id}'s checkpoint", blob.size, fewer)  # a failed run

@@ -78,7 +78,7 @@ def _test_loss(run: RunRecord, ckpt: CheckpointRecord, words: list[str]) -> tupl
             f"end of training ({(run.checkpoint_sha256 or 'none')[:12]}); refusing to evaluate it"
         )
     loaded = checkpoint.load_model(ckpt.data, ckpt.sha256)
-    X, Y = build_examples(words, loaded.tokens, loaded.model.block_size)
+    X, Y = build_examples(words, loaded.vocab, loaded.model.block_size)
     # the model's own mean_nll: for a network, ngramlm.evaluation's, as train and dev
     return loaded.model.mean_nll(X, Y), int(X.shape[0])
 

@@ -150,13 +150,11 @@ class StoreHooks(Hooks):
         store: Store,
         run: RunRecord,
         cfg: RunConfig,
-        vocab: tuple[str, ...],
+        vocab: Vocab,
         progress: Progress,
         stop: threading.Event,
-        unit: str = "char",
     ) -> None:
         self.store, self.run, self.cfg, self.vocab = store, run, cfg, vocab
-        self.unit = unit
         self.progress, self.stop = progress, stop
         self.pending: list[MetricRecord] = []
         self.last_write = time.monotonic()
@@ -210,9 +208,7 @@ class StoreHooks(Hooks):
     def on_checkpoint(self, state: TrainState) -> None:
         self.step = state.step
         self.flush()
-        self._write(
-            lambda: save_checkpoint(self.store, self.run.id, state, self.cfg, self.vocab, self.unit)
-        )
+        self._write(lambda: save_checkpoint(self.store, self.run.id, state, self.cfg, self.vocab))
         if self.lost is None:
             self.stored_step = state.step
 
@@ -225,10 +221,9 @@ def save_checkpoint(
     run_id: int,
     state: TrainState,
     cfg: RunConfig,
-    vocab: tuple[str, ...],
-    unit: str = "char",
+    vocab: Vocab,
 ) -> str:
-    blob = checkpoint.to_blob(state, cfg, vocab, unit=unit)
+    blob = checkpoint.to_blob(state, cfg, vocab)
     store.save_checkpoint(run_id, state.step, blob)
     return blob.sha256
 
@@ -253,9 +248,8 @@ def _gb(n: int) -> str:
 
 def load_examples(store: Store, dataset: DatasetRecord, block_size: int) -> Examples:
     """Train and dev examples; the test split is never loaded here."""
-    vocab = Vocab(dataset.vocab, dataset.unit)
-    train = examples_of(store.words(dataset.id, "train"), vocab, block_size)
-    dev = examples_of(store.words(dataset.id, "dev"), vocab, block_size)
+    train = examples_of(store.words(dataset.id, "train"), dataset.vocab, block_size)
+    dev = examples_of(store.words(dataset.id, "dev"), dataset.vocab, block_size)
     # Views of a token stream (data.Windows) stand in for tensors: the loop, the steppers,
     # the evaluation and the count families read rows through X[ix] and X[a:b] only.
     return Examples(
@@ -293,7 +287,7 @@ def record_outcome(
     group = {"group_seconds": state.elapsed_s, "group_members": members} if members > 1 else None
 
     def record_outcome() -> RunRecord:
-        sha = save_checkpoint(store, run.id, state, cfg, dataset.vocab, dataset.unit)
+        sha = save_checkpoint(store, run.id, state, cfg, dataset.vocab)
         if result.stopped:
             # a search's trial stopped at a rung (stages/search.py's TrialStop) is pruned
             pruned: str | None = getattr(hooks.stop, "pruned", None)
@@ -336,7 +330,7 @@ def rescue(
     run, lost = hooks.run, hooks.lost
     path = Path(f"ngramlm-run-{run.id}-step-{state.step}.safetensors").resolve()
     try:
-        write_whole(path, checkpoint.to_blob(state, hooks.cfg, dataset.vocab, unit=dataset.unit))
+        write_whole(path, checkpoint.to_blob(state, hooks.cfg, dataset.vocab))
         return StoreError(
             f"run {run.id}: the store stayed unwritable ({lost}); training stopped at "
             f"step {state.step:,} and its checkpoint is saved to {path}"

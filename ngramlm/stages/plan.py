@@ -24,7 +24,7 @@ from ngramlm.data import Vocab
 from ngramlm.errors import InputError
 from ngramlm.models import CountFamily, NeuralFamily, config_from_dict, family_of, options
 from ngramlm.runtime import resolve_device, threads_for
-from ngramlm.stages.prepare import DEFAULT_SEED, WordList, check_name, load, record
+from ngramlm.stages.prepare import WordList, check_name, load_bundled, record
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord
 
@@ -107,7 +107,7 @@ def plan_run(
     elif dataset is not None:
         ds = opened().dataset(dataset)
     else:
-        pending = load(None, None, DEFAULT_SEED)
+        pending = load_bundled()
     vocab_size = ds.vocab_size if ds is not None else pending.vocab.size if pending else 0
     cfg = fam.make_config(values, vocab_size)  # the one resolution
     if ds is None:
@@ -122,8 +122,7 @@ def plan_run(
             cfg = steps_from_epochs(cfg, train_examples(pending.split.train, pending.vocab), given)
         else:
             assert ds is not None
-            vocab = Vocab(ds.vocab, ds.unit)
-            n_train = train_examples(opened().words(ds.id, "train"), vocab)
+            n_train = train_examples(opened().words(ds.id, "train"), ds.vocab)
             cfg = steps_from_epochs(cfg, n_train, given)
     if check is not None:
         check(cfg)

@@ -20,7 +20,7 @@ from ngramlm.data import (
     token_counts,
 )
 from ngramlm.errors import DiskFullError, InputError
-from ngramlm.resources import bundled_words
+from ngramlm.resources import BUNDLED_UNIT, bundled_words
 from ngramlm.store import Store
 from ngramlm.store.datasets import dataset_bytes
 from ngramlm.store.records import DatasetRecord
@@ -93,7 +93,7 @@ def load(
     name: str | None,
     seed: int,
     *,
-    unit: str = "char",
+    unit: str,
     min_count: int = 1,
     split: str | SplitSpec = "shuffled",
 ) -> WordList:
@@ -149,10 +149,9 @@ def record(store: Store, wl: WordList) -> Prepared:
         sha256=content_sha256(words),
         source_path=str(path.resolve()),
         seed=seed,
-        vocab=vocab.tokens,
+        vocab=vocab,
         splits={"train": split.train, "dev": split.dev, "test": split.test},
         n_duplicates=duplicates,
-        unit=wl.unit,
         min_count=wl.min_count,
         split=str(wl.split_spec),
     )
@@ -188,16 +187,21 @@ def prepare(
     name: str | None,
     seed: int,
     *,
-    unit: str = "char",
+    unit: str,
     min_count: int = 1,
     split: str = "shuffled",
 ) -> Prepared:
     return record(store, load(path, name, seed, unit=unit, min_count=min_count, split=split))
 
 
+def load_bundled() -> WordList:
+    """The bundled list of names, read and split (not recorded)."""
+    return load(None, None, DEFAULT_SEED, unit=BUNDLED_UNIT)
+
+
 def default_dataset(store: Store) -> DatasetRecord:
     """The bundled list, prepared on first use."""
-    return prepare(store, None, None, DEFAULT_SEED).dataset
+    return record(store, load_bundled()).dataset
 
 
 def resolve_dataset(store: Store, name: str | None) -> DatasetRecord:
@@ -212,6 +216,7 @@ __all__ = [
     "check_name",
     "default_dataset",
     "load",
+    "load_bundled",
     "prepare",
     "record",
     "resolve_dataset",

@@ -76,7 +76,7 @@ def execute_run(
     """Train an already-created run of ``plan`` to its end (or to a stop) and record the
     outcome."""
     dataset, cfg = plan.dataset, plan.config
-    hooks = StoreHooks(store, run, cfg, dataset.vocab, progress, stop, dataset.unit)
+    hooks = StoreHooks(store, run, cfg, dataset.vocab, progress, stop)
     hooks.step = resume.step if resume else 0
     hooks.stored_step = resume.step if resume else None
     assert cfg.train is not None
@@ -122,7 +122,6 @@ def execute_batched(
             dataset.vocab,
             progress if i == 0 else Progress(),
             stop,
-            dataset.unit,
         )
         for i, (run, cfg) in enumerate(zip(runs, cfgs, strict=True))
     ]

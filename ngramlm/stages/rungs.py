@@ -215,9 +215,7 @@ def execute_group(
     M = len(trials)
     group = Group(store, sweep_id, runs, t.steps, prune, display, stop)
     hooks = [
-        StoreHooks(
-            store, r, c, dataset.vocab, MemberProgress(group, i), group.stops[i], dataset.unit
-        )
+        StoreHooks(store, r, c, dataset.vocab, MemberProgress(group, i), group.stops[i])
         for i, (c, r) in enumerate(trials)
     ]
     outcomes: dict[int, Outcome] = {}

@@ -32,7 +32,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ngramlm.config import RunConfig
-from ngramlm.data import Vocab
 from ngramlm.errors import ClaimedError, InputError
 from ngramlm.models import config_from_dict, family_of
 from ngramlm.runtime import resolve_device
@@ -126,8 +125,7 @@ def create(
         "seed": seed,
     }
     if "epochs" in dims:  # a trial's epochs set its steps: an epoch's examples, once
-        vocab = Vocab(dataset.vocab, dataset.unit)
-        search["train_examples"] = train_examples(store.words(dataset.id, "train"), vocab)
+        search["train_examples"] = train_examples(store.words(dataset.id, "train"), dataset.vocab)
     spec = {"base": base.to_dict(), "search": search, "grid": {}, "seeds": 1}
     return store.create_sweep(dataset_id=dataset.id, name=name, spec=spec, points=[])
 

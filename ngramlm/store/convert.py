@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ngramlm.data.vocab import Vocab
 from ngramlm.store.connection import utcnow
 from ngramlm.store.records import (
     DatasetRecord,
@@ -77,14 +78,13 @@ def dataset_record(r: Dataset) -> DatasetRecord:
         sha256=r.sha256,
         source_path=r.source_path,
         seed=r.seed,
-        vocab=tuple(json.loads(r.vocab)),
+        vocab=Vocab(tuple(json.loads(r.vocab)), r.unit),
         n_words=r.n_words,
         n_train=r.n_train,
         n_dev=r.n_dev,
         n_test=r.n_test,
         n_duplicates=r.n_duplicates,
         created_at=r.created_at,
-        unit=r.unit,
         min_count=r.min_count,
         split=r.split,
     )

@@ -15,6 +15,7 @@ from sqlalchemy import (
     select,
 )
 
+from ngramlm.data.vocab import Vocab
 from ngramlm.errors import ConflictError, NotFoundError
 from ngramlm.store.base import StoreBase
 from ngramlm.store.connection import sqlite_path, utcnow
@@ -79,10 +80,9 @@ class DatasetsMixin(StoreBase):
         sha256: str,
         source_path: str,
         seed: int,
-        vocab: Sequence[str],
+        vocab: Vocab,
         splits: dict[str, Sequence[str]],
         n_duplicates: int,
-        unit: str = "char",
         min_count: int = 1,
         split: str = "shuffled",
     ) -> tuple[DatasetRecord, bool]:
@@ -97,7 +97,7 @@ class DatasetsMixin(StoreBase):
                         if (row.sha256, row.seed, row.unit, row.min_count, row.split) != (
                             sha256,
                             seed,
-                            unit,
+                            vocab.unit,
                             min_count,
                             split,
                         ):
@@ -113,14 +113,14 @@ class DatasetsMixin(StoreBase):
                         sha256=sha256,
                         source_path=source_path,
                         seed=seed,
-                        vocab=json.dumps(list(vocab), ensure_ascii=False),
+                        vocab=json.dumps(list(vocab.tokens), ensure_ascii=False),
                         n_words=sum(len(w) for w in splits.values()),
                         n_train=len(splits["train"]),
                         n_dev=len(splits["dev"]),
                         n_test=len(splits["test"]),
                         n_duplicates=n_duplicates,
                         created_at=utcnow(),
-                        unit=unit,
+                        unit=vocab.unit,
                         min_count=min_count,
                         split=split,
                     )

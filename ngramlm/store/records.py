@@ -8,6 +8,8 @@ from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any
 
+from ngramlm.data.vocab import Vocab
+
 # A running run's process beats its heart this often, from a timer thread (whatever the
 # run is doing: a step, an evaluation, a checkpoint, a count model's fit) ...
 HEARTBEAT_S = 10.0
@@ -23,20 +25,25 @@ class DatasetRecord:
     sha256: str
     source_path: str
     seed: int
-    vocab: tuple[str, ...]
+    vocab: Vocab  # the tokens and their unit (char | word), one value
     n_words: int
     n_train: int
     n_dev: int
     n_test: int
     n_duplicates: int
     created_at: datetime
-    unit: str = "char"  # char | word: what a token is
     min_count: int = 1  # a word seen fewer times in train is <unk>
     split: str = "shuffled"  # shuffled | ordered:TRAIN,DEV
 
     @property
     def vocab_size(self) -> int:
-        return len(self.vocab) + 1
+        return self.vocab.size
+
+    @property
+    def unit(self) -> str:
+        """What a token is (``char`` or ``word``): the vocabulary's, kept as a name of the
+        public record."""
+        return self.vocab.unit
 
 
 @dataclass(frozen=True)
