@@ -31,7 +31,7 @@ def write_store(url: str, n_runs: int) -> float:
     from ngramlm.models.mlp import FAMILY, MLPConfig
     from ngramlm.stages.prepare import prepare
     from ngramlm.store import Store
-    from ngramlm.store.records import MetricRecord
+    from ngramlm.store.records import MetricRecord, NewRun
 
     t0 = time.perf_counter()
     with Store(url) as store:
@@ -45,11 +45,11 @@ def write_store(url: str, n_runs: int) -> float:
                 MLPConfig(vocab_size=len(ds.vocab.tokens), n_hidden=16 + i % 64),
                 TrainConfig(steps=steps, lr=0.01 * (1 + i % 30), seed=i),
             )
-            run = store.create_run(
+            run = store.create_run(NewRun(
                 dataset_id=ds.id, kind="train", name=None, preset=None, config=cfg.to_dict(),
                 config_hash=cfg.config_hash(), columns={**FAMILY.columns(cfg), "precision": "fp32"},
                 device="cpu", host="bench", pid=os.getpid(), version="bench",
-            )  # fmt: skip
+            ))  # fmt: skip
             curve = [
                 MetricRecord(
                     step=steps * (k + 1) // POINTS,

@@ -16,6 +16,7 @@ from ngramlm.config import RunConfig
 from ngramlm.data import Vocab, build_examples, read_words, split_words
 from ngramlm.models import family_of, ngram, preset_config
 from ngramlm.store import Store
+from ngramlm.store.records import NewRun
 
 from .conftest import MAKEMORE, count_rows
 
@@ -406,11 +407,11 @@ def test_crashed_count_run_resumes_by_counting_again(cli, prepared: str) -> None
     ds = store.dataset("tiny")
     cfg = preset_config(None, {"order": 3}, ds.vocab_size, model="kneser-ney")
     full = start_run(store, Plan.of(ds, cfg)).run
-    died = store.create_run(
+    died = store.create_run(NewRun(
         dataset_id=ds.id, kind="train", name=None, preset=None, config=cfg.to_dict(),
         config_hash=cfg.config_hash(), columns=family_of(cfg).columns(cfg), device="cpu",
         host=socket.gethostname(), pid=os.getpid(), version=__version__,
-    )  # fmt: skip
+    ))  # fmt: skip
     store.close()
     age_heartbeat(prepared, died.id)
     r = cli("--db", prepared, "train", "--resume", str(died.id), "--json")

@@ -22,7 +22,7 @@ from ngramlm.models import preset_config
 from ngramlm.stages import hooks as run_module
 from ngramlm.stages.plan import Plan
 from ngramlm.stages.prepare import prepare
-from ngramlm.stages.run import Progress, _create_run, execute_batched, start_run
+from ngramlm.stages.run import Progress, execute_batched, new_run, start_run
 from ngramlm.store import Store
 from ngramlm.store.records import HEARTBEAT_S, STALE_AFTER_S
 from ngramlm.training.loop import EvalPoint
@@ -125,7 +125,7 @@ def test_every_member_of_a_batched_group_beats_while_it_is_busy(
     base = {"n_embd": 4, "n_hidden": 16, "steps": 20, "batch_size": 16, "eval_every": 10}
     cfgs = [preset_config("default", {**base, "lr": lr}, ds.vocab_size) for lr in (0.1, 0.2)]
     cpu = torch.device("cpu")
-    runs = [_create_run(store, Plan.of(ds, c, threads=1), "train", None) for c in cfgs]
+    runs = [store.create_run(new_run(Plan.of(ds, c, threads=1), "train", None)) for c in cfgs]
     progress, stop = HoldAtEval(), threading.Event()
     worker = threading.Thread(
         target=execute_batched, args=(store, runs, ds, cfgs, cpu, progress, stop)
@@ -167,7 +167,7 @@ def test_a_dead_owner_is_taken_over_once_stale_and_a_live_one_is_named(
     prepare(store, words_file, "tiny", 42, unit="char")
     ds = store.dataset("tiny")
     cfg = preset_config("default", {"n_embd": 4, "n_hidden": 16, "steps": 50}, ds.vocab_size)
-    run = _create_run(store, Plan.of(ds, cfg, threads=1), "train", None)
+    run = store.create_run(new_run(Plan.of(ds, cfg, threads=1), "train", None))
     with pytest.raises(
         ClaimedError, match=r"run 1 is running on .* \(pid \d+, heartbeat \d+s ago\)"
     ):
@@ -204,7 +204,7 @@ def test_a_running_run_whose_process_exited_on_this_host_resumes_after_two_misse
     prepare(store, words_file, "tiny", 42, unit="char")
     ds = store.dataset("tiny")
     cfg = preset_config("default", {"n_embd": 4, "n_hidden": 16, "steps": 50}, ds.vocab_size)
-    run = _create_run(store, Plan.of(ds, cfg, threads=1), "train", None)
+    run = store.create_run(new_run(Plan.of(ds, cfg, threads=1), "train", None))
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     assert owner_exited(socket.gethostname(), dead.pid)

@@ -21,6 +21,7 @@ from ngramlm.api import open_store
 from ngramlm.cli import main
 from ngramlm.models import family_of, preset_config
 from ngramlm.store import Store
+from ngramlm.store.records import NewRun
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 WIDE_PX = (800, 500)
@@ -70,17 +71,19 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     with Store(url) as store:  # first, so that `last` names a trained run
         cfg = preset_config("default")
         pending = store.create_run(
-            dataset_id=store.dataset("tiny").id,
-            kind="train",
-            name="never-trained",
-            preset=None,
-            config=cfg.to_dict(),
-            config_hash=cfg.config_hash(),
-            columns=family_of(cfg).columns(cfg),
-            device="cpu",
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            version=__version__,
+            NewRun(
+                dataset_id=store.dataset("tiny").id,
+                kind="train",
+                name="never-trained",
+                preset=None,
+                config=cfg.to_dict(),
+                config_hash=cfg.config_hash(),
+                columns=family_of(cfg).columns(cfg),
+                device="cpu",
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                version=__version__,
+            )
         ).id
     bigram = _invoke("--db", url, "train", "--dataset", "tiny", "--model", "bigram", "--json")
     one_point = _invoke("--db", url, "train", "--dataset", "tiny", "--steps", "5",

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ngramlm.stages import report as core
-from ngramlm.store.records import MetricRecord, RunRecord
+from ngramlm.store.records import MetricRecord, NewRun, RunRecord
 
 from .test_train import age_heartbeat
 
@@ -302,11 +302,11 @@ def test_a_running_run_shows_its_steps_of_the_target(
         ds = store.dataset("tiny")
         cfg = preset_config(None, {"steps": 60_000}, len(ds.vocab.tokens))
 
-        run = store.create_run(
+        run = store.create_run(NewRun(
             dataset_id=ds.id, kind="train", name=None, preset=None, config=cfg.to_dict(),
             config_hash=cfg.config_hash(), columns=run_columns(Plan.of(ds, cfg, threads=1)),
             device="cpu", host="h", pid=1, version="v",
-        )  # fmt: skip
+        ))  # fmt: skip
         store.add_metrics(run.id, [], steps_done=1200)
     r = cli("--db", sqlite_url, "report")
     assert r.code == 0, r.err

@@ -24,7 +24,7 @@ from ngramlm.models.ngram import arpa as arpa_format
 from ngramlm.stages.hooks import check_space, load_examples, with_retries
 from ngramlm.stages.plan import Plan
 from ngramlm.stages.prepare import resolve_dataset
-from ngramlm.stages.run import _create_run
+from ngramlm.stages.run import new_run
 from ngramlm.store import Store
 from ngramlm.store.records import MetricRecord, RunRecord
 
@@ -82,7 +82,7 @@ def import_arpa(store: Store, path: Path, dataset: str, name: str | None = None)
     blob = checkpoint.counted_blob(model, cfg, vocab)
     elapsed = time.perf_counter() - t0
     check_space(store, f"{path.name}'s tables", blob.size, "prune the model")  # nothing written
-    run = _create_run(store, Plan.of(ds, cfg, threads=1), "train", name)
+    run = store.create_run(new_run(Plan.of(ds, cfg, threads=1), "train", name))
     metric = MetricRecord(1, elapsed, 0.0, None, train_loss, dev_loss)
     with_retries(lambda: store.add_metrics(run.id, [metric], steps_done=1))
     with_retries(lambda: store.save_checkpoint(run.id, 1, blob))

@@ -41,7 +41,7 @@ from ngramlm.stages.hooks import (
 )
 from ngramlm.stages.plan import Plan, plan_resume
 from ngramlm.store import Store
-from ngramlm.store.records import DatasetRecord, MetricRecord, RunRecord
+from ngramlm.store.records import DatasetRecord, MetricRecord, NewRun, RunRecord
 from ngramlm.training import lrfind
 from ngramlm.training.batched import train_batched
 from ngramlm.training.loop import (
@@ -150,10 +150,10 @@ def run_columns(plan: Plan) -> dict[str, Any]:
     return {**family_of(plan.config).columns(plan.config), "precision": plan.precision}
 
 
-def _create_run(store: Store, plan: Plan, kind: str, name: str | None) -> RunRecord:
-    """A new ``running`` run of this process, with its whole config."""
+def new_run(plan: Plan, kind: str, name: str | None, sweep_id: int | None = None) -> NewRun:
+    """A new ``running`` run of ``plan`` owned by this process, with its whole config."""
     cfg = plan.config
-    return store.create_run(
+    return NewRun(
         dataset_id=plan.dataset.id,
         kind=kind,
         name=name,
@@ -165,6 +165,7 @@ def _create_run(store: Store, plan: Plan, kind: str, name: str | None) -> RunRec
         host=socket.gethostname(),
         pid=os.getpid(),
         version=__version__,
+        sweep_id=sweep_id,
     )
 
 
@@ -182,9 +183,9 @@ def start_run(
         # the runs it combines, checked before anything is written
         components = load_components(store, plan.dataset, plan.config)
         plan = plan.bound(fam.bind(plan.config, components))
-        run = _create_run(store, plan, "train", name)
+        run = store.create_run(new_run(plan, "train", name))
         return execute_count(store, run, plan.dataset, plan.config, stop, components)
-    run = _create_run(store, plan, "train", name)
+    run = store.create_run(new_run(plan, "train", name))
     return execute_run(store, run, plan, progress or Progress(), stop or threading.Event(), None)
 
 
@@ -238,7 +239,7 @@ def lr_find(
     if cfg.train is None:
         raise InputError(f"--model {cfg.family} is counted, not trained: it has no learning rate")
     lrfind.validate_range(min_lr, max_lr, cfg.train.steps)
-    run = _create_run(store, replace(plan, preset=None), "lr_find", name)
+    run = store.create_run(new_run(replace(plan, preset=None), "lr_find", name))
     t0 = time.perf_counter()
     try:
         with Heartbeat(store, [run.id]):

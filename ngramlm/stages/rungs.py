@@ -43,12 +43,11 @@ from ngramlm.stages.hooks import (
     record_outcome,
 )
 from ngramlm.stages.plan import Plan
-from ngramlm.stages.run import run_columns
+from ngramlm.stages.run import new_run
 from ngramlm.store import Store
-from ngramlm.store.records import DatasetRecord, RunRecord
+from ngramlm.store.records import DatasetRecord, RunRecord, SweepRecord
 from ngramlm.training import batched
 from ngramlm.training.loop import EvalPoint, TrainResult
-from ngramlm.version import __version__
 
 GROUP = 4  # trials a batched group at most: more would leave TPE fewer chances to learn
 
@@ -70,14 +69,11 @@ class Claimed:
 
 def claim(
     store: Store,
-    sweep_id: int,
+    sweep: SweepRecord,
     dataset: DatasetRecord,
     cfgs: Sequence[RunConfig],
     *,
     limit: int | None,
-    device: torch.device,
-    host: str,
-    pid: int,
 ) -> Claimed:
     """Write each proposal as a point and claim it with a new run, one transaction each
     (``Store.add_point``); a proposal the family refuses (a combination of valid ends that
@@ -85,16 +81,8 @@ def claim(
     trials: list[tuple[RunConfig, RunRecord]] = []
     duplicates = 0
     for cfg in cfgs:
-        got = store.add_point(
-            sweep_id,
-            (cfg.to_dict(), cfg.config_hash(), batched.group_key(cfg)),
-            limit=limit,
-            columns=lambda c: run_columns(Plan.point(dataset, c)),
-            device=str(device),
-            host=host,
-            pid=pid,
-            version=__version__,
-        )
+        new = new_run(Plan.point(dataset, cfg), "train", sweep.name, sweep.id)
+        got = store.add_point(new, batched.group_key(cfg), limit=limit)
         if got == "full":
             return Claimed(trials, True, duplicates)
         if isinstance(got, str):  # a duplicate

@@ -21,8 +21,6 @@ search reads train and dev only.
 from __future__ import annotations
 
 import math
-import os
-import socket
 import threading
 import time
 import warnings
@@ -194,7 +192,6 @@ def work(
     left = remaining_s(sweep, store.sweep_runs(sweep_id))
     deadline = None if left is None else time.monotonic() + left
     prune = search["prune"] is not None
-    host, pid = socket.gethostname(), os.getpid()
     trained = 0
 
     def progress() -> tuple[RungProgress, TrialStop]:
@@ -222,16 +219,7 @@ def work(
         if not proposals:
             break
         cfgs = [trial_config(base, p, search) for p in proposals]
-        got = rungs.claim(
-            store,
-            sweep_id,
-            dataset,
-            cfgs,
-            limit=search["trials"],
-            device=device,
-            host=host,
-            pid=pid,
-        )
+        got = rungs.claim(store, sweep, dataset, cfgs, limit=search["trials"])
         if got.full and not got.trials:
             break
         if got.duplicates and not got.trials:  # ask again, differently seeded

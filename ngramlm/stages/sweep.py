@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +33,12 @@ from ngramlm.stages.run import (
     Progress,
     execute_batched,
     execute_run,
+    new_run,
     resume_run,
-    run_columns,
 )
 from ngramlm.store import Store
-from ngramlm.store.records import DatasetRecord, RunRecord, SweepRecord
+from ngramlm.store.records import DatasetRecord, NewRun, PointRecord, RunRecord, SweepRecord
 from ngramlm.training import batched
-from ngramlm.version import __version__
 
 
 def create(
@@ -93,7 +92,6 @@ def work(
         )
         return WorkerReport(found.trained, found.stopped)
     dataset = store.dataset_by_id(sweep.dataset_id)
-    host, pid = socket.gethostname(), os.getpid()
     # Groups whose points can be trained together as one batched model.
     by_group: dict[str, list[RunConfig]] = {}
     for p in store.points(sweep_id):
@@ -104,22 +102,15 @@ def work(
 
     device = resolve_device(sweep.spec["base"]["train"]["device"])
 
-    def columns(config: dict[str, Any]) -> dict[str, Any]:
-        return run_columns(Plan.point(dataset, config))
+    def run_of(point: PointRecord) -> NewRun:
+        """A claimed point's run: its config and hash as the sweep stored them."""
+        new = new_run(Plan.point(dataset, point.config), "train", sweep.name, sweep_id)
+        return replace(new, config=point.config, config_hash=point.config_hash)
 
     trained = 0
     while not stop.is_set():
         outcome: Outcome | None = None
-        claimed = store.claim_points(
-            sweep_id,
-            limit=batch_size,
-            batchable=batchable,
-            columns=columns,
-            device=str(device),
-            host=host,
-            pid=pid,
-            version=__version__,
-        )
+        claimed = store.claim_points(sweep_id, limit=batch_size, batchable=batchable, run_of=run_of)
         if len(claimed) > 1:
             cfgs = [config_from_dict(p.config) for p, _ in claimed]
             outcomes = execute_batched(

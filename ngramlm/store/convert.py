@@ -10,6 +10,7 @@ from ngramlm.store.connection import utcnow
 from ngramlm.store.records import (
     DatasetRecord,
     EvaluationRecord,
+    NewRun,
     PointRecord,
     RunRecord,
     loads,
@@ -22,40 +23,29 @@ from ngramlm.store.tables import (
 )
 
 
-def new_run_row(
-    *,
-    dataset_id: int,
-    kind: str,
-    name: str | None,
-    preset: str | None,
-    config: dict[str, Any],
-    config_hash: str,
-    columns: dict[str, Any],
-    device: str,
-    host: str,
-    pid: int,
-    version: str,
-) -> Run:
-    """A new ``running`` run. ``columns`` are its family's hyperparameter columns (model,
-    seed, block_size, n_embd, n_hidden, n_layers, batch_size, steps, optimizer, lr)."""
+def new_run_row(new: NewRun) -> Run:
+    """A new ``running`` run's row; ``new.columns`` are its family's hyperparameter
+    columns (model, seed, block_size, n_embd, n_hidden, n_layers, batch_size, steps,
+    optimizer, lr, precision)."""
     now = utcnow()
     return Run(
-        dataset_id=dataset_id,
-        kind=kind,
-        name=name,
+        dataset_id=new.dataset_id,
+        kind=new.kind,
+        name=new.name,
         status="running",
-        preset=preset,
-        config=json.dumps(config, sort_keys=True),
-        config_hash=config_hash,
-        **columns,
-        device=device,
+        preset=new.preset,
+        config=json.dumps(new.config, sort_keys=True),
+        config_hash=new.config_hash,
+        **new.columns,
+        device=new.device,
         created_at=now,
         started_at=now,
         heartbeat_at=now,
         steps_done=0,
-        host=host,
-        pid=pid,
-        version=version,
+        host=new.host,
+        pid=new.pid,
+        version=new.version,
+        sweep_id=new.sweep_id,
     )
 
 

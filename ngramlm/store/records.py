@@ -47,6 +47,29 @@ class DatasetRecord:
 
 
 @dataclass(frozen=True)
+class NewRun:
+    """A run to create, ``running`` and owned by this process: what it runs (its dataset,
+    kind, name, preset, whole config and the config's hash, its family's hyperparameter
+    columns), on which device, and who owns it (host, pid, the ngramlm version). Built
+    once by the stage that knows the run's plan (``stages.run.new_run``) and handed to
+    ``create_run``, ``claim_points`` and ``add_point``; a sweep's run carries its
+    ``sweep_id``."""
+
+    dataset_id: int
+    kind: str
+    name: str | None
+    preset: str | None
+    config: dict[str, Any]
+    config_hash: str
+    columns: dict[str, Any]  # model, seed, block_size, n_embd, ..., lr, precision
+    device: str
+    host: str
+    pid: int
+    version: str
+    sweep_id: int | None = None
+
+
+@dataclass(frozen=True)
 class RunRecord:
     id: int
     dataset_id: int

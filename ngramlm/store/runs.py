@@ -20,6 +20,7 @@ from ngramlm.store.records import (
     STALE_AFTER_S,
     CheckpointRecord,
     MetricRecord,
+    NewRun,
     RunRecord,
 )
 from ngramlm.store.tables import (
@@ -39,35 +40,10 @@ PART_BYTES = 256 * 2**20
 class RunsMixin(StoreBase):
     # --- runs --------------------------------------------------------------------------
 
-    def create_run(
-        self,
-        *,
-        dataset_id: int,
-        kind: str,
-        name: str | None,
-        preset: str | None,
-        config: dict[str, Any],
-        config_hash: str,
-        columns: dict[str, Any],
-        device: str,
-        host: str,
-        pid: int,
-        version: str,
-    ) -> RunRecord:
+    def create_run(self, new: NewRun) -> RunRecord:
+        """Write ``new`` as a ``running`` run."""
         with self._tx(write=True) as s:
-            row = new_run_row(
-                dataset_id=dataset_id,
-                kind=kind,
-                name=name,
-                preset=preset,
-                config=config,
-                config_hash=config_hash,
-                columns=columns,
-                device=device,
-                host=host,
-                pid=pid,
-                version=version,
-            )
+            row = new_run_row(new)
             s.add(row)
             s.flush()
             return self._run_record(s, row)

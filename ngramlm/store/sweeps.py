@@ -26,6 +26,7 @@ from ngramlm.store.convert import (
 from ngramlm.store.records import (
     STALE_AFTER_S,
     MetricRecord,
+    NewRun,
     PointRecord,
     RunRecord,
     SweepRecord,
@@ -109,16 +110,12 @@ class SweepsMixin(StoreBase):
         *,
         limit: int,
         batchable: set[str] | frozenset[str] = frozenset(),
-        columns: Callable[[dict[str, Any]], dict[str, Any]],
-        device: str,
-        host: str,
-        pid: int,
-        version: str,
+        run_of: Callable[[PointRecord], NewRun],
     ) -> list[tuple[PointRecord, RunRecord]]:
         """Atomically claim up to ``limit`` open points of one group (the lowest open point
         and others of the same shape, when its group is ``batchable``) and create their
-        runs, in one transaction; ``columns(config)`` gives a run's hyperparameter
-        columns (its family's, ``Family.columns``). Rows that
+        runs, in one transaction; ``run_of(point)`` is a point's new run (the stage's, which
+        knows its plan). Rows that
         another worker holds are skipped (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite:
         writers are serialised by BEGIN IMMEDIATE)."""
         with self._tx(write=True) as s:
@@ -144,21 +141,9 @@ class SweepsMixin(StoreBase):
             now = utcnow()
             claimed = []
             for p in rows:
-                config = json.loads(p.config)
-                run = new_run_row(
-                    dataset_id=sweep.dataset_id,
-                    kind="train",
-                    name=sweep.name,
-                    preset=None,
-                    config=config,
-                    config_hash=p.config_hash,
-                    columns=columns(config),
-                    device=device,
-                    host=host,
-                    pid=pid,
-                    version=version,
-                )
-                run.sweep_id = sweep_id
+                new = run_of(point_record(p))
+                assert new.sweep_id == sweep_id and new.dataset_id == sweep.dataset_id
+                run = new_run_row(new)
                 s.add(run)
                 s.flush()
                 p.run_id, p.claimed_at = run.id, now
@@ -166,22 +151,15 @@ class SweepsMixin(StoreBase):
             return claimed
 
     def add_point(
-        self,
-        sweep_id: int,
-        point: tuple[dict[str, Any], str, str],
-        *,
-        limit: int | None,
-        columns: Callable[[dict[str, Any]], dict[str, Any]],
-        device: str,
-        host: str,
-        pid: int,
-        version: str,
+        self, new: NewRun, group_key: str, *, limit: int | None
     ) -> tuple[PointRecord, RunRecord] | str:
-        """A search's trial: write a new point (config, config hash, group key) and claim
-        it with a new run in one transaction. The sweep's row is locked first, so workers
-        add points one at a time; returns ``"duplicate"`` when the sweep has that config
-        already (no trial is trained twice) and ``"full"`` when it has ``limit`` points."""
-        config, config_hash, group_key = point
+        """A search's trial: write a new point of sweep ``new.sweep_id`` (the new run's
+        config and config hash, ``group_key``) and claim it with the new run in one
+        transaction. The sweep's row is locked first, so workers add points one at a time;
+        returns ``"duplicate"`` when the sweep has that config already (no trial is trained
+        twice) and ``"full"`` when it has ``limit`` points."""
+        sweep_id, config, config_hash = new.sweep_id, new.config, new.config_hash
+        assert sweep_id is not None
         with self._tx(write=True) as s:
             sweep = s.scalars(select(Sweep).where(Sweep.id == sweep_id).with_for_update()).first()
             if sweep is None:
@@ -196,20 +174,8 @@ class SweepsMixin(StoreBase):
             )
             if taken is not None:
                 return "duplicate"
-            run = new_run_row(
-                dataset_id=sweep.dataset_id,
-                kind="train",
-                name=sweep.name,
-                preset=None,
-                config=config,
-                config_hash=config_hash,
-                columns=columns(config),
-                device=device,
-                host=host,
-                pid=pid,
-                version=version,
-            )
-            run.sweep_id = sweep_id
+            assert new.dataset_id == sweep.dataset_id
+            run = new_run_row(new)
             s.add(run)
             s.flush()
             p = SweepPoint(
