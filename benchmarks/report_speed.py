@@ -62,8 +62,9 @@ def write_store(url: str, n_runs: int) -> float:
                 for k in range(POINTS)
             ]
             store.add_metrics(run.id, curve, steps_done=steps)
-            store.finish_run(
+            store.end_run(
                 run.id,
+                status="finished",
                 steps_done=steps,
                 train_loss=curve[-1].train_loss,
                 dev_loss=curve[-1].dev_loss,

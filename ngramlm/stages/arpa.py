@@ -87,8 +87,9 @@ def import_arpa(store: Store, path: Path, dataset: str, name: str | None = None)
     with_retries(lambda: store.add_metrics(run.id, [metric], steps_done=1))
     with_retries(lambda: store.save_checkpoint(run.id, 1, blob))
     return with_retries(
-        lambda: store.finish_run(
+        lambda: store.end_run(
             run.id,
+            status="finished",
             steps_done=1,
             train_loss=train_loss,
             dev_loss=dev_loss,

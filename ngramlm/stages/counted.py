@@ -131,8 +131,9 @@ def _count(
         with_retries(lambda: store.add_metrics(run.id, [metric], steps_done=1))
     with_retries(lambda: store.save_checkpoint(run.id, 1, blob))
     record = with_retries(
-        lambda: store.finish_run(
+        lambda: store.end_run(
             run.id,
+            status="finished",
             steps_done=1,
             train_loss=train_loss,
             dev_loss=dev_loss,

@@ -298,8 +298,9 @@ def record_outcome(
                 steps_done=state.step,
                 train_seconds=seconds,
             )
-        return store.finish_run(
+        return store.end_run(
             run.id,
+            status="finished",
             steps_done=state.step,
             train_loss=result.train_loss,
             dev_loss=result.dev_loss,

@@ -265,8 +265,9 @@ def lr_find(
         "min_lr": min_lr,
         "max_lr": max_lr,
     }
-    record = store.finish_run(
+    record = store.end_run(
         run.id,
+        status="finished",
         steps_done=len(points),
         train_loss=None,
         dev_loss=None,

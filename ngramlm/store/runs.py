@@ -35,6 +35,7 @@ from ngramlm.store.tables import (
 # under the longest value SQLite (SQLITE_MAX_LENGTH, 1e9 bytes) and PostgreSQL (bytea,
 # 1 GB) hold; they are written one at a time, views of the tensors' memory (ngramlm.blob).
 PART_BYTES = 256 * 2**20
+ENDED = ("finished", "failed", "killed", "pruned")  # the statuses end_run writes
 
 
 class RunsMixin(StoreBase):
@@ -165,62 +166,45 @@ class RunsMixin(StoreBase):
             c = s.get(Checkpoint, run_id)
             return None if c is None else checkpoint_record(s, c, self.where)
 
-    def finish_run(
-        self,
-        run_id: int,
-        *,
-        steps_done: int,
-        train_loss: float | None,
-        dev_loss: float | None,
-        train_seconds: float,
-        checkpoint_sha256: str | None,
-        extra: dict[str, Any] | None = None,
-    ) -> RunRecord:
-        with self._tx(write=True) as s:
-            now = utcnow()
-            s.execute(
-                update(Run)
-                .where(Run.id == run_id)
-                .values(
-                    status="finished",
-                    ended_at=now,
-                    heartbeat_at=now,
-                    steps_done=steps_done,
-                    train_loss=train_loss,
-                    dev_loss=dev_loss,
-                    train_seconds=train_seconds,
-                    checkpoint_sha256=checkpoint_sha256,
-                    extra=json.dumps(extra) if extra else None,
-                    error=None,
-                )
-            )
-            return self._run_record(s, s.get_one(Run, run_id))
-
     def end_run(
         self,
         run_id: int,
         *,
         status: str,
-        error: str | None,
         steps_done: int,
         train_seconds: float | None = None,
+        error: str | None = None,
+        train_loss: float | None = None,
+        dev_loss: float | None = None,
+        checkpoint_sha256: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> RunRecord:
-        """Mark a run ``failed`` (with its error), ``killed``, or ``pruned`` (a search's
-        trial stopped at a rung by successive halving; it is not resumed or finalized)."""
-        assert status in ("failed", "killed", "pruned")
+        """End a run: ``finished``, with its losses, its final checkpoint's sha256 and
+        ``extra`` (an error from an earlier attempt cleared); or ``failed`` (with its
+        error), ``killed``, or ``pruned`` (a search's trial stopped at a rung by successive
+        halving; it is not resumed or finalized), whose losses, checkpoint and extra are
+        left as they were."""
+        assert status in ENDED
+        values: dict[str, Any] = {
+            "status": status,
+            "steps_done": steps_done,
+            "train_seconds": train_seconds,
+            "error": error,
+        }
+        if status == "finished":
+            assert error is None
+            values.update(
+                train_loss=train_loss,
+                dev_loss=dev_loss,
+                checkpoint_sha256=checkpoint_sha256,
+                extra=json.dumps(extra) if extra else None,
+            )
+        else:
+            assert (train_loss, dev_loss, checkpoint_sha256, extra) == (None, None, None, None)
         with self._tx(write=True) as s:
             now = utcnow()
             s.execute(
-                update(Run)
-                .where(Run.id == run_id)
-                .values(
-                    status=status,
-                    ended_at=now,
-                    heartbeat_at=now,
-                    error=error,
-                    steps_done=steps_done,
-                    train_seconds=train_seconds,
-                )
+                update(Run).where(Run.id == run_id).values(ended_at=now, heartbeat_at=now, **values)
             )
             return self._run_record(s, s.get_one(Run, run_id))
 
