@@ -21,12 +21,14 @@ from ngramlm.config import RunConfig
 from ngramlm.errors import InputError, NotFoundError
 from ngramlm.models.ngram import ArpaConfig, BackoffModel, arpa_tables_of
 from ngramlm.models.ngram import arpa as arpa_format
-from ngramlm.stages.hooks import check_space, load_examples, with_retries
+from ngramlm.stages.counted import record_counted
+from ngramlm.stages.hooks import check_space, load_examples
 from ngramlm.stages.plan import Plan
 from ngramlm.stages.prepare import resolve_dataset
 from ngramlm.stages.run import new_run
 from ngramlm.store import Store
-from ngramlm.store.records import MetricRecord, RunRecord
+from ngramlm.store.records import RunRecord
+from ngramlm.training.loop import EvalPoint
 
 
 @dataclass(frozen=True)
@@ -83,18 +85,6 @@ def import_arpa(store: Store, path: Path, dataset: str, name: str | None = None)
     elapsed = time.perf_counter() - t0
     check_space(store, f"{path.name}'s tables", blob.size, "prune the model")  # nothing written
     run = store.create_run(new_run(Plan.of(ds, cfg, threads=1), "train", name))
-    metric = MetricRecord(1, elapsed, 0.0, None, train_loss, dev_loss)
-    with_retries(lambda: store.add_metrics(run.id, [metric], steps_done=1))
-    with_retries(lambda: store.save_checkpoint(run.id, 1, blob))
-    return with_retries(
-        lambda: store.end_run(
-            run.id,
-            status="finished",
-            steps_done=1,
-            train_loss=train_loss,
-            dev_loss=dev_loss,
-            train_seconds=elapsed,
-            checkpoint_sha256=blob.sha256,
-            extra={"n_ngrams": [int(g.shape[0]) for g in tables.grams], "source": path.name},
-        )
-    )
+    point = EvalPoint(1, elapsed, 0.0, None, train_loss, dev_loss)
+    extra = {"n_ngrams": [int(g.shape[0]) for g in tables.grams], "source": path.name}
+    return record_counted(store, run.id, point, blob, extra)

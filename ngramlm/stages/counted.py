@@ -8,10 +8,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
 from ngramlm import checkpoint
+from ngramlm.blob import Blob
 from ngramlm.config import RunConfig
 from ngramlm.errors import InputError
 from ngramlm.models import Component, CountFamily, family_of
@@ -126,21 +128,30 @@ def _count(
         store.end_run(run.id, status="failed", error=f"{type(exc).__name__}: {exc}", steps_done=0)
         raise
     point = EvalPoint(1, elapsed, 0.0, None, train_loss, dev_loss)
-    metric = MetricRecord(1, elapsed, 0.0, None, train_loss, dev_loss)
-    if not store.metrics(run.id):  # a resumed run may have recorded it before it died
-        with_retries(lambda: store.add_metrics(run.id, [metric], steps_done=1))
-    with_retries(lambda: store.save_checkpoint(run.id, 1, blob))
-    record = with_retries(
+    record = record_counted(store, run.id, point, blob, extra)
+    state = TrainState(step=1, model={}, optimizer={}, rng=torch.zeros(0), elapsed_s=elapsed)
+    return Outcome(record, TrainResult(state, False, train_loss, dev_loss, [point]))
+
+
+def record_counted(
+    store: Store, run_id: int, point: EvalPoint, blob: Blob, extra: dict[str, Any] | None
+) -> RunRecord:
+    """A counted run's end (a count model's, an imported ARPA file's): its one curve
+    point (``point``: its time, train and dev loss), its checkpoint and its finished row,
+    each write retried."""
+    metric = MetricRecord(1, point.elapsed_s, 0.0, None, point.train_loss, point.dev_loss)
+    if not store.metrics(run_id):  # a resumed run may have recorded it before it died
+        with_retries(lambda: store.add_metrics(run_id, [metric], steps_done=1))
+    with_retries(lambda: store.save_checkpoint(run_id, 1, blob))
+    return with_retries(
         lambda: store.end_run(
-            run.id,
+            run_id,
             status="finished",
             steps_done=1,
-            train_loss=train_loss,
-            dev_loss=dev_loss,
-            train_seconds=elapsed,
+            train_loss=point.train_loss,
+            dev_loss=point.dev_loss,
+            train_seconds=point.elapsed_s,
             checkpoint_sha256=blob.sha256,
             extra=extra,
         )
     )
-    state = TrainState(step=1, model={}, optimizer={}, rng=torch.zeros(0), elapsed_s=elapsed)
-    return Outcome(record, TrainResult(state, False, train_loss, dev_loss, [point]))
