@@ -1,4 +1,5 @@
-"""Batched training of sweep points (training.batched) against the same points alone."""
+"""Batched training of sweep points (training.batched, on the MLP's models.mlp.batched)
+against the same points alone."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import torch
 from ngramlm.config import RunConfig, TrainConfig
 from ngramlm.data import Vocab, build_examples, split_words
 from ngramlm.models.mlp import MLP, MLPConfig
+from ngramlm.models.mlp.batched import BatchedFastSGD, BatchedMLP
 from ngramlm.training.batched import supports, train_batched
-from ngramlm.training.batched_step import BatchedFastSGD, BatchedMLP
 from ngramlm.training.loop import EvalPoint, Examples, Hooks, TrainState, train
 
 CPU = torch.device("cpu")
