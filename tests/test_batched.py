@@ -1,4 +1,5 @@
-"""Batched training of sweep points (training.batched) against the same points alone."""
+"""Batched training of sweep points (training.batched, on the MLP's models.mlp.batched)
+against the same points alone."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import torch
 from ngramlm.config import RunConfig, TrainConfig
 from ngramlm.data import Vocab, build_examples, split_words
 from ngramlm.models.mlp import MLP, MLPConfig
+from ngramlm.models.mlp.batched import BatchedFastSGD, BatchedMLP
 from ngramlm.training.batched import supports, train_batched
-from ngramlm.training.batched_step import BatchedFastSGD, BatchedMLP
 from ngramlm.training.loop import EvalPoint, Examples, Hooks, TrainState, train
 
 CPU = torch.device("cpu")
@@ -163,6 +164,28 @@ def test_stop_returns_resumable_member_states() -> None:
         resumed = train(cfg, examples, CPU, resume=res.state)
         solo = train(cfg, examples, CPU)
         assert resumed.dev_loss == pytest.approx(solo.dev_loss, abs=1e-4)
+
+
+def test_a_stop_during_an_evaluation_resumes_solo_with_that_evaluation_first() -> None:
+    """The loop body is the solo loop's: stopped inside the evaluation at step 50, each
+    member's state is at 50 with its minibatch losses not yet reset, and resumed alone it
+    takes that evaluation first and ends as the point trained alone, uninterrupted."""
+    examples, V = make_examples()
+    cfgs = [
+        lecture_cfg(V, seed=1, steps=100, eval_every=50),
+        lecture_cfg(V, lr=0.2, seed=2, steps=100, eval_every=50),
+    ]
+    hooks = [Recorder(stop_at=50), Recorder()]  # call 51: the first chunk of step 50's
+    results = train_batched(cfgs, examples, CPU, hooks)
+    assert [(r.stopped, r.state.step, r.state.batch_loss_count) for r in results] == [
+        (True, 50, 50)
+    ] * 2
+    assert all(h.points == [] and r.points == [] for h, r in zip(hooks, results, strict=True))
+    for cfg, res in zip(cfgs, results, strict=True):
+        resumed = train(cfg, examples, CPU, resume=res.state)
+        solo = train(cfg, examples, CPU)
+        assert [p.step for p in resumed.points] == [50, 100]
+        assert_points_close(resumed.points, solo.points)
 
 
 # --- (2) one batched step equals autograd and torch.optim.SGD for each member -------------

@@ -20,7 +20,7 @@ from ngramlm.stages.prepare import prepare
 from ngramlm.stages.report import Finding
 from ngramlm.stages.run import Progress, load_examples, resume_run, start_run
 from ngramlm.store import Store
-from ngramlm.training import evaluating, loop
+from ngramlm.training import body, evaluating, loop
 from ngramlm.training.loop import EvalPoint, Examples, Hooks, train
 
 TINY = {"n_embd": 4, "n_hidden": 16, "steps": 300, "batch_size": 16, "eval_every": 100}
@@ -100,7 +100,7 @@ def test_plots_draw_the_step_0_point(store: Store) -> None:
 
 def test_progress_is_reported_by_time_too(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every PROGRESS_S seconds, not only every 250 steps: with 0 s, every step."""
-    monkeypatch.setattr(loop, "PROGRESS_S", 0.0)
+    monkeypatch.setattr(body, "PROGRESS_S", 0.0)  # the loop body reads it
     cfg, ex = tiny(store)
     rec = Recorder()
     train(cfg, ex, CPU, rec)

@@ -1,6 +1,6 @@
 """Training progress on the terminal: a Rich bar on a terminal, plain lines otherwise.
 
-The loop reports at least once a second (``training.loop.PROGRESS_S``) and after every
+The loop reports at least once a second (``training.schedule.PROGRESS_S``) and after every
 chunk of an evaluation, so the bar moves on a slow word model and shows an evaluation
 as its own state ("evaluating dev 12/40"). Without a terminal (a log file), a line at
 most every ``PLAIN_EVERY_S``, plus one for the first and the last evaluation. A loss not

@@ -29,6 +29,8 @@ from ngramlm.errors import InputError
 if TYPE_CHECKING:
     import torch
 
+    from ngramlm.evaluation import EvalSet, OnChunk
+
 
 class LanguageModel(Protocol):
     """What sampling and evaluation need of a trained model, whatever its family."""
@@ -50,6 +52,30 @@ class LanguageModel(Protocol):
     def log_probs_of(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         """(n,) float64: log P(Y_i | X_i) of each example (``mean_nll`` is minus their
         mean)."""
+        ...
+
+
+class BatchedStepper(Protocol):
+    """M models of one shape as one batched model and its step, what the batched engine
+    (``ngramlm.training.batched``) asks of a family; members at positions 0..M-1."""
+
+    def step_ix(
+        self, X: torch.Tensor, Y: torch.Tensor, ix: torch.Tensor, lr: torch.Tensor
+    ) -> torch.Tensor:
+        """One step of member m on ``X[ix[m]], Y[ix[m]]`` (``ix`` (M, B)) at rate ``lr[m]``
+        (``lr`` (M, 1, 1), a new tensor when the rates change); each member's *summed*
+        minibatch log-likelihood (M,) before the update, in a buffer the next step reuses."""
+        ...
+
+    def keep(self, members: Sequence[int]) -> None:
+        """Only the members at these positions go on, in this order."""
+
+    def member_state(self, p: int) -> dict[str, torch.Tensor]:
+        """The weights of the member at ``p``, named as its solo model's ``state_dict``."""
+        ...
+
+    def evaluate(self, es: EvalSet, on_chunk: OnChunk | None = None) -> list[float]:
+        """Each member's mean cross-entropy over every example of ``es``."""
         ...
 
 
@@ -152,7 +178,7 @@ class Family(ABC):
 
     def batchable(self, cfg: RunConfig) -> bool:
         """Whether sweep points differing only in lr, seed and weight decay train as one
-        batched model (``ngramlm.training.batched``)."""
+        batched model (``ngramlm.training.batched``, on ``NeuralFamily.batched_stepper``)."""
         return False
 
     def search_space(self, unit: str) -> tuple[str | None, dict[str, str]]:
@@ -227,6 +253,14 @@ class NeuralFamily(Family):
         """A hand-written training step for this config (``ngramlm.models.mlp.fast``), or None for
         autograd. ``step_ix(X, Y, ix, lr)`` returns the minibatch loss."""
         return None
+
+    def batched_stepper(
+        self, models: Sequence[torch.nn.Module], device: torch.device, train: Sequence[TrainConfig]
+    ) -> BatchedStepper:
+        """``models`` (built by ``build``, of configs ``batchable`` accepts, that differ
+        in lr, seed and weight decay only: ``train``, a member's each) as one batched model
+        on ``device`` with its hand-written step (``ngramlm.models.mlp.batched``)."""
+        raise NotImplementedError(f"{self.name} models do not train batched")
 
 
 class CountFamily(Family):

@@ -7,8 +7,11 @@ generator, minibatches, learning rate and weight decay. One step of the batch is
 handful of larger operations instead of M rounds of tiny ones, which is what a small MLP
 on a CPU is starved of.
 
-The model and its step (``BatchedMLP``, ``BatchedFastSGD``: makemore part 4's
-hand-written gradients with a member axis) are ``training/batched_step.py``.
+The model and its step come from the family (``NeuralFamily.batched_stepper``: the MLP's
+is ``models/mlp/batched.py``, makemore part 4's hand-written gradients with a member
+axis); this engine keeps what is the same for any family: each member's generator and
+minibatches, the rates, the running loss sums. Stop, progress, evaluation and checkpoints
+are the one loop body's (``training/body.py``), as for a solo run.
 
 Each member is initialised from its own seed exactly as a solo run would be, draws its
 minibatches from its own generator in the same order, and is evaluated on the same
@@ -21,28 +24,19 @@ weights, generators and schedules untouched, so their losses do not move.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 
 import torch
 
-from ngramlm.config import RunConfig, config_hash
+from ngramlm.config import RunConfig, TrainConfig, config_hash
+from ngramlm.evaluation import EvalSet, OnChunk
 from ngramlm.models import family_of
-from ngramlm.models.mlp import MLP
-from ngramlm.training.batched_step import BatchedFastSGD, BatchedMLP
-from ngramlm.training.evaluating import Interrupted, Splits, eval_interval
-from ngramlm.training.loop import (
-    PROGRESS_S,
-    EvalPoint,
-    Examples,
-    Hooks,
-    TrainResult,
-    TrainState,
-    draw,
-    lr_at,
-    schedule,
-)
+from ngramlm.training import body
+from ngramlm.training.body import Hooks, Leave, TrainResult
+from ngramlm.training.evaluating import Examples, Splits, eval_interval
+from ngramlm.training.loop import neural_family
+from ngramlm.training.schedule import Tick, draw
 
 VARIES = ("lr", "seed", "weight_decay")  # what the members of one batched model may differ in
 
@@ -62,7 +56,72 @@ def supports(cfgs: Sequence[RunConfig]) -> bool:
     return family_of(cfgs[0]).batchable(cfgs[0]) and all(group_key(c) == key for c in cfgs)
 
 
-Leave = Callable[[int, TrainResult], None]
+class Batched:
+    """The engine of a batched model (``body.Engine``): each member's generator draws its
+    minibatches, in the solo loop's order (one draw per member and step), straight into
+    one buffer; the family's batched step takes them all at their rates."""
+
+    def __init__(
+        self,
+        cfgs: Sequence[RunConfig],
+        ts: Sequence[TrainConfig],
+        ex: Examples,
+        device: torch.device,
+    ) -> None:
+        fam = neural_family(cfgs[0])
+        # Each member initialised from its own seed exactly as a solo run is.
+        self.generators = [torch.Generator().manual_seed(t.seed) for t in ts]
+        models = [fam.build(c.model, g) for c, g in zip(cfgs, self.generators, strict=True)]
+        self.B = ts[0].batch_size
+        self.group = fam.batched_stepper(models, device, ts)
+        self.X, self.Y, self.n, self.device = ex.Xtr, ex.Ytr, ex.Xtr.shape[0], device
+        self.members = list(range(len(ts)))  # the members still in the batch, in its order
+        self.lrs: tuple[float, ...] = ()
+        self.lr_vec = torch.zeros(0)
+        self.buffers()
+
+    def buffers(self) -> None:
+        M, B, device = len(self.members), self.B, self.device
+        self.acc = torch.zeros(M, dtype=torch.float64, device=device)  # -(log-likelihoods)
+        self.loglik = torch.zeros(M, device=device)
+        self.ix_cpu = torch.zeros(M, B, dtype=torch.long)
+        self.ix_rows = list(self.ix_cpu)
+        on_cpu = device.type == "cpu"
+        self.ix_dev = self.ix_cpu if on_cpu else torch.zeros(M, B, dtype=torch.long, device=device)
+
+    def step(self, ticks: Sequence[Tick]) -> None:
+        lrs = tuple(ticks[i].lr for i in self.members)
+        if lrs != self.lrs:  # a new tensor when the rates change (or the members)
+            self.lrs = lrs
+            self.lr_vec = torch.tensor(lrs, device=self.device).view(len(lrs), 1, 1)
+        for i, row in zip(self.members, self.ix_rows, strict=True):
+            draw(self.generators[i], self.n, self.B, out=row)
+        if self.ix_dev is not self.ix_cpu:
+            self.ix_dev.copy_(self.ix_cpu)
+        self.loglik = self.group.step_ix(self.X, self.Y, self.ix_dev, self.lr_vec)
+        self.acc.sub_(self.loglik, alpha=1.0 / self.B)
+
+    def take_sums(self) -> list[float]:
+        sums = self.acc.tolist()
+        self.acc.zero_()
+        return sums
+
+    def last_losses(self) -> list[float]:
+        return (self.loglik / -self.B).tolist()
+
+    def evaluate(self, es: EvalSet, on_chunk: OnChunk) -> list[float]:
+        return self.group.evaluate(es, on_chunk)
+
+    def state(
+        self, p: int
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]:
+        # SGD keeps no optimizer state: the weights and the generator are the whole of it.
+        return self.group.member_state(p), {}, self.generators[self.members[p]].get_state()
+
+    def keep(self, kept: Sequence[int]) -> None:
+        self.group.keep(kept)
+        self.members = [self.members[p] for p in kept]
+        self.buffers()  # (the rates' tensor is made again at the next step: fewer members)
 
 
 def train_batched(
@@ -74,149 +133,13 @@ def train_batched(
     eval_at_start: bool = False,
     on_leave: Leave | None = None,
 ) -> list[TrainResult]:
-    """Train every member from scratch; one ``Hooks`` per member (``eval_at_start``, a
-    stop during an evaluation: as ``training.loop.train``). Returns a result a member.
-
-    A stop asked by any member's hooks stops them all, unless ``on_leave`` is given: then
-    members whose hooks ask to stop while others do not leave the batch at the next step
-    (``on_leave(i, result)``, the result stopped at that step) and the rest go on; when
-    every member left asks to stop, they all stop."""
+    """Train every member from scratch; one ``Hooks`` per member (``eval_at_start``, stop
+    requests and ``on_leave``: as ``body.run``). Returns a result a member."""
     assert supports(cfgs) and len(hooks) == len(cfgs)
-    M = len(cfgs)
-    t0 = time.perf_counter()
-    generators = [torch.Generator().manual_seed(c.train.seed) for c in cfgs if c.train]
-    models = [MLP(c.model, g) for c, g in zip(cfgs, generators, strict=True)]
-    net = BatchedMLP(models, device)
     ex = examples.to(device)
-    splits = Splits.of(ex, net.cfg.vocab_size)
-    member_cfgs = [c.train for c in cfgs if c.train]
+    splits = Splits.of(ex, cfgs[0].model.vocab_size)
     # Members share the schedule's shape (the evaluation interval too); each has its own
     # peak rate.
-    member_cfgs = [replace(c, eval_every=eval_interval(c, splits)) for c in member_cfgs]
-    t = member_cfgs[0]
-    n, B = ex.Xtr.shape[0], t.batch_size
-    live = list(range(M))  # the members still in the batch, in the order of its axis
-    stepper = BatchedFastSGD(net, B, [c.weight_decay for c in member_cfgs])
-    acc = torch.zeros(M, dtype=torch.float64, device=device)  # -(summed log-likelihoods)
-    count = 0
-    points: list[list[EvalPoint]] = [[] for _ in range(M)]
-    results: list[TrainResult | None] = [None] * M
-    lr_vec = torch.zeros(M, 1, 1, device=device)
-    on_cpu = device.type == "cpu"
-    ix_cpu = ix_dev = torch.zeros(0)
-    ix_rows: list[torch.Tensor] = []
-
-    def buffers() -> None:
-        # The minibatch indices are drawn on the CPU, from each member's own generator, in
-        # the solo loop's order (one draw per member and step) straight into one buffer.
-        nonlocal ix_cpu, ix_dev, ix_rows
-        ix_cpu = torch.zeros(len(live), B, dtype=torch.long)
-        ix_rows = list(ix_cpu)
-        ix_dev = ix_cpu if on_cpu else torch.zeros(len(live), B, dtype=torch.long, device=device)
-
-    buffers()
-    schedules = [schedule(c) for c in member_cfgs]
-    shown = t0  # when progress was last reported
-
-    def elapsed() -> float:
-        return time.perf_counter() - t0
-
-    def snapshot(p: int, step: int, loss_sum: float, n_losses: int) -> TrainState:
-        """The state of the member at position ``p`` of the batch."""
-        return TrainState(
-            step=step,
-            model=net.member_state(p),
-            optimizer={},
-            rng=generators[live[p]].get_state(),
-            batch_loss_sum=loss_sum,
-            batch_loss_count=n_losses,
-            elapsed_s=elapsed(),
-        )
-
-    def should_stop() -> bool:
-        return any(hooks[i].should_stop() for i in live)
-
-    def evaluate(step: int, lrs: Sequence[float], sums: Sequence[float] | None) -> None:
-        final = step == t.steps
-        tr, dv = splits.losses(net.evaluate, hooks[live[0]], should_stop, final)
-        sampled = not final and splits.costly
-        for p, i in enumerate(live):
-            batch_loss = sums[p] / count if sums is not None and count else None
-            point = EvalPoint(step, elapsed(), lrs[p], batch_loss, tr[p], dv[p], sampled)
-            points[i].append(point)
-            hooks[i].on_eval(point)
-
-    def stopped(step: int, sums: Sequence[float]) -> list[TrainResult]:
-        for p, i in enumerate(live):
-            results[i] = TrainResult(snapshot(p, step, sums[p], count), True, points=points[i])
-        return [r for r in results if r is not None]
-
-    def leave(step: int, going: list[int]) -> None:
-        """The members at positions ``going`` leave; the batch shrinks to the others."""
-        nonlocal acc, live, stepper
-        assert on_leave is not None
-        sums = acc.tolist()
-        for p in going:
-            i = live[p]
-            result = TrainResult(snapshot(p, step, sums[p], count), True, points=points[i])
-            results[i] = result
-            on_leave(i, result)
-        kept = [p for p in range(len(live)) if p not in going]
-        net.keep(kept)
-        live = [live[p] for p in kept]
-        acc = acc[kept].contiguous()
-        stepper = BatchedFastSGD(net, B, [member_cfgs[i].weight_decay for i in live])
-        buffers()  # (the rates' tensor is made again at the next step: fewer members)
-
-    if eval_at_start:
-        try:
-            evaluate(0, [lr_at(c, 0) for c in member_cfgs], None)
-        except Interrupted:
-            return stopped(0, [0.0] * M)
-    lrs: tuple[float, ...] = ()
-    for ticks in zip(*schedules, strict=True):
-        tick = ticks[0]
-        if should_stop():
-            going = [p for p, i in enumerate(live) if hooks[i].should_stop()]
-            if on_leave is None or len(going) == len(live):
-                return stopped(tick.step, acc.tolist())
-            leave(tick.step, going)
-        if tuple(ticks[i].lr for i in live) != lrs:  # a new tensor when the rates change
-            lrs = tuple(ticks[i].lr for i in live)
-            lr_vec = torch.tensor(lrs, device=device).view(len(live), 1, 1)
-        for i, row in zip(live, ix_rows, strict=True):
-            draw(generators[i], n, B, out=row)
-        if not on_cpu:
-            ix_dev.copy_(ix_cpu)
-        loglik = stepper.step_ix(ex.Xtr, ex.Ytr, ix_dev, lr_vec)
-        acc.sub_(loglik, alpha=1.0 / B)
-        count += 1
-        done = tick.done
-        now = time.perf_counter()
-        if tick.progress or now - shown >= PROGRESS_S:
-            shown = now
-            last = (loglik / -B).tolist()
-            for p, i in enumerate(live):
-                hooks[i].on_progress(done, last[p], elapsed())
-        if tick.evaluate:
-            sums = acc.tolist()
-            acc.zero_()
-            try:
-                evaluate(done, lrs, sums)
-            except Interrupted:
-                return stopped(done, sums)
-            count = 0
-        if tick.checkpoint:
-            sums = acc.tolist()
-            for p, i in enumerate(live):
-                hooks[i].on_checkpoint(snapshot(p, done, sums[p], count))
-    sums = acc.tolist()
-    for p, i in enumerate(live):
-        results[i] = TrainResult(
-            snapshot(p, t.steps, sums[p], count),
-            stopped=False,
-            train_loss=points[i][-1].train_loss if points[i] else None,
-            dev_loss=points[i][-1].dev_loss if points[i] else None,
-            points=points[i],
-        )
-    return [r for r in results if r is not None]
+    ts = [replace(c.train, eval_every=eval_interval(c.train, splits)) for c in cfgs if c.train]
+    engine = Batched(cfgs, ts, ex, device)
+    return body.run(engine, ts, splits, hooks, eval_at_start=eval_at_start, on_leave=on_leave)

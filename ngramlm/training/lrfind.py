@@ -21,7 +21,8 @@ import torch
 from ngramlm.config import RunConfig
 from ngramlm.errors import InputError
 from ngramlm.training.ema import ema
-from ngramlm.training.loop import AutogradStep, Examples, build, draw
+from ngramlm.training.loop import AutogradStep, Examples, build
+from ngramlm.training.schedule import draw
 
 DIVERGED = 4.0  # stop reading the curve once the smoothed loss is 4x its best
 

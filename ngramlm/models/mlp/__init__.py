@@ -1,6 +1,7 @@
 """The MLP family (Bengio et al. 2003, makemore part 2): its config and presets
 (``config``), the network (``network``), its hand-written SGD step (``fast``, makemore
-part 4) and the family interface (``family``). Importing the package imports no torch:
+part 4), the same step for M MLPs as one batched model (``batched``) and the family
+interface (``family``). Importing the package imports no torch:
 ``MLP`` comes from ``network`` on first use."""
 
 from __future__ import annotations

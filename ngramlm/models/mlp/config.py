@@ -47,7 +47,7 @@ class MLPConfig:
     @property
     def plain(self) -> bool:
         """No normalisation, dropout, direct connections or tied output: the hand-written
-        steps (``models.mlp.fast``, ``training.batched``) compute exactly this model."""
+        steps (``models.mlp.fast``, ``models.mlp.batched``) compute exactly this model."""
         return (
             self.norm == "none"
             and self.dropout == 0

@@ -1,9 +1,10 @@
-"""The MLP family's interface: validation, presets, the hand-written step it offers the
-loop (``fast``) and its description for reports."""
+"""The MLP family's interface: validation, presets, the hand-written steps it offers the
+loop (``fast``) and the batched engine (``batched``) and its description for reports."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from ngramlm.config import (
     MAX_BLOCK_SIZE,
@@ -17,7 +18,7 @@ from ngramlm.config import (
     positive_int,
 )
 from ngramlm.errors import InputError
-from ngramlm.models.base import Description, NeuralFamily
+from ngramlm.models.base import BatchedStepper, Description, NeuralFamily
 from ngramlm.models.mlp.config import INITS, NORMS, PRESETS, MLPConfig
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
     from ngramlm.models.mlp.network import MLP
 
-# The network and its hand-written step (torch) are imported when a model is built or
+# The network and its hand-written steps (torch) are imported when a model is built or
 # stepped: the registry, validation and reports need only the config.
 
 
@@ -79,6 +80,16 @@ class MLPFamily(NeuralFamily):
         from ngramlm.models.mlp import fast
 
         return cfg.train is not None and fast.supports(cfg.model, cfg.train)
+
+    def batched_stepper(
+        self, models: Sequence[torch.nn.Module], device: torch.device, train: Sequence[TrainConfig]
+    ) -> BatchedStepper:
+        from ngramlm.models.mlp.batched import Group
+        from ngramlm.models.mlp.network import MLP
+
+        assert all(isinstance(m, MLP) for m in models)
+        wd = [t.weight_decay for t in train]
+        return Group(cast("list[MLP]", list(models)), device, train[0].batch_size, wd)
 
     def search_space(self, unit: str) -> tuple[str | None, dict[str, str]]:
         # Around the hand-found recipes (the "best" preset on names, "words" on a word

@@ -42,7 +42,7 @@ from ngramlm.models.mlp.network import MLP, MLPConfig
 from ngramlm.models.output import chunked
 
 # tanh's backward written into a buffer: d loss / d pre-activation = (1 - h**2) * dh.
-# Shared with ngramlm.training.batched, as is ``below_autograd``.
+# Shared with the batched step (``models.mlp.batched``), as is ``below_autograd``.
 tanh_backward = torch.ops.aten.tanh_backward.grad_input
 
 # No tensor in a step takes part in autograd, so the dispatcher's autograd and

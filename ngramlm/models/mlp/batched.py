@@ -1,4 +1,7 @@
-"""One step of a batched model, written out by hand.
+"""The MLP as a batched model: M plain MLPs of one shape stacked along a member axis
+(``BatchedMLP``), its step written out by hand (``BatchedFastSGD``), and the two as the
+family offers them to the batched engine (``Group``, ``MLPFamily.batched_stepper``), so
+that ``ngramlm.training.batched`` never names the MLP.
 
 The step is ``BatchedFastSGD``: ``ngramlm.models.mlp.fast``'s hand-written forward, backward and SGD
 update (the gradients of makemore part 4, "becoming a backprop ninja") with a member axis
@@ -29,8 +32,8 @@ import torch
 import torch.nn.functional as F
 
 from ngramlm.evaluation import EvalSet, OnChunk, nll_sums
-from ngramlm.models.mlp import MLP
 from ngramlm.models.mlp.fast import below_autograd, tanh_backward
+from ngramlm.models.mlp.network import MLP
 
 
 class BatchedMLP:
@@ -232,6 +235,9 @@ class BatchedFastSGD:
                 out[m][name].copy_(g[m].reshape(out[m][name].shape))
         return -self.loglik / self.B, out
 
+    # ``_forward`` and ``_backward`` are ``FastSGD``'s with a member axis (bmm for mm), kept
+    # twins: one body over both would add a view or a branch to every operation of a step
+    # whose tiny tensors make per-operation overhead the cost.
     def _forward(self) -> None:
         """Activations into the buffers, ``softmax - onehot`` into ``dlogits``, and the
         minibatch log-likelihoods into ``loglik``."""
@@ -293,3 +299,35 @@ class BatchedFastSGD:
         else:
             gflat = grads["C"].view(-1, net.cfg.n_embd)
             gflat.index_put_((self.idx_flat,), self.demb, accumulate=True)
+
+
+class Group:
+    """A ``BatchedMLP`` and its ``BatchedFastSGD`` as the batched engine asks for them
+    (``ngramlm.models.base.BatchedStepper``); the step is built again when members leave."""
+
+    def __init__(
+        self,
+        models: Sequence[MLP],
+        device: torch.device,
+        batch_size: int,
+        weight_decay: Sequence[float],
+    ) -> None:
+        self.net = BatchedMLP(models, device)
+        self.batch_size, self.weight_decay = batch_size, list(weight_decay)
+        self.stepper = BatchedFastSGD(self.net, batch_size, self.weight_decay)
+
+    def step_ix(
+        self, X: torch.Tensor, Y: torch.Tensor, ix: torch.Tensor, lr: torch.Tensor
+    ) -> torch.Tensor:
+        return self.stepper.step_ix(X, Y, ix, lr)
+
+    def keep(self, members: Sequence[int]) -> None:
+        self.net.keep(members)
+        self.weight_decay = [self.weight_decay[p] for p in members]
+        self.stepper = BatchedFastSGD(self.net, self.batch_size, self.weight_decay)
+
+    def member_state(self, p: int) -> dict[str, torch.Tensor]:
+        return self.net.member_state(p)
+
+    def evaluate(self, es: EvalSet, on_chunk: OnChunk | None = None) -> list[float]:
+        return self.net.evaluate(es, on_chunk)
