@@ -5,14 +5,20 @@ files are read. Real SQLite files and the real PostgreSQL server; no mocks."""
 from __future__ import annotations
 
 import json
+import math
+import re
 import shutil
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
 
+from ngramlm.errors import InputError
+from ngramlm.store import Store
+from ngramlm.store.records import MetricRecord
 from ngramlm.store.schema import alembic_config
 
 from .conftest import count_rows
@@ -125,3 +131,126 @@ def downgrade(url: str, rev: str) -> None:
     with engine.begin() as conn:
         command.downgrade(alembic_config(conn), rev)
     engine.dispose()
+
+
+# --- 2. no false number ever recorded ----------------------------------------------------
+
+BAD_LOSSES = [-3.0e298, -1e-9, math.inf, -math.inf, math.nan]
+
+
+def _trained(cli, url: str, words: Path) -> int:
+    assert cli("--db", url, "prepare", words).code == 0
+    r = cli("--db", url, "train", "--dataset", words.stem, "--model", "bigram", "--json", "-q")
+    assert r.code == 0, r.err
+    return int(json.loads(r.out)["run"])
+
+
+@pytest.mark.parametrize("bad", BAD_LOSSES)
+def test_the_store_refuses_a_false_loss_naming_run_and_value(
+    cli, db_url: str, words_file: Path, bad: float
+) -> None:
+    run = _trained(cli, db_url, words_file)
+    shown = re.escape(f"{bad:.6g}")
+    with Store(db_url) as store:
+        before = (store.run(run), store.metrics(run))
+        point = MetricRecord(2, 0.1, 0.1, 2.5, 2.5, 2.5)
+        for field in ("batch_loss", "train_loss", "dev_loss"):
+            with pytest.raises(
+                InputError,
+                match=rf"run {run} at step 3: its {field.replace('_', ' ')} {shown} is not a loss",
+            ):
+                store.add_metrics(run, [point, replace(point, step=3, **{field: bad})], 3)
+        for field in ("train_loss", "dev_loss"):
+            losses = {"train_loss": 2.5, "dev_loss": 2.5, field: bad}
+            with pytest.raises(InputError, match=rf"run {run}: its .* {shown} is not a loss"):
+                store.finish_run(run, steps_done=3, train_seconds=1.0, checkpoint_sha256=None,
+                                 **losses)  # fmt: skip
+        with pytest.raises(InputError, match=rf"run {run}: its test loss {shown} is not a loss"):
+            store.finalize_with_test_words(run, host="h", evaluate=lambda *_: (bad, 10))
+        assert (store.run(run), store.metrics(run)) == before  # nothing written
+        assert store.evaluation(run) is None
+
+
+def _raw_sql(url: str) -> list[tuple[str, str]]:
+    """A false loss written past the store, as plain SQL would."""
+    inf = "9e999" if url.startswith("sqlite") else "'Infinity'"
+    nan = "NULL" if url.startswith("sqlite") else "'NaN'"  # SQLite keeps NaN as NULL
+    values = "20, 'x', '2026-01-01 00:00:00', 'h'"
+    out = [
+        ("UPDATE runs SET dev_loss = -3e298", "runs"),
+        (f"UPDATE runs SET train_loss = {inf}", "runs"),
+        (
+            "INSERT INTO metrics (run_id, step, elapsed_s, lr, batch_loss) VALUES (1, 9, 0, 0, -1)",
+            "metrics",
+        ),
+        (f"UPDATE metrics SET dev_loss = {inf}", "metrics"),
+        (f"INSERT INTO evaluations ({COLUMNS}) VALUES (1, -2.95e298, {values})", "evaluations"),
+        (f"INSERT INTO evaluations ({COLUMNS}) VALUES (1, {inf}, {values})", "evaluations"),
+    ]
+    if nan != "NULL":
+        out += [(f"UPDATE runs SET dev_loss = {nan}", "runs"),
+                (f"UPDATE metrics SET batch_loss = {nan}", "metrics")]  # fmt: skip
+    return out
+
+
+def _refused_in_the_database(url: str) -> None:
+    engine = sa.create_engine(url)
+    for sql, table in _raw_sql(url):
+        with pytest.raises(sa.exc.DBAPIError, match=table), engine.begin() as conn:
+            conn.execute(sa.text(sql))
+    engine.dispose()
+
+
+def test_the_database_refuses_a_false_loss_from_plain_sql(
+    cli, db_url: str, words_file: Path
+) -> None:
+    run = _trained(cli, db_url, words_file)
+    assert run == 1
+    with Store(db_url) as store:
+        before = (store.run(run), store.metrics(run))
+    _refused_in_the_database(db_url)
+    with Store(db_url) as store:
+        assert (store.run(run), store.metrics(run)) == before
+        assert store.evaluation(run) is None
+
+
+def test_an_upgraded_store_refuses_a_false_loss(cli, tmp_path: Path) -> None:
+    """A store from before the rule (0003: no evaluation yet) gets it on `db upgrade`;
+    a false dev loss written before it stays, and finalize refuses that run."""
+    db = tmp_path / "store-0003.db"
+    shutil.copy(FIXTURES / db.name, db)
+    url = f"sqlite:///{db}"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("UPDATE runs SET dev_loss = -3.0e298")  # before: written as it came
+    conn.close()
+    assert cli("--db", url, "db", "upgrade").code == 0
+    _refused_in_the_database(url)
+    r = cli("--db", url, "finalize", "1")
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1, r.err
+    assert "run 1's dev loss -3e+298 is not a loss (finite and at least 0)" in r.err
+    assert "it is not finalized" in r.err
+    assert count_rows(url, "evaluations") == 0
+
+
+@pytest.mark.postgres
+def test_a_postgres_store_holding_a_false_loss_still_upgrades(
+    cli, pg_url: str, words_file: Path
+) -> None:
+    run = _trained(cli, pg_url, words_file)
+    downgrade(pg_url, "0009")
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:  # before the rule: written as it came
+        conn.execute(sa.text("UPDATE runs SET dev_loss = -3e298"))
+    assert cli("--db", pg_url, "db", "upgrade").code == 0
+    _refused_in_the_database(pg_url)
+    with engine.connect() as conn:  # the old row stays; its table's rule is not validated
+        assert conn.execute(sa.text("SELECT dev_loss FROM runs")).scalar() == -3e298
+        valid = dict(conn.execute(sa.text(
+            "SELECT conname, convalidated FROM pg_constraint WHERE conname LIKE 'ck_%_losses'"
+            " AND connamespace = current_schema()::regnamespace"
+        )).all())  # fmt: skip
+    engine.dispose()
+    assert valid == {"ck_runs_losses": False, "ck_metrics_losses": True,
+                     "ck_evaluations_losses": True}  # fmt: skip
+    r = cli("--db", pg_url, "finalize", str(run))
+    assert r.code == 2 and "dev loss -3e+298 is not a loss" in r.err, r.err
