@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -254,3 +255,51 @@ def test_a_postgres_store_holding_a_false_loss_still_upgrades(
                      "ck_evaluations_losses": True}  # fmt: skip
     r = cli("--db", pg_url, "finalize", str(run))
     assert r.code == 2 and "dev loss -3e+298 is not a loss" in r.err, r.err
+
+
+# --- 3. an ARPA file must be a model -------------------------------------------------------
+
+
+def test_kenlm_round_trip_still_imports(cli, sqlite_url: str, tmp_path: Path) -> None:
+    """ngramlm's modified Kneser-Ney of order 5 on the names, exported: KenLM reads and
+    scores it, and it imports back (every context checked: a character model) with the
+    same dev loss."""
+    kenlm = pytest.importorskip("kenlm")
+    assert cli("--db", sqlite_url, "prepare").code == 0  # the bundled names
+    r = cli("--db", sqlite_url, "train", "--dataset", "names", "--model", "modified-kn",
+            "--order", "5", "--json", "-q")  # fmt: skip
+    assert r.code == 0, r.err
+    run = json.loads(r.out)
+    path = tmp_path / "names5.arpa"
+    assert cli("--db", sqlite_url, "export", str(run["run"]), "--arpa", path).code == 0
+    assert -30 < kenlm.Model(str(path)).score("e m m a", bos=True, eos=True) < 0
+    r = cli("--db", sqlite_url, "import", path, "--dataset", "names", "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["dev_loss"] == pytest.approx(run["dev_loss"], rel=1e-12)
+
+
+def test_a_large_vocabulary_is_sampled_and_a_forged_back_off_still_found() -> None:
+    """Words: contexts x vocabulary past the budget, so a seeded sample plus each order's
+    largest back-off weights is checked; one context's weight raised is refused by name."""
+    import random
+
+    from ngramlm.data import Vocab, build_examples, token_counts
+    from ngramlm.models import ngram
+    from ngramlm.models.ngram import arpa_check
+
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(3000)]
+    lines = [" ".join(rng.choices(words, k=rng.randint(3, 12))) for _ in range(6000)]
+    vocab = Vocab.from_counts(token_counts(lines, "word"), 1)
+    cfg = ngram.ModifiedKneserNeyConfig(vocab_size=vocab.size, order=3)
+    model = ngram.fit(cfg, *build_examples(lines, vocab, 2))
+    tables = ngram.arpa_tables_of(model, vocab.itos)
+    assert sum(g.shape[0] for g in tables.grams[:-1]) * tables.V > arpa_check.BUDGET
+    arpa_check.check(tables, ngram.BackoffModel(tables), "words.arpa")  # a model: passes
+    bo = tables.bo[1].copy()
+    i = int(np.flatnonzero(tables.grams[1][:, 0] != tables.V)[1234])
+    bo[i] += 1.0  # ten times the weight: the context's probabilities sum past 1
+    forged = replace(tables, bo=(tables.bo[0], bo, tables.bo[2]))
+    context = " ".join(tables.words[t] for t in tables.grams[1][i])
+    with pytest.raises(InputError, match=rf"after '{context}' sum to \d"):
+        arpa_check.check(forged, ngram.BackoffModel(forged), "words.arpa")

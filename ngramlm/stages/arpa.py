@@ -20,7 +20,7 @@ from ngramlm import checkpoint
 from ngramlm.config import RunConfig
 from ngramlm.data import Vocab
 from ngramlm.errors import InputError, NotFoundError
-from ngramlm.models.ngram import ArpaConfig, BackoffModel, arpa_tables_of
+from ngramlm.models.ngram import ArpaConfig, BackoffModel, arpa_check, arpa_tables_of
 from ngramlm.models.ngram import arpa as arpa_format
 from ngramlm.stages.hooks import check_space, load_examples, with_retries
 from ngramlm.stages.plan import Plan
@@ -75,6 +75,7 @@ def import_arpa(store: Store, path: Path, dataset: str, name: str | None = None)
         )
     t0 = time.perf_counter()
     model = BackoffModel(tables)
+    arpa_check.check(tables, model, path.name)  # a model, its numbers probabilities
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     cfg = RunConfig(ArpaConfig(vocab.size, tables.order, path.name, sha))
     ex = load_examples(store, ds, tables.order - 1)

@@ -54,10 +54,10 @@ def check_finalizable(run: RunRecord) -> None:
             f"run {run.id} is {run.status}; only finished runs are finalized: resume it with "
             f"`ngramlm train --resume {run.id}`, then finalize it"
         )
-    dev = run.dev_loss
-    if dev is None or not (math.isfinite(dev) and dev >= 0):
+    dev = run.dev_loss  # None: not measured (a resume that had no step left to train)
+    if dev is not None and not (math.isfinite(dev) and dev >= 0):
         raise InputError(
-            f"run {run.id}'s dev loss {'none' if dev is None else f'{dev:.6g}'} is not a loss "
+            f"run {run.id}'s dev loss {dev:.6g} is not a loss "
             "(finite and at least 0), so its test loss would be false and recorded forever; "
             "it is not finalized: retrain it, or import a model whose probabilities sum to 1"
         )
