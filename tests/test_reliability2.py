@@ -22,6 +22,7 @@ from ngramlm.store import Store
 from ngramlm.store.records import MetricRecord
 from ngramlm.store.schema import alembic_config
 
+from . import hostile_cases as hc
 from .conftest import count_rows
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -258,6 +259,18 @@ def test_a_postgres_store_holding_a_false_loss_still_upgrades(
 
 
 # --- 3. an ARPA file must be a model -------------------------------------------------------
+
+
+def test_the_hostile_files_base_model_imports(cli, sqlite_url: str, tmp_path: Path) -> None:
+    """The hostile ARPA cases (tests/hostile_cases.py) are one number away from a model
+    that imports: the check refuses what is false, not what is unusual."""
+    hc.write_inputs(tmp_path)
+    good = tmp_path / "good.arpa"
+    good.write_text(hc._MODEL.replace("BACKOFF", "0").replace("LOGP", "-0.30103"))
+    assert cli("--db", sqlite_url, "prepare", tmp_path / "tiny.txt").code == 0
+    r = cli("--db", sqlite_url, "import", good, "--dataset", "tiny", "--json")
+    assert r.code == 0, r.err
+    assert 0 < json.loads(r.out)["dev_loss"] < 3
 
 
 def test_kenlm_round_trip_still_imports(cli, sqlite_url: str, tmp_path: Path) -> None:

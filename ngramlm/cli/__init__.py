@@ -7,6 +7,7 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from ngramlm import __version__
 from ngramlm.cli import (
@@ -82,7 +83,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rv = app(args=argv, prog_name="ngramlm", standalone_mode=False)
     except NgramlmError as err:
-        err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True
+        )
         sys.exit(err.exit_code)
     except Exception as err:
         # Typer's (vendored) click exceptions: usage errors know how to show themselves,

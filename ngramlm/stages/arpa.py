@@ -19,6 +19,7 @@ from pathlib import Path
 from ngramlm import checkpoint
 from ngramlm.config import RunConfig
 from ngramlm.data import Vocab
+from ngramlm.data.text import regular_file
 from ngramlm.errors import InputError, NotFoundError
 from ngramlm.models.ngram import ArpaConfig, BackoffModel, arpa_check, arpa_tables_of
 from ngramlm.models.ngram import arpa as arpa_format
@@ -65,8 +66,7 @@ def import_arpa(store: Store, path: Path, dataset: str, name: str | None = None)
     tables; every check happens before the run is written."""
     ds = resolve_dataset(store, dataset)
     vocab = Vocab(ds.vocab, ds.unit)
-    if not path.is_file():
-        raise InputError(f"no ARPA file at {path}; give the path of a .arpa file")
+    regular_file(path, "an ARPA file (.arpa)")  # a file, not a device, FIFO or folder
     tables = arpa_format.read(path, arpa_format.arpa_words(vocab.itos), ds.name)
     if tables.order < 2:
         raise InputError(
