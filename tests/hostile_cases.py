@@ -80,6 +80,7 @@ CASES: list[Case] = [
     Case(("prepare", "fifo.txt"), 2, "none"),  # a named pipe: reading waits for a writer
     Case(("prepare", "corpus"), 2, "none"),  # a directory
     Case(("train", "--dataset", "[/]"), 2),  # a name that is Rich markup, shown as text
+    Case(("train", "--x[/]"), 2),  # an unknown option that is Rich markup, shown as text
     # --- ARPA files: read as a format, but no model (their losses would be false) --------
     Case(("import", "/dev/zero", "--dataset", "tiny"), 2),
     Case(("import", "backoff-1e300.arpa", "--dataset", "tiny"), 2),

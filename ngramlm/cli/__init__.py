@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
         if hasattr(err, "exit_code") and hasattr(err, "format_message"):
             where = ctx.command_path if ctx is not None else "ngramlm"
             err_console.print(
-                f"[bold red]error:[/] {err.format_message()} (see `{where} --help`)",
+                f"[bold red]error:[/] {escape(err.format_message())} (see `{where} --help`)",
                 highlight=False,
                 soft_wrap=True,
             )
