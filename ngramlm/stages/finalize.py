@@ -2,8 +2,10 @@
 
 ``finalize`` evaluates a finished run's final checkpoint on the test split once per run,
 ever. The store records the result under the run's lock, and the database refuses to
-update or delete it. Choosing a model by its test loss leaks the test set into the
-choice, so finalizing a sweep run that is not the sweep's best on dev needs ``yes``.
+update, delete, replace or truncate it. A run whose dev loss is negative or not finite
+(a model that is no model) is refused: its test loss would be false forever. Choosing a
+model by its test loss leaks the test set into the choice, so finalizing a sweep run
+that is not the sweep's best on dev needs ``yes``.
 """
 
 from __future__ import annotations
