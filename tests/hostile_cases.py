@@ -74,6 +74,19 @@ CASES: list[Case] = [
     Case(("prepare", "reserved.txt", "--unit", "word"), 2, "none"),
     Case(("prepare", "missing.txt"), 2, "none"),
     Case(("prepare", "binary.txt"), 2, "none"),
+    Case(("prepare", "names [draft].txt", "--name", "draft"), 2, "none"),  # missing: named whole
+    Case(("prepare", "/dev/zero"), 2, "none"),  # read without end (its size reads 0)
+    Case(("prepare", "urandom.txt"), 2, "none"),  # a link to /dev/urandom
+    Case(("prepare", "fifo.txt"), 2, "none"),  # a named pipe: reading waits for a writer
+    Case(("prepare", "corpus"), 2, "none"),  # a directory
+    Case(("train", "--dataset", "[/]"), 2),  # a name that is Rich markup, shown as text
+    Case(("train", "--x[/]"), 2),  # an unknown option that is Rich markup, shown as text
+    # --- ARPA files: read as a format, but no model (their losses would be false) --------
+    Case(("import", "/dev/zero", "--dataset", "tiny"), 2),
+    Case(("import", "backoff-1e300.arpa", "--dataset", "tiny"), 2),
+    Case(("import", "backoff-3.arpa", "--dataset", "tiny"), 2),
+    Case(("import", "unigrams-zero.arpa", "--dataset", "tiny"), 2),
+    Case(("import", "minus-inf.arpa", "--dataset", "tiny"), 2),
     # --- store URLs: the password is never shown ---------------------------------------
     Case(("--db", f"postgresql://admin:{SECRET}@127.0.0.1:abc/x", "report"), 2, "none"),
     Case(("--db", f"postgresql://admin:{SECRET}@127.0.0.1:99999/x", "report"), 2, "none"),
@@ -145,6 +158,30 @@ def write_inputs(d: Path) -> None:
     (d / "sents.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (d / "reserved.txt").write_text("the cat sat\nthe dog ran </s> a cat sat\n", encoding="utf-8")
     (d / "binary.txt").write_bytes(b"abc\n\x00\x01\x02\n")
+    if not (d / "urandom.txt").is_symlink():
+        (d / "urandom.txt").symlink_to("/dev/urandom")
+    if not (d / "fifo.txt").exists():
+        os.mkfifo(d / "fifo.txt")
+    (d / "corpus").mkdir(exist_ok=True)
+    for name, text in ARPA.items():
+        (d / name).write_text(text, encoding="utf-8")
+
+
+# A normalised bigram model over tiny's tokens (</s> and a-j, each 1/11; after <s>: a 0.5,
+# the rest backed off with weight 0.55), and three files that read as ARPA but are no model.
+_UNIGRAMS = "".join(f"-1.0413927\t{w}\n" for w in ("</s>", *"bcdefghij"))
+_MODEL = (
+    "\\data\\\nngram 1=12\nngram 2=1\n\n\\1-grams:\n" + _UNIGRAMS
+    + "-1.0413927\ta\tBACKOFF\n-99\t<s>\t-0.2596373\n\n\\2-grams:\nLOGP\t<s> a\n\n\\end\\\n"
+)  # fmt: skip
+ARPA = {
+    "backoff-1e300.arpa": _MODEL.replace("BACKOFF", "1e300").replace("LOGP", "-0.30103"),
+    "backoff-3.arpa": _MODEL.replace("BACKOFF", "3").replace("LOGP", "-0.30103"),
+    "unigrams-zero.arpa": _MODEL.replace("-1.0413927", "0")
+    .replace("BACKOFF", "0")
+    .replace("LOGP", "-0.30103"),
+    "minus-inf.arpa": _MODEL.replace("BACKOFF", "0").replace("LOGP", "-inf"),
+}
 
 
 def set_up(setup: str, d: Path, url: str) -> None:

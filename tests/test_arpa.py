@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -176,20 +177,23 @@ def test_python_api_exports_and_imports(prepared: str, tmp_path: Path) -> None:
         assert back.dev_loss == pytest.approx(run.dev_loss, rel=1e-12)
 
 
+# A normalised bigram model over a, b and </s>: P(</s>, a, b) = (0.3, 0.3, 0.4); after
+# <s>: a 0.5, the rest backed off (weight 5/7); after a: b 0.35, </s> 0.5, a backed off
+# (weight 0.5); after b: the 1-grams.
 GOOD = """\\data\\
 ngram 1=4
 ngram 2=3
 
 \\1-grams:
--0.5\t</s>
--99\t<s>\t-0.3
--0.6\ta\t-0.2
--0.7\tb
+-0.5228787\t</s>
+-99\t<s>\t-0.146128
+-0.5228787\ta\t-0.30103
+-0.39794\tb
 
 \\2-grams:
--0.1\t<s> a
--0.2\ta b
--0.3\ta </s>
+-0.30103\t<s> a
+-0.455932\ta b
+-0.30103\ta </s>
 
 \\end\\
 """
@@ -206,8 +210,11 @@ def test_a_good_small_file_imports(cli, sqlite_url: str, tmp_path: Path) -> None
     assert json.loads(r.out)["config"]["model"]["order"] == 2
 
 
+UNIGRAM = r"(?m)^-0\.\d+\t(</s>|a|b)(?=\t|$)"  # a 1-gram's log10 P (<s> is -99)
+
+
 def no_b(text: str) -> str:
-    return text.replace("-0.7\tb\n", "").replace("ngram 1=4", "ngram 1=3")
+    return text.replace("-0.39794\tb\n", "").replace("ngram 1=4", "ngram 1=3")
 
 
 @pytest.mark.parametrize(
@@ -215,12 +222,17 @@ def no_b(text: str) -> str:
     [
         (lambda t: t[: t.index("\\2-grams:")] + "\\end\\\n", "section is missing"),
         (lambda t: t.replace("ngram 2=3", "ngram 2=4"), "header says ngram 2=4"),
-        (lambda t: t.replace("-0.2\ta b", "0.2\ta b"), "is above 0"),
-        (lambda t: no_b(t).replace("-0.2\ta b", "-0.2\tb a"), "'b a' has no 1-gram 'b'"),
-        (lambda t: t.replace("-0.3\ta </s>", "-0.3\tb c"), "not in dataset ab's vocabulary"),
-        (lambda t: no_b(t).replace("-0.2\ta b", "-0.2\ta a"), "token 'b' has no 1-gram"),
+        (lambda t: t.replace("-0.455932\ta b", "0.455932\ta b"), "is above 0"),
+        (lambda t: no_b(t).replace("-0.455932\ta b", "-0.455932\tb a"), "'b a' has no 1-gram 'b'"),
+        (lambda t: t.replace("-0.30103\ta </s>", "-0.3\tb c"), "not in dataset ab's vocabulary"),
+        (lambda t: no_b(t).replace("-0.455932\ta b", "-0.455932\ta a"), "token 'b' has no 1-gram"),
         (lambda t: t.replace("\\data\\", "data"), "no \\data\\ section"),
         (lambda t: t.replace("\\end\\", ""), "expected \\end\\"),
+        # read as a format, but no model (issue 29): losses false, or infinite
+        (lambda t: t.replace("\ta\t-0.30103", "\ta\t1e300"), "back-off weight 10^1e+300"),
+        (lambda t: t.replace("\ta\t-0.30103", "\ta\t2"), "after 'a' sum to 30.85"),
+        (lambda t: re.sub(UNIGRAM, r"0\t\1", t), "1-grams' probabilities sum to 3, not 1"),
+        (lambda t: t.replace("-0.455932\ta b", "-inf\ta b"), "'a b' has log10 probability -inf"),
     ],
 )  # fmt: skip
 def test_bad_arpa_files_are_refused_and_nothing_is_written(
@@ -240,7 +252,7 @@ def test_bad_arpa_files_are_refused_and_nothing_is_written(
 
 def test_context_absent_names_the_ngram(tmp_path: Path) -> None:
     path = tmp_path / "bad.arpa"
-    path.write_text(no_b(GOOD).replace("-0.1\t<s> a", "-0.1\tb a"))
+    path.write_text(no_b(GOOD).replace("-0.30103\t<s> a", "-0.30103\tb a"))
     words = arpa.arpa_words({0: ".", 1: "a", 2: "b"})
     with pytest.raises(InputError, match="2-gram 'b a' has no 1-gram 'b'"):
         arpa.read(path, words, "ab")

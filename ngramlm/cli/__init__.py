@@ -7,6 +7,7 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from ngramlm.cli import (
     db,
@@ -82,7 +83,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rv = app(args=argv, prog_name="ngramlm", standalone_mode=False)
     except NgramlmError as err:
-        err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True
+        )
         sys.exit(err.exit_code)
     except Exception as err:
         # Typer's (vendored) click exceptions: usage errors know how to show themselves,
@@ -99,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
         if hasattr(err, "exit_code") and hasattr(err, "format_message"):
             where = ctx.command_path if ctx is not None else "ngramlm"
             err_console.print(
-                f"[bold red]error:[/] {err.format_message()} (see `{where} --help`)",
+                f"[bold red]error:[/] {escape(err.format_message())} (see `{where} --help`)",
                 highlight=False,
                 soft_wrap=True,
             )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import stat
 import unicodedata
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -33,21 +35,53 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc
 # --- reading a word list or a corpus --------------------------------------------------
 
 
-def _read_bytes(path: Path, what: str) -> bytes:
-    if not path.exists():
-        raise InputError(f"{path}: no such file; give the path of {what}")
-    if path.is_dir():
-        raise InputError(f"{path} is a directory; give the path of a file: {what}")
+def regular_file(path: Path, what: str) -> int:
+    """The size of ``path``, a regular file (or a link to one). Anything else is refused
+    before a byte is read: a missing path, a directory, a device (``/dev/zero`` has no
+    end, and its size reads 0), a FIFO or a socket (reading would wait for a writer)."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise InputError(
-                f"{path} is {size / 1024**2:.0f} MiB; files over "
-                f"{MAX_FILE_BYTES // 1024**2} MiB are refused, split or trim it"
-            )
-        return path.read_bytes()
+        st = path.stat()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file; give the path of {what}") from None
     except OSError as exc:
-        raise InputError(f"{path}: cannot read it ({exc.strerror}); check its permissions") from exc
+        raise _unreadable(path, exc) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"{path} is a directory; give the path of a file: {what}")
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((k for test, k in _KINDS if test(st.st_mode)), "not a file")
+        link = f" (a link to {os.path.realpath(path)})" if path.is_symlink() else ""
+        raise InputError(
+            f"{path}{link} is {kind}, not a regular file; only files are read: give the path "
+            f"of {what}"
+        )
+    return st.st_size
+
+
+def _unreadable(path: Path, exc: OSError) -> InputError:
+    return InputError(f"{path}: cannot read it ({exc.strerror}); check its permissions")
+
+
+_KINDS = (
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _read_bytes(path: Path, what: str) -> bytes:
+    size = regular_file(path, what)
+    too_big = f"files over {MAX_FILE_BYTES // 1024**2} MiB are refused, split or trim it"
+    if size > MAX_FILE_BYTES:
+        raise InputError(f"{path} is {size / 1024**2:.0f} MiB; {too_big}")
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)  # bounded, whatever its size said
+    except OSError as exc:
+        raise _unreadable(path, exc) from exc
+    if len(raw) > MAX_FILE_BYTES:
+        raise InputError(f"{path} holds more than {MAX_FILE_BYTES // 1024**2} MiB; {too_big}")
+    return raw
 
 
 def read_words(path: Path) -> list[str]:

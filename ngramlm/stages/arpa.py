@@ -18,8 +18,9 @@ from pathlib import Path
 
 from ngramlm import checkpoint
 from ngramlm.config import RunConfig
+from ngramlm.data.text import regular_file
 from ngramlm.errors import InputError, NotFoundError
-from ngramlm.models.ngram import ArpaConfig, BackoffModel, arpa_tables_of
+from ngramlm.models.ngram import ArpaConfig, BackoffModel, arpa_check, arpa_tables_of
 from ngramlm.models.ngram import arpa as arpa_format
 from ngramlm.stages.counted import record_counted
 from ngramlm.stages.hooks import check_space, load_examples
@@ -66,8 +67,7 @@ def import_arpa(store: Store, path: Path, dataset: str, name: str | None = None)
     tables; every check happens before the run is written."""
     ds = resolve_dataset(store, dataset)
     vocab = ds.vocab
-    if not path.is_file():
-        raise InputError(f"no ARPA file at {path}; give the path of a .arpa file")
+    regular_file(path, "an ARPA file (.arpa)")  # a file, not a device, FIFO or folder
     tables = arpa_format.read(path, arpa_format.arpa_words(vocab.itos), ds.name)
     if tables.order < 2:
         raise InputError(
@@ -76,6 +76,7 @@ def import_arpa(store: Store, path: Path, dataset: str, name: str | None = None)
         )
     t0 = time.perf_counter()
     model = BackoffModel(tables)
+    arpa_check.check(tables, model, path.name)  # a model, its numbers probabilities
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     cfg = RunConfig(ArpaConfig(vocab.size, tables.order, path.name, sha))
     ex = load_examples(store, ds, tables.order - 1)

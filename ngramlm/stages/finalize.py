@@ -2,13 +2,16 @@
 
 ``finalize`` evaluates a finished run's final checkpoint on the test split once per run,
 ever. The store records the result under the run's lock, and the database refuses to
-update or delete it. Choosing a model by its test loss leaks the test set into the
-choice, so finalizing a sweep run that is not the sweep's best on dev needs ``yes``.
+update, delete, replace or truncate it. A run whose dev loss is negative or not finite
+(a model that is no model) is refused: its test loss would be false forever. Choosing a
+model by its test loss leaks the test set into the choice, so finalizing a sweep run
+that is not the sweep's best on dev needs ``yes``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import socket
 from dataclasses import dataclass
 
@@ -52,6 +55,13 @@ def check_finalizable(run: RunRecord) -> None:
         raise InputError(
             f"run {run.id} is {run.status}; only finished runs are finalized: resume it with "
             f"`ngramlm train --resume {run.id}`, then finalize it"
+        )
+    dev = run.dev_loss  # None: not measured (a resume that had no step left to train)
+    if dev is not None and not (math.isfinite(dev) and dev >= 0):
+        raise InputError(
+            f"run {run.id}'s dev loss {dev:.6g} is not a loss "
+            "(finite and at least 0), so its test loss would be false and recorded forever; "
+            "it is not finalized: retrain it, or import a model whose probabilities sum to 1"
         )
 
 

@@ -12,6 +12,7 @@ doing; ``resume`` takes a run over only when that heartbeat is stale
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import socket
@@ -161,6 +162,8 @@ class StoreHooks(Hooks):
         self.step = 0
         self.lost: StoreError | None = None  # set when the store stayed unwritable
         self.stored_step: int | None = None  # the step of the run's last stored checkpoint
+        # set at the first loss that is no loss (nan, inf): the run ends failed with it
+        self.diverged: str | None = None
 
     def _write(self, write: Callable[[], object]) -> None:
         """Write with retries; if the store stays unwritable, ask the loop to stop so the
@@ -191,14 +194,22 @@ class StoreHooks(Hooks):
 
     def on_eval(self, point: EvalPoint) -> None:
         self.step = point.step
+        losses = {"batch": point.batch_loss, "train": point.train_loss, "dev": point.dev_loss}
+        for split, loss in losses.items():
+            if loss is not None and not (math.isfinite(loss) and loss >= 0):
+                losses[split] = None  # never recorded: the store holds losses only
+                self.diverged = self.diverged or (
+                    f"diverged: its {split} loss was {loss:.6g} at step {point.step:,}; "
+                    "train it again with a lower --lr"
+                )
         self.pending.append(
             MetricRecord(
                 point.step,
                 point.elapsed_s,
                 point.lr,
-                point.batch_loss,
-                point.train_loss,
-                point.dev_loss,
+                losses["batch"],
+                losses["train"],
+                losses["dev"],
             )
         )
         self.progress.evaluated(point)
@@ -295,6 +306,14 @@ def record_outcome(
                 run.id,
                 status="pruned" if pruned else "killed",
                 error=pruned or "stopped by a signal (Ctrl-C or SIGTERM)",
+                steps_done=state.step,
+                train_seconds=seconds,
+            )
+        if hooks.diverged is not None:
+            return store.end_run(
+                run.id,
+                status="failed",
+                error=hooks.diverged,
                 steps_done=state.step,
                 train_seconds=seconds,
             )

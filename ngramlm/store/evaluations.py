@@ -11,6 +11,7 @@ from sqlalchemy import (
 
 from ngramlm.errors import NotFoundError
 from ngramlm.store.base import StoreBase
+from ngramlm.store.checks import check_losses
 from ngramlm.store.connection import utcnow
 from ngramlm.store.convert import (
     evaluation_record,
@@ -87,6 +88,7 @@ class EvaluationsMixin(StoreBase):
                 )
             )
             loss, n = evaluate(self._run_record(s, row), ckpt, words)
+            check_losses(run_id, test_loss=loss)
             e = Evaluation(
                 run_id=run_id,
                 test_loss=loss,

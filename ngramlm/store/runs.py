@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from ngramlm.blob import Blob
 from ngramlm.errors import ClaimedError, InputError, NotFoundError, StoreError
 from ngramlm.store.base import StoreBase
+from ngramlm.store.checks import check_losses, check_metrics
 from ngramlm.store.connection import utcnow
 from ngramlm.store.convert import RENAMED, new_run_row, run_record_from
 from ngramlm.store.records import (
@@ -89,6 +90,7 @@ class RunsMixin(StoreBase):
 
     def add_metrics(self, run_id: int, rows: Sequence[MetricRecord], steps_done: int) -> None:
         """Write a batch of curve points and beat the heart, in one transaction."""
+        check_metrics(run_id, rows)
         with self._tx(write=True) as s:
             if rows:
                 s.execute(
@@ -193,6 +195,7 @@ class RunsMixin(StoreBase):
         }
         if status == "finished":
             assert error is None
+            check_losses(run_id, train_loss=train_loss, dev_loss=dev_loss)
             values.update(
                 train_loss=train_loss,
                 dev_loss=dev_loss,
