@@ -15,6 +15,9 @@ import sqlalchemy as sa
 import torch
 
 from ngramlm.cli import main
+from ngramlm.store import Store
+
+from .helpers import tiny_store
 
 REPO = Path(__file__).resolve().parents[1]
 # The lecture's names.txt (karpathy/makemore's names.txt, 32,033 names): tests that compare
@@ -120,6 +123,13 @@ def words_file(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.txt"
     path.write_text("\n".join(words) + "\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def store(sqlite_url: str, words_file: Path) -> Iterator[Store]:
+    """An SQLite store with ``words_file`` prepared as the dataset ``tiny``."""
+    with tiny_store(sqlite_url, words_file) as s:
+        yield s
 
 
 def count_rows(url: str, table: str) -> int:

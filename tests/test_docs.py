@@ -38,8 +38,7 @@ import pytest
 from ngramlm.cli import main
 
 from .conftest import BROWN, MAKEMORE, REPO
-from .test_benchmarks import word_corpus
-from .test_make_brown import nltk_brown
+from .helpers import nltk_brown, word_corpus
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 

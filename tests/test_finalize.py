@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from ngramlm.store import Store
 
 from .conftest import REPO
-from .test_train import age_heartbeat
+from .helpers import age_heartbeat
 
 
 @pytest.fixture

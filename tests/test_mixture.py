@@ -21,7 +21,7 @@ from ngramlm.stages.run import start_run
 from ngramlm.store import Store
 
 from .conftest import count_rows
-from .test_words import WORDS, corpus
+from .helpers import WORDS, corpus
 
 MLP = ("--steps", "300", "--n-hidden", "32", "--n-embd", "6", "--block-size", "4")
 

@@ -400,7 +400,7 @@ def test_crashed_count_run_resumes_by_counting_again(cli, prepared: str) -> None
     from ngramlm.stages.plan import Plan
     from ngramlm.stages.run import start_run
 
-    from .test_train import age_heartbeat
+    from .helpers import age_heartbeat
 
     store = Store(prepared)
     ds = store.dataset("tiny")
