@@ -58,6 +58,13 @@ def cli_train(cli: Callable[..., Any], url: str, *args: object) -> dict:
     return json.loads(r.out)
 
 
+def cli_tiny_run(cli: Callable[..., Any], url: str, words_file: Path, *args: object) -> dict:
+    """``ngramlm prepare WORDS_FILE`` (the dataset ``tiny``), then ``train --dataset tiny
+    ARGS --json``: the run's JSON."""
+    assert cli("--db", url, "prepare", words_file).code == 0
+    return cli_train(cli, url, "--dataset", "tiny", *args)
+
+
 def curve(store: Store, run_id: int) -> list[tuple]:
     """A run's stored curve: (step, train, dev, batch loss) at each evaluation."""
     return [(m.step, m.train_loss, m.dev_loss, m.batch_loss) for m in store.metrics(run_id)]

@@ -73,6 +73,9 @@ COVER: dict[str, Smoke | Elsewhere | NotRun] = {
     "python3 -m pip install -q 'nox>=2024.4' && python3 -m nox -s tests": Elsewhere(
         ".ci/run (CI runs README's command 2 as written)"
     ),
+    'python3 -m nox -s tests -- -m "not slow"': Elsewhere(
+        "tests/test_layers.py::test_the_inner_loop_leaves_out_only_slow_tests_and_keeps_every_module"
+    ),
     # --- README: the quick start --------------------------------------------------------
     "ngramlm prepare": Smoke("ngramlm prepare", fresh=True, output=True),
     "ngramlm train": Smoke(f"ngramlm train {STEPS}"),

@@ -13,17 +13,12 @@ import sqlalchemy as sa
 from ngramlm.store import Store
 
 from .conftest import REPO
-from .helpers import age_heartbeat
+from .helpers import age_heartbeat, cli_tiny_run, tiny_store, train_tiny
 
 
 @pytest.fixture
 def trained(cli, db_url: str, words_file: Path) -> str:
-    assert cli("--db", db_url, "prepare", words_file).code == 0
-    r = cli(
-        "--db", db_url, "train", "--dataset", "tiny", "--steps", "200", "--n-hidden", "16", "--json"
-    )
-    assert r.code == 0, r.err
-    return str(json.loads(r.out)["run"])
+    return str(cli_tiny_run(cli, db_url, words_file, "--steps", "200", "--n-hidden", "16")["run"])
 
 
 def evaluations(url: str) -> list[tuple]:
@@ -236,16 +231,13 @@ def test_finalize_path_equals_the_loops_dev_path_on_the_same_words(
     from ngramlm.evaluation import EvalSet, evaluate_set
     from ngramlm.models import preset_config
     from ngramlm.stages.finalize import _test_loss
-    from ngramlm.stages.plan import Plan
-    from ngramlm.stages.prepare import prepare
-    from ngramlm.stages.run import start_run
 
     preset, options = FAMILIES[kind]
     model_name = "kneser-ney" if kind == "kneser-ney" else None
-    with Store(sqlite_url) as s:
-        ds = prepare(s, words_file, "tiny", 42).dataset
+    with tiny_store(sqlite_url, words_file) as s:
+        ds = s.dataset("tiny")
         cfg = preset_config(preset, options, ds.vocab_size, model=model_name)
-        out = start_run(s, Plan.of(ds, cfg))
+        out = train_tiny(s, cfg)
         run = s.run(out.run.id)
         ckpt = s.checkpoint(run.id)
         dev_words = s.words(ds.id, "dev")

@@ -133,3 +133,35 @@ def test_no_test_module_imports_another() -> None:
     for line in crossings:
         assert CROSS_IMPORT.search(line + "\n"), line
     assert not CROSS_IMPORT.search("from .helpers import age_heartbeat\n")
+
+
+# --- the inner loop ----------------------------------------------------------------------
+
+# Test modules that are one long scenario: all their tests are slow, none is in the loop.
+ALL_SLOW = {
+    "tests/test_full_disk.py": "a run that fills a real disk, then resumes (~45 s)",
+    "tests/test_reliability.py": "runs SIGKILLed at random moments, many worker processes",
+    "tests/test_workers.py": "sweeps whose worker processes or parent are killed",
+}
+
+
+def test_the_inner_loop_leaves_out_only_slow_tests_and_keeps_every_module() -> None:
+    """``nox -s tests -- -m "not slow"`` (docs/ARCHITECTURE.md, Developing): the session
+    hands what follows ``--`` to pytest, the marker leaves some tests out, and every test
+    module but the ones in ALL_SLOW keeps tests in the loop."""
+    nox = (REPO / "noxfile.py").read_text(encoding="utf-8")
+    start = nox.index("def tests(")
+    session = nox[start : nox.index("@nox.session", start)]
+    assert 'session.run("pytest"' in session and "*session.posargs" in session, session
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist",
+         "-p", "no:cacheprovider", "-m", "not slow"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"\d+/\d+ tests collected \([1-9]\d* deselected\)", done.stdout), done.stdout
+    kept = {line.split("::")[0] for line in done.stdout.splitlines() if "::" in line}
+    modules = {p.relative_to(REPO).as_posix() for p in (REPO / "tests").glob("test_*.py")}
+    left_out = sorted(modules - kept - set(ALL_SLOW))
+    assert not left_out, f"keep a fast test of these in the loop (or list in ALL_SLOW): {left_out}"
+    assert not kept & set(ALL_SLOW), f"take these off ALL_SLOW: {sorted(kept & set(ALL_SLOW))}"

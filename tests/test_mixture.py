@@ -21,7 +21,7 @@ from ngramlm.stages.run import start_run
 from ngramlm.store import Store
 
 from .conftest import count_rows
-from .helpers import WORDS, corpus
+from .helpers import WORDS, cli_train, corpus
 
 MLP = ("--steps", "300", "--n-hidden", "32", "--n-embd", "6", "--block-size", "4")
 
@@ -42,9 +42,7 @@ def corpus_file(tmp_path: Path, name: str = "syn", seed: int = 0) -> Path:
 
 
 def train(cli, url: str, *args: str) -> dict:
-    r = cli("--db", url, "train", *args, "-q", "--json")
-    assert r.code == 0, r.err
-    return json.loads(r.out)
+    return cli_train(cli, url, *args, "-q")
 
 
 @pytest.fixture

@@ -13,24 +13,12 @@ import pytest
 from ngramlm.stages import report as core
 from ngramlm.store.records import MetricRecord, RunRecord
 
-from .helpers import REPORT_COLUMNS, age_heartbeat
+from .helpers import REPORT_COLUMNS, age_heartbeat, cli_tiny_run
 
 
 @pytest.fixture
 def populated(cli, sqlite_url: str, words_file: Path) -> dict:
-    assert cli("--db", sqlite_url, "prepare", words_file).code == 0
-    solo = cli(
-        "--db",
-        sqlite_url,
-        "train",
-        "--dataset",
-        "tiny",
-        "--steps",
-        "200",
-        "--n-hidden",
-        "16",
-        "--json",
-    )
+    solo = cli_tiny_run(cli, sqlite_url, words_file, "--steps", "200", "--n-hidden", "16")
     sweep = cli(
         "--db",
         sqlite_url,
@@ -45,7 +33,7 @@ def populated(cli, sqlite_url: str, words_file: Path) -> dict:
         "100",
         "--json",
     )
-    return {"solo": json.loads(solo.out), "sweep": json.loads(sweep.out)}
+    return {"solo": solo, "sweep": json.loads(sweep.out)}
 
 
 def test_json_fields_are_the_documented_ones(cli, sqlite_url: str, populated: dict) -> None:

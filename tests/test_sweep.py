@@ -19,8 +19,7 @@ from ngramlm.stages.grid import parse_grid, parse_lr_grid
 from ngramlm.store import Store
 
 from .conftest import count_rows
-
-TINY = ["--n-embd", "4", "--n-hidden", "16", "--batch-size", "16"]
+from .helpers import TINY_ARGS as TINY
 
 
 def test_lr_grid_list_and_log_range() -> None:
