@@ -5,7 +5,10 @@ for its fixtures' constants); no test module imports another (tests/test_layers.
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +31,25 @@ from ngramlm.store import Store
 TINY = {"n_embd": 4, "n_hidden": 16, "steps": 600, "batch_size": 16, "eval_every": 100}
 # The same model as command-line options.
 TINY_ARGS = ["--n-embd", "4", "--n-hidden", "16", "--batch-size", "16"]
+
+
+def tiny_words(path: Path) -> Path:
+    """200 made-up names (2 to 7 letters) written to ``path``: conftest's ``words_file``."""
+    rng = random.Random(0)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = ["".join(rng.choice(letters) for _ in range(rng.randint(2, 7))) for _ in range(200)]
+    path.write_text("\n".join(words) + "\n", encoding="utf-8")
+    return path
+
+
+def ngramlm_json(url: str, *args: str, cwd: Path) -> dict:
+    """``python -m ngramlm ARGS --json`` in a subprocess on the store at ``url`` (for a
+    module-scoped fixture, where the in-process ``cli`` fixture cannot be used)."""
+    env = {**os.environ, "NGRAMLM_DB": url, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "ngramlm", *args, "--json"], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 @contextmanager

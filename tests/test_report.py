@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -13,27 +15,28 @@ import pytest
 from ngramlm.stages import report as core
 from ngramlm.store.records import MetricRecord, RunRecord
 
-from .helpers import REPORT_COLUMNS, age_heartbeat, cli_tiny_run
+from .helpers import REPORT_COLUMNS, age_heartbeat, ngramlm_json, tiny_words
+
+
+@pytest.fixture(scope="module")
+def populated_once(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A store with a solo run on ``tiny`` and a 2x2 sweep, built once for the module."""
+    root = tmp_path_factory.mktemp("report-store")
+    url = f"sqlite:///{root / 'store.db'}"
+    ngramlm_json(url, "prepare", str(tiny_words(root / "tiny.txt")), cwd=root)
+    solo = ngramlm_json(url, "train", "--dataset", "tiny", "--steps", "200", "--n-hidden", "16",
+                        cwd=root)  # fmt: skip
+    sweep = ngramlm_json(url, "sweep", "--dataset", "tiny", "--lr-grid", "0.02,0.2",
+                         "--grid", "n_hidden=8,16", "--steps", "100", cwd=root)  # fmt: skip
+    return root / "store.db", {"solo": solo, "sweep": sweep}
 
 
 @pytest.fixture
-def populated(cli, sqlite_url: str, words_file: Path) -> dict:
-    solo = cli_tiny_run(cli, sqlite_url, words_file, "--steps", "200", "--n-hidden", "16")
-    sweep = cli(
-        "--db",
-        sqlite_url,
-        "sweep",
-        "--dataset",
-        "tiny",
-        "--lr-grid",
-        "0.02,0.2",
-        "--grid",
-        "n_hidden=8,16",
-        "--steps",
-        "100",
-        "--json",
-    )
-    return {"solo": solo, "sweep": json.loads(sweep.out)}
+def populated(sqlite_url: str, populated_once: tuple[Path, dict]) -> dict:
+    """That store, copied to ``sqlite_url`` for this test alone."""
+    db, runs = populated_once
+    shutil.copy(db, sqlite_url.removeprefix("sqlite:///"))
+    return copy.deepcopy(runs)
 
 
 def test_json_fields_are_the_documented_ones(cli, sqlite_url: str, populated: dict) -> None:
