@@ -86,6 +86,7 @@ def test_public_names_are_listed_and_documented() -> None:
         ngramlm.nope  # noqa: B018
 
 
+@pytest.mark.slow  # runs mypy --strict
 def test_the_public_module_is_mypy_strict_clean() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent",

@@ -67,6 +67,7 @@ def test_benchmarks_refuse_a_missing_word_list(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.slow  # every model of the table, in a subprocess
 def test_the_brown_table_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
     corpus = word_corpus(tmp_path / "tiny.txt")
     out = run(
@@ -78,6 +79,7 @@ def test_the_brown_table_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
     assert "best count model (on dev):" in out
 
 
+@pytest.mark.slow  # searches, in a subprocess
 def test_the_search_benchmark_runs_its_word_table_on_a_tiny_corpus(tmp_path: Path) -> None:
     corpus = word_corpus(tmp_path / "tiny.txt")
     out = run(
@@ -89,6 +91,7 @@ def test_the_search_benchmark_runs_its_word_table_on_a_tiny_corpus(tmp_path: Pat
     assert "under KN-5's dev perplexity" in out
 
 
+@pytest.mark.slow  # the speed benchmark, in a subprocess
 def test_word_speed_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
     corpus = word_corpus(tmp_path / "tiny.txt")
     out = run(

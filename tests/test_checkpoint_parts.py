@@ -66,6 +66,7 @@ def test_the_lean_build_views_the_tensors_memory() -> None:
     assert bytes(blob.pieces[1][:4]) == struct.pack("<f", 7.0)
 
 
+@pytest.mark.slow  # checkpoints of hundreds of MB
 def test_parts_are_the_bytes_in_order_at_most_the_part_size_each() -> None:
     pieces = [b"header--", bytes(range(200)), b"", bytes(37), b"x", bytes(3 * PACK_BYTES + 5)]
     whole = b"".join(pieces)

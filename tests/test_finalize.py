@@ -52,6 +52,7 @@ def _finalize(url: str, run: str) -> int:
     return 0
 
 
+@pytest.mark.slow  # processes racing
 def test_concurrent_finalize_records_exactly_one(db_url: str, trained: str) -> None:
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(4) as pool:
@@ -109,6 +110,7 @@ def test_refuses_unfinished_lr_find_and_tampered(cli, db_url: str, trained: str)
     assert evaluations(db_url) == []
 
 
+@pytest.mark.slow  # trains a sweep
 def test_non_best_sweep_run_needs_yes(cli, sqlite_url: str, words_file: Path) -> None:
     assert cli("--db", sqlite_url, "prepare", words_file).code == 0
     r = cli(

@@ -173,6 +173,7 @@ def test_fixed_weight_and_checkpoint(cli, runs: tuple[str, int, int]) -> None:
     assert r.code != 0 and "sha256" in r.err
 
 
+@pytest.mark.slow  # trains six runs
 def test_bad_input_is_one_line_and_writes_nothing(
     cli, runs: tuple[str, int, int], tmp_path: Path
 ) -> None:

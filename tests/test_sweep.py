@@ -117,6 +117,7 @@ def test_lr_grid_sweep_with_two_workers_then_resume_trains_nothing(
     assert count_rows(sqlite_url, "runs") == 3
 
 
+@pytest.mark.slow  # trains a 2x2x2 sweep
 def test_grid_times_seeds(cli, sqlite_url: str, words_file: Path) -> None:
     assert cli("--db", sqlite_url, "prepare", words_file).code == 0
     r = cli(

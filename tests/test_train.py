@@ -204,6 +204,7 @@ def test_exception_marks_the_run_failed_with_its_message(store: Store) -> None:
     assert run.ended_at is not None
 
 
+@pytest.mark.slow  # training subprocesses
 def test_sigterm_kills_with_a_checkpoint_then_resume_finishes(
     sqlite_url: str, words_file: Path
 ) -> None:
