@@ -170,6 +170,12 @@ def word_corpus(path: Path, n: int = 400, seed: int = 0) -> Path:
     return path
 
 
+def sentences_file(path: Path, n: int = 300) -> Path:
+    """``corpus(n)`` written to ``path``, one sentence a line."""
+    path.write_text("\n".join(corpus(n)) + "\n", encoding="utf-8")
+    return path
+
+
 def prepare_words(cli: Callable[..., Any], url: str, path: Path, *args: str) -> dict:
     """``ngramlm prepare PATH --unit word ARGS --json``, which must succeed: its JSON."""
     r = cli("--db", url, "prepare", path, "--unit", "word", *args, "--json")

@@ -21,7 +21,7 @@ from ngramlm.stages.run import start_run
 from ngramlm.store import Store
 
 from .conftest import count_rows
-from .helpers import WORDS, cli_train, corpus
+from .helpers import WORDS, cli_train, sentences_file
 
 MLP = ("--steps", "300", "--n-hidden", "32", "--n-embd", "6", "--block-size", "4")
 
@@ -224,8 +224,7 @@ def test_bad_input_is_one_line_and_writes_nothing(
 
 
 def test_word_dataset(cli, sqlite_url: str, tmp_path: Path) -> None:
-    path = tmp_path / "sents.txt"
-    path.write_text("\n".join(corpus()) + "\n", encoding="utf-8")
+    path = sentences_file(tmp_path / "sents.txt")
     r = cli("--db", sqlite_url, "prepare", path, "--unit", "word", "--min-count", "2")
     assert r.code == 0, r.err
     net = train(cli, sqlite_url, "--dataset", "sents", *MLP)

@@ -399,15 +399,12 @@ def test_report_run_reads_the_checkpoint_once(cli, sqlite_url: str, tmp_path: Pa
     nearest words: one read of the checkpoint's row serves them all (it was five)."""
     import sqlalchemy as sa
 
-    from .helpers import corpus, prepare_words
+    from .helpers import cli_train, prepare_words, sentences_file
 
-    path = tmp_path / "sents.txt"
-    path.write_text("\n".join(corpus(150)) + "\n", encoding="utf-8")
+    path = sentences_file(tmp_path / "sents.txt", 150)
     prepare_words(cli, sqlite_url, path)
-    r = cli("--db", sqlite_url, "train", "--dataset", "sents", "--steps", "30",
-            "--n-hidden", "8", "--n-embd", "4", "-q", "--json")  # fmt: skip
-    assert r.code == 0, r.err
-    run = json.loads(r.out)["run"]
+    run = cli_train(cli, sqlite_url, "--dataset", "sents", "--steps", "30", "--n-hidden", "8",
+                    "--n-embd", "4", "-q")["run"]  # fmt: skip
     reads: list[str] = []
 
     def count(conn, cursor, statement: str, *args: object) -> None:  # type: ignore[no-untyped-def]

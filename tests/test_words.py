@@ -24,14 +24,12 @@ from ngramlm.errors import InputError
 from ngramlm.models import ngram
 
 from .conftest import BROWN, count_rows
-from .helpers import WORDS, corpus, prepare_words
+from .helpers import WORDS, corpus, prepare_words, sentences_file
 
 
 @pytest.fixture
 def sentences(tmp_path: Path) -> Path:
-    path = tmp_path / "sents.txt"
-    path.write_text("\n".join(corpus()) + "\n", encoding="utf-8")
-    return path
+    return sentences_file(tmp_path / "sents.txt")
 
 
 # --- the vocabulary and the split ------------------------------------------------------
