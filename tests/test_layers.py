@@ -140,6 +140,7 @@ def test_no_test_module_imports_another() -> None:
 # Test modules that are one long scenario: all their tests are slow, none is in the loop.
 ALL_SLOW = {
     "tests/test_full_disk.py": "a run that fills a real disk, then resumes (~45 s)",
+    "tests/test_install.py": "builds the wheel, installs it and torch into a fresh venv",
     "tests/test_reliability.py": "runs SIGKILLed at random moments, many worker processes",
     "tests/test_workers.py": "sweeps whose worker processes or parent are killed",
 }
