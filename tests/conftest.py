@@ -15,6 +15,9 @@ import sqlalchemy as sa
 import torch
 
 from ngramlm.cli import main
+from ngramlm.store import Store
+
+from .helpers import tiny_store, tiny_words
 
 REPO = Path(__file__).resolve().parents[1]
 # The lecture's names.txt (karpathy/makemore's names.txt, 32,033 names): tests that compare
@@ -112,14 +115,14 @@ def cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def words_file(tmp_path: Path) -> Path:
     """A small word list: 200 made-up names."""
-    import random
+    return tiny_words(tmp_path / "tiny.txt")
 
-    rng = random.Random(0)
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    words = ["".join(rng.choice(letters) for _ in range(rng.randint(2, 7))) for _ in range(200)]
-    path = tmp_path / "tiny.txt"
-    path.write_text("\n".join(words) + "\n", encoding="utf-8")
-    return path
+
+@pytest.fixture
+def store(sqlite_url: str, words_file: Path) -> Iterator[Store]:
+    """An SQLite store with ``words_file`` prepared as the dataset ``tiny``."""
+    with tiny_store(sqlite_url, words_file) as s:
+        yield s
 
 
 def count_rows(url: str, table: str) -> int:

@@ -19,6 +19,7 @@ from ngramlm.models.ngram import arpa
 from ngramlm.resources import bundled_words
 
 from .conftest import count_rows
+from .helpers import cli_train
 
 WORDS = "the of and to a in is was he for it with as his on be at by".split()  # noqa: SIM905
 
@@ -121,9 +122,7 @@ def prepared(cli, sqlite_url: str, words_file: Path) -> str:
 
 
 def train(cli, url: str, *args: str) -> dict:
-    r = cli("--db", url, "train", "--dataset", "tiny", *args, "--json")
-    assert r.code == 0, r.err
-    return json.loads(r.out)
+    return cli_train(cli, url, "--dataset", "tiny", *args)
 
 
 @pytest.mark.parametrize(

@@ -7,31 +7,16 @@ against the current code is."""
 from __future__ import annotations
 
 import os
-import random
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from .helpers import word_corpus
+
 REPO = Path(__file__).resolve().parents[1]
 NAMES = REPO / "data" / "names.txt"
-WORDS = ["the", "cat", "dog", "sat", "on", "a", "mat", "and", "ran", "to", "big", "red", "house"]
-
-
-def word_corpus(path: Path, n: int = 400, seed: int = 0) -> Path:
-    """``n`` sentences over a small Zipf-like vocabulary (about 1,800 tokens), a few rare
-    words among them: a corpus in Brown's format (one sentence a line) in milliseconds."""
-    rng = random.Random(seed)
-    weights = [1 / (i + 1) for i in range(len(WORDS))]
-    lines = []
-    for i in range(n):
-        words = rng.choices(WORDS, weights, k=rng.randint(2, 7))
-        if i % 40 == 0:
-            words.append(f"rare{i}")
-        lines.append(" ".join(words))
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -82,6 +67,7 @@ def test_benchmarks_refuse_a_missing_word_list(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.slow  # every model of the table, in a subprocess
 def test_the_brown_table_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
     corpus = word_corpus(tmp_path / "tiny.txt")
     out = run(
@@ -93,6 +79,7 @@ def test_the_brown_table_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
     assert "best count model (on dev):" in out
 
 
+@pytest.mark.slow  # searches, in a subprocess
 def test_the_search_benchmark_runs_its_word_table_on_a_tiny_corpus(tmp_path: Path) -> None:
     corpus = word_corpus(tmp_path / "tiny.txt")
     out = run(
@@ -104,6 +91,7 @@ def test_the_search_benchmark_runs_its_word_table_on_a_tiny_corpus(tmp_path: Pat
     assert "under KN-5's dev perplexity" in out
 
 
+@pytest.mark.slow  # the speed benchmark, in a subprocess
 def test_word_speed_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
     corpus = word_corpus(tmp_path / "tiny.txt")
     out = run(

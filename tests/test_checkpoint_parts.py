@@ -23,6 +23,7 @@ from ngramlm.store import Store
 from ngramlm.store.schema import alembic_config
 
 from .conftest import count_rows
+from .helpers import cli_tiny_run
 
 # --- the lean build ---------------------------------------------------------------------
 
@@ -65,6 +66,7 @@ def test_the_lean_build_views_the_tensors_memory() -> None:
     assert bytes(blob.pieces[1][:4]) == struct.pack("<f", 7.0)
 
 
+@pytest.mark.slow  # checkpoints of hundreds of MB
 def test_parts_are_the_bytes_in_order_at_most_the_part_size_each() -> None:
     pieces = [b"header--", bytes(range(200)), b"", bytes(37), b"x", bytes(3 * PACK_BYTES + 5)]
     whole = b"".join(pieces)
@@ -88,11 +90,7 @@ def test_parts_are_the_bytes_in_order_at_most_the_part_size_each() -> None:
 @pytest.fixture
 def run(cli, db_url: str, words_file: Path) -> int:
     """A trained run (a small MLP) in the store at ``db_url``."""
-    assert cli("--db", db_url, "prepare", words_file).code == 0
-    r = cli("--db", db_url, "train", "--dataset", "tiny", "--steps", "20", "--n-hidden", "8",
-            "--json")  # fmt: skip
-    assert r.code == 0, r.err
-    return int(json.loads(r.out)["run"])
+    return int(cli_tiny_run(cli, db_url, words_file, "--steps", "20", "--n-hidden", "8")["run"])
 
 
 def parts_of(url: str, run_id: int) -> list[int]:

@@ -38,8 +38,7 @@ import pytest
 from ngramlm.cli import main
 
 from .conftest import BROWN, MAKEMORE, REPO
-from .test_benchmarks import word_corpus
-from .test_make_brown import nltk_brown
+from .helpers import nltk_brown, word_corpus
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 
@@ -49,7 +48,7 @@ class Smoke:
     cmd: str
     fresh: bool = False  # an empty directory instead of a copy of the test store
     output: bool = False  # compare stdout with the documented transcript
-    slow: bool = False  # over 20 s on a 2-core machine
+    slow: bool = False  # a sweep, a search: left out of the inner loop (-m "not slow")
 
 
 @dataclass(frozen=True)
@@ -73,6 +72,9 @@ COVER: dict[str, Smoke | Elsewhere | NotRun] = {
     ),
     "python3 -m pip install -q 'nox>=2024.4' && python3 -m nox -s tests": Elsewhere(
         ".ci/run (CI runs README's command 2 as written)"
+    ),
+    'python3 -m nox -s tests -- -m "not slow"': Elsewhere(
+        "tests/test_layers.py::test_the_inner_loop_leaves_out_only_slow_tests_and_keeps_every_module"
     ),
     # --- README: the quick start --------------------------------------------------------
     "ngramlm prepare": Smoke("ngramlm prepare", fresh=True, output=True),
@@ -149,10 +151,10 @@ COVER: dict[str, Smoke | Elsewhere | NotRun] = {
         "ngramlm train --model mixture --mix {mlp},{mkn} --weight 0.5"
     ),
     "ngramlm sweep --dataset makemore --lr-grid 0.01,0.1,1 --steps 2000 --workers 2": Smoke(
-        "ngramlm sweep --dataset makemore --lr-grid 0.01,0.1,1 --steps 20 --workers 2"
+        "ngramlm sweep --dataset makemore --lr-grid 0.01,0.1,1 --steps 20 --workers 2", slow=True
     ),
     "ngramlm sweep --join 3": Smoke("ngramlm sweep --join {sweep}"),
-    "ngramlm sweep --resume 3": Smoke("ngramlm sweep --resume {sweep}"),
+    "ngramlm sweep --resume 3": Smoke("ngramlm sweep --resume {sweep}", slow=True),
     # --- the store ------------------------------------------------------------------------
     "ngramlm --db postgresql+psycopg://USER:PASSWORD@HOST:5432/DB sweep --lr-grid 0.01,0.1,1 "
     "--steps 2000": Smoke(
@@ -174,18 +176,21 @@ COVER: dict[str, Smoke | Elsewhere | NotRun] = {
     ),
     # --- docs/search.md -------------------------------------------------------------------
     "ngramlm sweep --search tpe --budget 30m --dataset mine": Smoke(
-        "ngramlm sweep --search tpe --budget 30m --trials 2 --dataset makemore --steps 30"
+        "ngramlm sweep --search tpe --budget 30m --trials 2 --dataset makemore --steps 30",
+        slow=True,
     ),
     "ngramlm sweep --search tpe --prune halving --budget 30m --dataset names --space "
     "lr=5e-4:1e-2:log --space n_hidden=192:1024:log --space init=kaiming,lecture": Smoke(
         "ngramlm sweep --search tpe --prune halving --budget 30m --trials 2 --dataset makemore "
         "--steps 90 --eval-every 10 --space lr=5e-4:1e-2:log --space n_hidden=8:32:log "
-        "--space init=kaiming,lecture"
+        "--space init=kaiming,lecture",
+        slow=True,
     ),
     "ngramlm sweep --search tpe --prune halving --trials 24 --workers 2 --dataset names "
     "--preset default --steps 30000 --space lr=0.01:0.5:log": Smoke(
         "ngramlm sweep --search tpe --prune halving --trials 4 --workers 2 --dataset makemore "
-        "--preset default --steps 90 --eval-every 10 --space lr=0.01:0.5:log"
+        "--preset default --steps 90 --eval-every 10 --space lr=0.01:0.5:log",
+        slow=True,
     ),
     "python -m benchmarks.rung_sample --corpus brown.txt --threads 2": Elsewhere(
         "tests/test_benchmarks.py::test_rung_sample_runs_at_smoke_size"
@@ -196,7 +201,8 @@ COVER: dict[str, Smoke | Elsewhere | NotRun] = {
     "ngramlm report --sweep 7": Smoke("ngramlm report --sweep {sweep}"),
     "ngramlm plot search 7": Smoke(
         "ngramlm sweep --search random --trials 2 --dataset makemore --steps 30 --workers 1 "
-        "&& ngramlm plot search 2"
+        "&& ngramlm plot search 2",
+        slow=True,
     ),
     "ngramlm finalize 93": Smoke("ngramlm finalize {mlp}"),
     "ngramlm db current": Smoke("ngramlm db current"),

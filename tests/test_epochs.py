@@ -10,7 +10,7 @@ from ngramlm import open_store
 from ngramlm.models import family, preset_config
 
 from .conftest import count_rows
-from .test_words import corpus, prepare
+from .helpers import prepare_words, sentences_file
 
 
 def test_bengio_preset_is_the_papers_mlp1() -> None:
@@ -32,9 +32,8 @@ def test_words_preset_is_the_tied_wide_model() -> None:
 
 
 def test_epochs_set_the_steps_and_one_evaluation_an_epoch(cli, sqlite_url: str, tmp_path: Path):
-    path = tmp_path / "sents.txt"
-    path.write_text("\n".join(corpus(120)) + "\n", encoding="utf-8")
-    prepare(cli, sqlite_url, path)
+    path = sentences_file(tmp_path / "sents.txt", 120)
+    prepare_words(cli, sqlite_url, path)
     with open_store(sqlite_url) as exp:
         ds = exp.dataset("sents")
         train_lines = exp.store.words(ds.id, "train")
@@ -53,9 +52,8 @@ def test_epochs_set_the_steps_and_one_evaluation_an_epoch(cli, sqlite_url: str, 
 
 
 def test_steps_and_epochs_together_are_refused(cli, sqlite_url: str, tmp_path: Path) -> None:
-    path = tmp_path / "sents.txt"
-    path.write_text("\n".join(corpus(60)) + "\n", encoding="utf-8")
-    prepare(cli, sqlite_url, path)
+    path = sentences_file(tmp_path / "sents.txt", 60)
+    prepare_words(cli, sqlite_url, path)
     before = count_rows(sqlite_url, "runs")
     r = cli("--db", sqlite_url, "train", "--dataset", "sents", "--steps", "10", "--epochs", "1")
     assert r.code == 2 and "give --steps or --epochs, not both" in r.err
@@ -66,9 +64,8 @@ def test_steps_and_epochs_together_are_refused(cli, sqlite_url: str, tmp_path: P
 
 
 def test_explicit_steps_replace_a_presets_epochs(cli, sqlite_url: str, tmp_path: Path) -> None:
-    path = tmp_path / "sents.txt"
-    path.write_text("\n".join(corpus(60)) + "\n", encoding="utf-8")
-    prepare(cli, sqlite_url, path)
+    path = sentences_file(tmp_path / "sents.txt", 60)
+    prepare_words(cli, sqlite_url, path)
     r = cli("--db", sqlite_url, "train", "--dataset", "sents", "--preset", "bengio",
             "--steps", "12", "--warmup", "2", "--n-hidden", "8", "--n-embd", "4",
             "-q", "--json")  # fmt: skip

@@ -13,17 +13,12 @@ import sqlalchemy as sa
 from ngramlm.store import Store
 
 from .conftest import REPO
-from .test_train import age_heartbeat
+from .helpers import age_heartbeat, cli_tiny_run, tiny_store, train_tiny
 
 
 @pytest.fixture
 def trained(cli, db_url: str, words_file: Path) -> str:
-    assert cli("--db", db_url, "prepare", words_file).code == 0
-    r = cli(
-        "--db", db_url, "train", "--dataset", "tiny", "--steps", "200", "--n-hidden", "16", "--json"
-    )
-    assert r.code == 0, r.err
-    return str(json.loads(r.out)["run"])
+    return str(cli_tiny_run(cli, db_url, words_file, "--steps", "200", "--n-hidden", "16")["run"])
 
 
 def evaluations(url: str) -> list[tuple]:
@@ -57,6 +52,7 @@ def _finalize(url: str, run: str) -> int:
     return 0
 
 
+@pytest.mark.slow  # processes racing
 def test_concurrent_finalize_records_exactly_one(db_url: str, trained: str) -> None:
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(4) as pool:
@@ -114,6 +110,7 @@ def test_refuses_unfinished_lr_find_and_tampered(cli, db_url: str, trained: str)
     assert evaluations(db_url) == []
 
 
+@pytest.mark.slow  # trains a sweep
 def test_non_best_sweep_run_needs_yes(cli, sqlite_url: str, words_file: Path) -> None:
     assert cli("--db", sqlite_url, "prepare", words_file).code == 0
     r = cli(
@@ -236,16 +233,13 @@ def test_finalize_path_equals_the_loops_dev_path_on_the_same_words(
     from ngramlm.evaluation import EvalSet, evaluate_set
     from ngramlm.models import preset_config
     from ngramlm.stages.finalize import _test_loss
-    from ngramlm.stages.plan import Plan
-    from ngramlm.stages.prepare import prepare
-    from ngramlm.stages.run import start_run
 
     preset, options = FAMILIES[kind]
     model_name = "kneser-ney" if kind == "kneser-ney" else None
-    with Store(sqlite_url) as s:
-        ds = prepare(s, words_file, "tiny", 42, unit="char").dataset
+    with tiny_store(sqlite_url, words_file) as s:
+        ds = s.dataset("tiny")
         cfg = preset_config(preset, options, ds.vocab_size, model=model_name)
-        out = start_run(s, Plan.of(ds, cfg))
+        out = train_tiny(s, cfg)
         run = s.run(out.run.id)
         ckpt = s.checkpoint(run.id)
         dev_words = s.words(ds.id, "dev")

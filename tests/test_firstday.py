@@ -13,32 +13,22 @@ import torch
 
 from ngramlm.config import RunConfig, TrainConfig
 from ngramlm.evaluation import EvalSet, evaluate_set
-from ngramlm.models import preset_config
 from ngramlm.stages import report
-from ngramlm.stages.plan import Plan
-from ngramlm.stages.prepare import prepare
 from ngramlm.stages.report import Finding
-from ngramlm.stages.run import Progress, load_examples, resume_run, start_run
+from ngramlm.stages.run import Progress, load_examples, resume_run
 from ngramlm.store import Store
 from ngramlm.training import body, evaluating, loop
 from ngramlm.training.loop import EvalPoint, Examples, Hooks, train
 
-TINY = {"n_embd": 4, "n_hidden": 16, "steps": 300, "batch_size": 16, "eval_every": 100}
+from .helpers import assert_resume_equals_uninterrupted, curve, tiny_config, train_tiny
+
 CPU = torch.device("cpu")
 
 
-@pytest.fixture
-def store(sqlite_url: str, words_file: Path):  # type: ignore[no-untyped-def]
-    s = Store(sqlite_url)
-    prepare(s, words_file, "tiny", 42, unit="char")
-    yield s
-    s.close()
-
-
 def tiny(store: Store, **kw: object) -> tuple[RunConfig, Examples]:
-    ds = store.dataset("tiny")
-    cfg = preset_config("default", {**TINY, "device": "cpu", **kw}, ds.vocab_size)
-    return cfg, load_examples(store, ds, cfg.model.block_size)
+    """A 300-step tiny run on the CPU, and its examples (``store`` is conftest's)."""
+    cfg = tiny_config(store, steps=300, device="cpu", **kw)
+    return cfg, load_examples(store, store.dataset("tiny"), cfg.model.block_size)
 
 
 class Recorder(Hooks):
@@ -57,17 +47,13 @@ class Recorder(Hooks):
         self.points.append(point)
 
 
-def curve(store: Store, run_id: int) -> list[tuple]:
-    return [(m.step, m.train_loss, m.dev_loss, m.batch_loss) for m in store.metrics(run_id)]
-
-
 # --- 1. the losses of the initial weights ------------------------------------------------
 
 
 def test_a_run_records_its_step_0_losses_near_ln_v(store: Store) -> None:
     """makemore part 3's first check: the initial loss is about ln V (uniform)."""
     ds = store.dataset("tiny")
-    out = start_run(store, Plan.of(ds, tiny(store)[0]))
+    out = train_tiny(store, tiny(store)[0])
     first = store.metrics(out.run.id)[0]
     assert first.step == 0 and first.batch_loss is None
     assert first.train_loss == pytest.approx(math.log(ds.vocab_size), abs=0.05)
@@ -90,7 +76,7 @@ def test_the_step_0_evaluation_draws_nothing_from_the_generator(store: Store) ->
 def test_plots_draw_the_step_0_point(store: Store) -> None:
     from ngramlm.plots import curves_figure
 
-    out = start_run(store, Plan.of(store.dataset("tiny"), tiny(store)[0]))
+    out = train_tiny(store, tiny(store)[0])
     fig = curves_figure([(out.run, store.metrics(out.run.id))])
     assert all(line.get_xdata()[0] == 0 for line in fig.axes[0].get_lines())  # type: ignore[index]
 
@@ -138,7 +124,7 @@ def test_plain_progress_shows_a_dash_until_a_loss_is_known_and_the_threads(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cap = Captured(monkeypatch)
-    run = start_run(store, Plan.of(store.dataset("tiny"), tiny(store)[0])).run
+    run = train_tiny(store, tiny(store)[0]).run
     p = cap.progress
     with cap.console.capture() as out:
         p.start(run, 300, 0)
@@ -181,22 +167,10 @@ def test_a_stop_during_an_evaluation_is_killed_and_resumes_equal(
 
     ds = store.dataset("tiny")
     monkeypatch.setattr(evaluation, "EVAL_FLOATS", 40 * ds.vocab_size)  # chunks to stop in
-    cfg = tiny(store)[0]
-    full = start_run(store, Plan.of(ds, cfg))
-    stop = threading.Event()
-    killed = start_run(
-        store, Plan.of(ds, cfg), progress=StopInEvaluation(stop, at // 100), stop=stop
-    )
-    assert killed.run.status == "killed" and killed.run.steps_done == at
-    assert store.checkpoint(killed.run.id).step == at  # type: ignore[union-attr]
-    assert [m.step for m in store.metrics(killed.run.id)] == [0, 100, 200, 300][: at // 100]
-    resumed = resume_run(store, killed.run.id)
-    assert resumed.run.status == "finished"
-    assert (resumed.run.train_loss, resumed.run.dev_loss) == (
-        full.run.train_loss,
-        full.run.dev_loss,
-    )
-    assert curve(store, resumed.run.id) == curve(store, full.run.id)
+    stopper = lambda stop: StopInEvaluation(stop, at // 100)  # noqa: E731
+    _, at_kill = assert_resume_equals_uninterrupted(store, tiny(store)[0], at, stopper)
+    # the killed run's curve ended before the evaluation it was stopped in
+    assert [point[0] for point in at_kill] == [0, 100, 200, 300][: at // 100]
 
 
 def test_a_stop_after_the_step_0_evaluation_resumes_without_a_second_one(store: Store) -> None:
@@ -207,11 +181,10 @@ def test_a_stop_after_the_step_0_evaluation_resumes_without_a_second_one(store: 
         def evaluated(self, point: EvalPoint) -> None:
             self.stop_event.set()
 
-    ds = store.dataset("tiny")
     cfg = tiny(store)[0]
-    full = start_run(store, Plan.of(ds, cfg))
+    full = train_tiny(store, cfg)
     stop = threading.Event()
-    killed = start_run(store, Plan.of(ds, cfg), progress=StopAfterStep0(stop), stop=stop)
+    killed = train_tiny(store, cfg, progress=StopAfterStep0(stop), stop=stop)
     assert killed.run.status == "killed" and [m.step for m in store.metrics(killed.run.id)] == [0]
     resume_run(store, killed.run.id)
     assert curve(store, killed.run.id) == curve(store, full.run.id)

@@ -29,7 +29,7 @@ from ngramlm.store.schema import VERSION_TABLE
 
 from . import hostile_cases as hc
 from .conftest import count_rows
-from .test_train import age_heartbeat
+from .helpers import age_heartbeat
 
 # --- the table ---------------------------------------------------------------------------
 

@@ -60,10 +60,10 @@ def store_with_runs(cli, sqlite_url: str, words_file: Path) -> str:
 @pytest.mark.parametrize(
     "args",
     [
-        ("report",),
-        ("report", "--sweep", "1"),
-        ("report", "--compare"),
-        ("report", "--json"),
+        ("report",),  # the inner loop's one; the others are a subprocess each (slow)
+        pytest.param(("report", "--sweep", "1"), marks=pytest.mark.slow),
+        pytest.param(("report", "--compare"), marks=pytest.mark.slow),
+        pytest.param(("report", "--json"), marks=pytest.mark.slow),
     ],
     ids=lambda a: " ".join(a),
 )

@@ -11,9 +11,12 @@ import sysconfig
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from .conftest import REPO
 
 
+@pytest.mark.slow  # builds the wheel, installs it and torch into a fresh venv
 def test_wheel_installs_and_runs_from_an_empty_directory(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist),

@@ -12,19 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from .helpers import nltk_brown
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "data" / "make_brown.py"
 
-# NLTK's files as shipped: each sentence a tab-indented line, blank lines between.
-FILES = {
-    "ca01": (
-        "\n\n\tThe/at Fulton/np-tl County/nn-tl Grand/jj-tl Jury/nn-tl said/vbd Friday/nr "
-        "``/`` no/at evidence/nn ''/'' ./.\n\n\n"
-        "\tThe/at jury/nn further/rbr said/vbd ,/, 1-1/2/cd minutes/nns ./.\n\n"
-    ),
-    "ca02": "\n\n\tAustin/np-hl ,/,-hl Texas/np-hl\n\n\n\tA/at verdict/nn came/vbd ./.  \n",
-    "cb01": "\n\n\tAs/cs a/at result/nn ./.\n",
-}
 EXPECTED = (
     "The Fulton County Grand Jury said Friday `` no evidence '' .\n"
     "The jury further said , 1-1/2 minutes .\n"
@@ -32,17 +24,6 @@ EXPECTED = (
     "A verdict came .\n"
     "As a result .\n"
 )
-
-
-def nltk_brown(root: Path) -> Path:
-    brown = root / "corpora" / "brown"
-    brown.mkdir(parents=True)
-    for name in ("cb01", "ca02", "ca01"):  # written out of order: read in name order
-        (brown / name).write_text(FILES[name], encoding="utf-8")
-    (brown / "README").write_text("BROWN CORPUS\n\nA/at note/nn\n", encoding="utf-8")
-    (brown / "CONTENTS").write_text("ca01 A01 News\n", encoding="utf-8")
-    (brown / "cats.txt").write_text("ca01 news\nca02 news\ncb01 editorial\n", encoding="utf-8")
-    return brown
 
 
 def make(*args: str) -> subprocess.CompletedProcess[str]:

@@ -21,7 +21,7 @@ from ngramlm.stages.run import start_run
 from ngramlm.store import Store
 
 from .conftest import count_rows
-from .test_words import WORDS, corpus
+from .helpers import WORDS, cli_train, sentences_file
 
 MLP = ("--steps", "300", "--n-hidden", "32", "--n-embd", "6", "--block-size", "4")
 
@@ -42,9 +42,7 @@ def corpus_file(tmp_path: Path, name: str = "syn", seed: int = 0) -> Path:
 
 
 def train(cli, url: str, *args: str) -> dict:
-    r = cli("--db", url, "train", *args, "-q", "--json")
-    assert r.code == 0, r.err
-    return json.loads(r.out)
+    return cli_train(cli, url, *args, "-q")
 
 
 @pytest.fixture
@@ -175,6 +173,7 @@ def test_fixed_weight_and_checkpoint(cli, runs: tuple[str, int, int]) -> None:
     assert r.code != 0 and "sha256" in r.err
 
 
+@pytest.mark.slow  # trains six runs
 def test_bad_input_is_one_line_and_writes_nothing(
     cli, runs: tuple[str, int, int], tmp_path: Path
 ) -> None:
@@ -225,8 +224,7 @@ def test_bad_input_is_one_line_and_writes_nothing(
 
 
 def test_word_dataset(cli, sqlite_url: str, tmp_path: Path) -> None:
-    path = tmp_path / "sents.txt"
-    path.write_text("\n".join(corpus()) + "\n", encoding="utf-8")
+    path = sentences_file(tmp_path / "sents.txt")
     r = cli("--db", sqlite_url, "prepare", path, "--unit", "word", "--min-count", "2")
     assert r.code == 0, r.err
     net = train(cli, sqlite_url, "--dataset", "sents", *MLP)

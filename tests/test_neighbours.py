@@ -10,17 +10,14 @@ import pytest
 from ngramlm import open_store
 from ngramlm.errors import InputError
 
-from .test_words import corpus, prepare
+from .helpers import cli_train, prepare_words, sentences_file
 
 
 def test_nearest_words_of_a_word_network(cli, sqlite_url: str, tmp_path: Path) -> None:
-    path = tmp_path / "sents.txt"
-    path.write_text("\n".join(corpus(150)) + "\n", encoding="utf-8")
-    prepare(cli, sqlite_url, path)
-    r = cli("--db", sqlite_url, "train", "--dataset", "sents", "--steps", "60",
-            "--n-hidden", "8", "--n-embd", "4", "-q", "--json")  # fmt: skip
-    assert r.code == 0, r.err
-    run = json.loads(r.out)["run"]
+    path = sentences_file(tmp_path / "sents.txt", 150)
+    prepare_words(cli, sqlite_url, path)
+    run = cli_train(cli, sqlite_url, "--dataset", "sents", "--steps", "60", "--n-hidden", "8",
+                    "--n-embd", "4", "-q")["run"]  # fmt: skip
     with open_store(sqlite_url) as exp:
         near = exp.neighbours(run, k=3)
         vocab = exp.load_model(run).vocab
@@ -40,9 +37,8 @@ def test_nearest_words_of_a_word_network(cli, sqlite_url: str, tmp_path: Path) -
 
 
 def test_a_count_model_has_no_neighbours(cli, sqlite_url: str, tmp_path: Path) -> None:
-    path = tmp_path / "sents.txt"
-    path.write_text("\n".join(corpus(80)) + "\n", encoding="utf-8")
-    prepare(cli, sqlite_url, path)
+    path = sentences_file(tmp_path / "sents.txt", 80)
+    prepare_words(cli, sqlite_url, path)
     r = cli("--db", sqlite_url, "train", "--dataset", "sents", "--model", "kneser-ney",
             "--order", "3", "--json")  # fmt: skip
     run = json.loads(r.out)["run"]

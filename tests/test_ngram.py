@@ -206,6 +206,7 @@ def test_checkpoints_are_the_same_bytes_in_every_process() -> None:
     assert len(shas[0]) == 2 and all(s == shas[0] for s in shas)
 
 
+@pytest.mark.slow  # fits in subprocesses
 def test_count_checkpoint_bytes_are_unchanged_by_the_sorted_tables() -> None:
     """The sorted-array tables write the very bytes the dict-of-strings counts wrote
     (sha256 pinned from ngramlm before the rewrite): old stores' count checkpoints load
@@ -336,6 +337,7 @@ def test_bad_count_model_options_refused(cli, prepared: str, args, message: str)
     assert count_rows(prepared, "runs") == before
 
 
+@pytest.mark.slow  # trains and plots
 def test_count_model_plots_as_a_baseline_line_and_has_no_embeddings(
     cli, prepared: str, tmp_path: Path
 ) -> None:
@@ -401,7 +403,7 @@ def test_crashed_count_run_resumes_by_counting_again(cli, prepared: str) -> None
     from ngramlm.stages.plan import Plan
     from ngramlm.stages.run import start_run
 
-    from .test_train import age_heartbeat
+    from .helpers import age_heartbeat
 
     store = Store(prepared)
     ds = store.dataset("tiny")

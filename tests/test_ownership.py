@@ -18,16 +18,15 @@ import sqlalchemy as sa
 import torch
 
 from ngramlm.errors import ClaimedError
-from ngramlm.models import preset_config
 from ngramlm.stages import hooks as run_module
 from ngramlm.stages.plan import Plan
-from ngramlm.stages.prepare import prepare
-from ngramlm.stages.run import Progress, execute_batched, new_run, start_run
+from ngramlm.stages.run import Progress, execute_batched, new_run
 from ngramlm.store import Store
 from ngramlm.store.records import HEARTBEAT_S, STALE_AFTER_S
 from ngramlm.training.loop import EvalPoint
 
 from .conftest import count_rows
+from .helpers import tiny_config, tiny_store, train_tiny
 
 TRAIN = ["--dataset", "tiny", "--n-embd", "4", "--n-hidden", "16", "--batch-size", "16",
          "--steps", "20", "--eval-every", "10", "--threads", "1"]  # fmt: skip
@@ -119,66 +118,57 @@ def test_every_member_of_a_batched_group_beats_while_it_is_busy(
     db_url: str, words_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(run_module, "HEARTBEAT_S", 0.1)
-    store = Store(db_url)
-    prepare(store, words_file, "tiny", 42, unit="char")
-    ds = store.dataset("tiny")
-    base = {"n_embd": 4, "n_hidden": 16, "steps": 20, "batch_size": 16, "eval_every": 10}
-    cfgs = [preset_config("default", {**base, "lr": lr}, ds.vocab_size) for lr in (0.1, 0.2)]
-    cpu = torch.device("cpu")
-    runs = [store.create_run(new_run(Plan.of(ds, c, threads=1), "train", None)) for c in cfgs]
-    progress, stop = HoldAtEval(), threading.Event()
-    worker = threading.Thread(
-        target=execute_batched, args=(store, runs, ds, cfgs, cpu, progress, stop)
-    )
-    worker.start()
-    try:
-        assert progress.held.wait(120)
-        age_heartbeats(db_url)
-        want = {r.id: "running" for r in runs}
-        wait_for(lambda: statuses(db_url) == want, time.monotonic() + 60)
-        for r in runs:
-            with pytest.raises(ClaimedError, match=f"pid {os.getpid()}"):
-                store.claim_for_resume(r.id, host="elsewhere", pid=1)
-    finally:
-        progress.release.set()
-        worker.join(120)
-    assert statuses(db_url) == {r.id: "finished" for r in runs}
-    store.close()
+    with tiny_store(db_url, words_file) as store:
+        ds = store.dataset("tiny")
+        cfgs = [tiny_config(store, steps=20, eval_every=10, lr=lr) for lr in (0.1, 0.2)]
+        cpu = torch.device("cpu")
+        runs = [store.create_run(new_run(Plan.of(ds, c, threads=1), "train", None)) for c in cfgs]
+        progress, stop = HoldAtEval(), threading.Event()
+        worker = threading.Thread(
+            target=execute_batched, args=(store, runs, ds, cfgs, cpu, progress, stop)
+        )
+        worker.start()
+        try:
+            assert progress.held.wait(120)
+            age_heartbeats(db_url)
+            want = {r.id: "running" for r in runs}
+            wait_for(lambda: statuses(db_url) == want, time.monotonic() + 60)
+            for r in runs:
+                with pytest.raises(ClaimedError, match=f"pid {os.getpid()}"):
+                    store.claim_for_resume(r.id, host="elsewhere", pid=1)
+        finally:
+            progress.release.set()
+            worker.join(120)
+        assert statuses(db_url) == {r.id: "finished" for r in runs}
 
 
 def test_the_heartbeat_thread_ends_with_the_run(
     sqlite_url: str, words_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(run_module, "HEARTBEAT_S", 0.05)
-    store = Store(sqlite_url)
-    prepare(store, words_file, "tiny", 42, unit="char")
-    ds = store.dataset("tiny")
-    cfg = preset_config("default", {"n_embd": 4, "n_hidden": 16, "steps": 50}, ds.vocab_size)
-    out = start_run(store, Plan.of(ds, cfg))
-    assert out.run.status == "finished"
-    assert not [t for t in threading.enumerate() if t.name.startswith("heartbeat-")]
-    store.close()
+    with tiny_store(sqlite_url, words_file) as store:
+        out = train_tiny(store, tiny_config(store, steps=50))
+        assert out.run.status == "finished"
+        assert not [t for t in threading.enumerate() if t.name.startswith("heartbeat-")]
 
 
 def test_a_dead_owner_is_taken_over_once_stale_and_a_live_one_is_named(
     db_url: str, words_file: Path
 ) -> None:
-    store = Store(db_url)
-    prepare(store, words_file, "tiny", 42, unit="char")
-    ds = store.dataset("tiny")
-    cfg = preset_config("default", {"n_embd": 4, "n_hidden": 16, "steps": 50}, ds.vocab_size)
-    run = store.create_run(new_run(Plan.of(ds, cfg, threads=1), "train", None))
-    with pytest.raises(
-        ClaimedError, match=r"run 1 is running on .* \(pid \d+, heartbeat \d+s ago\)"
-    ):
-        store.claim_for_resume(run.id, host="other", pid=2)
-    age_heartbeats(db_url, STALE_AFTER_S + 5)
-    claimed, _ = store.claim_for_resume(run.id, host="other", pid=2)
-    assert (claimed.host, claimed.pid, claimed.status) == ("other", 2, "running")
-    # the old owner, if it were only stalled, no longer owns the run: its beat changes nothing
-    assert store.heartbeat([run.id], host=socket.gethostname(), pid=os.getpid()) == 0
-    assert store.heartbeat([run.id], host="other", pid=2) == 1
-    store.close()
+    with tiny_store(db_url, words_file) as store:
+        ds = store.dataset("tiny")
+        cfg = tiny_config(store, steps=50)
+        run = store.create_run(new_run(Plan.of(ds, cfg, threads=1), "train", None))
+        with pytest.raises(
+            ClaimedError, match=r"run 1 is running on .* \(pid \d+, heartbeat \d+s ago\)"
+        ):
+            store.claim_for_resume(run.id, host="other", pid=2)
+        age_heartbeats(db_url, STALE_AFTER_S + 5)
+        claimed, _ = store.claim_for_resume(run.id, host="other", pid=2)
+        assert (claimed.host, claimed.pid, claimed.status) == ("other", 2, "running")
+        # the old owner, if it were only stalled, no longer owns the run: its beat changes nothing
+        assert store.heartbeat([run.id], host=socket.gethostname(), pid=os.getpid()) == 0
+        assert store.heartbeat([run.id], host="other", pid=2) == 1
 
 
 def set_owner(url: str, run_id: int, pid: int, beat_age_s: float) -> None:
@@ -200,25 +190,23 @@ def test_a_running_run_whose_process_exited_on_this_host_resumes_after_two_misse
     without waiting for the stale bound. A live owner is refused, however quiet."""
     from ngramlm.stages.run import owner_exited, resume_run
 
-    store = Store(db_url)
-    prepare(store, words_file, "tiny", 42, unit="char")
-    ds = store.dataset("tiny")
-    cfg = preset_config("default", {"n_embd": 4, "n_hidden": 16, "steps": 50}, ds.vocab_size)
-    run = store.create_run(new_run(Plan.of(ds, cfg, threads=1), "train", None))
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    assert owner_exited(socket.gethostname(), dead.pid)
-    assert not owner_exited(socket.gethostname(), os.getppid())  # alive
-    assert not owner_exited("another-host", dead.pid)  # cannot be seen from here
+    with tiny_store(db_url, words_file) as store:
+        ds = store.dataset("tiny")
+        cfg = tiny_config(store, steps=50)
+        run = store.create_run(new_run(Plan.of(ds, cfg, threads=1), "train", None))
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        assert owner_exited(socket.gethostname(), dead.pid)
+        assert not owner_exited(socket.gethostname(), os.getppid())  # alive
+        assert not owner_exited("another-host", dead.pid)  # cannot be seen from here
 
-    set_owner(db_url, run.id, dead.pid, HEARTBEAT_S / 2)  # it beat a moment ago
-    with pytest.raises(ClaimedError, match=f"pid {dead.pid}"):
-        resume_run(store, run.id)
-    set_owner(db_url, run.id, os.getppid(), 3 * HEARTBEAT_S)  # quiet, but alive
-    with pytest.raises(ClaimedError, match=f"pid {os.getppid()}"):
-        resume_run(store, run.id)
-    assert count_rows(db_url, "checkpoints") == 0 and store.run(run.id).pid == os.getppid()
-    set_owner(db_url, run.id, dead.pid, 3 * HEARTBEAT_S)  # gone, two beats missed
-    out = resume_run(store, run.id)
-    assert out.run.status == "finished" and out.run.pid == os.getpid()
-    store.close()
+        set_owner(db_url, run.id, dead.pid, HEARTBEAT_S / 2)  # it beat a moment ago
+        with pytest.raises(ClaimedError, match=f"pid {dead.pid}"):
+            resume_run(store, run.id)
+        set_owner(db_url, run.id, os.getppid(), 3 * HEARTBEAT_S)  # quiet, but alive
+        with pytest.raises(ClaimedError, match=f"pid {os.getppid()}"):
+            resume_run(store, run.id)
+        assert count_rows(db_url, "checkpoints") == 0 and store.run(run.id).pid == os.getppid()
+        set_owner(db_url, run.id, dead.pid, 3 * HEARTBEAT_S)  # gone, two beats missed
+        out = resume_run(store, run.id)
+        assert out.run.status == "finished" and out.run.pid == os.getpid()

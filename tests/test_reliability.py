@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from ngramlm.store import Store
 
-from .test_train import age_heartbeat
+from .helpers import age_heartbeat
 
 KILL_TRIALS = int(os.environ.get("NGRAMLM_KILL_TRIALS", "3"))
 TRAIN = ["--dataset", "tiny", "--n-embd", "4", "--n-hidden", "16", "--batch-size", "16",

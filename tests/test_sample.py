@@ -10,24 +10,13 @@ import pytest
 from ngramlm.data import Vocab
 from ngramlm.store import Store
 
+from .helpers import cli_tiny_run
+
 
 @pytest.fixture
 def trained(cli, sqlite_url: str, words_file: Path) -> str:
-    assert cli("--db", sqlite_url, "prepare", words_file).code == 0
-    r = cli(
-        "--db",
-        sqlite_url,
-        "train",
-        "--dataset",
-        "tiny",
-        "--steps",
-        "400",
-        "--n-hidden",
-        "32",
-        "--json",
-    )
-    assert r.code == 0, r.err
-    return str(json.loads(r.out)["run"])
+    run = cli_tiny_run(cli, sqlite_url, words_file, "--steps", "400", "--n-hidden", "32")
+    return str(run["run"])
 
 
 def words(cli, url: str, *args: str) -> list[dict]:

@@ -21,9 +21,9 @@ from ngramlm.stages.space import parse_budget, parse_space
 from ngramlm.store import Store
 
 from .conftest import count_rows
-from .test_train import age_heartbeat
+from .helpers import TINY_ARGS as TINY
+from .helpers import age_heartbeat
 
-TINY = ["--n-embd", "4", "--n-hidden", "16", "--batch-size", "16"]
 SPACE = ["--space", "lr=0.01:0.5:log", "--space", "n_hidden=8:24"]
 
 

@@ -158,6 +158,7 @@ def _open(url: str) -> str:
         return f"error: {exc}"
 
 
+@pytest.mark.slow  # many processes
 def test_many_processes_create_a_fresh_store_at_once(db_url: str) -> None:
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(6) as pool:

@@ -19,8 +19,7 @@ from ngramlm.stages.grid import parse_grid, parse_lr_grid
 from ngramlm.store import Store
 
 from .conftest import count_rows
-
-TINY = ["--n-embd", "4", "--n-hidden", "16", "--batch-size", "16"]
+from .helpers import TINY_ARGS as TINY
 
 
 def test_lr_grid_list_and_log_range() -> None:
@@ -118,6 +117,7 @@ def test_lr_grid_sweep_with_two_workers_then_resume_trains_nothing(
     assert count_rows(sqlite_url, "runs") == 3
 
 
+@pytest.mark.slow  # trains a 2x2x2 sweep
 def test_grid_times_seeds(cli, sqlite_url: str, words_file: Path) -> None:
     assert cli("--db", sqlite_url, "prepare", words_file).code == 0
     r = cli(

@@ -175,6 +175,7 @@ def test_lr_find_picks_threads_as_train_does(
     assert seen == [1]
 
 
+@pytest.mark.slow  # a sweep with worker processes
 def test_sweep_takes_threads_per_worker(cli, sqlite_url: str, words_file: Path) -> None:
     """``sweep --threads 1`` was refused (No such option)."""
     assert cli("--db", sqlite_url, "prepare", words_file).code == 0

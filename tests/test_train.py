@@ -19,42 +19,29 @@ import torch
 import torch.nn.functional as F
 
 from ngramlm import checkpoint
-from ngramlm.config import RunConfig
 from ngramlm.data import Vocab
 from ngramlm.errors import InputError
 from ngramlm.models import preset_config
 from ngramlm.models.mlp import MLP, MLPConfig
-from ngramlm.stages.plan import Plan
-from ngramlm.stages.prepare import prepare
-from ngramlm.stages.run import Progress, resume_run, start_run
+from ngramlm.stages.run import Progress, resume_run
 from ngramlm.store import Store
 from ngramlm.store.records import RunRecord
 from ngramlm.training.loop import EvalPoint, TrainState
 
-TINY = {"n_embd": 4, "n_hidden": 16, "steps": 600, "batch_size": 16, "eval_every": 100}
+from .helpers import (
+    StopAt,
+    age_heartbeat,
+    assert_resume_equals_uninterrupted,
+    tiny_config,
+    tiny_store,
+    train_tiny,
+)
 
 
 @pytest.fixture
 def store(db_url: str, words_file: Path):  # type: ignore[no-untyped-def]
-    s = Store(db_url)
-    prepare(s, words_file, "tiny", 42, unit="char")
-    yield s
-    s.close()
-
-
-def tiny_cfg(store: Store, **kw: object) -> RunConfig:
-    return preset_config("default", {**TINY, **kw}, store.dataset("tiny").vocab_size)
-
-
-class StopAt(Progress):
-    """Asks the run to stop once it has done ``step`` steps (like Ctrl-C would)."""
-
-    def __init__(self, stop: threading.Event, step: int) -> None:
-        self.stop_event, self.at = stop, step
-
-    def update(self, step: int, batch_loss: float, elapsed_s: float) -> None:
-        if step >= self.at:
-            self.stop_event.set()
+    with tiny_store(db_url, words_file) as s:
+        yield s
 
 
 # --- the model -------------------------------------------------------------------------
@@ -145,12 +132,12 @@ def test_every_option_trains_and_lowers_the_loss(db_url: str, store: Store, opts
     from ngramlm.training.loop import build
 
     ds = store.dataset("tiny")
-    cfg = tiny_cfg(store, **opts)
+    cfg = tiny_config(store, **opts)
     ex = load_examples(store, ds, cfg.model.block_size)
     initial_model, _, _ = build(cfg, torch.device("cpu"), "fp32")
     initial = evaluate_set(initial_model, EvalSet.of(ex.Xtr, ex.Ytr, ds.vocab_size))
     assert initial == pytest.approx(math.log(ds.vocab_size), abs=0.05)  # part 3's init
-    out = start_run(store, Plan.of(ds, cfg))
+    out = train_tiny(store, cfg)
     assert out.run.status == "finished"
     final = out.run.train_loss
     assert final is not None and math.isfinite(final)
@@ -162,10 +149,9 @@ def test_every_option_trains_and_lowers_the_loss(db_url: str, store: Store, opts
 
 
 def test_same_seed_same_losses_other_seed_other_losses(store: Store) -> None:
-    ds = store.dataset("tiny")
-    a = start_run(store, Plan.of(ds, tiny_cfg(store)))
-    b = start_run(store, Plan.of(ds, tiny_cfg(store)))
-    c = start_run(store, Plan.of(ds, tiny_cfg(store, seed=7)))
+    a = train_tiny(store, tiny_config(store))
+    b = train_tiny(store, tiny_config(store))
+    c = train_tiny(store, tiny_config(store, seed=7))
     curve = lambda o: [(p.step, p.train_loss, p.dev_loss, p.batch_loss) for p in o.result.points]  # noqa: E731
     assert curve(a) == curve(b)
     assert curve(a) != curve(c)
@@ -176,43 +162,18 @@ def test_same_seed_same_losses_other_seed_other_losses(store: Store) -> None:
     "opts", [{}, {"optimizer": "adamw", "lr": 0.01, "dropout": 0.1, "checkpoint_every": 50}]
 )
 def test_resume_after_kill_equals_uninterrupted(store: Store, opts: dict) -> None:
-    ds = store.dataset("tiny")
-    cfg = tiny_cfg(store, **opts)
-    full = start_run(store, Plan.of(ds, cfg))
-    stop = threading.Event()
-    killed = start_run(store, Plan.of(ds, cfg), progress=StopAt(stop, 250), stop=stop)
-    assert killed.run.status == "killed" and killed.run.steps_done == 250
-    assert store.checkpoint(killed.run.id).step == 250  # type: ignore[union-attr]
-    resumed = resume_run(store, killed.run.id)
-    assert resumed.run.status == "finished" and resumed.run.steps_done == 600
-    assert resumed.run.train_loss == full.run.train_loss
-    assert resumed.run.dev_loss == full.run.dev_loss
-    a = [(m.step, m.train_loss, m.dev_loss, m.batch_loss) for m in store.metrics(full.run.id)]
-    b = [(m.step, m.train_loss, m.dev_loss, m.batch_loss) for m in store.metrics(resumed.run.id)]
-    assert a == b
-
-
-def age_heartbeat(url: str, run_id: int, seconds: float = 3600) -> None:
-    old = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(seconds=seconds)
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text("UPDATE runs SET status='running', heartbeat_at=:t WHERE id=:i"),
-            {"t": old, "i": run_id},
-        )
-    engine.dispose()
+    assert_resume_equals_uninterrupted(store, tiny_config(store, **opts), at=250)
 
 
 def test_crashed_run_is_shown_as_crashed_and_resumes_from_its_checkpoint(
     db_url: str, store: Store
 ) -> None:
-    ds = store.dataset("tiny")
-    cfg = tiny_cfg(store)
-    full = start_run(store, Plan.of(ds, cfg))
+    cfg = tiny_config(store)
+    full = train_tiny(store, cfg)
     # A run that died at step 400 without a word: its periodic checkpoint is at 400
     # (checkpoints follow evaluations), its curve has points up to 400 and maybe beyond.
     stop = threading.Event()
-    died = start_run(store, Plan.of(ds, cfg), progress=StopAt(stop, 400), stop=stop)
+    died = train_tiny(store, cfg, progress=StopAt(stop, 400), stop=stop)
     age_heartbeat(db_url, died.run.id)
     assert store.run(died.run.id).status == "crashed"
     resumed = resume_run(store, died.run.id)
@@ -225,7 +186,7 @@ def test_crashed_run_is_shown_as_crashed_and_resumes_from_its_checkpoint(
 def test_a_running_run_cannot_be_resumed_twice(store: Store) -> None:
     from ngramlm.errors import ConflictError
 
-    out = start_run(store, Plan.of(store.dataset("tiny"), tiny_cfg(store)))
+    out = train_tiny(store, tiny_config(store))
     with pytest.raises(ConflictError, match="finished"):
         resume_run(store, out.run.id)
 
@@ -238,12 +199,13 @@ class Boom(Progress):
 
 def test_exception_marks_the_run_failed_with_its_message(store: Store) -> None:
     with pytest.raises(RuntimeError):
-        start_run(store, Plan.of(store.dataset("tiny"), tiny_cfg(store)), progress=Boom())
+        train_tiny(store, tiny_config(store), progress=Boom())
     run = store.runs()[0]
     assert run.status == "failed" and "disk on fire" in (run.error or "")
     assert run.ended_at is not None
 
 
+@pytest.mark.slow  # training subprocesses
 def test_sigterm_kills_with_a_checkpoint_then_resume_finishes(
     sqlite_url: str, words_file: Path
 ) -> None:
@@ -297,9 +259,7 @@ def test_sigterm_kills_with_a_checkpoint_then_resume_finishes(
 
 
 def test_checkpoint_round_trip_is_safetensors_without_pickle(store: Store) -> None:
-    out = start_run(
-        store, Plan.of(store.dataset("tiny"), tiny_cfg(store, optimizer="adamw", lr=0.01))
-    )
+    out = train_tiny(store, tiny_config(store, optimizer="adamw", lr=0.01))
     ckpt = store.checkpoint(out.run.id)
     assert ckpt is not None and ckpt.sha256 == out.run.checkpoint_sha256
     header_len = int.from_bytes(ckpt.data[:8], "little")
@@ -312,7 +272,7 @@ def test_checkpoint_round_trip_is_safetensors_without_pickle(store: Store) -> No
     for k, v in out.result.state.optimizer.items():
         torch.testing.assert_close(loaded.state.optimizer[k], v, rtol=0, atol=0)
     assert torch.equal(loaded.state.rng, out.result.state.rng)
-    assert loaded.config == tiny_cfg(store, optimizer="adamw", lr=0.01)
+    assert loaded.config == tiny_config(store, optimizer="adamw", lr=0.01)
 
 
 def test_tampered_checkpoint_is_refused() -> None:
@@ -480,7 +440,7 @@ def test_stale_heartbeat_reads_as_crashed() -> None:
 
 
 def test_eval_points_record_full_split_losses(store: Store) -> None:
-    out = start_run(store, Plan.of(store.dataset("tiny"), tiny_cfg(store)))
+    out = train_tiny(store, tiny_config(store))
     points: list[EvalPoint] = out.result.points
     assert [p.step for p in points] == [0, 100, 200, 300, 400, 500, 600]
     assert all(p.train_loss and p.dev_loss and not p.sampled for p in points)
@@ -514,12 +474,10 @@ def test_store_lost_mid_training_saves_the_checkpoint_to_a_file(
 
     monkeypatch.setattr(train_module, "RETRY_DELAYS_S", (0.05, 0.1, 0.2))
     monkeypatch.setattr(train_module, "FLUSH_S", 0.0)  # write at every progress step
-    store = Store(pg_url)
-    prepare(store, words_file, "tiny", 42, unit="char")
-    cfg = preset_config("default", {**TINY, "steps": 2000}, store.dataset("tiny").vocab_size)
-    with pytest.raises(StoreError, match="checkpoint is saved to") as err:
-        start_run(store, Plan.of(store.dataset("tiny"), cfg), progress=DropStoreAt(pg_url, 500))
-    store.close()
+    with tiny_store(pg_url, words_file) as store:
+        cfg = tiny_config(store, steps=2000)
+        with pytest.raises(StoreError, match="checkpoint is saved to") as err:
+            train_tiny(store, cfg, progress=DropStoreAt(pg_url, 500))
     saved = list(tmp_path.glob("ngramlm-run-1-step-*.safetensors"))
     assert len(saved) == 1 and str(saved[0]) in str(err.value)
     loaded = checkpoint.from_bytes(saved[0].read_bytes())
@@ -531,7 +489,7 @@ def test_fast_path_and_autograd_train_to_the_same_losses(store: Store) -> None:
     from ngramlm.training.loop import train as engine_train
 
     ds = store.dataset("tiny")
-    cfg = tiny_cfg(store, init="lecture")
+    cfg = tiny_config(store, init="lecture")
     ex = load_examples(store, ds, cfg.model.block_size)
     fast = engine_train(cfg, ex, torch.device("cpu"), fast_path=True)
     slow = engine_train(cfg, ex, torch.device("cpu"), fast_path=False)

@@ -4,7 +4,6 @@ resume, and its evaluation."""
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import pytest
@@ -14,15 +13,10 @@ import torch.nn.functional as F
 from ngramlm.data import Vocab, build_examples
 from ngramlm.models import family, preset_config
 from ngramlm.models.wavenet import WaveNet, WaveNetConfig
-from ngramlm.stages.plan import Plan
-from ngramlm.stages.prepare import prepare
-from ngramlm.stages.run import resume_run, start_run
 from ngramlm.store import Store
 
 from .conftest import count_rows
-from .test_train import StopAt
-
-TINY = {"n_embd": 4, "n_hidden": 16, "steps": 600, "batch_size": 16, "eval_every": 100}
+from .helpers import TINY, assert_resume_equals_uninterrupted, tiny_config, train_tiny
 
 
 def n_params(model: torch.nn.Module) -> int:
@@ -250,33 +244,11 @@ def test_wavenet_sweep_trains_each_point(cli, prepared: str) -> None:
 # --- determinism and resume ------------------------------------------------------------
 
 
-@pytest.fixture
-def store(sqlite_url: str, words_file: Path):  # type: ignore[no-untyped-def]
-    s = Store(sqlite_url)
-    prepare(s, words_file, "tiny", 42, unit="char")
-    yield s
-    s.close()
-
-
 def test_resume_after_kill_equals_uninterrupted(store: Store) -> None:
     """Batch norm's running statistics are part of the checkpoint: a resumed WaveNet
     ends with the very losses of an uninterrupted one."""
-    ds = store.dataset("tiny")
-    cfg = preset_config("wavenet", TINY, ds.vocab_size)
-    full = start_run(store, Plan.of(ds, cfg))
-    stop = threading.Event()
-    killed = start_run(store, Plan.of(ds, cfg), progress=StopAt(stop, 250), stop=stop)
-    assert killed.run.status == "killed" and killed.run.steps_done == 250
-    assert store.checkpoint(killed.run.id).step == 250  # type: ignore[union-attr]
-    resumed = resume_run(store, killed.run.id)
-    assert resumed.run.status == "finished" and resumed.run.steps_done == 600
-    assert resumed.run.train_loss == full.run.train_loss
-    assert resumed.run.dev_loss == full.run.dev_loss
-    a = [(m.step, m.train_loss, m.dev_loss, m.batch_loss) for m in store.metrics(full.run.id)]
-    b = [(m.step, m.train_loss, m.dev_loss, m.batch_loss) for m in store.metrics(resumed.run.id)]
-    assert a == b and len(a) == 7  # steps 0, 100..600
+    full, _ = assert_resume_equals_uninterrupted(store, tiny_config(store, "wavenet"), at=250)
+    assert len(store.metrics(full.run.id)) == 7  # steps 0, 100..600
     # and another seed is another run
-    other = start_run(
-        store, Plan.of(ds, preset_config("wavenet", {**TINY, "seed": 7}, ds.vocab_size))
-    )
+    other = train_tiny(store, tiny_config(store, "wavenet", seed=7))
     assert other.run.dev_loss != full.run.dev_loss

@@ -24,34 +24,12 @@ from ngramlm.errors import InputError
 from ngramlm.models import ngram
 
 from .conftest import BROWN, count_rows
-
-WORDS = ["the", "cat", "dog", "sat", "on", "a", "mat", "and", "ran", "to", "big", "red", "house"]
-
-
-def corpus(n: int = 300, seed: int = 0) -> list[str]:
-    """Sentences over a small Zipf-like vocabulary, with a few rare words."""
-    rng = random.Random(seed)
-    weights = [1 / (i + 1) for i in range(len(WORDS))]
-    lines = []
-    for i in range(n):
-        words = rng.choices(WORDS, weights, k=rng.randint(1, 8))
-        if i % 50 == 0:
-            words.append(f"rare{i}")
-        lines.append(" ".join(words))
-    return lines
+from .helpers import WORDS, corpus, prepare_words, sentences_file
 
 
 @pytest.fixture
 def sentences(tmp_path: Path) -> Path:
-    path = tmp_path / "sents.txt"
-    path.write_text("\n".join(corpus()) + "\n", encoding="utf-8")
-    return path
-
-
-def prepare(cli, url: str, path: Path, *args: str) -> dict:
-    r = cli("--db", url, "prepare", path, "--unit", "word", *args, "--json")
-    assert r.code == 0, r.err
-    return json.loads(r.out)
+    return sentences_file(tmp_path / "sents.txt")
 
 
 # --- the vocabulary and the split ------------------------------------------------------
@@ -106,7 +84,7 @@ def test_prepare_words_reports_vocab_unk_and_exact_counts(cli, db_url: str, tmp_
     lines = ["a b c", "a b", "a b d e", "d", "a b a b z", "c c", "e f a"]
     path = tmp_path / "small.txt"
     path.write_text("\n".join(lines) + "\n")
-    data = prepare(cli, db_url, path, "--split", "ordered:4,6", "--min-count", "2")
+    data = prepare_words(cli, db_url, path, "--split", "ordered:4,6", "--min-count", "2")
     assert data["unit"] == "word" and data["min_count"] == 2 and data["split"] == "ordered:4,6"
     assert data["words"] == {"train": 2, "dev": 2, "test": 3, "total": 7}
     assert data["tokens"] == {"train": 5, "dev": 5, "test": 10}
@@ -125,8 +103,8 @@ def test_dev_and_test_never_influence_the_vocabulary(cli, sqlite_url: str, tmp_p
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
     a.write_text("\n".join([*base, "dev only words", "test only"]) + "\n")
     b.write_text("\n".join([*base, "other dev stuff", "more test"]) + "\n")
-    va = prepare(cli, sqlite_url, a, "--split", "ordered:40,3", "--name", "a")["vocab"]
-    vb = prepare(cli, sqlite_url, b, "--split", "ordered:40,3", "--name", "b")["vocab"]
+    va = prepare_words(cli, sqlite_url, a, "--split", "ordered:40,3", "--name", "a")["vocab"]
+    vb = prepare_words(cli, sqlite_url, b, "--split", "ordered:40,3", "--name", "b")["vocab"]
     assert va == vb and "dev" not in va and "common" in va
 
 
@@ -176,7 +154,7 @@ def test_bad_word_input_is_one_line_and_writes_nothing(
 def test_count_models_train_report_sample_finalize(
     cli, sqlite_url: str, sentences: Path, model: list[str]
 ) -> None:
-    prepare(cli, sqlite_url, sentences, "--min-count", "2")
+    prepare_words(cli, sqlite_url, sentences, "--min-count", "2")
     r = cli("--db", sqlite_url, "train", "--dataset", "sents", *model, "-q", "--json")
     assert r.code == 0, r.err
     run = str(json.loads(r.out)["run"])
@@ -199,7 +177,7 @@ def test_count_models_train_report_sample_finalize(
 def test_mlp_trains_on_words_and_plots_the_commonest(
     cli, sqlite_url: str, sentences: Path, tmp_path: Path
 ) -> None:
-    prepare(cli, sqlite_url, sentences)
+    prepare_words(cli, sqlite_url, sentences)
     r = cli(
         "--db", sqlite_url, "train", "--dataset", "sents", "--steps", "30", "--n-hidden", "16",
         "-q", "--json",
@@ -282,7 +260,7 @@ def test_discounts_follow_counts_of_counts() -> None:
 
 
 def test_modified_refuses_a_discount(cli, sqlite_url: str, sentences: Path) -> None:
-    prepare(cli, sqlite_url, sentences)
+    prepare_words(cli, sqlite_url, sentences)
     r = cli("--db", sqlite_url, "train", "--dataset", "sents", "--model", "modified-kn",
             "--order", "3", "--smoothing", "0.5")  # fmt: skip
     assert r.code != 0 and "drop --smoothing" in r.err
@@ -290,7 +268,8 @@ def test_modified_refuses_a_discount(cli, sqlite_url: str, sentences: Path) -> N
 
 @pytest.mark.skipif(not BROWN.exists(), reason=f"the Brown corpus is not at {BROWN}")
 def test_brown_as_bengio_et_al(cli, sqlite_url: str) -> None:
-    data = prepare(cli, sqlite_url, BROWN, "--min-count", "4", "--split", "ordered:800000,200000")
+    split = ("--split", "ordered:800000,200000")
+    data = prepare_words(cli, sqlite_url, BROWN, "--min-count", "4", *split)
     assert data["vocab_size"] == 14115
     assert data["examples"] == {"train": 835524, "dev": 211711, "test": 171297}
     assert data["unk_rate"]["train"] == pytest.approx(0.0576, abs=5e-4)

@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from ngramlm.store import Store
 
 from .conftest import count_rows
+from .helpers import TINY_ARGS
 
-TINY = ["--n-embd", "4", "--n-hidden", "16", "--batch-size", "16"]
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -112,7 +112,7 @@ def _start_sweep(url: str, words_file: Path, *extra: str) -> subprocess.Popen[st
     )
     cmd = [sys.executable, "-m", "ngramlm", "sweep", "--dataset", "tiny"]
     cmd += ["--lr-grid", "0.05,0.1,0.2,0.3", "--steps", "20000", "--eval-every", "200"]
-    cmd += [*TINY, "--workers", "2", *extra, "--json"]
+    cmd += [*TINY_ARGS, "--workers", "2", *extra, "--json"]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
