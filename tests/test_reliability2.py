@@ -9,21 +9,28 @@ import math
 import re
 import shutil
 import sqlite3
+import threading
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
+import torch
 from alembic import command
 
 from ngramlm.errors import InputError
+from ngramlm.stages.hooks import StoreHooks, record_outcome
+from ngramlm.stages.plan import Plan
+from ngramlm.stages.run import Progress, new_run
 from ngramlm.store import Store
 from ngramlm.store.records import MetricRecord
 from ngramlm.store.schema import alembic_config
+from ngramlm.training.body import EvalPoint, TrainResult, TrainState
 
 from . import hostile_cases as hc
 from .conftest import count_rows
+from .helpers import tiny_config, tiny_store
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 IMMUTABLE = "test evaluations are immutable"
@@ -316,3 +323,33 @@ def test_a_large_vocabulary_is_sampled_and_a_forged_back_off_still_found() -> No
     context = " ".join(tables.words[t] for t in tables.grams[1][i])
     with pytest.raises(InputError, match=rf"after '{context}' sum to \d"):
         arpa_check.check(forged, ngram.BackoffModel(forged), "words.arpa")
+
+
+# --- a diverged run ends failed, never with a false loss ------------------------------
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_a_diverged_run_ends_failed_naming_the_step_and_the_fix(
+    sqlite_url: str, words_file: Path, bad: float
+) -> None:
+    """Losses gone to nan or inf (a learning rate far too large) reach the run's hooks as
+    the loop evaluates: the run is recorded ``failed`` with the step and the advice, its
+    curve holds no false value, and it has no losses a report or finalize could trust."""
+    with tiny_store(sqlite_url, words_file) as store:
+        ds = store.dataset("tiny")
+        cfg = tiny_config(store, steps=300)
+        run = store.create_run(new_run(Plan.of(ds, cfg, threads=1), "train", None))
+        hooks = StoreHooks(store, run, cfg, ds.vocab, Progress(), threading.Event())
+        hooks.on_eval(EvalPoint(100, 0.1, 0.1, 2.5, 2.4, 2.6))
+        hooks.on_eval(EvalPoint(200, 0.2, 0.1, bad, bad, 2.6))
+        hooks.on_eval(EvalPoint(300, 0.3, 0.1, bad, bad, bad))
+        state = TrainState(300, {"w": torch.ones(1)}, {}, torch.Generator().get_state())
+        record_outcome(store, ds, hooks, TrainResult(state, False, bad, bad))
+        ended = store.run(run.id)
+        assert ended.status == "failed"
+        assert ended.error == (
+            f"diverged: its batch loss was {bad} at step 200; train it again with a lower --lr"
+        )
+        assert (ended.train_loss, ended.dev_loss) == (None, None)
+        curve = [(m.step, m.batch_loss, m.train_loss, m.dev_loss) for m in store.metrics(run.id)]
+        assert curve == [(100, 2.5, 2.4, 2.6), (200, None, None, 2.6), (300, None, None, None)]
