@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ngramlm.stages import diagnose as diag
 from ngramlm.stages import report as core
 from ngramlm.store.records import MetricRecord, RunRecord
 
@@ -89,11 +90,11 @@ def test_one_run_in_depth(cli, sqlite_url: str, populated: dict) -> None:
     gap = data["dev_loss"] - data["train_loss"]
     curve = data["curve"]
     ref = [m for m in curve if m["step"] <= 0.9 * curve[-1]["step"]][-1]
-    falling = ref["dev_loss"] - curve[-1]["dev_loss"] > core.STILL_FALLING
-    rising = curve[-1]["dev_loss"] - min(m["dev_loss"] for m in curve) > core.DEV_RISE
+    falling = ref["dev_loss"] - curve[-1]["dev_loss"] > diag.STILL_FALLING
+    rising = curve[-1]["dev_loss"] - min(m["dev_loss"] for m in curve) > diag.DEV_RISE
     expected = (
-        ("undertrained" if falling else "underfit") if gap <= core.UNDERFIT_GAP
-        else "overfit" if gap >= core.OVERFIT_GAP and rising
+        ("undertrained" if falling else "underfit") if gap <= diag.UNDERFIT_GAP
+        else "overfit" if gap >= diag.OVERFIT_GAP and rising
         else "balanced"
     )  # fmt: skip
     assert [f["rule"] for f in data["diagnosis"]] == [
@@ -163,7 +164,7 @@ def _curve(devs: list[float]) -> list[MetricRecord]:
 
 
 def _rules(train: float | None, dev: float | None, devs: list[float], **kw: object) -> list[str]:
-    return [f.rule for f in core.diagnose(_run(train, dev, **kw), _curve(devs))]  # type: ignore[arg-type]
+    return [f.rule for f in diag.diagnose(_run(train, dev, **kw), _curve(devs))]  # type: ignore[arg-type]
 
 
 FLAT = [2.6, 2.4, 2.3, 2.3]  # last 10%: 2.3 -> 2.3, no change
@@ -184,7 +185,7 @@ FLAT = [2.6, 2.4, 2.3, 2.3]  # last 10%: 2.3 -> 2.3, no change
 def test_gap_decides_underfit_balanced_overfit(train: float, dev: float, rule: str) -> None:
     assert _rules(train, dev, FLAT) == [rule, "plateaued"]
     rising = [2.6, 2.2, 2.3, 2.3]  # dev 0.1 above its lowest: memorising costs dev loss
-    overfit = "overfit" if dev - train >= core.OVERFIT_GAP else rule
+    overfit = "overfit" if dev - train >= diag.OVERFIT_GAP else rule
     assert _rules(train, dev, rising) == [overfit, "plateaued"]
 
 
@@ -211,16 +212,16 @@ def test_curve_decides_still_falling_or_plateaued(devs: list[float], rule: str) 
 
 
 def test_diagnosis_rules_name_their_numbers() -> None:
-    under = core.diagnose(_run(2.20, 2.21), _curve([2.5, 2.3, 2.215, 2.21]))
+    under = diag.diagnose(_run(2.20, 2.21), _curve([2.5, 2.3, 2.215, 2.21]))
     assert [f.rule for f in under] == ["underfit", "plateaued"]
     assert "2.2000" in under[0].message and "grow --n-hidden" in under[0].message
     assert "-0.0050" in under[1].message  # dev went from 2.215 to 2.21
-    over = core.diagnose(_run(1.80, 2.10), _curve([2.5, 2.0, 2.2, 2.10]))
+    over = diag.diagnose(_run(1.80, 2.10), _curve([2.5, 2.0, 2.2, 2.10]))
     assert [f.rule for f in over] == ["overfit", "still-falling"]
     assert "+0.3000" in over[0].message and "--dropout" in over[0].message
     assert "risen 0.1000 since its lowest (step 500)" in over[0].message
     assert "0.1000 from step 750 to 1,000" in over[1].message
-    balanced = core.diagnose(_run(2.00, 2.03), _curve([2.5, 2.03]))
+    balanced = diag.diagnose(_run(2.00, 2.03), _curve([2.5, 2.03]))
     assert balanced[0].rule == "balanced" and "+0.0300" in balanced[0].message
 
 
@@ -236,7 +237,7 @@ def test_count_models_get_the_counted_rule_whatever_their_gap() -> None:
     kn = '{"family": "kneser-ney", "model": {"vocab_size": 27, "order": 5, "smoothing": 0.75}}'
     chosen = {"smoothing": 0.5, "smoothing_chosen_on_dev": True}
     for train, dev in ((2.45, 2.45), (1.74, 1.99), (2.0, 2.03)):  # gaps of every kind
-        found = core.diagnose(
+        found = diag.diagnose(
             _run(train, dev, model="bigram", config_json=bigram, extra=chosen),
             _curve([2.9, dev]),  # a falling "curve" is ignored: counting has no steps
         )
@@ -244,13 +245,13 @@ def test_count_models_get_the_counted_rule_whatever_their_gap() -> None:
         assert "a count model: train" in found[0].message
         assert "add-k 0.5 chosen on dev" in found[0].message
         assert f"({dev - train:+.4f})" in found[0].message
-    given = core.diagnose(
+    given = diag.diagnose(
         _run(1.74, 1.99, model="kneser-ney", config_json=kn, extra={"smoothing": 0.75}), []
     )
     assert [f.rule for f in given] == ["counted"]
     assert "discount 0.75 as given" in given[0].message
     mkn = '{"family": "modified-kn", "model": {"vocab_size": 27, "order": 3}}'
-    estimated = core.diagnose(
+    estimated = diag.diagnose(
         _run(1.74, 1.99, model="modified-kn", config_json=mkn,
              extra={"discounts": [[0.5], [0.6, 0.9, 1.1], [0.7, 1.0, 1.2]]}),
         [],

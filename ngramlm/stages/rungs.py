@@ -89,7 +89,7 @@ def claim(
             sweep_id,
             (cfg.to_dict(), cfg.config_hash(), batched.group_key(cfg)),
             limit=limit,
-            columns=lambda c: run_columns(Plan.point(dataset, c)),
+            columns=lambda c: run_columns(Plan.point(dataset, c, device)),
             device=str(device),
             host=host,
             pid=pid,
