@@ -262,7 +262,7 @@ def load_examples(
     vocab = Vocab(dataset.vocab, dataset.unit)
     if train_words is None:
         train_words = store.words(dataset.id, "train")
-    train = examples_of(list(train_words), vocab, block_size)
+    train = examples_of(train_words, vocab, block_size)
     dev = examples_of(store.words(dataset.id, "dev"), vocab, block_size)
     # Views of a token stream (data.Windows) stand in for tensors: the loop, the steppers,
     # the evaluation and the count families read rows through X[ix] and X[a:b] only.
