@@ -46,9 +46,7 @@ def as_dict(detail: RunReport) -> dict[str, object]:
     r = detail.run
     return {
         **display.run_row(r, detail.evaluation),
-        "config": r.config,
-        "error": r.error,
-        "extra": r.extra,
+        **{key: getattr(r, key) for key in ("config", "error", "extra")},
         "curve": [m.__dict__ for m in detail.curve],
         "checkpoint": detail.checkpoint,
         "diagnosis": [f.__dict__ for f in detail.diagnosis],

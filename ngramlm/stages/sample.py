@@ -77,10 +77,10 @@ def sample_run(
     from ngramlm.sampling import sample
 
     if isinstance(run, int):
-        found = store.checkpoint(run)
+        record, found = store.run(run), store.checkpoint(run)  # an unknown run: refused by id
         if found is None:
             raise NotFoundError(f"run {run} has no checkpoint yet; sample once it has trained")
-        run = store.run(run), found
+        run = record, found
     record, ckpt = run
     model = model_of(ckpt)
     assert model.vocab is not None
