@@ -97,14 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     with ngramlm.open_store(url) as exp:
         t0 = time.perf_counter()
         ds = exp.prepare(args.corpus, "brown", unit="word", min_count=args.min_count,
-                         split=args.split)  # fmt: skip
+                         split=args.split).dataset  # fmt: skip
         print(f"prepared in {time.perf_counter() - t0:.1f}s: |V| = {ds.vocab_size:,}")
 
         def run(label: str, **kw: Any) -> None:
             t = time.perf_counter()
-            r = exp.train(ds, **kw)
+            r = exp.train(ds, **kw).run
             wall = time.perf_counter() - t
-            ev = exp.finalize(r)
+            ev = exp.finalize(r).evaluation
             rows.append({"label": label, "run": r.id, "train": r.train_loss, "dev": r.dev_loss,
                          "test": ev.test_loss, "seconds": wall,
                          "precision": r.precision or ""})  # fmt: skip

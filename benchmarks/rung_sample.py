@@ -115,11 +115,13 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
     t0 = time.perf_counter()
     if args.smoke:
         corpus = smoke_corpus(tmp / "tiny.txt")
-        ds = exp.prepare(corpus, "tiny", unit="word", min_count=2, split="ordered:1200,300")
+        ds = exp.prepare(corpus, "tiny", unit="word", min_count=2, split="ordered:1200,300").dataset
     elif word:
-        ds = exp.prepare(args.corpus or BROWN, "brown", unit="word", min_count=4, split=SPLIT)
+        ds = exp.prepare(
+            args.corpus or BROWN, "brown", unit="word", min_count=4, split=SPLIT
+        ).dataset
     else:
-        ds = exp.prepare(args.corpus or (NAMES if NAMES.exists() else None), "names")
+        ds = exp.prepare(args.corpus or (NAMES if NAMES.exists() else None), "names").dataset
     if args.smoke:  # a dev split of ~360 examples, sampled as Brown's is (96 of them)
         evaluating.SAMPLE, evaluating.COSTLY_LOGITS = 96, 96 * ds.vocab_size
     preset, space = family("mlp").search_space(ds.unit)

@@ -77,7 +77,7 @@ def search_arm(
 
     exp = ngramlm.open_store(url)
     prep = search.pop("prepare", {})
-    ds = exp.prepare(path, name="data", **prep)
+    ds = exp.prepare(path, name="data", **prep).dataset
     overrides: dict[str, Any] = SMOKE if smoke else {}
     sw = exp.search(ds, budget=f"{minutes * 60:.0f}s", workers=workers, **search, **overrides)
     return exp.search_trials(sw), exp, sw
@@ -105,7 +105,7 @@ def optuna_arm(url: str, path: Path, minutes: float, smoke: bool) -> Line:
     from ngramlm.training.loop import EvalPoint, Examples, Hooks, train
 
     exp = ngramlm.open_store(url)
-    ds = exp.prepare(path, name="data")
+    ds = exp.prepare(path, name="data").dataset
     vocab = ds.vocab
     split = {s: exp.words(ds, s) for s in ("train", "dev")}
     preset, space = family("mlp").search_space("char")
@@ -160,7 +160,7 @@ def names(args: argparse.Namespace, tmp: Path) -> int:
     import torch
 
     from ngramlm import plots
-    from ngramlm.stages.search import space_of
+    from ngramlm.stages.space import space_of
 
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // args.workers))
     arms: dict[str, Line] = {}
@@ -205,7 +205,7 @@ def names(args: argparse.Namespace, tmp: Path) -> int:
         exp, sw, trials = first
         best = best_trial(trials)
         if best is not None:  # the search's best: its one test evaluation
-            test = exp.finalize(best["run"]).test_loss
+            test = exp.finalize(best["run"]).evaluation.test_loss
             params = {k: best[k] for k in space_of(sw)[1]}
             print(f"TPE + halving's best run: dev {best['dev_loss']:.4f}, test {test:.4f} "
                   f"(its one finalize); {params}")  # fmt: skip
@@ -259,15 +259,15 @@ def brown(args: argparse.Namespace, tmp: Path, small: bool) -> int:
     line = best_line(trials)
     best_run = (best_trial(trials) or {}).get("run")
     t0 = time.monotonic()
-    kn = exp.train("data", model="modified-kn", order=5)
+    kn = exp.train("data", model="modified-kn", order=5).run
     kn_s = time.monotonic() - t0
     t0 = time.monotonic()
-    words = exp.train("data", preset="words", **(SMOKE if args.smoke else {}))
+    words = exp.train("data", preset="words", **(SMOKE if args.smoke else {})).run
     words_s = time.monotonic() - t0
     kn_dev = math.exp(kn.dev_loss or math.inf)
 
     def test_ppl(run: int | None) -> str:
-        return "—" if run is None else f"{math.exp(exp.finalize(run).test_loss):.1f}"
+        return "—" if run is None else f"{math.exp(exp.finalize(run).evaluation.test_loss):.1f}"
 
     fr = (1 / 3, 2 / 3, 1.0)
     at = [best_at(line, f * args.minutes) for f in fr]

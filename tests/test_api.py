@@ -53,7 +53,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
         sw = exp.sweep(ds, lr_grid=[0.05, 0.2], steps=60, n_hidden=16, workers=0)
         bigram = exp.train(ds, model="bigram")
         mlp = exp.train(ds, preset="default", steps=200, n_hidden=32, threads=1)
-    return Trained(url, mlp.id, bigram.id, lf.id, sw.id)
+    return Trained(url, mlp.run.id, bigram.run.id, lf.id, sw.id)
 
 
 # --- the package -------------------------------------------------------------------------
@@ -115,9 +115,12 @@ def test_open_store_defaults_to_the_cli_store(
 
 def test_datasets(sqlite_url: str, words_file: Path, cli) -> None:  # type: ignore[no-untyped-def]
     with open_store(sqlite_url) as exp:
-        ds = exp.prepare(words_file)
-        assert ds.name == "tiny" and ds.n_words == 200
-        assert exp.prepare(str(words_file)) == ds  # the same content again: a no-op
+        prepared = exp.prepare(words_file)
+        ds = prepared.dataset
+        assert prepared.created and ds.name == "tiny" and ds.n_words == 200
+        again = exp.prepare(str(words_file))  # the same content again: a no-op
+        assert again.dataset == ds and not again.created and again.examples == prepared.examples
+        assert exp.dataset(prepared) == ds  # the result is taken as its dataset
         assert exp.datasets() == [ds]
         assert exp.dataset("tiny") == ds and exp.dataset(ds) == ds
         assert len(exp.words(ds, "train")) == ds.n_train
@@ -262,14 +265,13 @@ def test_sample_gives_the_clis_words(trained: Trained, cli) -> None:  # type: ig
     r = cli("--db", trained.url, "sample", str(trained.mlp), "-n", "6", "--seed", "3", "--json")
     data = json.loads(r.out)
     with open_store(trained.url) as exp:
-        words = exp.sample(trained.mlp, n=6, seed=3)
-        assert words == [w["word"] for w in data["words"]]
-        marked = exp.samples(trained.mlp, 6, 3)
+        marked = exp.sample(trained.mlp, n=6, seed=3)
+        assert marked.words == [w["word"] for w in data["words"]]
         assert isinstance(marked, Samples) and marked.step == data["step"] == 200
+        assert marked.run.id == trained.mlp == data["run"]
         assert [list(m) for m in marked.marked] == [[w["word"], w["in"]] for w in data["words"]]
-        assert all(w.startswith("ab") for w in exp.sample(trained.mlp, 4, prefix="ab"))
-        assert exp.sample(trained.bigram, 3, temperature=0) == ["", "", ""] or True
-        assert len(exp.sample(trained.mlp, 5, top_k=3)) == 5
+        assert all(w.startswith("ab") for w in exp.sample(trained.mlp, 4, prefix="ab").words)
+        assert len(exp.sample(trained.mlp, 5, top_k=3).words) == 5
         with pytest.raises(InputError, match="-n must be between"):
             exp.sample(trained.mlp, n=0)
         with pytest.raises(InputError, match="--temperature"):
@@ -315,14 +317,16 @@ def test_train_runs_what_the_cli_runs(sqlite_url: str, words_file: Path, cli) ->
 
     with open_store(sqlite_url) as exp:
         ds = exp.prepare(words_file)
-        run = exp.train(ds, preset="lecture", steps=120, n_hidden=20, name="api")
-        counted = exp.train("tiny", model="kneser-ney", order=3)
+        outcome = exp.train(ds, preset="lecture", steps=120, n_hidden=20, name="api")
+        counted = exp.train("tiny", model="kneser-ney", order=3).run
+        run = outcome.run
     r = cli("--db", sqlite_url, "train", "--dataset", "tiny", "--preset", "lecture",
             "--steps", "120", "--n-hidden", "20", "--json")  # fmt: skip
     data = json.loads(r.out)
     assert run.status == "finished" and run.name == "api" and run.preset == "lecture"
     assert data["config"] == run.config and data["dev_loss"] == run.dev_loss
     assert data["train_loss"] == run.train_loss
+    assert [p.step for p in outcome.result.points] == [p["step"] for p in data["curve"]]
     assert counted.model == "kneser-ney" and counted.block_size == 2
     with open_store(sqlite_url) as exp:
         assert exp.run(data["run"]).config_hash == run.config_hash
@@ -421,15 +425,15 @@ def test_finalize_once_with_the_clis_refusals(sqlite_url: str, words_file: Path,
         with pytest.raises(InputError, match="only training runs are finalized"):
             exp.finalize(lf)
         assert exp.evaluation(best) is None
-        evaluation = exp.finalize(best)
-        assert evaluation.run_id == best.id and evaluation.test_loss > 0
+        result = exp.finalize(best)
+        evaluation = result.evaluation
+        assert result.run.id == evaluation.run_id == best.id and evaluation.test_loss > 0
         assert exp.evaluation(best) == evaluation
         with pytest.raises(AlreadyFinalized) as again:
             exp.finalize(best)
         assert isinstance(again.value, ConflictError) and again.value.evaluation == evaluation
-        result = exp.finalize_result(best)  # the same, as a result: what the CLI prints
-        assert not result.created and result.evaluation == evaluation and result.run.id == best.id
-        assert exp.finalize(worst, yes=True).run_id == worst.id
+        assert again.value.run.id == best.id  # the recorded result: what the CLI prints
+        assert exp.finalize(worst, yes=True).evaluation.run_id == worst.id
         assert exp.runs_frame()["test_loss"].notna().sum() == 2
     r = cli("--db", sqlite_url, "finalize", str(best.id))
     assert r.code == 5 and "finalized already" in r.err

@@ -169,7 +169,7 @@ def test_python_api_exports_and_imports(prepared: str, tmp_path: Path) -> None:
     from ngramlm import open_store
 
     with open_store(prepared) as exp:
-        run = exp.train("tiny", model="modified-kn", order=3)
+        run = exp.train("tiny", model="modified-kn", order=3).run
         out = exp.export_arpa(run.id, tmp_path / "m.arpa")
         assert out.ngrams[0] == 28 and (tmp_path / "m.arpa").is_file()
         back = exp.import_arpa(tmp_path / "m.arpa", "tiny")

@@ -330,11 +330,11 @@ def docs_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
         exp.prepare()
         mm = exp.prepare(chars, "makemore")
         br = exp.prepare(words, "brown", unit="word", min_count=2, split="ordered:1200,300")
-        ids["mlp"] = exp.train(mm, steps=30).id
-        ids["kn"] = exp.train(mm, model="kneser-ney", order=3).id
-        ids["mkn"] = exp.train(mm, model="modified-kn", order=3).id
-        ids["words"] = exp.train(br, preset="words", steps=20, warmup=2).id
-        ids["bmkn"] = exp.train(br, model="modified-kn", order=3).id
+        ids["mlp"] = exp.train(mm, steps=30).run.id
+        ids["kn"] = exp.train(mm, model="kneser-ney", order=3).run.id
+        ids["mkn"] = exp.train(mm, model="modified-kn", order=3).run.id
+        ids["words"] = exp.train(br, preset="words", steps=20, warmup=2).run.id
+        ids["bmkn"] = exp.train(br, model="modified-kn", order=3).run.id
         ids["sweep"] = exp.sweep(mm, lr_grid="0.05,0.1", steps=20, workers=0).id
     return root / "ngramlm.db", ids
 

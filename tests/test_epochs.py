@@ -6,6 +6,8 @@ import json
 import math
 from pathlib import Path
 
+import pytest
+
 from ngramlm import open_store
 from ngramlm.models import family, preset_config
 
@@ -72,3 +74,26 @@ def test_explicit_steps_replace_a_presets_epochs(cli, sqlite_url: str, tmp_path:
     assert r.code == 0, r.err
     t = json.loads(r.out)["config"]["train"]
     assert (t["steps"], t["epochs"]) == (12, 0.0)
+
+
+def test_epochs_read_the_train_split_once(
+    cli, sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--epochs`` counts an epoch's predictions on the train split and the run trains on
+    that same read of it: one read, however large the corpus."""
+    from ngramlm.store import Store
+
+    path = sentences_file(tmp_path / "sents.txt", 60)
+    prepare_words(cli, sqlite_url, path)
+    reads: list[str] = []
+    words = Store.words
+
+    def counted(self: Store, dataset_id: int, split: str) -> list[str]:
+        reads.append(split)
+        return words(self, dataset_id, split)
+
+    monkeypatch.setattr(Store, "words", counted)
+    r = cli("--db", sqlite_url, "train", "--dataset", "sents", "--preset", "bengio",
+            "--epochs", "1", "--batch-size", "32", "--n-hidden", "8", "-q")  # fmt: skip
+    assert r.code == 0, r.err
+    assert reads.count("train") == 1

@@ -13,8 +13,7 @@ import torch
 
 from ngramlm.config import RunConfig, TrainConfig
 from ngramlm.evaluation import EvalSet, evaluate_set
-from ngramlm.stages import report
-from ngramlm.stages.report import Finding
+from ngramlm.stages.diagnose import Finding, diagnose
 from ngramlm.stages.run import Progress, load_examples, resume_run
 from ngramlm.store import Store
 from ngramlm.training import body, evaluating, loop
@@ -297,7 +296,7 @@ def diagnosis(train_loss: float, dev_loss: float, devs: list[float]) -> list[Fin
         device="cpu", error=None, model="mlp",
     )  # fmt: skip
     curve = [MetricRecord(300 * i, 0.0, 0.1, None, d, d) for i, d in enumerate(devs)]
-    return report.diagnose(run, curve)
+    return diagnose(run, curve)
 
 
 def test_a_short_run_still_falling_is_told_to_train_longer_not_to_grow() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ngramlm.stages import diagnose as diag
 from ngramlm.stages import report as core
 from ngramlm.store.records import MetricRecord, NewRun, RunRecord
 
@@ -156,7 +157,7 @@ def _curve(devs: list[float]) -> list[MetricRecord]:
 
 
 def _rules(train: float | None, dev: float | None, devs: list[float], **kw: object) -> list[str]:
-    return [f.rule for f in core.diagnose(_run(train, dev, **kw), _curve(devs))]  # type: ignore[arg-type]
+    return [f.rule for f in diag.diagnose(_run(train, dev, **kw), _curve(devs))]  # type: ignore[arg-type]
 
 
 FLAT = [2.6, 2.4, 2.3, 2.3]  # last 10%: 2.3 -> 2.3, no change
@@ -204,16 +205,16 @@ def test_curve_decides_still_falling_or_plateaued(devs: list[float], rule: str) 
 
 
 def test_diagnosis_rules_name_their_numbers() -> None:
-    under = core.diagnose(_run(2.20, 2.21), _curve([2.5, 2.3, 2.215, 2.21]))
+    under = diag.diagnose(_run(2.20, 2.21), _curve([2.5, 2.3, 2.215, 2.21]))
     assert [f.rule for f in under] == ["underfit", "plateaued"]
     assert "2.2000" in under[0].message and "grow --n-hidden" in under[0].message
     assert "-0.0050" in under[1].message  # dev went from 2.215 to 2.21
-    over = core.diagnose(_run(1.80, 2.10), _curve([2.5, 2.0, 2.2, 2.10]))
+    over = diag.diagnose(_run(1.80, 2.10), _curve([2.5, 2.0, 2.2, 2.10]))
     assert [f.rule for f in over] == ["overfit", "still-falling"]
     assert "+0.3000" in over[0].message and "--dropout" in over[0].message
     assert "risen 0.1000 since its lowest (step 500)" in over[0].message
     assert "0.1000 from step 750 to 1,000" in over[1].message
-    balanced = core.diagnose(_run(2.00, 2.03), _curve([2.5, 2.03]))
+    balanced = diag.diagnose(_run(2.00, 2.03), _curve([2.5, 2.03]))
     assert balanced[0].rule == "balanced" and "+0.0300" in balanced[0].message
 
 
@@ -229,7 +230,7 @@ def test_count_models_get_the_counted_rule_whatever_their_gap() -> None:
     kn = '{"family": "kneser-ney", "model": {"vocab_size": 27, "order": 5, "smoothing": 0.75}}'
     chosen = {"smoothing": 0.5, "smoothing_chosen_on_dev": True}
     for train, dev in ((2.45, 2.45), (1.74, 1.99), (2.0, 2.03)):  # gaps of every kind
-        found = core.diagnose(
+        found = diag.diagnose(
             _run(train, dev, model="bigram", config_json=bigram, extra=chosen),
             _curve([2.9, dev]),  # a falling "curve" is ignored: counting has no steps
         )
@@ -237,13 +238,13 @@ def test_count_models_get_the_counted_rule_whatever_their_gap() -> None:
         assert "a count model: train" in found[0].message
         assert "add-k 0.5 chosen on dev" in found[0].message
         assert f"({dev - train:+.4f})" in found[0].message
-    given = core.diagnose(
+    given = diag.diagnose(
         _run(1.74, 1.99, model="kneser-ney", config_json=kn, extra={"smoothing": 0.75}), []
     )
     assert [f.rule for f in given] == ["counted"]
     assert "discount 0.75 as given" in given[0].message
     mkn = '{"family": "modified-kn", "model": {"vocab_size": 27, "order": 3}}'
-    estimated = core.diagnose(
+    estimated = diag.diagnose(
         _run(1.74, 1.99, model="modified-kn", config_json=mkn,
              extra={"discounts": [[0.5], [0.6, 0.9, 1.1], [0.7, 1.0, 1.2]]}),
         [],

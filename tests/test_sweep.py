@@ -70,7 +70,7 @@ def test_bad_grids(items: list[str], needle: str) -> None:
         (["--lr-grid", "x"], "--lr-grid"),
         ([], "give --lr-grid"),
         (["--lr-grid", "0.1,0.1"], "repeats a point"),
-        (["--lr-grid", "0.1", "--workers", "0"], "--workers"),
+        (["--lr-grid", "0.1", "--workers", "-1"], "--workers must be between 0"),
         (["--join", "77"], "no sweep 77"),
         (["--resume", "1;DROP TABLE runs"], "sweep id"),
     ],
@@ -271,3 +271,63 @@ def test_killed_worker_then_resume_completes_each_point_once(
     assert data["finished"] == 3
     assert {r.id for r in runs} <= {x["run"] for x in data["runs"]}  # the crashed runs resumed
     _points_trained_once(sqlite_url, 3)
+
+
+# --- a sweep resolved once -------------------------------------------------------------
+
+
+def counting(counts: dict[str, int], what: str, fn):  # type: ignore[no-untyped-def]
+    """``fn`` itself, counting its calls under ``what`` (no mock: the real function runs)."""
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        counts[what] = counts.get(what, 0) + 1
+        return fn(*args, **kwargs)
+
+    return counted
+
+
+def count_resolutions(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Reads of a dataset's record (by name or id) and resolutions of a device, counted."""
+    from ngramlm.stages import plan
+
+    counts: dict[str, int] = {}
+    monkeypatch.setattr(Store, "dataset", counting(counts, "dataset", Store.dataset))
+    monkeypatch.setattr(Store, "dataset_by_id", counting(counts, "dataset", Store.dataset_by_id))
+    monkeypatch.setattr(plan, "resolve_device", counting(counts, "device", plan.resolve_device))
+    return counts
+
+
+def test_a_search_reads_its_dataset_and_resolves_its_device_once(
+    cli, sqlite_url: str, words_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``sweep --search``: the command resolves the plan once and its trials (here in this
+    process, ``--workers 0``) take it as it is: one read of the dataset, one device."""
+    assert cli("--db", sqlite_url, "prepare", str(words_file)).code == 0
+    counts = count_resolutions(monkeypatch)
+    r = cli("--db", sqlite_url, "sweep", "--dataset", "tiny", "--search", "tpe", "--trials", "3",
+            "--space", "lr=0.01:0.5:log", "--steps", "30", "--n-hidden", "8", "--n-embd", "4",
+            "--workers", "0", "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["trials"] == 3
+    assert counts == {"dataset": 1, "device": 1}
+
+
+def test_creating_a_search_on_its_default_space_reads_the_dataset_once(
+    sqlite_url: str, words_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The family's default space depends on the dataset's unit, and its preset on that
+    space: the dataset is read once for both, and the device resolved once."""
+    from ngramlm import open_store
+
+    with open_store(sqlite_url) as exp:
+        exp.prepare(words_file)
+        counts = count_resolutions(monkeypatch)
+        sw = exp.create_search("tiny", trials=2)
+    assert counts == {"dataset": 1, "device": 1}
+    assert sw.spec["search"]["space"] and sw.spec["base"]["train"]["optimizer"] == "adamw"
+
+
+def test_the_worker_count_is_checked_once_with_one_message(cli, sqlite_url: str) -> None:
+    for bad in ("-1", "257"):
+        r = cli("--db", sqlite_url, "sweep", "--lr-grid", "0.1", "--workers", bad)
+        assert r.code == 2 and "--workers must be between 0 (in this process) and 256" in r.err

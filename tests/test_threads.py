@@ -136,7 +136,7 @@ def test_resume_picks_threads_as_train_does(sqlite_url: str, words_file: Path) -
     before = torch.get_num_threads()
     with ngramlm.open_store(sqlite_url) as exp:
         ds = exp.prepare(words_file, name="tiny")
-        run = exp.train(ds, steps=40, n_embd=4, n_hidden=8, threads=1)
+        run = exp.train(ds, steps=40, n_embd=4, n_hidden=8, threads=1).run
         engine = sa.create_engine(sqlite_url)
         with engine.begin() as conn:
             conn.execute(sa.text("UPDATE runs SET status='killed' WHERE id=:i"), {"i": run.id})
@@ -147,7 +147,7 @@ def test_resume_picks_threads_as_train_does(sqlite_url: str, words_file: Path) -
             resumed = exp.resume(run, progress=seen)  # type: ignore[arg-type]
         finally:
             torch.set_num_threads(before)
-    assert resumed.status == "finished"
+    assert resumed.run.status == "finished"
     assert seen.threads == [1]
 
 

@@ -7,18 +7,21 @@ so both take one code path and keep the same guarantees::
     import ngramlm
 
     exp = ngramlm.open_store("sqlite:///ngramlm.db")  # default: $NGRAMLM_DB or ngramlm.db
-    ds = exp.prepare()                                # the bundled names
-    run = exp.train(ds, preset="default", steps=2000)  # recorded like `ngramlm train`
+    ds = exp.prepare()                                # the bundled names (.dataset)
+    run = exp.train(ds, preset="default", steps=2000)  # recorded like `ngramlm train` (.run)
     exp.runs_frame()                                  # `report --csv`'s rows (pandas)
     model = exp.load_model(run)                       # a torch.nn.Module in eval mode
-    exp.sample(run, n=5)                              # ['emma', ...]
+    exp.sample(run, n=5).words                        # ['emma', ...]
     exp.plot_curves(run)                              # a matplotlib Figure
 
 Datasets, runs, curve points, sweeps and evaluations are the frozen records the store
 returns (``DatasetRecord``, ``RunRecord``, ``MetricRecord``, ``SweepRecord``,
-``EvaluationRecord``). A run is given as its id, a ``RunRecord`` or ``"last"`` (the
-newest training run). Errors are the CLI's: an ``NgramlmError`` whose message names the
-problem and the fix.
+``EvaluationRecord``); what a call learnt besides comes as a result that carries them
+(``prepare``: the dataset and its split's counts; ``train``: the run and its curve;
+``sample``: the run and its marked words; ``finalize``: the run and its evaluation). A
+run is given as its id, a ``RunRecord``, a result carrying it or ``"last"`` (the newest
+training run); a dataset as its name, its record or ``prepare``'s result. Errors are the
+CLI's: an ``NgramlmError`` whose message names the problem and the fix.
 
 The test split stays locked: no function here returns test words, and ``finalize`` is
 the only way to a test loss, once per run, ever, with the CLI's refusals.
@@ -29,22 +32,11 @@ torch, matplotlib and pandas are imported when a method needs them, never by
 
 from __future__ import annotations
 
-from ngramlm.api.base import CURVE_FIELDS as CURVE_FIELDS  # the CLI's shared names
-from ngramlm.api.base import (
-    KINDS,
-    AlreadyFinalized,
-    MissingExtra,
-    Samples,
-)
-from ngramlm.api.base import MAX_SAMPLES as MAX_SAMPLES
-from ngramlm.api.base import RunRef as RunRef
-from ngramlm.api.base import SweepRef as SweepRef
-from ngramlm.api.base import auto_threads as auto_threads
-from ngramlm.api.base import check_threads as check_threads
-from ngramlm.api.base import check_workers as check_workers
-from ngramlm.api.base import parse_id as parse_id
-from ngramlm.api.figures import Figures
+from ngramlm.api.experiments import Experiments
+from ngramlm.api.handle import KINDS, MissingExtra
 from ngramlm.errors import NgramlmError, WorkersDied
+from ngramlm.stages.finalize import AlreadyFinalized
+from ngramlm.stages.sample import Samples
 from ngramlm.store.connection import DEFAULT_URL
 from ngramlm.store.records import (
     DatasetRecord,
@@ -70,20 +62,6 @@ __all__ = [
     "WorkersDied",
     "open_store",
 ]
-
-
-class Experiments(Figures):
-    """One store: its datasets, runs, sweeps, models and figures.
-
-    ``Experiments(url)`` opens the store on first use (``open_store`` opens it at once);
-    ``Experiments(store=...)`` wraps a ``Store`` that is already open (what the CLI
-    does). Methods that train or sample import torch when called. The methods live by
-    concern in this package: reading.py (datasets, runs, curves, report rows),
-    models.py (load, sample, embeddings, ARPA, finalize), training.py (plan, train,
-    resume, lr_find), sweeps.py (sweeps, searches), figures.py (plots)."""
-
-    def __enter__(self) -> Experiments:
-        return self
 
 
 def open_store(url: str | None = None) -> Experiments:

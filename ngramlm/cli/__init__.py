@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from ngramlm.api import DEFAULT_URL
 from ngramlm.cli import (
     db,
     export,
@@ -24,7 +25,6 @@ from ngramlm.cli import (
 )
 from ngramlm.cli.common import State, err_console
 from ngramlm.errors import NgramlmError
-from ngramlm.store.store import DEFAULT_URL
 from ngramlm.version import __version__
 
 app = typer.Typer(

@@ -11,8 +11,7 @@ import typer
 from rich.console import Console
 
 from ngramlm.api import Experiments
-from ngramlm.api import parse_id as parse_id
-from ngramlm.store import Store
+from ngramlm.api.handle import parse_id as parse_id
 
 # Results go to stdout; piped, they are laid out 140 columns wide rather than Rich's 80.
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -31,26 +30,14 @@ class State:
             self._api = Experiments(self.db_url)
         return self._api
 
-    def store(self) -> Store:
-        return self.api().store
-
 
 def api(ctx: typer.Context) -> Experiments:
     state: State = ctx.find_root().obj
     return state.api()
 
 
-def store(ctx: typer.Context) -> Store:
-    return api(ctx).store
-
-
 def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
-
-
-def run_id(store: Store, text: str) -> int:
-    """A run id, or ``last`` for the newest training run."""
-    return Experiments(store=store).run_id(text)
 
 
 def fmt_loss(x: float | None) -> str:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from ngramlm.api import AlreadyFinalized
 from ngramlm.cli import options as o
 from ngramlm.cli.common import api, console, err_console, fmt_loss, print_json
 
@@ -24,8 +25,11 @@ def finalize_cmd(
     as_json: o.Json = False,
 ) -> None:
     """Evaluate a finished run on the test split: once per run, ever."""
-    result = api(ctx).finalize_result(run, yes=yes)
-    r, e, created = result.run, result.evaluation, result.created
+    try:
+        result = api(ctx).finalize(run, yes=yes)
+        r, e, created = result.run, result.evaluation, True
+    except AlreadyFinalized as already:  # the recorded result is shown, then the error
+        r, e, created = already.run, already.evaluation, False
     if as_json:
         print_json(
             {

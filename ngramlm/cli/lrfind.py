@@ -30,7 +30,7 @@ def lr_find_cmd(
     model: o.Model = None,
     preset: o.Preset = None,
     threads: o.Threads = None,
-    name: Annotated[str | None, typer.Option(help="A label for the run.")] = None,
+    name: o.Name = None,
     as_json: o.Json = False,
     **hp: Any,
 ) -> None:

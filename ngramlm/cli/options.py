@@ -9,7 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from ngramlm import api as _api
+from ngramlm.api import display
 
 Dataset = Annotated[
     str | None,
@@ -38,6 +38,46 @@ Threads = Annotated[
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
+Name = Annotated[str | None, typer.Option(help="A label for the run.")]
+
+# --- sweep's own options ---------------------------------------------------------------
+LrGrid = Annotated[
+    str | None, typer.Option(help="Learning rates: 0.01,0.1,1 or log-spaced START:STOP:COUNT.")
+]
+Grid = Annotated[
+    list[str] | None,
+    typer.Option(help="KEY=V1,V2,... over any train hyperparameter (repeatable)."),
+]
+Seeds = Annotated[int, typer.Option(help="Replicates per point (seed, seed+1, ...).")]
+Search = Annotated[
+    str | None,
+    typer.Option(help="Search instead of a grid: tpe, random or grid (docs/search.md)."),
+]
+Space = Annotated[
+    list[str] | None,
+    typer.Option(help="KEY=LOW:HIGH[:log] or KEY=V1,V2 (repeatable; default: the family's space)."),
+]
+Trials = Annotated[int | None, typer.Option(help="Trials a search starts at most.")]
+Budget = Annotated[
+    str | None, typer.Option(help="Wall time a search starts trials in: 90s, 30m, 2h.")
+]
+Prune = Annotated[
+    str | None, typer.Option(help="halving: stop the worse trials at 1/9 and 1/3 of steps.")
+]
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        help="Local worker processes (default: one a usable core, one a point; 0: in this process)."
+    ),
+]
+WorkerThreads = Annotated[
+    int | None, typer.Option(help="torch CPU threads per worker (default: 1 for small models).")
+]
+Join = Annotated[str | None, typer.Option(help="Add workers to an existing SWEEP.")]
+ResumeSweep = Annotated[
+    str | None, typer.Option(help="Continue SWEEP: killed and crashed points resume.")
+]
+SweepName = Annotated[str | None, typer.Option(help="A label for the sweep and its runs.")]
 
 # Every hyperparameter option, declared once; each family takes the ones its config has
 # and refuses the others by name (``Family.make_config``).
@@ -155,5 +195,5 @@ def given(hp: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in hp.items() if v is not None}
 
 
-# The thread policy lives with the API (``Experiments.train(threads=...)``).
-auto_threads = _api.auto_threads
+# The thread policy the API applies (``Experiments.train(threads=...)``).
+auto_threads = display.auto_threads

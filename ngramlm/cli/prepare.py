@@ -3,13 +3,47 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
+from ngramlm.api import display
 from ngramlm.cli.common import api, console, print_json
-from ngramlm.stages.prepare import DEFAULT_SEED
+
+if TYPE_CHECKING:
+    from ngramlm.api.running import Prepared
+
+Path_ = Annotated[
+    Path | None,
+    typer.Argument(
+        help="UTF-8 word list, one word a line (default: the bundled names); with "
+        "--unit word, a text file, one sentence a line."
+    ),
+]
+Name = Annotated[str | None, typer.Option(help="Dataset name (default: the file's stem).")]
+Seed = Annotated[int, typer.Option(help="Seed of the split's shuffle.")]
+Unit = Annotated[
+    str,
+    typer.Option(
+        help="What a token is: char (each character of a word) or word "
+        "(whitespace-separated words of a sentence)."
+    ),
+]
+MinCount = Annotated[
+    int,
+    typer.Option(
+        help="Word datasets: words seen fewer times in the train split become <unk> "
+        "(Bengio et al. 2003: 4)."
+    ),
+]
+Split = Annotated[
+    str,
+    typer.Option(
+        help="shuffled (80/10/10 by line, seeded) or ordered:TRAIN,DEV (file order: "
+        "TRAIN tokens train, DEV dev, the rest test)."
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -18,73 +52,55 @@ def register(app: typer.Typer) -> None:
 
 def prepare_cmd(
     ctx: typer.Context,
-    path: Annotated[
-        Path | None,
-        typer.Argument(
-            help="UTF-8 word list, one word a line (default: the bundled names); with "
-            "--unit word, a text file, one sentence a line."
-        ),
-    ] = None,
+    path: Path_ = None,
     *,
-    name: Annotated[
-        str | None, typer.Option(help="Dataset name (default: the file's stem).")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the split's shuffle.")] = DEFAULT_SEED,
-    unit: Annotated[
-        str,
-        typer.Option(
-            help="What a token is: char (each character of a word) or word "
-            "(whitespace-separated words of a sentence)."
-        ),
-    ] = "char",
-    min_count: Annotated[
-        int,
-        typer.Option(
-            help="Word datasets: words seen fewer times in the train split become <unk> "
-            "(Bengio et al. 2003: 4)."
-        ),
-    ] = 1,
-    split: Annotated[
-        str,
-        typer.Option(
-            help="shuffled (80/10/10 by line, seeded) or ordered:TRAIN,DEV (file order: "
-            "TRAIN tokens train, DEV dev, the rest test)."
-        ),
-    ] = "shuffled",
+    name: Name = None,
+    seed: Seed = display.DEFAULT_SEED,
+    unit: Unit = "char",
+    min_count: MinCount = 1,
+    split: Split = "shuffled",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Read a word list (or a corpus, --unit word) and record it with its train/dev/test
     split: seeded 80/10/10 by line, or in file order (--split ordered:TRAIN,DEV)."""
     # bad input is refused before the store is opened
-    result = api(ctx).prepare_result(path, name, seed, unit=unit, min_count=min_count, split=split)
-    ds = result.dataset
+    result = api(ctx).prepare(path, name, seed, unit=unit, min_count=min_count, split=split)
     if as_json:
-        print_json(
-            {
-                "dataset": ds.name,
-                "id": ds.id,
-                "created": result.created,
-                "sha256": ds.sha256,
-                "source": ds.source_path,
-                "seed": ds.seed,
-                "unit": ds.unit,
-                "min_count": ds.min_count,
-                "split": ds.split,
-                "words": {
-                    "train": ds.n_train,
-                    "dev": ds.n_dev,
-                    "test": ds.n_test,
-                    "total": ds.n_words,
-                },
-                "examples": result.examples,
-                "tokens": result.tokens,
-                "unk_rate": result.unk_rate,
-                "vocab_size": ds.vocab_size,
-                "vocab": "".join(ds.vocab.tokens) if ds.unit == "char" else list(ds.vocab.tokens),
-                "duplicates": ds.n_duplicates,
-            }
-        )
+        print_json(as_dict(result))
         return
+    show(result)
+
+
+def as_dict(result: Prepared) -> dict[str, object]:
+    """``prepare --json``."""
+    ds = result.dataset
+    return {
+        "dataset": ds.name,
+        "id": ds.id,
+        "created": result.created,
+        "sha256": ds.sha256,
+        "source": ds.source_path,
+        "seed": ds.seed,
+        "unit": ds.unit,
+        "min_count": ds.min_count,
+        "split": ds.split,
+        "words": {
+            "train": ds.n_train,
+            "dev": ds.n_dev,
+            "test": ds.n_test,
+            "total": ds.n_words,
+        },
+        "examples": result.examples,
+        "tokens": result.tokens,
+        "unk_rate": result.unk_rate,
+        "vocab_size": ds.vocab_size,
+        "vocab": "".join(ds.vocab.tokens) if ds.unit == "char" else list(ds.vocab.tokens),
+        "duplicates": ds.n_duplicates,
+    }
+
+
+def show(result: Prepared) -> None:
+    ds = result.dataset
     verb = "prepared" if result.created else "already prepared (same content; nothing written)"
     console.print(f"dataset [bold]{ds.name}[/] (id {ds.id}) {verb}")
     table = Table(title=None, show_edge=False)

@@ -1,4 +1,5 @@
-"""Training progress on the terminal: a Rich bar on a terminal, plain lines otherwise.
+"""Training progress on the terminal: a Rich bar on a terminal, plain lines otherwise; and
+a sweep's live table (``LiveSweep``).
 
 The loop reports at least once a second (``training.schedule.PROGRESS_S``) and after every
 chunk of an evaluation, so the bar moves on a slow word model and shows an evaluation
@@ -14,6 +15,7 @@ import time
 from typing import Any
 
 import torch
+from rich.live import Live
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -22,10 +24,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ngramlm.cli.common import err_console
-from ngramlm.stages.run import Progress as ProgressSink
-from ngramlm.store.records import RunRecord
-from ngramlm.training.loop import EvalPoint
+from ngramlm.api import RunRecord
+from ngramlm.api.progress import EvalPoint, SweepPlan, SweepStatus, SweepWatch
+from ngramlm.api.progress import Progress as ProgressSink
+from ngramlm.cli.common import console, err_console
 
 PLAIN_EVERY_S = 15.0  # seconds between plain progress lines (a log stays readable)
 
@@ -125,3 +127,41 @@ class RichProgress(ProgressSink):
         if self.bar is not None:
             self.bar.stop()
             self.bar = None
+
+
+class LiveSweep(SweepWatch):
+    """A sweep on the terminal: its header and plan once resolved, then a live table of
+    its points while workers run (on a terminal, unless ``quiet``)."""
+
+    def __init__(self, *, new: bool, quiet: bool, as_json: bool) -> None:
+        self.new, self.quiet, self.as_json = new, quiet, as_json
+        self.sweep_id: int | None = None
+        self.live: Live | None = None
+
+    def started(self, plan: SweepPlan) -> None:
+        sw = plan.sweep
+        self.sweep_id = sw.id
+        if self.new and not self.as_json:
+            if "search" in sw.spec:
+                console.print(f"search {sw.id} on {sw.dataset}: {sw.spec['search']['sampler']}")
+            else:
+                console.print(f"sweep {sw.id}: {sw.n_points} points on {sw.dataset}")
+        if not self.quiet:
+            err_console.print(f"sweep {sw.id}: {plan.describe()}", style="dim", highlight=False)
+        if not self.quiet and err_console.is_terminal:
+            self.live = Live(console=err_console, refresh_per_second=4, transient=True)
+            self.live.start()
+
+    def poll(self, status: SweepStatus) -> None:
+        if self.live is not None:
+            from ngramlm.cli.sweep import live_table
+
+            self.live.update(live_table(status))
+
+    def __enter__(self) -> LiveSweep:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None

@@ -9,13 +9,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ngramlm.api import Experiments
+from ngramlm.api import Experiments, display
 from ngramlm.cli import options as o
 from ngramlm.cli.common import api, console, fmt_loss, parse_id, print_json
 from ngramlm.cli.report_rows import DEFAULT_LIMIT, render_rows
 from ngramlm.errors import InputError
-from ngramlm.stages import report as core
-from ngramlm.stages.prepare import check_name
 
 
 def register(app: typer.Typer) -> None:
@@ -28,7 +26,7 @@ def report_cmd(
     *,
     dataset: Annotated[str | None, typer.Option(help="Only this dataset's runs.")] = None,
     sweep: Annotated[str | None, typer.Option(help="One sweep, as a grid.")] = None,
-    status: Annotated[str | None, typer.Option(help=", ".join(core.STATUSES))] = None,
+    status: Annotated[str | None, typer.Option(help=", ".join(display.STATUSES))] = None,
     compare: Annotated[
         bool,
         typer.Option(
@@ -43,16 +41,8 @@ def report_cmd(
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
 ) -> None:
     """Runs, their hyperparameters and losses; a run's curve and diagnosis; a sweep's grid."""
-    if sort not in core.SORTS:
-        raise InputError(f"--sort must be one of {', '.join(core.SORTS)}, got {sort!r}")
-    if status is not None and status not in core.STATUSES:
-        raise InputError(f"--status must be one of {', '.join(core.STATUSES)}, got {status!r}")
-    if limit is not None and limit < 1:
-        raise InputError(f"--limit must be at least 1, got {limit}")
     if as_json and as_csv:
         raise InputError("give --json or --csv, not both")
-    if dataset is not None:
-        check_name(dataset)
     sweep_id = parse_id(sweep, "sweep") if sweep is not None else None
     if compare and (run is not None or sweep_id is not None):
         raise InputError("--compare shows a dataset's models; drop the RUN or --sweep")
@@ -74,7 +64,7 @@ def report_cmd(
         one_sweep(exp, sweep_id, as_json, as_csv, status, sort, limit)
     elif status is None and sort == "id" and not (as_json or as_csv):
         # the table's default: the newest runs, read alone
-        table = exp.report_page(dataset, limit or DEFAULT_LIMIT)
+        table = exp.report_page(dataset, DEFAULT_LIMIT if limit is None else limit)
         render_rows(exp, table.runs, table.rows, False, False, limit, total=table.total)
     else:
         table = exp.report_table(dataset, status=status, sort=sort, limit=limit)
@@ -91,7 +81,7 @@ def compare_models(
         return
     if as_csv:
         writer = csv.DictWriter(
-            sys.stdout, fieldnames=list(core.COMPARE_FIELDS), lineterminator="\n"
+            sys.stdout, fieldnames=list(display.COMPARE_FIELDS), lineterminator="\n"
         )
         writer.writeheader()
         writer.writerows(rows)

@@ -10,10 +10,8 @@ from typing import Any
 
 from rich.table import Table
 
-from ngramlm.api import Experiments
+from ngramlm.api import Experiments, RunRecord, display
 from ngramlm.cli.common import console, fmt_loss, print_json
-from ngramlm.stages import report as core
-from ngramlm.store.records import RunRecord
 
 DEFAULT_LIMIT = 50  # table rows; --json and --csv give every run unless --limit
 
@@ -32,7 +30,7 @@ def render_rows(
         print_json({"runs": rows, "test_evaluations_spent": spent})
         return
     if as_csv:
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(core.FIELDS), lineterminator="\n")
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(display.FIELDS), lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
         return
@@ -62,9 +60,9 @@ def render_rows(
         style = {"finished": "green", "crashed": "red", "failed": "red",
                  "killed": "yellow", "running": "cyan"}.get(r["status"], "")  # fmt: skip
         record = records[r["run"]]
-        counted = core.counted(record)
+        counted = display.counted(record)
         families.add(counted)
-        model = core.describe(record).short
+        model = display.describe(record).short
         table.add_row(
             "★" if r["best_in_sweep"] else "",
             str(r["run"]),
@@ -74,7 +72,7 @@ def render_rows(
             model,
             "—" if counted else str(r["batch_size"]),
             "—" if counted else f"{r['lr']:g}",
-            "—" if counted else core.steps_shown(r["steps_done"], r["steps"]),
+            "—" if counted else display.steps_shown(r["steps_done"], r["steps"]),
             fmt_loss(r["train_loss"]),
             fmt_loss(r["dev_loss"]),
             "—" if r["gap"] is None else f"{r['gap']:+.3f}",

@@ -5,45 +5,68 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from ngramlm.api import Experiments
+from ngramlm.api import Experiments, RunRecord, display
+from ngramlm.api.reports import RunReport
 from ngramlm.cli.common import console, fmt_loss, print_json
-from ngramlm.stages import report as core
 
 
 def one_run(exp: Experiments, run: str, as_json: bool) -> None:
     detail = exp.run_report(run)
-    r, metrics, evaluation, ckpt = detail.run, detail.curve, detail.evaluation, detail.checkpoint
-    findings, samples, neighbours = detail.diagnosis, detail.samples, detail.neighbours
     if as_json:
-        print_json(
-            {
-                **core.run_row(r, evaluation),
-                "config": r.config,
-                "error": r.error,
-                "extra": r.extra,
-                "curve": [m.__dict__ for m in metrics],
-                "checkpoint": ckpt,
-                "diagnosis": [f.__dict__ for f in findings],
-                "samples": [{"word": w, "in": where} for w, where in samples],
-                "neighbours": [
-                    {"word": w, "nearest": [{"word": n, "cosine": c} for n, c in near]}
-                    for w, near in neighbours
-                ],
-            }
-        )
+        print_json(as_dict(detail))
         return
+    r = detail.run
     title = f"run {r.id}" + (f" ({r.name})" if r.name else "")
     console.print(f"[bold]{title}[/] on {r.dataset}: {r.kind}, [bold]{r.status}[/]")
     if r.error:
         console.print(f"  error: {r.error}", highlight=False)
+    settings(r)
+    if r.kind == "lr_find":
+        lr_find(detail)
+        return
+    evaluation = detail.evaluation
+    console.print(
+        f"losses: train {fmt_loss(r.train_loss)}   dev {fmt_loss(r.dev_loss)}   "
+        f"test {fmt_loss(evaluation.test_loss) if evaluation else 'not finalized'}"
+    )
+    curves(detail)
+    ckpt = detail.checkpoint
+    if ckpt is not None:
+        console.print(
+            f"checkpoint: step {ckpt['step']:,}, {ckpt['bytes'] / 1024:.0f} KiB safetensors, "
+            f"sha256 {ckpt['sha256'][:16]}…"
+        )
+    for f in detail.diagnosis:
+        console.print(f"[bold]{f.rule}[/]: {f.message}", highlight=False)
+    what_it_learnt(detail)
+
+
+def as_dict(detail: RunReport) -> dict[str, object]:
+    """``report RUN --json``."""
+    r = detail.run
+    return {
+        **display.run_row(r, detail.evaluation),
+        **{key: getattr(r, key) for key in ("config", "error", "extra")},
+        "curve": [m.__dict__ for m in detail.curve],
+        "checkpoint": detail.checkpoint,
+        "diagnosis": [f.__dict__ for f in detail.diagnosis],
+        "samples": [{"word": w, "in": where} for w, where in detail.samples],
+        "neighbours": [
+            {"word": w, "nearest": [{"word": n, "cosine": c} for n, c in near]}
+            for w, near in detail.neighbours
+        ],
+    }
+
+
+def settings(r: RunRecord) -> None:
+    """The run's hyperparameters in two columns, then how long it took where."""
     hp = Table.grid(padding=(0, 2))
-    flat = core.shown_hyperparameters(r)
-    items = sorted(flat.items())
+    items = sorted(display.shown_hyperparameters(r).items())
     half = (len(items) + 1) // 2
     for left, right in zip(items[:half], [*items[half:], ("", "")], strict=False):
         hp.add_row(f"{left[0]}", str(left[1]), f"{right[0]}", str(right[1]))
     console.print(hp)
-    if core.counted(r):
+    if display.counted(r):
         what = (
             f"{r.extra['n_ngrams']:,} distinct {r.order}-grams counted"
             if "n_ngrams" in r.extra
@@ -52,59 +75,59 @@ def one_run(exp: Experiments, run: str, as_json: bool) -> None:
         console.print(
             f"{what} in {r.train_seconds or 0:.1f}s   host {r.host}   ngramlm {r.version}"
         )
-    else:
-        group = r.extra.get("group_members")
-        shared = (
-            f" (its share of {r.extra['group_seconds']:.1f}s: {group} runs trained as one "
-            "batched model)"
-            if group
-            else ""
-        )
-        console.print(
-            f"steps {r.steps_done:,} / {r.steps:,}   time {r.train_seconds or 0:.1f}s{shared} "
-            f"on {r.device} ({r.precision or 'fp32'})   host {r.host}   ngramlm {r.version}",
-            highlight=False,
-        )
-    if r.kind == "lr_find":
-        losses = [m.batch_loss if m.batch_loss is not None else float("inf") for m in metrics]
-        console.print(f"loss  {core.sparkline(losses[:: max(1, len(losses) // 60)])}")
-        if r.extra:
-            console.print(
-                f"suggested lr {r.extra['suggested_lr']:.3g} ({r.extra['method']}); "
-                f"plot: ngramlm plot lr-find {r.id}"
-            )
         return
-    console.print(
-        f"losses: train {fmt_loss(r.train_loss)}   dev {fmt_loss(r.dev_loss)}   "
-        f"test {fmt_loss(evaluation.test_loss) if evaluation else 'not finalized'}"
+    group = r.extra.get("group_members")
+    shared = (
+        f" (its share of {r.extra['group_seconds']:.1f}s: {group} runs trained as one "
+        "batched model)"
+        if group
+        else ""
     )
-    curve = [m for m in metrics if m.dev_loss is not None]
-    if curve:
-        dev = [m.dev_loss or 0.0 for m in curve]
-        train = [m.train_loss or 0.0 for m in curve]
+    console.print(
+        f"steps {r.steps_done:,} / {r.steps:,}   time {r.train_seconds or 0:.1f}s{shared} "
+        f"on {r.device} ({r.precision or 'fp32'})   host {r.host}   ngramlm {r.version}",
+        highlight=False,
+    )
+
+
+def lr_find(detail: RunReport) -> None:
+    r = detail.run
+    losses = [m.batch_loss if m.batch_loss is not None else float("inf") for m in detail.curve]
+    console.print(f"loss  {display.sparkline(losses[:: max(1, len(losses) // 60)])}")
+    if r.extra:
         console.print(
-            f"dev   {dev[0]:.3f} {core.sparkline(dev)} {dev[-1]:.3f}   "
-            f"(steps {curve[0].step:,}..{curve[-1].step:,})",
+            f"suggested lr {r.extra['suggested_lr']:.3g} ({r.extra['method']}); "
+            f"plot: ngramlm plot lr-find {r.id}"
+        )
+
+
+def curves(detail: RunReport) -> None:
+    curve = [m for m in detail.curve if m.dev_loss is not None]
+    if not curve:
+        return
+    dev = [m.dev_loss or 0.0 for m in curve]
+    train = [m.train_loss or 0.0 for m in curve]
+    console.print(
+        f"dev   {dev[0]:.3f} {display.sparkline(dev)} {dev[-1]:.3f}   "
+        f"(steps {curve[0].step:,}..{curve[-1].step:,})",
+        highlight=False,
+    )
+    console.print(
+        f"train {train[0]:.3f} {display.sparkline(train)} {train[-1]:.3f}", highlight=False
+    )
+
+
+def what_it_learnt(detail: RunReport) -> None:
+    """Its samples, marked, and a word network's nearest words."""
+    if detail.samples:
+        console.print(
+            "samples: " + ", ".join(f"{w} ({where})" for w, where in detail.samples),
             highlight=False,
         )
-        console.print(
-            f"train {train[0]:.3f} {core.sparkline(train)} {train[-1]:.3f}", highlight=False
-        )
-    if ckpt is not None:
-        console.print(
-            f"checkpoint: step {ckpt['step']:,}, {ckpt['bytes'] / 1024:.0f} KiB safetensors, "
-            f"sha256 {ckpt['sha256'][:16]}…"
-        )
-    for f in findings:
-        console.print(f"[bold]{f.rule}[/]: {f.message}", highlight=False)
-    if samples:
-        console.print(
-            "samples: " + ", ".join(f"{w} ({where})" for w, where in samples), highlight=False
-        )
-    if neighbours:
+    if detail.neighbours:
         table = Table(title="nearest words by embedding (cosine)", pad_edge=False)
         table.add_column("word")
         table.add_column("nearest")
-        for w, near in neighbours:
+        for w, near in detail.neighbours:
             table.add_row(w, ", ".join(f"{n} {c:.2f}" for n, c in near))
         console.print(table)

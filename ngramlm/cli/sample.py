@@ -25,14 +25,12 @@ def sample_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Generate words from a run, each marked train, dev or new."""
-    exp = api(ctx)
-    rid = exp.run_id(run)
-    samples = exp.samples(rid, n, seed, temperature=temperature, top_k=top_k, prefix=prefix)
+    samples = api(ctx).sample(run, n, seed, temperature=temperature, top_k=top_k, prefix=prefix)
     marked = samples.marked
     if as_json:
         print_json(
             {
-                "run": rid,
+                "run": samples.run.id,
                 "step": samples.step,
                 "seed": seed,
                 "temperature": temperature,

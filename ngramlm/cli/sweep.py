@@ -1,23 +1,25 @@
-"""``ngramlm sweep``: a grid of runs trained by local (or remote) worker processes."""
+"""``ngramlm sweep``: a grid of runs (or a search) trained by local (or remote) worker
+processes. The command checks how its options go together and makes one API call
+(``sweep``, ``search`` or ``run_sweep``), which resolves the sweep's plan once; a
+``LiveSweep`` shows it (``cli/progress.py``)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.live import Live
 from rich.table import Table
 
-from ngramlm.api import Experiments, check_threads
+from ngramlm.api import display
 from ngramlm.cli import options as o
-from ngramlm.cli.common import api, console, err_console, fmt_loss, parse_id, print_json
+from ngramlm.cli.common import api, console, fmt_loss, parse_id, print_json
 from ngramlm.errors import InputError, WorkersDied
 
 if TYPE_CHECKING:
-    from ngramlm.runtime import SweepPlan
-    from ngramlm.stages import sweep as core
+    from ngramlm.api import Experiments
+    from ngramlm.api.progress import SweepStatus
+    from ngramlm.cli.progress import LiveSweep
 
-POLL_S = 0.5
 GRID_KEYS = ("lr", "block_size", "n_embd", "n_hidden", "n_layers", "batch_size", "seed")
 
 
@@ -29,45 +31,19 @@ def register(app: typer.Typer) -> None:
 def sweep_cmd(
     ctx: typer.Context,
     *,
-    lr_grid: Annotated[
-        str | None,
-        typer.Option(help="Learning rates: 0.01,0.1,1 or log-spaced START:STOP:COUNT."),
-    ] = None,
-    grid: Annotated[
-        list[str] | None,
-        typer.Option(help="KEY=V1,V2,... over any train hyperparameter (repeatable)."),
-    ] = None,
-    seeds: Annotated[int, typer.Option(help="Replicates per point (seed, seed+1, ...).")] = 1,
-    search: Annotated[
-        str | None,
-        typer.Option(help="Search instead of a grid: tpe, random or grid (docs/search.md)."),
-    ] = None,
-    space: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="KEY=LOW:HIGH[:log] or KEY=V1,V2 (repeatable; default: the family's space)."
-        ),
-    ] = None,
-    trials: Annotated[int | None, typer.Option(help="Trials a search starts at most.")] = None,
-    budget: Annotated[
-        str | None, typer.Option(help="Wall time a search starts trials in: 90s, 30m, 2h.")
-    ] = None,
-    prune: Annotated[
-        str | None, typer.Option(help="halving: stop the worse trials at 1/9 and 1/3 of steps.")
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(help="Local worker processes (default: one a usable core, one a point)."),
-    ] = None,
-    threads: Annotated[
-        int | None,
-        typer.Option(help="torch CPU threads per worker (default: 1 for small models)."),
-    ] = None,
-    join: Annotated[str | None, typer.Option(help="Add workers to an existing SWEEP.")] = None,
-    resume: Annotated[
-        str | None, typer.Option(help="Continue SWEEP: killed and crashed points resume.")
-    ] = None,
-    name: Annotated[str | None, typer.Option(help="A label for the sweep and its runs.")] = None,
+    lr_grid: o.LrGrid = None,
+    grid: o.Grid = None,
+    seeds: o.Seeds = 1,
+    search: o.Search = None,
+    space: o.Space = None,
+    trials: o.Trials = None,
+    budget: o.Budget = None,
+    prune: o.Prune = None,
+    workers: o.Workers = None,
+    threads: o.WorkerThreads = None,
+    join: o.Join = None,
+    resume: o.ResumeSweep = None,
+    name: o.SweepName = None,
     dataset: o.Dataset = None,
     model: o.Model = None,
     preset: o.Preset = None,
@@ -77,15 +53,46 @@ def sweep_cmd(
 ) -> None:
     """Train every point of a grid (lr x grid x seeds), or search (--search), each point an
     ordinary run of the sweep."""
+    from ngramlm.cli.progress import LiveSweep  # torch: imported when the sweep starts
 
     given = o.given(hp)
-    if workers is not None and (workers < 1 or workers > 256):
-        raise InputError(f"--workers must be between 1 and 256, got {workers}")
-    check_threads(threads)
     existing = join if join is not None else resume
+    options = (given, model, preset, lr_grid is not None, grid, dataset, search)
+    check_together(join, resume, search, (space, trials, budget, prune), lr_grid, grid, options)
+    exp = api(ctx)
+    watch = LiveSweep(new=existing is None, quiet=quiet or as_json, as_json=as_json)
+    try:
+        with watch:
+            if existing is not None:
+                exp.run_sweep(parse_id(existing, "sweep"), workers=workers, threads=threads,
+                              resume=resume is not None, watch=watch)  # fmt: skip
+            elif search is not None:
+                exp.search(dataset, search=search, space=space, trials=trials, budget=budget,
+                           prune=prune, workers=workers, threads=threads, model=model,
+                           preset=preset, name=name, watch=watch, **given)  # fmt: skip
+            else:
+                exp.sweep(dataset, lr_grid=lr_grid, grid=grid, seeds=seeds, workers=workers,
+                          threads=threads, model=model, preset=preset, name=name, watch=watch,
+                          **given)  # fmt: skip
+    except WorkersDied:
+        if watch.sweep_id is not None:
+            show(exp.sweep_status(watch.sweep_id), as_json)
+        raise
+    finish(exp, watch, as_json)
+
+
+def check_together(
+    join: str | None,
+    resume: str | None,
+    search: str | None,
+    searching: tuple[Any, ...],
+    lr_grid: str | None,
+    grid: list[str] | None,
+    options: tuple[Any, ...],
+) -> None:
+    """How the command's options go together (each option's value is the API's to check)."""
     if join is not None and resume is not None:
         raise InputError("give --join or --resume, not both")
-    searching = (space, trials, budget, prune)
     if search is None and any(v is not None for v in searching):
         raise InputError("--space, --trials, --budget and --prune go with --search tpe|random|grid")
     if search is not None and (lr_grid is not None or grid):
@@ -93,79 +100,27 @@ def sweep_cmd(
             "--search proposes its own points: drop --lr-grid/--grid (search lr with "
             "--space lr=LOW:HIGH:log)"
         )
-    if existing is not None:
-        if given or model or preset or lr_grid is not None or grid or dataset or search:
-            raise InputError(
-                "--join/--resume work on the sweep as recorded; drop the grid and other options"
-            )
-        sweep_id = parse_id(existing, "sweep")
-        api(ctx).sweep_record(sweep_id)  # refuse an unknown sweep before starting workers
-    elif search is not None:
-        sweep = api(ctx).create_search(
-            dataset,
-            search=search,
-            space=space,
-            trials=trials,
-            budget=budget,
-            prune=prune,
-            model=model,
-            preset=preset,
-            name=name,
-            **given,
+    if (join is not None or resume is not None) and any(options):
+        raise InputError(
+            "--join/--resume work on the sweep as recorded; drop the grid and other options"
         )
-        sweep_id = sweep.id
-        if not as_json:
-            console.print(f"search {sweep_id} on {sweep.dataset}: {search}")
-    else:
-        sweep = api(ctx).create_sweep(
-            dataset,
-            lr_grid=lr_grid,
-            grid=grid,
-            seeds=seeds,
-            model=model,
-            preset=preset,
-            name=name,
-            **given,
-        )
-        sweep_id = sweep.id
-        if not as_json:
-            console.print(f"sweep {sweep_id}: {sweep.n_points} points on {sweep.dataset}")
-    exp, resuming = api(ctx), resume is not None
-    plan = exp.sweep_plan(sweep_id, workers=workers, threads=threads, resume=resuming)
-    if not (quiet or as_json):
-        err_console.print(f"sweep {sweep_id}: {plan.describe()}", style="dim", highlight=False)
-    try:
-        final = run_workers(exp, sweep_id, plan, resuming, quiet or as_json)
-    except WorkersDied:
-        show(exp.sweep_status(sweep_id), as_json)
-        raise
+
+
+def finish(exp: Experiments, watch: LiveSweep, as_json: bool) -> None:
+    """The sweep's result: a search's trials ranked, or the grid's runs; 130 when killed."""
+    assert watch.sweep_id is not None
+    final = exp.sweep_status(watch.sweep_id)
     if "search" in final.sweep.spec:
         from ngramlm.cli.search import show_search
 
-        show_search(exp, sweep_id, as_json)
+        show_search(exp, final.sweep.id, as_json)
     else:
         show(final, as_json)
     if any(r.status == "killed" for r in final.runs):
         raise typer.Exit(130)
 
 
-def run_workers(
-    exp: Experiments, sweep_id: int, plan: SweepPlan, resume: bool, quiet: bool
-) -> core.SweepStatus:
-    """The API's ``run_sweep`` with a live display of the sweep on a terminal."""
-    if quiet or not err_console.is_terminal:
-        return exp.run_sweep(sweep_id, workers=plan.workers, threads=plan.threads, resume=resume)
-    with Live(console=err_console, refresh_per_second=4, transient=True) as live:
-        return exp.run_sweep(
-            sweep_id,
-            workers=plan.workers,
-            threads=plan.threads,
-            resume=resume,
-            on_poll=lambda st: live.update(_display(st)),
-        )
-
-
-def swept_keys(st: core.SweepStatus) -> tuple[str, ...]:
+def swept_keys(st: SweepStatus) -> tuple[str, ...]:
     spec = st.sweep.spec
     if "search" in spec:  # the searched keys
         return tuple(t.partition("=")[0].replace("-", "_") for t in spec["search"]["space"])
@@ -176,17 +131,10 @@ def swept_keys(st: core.SweepStatus) -> tuple[str, ...]:
 
 
 def _config_summary(config: dict[str, Any], keys: tuple[str, ...] = GRID_KEYS) -> str:
-    from ngramlm.models import config_from_dict
-
-    flat = config_from_dict(config).hyperparameters()
-    return " ".join(
-        f"{k}={flat[k]:g}" if isinstance(flat[k], float) else f"{k}={flat[k]}"
-        for k in keys
-        if k in flat
-    )
+    return display.config_summary(config, keys)
 
 
-def _display(st: core.SweepStatus) -> Table:
+def live_table(st: SweepStatus) -> Table:
     table = Table.grid(padding=(0, 2))
     n = st.sweep.n_points
     done = st.done
@@ -205,7 +153,7 @@ def _display(st: core.SweepStatus) -> Table:
     return table
 
 
-def show(st: core.SweepStatus, as_json: bool) -> None:
+def show(st: SweepStatus, as_json: bool) -> None:
     runs = sorted(st.runs, key=lambda r: (r.dev_loss is None, r.dev_loss or 0.0))
     best = st.best
     if as_json:

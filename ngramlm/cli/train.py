@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ngramlm.api import check_threads
+from ngramlm.api import display
 from ngramlm.cli import options as o
 from ngramlm.cli.common import api, console, fmt_loss, parse_id, print_json
 from ngramlm.errors import InputError
 
 if TYPE_CHECKING:
-    from ngramlm.stages.run import Outcome
+    from ngramlm.api.progress import Outcome
 
 
 def register(app: typer.Typer) -> None:
@@ -27,7 +27,7 @@ def train_cmd(
     model: o.Model = None,
     preset: o.Preset = None,
     threads: o.Threads = None,
-    name: Annotated[str | None, typer.Option(help="A label for the run.")] = None,
+    name: o.Name = None,
     resume: Annotated[
         str | None, typer.Option(help="Continue a killed or crashed RUN from its last checkpoint.")
     ] = None,
@@ -38,7 +38,6 @@ def train_cmd(
     """Train a model on a dataset (the MLP, the WaveNet, or a bigram or Kneser-Ney
     baseline, counted) and record the run, its curves and checkpoints."""
     given = o.given(hp)
-    check_threads(threads)
     if resume is not None:  # refuse bad options before the store is opened
         extra = [*given, *(["model"] if model else []), *(["preset"] if preset else [])]
         if extra or dataset is not None:
@@ -52,9 +51,9 @@ def train_cmd(
     progress = RichProgress(quiet=quiet or as_json)
     exp = api(ctx)
     if resume is not None:
-        outcome = exp.resume_outcome(run_id, threads=threads, progress=progress)
+        outcome = exp.resume(run_id, threads=threads, progress=progress)
     else:
-        outcome = exp.train_outcome(
+        outcome = exp.train(
             dataset,
             model=model,
             preset=preset,
@@ -69,10 +68,8 @@ def train_cmd(
 
 
 def show(outcome: Outcome, as_json: bool) -> None:
-    from ngramlm.stages.report import counted, describe
-
     run = outcome.run
-    is_counted = counted(run)
+    is_counted = display.counted(run)
     if as_json:
         print_json(
             {
@@ -115,7 +112,7 @@ def show(outcome: Outcome, as_json: bool) -> None:
             f"Continue it with `ngramlm train --resume {run.id}`"
         )
         return
-    d = describe(run)
+    d = display.describe(run)
     if is_counted:
         how = " (chosen on dev)" if run.extra.get("smoothing_chosen_on_dev") else ""
         what = (
@@ -133,9 +130,7 @@ def show(outcome: Outcome, as_json: bool) -> None:
             f"{run.train_seconds or 0:.1f}s on {run.device}"
         )
     console.print(f"  train loss {fmt_loss(run.train_loss)}   dev loss {fmt_loss(run.dev_loss)}")
-    from ngramlm.models import family
-
-    printed = family(run.model).printed.get(run.preset or "")
+    printed = display.printed(run)
     if printed is not None:
         who, tr, dv = printed
         console.print(f"  {who} printed: train {tr:.4f}   dev {dv:.4f}")

@@ -15,10 +15,6 @@ import math
 import socket
 from dataclasses import dataclass
 
-import torch
-
-from ngramlm import checkpoint
-from ngramlm.data import build_examples
 from ngramlm.errors import ConflictError, InputError
 from ngramlm.stages.report import best_by_dev
 from ngramlm.store import Store
@@ -30,6 +26,21 @@ class Finalized:
     run: RunRecord
     evaluation: EvaluationRecord
     created: bool  # False: it was already finalized; nothing was evaluated
+
+
+class AlreadyFinalized(ConflictError):
+    """``finalize`` on a run that was finalized already: the test split is evaluated once
+    per run, ever. ``run`` and ``evaluation`` are the recorded result (nothing was
+    evaluated again)."""
+
+    def __init__(self, run: RunRecord, evaluation: EvaluationRecord) -> None:
+        super().__init__(
+            f"run {run.id} was finalized already; the test split is evaluated once per run, "
+            f"ever (recorded test loss {evaluation.test_loss:.4f} on "
+            f"{evaluation.created_at:%Y-%m-%d %H:%M} UTC)"
+        )
+        self.run = run
+        self.evaluation = evaluation
 
 
 class NeedsConfirmation(InputError):
@@ -79,8 +90,12 @@ def sweep_choice_warning(store: Store, run: RunRecord) -> str | None:
     )
 
 
-@torch.no_grad()
 def _test_loss(run: RunRecord, ckpt: CheckpointRecord, words: list[str]) -> tuple[float, int]:
+    import torch
+
+    from ngramlm import checkpoint
+    from ngramlm.data import build_examples
+
     actual = hashlib.sha256(ckpt.data).hexdigest()
     if run.checkpoint_sha256 is None or actual != run.checkpoint_sha256:
         raise ConflictError(
@@ -90,7 +105,8 @@ def _test_loss(run: RunRecord, ckpt: CheckpointRecord, words: list[str]) -> tupl
     loaded = checkpoint.load_model(ckpt.data, ckpt.sha256)
     X, Y = build_examples(words, loaded.vocab, loaded.model.block_size)
     # the model's own mean_nll: for a network, ngramlm.evaluation's, as train and dev
-    return loaded.model.mean_nll(X, Y), int(X.shape[0])
+    with torch.no_grad():
+        return loaded.model.mean_nll(X, Y), int(X.shape[0])
 
 
 def finalize(store: Store, run_id: int, *, yes: bool = False) -> Finalized:
@@ -106,3 +122,12 @@ def finalize(store: Store, run_id: int, *, yes: bool = False) -> Finalized:
         run_id, host=socket.gethostname(), evaluate=_test_loss
     )
     return Finalized(run, evaluation, created)
+
+
+def finalize_once(store: Store, run_id: int, *, yes: bool = False) -> Finalized:
+    """``finalize``, raising ``AlreadyFinalized`` (with the recorded result) for a run
+    finalized already, where nothing is evaluated again."""
+    result = finalize(store, run_id, yes=yes)
+    if not result.created:
+        raise AlreadyFinalized(result.run, result.evaluation)
+    return result

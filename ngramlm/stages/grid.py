@@ -171,3 +171,44 @@ def expand(
             seen.add(h)
             configs.append(cfg)
     return configs
+
+
+# --- a sweep's grid, given as the API takes it ----------------------------------------
+
+
+class GridCheck:
+    """A sweep's ``lr_grid`` and ``grid`` (text or data) merged and expanded against the
+    resolved base config: ``plan_run``'s ``check``, so a bad grid is refused before
+    anything is written. Afterwards ``rates``, ``grid`` and ``configs`` are the sweep's."""
+
+    def __init__(
+        self,
+        lr_grid: str | Sequence[float] | None,
+        grid: Mapping[str, Sequence[Any]] | Sequence[str] | str | None,
+        seeds: int,
+    ) -> None:
+        if lr_grid is None and not grid:
+            raise InputError("give --lr-grid (e.g. 0.01,0.1,1) and/or --grid KEY=V1,V2")
+        if isinstance(lr_grid, str):
+            self.rates = parse_lr_grid(lr_grid)
+        else:
+            self.rates = lr_values(lr_grid) if lr_grid is not None else []
+        self.given, self.seeds = grid, seeds
+        self.grid: dict[str, list[Any]] = {}
+        self.configs: list[RunConfig] = []
+
+    def __call__(self, base: RunConfig, unit: str) -> None:
+        if isinstance(self.given, Mapping):
+            self.grid = grid_of(self.given, base)  # data stays data
+        else:  # the CLI's text
+            items = [self.given] if isinstance(self.given, str) else list(self.given or [])
+            self.grid = parse_grid(items, base)
+        if "lr" in self.grid:
+            if self.rates:
+                raise InputError(
+                    "give the learning rates with --lr-grid or --grid lr=..., not both"
+                )
+            self.rates = self.grid.pop("lr")
+        if not self.rates and base.train is not None:
+            self.rates = [base.train.lr]
+        self.configs = expand(base, self.rates, self.grid, self.seeds)

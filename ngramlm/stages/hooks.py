@@ -257,10 +257,19 @@ def _gb(n: int) -> str:
     return f"{n / 1e6:,.1f} MB" if n < 1e9 else f"{n / 1e9:,.2f} GB"
 
 
-def load_examples(store: Store, dataset: DatasetRecord, block_size: int) -> Examples:
-    """Train and dev examples; the test split is never loaded here."""
-    train = examples_of(store.words(dataset.id, "train"), dataset.vocab, block_size)
-    dev = examples_of(store.words(dataset.id, "dev"), dataset.vocab, block_size)
+def load_examples(
+    store: Store,
+    dataset: DatasetRecord,
+    block_size: int,
+    train_words: Sequence[str] | None = None,
+) -> Examples:
+    """Train and dev examples (``train_words``: the train split, read already by the
+    plan); the test split is never loaded here."""
+    vocab = dataset.vocab
+    if train_words is None:
+        train_words = store.words(dataset.id, "train")
+    train = examples_of(train_words, vocab, block_size)
+    dev = examples_of(store.words(dataset.id, "dev"), vocab, block_size)
     # Views of a token stream (data.Windows) stand in for tensors: the loop, the steppers,
     # the evaluation and the count families read rows through X[ix] and X[a:b] only.
     return Examples(

@@ -1,4 +1,6 @@
-"""A run's plan, resolved once: its dataset, config, preset, device, precision and threads.
+"""A run's plan, resolved once: its dataset, config, preset, device, precision and threads;
+and a sweep's setup (its dataset, base config, space and device), resolved once for all
+its points.
 
 ``plan_run`` turns a user's options into a ``Plan`` (``train``, ``lr-find``, a sweep's base
 config), ``plan_resume`` a stored run into one; ``stages/run.py`` takes the plan as it is
@@ -13,7 +15,7 @@ the bundled names recorded in the store.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -22,11 +24,19 @@ import torch
 from ngramlm.config import RunConfig, steps_for_epochs
 from ngramlm.data import Vocab
 from ngramlm.errors import InputError
-from ngramlm.models import CountFamily, NeuralFamily, config_from_dict, family_of, options
+from ngramlm.models import (
+    CountFamily,
+    Family,
+    NeuralFamily,
+    config_from_dict,
+    family_of,
+    options,
+)
 from ngramlm.runtime import resolve_device, threads_for
 from ngramlm.stages.prepare import WordList, check_name, load_bundled, record
+from ngramlm.stages.space import Dim, space_of
 from ngramlm.store import Store
-from ngramlm.store.records import DatasetRecord
+from ngramlm.store.records import DatasetRecord, SweepRecord
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,8 @@ class Plan:
     device: torch.device  # a counted model's: the CPU
     precision: str | None  # what --precision resolves to on device; None: a counted model
     threads: int  # torch's CPU threads for the run (``--threads``, else the policy's)
+    # the train split when resolving read it already (``--epochs``): the run reads it once
+    train_words: tuple[str, ...] | None = None
 
     @classmethod
     def of(
@@ -48,18 +60,21 @@ class Plan:
         *,
         preset: str | None = None,
         threads: int | None = None,
+        device: torch.device | None = None,
     ) -> Plan:
-        """The plan of an already validated config: its device (an absent one refused
-        here), the precision it trains in there, and its threads."""
-        device, precision = placement(cfg)
+        """The plan of an already validated config: its device (None: resolved here, an
+        absent one refused), the precision it trains in there, and its threads."""
+        device, precision = placement(cfg, device)
         return cls(dataset, cfg, preset, device, precision, threads or threads_for(cfg))
 
     @classmethod
-    def point(cls, dataset: DatasetRecord, config: RunConfig | Mapping[str, Any]) -> Plan:
-        """A sweep point's plan (its config or the stored one), in a worker whose threads
-        are set already."""
+    def point(
+        cls, dataset: DatasetRecord, config: RunConfig | Mapping[str, Any], device: torch.device
+    ) -> Plan:
+        """A sweep point's plan (its config or the stored one) on the sweep's device,
+        resolved once for the sweep, in a worker whose threads are set already."""
         cfg = config if isinstance(config, RunConfig) else config_from_dict(config)
-        return cls.of(dataset, cfg, threads=torch.get_num_threads())
+        return cls.of(dataset, cfg, threads=torch.get_num_threads(), device=device)
 
     def bound(self, cfg: RunConfig) -> Plan:
         """The plan with its config completed from the runs it is fitted from
@@ -67,12 +82,51 @@ class Plan:
         return replace(self, config=cfg)
 
 
-def placement(cfg: RunConfig) -> tuple[torch.device, str | None]:
-    """Where a config runs (an absent device refused here) and the precision it trains
-    in there; a counted model: the CPU and no precision."""
+@dataclass(frozen=True)
+class Asked:
+    """A run's options as given (a command's, the API's arguments), before ``plan_run``
+    resolves them: the family, the preset, a label and the hyperparameters (None: not
+    given)."""
+
+    model: str | None
+    preset: str | None
+    name: str | None
+    overrides: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class SweepSetup:
+    """A sweep as its workers train it, resolved once and handed down: the record, its
+    dataset, its base config, a search's space as data (``{}`` for a grid) and the device
+    every point trains on. Trials take it as it is (``Plan.point``); a worker process gets
+    the device on its command line and reads the rest once (``setup_of``)."""
+
+    sweep: SweepRecord
+    dataset: DatasetRecord
+    base: RunConfig
+    dims: Mapping[str, Dim]
+    device: torch.device
+
+
+def setup_of(store: Store, sweep_id: int, device: torch.device | None = None) -> SweepSetup:
+    """A recorded sweep's setup (``--join``, ``--resume``, a worker process): its spec read
+    once; ``device`` as resolved by the process that started this one (None: here)."""
+    sweep = store.sweep(sweep_id)
+    base, dims = (
+        space_of(sweep) if "search" in sweep.spec else (config_from_dict(sweep.spec["base"]), {})
+    )
+    device = device if device is not None else placement(base)[0]
+    return SweepSetup(sweep, store.dataset_by_id(sweep.dataset_id), base, dims, device)
+
+
+def placement(
+    cfg: RunConfig, device: torch.device | None = None
+) -> tuple[torch.device, str | None]:
+    """Where a config runs (``device``, or its own resolved here: an absent one refused)
+    and the precision it trains in there; a counted model: the CPU and no precision."""
     fam = family_of(cfg)
     if isinstance(fam, NeuralFamily) and cfg.train is not None:
-        device = resolve_device(cfg.train.device)
+        device = device if device is not None else resolve_device(cfg.train.device)
         return device, fam.precision(cfg, device)
     return torch.device("cpu"), None
 
@@ -85,7 +139,7 @@ def plan_run(
     preset: str | None = None,
     threads: int | None = None,
     overrides: Mapping[str, Any],
-    check: Callable[[RunConfig], None] | None = None,
+    check: Callable[[RunConfig, str], None] | None = None,
 ) -> Plan:
     """The plan of ``ngramlm train``'s options (None: not given) on ``dataset`` (None: the
     bundled names, or a mixture's components' dataset). Bad options are refused before
@@ -109,6 +163,15 @@ def plan_run(
     else:
         pending = load_bundled()
     vocab_size = ds.vocab_size if ds is not None else pending.vocab.size if pending else 0
+    train_words: tuple[str, ...] | None = None
+    if epochs_set_steps(fam, values, given, vocab_size):  # --epochs: read the split once
+        if pending is not None:
+            train_words, vocab = tuple(pending.split.train), pending.vocab
+        else:
+            assert ds is not None
+            train_words, vocab = tuple(opened().words(ds.id, "train")), ds.vocab
+        n_train = train_examples(train_words, vocab)
+        values.update(epoch_values(fam, values, vocab_size, n_train, given))
     cfg = fam.make_config(values, vocab_size)  # the one resolution
     if ds is None:
         mixed = components_dataset(opened, cfg)  # a mixture: its runs' dataset
@@ -117,20 +180,13 @@ def plan_run(
             if ds.vocab_size != vocab_size:
                 cfg = cfg.with_values({"vocab_size": ds.vocab_size})
                 fam.validate(cfg)
-    if cfg.train is not None and cfg.train.epochs > 0 and "steps" not in given:
-        if pending is not None:
-            cfg = steps_from_epochs(cfg, train_examples(pending.split.train, pending.vocab), given)
-        else:
-            assert ds is not None
-            n_train = train_examples(opened().words(ds.id, "train"), ds.vocab)
-            cfg = steps_from_epochs(cfg, n_train, given)
-    if check is not None:
-        check(cfg)
+    if check is not None:  # with the dataset's unit (a search's default space needs it)
+        check(cfg, ds.unit if ds is not None else pending.vocab.unit if pending else "char")
     device, precision = placement(cfg)  # an absent device is refused before writing
     if pending is not None:
         ds = record(opened(), pending).dataset
     assert ds is not None
-    return Plan(ds, cfg, used, device, precision, threads or threads_for(cfg))
+    return Plan(ds, cfg, used, device, precision, threads or threads_for(cfg), train_words)
 
 
 def short_run_warmup(values: dict[str, Any], given: Mapping[str, Any]) -> None:
@@ -145,15 +201,51 @@ def short_run_warmup(values: dict[str, Any], given: Mapping[str, Any]) -> None:
         values["warmup"] = steps // 10
 
 
-def train_examples(lines: list[str], vocab: Vocab) -> int:
+def train_examples(lines: Sequence[str], vocab: Vocab) -> int:
     """The predictions an epoch makes: every token and one boundary a line."""
     return sum(len(vocab.split(w)) + 1 for w in lines)
 
 
+def epochs_set_steps(
+    fam: Family, values: Mapping[str, Any], given: Mapping[str, Any], vocab_size: int
+) -> bool:
+    """Whether the options' steps come from ``--epochs`` (a preset's or the user's)."""
+    if "steps" in given or not values.get("epochs"):
+        return False
+    return fam.default_config(vocab_size).train is not None
+
+
+def epoch_values(
+    fam: Family,
+    values: Mapping[str, Any],
+    vocab_size: int,
+    n_train: int,
+    given: Mapping[str, Any],
+) -> dict[str, Any]:
+    """What ``--epochs E`` sets, before the config is resolved (once, with them): the
+    steps of E passes over the train split's ``n_train`` predictions, an evaluation an
+    epoch unless ``--eval-every``, and a tenth of the run as warm-up where the preset's
+    does not fit and ``--warmup`` was not given."""
+    base = fam.default_config(vocab_size)
+    known = set(base.names())
+    t = base.with_values({k: v for k, v in fam.parse(dict(values)).items() if k in known}).train
+    if t is None or isinstance(t.batch_size, bool) or not isinstance(t.batch_size, int):
+        return {}
+    if t.batch_size < 1:  # refused by the resolution, by name
+        return {}
+    steps = steps_for_epochs(t, n_train)
+    out: dict[str, Any] = {"steps": steps}
+    if not t.eval_every:  # evaluate once an epoch: full-split losses cost
+        out["eval_every"] = steps_for_epochs(replace(t, epochs=1.0), n_train)
+    if "warmup" not in given and t.warmup >= steps:  # a preset's, on a short run
+        out["warmup"] = steps // 10
+    return out
+
+
 def steps_from_epochs(cfg: RunConfig, n_train: int, given: Mapping[str, Any]) -> RunConfig:
-    """``--epochs E``: the steps of E passes over the train split's ``n_train``
-    predictions (``train_examples``), validated again with them; a warm-up not ``given``
-    that the run is too short for becomes a tenth of it."""
+    """A search trial's ``epochs``: its config with the steps of E passes over the train
+    split's ``n_train`` predictions (counted once, when the search was created), as
+    ``epoch_values`` sets them for ``--epochs``, validated with them."""
     assert cfg.train is not None
     steps = steps_for_epochs(cfg.train, n_train)
     values: dict[str, Any] = {"steps": steps}
@@ -166,11 +258,15 @@ def steps_from_epochs(cfg: RunConfig, n_train: int, given: Mapping[str, Any]) ->
     return out
 
 
-def plan_resume(store: Store, run_id: int, threads: int | None = None) -> Plan:
-    """The plan of a stored run, as it was started (its recorded config)."""
+def plan_resume(
+    store: Store, run_id: int, threads: int | None = None, *, device: torch.device | None = None
+) -> Plan:
+    """The plan of a stored run, as it was started (its recorded config); ``device``: its
+    sweep's, resolved once (None: resolved here)."""
     run = store.run(run_id)
     cfg = config_from_dict(run.config)
-    return Plan.of(store.dataset_by_id(run.dataset_id), cfg, preset=run.preset, threads=threads)
+    ds = store.dataset_by_id(run.dataset_id)
+    return Plan.of(ds, cfg, preset=run.preset, threads=threads, device=device)
 
 
 def components_dataset(opened: Callable[[], Store], cfg: RunConfig) -> DatasetRecord | None:

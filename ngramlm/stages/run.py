@@ -83,7 +83,7 @@ def execute_run(
     progress.start(run, cfg.train.steps, hooks.step)
     with Heartbeat(store, [run.id]):
         try:
-            examples = load_examples(store, dataset, cfg.model.block_size)
+            examples = load_examples(store, dataset, cfg.model.block_size, plan.train_words)
             # the initial weights' losses, once a run (a resume from step 0 may have them)
             at_start = hooks.step == 0 and all(m.step != 0 for m in store.metrics(run.id))
             result = train_loop(

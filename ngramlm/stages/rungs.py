@@ -74,6 +74,7 @@ def claim(
     cfgs: Sequence[RunConfig],
     *,
     limit: int | None,
+    device: torch.device,
 ) -> Claimed:
     """Write each proposal as a point and claim it with a new run, one transaction each
     (``Store.add_point``); a proposal the family refuses (a combination of valid ends that
@@ -81,7 +82,7 @@ def claim(
     trials: list[tuple[RunConfig, RunRecord]] = []
     duplicates = 0
     for cfg in cfgs:
-        new = new_run(Plan.point(dataset, cfg), "train", sweep.name, sweep.id)
+        new = new_run(Plan.point(dataset, cfg, device), "train", sweep.name, sweep.id)
         got = store.add_point(new, batched.group_key(cfg), limit=limit)
         if got == "full":
             return Claimed(trials, True, duplicates)

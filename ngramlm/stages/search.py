@@ -23,25 +23,34 @@ from __future__ import annotations
 import math
 import threading
 import time
-import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
+
+import torch
 
 from ngramlm.config import RunConfig
 from ngramlm.errors import ClaimedError, InputError
-from ngramlm.models import config_from_dict, family_of
-from ngramlm.runtime import resolve_device
+from ngramlm.models import DEFAULT_FAMILY, family, family_of
 from ngramlm.stages import rungs
 from ngramlm.stages.halving import RungProgress, TrialStop
 from ngramlm.stages.halving import rungs as rung_steps
-from ngramlm.stages.plan import Plan, steps_from_epochs, train_examples
-from ngramlm.stages.run import Progress, execute_run, resume_run
-from ngramlm.stages.space import Dim, parse_dim
-from ngramlm.stages.study import last_dev, params_of, propose, study_from_store
+from ngramlm.stages.plan import (
+    Asked,
+    Plan,
+    SweepSetup,
+    plan_resume,
+    plan_run,
+    setup_of,
+    steps_from_epochs,
+    train_examples,
+)
+from ngramlm.stages.prepare import check_name
+from ngramlm.stages.run import Outcome, Progress, execute_run, resume_run
+from ngramlm.stages.space import Dim, parse_budget, parse_space
+from ngramlm.stages.study import propose
 from ngramlm.store import Store
-from ngramlm.store.records import DatasetRecord, MetricRecord, RunRecord, SweepRecord
+from ngramlm.store.records import DatasetRecord, RunRecord, SweepRecord
 from ngramlm.training import batched
 
 SAMPLERS = ("tpe", "random", "grid")
@@ -52,9 +61,66 @@ MAX_DUPLICATES = 25  # proposals in a row already in the store: the space is exh
 # --- creating a search -----------------------------------------------------------------
 
 
-def default_space(base: RunConfig, unit: str) -> dict[str, str]:
-    """The family's own search space for ``unit`` (``Family.search_space``)."""
-    return family_of(base).search_space(unit)[1]
+@dataclass(frozen=True)
+class SearchRequest:
+    """A search as asked for (``sweep --search``'s options, the API's arguments), before
+    ``create`` resolves it once."""
+
+    sampler: str  # tpe, random or grid
+    space: Sequence[str] | Mapping[str, str] | None  # None: the family's default
+    trials: int | None
+    budget: str | None  # a duration: 90s, 30m, 2h
+    prune: str | None  # halving
+    seed: int
+    asked: Asked  # the base config's options
+
+
+def create(
+    opened: Callable[[], Store], dataset: str | DatasetRecord | None, request: SearchRequest
+) -> SweepSetup:
+    """Write a search, training nothing, everything about it resolved once: the options
+    (``plan_run``), the dataset (read once), the space as data (``--space``, else the
+    family's own for the dataset's unit, ``default_space``), the checks and the device.
+    Bad input is refused before anything is written."""
+    sampler, space, trials, prune = request.sampler, request.space, request.trials, request.prune
+    model, preset, budget = request.asked.model, request.asked.preset, request.budget
+    if budget is not None and not isinstance(budget, str):
+        raise InputError(f"--budget {budget!r} is not a duration; give e.g. 90s, 30m or 2h")
+    budget_s = parse_budget(budget) if budget is not None else None
+    given = {k: v for k, v in request.asked.overrides.items() if v is not None}
+    if not space and model is None and preset is None:  # the family's search preset
+        if isinstance(dataset, str):
+            check_name(dataset)
+            dataset = opened().dataset(dataset)  # read once, handed to plan_run
+        unit = dataset.unit if isinstance(dataset, DatasetRecord) else "char"
+        preset = family(DEFAULT_FAMILY).search_space(unit)[0]
+    dims: dict[str, Dim] = {}
+
+    def check_space(base: RunConfig, unit: str) -> None:
+        dims.update(parse_space(space or default_space(base, unit, given), base))
+        if "epochs" in dims and "steps" in given:
+            raise InputError(
+                "--space epochs=... sets each trial's steps; drop --steps (or the space "
+                "over epochs)"
+            )
+        check(base, dims, sampler, trials, budget_s, prune)
+
+    plan = plan_run(
+        opened, dataset, model=model, preset=preset, threads=1, overrides=given, check=check_space
+    )
+    store = opened()
+    spec = search_spec(plan, dims, sampler, trials, budget_s, prune, request.seed, store)
+    sweep = store.create_sweep(
+        dataset_id=plan.dataset.id, name=request.asked.name, spec=spec, points=[]
+    )
+    return SweepSetup(sweep, plan.dataset, plan.config, dims, plan.device)
+
+
+def default_space(base: RunConfig, unit: str, given: Mapping[str, Any]) -> dict[str, str]:
+    """The family's own search space for ``unit`` (``Family.search_space``), less what the
+    options fix (``--steps`` fixes the epochs too)."""
+    fixed = set(given) | ({"epochs"} if "steps" in given else set())
+    return {k: v for k, v in family_of(base).search_space(unit)[1].items() if k not in fixed}
 
 
 def check(
@@ -95,26 +161,21 @@ def check(
             )
 
 
-def create(
-    store: Store,
-    dataset: DatasetRecord,
-    base: RunConfig,
+def search_spec(
+    plan: Plan,
     dims: Mapping[str, Dim],
-    *,
     sampler: str,
     trials: int | None,
     budget_s: float | None,
     prune: str | None,
     seed: int,
-    name: str | None,
-) -> SweepRecord:
-    check(base, dims, sampler, trials, budget_s, prune)
-    assert base.train is not None
-    resolve_device(base.train.device)
+    store: Store,
+) -> dict[str, Any]:
+    """The spec a search is recorded with (its space as its ``--space`` items)."""
     if sampler == "grid":
         size = math.prod(len(d.choices) for d in dims.values())
         trials = size if trials is None else min(trials, size)
-    search = {
+    search: dict[str, Any] = {
         "sampler": sampler,
         "space": [d.text for d in dims.values()],
         "trials": trials,
@@ -123,9 +184,10 @@ def create(
         "seed": seed,
     }
     if "epochs" in dims:  # a trial's epochs set its steps: an epoch's examples, once
-        search["train_examples"] = train_examples(store.words(dataset.id, "train"), dataset.vocab)
-    spec = {"base": base.to_dict(), "search": search, "grid": {}, "seeds": 1}
-    return store.create_sweep(dataset_id=dataset.id, name=name, spec=spec, points=[])
+        ds = plan.dataset
+        words = plan.train_words or store.words(ds.id, "train")
+        search["train_examples"] = train_examples(words, ds.vocab)
+    return {"base": plan.config.to_dict(), "search": search, "grid": {}, "seeds": 1}
 
 
 def trial_config(base: RunConfig, point: Mapping[str, Any], search: Mapping[str, Any]) -> RunConfig:
@@ -141,12 +203,6 @@ def trial_config(base: RunConfig, point: Mapping[str, Any], search: Mapping[str,
 
 def is_search(sweep: SweepRecord) -> bool:
     return "search" in sweep.spec
-
-
-def space_of(sweep: SweepRecord) -> tuple[RunConfig, dict[str, Dim]]:
-    base = config_from_dict(sweep.spec["base"])
-    types = base.types()
-    return base, {d.key: d for d in (parse_dim(t, types) for t in sweep.spec["search"]["space"])}
 
 
 # --- the worker ------------------------------------------------------------------------
@@ -165,61 +221,47 @@ def remaining_s(sweep: SweepRecord, runs: Sequence[RunRecord]) -> float | None:
 
 
 @dataclass(frozen=True)
-class SearchReport:
+class WorkerReport:
+    """What a worker did: the points (or trials) it trained, and whether it was stopped."""
+
     trained: int
     stopped: bool
 
 
 def work(
     store: Store,
-    sweep_id: int,
+    setup: SweepSetup | int,
     *,
     resume: bool,
     stop: threading.Event,
     progress_factory: Callable[[], Progress] = Progress,
     batch_size: int = rungs.GROUP,
-) -> SearchReport:
+) -> WorkerReport:
     """Propose, claim and train trials until the trials or the budget are spent (or a stop
     is asked for); with ``resume``, the search's killed and crashed trials first. Trials
     that can be one batched model are taken up to ``batch_size`` at a time
-    (``stages/rungs.py``), others one at a time."""
-    sweep = store.sweep(sweep_id)
+    (``stages/rungs.py``), others one at a time. Every trial trains on the setup's
+    device, resolved once for the sweep (a sweep id: its setup read here)."""
+    if isinstance(setup, int):
+        setup = setup_of(store, setup)
+    sweep, dims = setup.sweep, setup.dims
     search = sweep.spec["search"]
-    base, dims = space_of(sweep)
-    dataset = store.dataset_by_id(sweep.dataset_id)
-    assert base.train is not None
-    device = resolve_device(base.train.device)
-    left = remaining_s(sweep, store.sweep_runs(sweep_id))
+    left = remaining_s(sweep, store.sweep_runs(sweep.id))
     deadline = None if left is None else time.monotonic() + left
-    prune = search["prune"] is not None
-    trained = 0
-
-    def progress() -> tuple[RungProgress, TrialStop]:
-        trial_stop = TrialStop(stop)
-        return RungProgress(progress_factory(), store, sweep_id, trial_stop, prune), trial_stop
-
-    if resume:
-        for r in store.resumable_sweep_runs(sweep_id):
-            if stop.is_set():
-                break
-            watch, trial_stop = progress()
-            try:
-                resume_run(store, r.id, progress=watch, stop=trial_stop)
-            except ClaimedError:  # another worker took it meanwhile
-                continue
-            trained += 1
-    k = rungs.width(base, dims, batch_size)  # > 1: trials trained as one batched model
+    trials = Trials(store, setup, stop, progress_factory)
+    trained = trials.resume() if resume else 0
+    k = rungs.width(setup.base, dims, batch_size)  # > 1: trials trained as one batched model
     attempt = 0
     while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-        runs = store.sweep_runs(sweep_id)
+        runs = store.sweep_runs(sweep.id)
         n = k if search["trials"] is None else min(k, search["trials"] - len(runs))
         if n <= 0:
             break
-        proposals = propose(sweep, dims, runs, store.sweep_curves(sweep_id), attempt, n)
+        proposals = propose(sweep, dims, runs, store.sweep_curves(sweep.id), attempt, n)
         if not proposals:
             break
-        cfgs = [trial_config(base, p, search) for p in proposals]
-        got = rungs.claim(store, sweep, dataset, cfgs, limit=search["trials"])
+        cfgs = [trial_config(setup.base, p, search) for p in proposals]
+        got = trials.claim(cfgs)
         if got.full and not got.trials:
             break
         if got.duplicates and not got.trials:  # ask again, differently seeded
@@ -228,83 +270,79 @@ def work(
                 break
             continue
         attempt = 0
-        if len(got.trials) > 1 and batched.supports([c for c, _ in got.trials]):
-            outcomes = rungs.execute_group(
-                store, sweep_id, dataset, got.trials, device, progress_factory(), stop, prune
-            )
-        else:
-            outcomes = []
-            for cfg, run in got.trials:
-                if outcomes and outcomes[-1].run.status == "killed":  # resumable, untrained
-                    store.end_run(run.id, status="killed", error="stopped", steps_done=0)
-                    continue
-                watch, trial_stop = progress()
-                plan = Plan.point(dataset, cfg)
-                outcomes.append(execute_run(store, run, plan, watch, trial_stop))
+        outcomes = trials.train(got.trials)
         trained += len(outcomes)
         if any(o.run.status == "killed" for o in outcomes):
-            return SearchReport(trained, True)
-    return SearchReport(trained, stop.is_set())
+            return WorkerReport(trained, True)
+    return WorkerReport(trained, stop.is_set())
 
 
-# --- what a search found ---------------------------------------------------------------
+def resume_each(
+    store: Store,
+    sweep_id: int,
+    device: torch.device,
+    watch: Callable[[], tuple[Progress, threading.Event]],
+) -> Iterator[Outcome]:
+    """A sweep's killed and crashed runs continued one by one on the sweep's device, each
+    with the progress and stop ``watch`` gives it (one another worker took meanwhile is
+    passed over), until a stop."""
+    for r in store.resumable_sweep_runs(sweep_id):
+        progress, stop = watch()
+        if stop.is_set():
+            return
+        plan = plan_resume(store, r.id, torch.get_num_threads(), device=device)
+        try:
+            yield resume_run(store, r.id, plan=plan, progress=progress, stop=stop)
+        except ClaimedError:  # another worker took it meanwhile
+            continue
 
 
-def trial_rows(
-    sweep: SweepRecord,
-    runs: Sequence[RunRecord],
-    curves: Mapping[int, Sequence[MetricRecord]],
-) -> list[dict[str, Any]]:
-    """A row per trial, in the order they started: run, status, dev (a pruned trial's at
-    the step it stopped), the parameters, minutes from the search's start to the trial's
-    end and the best finished dev so far then."""
-    _, dims = space_of(sweep)
-    start = sweep.created_at
-    out = []
-    for i, r in enumerate(sorted(runs, key=lambda r: r.id)):
-        last = last_dev(curves.get(r.id, []))
-        dev = r.dev_loss if r.status == "finished" else (last[1] if last else None)
-        end = r.ended_at or r.heartbeat_at or datetime.now(timezone.utc)
-        out.append(
-            {
-                "trial": i,
-                "run": r.id,
-                "status": r.status,
-                "dev_loss": dev,
-                "at_step": r.steps_done,
-                "steps": r.steps,
-                **params_of(r, dims),
-                "minutes": (end - start).total_seconds() / 60,
-                "train_seconds": r.train_seconds,
-            }
-        )
-    best = math.inf
-    for row in sorted(out, key=lambda row: row["minutes"]):
-        if row["status"] == "finished" and row["dev_loss"] is not None:
-            best = min(best, row["dev_loss"])
-        row["best_so_far"] = best if math.isfinite(best) else None
-    return out
+class Trials:
+    """A worker's trials of one search: claimed, trained (alone or as one batched model)
+    and resumed on the setup's device, each watched for the halving rungs."""
 
+    def __init__(
+        self,
+        store: Store,
+        setup: SweepSetup,
+        stop: threading.Event,
+        progress_factory: Callable[[], Progress],
+    ) -> None:
+        self.store, self.setup, self.stop = store, setup, stop
+        self.progress_factory = progress_factory
+        self.prune = setup.sweep.spec["search"]["prune"] is not None
 
-def importance(
-    sweep: SweepRecord,
-    runs: Sequence[RunRecord],
-    curves: Mapping[int, Sequence[MetricRecord]],
-) -> dict[str, float]:
-    """Each parameter's importance for the final dev loss (Optuna's PED-ANOVA evaluator
-    over the finished trials); empty with fewer than two of them."""
-    import optuna
+    def watch(self) -> tuple[RungProgress, TrialStop]:
+        trial_stop = TrialStop(self.stop)
+        sid = self.setup.sweep.id
+        watch = RungProgress(self.progress_factory(), self.store, sid, trial_stop, self.prune)
+        return watch, trial_stop
 
-    _, dims = space_of(sweep)
-    finished = [r for r in runs if r.status == "finished" and r.dev_loss is not None]
-    if len(finished) < 2:
-        return {}
-    study = study_from_store(finished, curves, dims)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # PED-ANOVA (Watanabe et al. 2023): needs no scikit-learn, unlike fANOVA
-            evaluator = optuna.importance.PedAnovaImportanceEvaluator()
-            return dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
-    except (RuntimeError, ValueError):  # e.g. every trial at the same point
-        return {}
+    def resume(self) -> int:
+        """The search's killed and crashed trials, continued; how many were."""
+        s = self.setup
+        return sum(1 for _ in resume_each(self.store, s.sweep.id, s.device, self.watch))
+
+    def claim(self, cfgs: Sequence[RunConfig]) -> rungs.Claimed:
+        s = self.setup
+        limit = s.sweep.spec["search"]["trials"]
+        return rungs.claim(self.store, s.sweep, s.dataset, cfgs, limit=limit, device=s.device)
+
+    def train(self, got: list[tuple[RunConfig, RunRecord]]) -> list[Outcome]:
+        """Claimed trials trained: as one batched model when they can be, else one by
+        one (after a stop, the rest are recorded killed, untrained and resumable)."""
+        s = self.setup
+        if len(got) > 1 and batched.supports([c for c, _ in got]):
+            return rungs.execute_group(
+                self.store, s.sweep.id, s.dataset, got, s.device, self.progress_factory(),
+                self.stop, self.prune,
+            )  # fmt: skip
+        outcomes: list[Outcome] = []
+        for cfg, run in got:
+            if outcomes and outcomes[-1].run.status == "killed":  # resumable, untrained
+                self.store.end_run(run.id, status="killed", error="stopped", steps_done=0)
+                continue
+            watch, trial_stop = self.watch()
+            plan = Plan.point(s.dataset, cfg, s.device)
+            outcomes.append(execute_run(self.store, run, plan, watch, trial_stop))
+        return outcomes

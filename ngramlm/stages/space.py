@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from ngramlm.config import RunConfig
 from ngramlm.errors import InputError
-from ngramlm.models import family_of
+from ngramlm.models import config_from_dict, family_of
+from ngramlm.store.records import SweepRecord
 
 if TYPE_CHECKING:
     import optuna
@@ -66,13 +67,21 @@ def _value(key: str, raw: str, kind: type) -> Any:
 
 
 def parse_dim(item: str, types: Mapping[str, type]) -> Dim:
+    """One ``--space`` item, ``KEY=LOW:HIGH[:log]`` or ``KEY=V1,V2``."""
     if "=" not in item:
         raise InputError(
             f"--space {item!r} must look like KEY=LOW:HIGH[:log] or KEY=V1,V2 "
             "(e.g. lr=1e-3:1e-1:log)"
         )
     key, _, text = item.partition("=")
+    return dim_of(key, text, types)
+
+
+def dim_of(key: str, text: str, types: Mapping[str, type]) -> Dim:
+    """A searched hyperparameter given as data (``{"lr": "1e-3:1e-1:log"}``), as its
+    ``--space`` item is (``Dim.text`` keeps the item, the form a search records)."""
     key = key.strip().replace("-", "_")
+    item = f"{key}={text}"
     if key not in types or key in UNSEARCHABLE:
         known = ", ".join(sorted(k for k in types if k not in UNSEARCHABLE))
         raise InputError(f"--space: unknown hyperparameter {key!r}; known: {known}")
@@ -96,14 +105,26 @@ def parse_dim(item: str, types: Mapping[str, type]) -> Dim:
     return Dim(key, item, float(low), float(high), log, kind is int)
 
 
-def parse_space(items: Sequence[str], base: RunConfig) -> dict[str, Dim]:
-    """``--space`` items over the hyperparameters of ``base``; each range's ends (and
-    each choice) are validated by the family before anything is written."""
+def space_of(sweep: SweepRecord) -> tuple[RunConfig, dict[str, Dim]]:
+    """A recorded search's base config and space, parsed from its spec."""
+    base = config_from_dict(sweep.spec["base"])
+    types = base.types()
+    return base, {d.key: d for d in (parse_dim(t, types) for t in sweep.spec["search"]["space"])}
+
+
+def parse_space(items: Sequence[str] | Mapping[str, str], base: RunConfig) -> dict[str, Dim]:
+    """``--space`` items (or a mapping of key to range or choices) over the
+    hyperparameters of ``base``; each range's ends (and each choice) are validated by
+    the family before anything is written."""
     types = base.types()
     fam = family_of(base)
     dims: dict[str, Dim] = {}
-    for item in items:
-        dim = parse_dim(item, types)
+    given = (
+        [dim_of(k, v, types) for k, v in items.items()]
+        if isinstance(items, Mapping)
+        else [parse_dim(item, types) for item in items]
+    )
+    for dim in given:
         if dim.key in dims:
             raise InputError(f"--space {dim.key} is given twice; give it once")
         corners = dim.choices or (

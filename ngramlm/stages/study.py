@@ -1,6 +1,7 @@
 """The store as an Optuna study: a search's runs become trials (``study_from_store``) and
 the sampler asked for the next points (``propose``). Rebuilt before every proposal, so no
-sampler state lives anywhere but the store (``stages/search.py``)."""
+sampler state lives anywhere but the store (``stages/search.py``). And what a search
+found: its trials as rows, best so far, and its parameters' importances."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import math
 import random
 import warnings
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ngramlm.models import config_from_dict
-from ngramlm.stages.space import Dim
+from ngramlm.stages.space import Dim, space_of
+from ngramlm.store import Store
 from ngramlm.store.records import MetricRecord, RunRecord, SweepRecord
 
 if TYPE_CHECKING:
@@ -111,3 +114,76 @@ def propose(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return [dict(study.ask(dists).params) for _ in range(k)]
+
+
+# --- what a search found ---------------------------------------------------------------
+
+
+def trials(store: Store, sweep: SweepRecord) -> list[dict[str, Any]]:
+    """A search's trials as rows (``trial_rows``), read from the store."""
+    return trial_rows(sweep, store.sweep_runs(sweep.id), store.sweep_curves(sweep.id))
+
+
+def importances(store: Store, sweep: SweepRecord) -> dict[str, float]:
+    """A search's parameters' importances (``importance``), read from the store."""
+    return importance(sweep, store.sweep_runs(sweep.id), store.sweep_curves(sweep.id))
+
+
+def trial_rows(
+    sweep: SweepRecord,
+    runs: Sequence[RunRecord],
+    curves: Mapping[int, Sequence[MetricRecord]],
+) -> list[dict[str, Any]]:
+    """A row per trial, in the order they started: run, status, dev (a pruned trial's at
+    the step it stopped), the parameters, minutes from the search's start to the trial's
+    end and the best finished dev so far then."""
+    _, dims = space_of(sweep)
+    start = sweep.created_at
+    out = []
+    for i, r in enumerate(sorted(runs, key=lambda r: r.id)):
+        last = last_dev(curves.get(r.id, []))
+        dev = r.dev_loss if r.status == "finished" else (last[1] if last else None)
+        end = r.ended_at or r.heartbeat_at or datetime.now(timezone.utc)
+        out.append(
+            {
+                "trial": i,
+                "run": r.id,
+                "status": r.status,
+                "dev_loss": dev,
+                "at_step": r.steps_done,
+                "steps": r.steps,
+                **params_of(r, dims),
+                "minutes": (end - start).total_seconds() / 60,
+                "train_seconds": r.train_seconds,
+            }
+        )
+    best = math.inf
+    for row in sorted(out, key=lambda row: row["minutes"]):
+        if row["status"] == "finished" and row["dev_loss"] is not None:
+            best = min(best, row["dev_loss"])
+        row["best_so_far"] = best if math.isfinite(best) else None
+    return out
+
+
+def importance(
+    sweep: SweepRecord,
+    runs: Sequence[RunRecord],
+    curves: Mapping[int, Sequence[MetricRecord]],
+) -> dict[str, float]:
+    """Each parameter's importance for the final dev loss (Optuna's PED-ANOVA evaluator
+    over the finished trials); empty with fewer than two of them."""
+    import optuna
+
+    _, dims = space_of(sweep)
+    finished = [r for r in runs if r.status == "finished" and r.dev_loss is not None]
+    if len(finished) < 2:
+        return {}
+    study = study_from_store(finished, curves, dims)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # PED-ANOVA (Watanabe et al. 2023): needs no scikit-learn, unlike fANOVA
+            evaluator = optuna.importance.PedAnovaImportanceEvaluator()
+            return dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
+    except (RuntimeError, ValueError):  # e.g. every trial at the same point
+        return {}

@@ -1,4 +1,4 @@
-"""Sweeps: grid expansion, point claiming, and the worker loop.
+"""Sweeps: a grid written whole, a sweep's plan resolved once, and the worker loop.
 
 A sweep and all its points are written to the store before any training starts. Workers
 (local processes, or processes on other machines that share a PostgreSQL store) claim
@@ -8,25 +8,17 @@ however many workers run. Every point becomes an ordinary run linked to its swee
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from ngramlm import runtime
 from ngramlm.config import RunConfig
-from ngramlm.errors import ClaimedError, InputError, WorkersDied
+from ngramlm.errors import InputError
 from ngramlm.models import config_from_dict
-from ngramlm.runtime import resolve_device
-from ngramlm.stages.grid import expand
-from ngramlm.stages.plan import Plan
+from ngramlm.stages.grid import GridCheck, expand
+from ngramlm.stages.plan import Asked, Plan, SweepSetup, plan_run, setup_of
 from ngramlm.stages.report import best_by_dev
 from ngramlm.stages.run import (
     Outcome,
@@ -34,11 +26,39 @@ from ngramlm.stages.run import (
     execute_batched,
     execute_run,
     new_run,
-    resume_run,
 )
+from ngramlm.stages.search import WorkerReport
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, NewRun, PointRecord, RunRecord, SweepRecord
 from ngramlm.training import batched
+
+MAX_WORKERS = 256
+
+
+@dataclass(frozen=True)
+class GridRequest:
+    """A grid sweep as asked for (``sweep``'s options, the API's arguments), before
+    ``create_grid`` resolves it once."""
+
+    lr_grid: str | Sequence[float] | None  # "0.01,0.1,1", "1e-3:1:7" or the rates
+    grid: Mapping[str, Sequence[Any]] | Sequence[str] | None  # data, or KEY=V1,V2 text
+    seeds: int
+    asked: Asked  # the base config's options
+
+
+def create_grid(
+    opened: Callable[[], Store], dataset: str | DatasetRecord | None, request: GridRequest
+) -> SweepSetup:
+    """Write a grid sweep and all its points (lr x grid x seed replicates), training
+    nothing; the options, the grid (merged and expanded once, ``GridCheck``) and the
+    device resolved once. Bad grids are refused before anything is written."""
+    r, a = request, request.asked
+    points = GridCheck(r.lr_grid, r.grid, r.seeds)
+    plan = plan_run(opened, dataset, model=a.model, preset=a.preset, threads=1,
+                    overrides=a.overrides, check=points)  # fmt: skip
+    sweep = create(opened(), plan.dataset, plan.config, points.rates, points.grid, r.seeds,
+                   a.name, points.configs)  # fmt: skip
+    return SweepSetup(sweep, plan.dataset, plan.config, {}, plan.device)
 
 
 def create(
@@ -49,10 +69,11 @@ def create(
     grid: dict[str, list[Any]],
     seeds: int,
     name: str | None,
+    configs: Sequence[RunConfig] | None = None,
 ) -> SweepRecord:
-    configs = expand(base, lrs, grid, seeds)
-    assert base.train is not None
-    resolve_device(base.train.device)
+    """Write a grid sweep of a resolved base config and its points (``configs``, expanded
+    already; None: expanded here)."""
+    configs = expand(base, lrs, grid, seeds) if configs is None else configs
     spec = {"base": base.to_dict(), "lr_grid": lrs, "grid": grid, "seeds": seeds}
     points = [(c.to_dict(), c.config_hash(), batched.group_key(c)) for c in configs]
     return store.create_sweep(dataset_id=dataset.id, name=name, spec=spec, points=points)
@@ -61,15 +82,9 @@ def create(
 # --- workers ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class WorkerReport:
-    trained: int
-    stopped: bool
-
-
 def work(
     store: Store,
-    sweep_id: int,
+    setup: SweepSetup | int,
     *,
     resume: bool,
     stop: threading.Event,
@@ -77,21 +92,16 @@ def work(
     batch_size: int = 8,
 ) -> WorkerReport:
     """Claim and train points until none is left (or a stop is asked for). Up to
-    ``batch_size`` points of one shape are claimed and trained together."""
-    sweep = store.sweep(sweep_id)
-    if "search" in sweep.spec:  # its points are proposed as it goes (stages/search.py)
+    ``batch_size`` points of one shape are claimed and trained together, on the setup's
+    device (a sweep id: its setup read here)."""
+    if isinstance(setup, int):
+        setup = setup_of(store, setup)
+    sweep_id, dataset, device = setup.sweep.id, setup.dataset, setup.device
+    if "search" in setup.sweep.spec:  # its points are proposed as it goes (stages/search.py)
         from ngramlm.stages import search
 
-        found = search.work(
-            store,
-            sweep_id,
-            resume=resume,
-            stop=stop,
-            progress_factory=progress_factory,
-            batch_size=batch_size,
-        )
-        return WorkerReport(found.trained, found.stopped)
-    dataset = store.dataset_by_id(sweep.dataset_id)
+        return search.work(store, setup, resume=resume, stop=stop,
+                           progress_factory=progress_factory, batch_size=batch_size)  # fmt: skip
     # Groups whose points can be trained together as one batched model.
     by_group: dict[str, list[RunConfig]] = {}
     for p in store.points(sweep_id):
@@ -100,11 +110,11 @@ def work(
     # twice is enough)
     batchable = {g for g, cfgs in by_group.items() if batched.supports([cfgs[0]] * 2)}
 
-    device = resolve_device(sweep.spec["base"]["train"]["device"])
-
     def run_of(point: PointRecord) -> NewRun:
         """A claimed point's run: its config and hash as the sweep stored them."""
-        new = new_run(Plan.point(dataset, point.config), "train", sweep.name, sweep_id)
+        new = new_run(
+            Plan.point(dataset, point.config, device), "train", setup.sweep.name, sweep_id
+        )
         return replace(new, config=point.config, config_hash=point.config_hash)
 
     trained = 0
@@ -120,15 +130,13 @@ def work(
             outcome = outcomes[-1]
         elif claimed:
             point, run = claimed[0]
-            plan = Plan.point(dataset, point.config)
+            plan = Plan.point(dataset, point.config, device)
             outcome = execute_run(store, run, plan, progress_factory(), stop)
-        elif resume:
-            for r in store.resumable_sweep_runs(sweep_id):
-                try:
-                    outcome = resume_run(store, r.id, progress=progress_factory(), stop=stop)
-                    break
-                except ClaimedError:  # another worker took it meanwhile
-                    continue
+        elif resume:  # one killed or crashed point continued (None: none left)
+            from ngramlm.stages.search import resume_each
+
+            watch = lambda: (progress_factory(), stop)  # noqa: E731
+            outcome = next(resume_each(store, sweep_id, device, watch), None)
         if outcome is None:
             break
         trained += 1
@@ -137,16 +145,55 @@ def work(
     return WorkerReport(trained, stop.is_set())
 
 
+@dataclass(frozen=True)
+class SweepPlan:
+    """A sweep's training, resolved once and run as it is (``stages/supervise.py``): its
+    setup (dataset, base config, space, device), the local worker processes (0: in this
+    process), torch threads a worker, the points a batched model takes, and whether its
+    killed and crashed points resume. Workers and trials receive it and resolve nothing
+    again."""
+
+    setup: SweepSetup
+    workers: int
+    threads: int
+    batch_size: int
+    resume: bool = False
+
+    @property
+    def sweep(self) -> SweepRecord:
+        return self.setup.sweep
+
+    def describe(self) -> str:
+        t = "thread" if self.threads == 1 else "threads"
+        if self.workers == 0:
+            return f"in this process, {self.threads} {t}"
+        w = "worker" if self.workers == 1 else "workers"
+        return f"{self.workers} {w}, {self.threads} {t} each"
+
+
+def check_workers(workers: int | None) -> None:
+    """A sweep's worker count: 0 trains in this process, 1 to ``MAX_WORKERS`` start
+    processes, None: as many as the policy finds useful. The one check, the one message."""
+    if workers is not None and (isinstance(workers, bool) or not 0 <= workers <= MAX_WORKERS):
+        raise InputError(
+            f"--workers must be between 0 (in this process) and {MAX_WORKERS}, got {workers}"
+        )
+
+
 def plan(
     store: Store,
-    sweep_id: int,
+    setup: SweepSetup | int,
     *,
     resume: bool,
     workers: int | None = None,
     threads: int | None = None,
     machine: runtime.Machine | None = None,
-) -> runtime.SweepPlan:
-    """Workers and threads for the points left to train (``runtime`` decides)."""
+) -> SweepPlan:
+    """Workers and threads for the points left to train (``runtime`` decides),
+    for a sweep's setup (a sweep id: its setup read here, its device resolved)."""
+    if isinstance(setup, int):
+        setup = setup_of(store, setup)
+    sweep_id, spec = setup.sweep.id, setup.sweep.spec
     points = store.points(sweep_id)
     cfgs = [config_from_dict(p.config) for p in points if p.run_id is None]
     groups: dict[str, int] = {}
@@ -155,17 +202,16 @@ def plan(
             groups[p.group_key] = groups.get(p.group_key, 0) + 1
     if resume:
         cfgs += [config_from_dict(r.config) for r in store.resumable_sweep_runs(sweep_id)]
-    spec = store.sweep(sweep_id).spec
     largest = 0  # the largest group that trains batched (its points differ in batched.VARIES)
     if "search" in spec:  # trials are proposed as workers go: size the plan on the base
-        from ngramlm.stages import rungs, search
+        from ngramlm.stages import rungs
 
         trials = spec["search"].get("trials") or runtime.machine().usable
         left = max(1, trials - sum(p.run_id is not None for p in points))
-        cfgs += [config_from_dict(spec["base"])] * left
+        cfgs += [setup.base] * left
         groups = {}
-        base, dims = search.space_of(store.sweep(sweep_id))
-        if spec["search"].get("trials") and rungs.width(base, dims, runtime.MAX_BATCH) > 1:
+        width = rungs.width(setup.base, setup.dims, runtime.MAX_BATCH)
+        if spec["search"].get("trials") and width > 1:
             largest = left  # batched rungs: the trials left shared out as groups
     if not cfgs:  # nothing left: one worker finds that out
         cfgs = [config_from_dict(points[0].config)] if points else []
@@ -175,85 +221,11 @@ def plan(
             largest = n
     flops = [runtime.step_flop(c) for c in cfgs]
     work = sum(f * (c.train.steps if c.train else 0) for f, c in zip(flops, cfgs, strict=True))
-    return runtime.plan_sweep(
-        max(flops, default=0.0),
-        len(cfgs),
-        largest,
-        machine or runtime.machine(),
-        work=work,
-        workers=workers,
-        threads=threads,
-    )
-
-
-def start_workers(
-    db_url: str, sweep_id: int, plan: runtime.SweepPlan, resume: bool
-) -> list[subprocess.Popen[bytes]]:
-    """Worker processes of their own (``python -m ngramlm.stages.worker``): they never
-    import the caller's ``__main__``, and each stops when this process dies (its stdin,
-    a pipe from here, closes)."""
-    if plan.workers < 1 or plan.workers > 256:
-        raise InputError(f"--workers must be between 1 and 256, got {plan.workers}")
-    # the ngramlm this process runs, whatever put it on sys.path
-    here = str(Path(__file__).resolve().parents[2])
-    path = os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])])
-    env = {**os.environ, "NGRAMLM_DB": db_url, "PYTHONPATH": path}
-    cmd = [sys.executable, "-m", "ngramlm.stages.worker", "--sweep", str(sweep_id)]
-    cmd += ["--threads", str(plan.threads), "--batch-size", str(plan.batch_size)]
-    cmd += ["--resume"] if resume else []
-    return [subprocess.Popen(cmd, stdin=subprocess.PIPE, env=env) for _ in range(plan.workers)]
-
-
-def _death(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exited with status {code}"
-
-
-def supervise(
-    store: Store,
-    sweep_id: int,
-    procs: Sequence[subprocess.Popen[bytes]],
-    on_poll: Callable[[SweepStatus], None] | None = None,
-    poll_s: float = 0.5,
-) -> SweepStatus:
-    """Wait for the workers. One that dies has its running points marked crashed at once
-    (resumable); if any died, ``WorkersDied`` names the points left."""
-    host = socket.gethostname()
-    alive = list(procs)
-    dead: list[str] = []
-    crashed: list[int] = []
-    while alive:
-        if on_poll is not None:
-            on_poll(status(store, sweep_id))
-        for p in list(alive):
-            code = p.poll()
-            if code is None:
-                continue
-            alive.remove(p)
-            if p.stdin is not None:
-                p.stdin.close()
-            if code != 0:
-                why = f"worker {p.pid} {_death(code)}"
-                dead.append(why)
-                crashed += store.abandon_runs(sweep_id, host=host, pid=p.pid, error=why)
-        if alive:
-            time.sleep(poll_s)
-    for p in procs:
-        if p.stdin is not None:
-            p.stdin.close()
-    final = status(store, sweep_id)
-    if dead:
-        left = final.sweep.n_points - final.done
-        runs = f" (run {', '.join(map(str, crashed))} crashed)" if crashed else ""
-        raise WorkersDied(
-            f"sweep {sweep_id}: {left} of {final.sweep.n_points} points left: "
-            f"{'; '.join(dead)}{runs}; continue with `ngramlm sweep --resume {sweep_id}`"
-        )
-    return final
+    counts = runtime.plan_sweep(
+        max(flops, default=0.0), len(cfgs), largest, machine or runtime.machine(),
+        work=work, workers=workers, threads=threads,
+    )  # fmt: skip
+    return SweepPlan(setup, counts.workers, counts.threads, counts.batch_size, resume)
 
 
 @dataclass(frozen=True)
@@ -276,3 +248,12 @@ class SweepStatus:
 
 def status(store: Store, sweep_id: int) -> SweepStatus:
     return SweepStatus(store.sweep(sweep_id), store.sweep_runs(sweep_id))
+
+
+class SweepWatch:
+    """What a sweep tells its caller (the CLI's live display): its plan once resolved,
+    before any point trains, and its status while workers run. The defaults do nothing."""
+
+    def started(self, plan: SweepPlan) -> None: ...
+
+    def poll(self, status: SweepStatus) -> None: ...

@@ -1,6 +1,7 @@
-"""A local sweep worker: ``python -m ngramlm.stages.worker --sweep ID --threads N``.
+"""A local sweep worker: ``python -m ngramlm.stages.worker --sweep ID --threads N
+--device DEVICE``.
 
-``stages.sweep.start_workers`` starts these as processes of their own (never by
+``stages.supervise.start_workers`` starts these as processes of their own (never by
 re-importing the caller's ``__main__``, so a script without an ``if __name__ ==
 "__main__"`` guard is not run again), with the store's URL in ``$NGRAMLM_DB`` (never on
 the command line, where ``ps`` shows it) and a pipe from the parent on stdin. The pipe
@@ -44,20 +45,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sweep", type=int, required=True)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--device", default=None, help="the sweep's, resolved by its parent")
     ap.add_argument("--resume", action="store_true")
     args = ap.parse_args(argv)
 
     import torch
 
+    from ngramlm.stages.plan import setup_of
     from ngramlm.stages.run import stop_on_signals
     from ngramlm.stages.sweep import work
     from ngramlm.store import Store
 
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device) if args.device is not None else None
     with stop_on_signals() as stop:
         watch_parent(sys.stdin.fileno(), stop)
         with Store(os.environ["NGRAMLM_DB"]) as store:
-            work(store, args.sweep, resume=args.resume, stop=stop, batch_size=args.batch_size)
+            setup = setup_of(store, args.sweep, device)  # the sweep read once, in this process
+            work(store, setup, resume=args.resume, stop=stop, batch_size=args.batch_size)
     return 0
 
 

@@ -1,0 +1,52 @@
+"""What the CLI (or a notebook) shows of the records the API returns: the report's
+columns and choices, a run's short description, its hyperparameters as shown, a sparkline,
+a config's summary, the figures a preset's authors printed, the thread policy. Pure
+functions of records; they read nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ngramlm.stages.prepare import DEFAULT_SEED as DEFAULT_SEED
+from ngramlm.stages.report import COMPARE_FIELDS as COMPARE_FIELDS
+from ngramlm.stages.report import FIELDS as FIELDS
+from ngramlm.stages.report import SORTS as SORTS
+from ngramlm.stages.report import STATUSES as STATUSES
+from ngramlm.stages.report import counted as counted
+from ngramlm.stages.report import describe as describe
+from ngramlm.stages.report import run_row as run_row
+from ngramlm.stages.report import shown_hyperparameters as shown_hyperparameters
+from ngramlm.stages.report import sparkline as sparkline
+from ngramlm.stages.report import steps_shown as steps_shown
+from ngramlm.store.records import RunRecord
+
+if TYPE_CHECKING:
+    from ngramlm.config import RunConfig
+
+
+def printed(run: RunRecord) -> tuple[str, float, float] | None:
+    """Who printed the losses of the run's preset, and their train and dev (None: no one)."""
+    from ngramlm.models import family
+
+    return family(run.model).printed.get(run.preset or "")
+
+
+def config_summary(config: Mapping[str, Any], keys: Sequence[str]) -> str:
+    """``KEY=VALUE`` of a stored config's ``keys`` (those it has), as a sweep shows them."""
+    from ngramlm.models import config_from_dict
+
+    flat = config_from_dict(config).hyperparameters()
+    return " ".join(
+        f"{k}={flat[k]:g}" if isinstance(flat[k], float) else f"{k}={flat[k]}"
+        for k in keys
+        if k in flat
+    )
+
+
+def auto_threads(cfg: RunConfig) -> int:
+    """The threads a run of ``cfg`` takes without ``--threads`` (``runtime``:
+    one for a small model; the usable cores that are free now for a large one)."""
+    from ngramlm.runtime import threads_for
+
+    return threads_for(cfg)
