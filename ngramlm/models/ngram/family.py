@@ -55,11 +55,6 @@ class _NgramFamily(CountFamily):
         return fit(cfg, X, Y)
 
     def tune(self, model: CountModel, Xdev: torch.Tensor, Ydev: torch.Tensor) -> dict[str, Any]:
-        if model.modified:  # the discounts come from counts of counts: nothing to choose
-            return {
-                "discounts": [[round(d, 6) for d in ds] for ds in model.discounts],
-                "n_ngrams": model.n_ngrams,
-            }
         from ngramlm.models.ngram.kneser_ney import choose_smoothing
 
         dev_stats = model.stats(Xdev, Ydev)
@@ -168,6 +163,13 @@ class ModifiedKneserNeyFamily(_NgramFamily):
         "counts of counts (--order N, 2 to 8)"
     )
     fixed_smoothing = "estimated from the train split's counts of counts"
+
+    def tune(self, model: CountModel, Xdev: torch.Tensor, Ydev: torch.Tensor) -> dict[str, Any]:
+        # the discounts come from counts of counts: nothing to choose on dev
+        return {
+            "discounts": [[round(d, 6) for d in ds] for ds in model.discounts],
+            "n_ngrams": model.n_ngrams,
+        }
 
     def validate(self, cfg: RunConfig) -> None:
         m: NgramConfig = cfg.model
