@@ -57,10 +57,9 @@ class _NgramFamily(CountFamily):
     def tune(self, model: CountModel, Xdev: torch.Tensor, Ydev: torch.Tensor) -> dict[str, Any]:
         from ngramlm.models.ngram.kneser_ney import choose_smoothing
 
-        dev_stats = model.stats(Xdev, Ydev)
         tried: list[tuple[float, float]] = []
-        if model.cfg.smoothing is None:
-            model.smoothing, tried = choose_smoothing(model, dev_stats)
+        if model.cfg.smoothing is None:  # (a given one needs no look at dev)
+            model.smoothing, tried = choose_smoothing(model, model.stats(Xdev, Ydev))
         return {
             "smoothing": model.smoothing,
             "smoothing_chosen_on_dev": model.cfg.smoothing is None,
