@@ -36,7 +36,7 @@ class Stats:
     are ``[..., k - 1, seen_from[k - 1]:]``; ``back`` puts them in the examples' order."""
 
     rows: torch.Tensor
-    rank: torch.Tensor  # int64
+    rank: torch.Tensor  # int32
     seen_from: tuple[int, ...]
     back: torch.Tensor  # (n,) int64
 
@@ -92,7 +92,7 @@ class CountModel(WithVocab):
         out = torch.zeros(5, N, n, dtype=torch.float64)
         if n == 0:
             empty = torch.zeros(0, dtype=torch.int64)
-            return Stats(out, empty.view(N, 0), (0,) * N, empty)
+            return Stats(out, rank(out[0]), (0,) * N, empty)
         if not isinstance(X, torch.Tensor):  # views of a token stream: this chunk's rows
             X, Y = X[:n], Y[:n]
         x = X.cpu().numpy()[:, X.shape[1] - (N - 1) :]
