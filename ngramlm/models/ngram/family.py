@@ -91,6 +91,13 @@ class _NgramFamily(CountFamily):
         tables = Tables(grams.numpy(), counts.numpy(), cfg.vocab_size, cfg.interpolated)
         return CountModel(cfg, tables, float(meta["smoothing"]))
 
+    def check_order(self, m: NgramConfig) -> None:
+        """``--order N``: given, and 2 to ``MAX_ORDER`` (the Kneser-Ney families)."""
+        if m.order == 0:
+            raise InputError(f"--model {self.name} needs --order N (2 to 8), e.g. --order 5")
+        if isinstance(m.order, bool) or not 2 <= m.order <= MAX_ORDER:
+            raise InputError(f"--order must be between 2 and {MAX_ORDER}, got {m.order}")
+
     def hyperparameters(self, cfg: RunConfig, extra: Any) -> dict[str, Any]:
         flat = cfg.hyperparameters()
         if "smoothing" in extra:
@@ -132,10 +139,7 @@ class KneserNeyFamily(_NgramFamily):
 
     def validate(self, cfg: RunConfig) -> None:
         m: NgramConfig = cfg.model
-        if m.order == 0:
-            raise InputError("--model kneser-ney needs --order N (2 to 8), e.g. --order 5")
-        if isinstance(m.order, bool) or not 2 <= m.order <= MAX_ORDER:
-            raise InputError(f"--order must be between 2 and {MAX_ORDER}, got {m.order}")
+        self.check_order(m)
         D = m.smoothing
         if D is not None and not (math.isfinite(D) and 0 < D <= 1):
             raise InputError(
@@ -172,10 +176,7 @@ class ModifiedKneserNeyFamily(_NgramFamily):
 
     def validate(self, cfg: RunConfig) -> None:
         m: NgramConfig = cfg.model
-        if m.order == 0:
-            raise InputError(f"--model {self.name} needs --order N (2 to 8), e.g. --order 5")
-        if isinstance(m.order, bool) or not 2 <= m.order <= MAX_ORDER:
-            raise InputError(f"--order must be between 2 and {MAX_ORDER}, got {m.order}")
+        self.check_order(m)
         if m.smoothing is not None:
             raise InputError(
                 f"--model {self.name} estimates its discounts from counts of counts; drop "
