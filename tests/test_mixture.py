@@ -299,3 +299,33 @@ def test_a_killed_mixture_resumes(runs: tuple[str, int, int]) -> None:
         done = resume_run(s, killed.id).run
     assert done.status == "finished" and done.dev_loss is not None
     assert 0 < done.extra["weight"] < 1
+
+
+def test_one_golden_section_search_finds_the_minimum_and_ties_keep_the_lower_part() -> None:
+    """The search the count families' smoothing and the mixture's λ share."""
+    from ngramlm.models.golden import golden_section
+
+    tried = golden_section(lambda x: (x - 0.3) ** 2, 0.0, 1.0, 40)
+    assert len(tried) == 42  # two inner points, then one a step
+    assert min(tried, key=lambda t: t[1])[0] == pytest.approx(0.3, abs=1e-8)
+    # a tie keeps [a, d]: on a flat function every new point is left of the last one
+    flat = [x for x, _ in golden_section(lambda x: 1.0, 0.0, 1.0, 20)]
+    assert flat[2:] == sorted(flat[2:], reverse=True) and flat[-1] < 1e-4
+
+
+def test_chosen_weight_is_where_the_dev_loss_derivative_vanishes() -> None:
+    """λ from the golden-section search agrees with the root of the dev loss's derivative,
+    -mean((p - q) / (λ p + (1 - λ) q)), found by bisection."""
+    g = torch.Generator().manual_seed(3)
+    net = torch.rand(400, generator=g, dtype=torch.float64).clamp(min=1e-3).log()
+    count = torch.rand(400, generator=g, dtype=torch.float64).clamp(min=1e-3).log()
+    p, q = net.exp(), count.exp()
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        slope = -((p - q) / (mid * p + (1 - mid) * q)).mean()
+        lo, hi = (mid, hi) if slope < 0 else (lo, mid)
+    assert 0.05 < lo < 0.95  # an interior minimum
+    weight, tried = mixture.choose_weight(net, count)
+    assert weight == pytest.approx(lo, abs=1e-6)
+    assert len(tried) == 2 + 2 + 80  # λ = 0 and 1, then the search's points

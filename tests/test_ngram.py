@@ -173,6 +173,37 @@ def test_discount_chosen_on_dev_is_the_best_of_its_search() -> None:
         assert best_loss <= m.nll(stats, d) + 1e-9
 
 
+def test_discount_get_is_kenlms_amount_of_min_count_3() -> None:
+    """KenLM's Get(count) = amount[min(count, 3)], a count of 0 discounted by nothing, for
+    the tables' int arrays and the statistics' float tensors alike."""
+    d = ngram.Discount(0.25, 0.5, 0.75)
+    counts = [0, 1, 2, 3, 4, 17]
+    expected = [0.0, 0.25, 0.5, 0.75, 0.75, 0.75]
+    assert d.get(np.array(counts)).tolist() == expected
+    assert d.get(torch.tensor(counts, dtype=torch.float64)).tolist() == expected
+
+
+@pytest.mark.parametrize("order", [2, 3, 4])
+def test_plain_kneser_ney_is_the_modified_formula_with_one_discount(order: int) -> None:
+    """Plain Kneser-Ney is modified Kneser-Ney's one formula at D1 = D2 = D3 = D: a
+    modified model given Discount(D, D, D) at every order scores every context and token
+    (definition, distributions, per-position statistics) as the plain model at D, which
+    is NLTK's interpolated Kneser-Ney (``test_kneser_ney_matches_nltk``)."""
+    D = 0.6
+    plain = fitted("kneser-ney", order, D)
+    cfg = ngram.ModifiedKneserNeyConfig(vocab_size=VOCAB.size, order=order)
+    modified = ngram.fit(cfg, *build_examples(CORPUS, VOCAB, order - 1))
+    assert plain.discounts == [(D, D, D)] * order
+    assert modified.discounts != plain.discounts  # estimated from counts of counts
+    modified.estimated = [ngram.Discount(D, D, D)] * order
+    for ctx in every_context(order):
+        probs = [plain.prob(ctx, w) for w in range(VOCAB.size)]
+        assert [modified.prob(ctx, w) for w in range(VOCAB.size)] == probs
+        assert modified.distribution(ctx).tolist() == pytest.approx(probs, rel=1e-12)
+    X, Y = build_examples(["abcabc", "ccc", "ba", "a"], VOCAB, order - 1)
+    assert torch.equal(modified.log_probs_of(X, Y), plain.log_probs_of(X, Y))
+
+
 SAME_BYTES = """
 import torch
 from ngramlm import checkpoint

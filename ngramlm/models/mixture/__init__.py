@@ -11,10 +11,10 @@ A mixture is fitted, not trained: the runner loads the two runs' final checkpoin
 (``CountFamily.components`` names them, ``bind`` checks what they are and sets the block
 size) and ``fit`` combines them. Dev losses are computed from each component's
 per-example log-probabilities (``LanguageModel.log_probs_of``), once, and λ is found by
-a golden-section search: the dev loss is convex in λ (minus the log of a linear
-function), so the search finds its minimum on [0, 1]. The checkpoint is self-contained:
-both components' tensors (prefixed ``a.`` and ``b.``, in ``--mix`` order) with their
-configs in the metadata, and λ.
+a golden-section search (``models.golden``, the count families' too): the dev loss is
+convex in λ (minus the log of a linear function), so the search finds its minimum on
+[0, 1]. The checkpoint is self-contained: both components' tensors (prefixed ``a.`` and
+``b.``, in ``--mix`` order) with their configs in the metadata, and λ.
 
 Its config (``config``), the mixed model and the choice of λ (``model``, torch) and the
 family interface (``family``); importing the package imports no torch.

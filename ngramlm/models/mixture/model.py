@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -10,6 +9,7 @@ import torch.nn.functional as F
 
 from ngramlm.config import RunConfig
 from ngramlm.models.base import LanguageModel
+from ngramlm.models.golden import golden_section
 from ngramlm.models.mixture.config import MixtureConfig
 
 GOLDEN_STEPS = 80  # the bracket shrinks to 0.618**80 ≈ 2e-17 of [0, 1]
@@ -85,21 +85,6 @@ def choose_weight(
     """The λ in [0, 1] with the lowest mean loss of the given per-example log-probabilities
     (a golden-section search of a convex function), and every (λ, loss) tried."""
     tried = [(0.0, dev_loss(net, count, 0.0)), (1.0, dev_loss(net, count, 1.0))]
-    a, b = 0.0, 1.0
-    r = (math.sqrt(5) - 1) / 2
-    c, d = b - r * (b - a), a + r * (b - a)
-    fc, fd = dev_loss(net, count, c), dev_loss(net, count, d)
-    tried += [(c, fc), (d, fd)]
-    for _ in range(GOLDEN_STEPS):
-        if fc <= fd:
-            b, d, fd = d, c, fc
-            c = b - r * (b - a)
-            fc = dev_loss(net, count, c)
-            tried.append((c, fc))
-        else:
-            a, c, fc = c, d, fd
-            d = a + r * (b - a)
-            fd = dev_loss(net, count, d)
-            tried.append((d, fd))
+    tried += golden_section(lambda w: dev_loss(net, count, w), 0.0, 1.0, GOLDEN_STEPS)
     best = min(tried, key=lambda t: t[1])
     return best[0], sorted(tried)

@@ -22,7 +22,9 @@
   counts of counts of the counts used at that order (raw at order N, continuation counts
   below): Y = n1 / (n1 + 2 n2), D1 = 1 - 2Y n2/n1, D2 = 2 - 3Y n3/n2, D3+ = 3 - 4Y n4/n3,
   each clamped to [MIN_DISCOUNT, r] (a term whose n_r is 0 counts as 0), so nothing is
-  chosen on dev.
+  chosen on dev. Both are one formula, KenLM's: each order has a ``Discount(D1, D2, D3)``,
+  and ``kneser-ney``'s is ``Discount(D, D, D)`` (its weight D N1+(h·) / c(h·) is then
+  (D N1 + D N2 + D N3+) / c(h·)).
 
 Counts are taken from the MLP's own examples (``data.build_examples`` with ``block_size
 = N - 1``: N-1 boundary tokens before the first character, one after the last), so an
@@ -33,8 +35,9 @@ derived from them, because each shorter n-gram occurrence is the suffix of an or
 occurrence ending at the same position.
 
 The package: ``configs`` (the configs), ``counting`` (n-grams as packed integer keys in
-sorted arrays: sort, then count; lookups by binary search), ``kneser_ney`` (the
-probabilities, losses over a whole split in bounded chunks, the discount chosen on dev),
+sorted arrays: sort, then count; lookups by binary search), ``discount`` (the discounts
+and the one interpolated step), ``kneser_ney`` (the probabilities, losses over a whole
+split in bounded chunks, the discount chosen on dev by ``models.golden``'s search),
 ``family`` (the ``CountFamily``s), ``arpa`` (the ARPA text format) and ``backoff`` (a
 backoff model: a count model's ARPA tables, and a model scored from imported ones).
 
@@ -76,7 +79,8 @@ from ngramlm.models.ngram.family import (
 if TYPE_CHECKING:
     from ngramlm.models.ngram.arpa import ArpaTables
     from ngramlm.models.ngram.backoff import BackoffModel, arpa_tables
-    from ngramlm.models.ngram.counting import Level, Tables, modified_discounts
+    from ngramlm.models.ngram.counting import Level, Tables
+    from ngramlm.models.ngram.discount import Discount, modified_discounts
     from ngramlm.models.ngram.kneser_ney import CHUNK, CountModel, choose_smoothing, fit
 
 _LAZY = {
@@ -85,7 +89,8 @@ _LAZY = {
     "arpa_tables": "backoff",
     "Level": "counting",
     "Tables": "counting",
-    "modified_discounts": "counting",
+    "Discount": "discount",
+    "modified_discounts": "discount",
     "CHUNK": "kneser_ney",
     "CountModel": "kneser_ney",
     "choose_smoothing": "kneser_ney",
@@ -120,6 +125,7 @@ __all__ = [
     "BigramConfig",
     "BigramFamily",
     "CountModel",
+    "Discount",
     "KneserNeyConfig",
     "KneserNeyFamily",
     "Level",

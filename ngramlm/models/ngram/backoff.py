@@ -43,10 +43,7 @@ def _gamma(model: CountModel, k: int, ctx: np.ndarray) -> np.ndarray:
     """Order k's interpolation weight of each context id (seen contexts only)."""
     lev = model.levels[k - 1]
     d = np.maximum(lev.den[ctx], 1).astype(np.float64)
-    if model.modified:
-        D1, D2, D3 = model.discounts[k - 1]
-        return (D1 * lev.n1[ctx] + D2 * lev.n2[ctx] + D3 * lev.n3[ctx]) / d
-    return model.smoothing * lev.types[ctx] / d
+    return model.discounts[k - 1].gamma(lev.n1[ctx], lev.n2[ctx], lev.n3[ctx], d)
 
 
 def _level_probs(model: CountModel) -> list[np.ndarray]:
@@ -67,13 +64,8 @@ def _level_probs(model: CountModel) -> list[np.ndarray]:
             below = model.levels[k - 2].keys
             prev = out[-1][np.searchsorted(below, suffix)] if k > 2 else out[0][lev.keys % V]
         d = np.maximum(lev.den[ctx], 1).astype(np.float64)
-        numf = num.astype(np.float64)
-        if model.modified:
-            Dc = np.array([0.0, *model.discounts[k - 1]])[np.minimum(num, 3)]
-            out.append(np.maximum(numf - Dc, 0) / d + _gamma(model, k, ctx) * prev)
-        else:
-            D = model.smoothing
-            out.append(np.maximum(numf - D, 0) / d + D * lev.types[ctx] / d * prev)
+        n = (lev.n1[ctx], lev.n2[ctx], lev.n3[ctx])
+        out.append(model.discounts[k - 1].interpolate(num, d, *n, prev))
     return out
 
 

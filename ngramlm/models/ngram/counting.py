@@ -10,8 +10,8 @@ so sorting keys sorts contexts lexicographically, a key is below V * n_{j-1} (an
 for any corpus that fits in memory, whatever the order), and dropping the oldest token
 is ``key % n_{j-1}``: a trie in sorted arrays. An n-gram of k tokens is the key
 ``id(context) * V + w``; its table holds the sorted distinct keys and their counts, and
-per context (indexed by the context's id) the total, the number of distinct successors
-and, for modified Kneser-Ney, how many of them were seen once, twice, three times or more.
+per context (indexed by the context's id) the total and how many successors were seen
+once, twice, three times or more (Kneser-Ney's interpolation weight is made of them).
 
 Continuation counts (Kneser-Ney's lower orders) come from the distinct n-grams one order
 up by mapping each to its suffix and counting (``np.unique``); counts of counts by
@@ -20,12 +20,9 @@ up by mapping each to its suffix and counting (``np.unique``); counts of counts 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-
-from ngramlm.models.ngram.configs import MIN_DISCOUNT
 
 I64 = np.int64
 MAX_KEY = 2**62  # keys stay below this: V * (distinct contexts) must
@@ -81,13 +78,12 @@ def narrow(a: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Level:
     """The n-grams of k tokens: sorted keys ``ctx * V + w`` and their (continuation)
-    counts; per context id, the total count ``den``, the distinct successors ``types``
-    and those seen once, twice, three or more times (``n1``, ``n2``, ``n3``)."""
+    counts; per context id, the total count ``den`` and the successors seen once, twice,
+    three or more times (``n1``, ``n2``, ``n3``)."""
 
     keys: np.ndarray  # (m,) int64, sorted
     num: np.ndarray  # (m,) int64
     den: np.ndarray  # (contexts,) int64
-    types: np.ndarray  # (contexts,) int64
     n1: np.ndarray
     n2: np.ndarray
     n3: np.ndarray
@@ -100,8 +96,7 @@ class Level:
             narrow(np.bincount(ctx[sel], minlength=contexts))
             for sel in (num == 1, num == 2, num >= 3)
         ]
-        types = narrow(np.bincount(ctx, minlength=contexts))
-        return cls(keys, narrow(num), den, types, *by)
+        return cls(keys, narrow(num), den, *by)
 
     def find(self, keys: np.ndarray) -> np.ndarray:
         """Each key's count (0 where absent)."""
@@ -214,17 +209,3 @@ class Tables:
         self.decode(k - 1, keys // self.V, out[:, : k - 1])
         out[:, k - 1] = keys % self.V
         return out
-
-
-def modified_discounts(counts: Iterable[int] | np.ndarray) -> tuple[float, float, float]:
-    """Chen & Goodman's D1, D2, D3+ from the counts of counts n1..n4 of ``counts``:
-    Y = n1/(n1 + 2 n2), D_r = r - (r + 1) Y n_{r+1}/n_r, clamped to [MIN_DISCOUNT, r]."""
-    c = np.asarray(counts if isinstance(counts, np.ndarray) else list(counts), dtype=I64)
-    n1, n2, n3, n4 = (int(np.count_nonzero(c == r)) for r in (1, 2, 3, 4))
-    Y = n1 / (n1 + 2 * n2) if n1 + 2 * n2 else 0.0
-
-    def d(r: int, nr: int, nnext: int) -> float:
-        raw = r - (r + 1) * Y * nnext / nr if nr else float(r)
-        return min(max(raw, MIN_DISCOUNT), float(r))
-
-    return d(1, n1, n2), d(2, n2, n3), d(3, n3, n4)

@@ -55,17 +55,11 @@ class _NgramFamily(CountFamily):
         return fit(cfg, X, Y)
 
     def tune(self, model: CountModel, Xdev: torch.Tensor, Ydev: torch.Tensor) -> dict[str, Any]:
-        if model.modified:  # the discounts come from counts of counts: nothing to choose
-            return {
-                "discounts": [[round(d, 6) for d in ds] for ds in model.discounts],
-                "n_ngrams": model.n_ngrams,
-            }
         from ngramlm.models.ngram.kneser_ney import choose_smoothing
 
-        dev_stats = model.stats(Xdev, Ydev)
         tried: list[tuple[float, float]] = []
-        if model.cfg.smoothing is None:
-            model.smoothing, tried = choose_smoothing(model, dev_stats)
+        if model.cfg.smoothing is None:  # (a given one needs no look at dev)
+            model.smoothing, tried = choose_smoothing(model, model.stats(Xdev, Ydev))
         return {
             "smoothing": model.smoothing,
             "smoothing_chosen_on_dev": model.cfg.smoothing is None,
@@ -96,6 +90,13 @@ class _NgramFamily(CountFamily):
             raise InputError("the n-gram checkpoint holds token ids outside its vocabulary")
         tables = Tables(grams.numpy(), counts.numpy(), cfg.vocab_size, cfg.interpolated)
         return CountModel(cfg, tables, float(meta["smoothing"]))
+
+    def check_order(self, m: NgramConfig) -> None:
+        """``--order N``: given, and 2 to ``MAX_ORDER`` (the Kneser-Ney families)."""
+        if m.order == 0:
+            raise InputError(f"--model {self.name} needs --order N (2 to 8), e.g. --order 5")
+        if isinstance(m.order, bool) or not 2 <= m.order <= MAX_ORDER:
+            raise InputError(f"--order must be between 2 and {MAX_ORDER}, got {m.order}")
 
     def hyperparameters(self, cfg: RunConfig, extra: Any) -> dict[str, Any]:
         flat = cfg.hyperparameters()
@@ -138,10 +139,7 @@ class KneserNeyFamily(_NgramFamily):
 
     def validate(self, cfg: RunConfig) -> None:
         m: NgramConfig = cfg.model
-        if m.order == 0:
-            raise InputError("--model kneser-ney needs --order N (2 to 8), e.g. --order 5")
-        if isinstance(m.order, bool) or not 2 <= m.order <= MAX_ORDER:
-            raise InputError(f"--order must be between 2 and {MAX_ORDER}, got {m.order}")
+        self.check_order(m)
         D = m.smoothing
         if D is not None and not (math.isfinite(D) and 0 < D <= 1):
             raise InputError(
@@ -169,12 +167,16 @@ class ModifiedKneserNeyFamily(_NgramFamily):
     )
     fixed_smoothing = "estimated from the train split's counts of counts"
 
+    def tune(self, model: CountModel, Xdev: torch.Tensor, Ydev: torch.Tensor) -> dict[str, Any]:
+        # the discounts come from counts of counts: nothing to choose on dev
+        return {
+            "discounts": [[round(d, 6) for d in ds] for ds in model.discounts],
+            "n_ngrams": model.n_ngrams,
+        }
+
     def validate(self, cfg: RunConfig) -> None:
         m: NgramConfig = cfg.model
-        if m.order == 0:
-            raise InputError(f"--model {self.name} needs --order N (2 to 8), e.g. --order 5")
-        if isinstance(m.order, bool) or not 2 <= m.order <= MAX_ORDER:
-            raise InputError(f"--order must be between 2 and {MAX_ORDER}, got {m.order}")
+        self.check_order(m)
         if m.smoothing is not None:
             raise InputError(
                 f"--model {self.name} estimates its discounts from counts of counts; drop "

@@ -11,15 +11,38 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ngramlm.models.base import WithVocab
+from ngramlm.models.golden import golden_section
 from ngramlm.models.ngram.configs import MAX_ADD_K, PROVISIONAL_SMOOTHING, NgramConfig
-from ngramlm.models.ngram.counting import Tables, modified_discounts
+from ngramlm.models.ngram.counting import Tables
+from ngramlm.models.ngram.discount import Discount, modified_discounts, rank
 
 CHUNK = 1 << 20  # examples evaluated at once: bounded memory for any split
+GOLDEN_STEPS = 30  # the search's bracket, two grid steps, shrinks to 0.618**30 ≈ 5e-7 of it
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Each position's counts at every order, for losses at any smoothing: ``rows`` (5,
+    order, n) float64, the count c(hw), the context's c(h·), N1, N2 and N3+ (0 where the
+    context was never seen), and ``rank`` (order, n), the count's index into a discount's
+    amounts (``discount.rank``). The positions are sorted by how many orders saw their
+    context (one seen at an order is seen at every order below), so order k's seen ones
+    are ``[..., k - 1, seen_from[k - 1]:]``; ``back`` puts them in the examples' order."""
+
+    rows: torch.Tensor
+    rank: torch.Tensor  # int32
+    seen_from: tuple[int, ...]
+    back: torch.Tensor  # (n,) int64
+
+    @property
+    def n(self) -> int:
+        return int(self.rows.shape[2])
 
 
 class CountModel(WithVocab):
@@ -30,14 +53,14 @@ class CountModel(WithVocab):
         self.order = cfg.order
         self.V = cfg.vocab_size
         self.tables = tables
-        self.smoothing = float(smoothing)
+        self.smoothing = float(smoothing)  # add-k's k, or plain Kneser-Ney's one discount D
         self.kneser_ney = cfg.interpolated  # else add-k on the order-N counts
-        self.modified = cfg.modified  # three discounts per order, from counts of counts
         # levels[k - 1] is the order-k table (n-grams of k tokens), k = 1..N.
         self.levels = tables.levels
-        # discounts[k - 1]: order k's (D1, D2, D3+), modified Kneser-Ney only
-        self.discounts: list[tuple[float, float, float]] = (
-            [modified_discounts(lev.num) for lev in self.levels] if self.modified else []
+        # Modified Kneser-Ney's discounts, estimated once from each order's counts of
+        # counts (Chen & Goodman 1998); plain Kneser-Ney's are made from D (discounts_at).
+        self.estimated: list[Discount] | None = (
+            [modified_discounts(lev.num) for lev in self.levels] if cfg.modified else None
         )
         self.counts: np.ndarray = tables.levels[-1].num  # the order-N counts, as stored
 
@@ -49,66 +72,73 @@ class CountModel(WithVocab):
     def n_ngrams(self) -> int:
         return int(self.levels[-1].keys.size)
 
+    def discounts_at(self, smoothing: float) -> list[Discount]:
+        """Each order's discounts (``discounts[k - 1]``: order k's): the estimated ones, or
+        plain Kneser-Ney's ``Discount(D, D, D)`` at D = ``smoothing`` for every order."""
+        if self.estimated is not None:
+            return self.estimated
+        return [Discount(smoothing, smoothing, smoothing)] * self.order
+
+    @property
+    def discounts(self) -> list[Discount]:
+        return self.discounts_at(self.smoothing)
+
     # --- losses through per-position statistics -------------------------------------------
 
-    def stats(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
-        """(3, order, n) float64: each position's num, den and types at every order
-        (0 where the context was never seen), for ``nll`` at any smoothing; modified
-        Kneser-Ney's (5, order, n) has the context's N1, N2, N3+ in place of types.
-        X may be wider than the context: its last ``order - 1`` columns are used."""
+    def stats(self, X: torch.Tensor, Y: torch.Tensor) -> Stats:
+        """The positions' counts at every order, for ``nll`` at any smoothing. X may be
+        wider than the context: its last ``order - 1`` columns are used."""
         n, N = Y.shape[0], self.order
-        out = torch.zeros(5 if self.modified else 3, N, n, dtype=torch.float64)
+        out = torch.zeros(5, N, n, dtype=torch.float64)
         if n == 0:
-            return out
+            empty = torch.zeros(0, dtype=torch.int64)
+            return Stats(out, rank(out[0]), (0,) * N, empty)
         if not isinstance(X, torch.Tensor):  # views of a token stream: this chunk's rows
             X, Y = X[:n], Y[:n]
         x = X.cpu().numpy()[:, X.shape[1] - (N - 1) :]
         y = Y.cpu().numpy().astype(np.int64)
         ids = self.tables.context_ids(x)
-        first = 1 if self.kneser_ney else N
-        for k in range(first, N + 1):
-            lev, ctx = self.levels[k - 1], ids[k - 1]
-            seen = ctx >= 0
-            c = np.maximum(ctx, 0)
-            per_ctx = (lev.den, lev.n1, lev.n2, lev.n3) if self.modified else (lev.den, lev.types)
-            cols = [lev.find(c * self.V + y) * seen]
-            cols += [(a[c] * seen) if a.size else np.zeros(n, np.int64) for a in per_ctx]
+        orders = range(1 if self.kneser_ney else N, N + 1)
+        dens = {k: self._at(self.levels[k - 1].den, ids[k - 1]) for k in orders}
+        depth = np.zeros(n, dtype=np.int8)  # how many orders saw the context (a radix sort)
+        for k in orders:
+            depth += dens[k] > 0
+        perm = np.argsort(depth, kind="stable")
+        y = y[perm]
+        for k in orders:
+            lev, ctx = self.levels[k - 1], ids[k - 1][perm]
+            cols = [lev.find(np.maximum(ctx, 0) * self.V + y) * (ctx >= 0), dens[k][perm]]
+            cols += [self._at(a, ctx) for a in (lev.n1, lev.n2, lev.n3)]
             for r, col in enumerate(cols):
                 out[r, k - 1] = torch.from_numpy(col.astype(np.float64))
-        return out
+        seen_from = tuple(int(a) for a in np.searchsorted(depth[perm], np.arange(1, N + 1)))
+        back = np.empty(n, dtype=np.int64)
+        back[perm] = np.arange(n)
+        return Stats(out, rank(out[0]), seen_from, torch.from_numpy(back))
 
-    def _discount_of(self, k: int, counts: torch.Tensor) -> torch.Tensor:
-        """Order k's discount of each count (0 for a count of 0), float64."""
-        table = torch.tensor([0.0, *self.discounts[k - 1]], dtype=torch.float64)
-        return table[counts.clamp(max=3).long()]
+    @staticmethod
+    def _at(per_ctx: np.ndarray, ctx: np.ndarray) -> np.ndarray:
+        """A per-context table's value of each context id (0 for -1: never seen)."""
+        if not per_ctx.size:
+            return np.zeros(ctx.shape[0], dtype=np.int64)
+        return per_ctx[np.maximum(ctx, 0)] * (ctx >= 0)
 
-    def probs_from_stats(self, stats: torch.Tensor, smoothing: float) -> torch.Tensor:
-        num, den, types = stats[0], stats[1], stats[2]
+    def probs_from_stats(self, stats: Stats, smoothing: float) -> torch.Tensor:
+        """(n,) float64 probabilities of the positions of ``stats`` at this smoothing."""
         if not self.kneser_ney:
-            k = smoothing
-            return (num[-1] + k) / (den[-1] + k * self.V)
-        p = torch.full((stats.shape[2],), 1.0 / self.V, dtype=torch.float64)
-        if self.modified:
-            for k in range(self.order):
-                num, den = stats[0, k], stats[1, k]
-                D1, D2, D3 = self.discounts[k]
-                Dc = self._discount_of(k + 1, num)
-                d = den.clamp(min=1)
-                gamma = (D1 * stats[2, k] + D2 * stats[3, k] + D3 * stats[4, k]) / d
-                mixed = (num - Dc).clamp(min=0) / d + gamma * p
-                p = torch.where(den > 0, mixed, p)
-            return p
-        D = smoothing
-        for k in range(self.order):
-            seen = den[k] > 0
-            d = den[k].clamp(min=1)
-            mixed = (num[k] - D).clamp(min=0) / d + D * types[k] / d * p
-            p = torch.where(seen, mixed, p)
-        return p
+            k, num, den = smoothing, stats.rows[0, -1], stats.rows[1, -1]
+            p = (num + k) / (den + k * self.V)
+        else:
+            p = torch.full((stats.n,), 1.0 / self.V, dtype=torch.float64)
+            for k, discount in enumerate(self.discounts_at(smoothing)):
+                a = stats.seen_from[k]  # the others' contexts: never seen, p passes through
+                c, den, n1, n2, n3 = stats.rows[:, k, a:].unbind()
+                p[a:] = discount.interpolate(c, den, n1, n2, n3, p[a:], stats.rank[k, a:])
+        return p.index_select(0, stats.back)
 
-    def nll(self, stats: torch.Tensor, smoothing: float | None = None) -> float:
+    def nll(self, stats: Stats, smoothing: float | None = None) -> float:
         """Mean negative log-likelihood (nats per character) of the positions."""
-        if stats.shape[2] == 0:
+        if stats.n == 0:
             return 0.0
         p = self.probs_from_stats(stats, self.smoothing if smoothing is None else smoothing)
         return float(-p.log().mean().item())
@@ -154,25 +184,15 @@ class CountModel(WithVocab):
             c = int(lev.find(np.array([h * V + w]))[0]) if h >= 0 else 0
             den = int(lev.den[h]) if h >= 0 else 0
             return (c + k) / (den + k * V)
-        p, D = 1.0 / V, self.smoothing
-        first = 1
-        if unigram is not None:
-            p, first = unigram[w], 2
-        for k in range(first, self.order + 1):
+        p = np.array([1.0 / V if unigram is None else unigram[w]])
+        for k in range(1 if unigram is None else 2, self.order + 1):
             lev, h = self.levels[k - 1], ids[k - 1]
-            den = int(lev.den[h]) if h >= 0 else 0
-            if not den:
-                continue
-            c = int(lev.find(np.array([h * V + w]))[0])
-            if self.modified:
-                D1, D2, D3 = self.discounts[k - 1]
-                Dc = 0.0 if c == 0 else (D1, D2, D3)[min(c, 3) - 1]
-                n1, n2, n3 = int(lev.n1[h]), int(lev.n2[h]), int(lev.n3[h])
-                gamma = (D1 * n1 + D2 * n2 + D3 * n3) / den
-                p = max(c - Dc, 0) / den + gamma * p
-            else:
-                p = max(c - D, 0) / den + D * int(lev.types[h]) / den * p
-        return p
+            if h < 0 or not lev.den[h]:
+                continue  # a context never seen: its lower order's probability
+            hw, at = lev.find(np.array([h * V + w])), [h]
+            n = (lev.den[at], lev.n1[at], lev.n2[at], lev.n3[at])
+            p = self.discounts[k - 1].interpolate(hw, *n, p)
+        return float(p[0])
 
     def distribution(self, context: Sequence[int]) -> torch.Tensor:
         """(V,) float64: P(w | context) for every w, as ``prob`` defines it, computed one
@@ -189,22 +209,17 @@ class CountModel(WithVocab):
                 )
             return p
         p = torch.full((self.V,), 1.0 / self.V, dtype=torch.float64)
-        for k in range(1, self.order + 1):
+        for k, discount in enumerate(self.discounts, 1):
             lev, h = self.levels[k - 1], ids[k - 1]
-            den = int(lev.den[h]) if h >= 0 else 0
-            if not den:
-                continue
+            if h < 0 or not lev.den[h]:
+                continue  # a context never seen: its lower order's distribution
             w, c = lev.children(h, self.V)
-            ids_t, counts = torch.from_numpy(w), torch.from_numpy(c.astype(np.float64))
-            if self.modified:
-                D1, D2, D3 = self.discounts[k - 1]
-                D = self._discount_of(k, counts)
-                gamma = (D1 * int(lev.n1[h]) + D2 * int(lev.n2[h]) + D3 * int(lev.n3[h])) / den
-            else:
-                D = torch.full_like(counts, self.smoothing)
-                gamma = self.smoothing * int(lev.types[h]) / den
-            p = p * gamma
-            p[ids_t] += (counts - D).clamp(min=0) / den
+            counts = torch.zeros(self.V, dtype=torch.int64)  # c(hw), 0 for most w
+            counts[torch.from_numpy(w)] = torch.from_numpy(c.astype(np.int64))
+            den, n1, n2, n3 = torch.tensor(
+                [lev.den[h], lev.n1[h], lev.n2[h], lev.n3[h]], dtype=torch.float64
+            )
+            p = discount.interpolate(counts, den, n1, n2, n3, p)
         return p
 
     def log_probs(self, contexts: torch.Tensor) -> torch.Tensor:
@@ -239,7 +254,7 @@ def fit(cfg: NgramConfig, X: torch.Tensor, Y: torch.Tensor) -> CountModel:
 
 
 def choose_smoothing(
-    model: CountModel, dev_stats: torch.Tensor
+    model: CountModel, dev_stats: Stats
 ) -> tuple[float, list[tuple[float, float]]]:
     """The smoothing with the lowest dev loss: a log-spaced grid, then a golden-section
     search around the best grid point. Returns it and every (value, dev loss) tried."""
@@ -257,20 +272,7 @@ def choose_smoothing(
     a, b = grid[max(0, i - 1)], grid[min(len(grid) - 1, i + 1)]
     f = (lambda t: 10**t) if log else (lambda t: t)
     a, b = (math.log10(a), math.log10(b)) if log else (a, b)
-    r = (math.sqrt(5) - 1) / 2
-    c, d = b - r * (b - a), a + r * (b - a)
-    fc, fd = model.nll(dev_stats, f(c)), model.nll(dev_stats, f(d))
-    tried += [(f(c), fc), (f(d), fd)]
-    for _ in range(30):
-        if fc < fd:
-            b, d, fd = d, c, fc
-            c = b - r * (b - a)
-            fc = model.nll(dev_stats, f(c))
-            tried.append((f(c), fc))
-        else:
-            a, c, fc = c, d, fd
-            d = a + r * (b - a)
-            fd = model.nll(dev_stats, f(d))
-            tried.append((f(d), fd))
+    around = golden_section(lambda t: model.nll(dev_stats, f(t)), a, b, GOLDEN_STEPS)
+    tried += [(f(t), v) for t, v in around]
     best = min(tried, key=lambda t: t[1])
     return best[0], sorted(tried)
