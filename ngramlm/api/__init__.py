@@ -32,36 +32,21 @@ torch, matplotlib and pandas are imported when a method needs them, never by
 
 from __future__ import annotations
 
-from ngramlm.api.experiments import Experiments
-from ngramlm.api.handle import KINDS, MissingExtra
-from ngramlm.errors import NgramlmError, WorkersDied
-from ngramlm.stages.finalize import AlreadyFinalized
-from ngramlm.stages.sample import Samples
-from ngramlm.store.connection import DEFAULT_URL
-from ngramlm.store.records import (
-    DatasetRecord,
-    EvaluationRecord,
-    MetricRecord,
-    RunRecord,
-    SweepRecord,
-)
-
-__all__ = [
-    "DEFAULT_URL",
-    "KINDS",
-    "AlreadyFinalized",
-    "DatasetRecord",
-    "EvaluationRecord",
-    "Experiments",
-    "MetricRecord",
-    "MissingExtra",
-    "NgramlmError",
-    "RunRecord",
-    "Samples",
-    "SweepRecord",
-    "WorkersDied",
-    "open_store",
-]
+# Re-exported names (``X as X``: explicit for type checkers); ``ngramlm/__init__.py``
+# lists them in its ``__all__`` and imports them from here on first use.
+from ngramlm.api.experiments import Experiments as Experiments
+from ngramlm.api.handle import KINDS as KINDS
+from ngramlm.api.handle import MissingExtra as MissingExtra
+from ngramlm.errors import NgramlmError as NgramlmError
+from ngramlm.errors import WorkersDied as WorkersDied
+from ngramlm.stages.finalize import AlreadyFinalized as AlreadyFinalized
+from ngramlm.stages.sample import Samples as Samples
+from ngramlm.store.connection import DEFAULT_URL as DEFAULT_URL
+from ngramlm.store.records import DatasetRecord as DatasetRecord
+from ngramlm.store.records import EvaluationRecord as EvaluationRecord
+from ngramlm.store.records import MetricRecord as MetricRecord
+from ngramlm.store.records import RunRecord as RunRecord
+from ngramlm.store.records import SweepRecord as SweepRecord
 
 
 def open_store(url: str | None = None) -> Experiments:
