@@ -166,3 +166,31 @@ def test_the_inner_loop_leaves_out_only_slow_tests_and_keeps_every_module() -> N
     left_out = sorted(modules - kept - set(ALL_SLOW))
     assert not left_out, f"keep a fast test of these in the loop (or list in ALL_SLOW): {left_out}"
     assert not kept & set(ALL_SLOW), f"take these off ALL_SLOW: {sorted(kept & set(ALL_SLOW))}"
+
+
+# --- nothing outside the families names one ---------------------------------------------
+
+# The store's default `model` column for rows written before there were families.
+NAMES_A_FAMILY_ON_PURPOSE = {
+    ("ngramlm/store/records.py", "mlp"),
+    ("ngramlm/store/tables.py", "mlp"),
+}
+
+
+def test_no_module_outside_the_families_names_one() -> None:
+    """docs/ARCHITECTURE.md: callers ask the interface and never test a family's name, so
+    a new family needs no edit outside ``models/``. A string constant equal to a
+    ``--model`` name anywhere else (a dict key aside: ``--json``'s field names) fails."""
+    from ngramlm.models import FAMILIES
+
+    found = set()
+    for path in sorted((REPO / "ngramlm").rglob("*.py")):
+        rel = path.relative_to(REPO).as_posix()
+        if rel.startswith("ngramlm/models/"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        keys = {id(k) for d in ast.walk(tree) if isinstance(d, ast.Dict) for k in d.keys}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and node.value in FAMILIES and id(node) not in keys:
+                found.add((rel, node.value))
+    assert found == NAMES_A_FAMILY_ON_PURPOSE

@@ -33,7 +33,7 @@ def import_cmd(
             {
                 "run": r.id,
                 "dataset": r.dataset,
-                "model": "arpa",
+                "model": r.model,
                 "status": r.status,
                 "train_loss": r.train_loss,
                 "dev_loss": r.dev_loss,

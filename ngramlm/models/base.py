@@ -1,6 +1,7 @@
 """The one interface every model family implements, and what callers may ask of it.
 
-A family is one module of ``ngramlm.models`` holding:
+A family is one ``Family`` object in the registry (``ngramlm.models.FAMILIES``), its code in
+a package of ``ngramlm.models`` (``ngram/`` holds the four count families), holding:
 
 * its config: a frozen dataclass with a ``family`` class variable (the ``--model`` name),
   ``vocab_size`` and a ``block_size``; its validation and its presets;
