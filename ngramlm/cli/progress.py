@@ -154,7 +154,7 @@ class LiveSweep(SweepWatch):
 
     def poll(self, status: SweepStatus) -> None:
         if self.live is not None:
-            from ngramlm.cli.sweep import live_table
+            from ngramlm.cli.sweep_view import live_table
 
             self.live.update(live_table(status))
 

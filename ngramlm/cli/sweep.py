@@ -8,19 +8,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
-from ngramlm.api import display
 from ngramlm.cli import options as o
-from ngramlm.cli.common import api, console, fmt_loss, parse_id, print_json
+from ngramlm.cli.common import api, parse_id
+from ngramlm.cli.sweep_view import show
 from ngramlm.errors import InputError, WorkersDied
 
 if TYPE_CHECKING:
     from ngramlm.api import Experiments
-    from ngramlm.api.progress import SweepStatus
     from ngramlm.cli.progress import LiveSweep
-
-GRID_KEYS = ("lr", "block_size", "n_embd", "n_hidden", "n_layers", "batch_size", "seed")
 
 
 def register(app: typer.Typer) -> None:
@@ -118,84 +114,3 @@ def finish(exp: Experiments, watch: LiveSweep, as_json: bool) -> None:
         show(final, as_json)
     if any(r.status == "killed" for r in final.runs):
         raise typer.Exit(130)
-
-
-def swept_keys(st: SweepStatus) -> tuple[str, ...]:
-    spec = st.sweep.spec
-    if "search" in spec:  # the searched keys
-        return tuple(t.partition("=")[0].replace("-", "_") for t in spec["search"]["space"])
-    keys = ["lr", *spec.get("grid", {})]
-    if spec.get("seeds", 1) > 1:
-        keys.append("seed")
-    return tuple(keys)
-
-
-def _config_summary(config: dict[str, Any], keys: tuple[str, ...] = GRID_KEYS) -> str:
-    return display.config_summary(config, keys)
-
-
-def live_table(st: SweepStatus) -> Table:
-    table = Table.grid(padding=(0, 2))
-    n = st.sweep.n_points
-    done = st.done
-    width = 30
-    bar = "█" * int(width * done / max(1, n)) + "░" * (width - int(width * done / max(1, n)))
-    best = st.best
-    keys = swept_keys(st)
-    best_txt = (
-        f"best dev {best.dev_loss:.4f} ({_config_summary(best.config, keys)})" if best else ""
-    )
-    table.add_row(f"sweep {st.sweep.id}", f"{bar} {done}/{n}", best_txt)
-    for r in st.active:
-        table.add_row(
-            f"  run {r.id}", f"{r.steps_done:,}/{r.steps:,} steps", _config_summary(r.config, keys)
-        )
-    return table
-
-
-def show(st: SweepStatus, as_json: bool) -> None:
-    runs = sorted(st.runs, key=lambda r: (r.dev_loss is None, r.dev_loss or 0.0))
-    best = st.best
-    if as_json:
-        print_json(
-            {
-                "sweep": st.sweep.id,
-                "dataset": st.sweep.dataset,
-                "points": st.sweep.n_points,
-                "finished": st.done,
-                "best_run": best.id if best else None,
-                "runs": [
-                    {
-                        "run": r.id,
-                        "status": r.status,
-                        "config": r.config,
-                        "train_loss": r.train_loss,
-                        "dev_loss": r.dev_loss,
-                        "train_seconds": r.train_seconds,
-                    }
-                    for r in runs
-                ],
-            }
-        )
-        return
-    table = Table(
-        title=f"sweep {st.sweep.id} on {st.sweep.dataset}: {st.done}/{st.sweep.n_points} finished"
-    )
-    for col in ("", "run", "status", "config", "train", "dev", "time"):
-        table.add_column(col, justify="right" if col in ("train", "dev", "time", "run") else "left")
-    keys = swept_keys(st)
-    for r in runs:
-        mark = "★" if best is not None and r.id == best.id else ""
-        table.add_row(
-            mark,
-            str(r.id),
-            r.status,
-            _config_summary(r.config, keys),
-            fmt_loss(r.train_loss),
-            fmt_loss(r.dev_loss),
-            f"{r.train_seconds or 0:.1f}s",
-        )
-    console.print(table)
-    open_points = st.sweep.n_points - len(st.runs)
-    if open_points or any(r.status in ("killed", "crashed") for r in st.runs):
-        console.print(f"continue it with `ngramlm sweep --resume {st.sweep.id}`")
