@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ngramlm.stages.prepare import DEFAULT_SEED as DEFAULT_SEED
+from ngramlm.stages.prepare import DEFAULT_UNIT as DEFAULT_UNIT
 from ngramlm.stages.report import COMPARE_FIELDS as COMPARE_FIELDS
 from ngramlm.stages.report import FIELDS as FIELDS
 from ngramlm.stages.report import SORTS as SORTS

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ngramlm.api.handle import DatasetRef, Handle, RunRef, check_threads
 from ngramlm.errors import InputError
-from ngramlm.stages.prepare import DEFAULT_SEED
+from ngramlm.stages.prepare import DEFAULT_SEED, DEFAULT_UNIT
 from ngramlm.stages.prepare import Prepared as Prepared
 from ngramlm.store.records import DatasetRecord, RunRecord
 
@@ -26,7 +26,7 @@ def prepare(
     name: str | None = None,
     seed: int = DEFAULT_SEED,
     *,
-    unit: str = "char",
+    unit: str = DEFAULT_UNIT,
     min_count: int = 1,
     split: str = "shuffled",
 ) -> Prepared:

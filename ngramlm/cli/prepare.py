@@ -56,7 +56,7 @@ def prepare_cmd(
     *,
     name: Name = None,
     seed: Seed = display.DEFAULT_SEED,
-    unit: Unit = "char",
+    unit: Unit = display.DEFAULT_UNIT,
     min_count: MinCount = 1,
     split: Split = "shuffled",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,

@@ -32,6 +32,7 @@ from ngramlm.models import (
     family_of,
     options,
 )
+from ngramlm.resources import BUNDLED_UNIT
 from ngramlm.runtime import resolve_device, threads_for
 from ngramlm.stages.prepare import WordList, check_name, load_bundled, record
 from ngramlm.stages.space import Dim, space_of
@@ -181,7 +182,7 @@ def plan_run(
                 cfg = cfg.with_values({"vocab_size": ds.vocab_size})
                 fam.validate(cfg)
     if check is not None:  # with the dataset's unit (a search's default space needs it)
-        check(cfg, ds.unit if ds is not None else pending.vocab.unit if pending else "char")
+        check(cfg, ds.unit if ds is not None else pending.vocab.unit if pending else BUNDLED_UNIT)
     device, precision = placement(cfg)  # an absent device is refused before writing
     if pending is not None:
         ds = record(opened(), pending).dataset

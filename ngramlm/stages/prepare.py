@@ -27,6 +27,9 @@ from ngramlm.store.records import DatasetRecord
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEFAULT_SEED = 42
+# What a token is when prepare is not told (--unit): a character of a word, as in the
+# lecture; the CLI's and the API's one default.
+DEFAULT_UNIT = BUNDLED_UNIT
 
 
 def check_name(name: str) -> str:

@@ -32,6 +32,7 @@ import torch
 from ngramlm.config import RunConfig
 from ngramlm.errors import ClaimedError, InputError
 from ngramlm.models import DEFAULT_FAMILY, family, family_of
+from ngramlm.resources import BUNDLED_UNIT
 from ngramlm.stages import rungs
 from ngramlm.stages.halving import RungProgress, TrialStop
 from ngramlm.stages.halving import rungs as rung_steps
@@ -92,7 +93,7 @@ def create(
         if isinstance(dataset, str):
             check_name(dataset)
             dataset = opened().dataset(dataset)  # read once, handed to plan_run
-        unit = dataset.unit if isinstance(dataset, DatasetRecord) else "char"
+        unit = dataset.unit if isinstance(dataset, DatasetRecord) else BUNDLED_UNIT
         preset = family(DEFAULT_FAMILY).search_space(unit)[0]
     dims: dict[str, Dim] = {}
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ngramlm.errors import InputError
+from ngramlm.resources import BUNDLED_UNIT
 from ngramlm.stages.diagnose import Finding, diagnose
 from ngramlm.stages.embeddings import Neighbours, nearest, table_of
 from ngramlm.stages.report import SweepGrid, best_per_sweep, compare_rows, counted, rows, sweep_grid
@@ -130,7 +131,7 @@ def compare(store: Store, dataset: DatasetRecord | None, limit: int | None) -> C
             f"{', '.join(names)}: add --dataset NAME"
         )
     models = compare_rows(runs, store.evaluations())[:limit]
-    unit = store.dataset(names[0]).unit if names else "char"
+    unit = store.dataset(names[0]).unit if names else BUNDLED_UNIT
     return Comparison(names[0] if names else None, unit, models)
 
 
