@@ -243,6 +243,20 @@ class NeuralFamily(Family):
             return "fp32"
         return resolve_precision(cfg.train.precision, device, cfg.model.vocab_size)
 
+    def network(self, m: Any, label: str, short: str, *, direct: bool = False) -> Description:
+        """A network's description (``describe``): its label and short form, and from its
+        config ``m`` the context, widths, layers and parameters (Table 1's n, h, m)."""
+        return Description(
+            label=label,
+            short=short,
+            n=m.block_size + 1,
+            h=m.n_hidden,
+            m=m.n_embd,
+            layers=m.n_layers,
+            direct=direct,
+            params=m.n_params,
+        )
+
     @abstractmethod
     def build(self, cfg: Any, generator: torch.Generator) -> torch.nn.Module:
         """A new model, its initial weights drawn from ``generator``. The module's

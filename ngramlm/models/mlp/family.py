@@ -121,16 +121,7 @@ class MLPFamily(NeuralFamily):
         size = f"{m.block_size}/{m.n_embd}/{m.n_hidden}" + (
             f"x{m.n_layers}" if m.n_layers > 1 else ""
         )
-        return Description(
-            label=f"mlp {size}" + (" tied" if m.tie else ""),
-            short=size,
-            n=m.block_size + 1,
-            h=m.n_hidden,
-            m=m.n_embd,
-            layers=m.n_layers,
-            direct=m.direct,
-            params=m.n_params,
-        )
+        return self.network(m, f"mlp {size}" + (" tied" if m.tie else ""), size, direct=m.direct)
 
 
 FAMILY = MLPFamily()

@@ -59,16 +59,7 @@ class WaveNetFamily(NeuralFamily):
     def describe(self, cfg: RunConfig, extra: Any) -> Description:
         m: WaveNetConfig = cfg.model
         size = f"{m.block_size}/{m.n_embd}/{m.n_hidden}"
-        return Description(
-            label=f"wavenet {size}",
-            short=f"wn {size}",
-            n=m.block_size + 1,
-            h=m.n_hidden,
-            m=m.n_embd,
-            layers=m.n_layers,
-            direct=False,
-            params=m.n_params,
-        )
+        return self.network(m, f"wavenet {size}", f"wn {size}")
 
 
 FAMILY = WaveNetFamily()
