@@ -13,7 +13,7 @@ import torch
 import ngramlm
 from ngramlm.errors import InputError
 from ngramlm.models import config_from_dict, preset_config
-from ngramlm.stages import rungs, search
+from ngramlm.stages import rungs, sweep
 from ngramlm.stages.hooks import load_examples
 from ngramlm.stages.run import Progress
 from ngramlm.store import Store
@@ -101,14 +101,14 @@ def test_a_stopped_batched_group_resumes_member_by_member(
         sw = exp.create_search("tiny", search="tpe", space={"lr": "0.01:0.5:log"}, trials=3, **TINY)
     with Store(sqlite_url) as store:
         stop = threading.Event()
-        report = search.work(
+        report = sweep.work(
             store, sw.id, resume=False, stop=stop, progress_factory=lambda: StopAt(stop, 100)
         )
         assert report.stopped and report.trained == 3
         runs = store.sweep_runs(sw.id)
         assert [(r.status, r.steps_done) for r in runs] == [("killed", 100)] * 3
         assert all(store.checkpoint(r.id) is not None for r in runs)  # one each
-        report = search.work(store, sw.id, resume=True, stop=threading.Event())
+        report = sweep.work(store, sw.id, resume=True, stop=threading.Event())
         assert report.trained == 3 and not report.stopped
         for r in store.sweep_runs(sw.id):
             assert (r.status, r.steps_done) == ("finished", 400)
@@ -119,8 +119,6 @@ def test_a_stopped_batched_group_resumes_member_by_member(
 def test_the_sweep_plan_shares_a_batchable_searchs_trials_out_as_groups(
     sqlite_url: str, words_file: Path
 ) -> None:
-    from ngramlm.stages import sweep
-
     with ngramlm.open_store(sqlite_url) as exp:
         exp.prepare(words_file, name="tiny")
         batchable = exp.create_search("tiny", space={"lr": "0.01:0.5:log"}, trials=4, **TINY)

@@ -79,93 +79,69 @@ ResumeSweep = Annotated[
 ]
 SweepName = Annotated[str | None, typer.Option(help="A label for the sweep and its runs.")]
 
+
+def _hp(kind: type, help: str, *flags: str) -> Any:
+    """A hyperparameter option: a ``kind`` or None (not given), its ``--flags`` (default:
+    from the parameter's name) and its help."""
+    return Annotated[kind | None, typer.Option(*flags, help=help)]
+
+
 # Every hyperparameter option, declared once; each family takes the ones its config has
 # and refuses the others by name (``Family.make_config``).
 HYPERPARAMETERS: dict[str, Any] = {
-    "order": Annotated[
-        int | None,
-        typer.Option(help="kneser-ney, modified-kn: n-gram order, 2 to 8 (context = N-1)."),
-    ],
-    "smoothing": Annotated[
-        str | None,
-        typer.Option(
-            "--smoothing",
-            "--discount",
-            help="bigram: add-k (default 1, the lecture's); kneser-ney: the discount in "
-            "(0, 1] (default auto). auto: the value with the best dev loss.",
-        ),
-    ],
-    "mix": Annotated[
-        str | None,
-        typer.Option(
-            help="mixture: A,B, the run ids of a finished network and a finished count "
-            "model of one dataset (Bengio et al. 2003's mix)."
-        ),
-    ],
-    "weight": Annotated[
-        float | None,
-        typer.Option(help="mixture: λ, the network's share in [0, 1] (default: chosen on dev)."),
-    ],
-    "block_size": Annotated[int | None, typer.Option(help="Context length in tokens.")],
-    "n_embd": Annotated[int | None, typer.Option(help="Embedding size per token.")],
-    "n_hidden": Annotated[int | None, typer.Option(help="Units per hidden layer.")],
-    "n_layers": Annotated[int | None, typer.Option(help="Hidden layers (mlp).")],
-    "init": Annotated[str | None, typer.Option(help="mlp: lecture (randn) or kaiming (part 3).")],
-    "norm": Annotated[str | None, typer.Option(help="mlp: none, batch or layer.")],
-    "dropout": Annotated[float | None, typer.Option(help="mlp: dropout on hidden units.")],
-    "direct": Annotated[
-        bool | None,
-        typer.Option("--direct/--no-direct", help="mlp: Bengio 2003's direct connections."),
-    ],
-    "embd_dropout": Annotated[
-        float | None, typer.Option(help="mlp: dropout on the concatenated embeddings.")
-    ],
-    "tie": Annotated[
-        bool | None,
-        typer.Option(
-            "--tie/--no-tie",
-            help="mlp: the output layer shares the embedding table (a projection to "
-            "--n-embd, then C's rows).",
-        ),
-    ],
-    "batch_size": Annotated[int | None, typer.Option(help="Minibatch size.")],
-    "steps": Annotated[int | None, typer.Option(help="Optimisation steps.")],
-    "epochs": Annotated[
-        float | None,
-        typer.Option(help="Passes over the train split instead of --steps (word corpora)."),
-    ],
-    "optimizer": Annotated[str | None, typer.Option(help="sgd or adamw.")],
-    "lr": Annotated[float | None, typer.Option(help="Learning rate (peak).")],
-    "lr_schedule": Annotated[str | None, typer.Option(help="step, cosine or constant.")],
-    "decay_at": Annotated[
-        float | None, typer.Option(help="Fraction of steps where 'step' decays.")
-    ],
-    "decay_factor": Annotated[
-        float | None, typer.Option(help="lr multiplier after the decay; the cosine floor.")
-    ],
-    "warmup": Annotated[int | None, typer.Option(help="Linear warm-up steps.")],
-    "weight_decay": Annotated[float | None, typer.Option(help="Weight decay.")],
-    "seed": Annotated[int | None, typer.Option(help="Seed for init, minibatches and dropout.")],
-    "eval_every": Annotated[
-        int | None,
-        typer.Option(
-            help="Steps between train/dev evaluations (default: 20 per run, fewer on a "
-            "word corpus, whose intermediate ones use a fixed sample; the last is whole)."
-        ),
-    ],
-    "checkpoint_every": Annotated[
-        int | None,
-        typer.Option(help="Steps between checkpoints (default: at each evaluation)."),
-    ],
+    "order": _hp(int, "kneser-ney, modified-kn: n-gram order, 2 to 8 (context = N-1)."),
+    "smoothing": _hp(
+        str,
+        "bigram: add-k (default 1, the lecture's); kneser-ney: the discount in "
+        "(0, 1] (default auto). auto: the value with the best dev loss.",
+        "--smoothing",
+        "--discount",
+    ),
+    "mix": _hp(
+        str,
+        "mixture: A,B, the run ids of a finished network and a finished count "
+        "model of one dataset (Bengio et al. 2003's mix).",
+    ),
+    "weight": _hp(float, "mixture: λ, the network's share in [0, 1] (default: chosen on dev)."),
+    "block_size": _hp(int, "Context length in tokens."),
+    "n_embd": _hp(int, "Embedding size per token."),
+    "n_hidden": _hp(int, "Units per hidden layer."),
+    "n_layers": _hp(int, "Hidden layers (mlp)."),
+    "init": _hp(str, "mlp: lecture (randn) or kaiming (part 3)."),
+    "norm": _hp(str, "mlp: none, batch or layer."),
+    "dropout": _hp(float, "mlp: dropout on hidden units."),
+    "direct": _hp(bool, "mlp: Bengio 2003's direct connections.", "--direct/--no-direct"),
+    "embd_dropout": _hp(float, "mlp: dropout on the concatenated embeddings."),
+    "tie": _hp(
+        bool,
+        "mlp: the output layer shares the embedding table (a projection to "
+        "--n-embd, then C's rows).",
+        "--tie/--no-tie",
+    ),
+    "batch_size": _hp(int, "Minibatch size."),
+    "steps": _hp(int, "Optimisation steps."),
+    "epochs": _hp(float, "Passes over the train split instead of --steps (word corpora)."),
+    "optimizer": _hp(str, "sgd or adamw."),
+    "lr": _hp(float, "Learning rate (peak)."),
+    "lr_schedule": _hp(str, "step, cosine or constant."),
+    "decay_at": _hp(float, "Fraction of steps where 'step' decays."),
+    "decay_factor": _hp(float, "lr multiplier after the decay; the cosine floor."),
+    "warmup": _hp(int, "Linear warm-up steps."),
+    "weight_decay": _hp(float, "Weight decay."),
+    "seed": _hp(int, "Seed for init, minibatches and dropout."),
+    "eval_every": _hp(
+        int,
+        "Steps between train/dev evaluations (default: 20 per run, fewer on a "
+        "word corpus, whose intermediate ones use a fixed sample; the last is whole).",
+    ),
+    "checkpoint_every": _hp(int, "Steps between checkpoints (default: at each evaluation)."),
     "device": Device,
-    "precision": Annotated[
-        str | None,
-        typer.Option(
-            help="auto, fp32 or bf16: the output layer's products (mlp). auto: bf16 on "
-            "CUDA or a CPU with bfloat16 units (AMX, AVX512-BF16) for word vocabularies, "
-            "else fp32. The run records what it used."
-        ),
-    ],
+    "precision": _hp(
+        str,
+        "auto, fp32 or bf16: the output layer's products (mlp). auto: bf16 on "
+        "CUDA or a CPU with bfloat16 units (AMX, AVX512-BF16) for word vocabularies, "
+        "else fp32. The run records what it used.",
+    ),
 }
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -23,7 +23,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from ngramlm.config import RunConfig, TrainConfig, validate_train
+from ngramlm.config import (
+    MAX_BLOCK_SIZE,
+    MAX_WIDTH,
+    RunConfig,
+    TrainConfig,
+    check_size,
+    positive_int,
+    validate_train,
+)
 from ngramlm.data import Vocab
 from ngramlm.errors import InputError
 
@@ -228,12 +236,31 @@ class NeuralFamily(Family):
     mixed_precision: ClassVar[bool] = False
 
     def validate(self, cfg: RunConfig) -> None:
+        """The training options, the widths every network has (context, embedding, hidden
+        units, vocabulary), the family's own rules (``check_shape``) and, last, whether a
+        step of ``train.batch_size`` examples fits (``activations``)."""
         super().validate(cfg)
         if cfg.train is not None and cfg.train.precision == "bf16" and not self.mixed_precision:
             raise InputError(
                 f"--precision bf16: --model {self.name} trains in float32 only; "
                 "use --precision auto or fp32"
             )
+        m = cfg.model
+        assert cfg.train is not None
+        positive_int("block_size", m.block_size, MAX_BLOCK_SIZE)
+        positive_int("n_embd", m.n_embd, MAX_WIDTH)
+        positive_int("n_hidden", m.n_hidden, MAX_WIDTH)
+        positive_int("vocab_size", m.vocab_size, 1_000_000)
+        self.check_shape(m)
+        check_size(m.n_params, self.activations(m), cfg.train.batch_size)
+
+    def check_shape(self, m: Any) -> None:
+        """The family's own rules for its config ``m`` (beyond the widths every network
+        has); refuses with ``InputError``."""
+
+    @abstractmethod
+    def activations(self, m: Any) -> int:
+        """The floats one training example's step keeps (for ``check_size``)."""
 
     def precision(self, cfg: RunConfig, device: torch.device) -> str:
         """What ``--precision`` resolves to for this config on ``device``: ``fp32`` or
@@ -243,6 +270,20 @@ class NeuralFamily(Family):
         if cfg.train is None or not self.mixed_precision:
             return "fp32"
         return resolve_precision(cfg.train.precision, device, cfg.model.vocab_size)
+
+    def network(self, m: Any, label: str, short: str, *, direct: bool = False) -> Description:
+        """A network's description (``describe``): its label and short form, and from its
+        config ``m`` the context, widths, layers and parameters (Table 1's n, h, m)."""
+        return Description(
+            label=label,
+            short=short,
+            n=m.block_size + 1,
+            h=m.n_hidden,
+            m=m.n_embd,
+            layers=m.n_layers,
+            direct=direct,
+            params=m.n_params,
+        )
 
     @abstractmethod
     def build(self, cfg: Any, generator: torch.Generator) -> torch.nn.Module:

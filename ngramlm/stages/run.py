@@ -18,7 +18,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -44,9 +44,7 @@ from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, MetricRecord, NewRun, RunRecord
 from ngramlm.training import lrfind
 from ngramlm.training.batched import train_batched
-from ngramlm.training.loop import (
-    TrainState,
-)
+from ngramlm.training.loop import TrainResult, TrainState
 from ngramlm.training.loop import train as train_loop
 from ngramlm.version import __version__
 
@@ -115,33 +113,57 @@ def execute_batched(
     """Train already-created runs of one shape together as one batched model
     (``ngramlm.training.batched``) and record each one's outcome as if it had run alone."""
     hooks = [
-        StoreHooks(
-            store,
-            run,
-            cfg,
-            dataset.vocab,
-            progress if i == 0 else Progress(),
-            stop,
-        )
+        StoreHooks(store, run, cfg, dataset.vocab, progress if i == 0 else Progress(), stop)
         for i, (run, cfg) in enumerate(zip(runs, cfgs, strict=True))
     ]
+    # One model trained them all: each run records its share of the group's time.
+    n = len(hooks)
+    return train_together(
+        store,
+        dataset,
+        hooks,
+        device,
+        progress,
+        lambda i, result: record_outcome(store, dataset, hooks[i], result, members=n),
+    )
+
+
+def train_together(
+    store: Store,
+    dataset: DatasetRecord,
+    hooks: Sequence[StoreHooks],
+    device: torch.device,
+    progress: Progress,
+    record: Callable[[int, TrainResult], Outcome],
+) -> list[Outcome]:
+    """Train the runs of ``hooks`` (already created, of one shape) as one batched model
+    under one heartbeat and record each one's outcome (``record(i, result)``) when it
+    ends: a member whose hooks ask it to stop while the others' do not (a pruned trial,
+    ``stages/rungs.py``) leaves the batch there, the rest at the end. An exception while
+    training records every run without an outcome failed."""
+    cfgs = [h.cfg for h in hooks]
     assert cfgs[0].train is not None
-    progress.start(runs[0], cfgs[0].train.steps, 0)
-    with Heartbeat(store, [r.id for r in runs]):  # every member's heart, in one beat
+    outcomes: dict[int, Outcome] = {}
+
+    def ended(i: int, result: TrainResult) -> None:
+        outcomes[i] = record(i, result)
+
+    progress.start(hooks[0].run, cfgs[0].train.steps, 0)
+    with Heartbeat(store, [h.run.id for h in hooks]):  # every member's heart, in one beat
         try:
             examples = load_examples(store, dataset, cfgs[0].model.block_size)
-            results = train_batched(cfgs, examples, device, hooks, eval_at_start=True)
+            results = train_batched(
+                cfgs, examples, device, hooks, eval_at_start=True, on_leave=ended
+            )
         except BaseException as exc:
             progress.stop()
-            record_failure(store, hooks, exc)
+            record_failure(store, [h for i, h in enumerate(hooks) if i not in outcomes], exc)
             raise
         progress.stop()
-        # One model trained them all: each run records its share of the group's time.
-        n = len(hooks)
-        return [
-            record_outcome(store, dataset, h, r, members=n)
-            for h, r in zip(hooks, results, strict=True)
-        ]
+        for i, result in enumerate(results):
+            if i not in outcomes:
+                ended(i, result)
+    return [outcomes[i] for i in range(len(hooks))]
 
 
 def run_columns(plan: Plan) -> dict[str, Any]:

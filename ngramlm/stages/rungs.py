@@ -33,17 +33,9 @@ from ngramlm.config import RunConfig
 from ngramlm.errors import InputError
 from ngramlm.models import family_of
 from ngramlm.stages.halving import ETA, RUNG_FRACTIONS, TrialStop, promoted, rung_values, rungs
-from ngramlm.stages.hooks import (
-    Heartbeat,
-    Outcome,
-    Progress,
-    StoreHooks,
-    load_examples,
-    record_failure,
-    record_outcome,
-)
+from ngramlm.stages.hooks import Outcome, Progress, StoreHooks, record_outcome
 from ngramlm.stages.plan import Plan
-from ngramlm.stages.run import new_run
+from ngramlm.stages.run import new_run, train_together
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, RunRecord, SweepRecord
 from ngramlm.training import batched
@@ -207,33 +199,19 @@ def execute_group(
         StoreHooks(store, r, c, dataset.vocab, MemberProgress(group, i), group.stops[i])
         for i, (c, r) in enumerate(trials)
     ]
-    outcomes: dict[int, Outcome] = {}
+    left: set[int] = set()  # the members recorded
     share = [0.0] * M
     clock = [0.0]  # the group's time shared out so far
 
     def account(now: float) -> None:
-        live = [i for i in range(M) if i not in outcomes]
+        live = [i for i in range(M) if i not in left]
         for i in live:
             share[i] += max(0.0, now - clock[0]) / len(live)
         clock[0] = max(clock[0], now)
 
-    def record(i: int, result: TrainResult) -> None:
+    def record(i: int, result: TrainResult) -> Outcome:
         account(result.state.elapsed_s)
-        outcomes[i] = record_outcome(store, dataset, hooks[i], result, M, seconds=share[i])
+        left.add(i)
+        return record_outcome(store, dataset, hooks[i], result, M, seconds=share[i])
 
-    display.start(runs[0], t.steps, 0)
-    with Heartbeat(store, [r.id for r in runs]):
-        try:
-            examples = load_examples(store, dataset, cfgs[0].model.block_size)
-            results = batched.train_batched(
-                cfgs, examples, device, hooks, eval_at_start=True, on_leave=record
-            )
-            for i, result in enumerate(results):
-                if i not in outcomes:
-                    record(i, result)
-        except BaseException as exc:
-            display.stop()
-            record_failure(store, [h for i, h in enumerate(hooks) if i not in outcomes], exc)
-            raise
-    display.stop()
-    return [outcomes[i] for i in range(M)]
+    return train_together(store, dataset, hooks, device, display, record)

@@ -42,7 +42,6 @@ from ngramlm.stages.plan import (
     SweepSetup,
     plan_resume,
     plan_run,
-    setup_of,
     steps_from_epochs,
     train_examples,
 )
@@ -229,29 +228,32 @@ class WorkerReport:
     stopped: bool
 
 
-def work(
-    store: Store,
-    setup: SweepSetup | int,
-    *,
-    resume: bool,
-    stop: threading.Event,
-    progress_factory: Callable[[], Progress] = Progress,
-    batch_size: int = rungs.GROUP,
-) -> WorkerReport:
+@dataclass(frozen=True)
+class WorkOrder:
+    """What a worker is told (``stages.sweep.work``, the one entry point of the grid and the
+    search workers): whether the sweep's killed and crashed runs resume first, the stop it
+    heeds, a progress display per run, and how many runs one batched model takes at most."""
+
+    resume: bool
+    stop: threading.Event
+    progress_factory: Callable[[], Progress] = Progress
+    batch_size: int = 8
+
+
+def work(store: Store, setup: SweepSetup, order: WorkOrder) -> WorkerReport:
     """Propose, claim and train trials until the trials or the budget are spent (or a stop
     is asked for); with ``resume``, the search's killed and crashed trials first. Trials
-    that can be one batched model are taken up to ``batch_size`` at a time
-    (``stages/rungs.py``), others one at a time. Every trial trains on the setup's
-    device, resolved once for the sweep (a sweep id: its setup read here)."""
-    if isinstance(setup, int):
-        setup = setup_of(store, setup)
+    that can be one batched model are taken up to ``batch_size`` (``rungs.GROUP`` at most)
+    at a time (``stages/rungs.py``), others one at a time. Every trial trains on the
+    setup's device, resolved once for the sweep."""
+    stop = order.stop
     sweep, dims = setup.sweep, setup.dims
     search = sweep.spec["search"]
     left = remaining_s(sweep, store.sweep_runs(sweep.id))
     deadline = None if left is None else time.monotonic() + left
-    trials = Trials(store, setup, stop, progress_factory)
-    trained = trials.resume() if resume else 0
-    k = rungs.width(setup.base, dims, batch_size)  # > 1: trials trained as one batched model
+    trials = Trials(store, setup, stop, order.progress_factory)
+    trained = trials.resume() if order.resume else 0
+    k = rungs.width(setup.base, dims, order.batch_size)  # > 1: trials trained as one batched model
     attempt = 0
     while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
         runs = store.sweep_runs(sweep.id)

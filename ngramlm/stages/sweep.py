@@ -27,7 +27,7 @@ from ngramlm.stages.run import (
     execute_run,
     new_run,
 )
-from ngramlm.stages.search import WorkerReport
+from ngramlm.stages.search import WorkerReport, WorkOrder
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, NewRun, PointRecord, RunRecord, SweepRecord
 from ngramlm.training import batched
@@ -91,17 +91,25 @@ def work(
     progress_factory: Callable[[], Progress] = Progress,
     batch_size: int = 8,
 ) -> WorkerReport:
-    """Claim and train points until none is left (or a stop is asked for). Up to
-    ``batch_size`` points of one shape are claimed and trained together, on the setup's
-    device (a sweep id: its setup read here)."""
+    """A worker: train the sweep's points (a search's trials: ``stages/search.py``) until
+    none is left (or a stop is asked for), on the setup's device (a sweep id: its setup
+    read here); with ``resume``, its killed and crashed runs too. Up to ``batch_size``
+    points of one shape are claimed and trained together."""
     if isinstance(setup, int):
         setup = setup_of(store, setup)
-    sweep_id, dataset, device = setup.sweep.id, setup.dataset, setup.device
-    if "search" in setup.sweep.spec:  # its points are proposed as it goes (stages/search.py)
+    order = WorkOrder(resume, stop, progress_factory, batch_size)
+    if "search" in setup.sweep.spec:  # its points are proposed as it goes
         from ngramlm.stages import search
 
-        return search.work(store, setup, resume=resume, stop=stop,
-                           progress_factory=progress_factory, batch_size=batch_size)  # fmt: skip
+        return search.work(store, setup, order)
+    return work_grid(store, setup, order)
+
+
+def work_grid(store: Store, setup: SweepSetup, order: WorkOrder) -> WorkerReport:
+    """Claim and train a grid's points until none is left (or a stop is asked for); with
+    ``resume``, then its killed and crashed points, one at a time."""
+    sweep_id, dataset, device = setup.sweep.id, setup.dataset, setup.device
+    stop, progress_factory = order.stop, order.progress_factory
     # Groups whose points can be trained together as one batched model.
     by_group: dict[str, list[RunConfig]] = {}
     for p in store.points(sweep_id):
@@ -120,7 +128,9 @@ def work(
     trained = 0
     while not stop.is_set():
         outcome: Outcome | None = None
-        claimed = store.claim_points(sweep_id, limit=batch_size, batchable=batchable, run_of=run_of)
+        claimed = store.claim_points(
+            sweep_id, limit=order.batch_size, batchable=batchable, run_of=run_of
+        )
         if len(claimed) > 1:
             cfgs = [config_from_dict(p.config) for p, _ in claimed]
             outcomes = execute_batched(
@@ -132,7 +142,7 @@ def work(
             point, run = claimed[0]
             plan = Plan.point(dataset, point.config, device)
             outcome = execute_run(store, run, plan, progress_factory(), stop)
-        elif resume:  # one killed or crashed point continued (None: none left)
+        elif order.resume:  # one killed or crashed point continued (None: none left)
             from ngramlm.stages.search import resume_each
 
             watch = lambda: (progress_factory(), stop)  # noqa: E731

@@ -7,12 +7,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from ngramlm.config import (
-    MAX_BLOCK_SIZE,
     MAX_LAYERS,
-    MAX_WIDTH,
     RunConfig,
     TrainConfig,
-    check_size,
     choice,
     finite,
     positive_int,
@@ -42,15 +39,8 @@ class MLPFamily(NeuralFamily):
     }
     help = "the MLP of Bengio et al. 2003 (makemore part 2)"
 
-    def validate(self, cfg: RunConfig) -> None:
-        super().validate(cfg)
-        m: MLPConfig = cfg.model
-        assert cfg.train is not None
-        positive_int("block_size", m.block_size, MAX_BLOCK_SIZE)
-        positive_int("n_embd", m.n_embd, MAX_WIDTH)
-        positive_int("n_hidden", m.n_hidden, MAX_WIDTH)
+    def check_shape(self, m: MLPConfig) -> None:
         positive_int("n_layers", m.n_layers, MAX_LAYERS)
-        positive_int("vocab_size", m.vocab_size, 1_000_000)
         choice("init", m.init, INITS)
         choice("norm", m.norm, NORMS)
         finite("dropout", m.dropout, low=0.0, high=0.95)
@@ -58,9 +48,10 @@ class MLPFamily(NeuralFamily):
         for flag in ("direct", "tie"):
             if not isinstance(getattr(m, flag), bool):
                 raise InputError(f"--{flag} must be true or false, got {getattr(m, flag)!r}")
-        # Activations of one step: embeddings, each hidden layer (pre and post tanh), logits.
-        per_example = m.block_size * m.n_embd + 2 * m.n_layers * m.n_hidden + 2 * m.vocab_size
-        check_size(m.n_params, per_example, cfg.train.batch_size)
+
+    def activations(self, m: MLPConfig) -> int:
+        # embeddings, each hidden layer (pre and post tanh), logits
+        return m.block_size * m.n_embd + 2 * m.n_layers * m.n_hidden + 2 * m.vocab_size
 
     def build(self, cfg: MLPConfig, generator: torch.Generator) -> MLP:
         from ngramlm.models.mlp.network import MLP
@@ -121,16 +112,7 @@ class MLPFamily(NeuralFamily):
         size = f"{m.block_size}/{m.n_embd}/{m.n_hidden}" + (
             f"x{m.n_layers}" if m.n_layers > 1 else ""
         )
-        return Description(
-            label=f"mlp {size}" + (" tied" if m.tie else ""),
-            short=size,
-            n=m.block_size + 1,
-            h=m.n_hidden,
-            m=m.n_embd,
-            layers=m.n_layers,
-            direct=m.direct,
-            params=m.n_params,
-        )
+        return self.network(m, f"mlp {size}" + (" tied" if m.tie else ""), size, direct=m.direct)
 
 
 FAMILY = MLPFamily()

@@ -51,47 +51,30 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ngramlm.models.ngram.configs import (
-    AUTO,
-    LECTURE_ADD_K,
-    MAX_ADD_K,
-    MAX_ORDER,
     MIN_DISCOUNT,
-    PROVISIONAL_SMOOTHING,
     ArpaConfig,
     BigramConfig,
     KneserNeyConfig,
     ModifiedKneserNeyConfig,
     NgramConfig,
-    parse_smoothing,
 )
 from ngramlm.models.ngram.family import (
     ARPA,
     BIGRAM,
     KNESER_NEY,
     MODIFIED_KNESER_NEY,
-    ArpaFamily,
-    BigramFamily,
-    KneserNeyFamily,
-    ModifiedKneserNeyFamily,
     arpa_tables_of,
 )
 
 if TYPE_CHECKING:
-    from ngramlm.models.ngram.arpa import ArpaTables
-    from ngramlm.models.ngram.backoff import BackoffModel, arpa_tables
-    from ngramlm.models.ngram.counting import Level, Tables
+    from ngramlm.models.ngram.backoff import BackoffModel
     from ngramlm.models.ngram.discount import Discount, modified_discounts
-    from ngramlm.models.ngram.kneser_ney import CHUNK, CountModel, choose_smoothing, fit
+    from ngramlm.models.ngram.kneser_ney import CountModel, choose_smoothing, fit
 
 _LAZY = {
-    "ArpaTables": "arpa",
     "BackoffModel": "backoff",
-    "arpa_tables": "backoff",
-    "Level": "counting",
-    "Tables": "counting",
     "Discount": "discount",
     "modified_discounts": "discount",
-    "CHUNK": "kneser_ney",
     "CountModel": "kneser_ney",
     "choose_smoothing": "kneser_ney",
     "fit": "kneser_ney",
@@ -106,37 +89,24 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+# What the rest of ngramlm, the tests and the benchmarks use; the rest is imported from
+# its module (``configs``, ``family``, ``counting``, ...).
 __all__ = [
     "ARPA",
-    "AUTO",
     "BIGRAM",
-    "CHUNK",
     "KNESER_NEY",
-    "LECTURE_ADD_K",
-    "MAX_ADD_K",
-    "MAX_ORDER",
     "MIN_DISCOUNT",
     "MODIFIED_KNESER_NEY",
-    "PROVISIONAL_SMOOTHING",
     "ArpaConfig",
-    "ArpaFamily",
-    "ArpaTables",
     "BackoffModel",
     "BigramConfig",
-    "BigramFamily",
     "CountModel",
     "Discount",
     "KneserNeyConfig",
-    "KneserNeyFamily",
-    "Level",
     "ModifiedKneserNeyConfig",
-    "ModifiedKneserNeyFamily",
     "NgramConfig",
-    "Tables",
-    "arpa_tables",
     "arpa_tables_of",
     "choose_smoothing",
     "fit",
     "modified_discounts",
-    "parse_smoothing",
 ]

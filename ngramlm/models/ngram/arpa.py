@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -103,106 +103,153 @@ def read(path: Path, words: tuple[str, ...], dataset: str) -> ArpaTables:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read the ARPA file {path}: {exc}") from None
-    lines = text.splitlines()
-    where = f"{path.name}"
-    i = 0
-    while i < len(lines) and lines[i].strip() != "\\data\\":
-        i += 1
-    if i == len(lines):
-        raise InputError(f"{where}: no \\data\\ section; is it an ARPA file?")
-    counts: list[int] = []
-    i += 1
-    while i < len(lines) and lines[i].strip():
-        m = re.fullmatch(r"ngram\s+(\d+)\s*=\s*(\d+)", lines[i].strip())
-        if m is None or int(m.group(1)) != len(counts) + 1:
-            raise InputError(f"{where}:{i + 1}: expected 'ngram {len(counts) + 1}=COUNT'")
-        counts.append(int(m.group(2)))
-        i += 1
-    if not counts:
-        raise InputError(f"{where}: the \\data\\ header lists no n-gram counts")
-    stoi = {w: t for t, w in enumerate(words)}
-    grams: list[list[list[int]]] = []
-    logp: list[list[float]] = []
-    bo: list[list[float]] = []
-    seen: list[dict[tuple[int, ...], int]] = []
-    N = len(counts)
-    for k in range(1, N + 1):
-        while i < len(lines) and not lines[i].strip():
-            i += 1
-        if i == len(lines) or lines[i].strip() != f"\\{k}-grams:":
-            raise InputError(
-                f"{where}: the header lists {N} orders but the \\{k}-grams: section is "
-                f"missing (line {i + 1})"
-            )
-        i += 1
-        g: list[list[int]] = []
-        lp: list[float] = []
-        b: list[float] = []
-        index: dict[tuple[int, ...], int] = {}
-        skipped = 0
-        while i < len(lines) and lines[i].strip() and not lines[i].startswith("\\"):
-            fields = lines[i].split()
-            if len(fields) not in (k + 1, k + 2) or (k == N and len(fields) == k + 2):
-                raise InputError(
-                    f"{where}:{i + 1}: a {k}-gram line is 'LOG10PROB {' '.join(['w'] * k)}"
-                    f"{'' if k == N else ' [BACKOFF]'}', got {lines[i].strip()!r}"
-                )
-            try:
-                p = float(fields[0])
-                back = float(fields[k + 1]) if len(fields) == k + 2 else 0.0
-            except ValueError:
-                raise InputError(f"{where}:{i + 1}: not a number in {lines[i].strip()!r}") from None
-            if not (p <= 0) or not math.isfinite(back):
-                raise InputError(
-                    f"{where}:{i + 1}: log10 probability {fields[0]} is above 0 (or not a "
-                    "number); a probability is at most 1"
-                )
-            if UNK not in stoi and UNK in fields[1 : k + 1]:
-                skipped += 1  # KenLM always writes <unk>; a character dataset has none
-                i += 1
-                continue
-            row = []
-            for w in fields[1 : k + 1]:
-                t = stoi.get(w)
-                if t is None:
-                    raise InputError(
-                        f"{where}:{i + 1}: the word {w!r} is not in dataset {dataset}'s "
-                        "vocabulary; import a model built on the dataset's own tokens"
-                    )
-                row.append(t)
-            key = tuple(row)
-            if k > 1 and key[:-1] not in seen[-1]:
-                raise InputError(
-                    f"{where}:{i + 1}: the {k}-gram {' '.join(fields[1 : k + 1])!r} has no "
-                    f"{k - 1}-gram {' '.join(fields[1:k])!r} (its context) in the file"
-                )
-            index[key] = len(g)
-            g.append(row)
-            lp.append(p)
-            b.append(back)
-            i += 1
-        if len(g) + skipped != counts[k - 1]:
-            raise InputError(
-                f"{where}: the header says ngram {k}={counts[k - 1]} but the \\{k}-grams: "
-                f"section has {len(g) + skipped} entries"
-            )
-        grams.append(g)
-        logp.append(lp)
-        bo.append(b)
-        seen.append(index)
-    while i < len(lines) and not lines[i].strip():
-        i += 1
-    if i == len(lines) or lines[i].strip() != "\\end\\":
-        raise InputError(f"{where}:{i + 1}: expected \\end\\ after the {N}-grams")
-    missing = [w for w in words if (stoi[w],) not in seen[0] and w != BOS]
+    r = _Reader(text.splitlines(), path.name, dataset, {w: t for t, w in enumerate(words)})
+    counts = _read_header(r)
+    sections: list[_Section] = []
+    for k, count in enumerate(counts, 1):
+        sections.append(_read_section(r, k, len(counts), count, sections[-1] if sections else None))
+    r.skip_blank()
+    if r.at_end() or r.line() != "\\end\\":
+        raise r.error(f"expected \\end\\ after the {len(counts)}-grams")
+    missing = [w for w in words if (r.stoi[w],) not in sections[0].index and w != BOS]
     if missing:
         raise InputError(
-            f"{where}: dataset {dataset}'s token {missing[0]!r} has no 1-gram "
+            f"{r.where}: dataset {dataset}'s token {missing[0]!r} has no 1-gram "
             f"({len(missing)} missing); import a model built on the dataset's own tokens"
         )
     return ArpaTables(
         tuple(words),
-        tuple(np.asarray(g, dtype=np.int64).reshape(-1, k) for k, g in enumerate(grams, 1)),
-        tuple(np.asarray(x, dtype=np.float64) for x in logp),
-        tuple(np.asarray(x, dtype=np.float64) for x in bo),
+        tuple(
+            np.asarray(s.grams, dtype=np.int64).reshape(-1, k) for k, s in enumerate(sections, 1)
+        ),
+        tuple(np.asarray(s.logp, dtype=np.float64) for s in sections),
+        tuple(np.asarray(s.bo, dtype=np.float64) for s in sections),
     )
+
+
+@dataclass
+class _Reader:
+    """Where ``read`` is in an ARPA file's lines; ``where`` names the file in messages,
+    ``stoi`` maps the dataset's ARPA spellings to token ids."""
+
+    lines: list[str]
+    where: str
+    dataset: str
+    stoi: dict[str, int]
+    i: int = 0
+
+    def at_end(self) -> bool:
+        return self.i == len(self.lines)
+
+    def line(self) -> str:
+        return self.lines[self.i].strip()
+
+    def skip_blank(self) -> None:
+        while not self.at_end() and not self.line():
+            self.i += 1
+
+    def error(self, problem: str) -> InputError:
+        """The problem at the current line."""
+        return InputError(f"{self.where}:{self.i + 1}: {problem}")
+
+
+@dataclass
+class _Section:
+    """One order's entries as read: token ids, log10 probabilities, back-off weights, and
+    each n-gram's row (its next order's contexts are looked up here)."""
+
+    grams: list[list[int]] = field(default_factory=list)
+    logp: list[float] = field(default_factory=list)
+    bo: list[float] = field(default_factory=list)
+    index: dict[tuple[int, ...], int] = field(default_factory=dict)
+
+
+def _read_header(r: _Reader) -> list[int]:
+    """The ``\\data\\`` header's n-gram counts, one per order from 1."""
+    while not r.at_end() and r.line() != "\\data\\":
+        r.i += 1
+    if r.at_end():
+        raise InputError(f"{r.where}: no \\data\\ section; is it an ARPA file?")
+    counts: list[int] = []
+    r.i += 1
+    while not r.at_end() and r.line():
+        m = re.fullmatch(r"ngram\s+(\d+)\s*=\s*(\d+)", r.line())
+        if m is None or int(m.group(1)) != len(counts) + 1:
+            raise r.error(f"expected 'ngram {len(counts) + 1}=COUNT'")
+        counts.append(int(m.group(2)))
+        r.i += 1
+    if not counts:
+        raise InputError(f"{r.where}: the \\data\\ header lists no n-gram counts")
+    return counts
+
+
+def _read_section(r: _Reader, k: int, N: int, count: int, below: _Section | None) -> _Section:
+    """The ``\\k-grams:`` section of an order-N file, whose header gives it ``count``
+    entries; ``below`` is order k - 1's, where each n-gram's context must be."""
+    r.skip_blank()
+    if r.at_end() or r.line() != f"\\{k}-grams:":
+        raise InputError(
+            f"{r.where}: the header lists {N} orders but the \\{k}-grams: section is "
+            f"missing (line {r.i + 1})"
+        )
+    r.i += 1
+    section = _Section()
+    skipped = 0
+    while not r.at_end() and r.line() and not r.lines[r.i].startswith("\\"):
+        entry = _read_entry(r, k, N, below)
+        if entry is None:
+            skipped += 1  # KenLM always writes <unk>; a character dataset has none
+        else:
+            key, p, back = entry
+            section.index[key] = len(section.grams)
+            section.grams.append(list(key))
+            section.logp.append(p)
+            section.bo.append(back)
+        r.i += 1
+    if len(section.grams) + skipped != count:
+        raise InputError(
+            f"{r.where}: the header says ngram {k}={count} but the \\{k}-grams: "
+            f"section has {len(section.grams) + skipped} entries"
+        )
+    return section
+
+
+def _read_entry(
+    r: _Reader, k: int, N: int, below: _Section | None
+) -> tuple[tuple[int, ...], float, float] | None:
+    """The current line's k-gram as token ids, its log10 probability and back-off weight;
+    None for an n-gram with ``<unk>`` when the dataset has no such token."""
+    fields = r.lines[r.i].split()
+    if len(fields) not in (k + 1, k + 2) or (k == N and len(fields) == k + 2):
+        raise r.error(
+            f"a {k}-gram line is 'LOG10PROB {' '.join(['w'] * k)}"
+            f"{'' if k == N else ' [BACKOFF]'}', got {r.line()!r}"
+        )
+    try:
+        p = float(fields[0])
+        back = float(fields[k + 1]) if len(fields) == k + 2 else 0.0
+    except ValueError:
+        raise r.error(f"not a number in {r.line()!r}") from None
+    if not (p <= 0) or not math.isfinite(back):
+        raise r.error(
+            f"log10 probability {fields[0]} is above 0 (or not a number); a probability "
+            "is at most 1"
+        )
+    if UNK not in r.stoi and UNK in fields[1 : k + 1]:
+        return None
+    row = []
+    for w in fields[1 : k + 1]:
+        t = r.stoi.get(w)
+        if t is None:
+            raise r.error(
+                f"the word {w!r} is not in dataset {r.dataset}'s vocabulary; import a model "
+                "built on the dataset's own tokens"
+            )
+        row.append(t)
+    key = tuple(row)
+    if below is not None and key[:-1] not in below.index:
+        raise r.error(
+            f"the {k}-gram {' '.join(fields[1 : k + 1])!r} has no {k - 1}-gram "
+            f"{' '.join(fields[1:k])!r} (its context) in the file"
+        )
+    return key, p, back

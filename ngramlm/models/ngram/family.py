@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from abc import abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -37,6 +38,7 @@ if TYPE_CHECKING:  # the tables and models need numpy and torch: imported when u
 
 class _NgramFamily(CountFamily):
     config_cls: ClassVar[type[NgramConfig]]
+    rank: ClassVar[int] = 1  # Table 1's order (``Description.rank``): the bigram's is 0
 
     def parse(self, values: dict[str, Any]) -> dict[str, Any]:
         if "smoothing" in values:
@@ -91,6 +93,24 @@ class _NgramFamily(CountFamily):
         tables = Tables(grams.numpy(), counts.numpy(), cfg.vocab_size, cfg.interpolated)
         return CountModel(cfg, tables, float(meta["smoothing"]))
 
+    def validate(self, cfg: RunConfig) -> None:
+        m: NgramConfig = cfg.model
+        self.check_order(m)
+        self.check_smoothing(m.smoothing)
+
+    def describe(self, cfg: RunConfig, extra: Any) -> Description:
+        label, short, smoothing = self.labels(cfg.model, extra)
+        return Description(label, short, n=cfg.model.order, rank=self.rank, smoothing=smoothing)
+
+    @abstractmethod
+    def labels(self, m: NgramConfig, extra: Any) -> tuple[str, str, str]:
+        """The description's label, its short form and its smoothing, from the config and
+        what tuning chose (``extra``)."""
+
+    @abstractmethod
+    def check_smoothing(self, smoothing: float | None) -> None:
+        """``--smoothing``: None (chosen on dev, or estimated) or a value this family can use."""
+
     def check_order(self, m: NgramConfig) -> None:
         """``--order N``: given, and 2 to ``MAX_ORDER`` (the Kneser-Ney families)."""
         if m.order == 0:
@@ -108,28 +128,27 @@ class _NgramFamily(CountFamily):
 
 class BigramFamily(_NgramFamily):
     name = "bigram"
+    rank = 0
     config_cls = BigramConfig
     help = "makemore part 1's bigram, add-k (--smoothing K, default 1)"
 
-    def validate(self, cfg: RunConfig) -> None:
-        m: NgramConfig = cfg.model
+    def check_order(self, m: NgramConfig) -> None:
         if m.order != 2:
             raise InputError(
                 f"--model bigram is order 2, got --order {m.order}; "
                 "use --model kneser-ney for other orders"
             )
-        k = m.smoothing
+
+    def check_smoothing(self, k: float | None) -> None:
         if k is not None and not (math.isfinite(k) and 0 < k <= MAX_ADD_K):
             raise InputError(
                 f"--smoothing (add-k) must be in (0, {MAX_ADD_K:g}] or 'auto' for --model "
                 f"bigram, got {k}"
             )
 
-    def describe(self, cfg: RunConfig, extra: Any) -> Description:
-        k = extra.get("smoothing", cfg.model.smoothing or LECTURE_ADD_K)
-        return Description(
-            label=f"bigram add-{k:.3g}", short="bigram", n=2, rank=0, smoothing=f"add-k {k:.4g}"
-        )
+    def labels(self, m: NgramConfig, extra: Any) -> tuple[str, str, str]:
+        k = extra.get("smoothing", m.smoothing or LECTURE_ADD_K)
+        return f"bigram add-{k:.3g}", "bigram", f"add-k {k:.4g}"
 
 
 class KneserNeyFamily(_NgramFamily):
@@ -137,25 +156,15 @@ class KneserNeyFamily(_NgramFamily):
     config_cls = KneserNeyConfig
     help = "interpolated Kneser-Ney (--order N, 2 to 8; --discount D, default chosen on dev)"
 
-    def validate(self, cfg: RunConfig) -> None:
-        m: NgramConfig = cfg.model
-        self.check_order(m)
-        D = m.smoothing
+    def check_smoothing(self, D: float | None) -> None:
         if D is not None and not (math.isfinite(D) and 0 < D <= 1):
             raise InputError(
                 f"--smoothing (the Kneser-Ney discount) must be in (0, 1] or 'auto', got {D}"
             )
 
-    def describe(self, cfg: RunConfig, extra: Any) -> Description:
-        N = cfg.model.order
-        D = extra.get("smoothing", cfg.model.smoothing or 0.0)
-        return Description(
-            label=f"kneser-ney {N}-gram D={D:.3g}",
-            short=f"kn-{N}",
-            n=N,
-            rank=1,
-            smoothing=f"discount {D:.4g}",
-        )
+    def labels(self, m: NgramConfig, extra: Any) -> tuple[str, str, str]:
+        D = extra.get("smoothing", m.smoothing or 0.0)
+        return f"kneser-ney {m.order}-gram D={D:.3g}", f"kn-{m.order}", f"discount {D:.4g}"
 
 
 class ModifiedKneserNeyFamily(_NgramFamily):
@@ -174,26 +183,17 @@ class ModifiedKneserNeyFamily(_NgramFamily):
             "n_ngrams": model.n_ngrams,
         }
 
-    def validate(self, cfg: RunConfig) -> None:
-        m: NgramConfig = cfg.model
-        self.check_order(m)
-        if m.smoothing is not None:
+    def check_smoothing(self, given: float | None) -> None:
+        if given is not None:
             raise InputError(
                 f"--model {self.name} estimates its discounts from counts of counts; drop "
                 "--smoothing (or use --model kneser-ney for one discount)"
             )
 
-    def describe(self, cfg: RunConfig, extra: Any) -> Description:
-        N = cfg.model.order
+    def labels(self, m: NgramConfig, extra: Any) -> tuple[str, str, str]:
         top = (extra.get("discounts") or [[]])[-1]
         shown = "/".join(f"{d:.3g}" for d in top) if top else "from counts of counts"
-        return Description(
-            label=f"modified kneser-ney {N}-gram",
-            short=f"mkn-{N}",
-            n=N,
-            rank=1,
-            smoothing=f"discounts {shown}",
-        )
+        return f"modified kneser-ney {m.order}-gram", f"mkn-{m.order}", f"discounts {shown}"
 
     def hyperparameters(self, cfg: RunConfig, extra: Any) -> dict[str, Any]:
         flat = cfg.hyperparameters()

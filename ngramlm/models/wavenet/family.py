@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ngramlm.config import MAX_BLOCK_SIZE, MAX_WIDTH, RunConfig, check_size, positive_int
+from ngramlm.config import RunConfig
 from ngramlm.errors import InputError
 from ngramlm.models.base import Description, NeuralFamily
 from ngramlm.models.wavenet.config import PRESETS, WaveNetConfig
@@ -26,21 +26,15 @@ class WaveNetFamily(NeuralFamily):
     }
     help = "makemore part 5's hierarchical WaveNet (--block-size a power of two)"
 
-    def validate(self, cfg: RunConfig) -> None:
-        super().validate(cfg)
-        m: WaveNetConfig = cfg.model
-        assert cfg.train is not None
-        positive_int("block_size", m.block_size, MAX_BLOCK_SIZE)
+    def check_shape(self, m: WaveNetConfig) -> None:
         if m.block_size < 2 or m.block_size & (m.block_size - 1):
             raise InputError(
                 f"--block-size {m.block_size}: the WaveNet fuses neighbours in pairs, so the "
                 "context must be a power of two (2, 4, 8, 16, ...)"
             )
-        positive_int("n_embd", m.n_embd, MAX_WIDTH)
-        positive_int("n_hidden", m.n_hidden, MAX_WIDTH)
-        positive_int("vocab_size", m.vocab_size, 1_000_000)
-        per_example = m.block_size * m.n_embd + 3 * m.block_size * m.n_hidden + 2 * m.vocab_size
-        check_size(m.n_params, per_example, cfg.train.batch_size)
+
+    def activations(self, m: WaveNetConfig) -> int:
+        return m.block_size * m.n_embd + 3 * m.block_size * m.n_hidden + 2 * m.vocab_size
 
     def build(self, cfg: WaveNetConfig, generator: torch.Generator) -> WaveNet:
         from ngramlm.models.wavenet.network import WaveNet
@@ -59,16 +53,7 @@ class WaveNetFamily(NeuralFamily):
     def describe(self, cfg: RunConfig, extra: Any) -> Description:
         m: WaveNetConfig = cfg.model
         size = f"{m.block_size}/{m.n_embd}/{m.n_hidden}"
-        return Description(
-            label=f"wavenet {size}",
-            short=f"wn {size}",
-            n=m.block_size + 1,
-            h=m.n_hidden,
-            m=m.n_embd,
-            layers=m.n_layers,
-            direct=False,
-            params=m.n_params,
-        )
+        return self.network(m, f"wavenet {size}", f"wn {size}")
 
 
 FAMILY = WaveNetFamily()
