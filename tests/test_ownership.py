@@ -18,7 +18,7 @@ import sqlalchemy as sa
 import torch
 
 from ngramlm.errors import ClaimedError
-from ngramlm.stages import hooks as run_module
+from ngramlm.stages import lease as run_module
 from ngramlm.stages.plan import Plan
 from ngramlm.stages.run import Progress, execute_batched, new_run
 from ngramlm.store import Store

@@ -471,8 +471,9 @@ def test_store_lost_mid_training_saves_the_checkpoint_to_a_file(
 ) -> None:
     from ngramlm.errors import StoreError
     from ngramlm.stages import hooks as train_module
+    from ngramlm.stages import lease
 
-    monkeypatch.setattr(train_module, "RETRY_DELAYS_S", (0.05, 0.1, 0.2))
+    monkeypatch.setattr(lease, "RETRY_DELAYS_S", (0.05, 0.1, 0.2))
     monkeypatch.setattr(train_module, "FLUSH_S", 0.0)  # write at every progress step
     with tiny_store(pg_url, words_file) as store:
         cfg = tiny_config(store, steps=2000)

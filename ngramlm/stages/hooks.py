@@ -1,12 +1,8 @@
-"""What connects the training loop to the store while a run lives: store writes with
-retries, the ``Heartbeat``, the ``Progress`` a terminal supplies, ``StoreHooks`` (batched
-metrics, checkpoints) and the run's outcome, recorded or rescued to a file when the store
-is gone. ``stages/run.py`` starts and resumes runs with them; ``stages/counted.py`` counts.
-
-One owner per live run: while a run is ``running`` its process beats its heart from a
-timer thread (``Heartbeat``), in its own short transactions, whatever the main thread is
-doing; ``resume`` takes a run over only when that heartbeat is stale
-(``store.records.STALE_AFTER_S``) and refuses a live one, naming its host and pid.
+"""What connects the training loop to the store while a run lives: the ``Progress`` a
+terminal supplies, ``StoreHooks`` (batched metrics, checkpoints) and the run's outcome,
+recorded or rescued to a file when the store is gone. ``stages/run.py`` starts and
+resumes runs with them; ``stages/counted.py`` counts. A run's hold on the store (writes
+retried within a bound, the ``Heartbeat``) is ``stages/lease.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +11,6 @@ import contextlib
 import math
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -31,7 +26,10 @@ from ngramlm.blob import Blob
 from ngramlm.config import RunConfig
 from ngramlm.data import Vocab, examples_of
 from ngramlm.errors import DiskFullError, StoreError
+from ngramlm.stages.lease import Heartbeat as Heartbeat
+from ngramlm.stages.lease import with_retries as with_retries
 from ngramlm.store import Store
+from ngramlm.store.connection import waiting_at_most
 from ngramlm.store.records import HEARTBEAT_S, DatasetRecord, MetricRecord, RunRecord
 from ngramlm.training.loop import (
     EvalPoint,
@@ -44,59 +42,6 @@ from ngramlm.training.loop import (
 T = TypeVar("T")
 
 FLUSH_S = 5.0  # metrics are written in batches at most this often (and at checkpoints)
-RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)  # a store that fails a write gets ~15 s to return
-
-
-def with_retries(write: Callable[[], T], stop: threading.Event | None = None) -> T:
-    """Retry a store write with backoff; the last failure propagates (at once when
-    ``stop`` is set while it waits)."""
-    for delay in RETRY_DELAYS_S:
-        try:
-            return write()
-        except DiskFullError:
-            raise  # seconds will not free the disk
-        except StoreError:
-            if stop is None:
-                time.sleep(delay)
-            elif stop.wait(delay):
-                raise
-    return write()
-
-
-class Heartbeat:
-    """A daemon thread that beats the hearts of this process's running runs every
-    ``HEARTBEAT_S`` in its own short transactions (retried, so it waits its turn behind
-    SQLite's other writers), whatever the main thread is doing: a step, an evaluation,
-    a checkpoint or a count model's fit. A run is ``crashed`` only when its heartbeat
-    is older than ``STALE_AFTER_S``, so a live run is never shown as crashed nor taken
-    over by ``--resume``. Use it as a context manager: it stops, and its thread is
-    joined, when the run ends however it ends."""
-
-    def __init__(self, store: Store, run_ids: Sequence[int]) -> None:
-        self.store, self.run_ids = store, list(run_ids)
-        self.host, self.pid = socket.gethostname(), os.getpid()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._beat, name=f"heartbeat-{self.run_ids}", daemon=True
-        )
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _beat(self) -> None:
-        while not self._stop.wait(HEARTBEAT_S):
-            # a store that stays unwritable: the run's own writes find out and save its
-            # state (execute_run); the heart beats again when it can
-            with contextlib.suppress(StoreError):
-                with_retries(
-                    lambda: self.store.heartbeat(self.run_ids, host=self.host, pid=self.pid),
-                    self._stop,
-                )
 
 
 class Progress:
@@ -164,6 +109,14 @@ class StoreHooks(Hooks):
         self.stored_step: int | None = None  # the step of the run's last stored checkpoint
         # set at the first loss that is no loss (nan, inf): the run ends failed with it
         self.diverged: str | None = None
+
+    def lose(self, exc: StoreError) -> None:
+        """The store is lost to the run (its heartbeat could not be written within the
+        bound): stop at the next step and save the run's state to a file
+        (record_outcome, rescue); nothing more is written but the run's end, if it can."""
+        if self.lost is None:
+            self.lost = exc
+        self.stop.set()
 
     def _write(self, write: Callable[[], object]) -> None:
         """Write with retries; if the store stays unwritable, ask the loop to stop so the
@@ -376,7 +329,7 @@ def rescue(
     then = "free some space" if isinstance(lost, DiskFullError) else "once the store is back"
     # A failed run resumes at once; if even this cannot be written, the run is crashed
     # once its heartbeat (stopped with this process) goes stale.
-    with contextlib.suppress(StoreError):
+    with contextlib.suppress(StoreError), waiting_at_most(HEARTBEAT_S):
         store.end_run(run.id, status="failed", error=str(lost), steps_done=k or 0)
     return StoreError(
         f"run {run.id}: {lost}; {', '.join(filter(None, [gone, no_file]))}; {last}; "

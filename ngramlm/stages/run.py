@@ -26,7 +26,7 @@ import torch
 
 from ngramlm import checkpoint
 from ngramlm.config import RunConfig
-from ngramlm.errors import InputError
+from ngramlm.errors import InputError, StoreError
 from ngramlm.models import CountFamily, family_of
 from ngramlm.stages.counted import execute_count, load_components
 from ngramlm.stages.hooks import (
@@ -39,6 +39,7 @@ from ngramlm.stages.hooks import (
     record_outcome,
     stop_on_signals,
 )
+from ngramlm.stages.lease import beating
 from ngramlm.stages.plan import Plan, plan_resume
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, MetricRecord, NewRun, RunRecord
@@ -55,6 +56,7 @@ __all__ = [
     "execute_run",
     "load_examples",
     "lr_find",
+    "owner_alive",
     "owner_exited",
     "resume_run",
     "run_columns",
@@ -79,7 +81,7 @@ def execute_run(
     hooks.stored_step = resume.step if resume else None
     assert cfg.train is not None
     progress.start(run, cfg.train.steps, hooks.step)
-    with Heartbeat(store, [run.id]):
+    with Heartbeat(store, [run.id], on_lost=hooks.lose):
         try:
             examples = load_examples(store, dataset, cfg.model.block_size, plan.train_words)
             # the initial weights' losses, once a run (a resume from step 0 may have them)
@@ -148,8 +150,12 @@ def train_together(
     def ended(i: int, result: TrainResult) -> None:
         outcomes[i] = record(i, result)
 
+    def lose(exc: StoreError) -> None:
+        for h in hooks:
+            h.lose(exc)
+
     progress.start(hooks[0].run, cfgs[0].train.steps, 0)
-    with Heartbeat(store, [h.run.id for h in hooks]):  # every member's heart, in one beat
+    with Heartbeat(store, [h.run.id for h in hooks], on_lost=lose):  # every member's, in one beat
         try:
             examples = load_examples(store, dataset, cfgs[0].model.block_size)
             results = train_batched(
@@ -225,6 +231,17 @@ def owner_exited(host: str, pid: int) -> bool:
     return False
 
 
+def owner_alive(run: RunRecord) -> bool:
+    """Whether the owner of ``running`` run ``run`` is seen alive: a process of this host
+    that has not exited (this very process: while it trains the run). Another host's
+    processes cannot be seen: for them the heartbeat alone tells."""
+    if run.host != socket.gethostname():
+        return False
+    if run.pid == os.getpid():
+        return beating(run.id)
+    return not owner_exited(run.host, run.pid)
+
+
 def resume_run(
     store: Store,
     run_id: int,
@@ -237,7 +254,7 @@ def resume_run(
     (``plan_resume``; None: made here, for the threads torch has now)."""
     plan = plan or plan_resume(store, run_id, torch.get_num_threads())
     run, _ = store.claim_for_resume(
-        run_id, host=socket.gethostname(), pid=os.getpid(), exited=owner_exited
+        run_id, host=socket.gethostname(), pid=os.getpid(), exited=owner_exited, alive=owner_alive
     )
     if family_of(plan.config).counted:  # counting has no state to resume: count again
         return execute_count(store, run, plan.dataset, plan.config, stop)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -23,6 +24,7 @@ from ngramlm.store.connection import (
     make_engine,
     parse_url,
     readonly_url,
+    write_wait,
 )
 from ngramlm.store.convert import run_record
 from ngramlm.store.records import (
@@ -45,6 +47,8 @@ class StoreBase:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.readonly = readonly_url(self.url) is not None  # SQLite that cannot be written
         self.engine = make_engine(self.url)
+        self._writes = 0  # write transactions of this process under way (any thread)
+        self._writes_lock = threading.Lock()
         if check_schema:
             self._open_schema()
 
@@ -80,6 +84,10 @@ class StoreBase:
                 raise
             orig = getattr(err, "orig", None)
             msg = _first_line(err, self.url)
+            if getattr(orig, "sqlstate", None) == "55P03":  # lock_timeout (waiting_at_most)
+                raise StoreError(
+                    f"cannot use {self.where}: a lock was held too long ({msg})"
+                ) from None
             if _disk_full(orig, msg):
                 raise DiskFullError(f"cannot use {self.where}: the disk is full ({msg})") from None
             if isinstance(orig, sqlite3.DatabaseError) and "not a database" in msg:
@@ -102,10 +110,24 @@ class StoreBase:
 
     @contextmanager
     def _connection(self, *, write: bool) -> Iterator[Connection]:
-        with self._errors(), self.engine.connect() as conn:
-            if write:
-                conn.execution_options(ngramlm_write=True)
-            yield conn
+        if not write:
+            with self._errors(), self.engine.connect() as conn:
+                yield conn
+            return
+        with self._writes_lock:
+            self._writes += 1
+        try:
+            with self._errors(), self.engine.connect() as conn:
+                conn.execution_options(ngramlm_write=True, ngramlm_wait_s=write_wait())
+                yield conn
+        finally:
+            with self._writes_lock:
+                self._writes -= 1
+
+    def writing(self) -> bool:
+        """Whether a write transaction of this process is under way (waiting for the lock,
+        or holding it): a heartbeat that cannot be written meanwhile waits its turn."""
+        return self._writes > 0
 
     @contextmanager
     def _migrating(self) -> Iterator[Connection]:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -20,6 +23,9 @@ from sqlalchemy.engine import URL, make_url
 
 from ngramlm.errors import InputError
 
+# How long a write waits for another writer's lock (SQLite's busy timeout) unless its
+# caller bounds the wait (``waiting_at_most``): a training run's writes, retried within a
+# budget, and its heartbeat do, so that no wait outlasts the budget.
 BUSY_TIMEOUT_S = 60.0
 DEFAULT_URL = "sqlite:///ngramlm.db"
 URL_HELP = "use sqlite:///PATH/TO/FILE.db or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB"
@@ -27,6 +33,29 @@ URL_HELP = "use sqlite:///PATH/TO/FILE.db or postgresql+psycopg://USER:PASSWORD@
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+# --- how long a write waits for a lock ------------------------------------------------
+
+_WAIT_S: ContextVar[float | None] = ContextVar("ngramlm_wait_s", default=None)
+
+
+@contextmanager
+def waiting_at_most(seconds: float) -> Iterator[None]:
+    """The store's writes in this thread wait at most ``seconds`` for another writer's
+    lock, then fail (``StoreError``): SQLite's busy timeout for the transaction, or
+    PostgreSQL's ``lock_timeout`` (``SET LOCAL``). Without it a write waits
+    ``BUSY_TIMEOUT_S`` on SQLite and as long as it takes on PostgreSQL."""
+    token = _WAIT_S.set(max(seconds, 0.001))
+    try:
+        yield
+    finally:
+        _WAIT_S.reset(token)
+
+
+def write_wait() -> float | None:
+    """The bound ``waiting_at_most`` set in this thread, if any."""
+    return _WAIT_S.get()
 
 
 # --- URLs and engines ------------------------------------------------------------------
@@ -155,11 +184,25 @@ def make_engine(url: URL) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
-            write = conn.get_execution_options().get("ngramlm_write", False)
+            options = conn.get_execution_options()
+            write = options.get("ngramlm_write", False)
+            # set each time: a pooled connection keeps the last transaction's
+            wait = options.get("ngramlm_wait_s") or BUSY_TIMEOUT_S
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {max(1, int(wait * 1000))}")
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10}, pool_size=2)
+    engine = create_engine(
+        url, pool_pre_ping=True, connect_args={"connect_timeout": 10}, pool_size=2
+    )
+
+    @event.listens_for(engine, "begin")
+    def _on_pg_begin(conn: Connection) -> None:
+        wait = conn.get_execution_options().get("ngramlm_wait_s")
+        if wait is not None:  # for this transaction only; the server's default is no bound
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {max(1, int(wait * 1000))}")
+
+    return engine
 
 
 def _first_line(err: BaseException, url: URL | None = None) -> str:

@@ -13,8 +13,14 @@ from ngramlm.data.vocab import Vocab
 # A running run's process beats its heart this often, from a timer thread (whatever the
 # run is doing: a step, an evaluation, a checkpoint, a count model's fit) ...
 HEARTBEAT_S = 10.0
-# ... and a running run whose heartbeat is older than this (a few missed beats: room for a
-# busy SQLite file or a slow server) is crashed: its process is gone, and it may be resumed.
+# ... a write the store refuses (a lock held by another process, a server gone) is retried
+# for at most this long in all, the waits for the lock included; a heartbeat that cannot
+# be written for HEARTBEAT_S + RETRY_S stops the run's training (stages/hooks.py) ...
+RETRY_S = 15.0
+# ... and a running run whose heartbeat is older than this is crashed: its process is gone,
+# and it may be resumed. It exceeds HEARTBEAT_S + RETRY_S by a margin for the stop itself
+# (the step under way, the rescue file), so a run blocked on the store has stopped before
+# any reader may call it crashed (tests/test_lock.py holds the order).
 STALE_AFTER_S = 6 * HEARTBEAT_S
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -218,36 +219,31 @@ class RunsMixin(StoreBase):
         host: str,
         pid: int,
         exited: Callable[[str, int], bool] | None = None,
+        alive: Callable[[RunRecord], bool] | None = None,
     ) -> tuple[RunRecord, int]:
         """Atomically take a killed, failed or crashed run back to ``running``; drop the
         curve points after its last checkpoint (they will be recomputed identically).
         Returns the run and the checkpoint step it resumes from (0 without a checkpoint).
 
-        A ``running`` run has one owner and is refused, naming its host and pid, unless
-        its heartbeat is stale, or ``exited(host, pid)`` (the caller can see its host's
-        processes) says its owner is gone and it has missed two beats since: a process
-        that died where it could not write its end (a full disk)."""
+        A ``running`` run has one owner and is refused, naming its host and pid, while
+        ``alive(run)`` (the caller can see its host's processes) says its owner lives,
+        however old its heartbeat; otherwise unless its heartbeat is stale, or
+        ``exited(host, pid)`` says its owner is gone and it has missed two beats since: a
+        process that died where it could not write its end (a full disk). The time this
+        claim waited for the write lock is added to the stale bound: no owner could beat
+        while it waited."""
+        t0 = time.monotonic()
         with self._tx(write=True) as s:
-            row = s.get(Run, run_id)
+            # the row locked on PostgreSQL, as SQLite's BEGIN IMMEDIATE locks the file
+            row = s.get(Run, run_id, with_for_update=True)
             if row is None:
                 raise NotFoundError(f"no run {run_id} in {self.where}")
             record = self._run_record(s, row)
-            beat = record.heartbeat_at or record.started_at or record.created_at
-            gone = (
-                record.status == "running"
-                and (utcnow() - beat).total_seconds() > 2 * HEARTBEAT_S
-                and exited is not None
-                and exited(record.host, record.pid)
-            )
-            if record.status == "running" and not gone:
-                raise ClaimedError(_owned(record))
-            if record.status not in ("killed", "failed", "crashed") and not gone:
-                raise ClaimedError(
-                    f"run {run_id} is {record.status}; only killed, failed or crashed runs resume"
-                )
+            stale_s = STALE_AFTER_S + (time.monotonic() - t0)
+            gone = _owner_gone(record, stale_s, exited, alive)
             if record.kind != "train":
                 raise InputError(f"run {run_id} is an {record.kind} run; only training runs resume")
-            stale = utcnow() - timedelta(seconds=STALE_AFTER_S)
+            stale = utcnow() - timedelta(seconds=stale_s)
             # No checkpoint yet: the run starts again from step 0 (same seed, same numbers).
             ckpt_step = s.scalar(select(Checkpoint.step).where(Checkpoint.run_id == run_id)) or 0
             now = utcnow()
@@ -342,6 +338,33 @@ def _parts(s: Session, c: Checkpoint, where: str) -> bytes:
             f"{c.size:,} recorded: the store was altered; retrain the run"
         )
     return data
+
+
+def _owner_gone(
+    record: RunRecord,
+    stale_s: float,
+    exited: Callable[[str, int], bool] | None,
+    alive: Callable[[RunRecord], bool] | None,
+) -> bool:
+    """Refuse to claim ``record`` (a ``ClaimedError``) unless it is killed or failed, or
+    ``running`` with an owner not seen alive and a heartbeat older than ``stale_s``, or
+    with an owner seen exited that has missed two beats: then returns True (the claim
+    must find the same owner still there)."""
+    running = record.stored_status == "running"
+    if running and alive is not None and alive(record):
+        raise ClaimedError(_owned(record))
+    beat = record.heartbeat_at or record.started_at or record.created_at
+    age = (utcnow() - beat).total_seconds()
+    gone = (
+        running and age > 2 * HEARTBEAT_S and exited is not None and exited(record.host, record.pid)
+    )
+    if running and not gone and age <= stale_s:
+        raise ClaimedError(_owned(record))
+    if record.stored_status not in ("killed", "failed", "running"):
+        raise ClaimedError(
+            f"run {record.id} is {record.status}; only killed, failed or crashed runs resume"
+        )
+    return gone
 
 
 def _owned(run: RunRecord, just_now: str = "") -> str:
