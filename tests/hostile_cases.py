@@ -34,7 +34,25 @@ class Case:
 
     @property
     def command(self) -> str:
-        return "ngramlm " + shlex.join(self.args)
+        return "ngramlm " + " ".join(map(quoted, self.args))
+
+
+def quoted(arg: str) -> str:
+    """``arg`` as bash reads it back: shlex's quoting, or ANSI-C quoting (``$'a\\x1bb'``)
+    for an argument holding a character that is not printable (an escape, a line break)."""
+    if arg.isprintable():
+        return shlex.quote(arg)
+
+    def char(c: str) -> str:
+        if c in "\\'":
+            return "\\" + c
+        if c.isprintable():
+            return c
+        if c in "\n\t":
+            return "\\n" if c == "\n" else "\\t"
+        return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+
+    return "$'" + "".join(map(char, arg)) + "'"
 
 
 SETUPS = {
@@ -46,6 +64,7 @@ SETUPS = {
 
 SECRET = "SECRET"  # the password of every URL below: it must never be shown
 LONG = ("--steps", "5", "--n-hidden", "4")  # were a refusal missed, the run stays short
+LINK = "\x1b]8;;http://x\x07click\x1b]8;;\x07"  # a terminal hyperlink (OSC 8) as a name
 
 CASES: list[Case] = [
     # --- options -----------------------------------------------------------------------
@@ -81,6 +100,14 @@ CASES: list[Case] = [
     Case(("prepare", "corpus"), 2, "none"),  # a directory
     Case(("train", "--dataset", "[/]"), 2),  # a name that is Rich markup, shown as text
     Case(("train", "--x[/]"), 2),  # an unknown option that is Rich markup, shown as text
+    Case(("prepare", "names\x1b[2J.txt", "--name", "draft"), 2, "none"),  # ESC shown, not run
+    # --- names a terminal would act on: refused where they are given ---------------------
+    Case(("prepare", "tiny.txt", "--name", "tiny\n"), 2, "none"),  # "$" matched before "\n"
+    Case(("train", "--dataset", "tiny", "--name", "run\x1b[31mred", *LONG), 2),
+    Case(("sweep", "--dataset", "tiny", "--lr-grid", "0.1", *LONG, "--name", LINK), 2),
+    Case(("sweep", "--dataset", "tiny", "--search", "random", *LONG, "--name", "a\nb"), 2),
+    Case(("lr-find", "--dataset", "tiny", "--steps", "5", "--name", "bell\x07"), 2),
+    Case(("import", "model.arpa", "--dataset", "tiny", "--name", "\u202egnp.exe"), 2),
     # --- ARPA files: read as a format, but no model (their losses would be false) --------
     Case(("import", "/dev/zero", "--dataset", "tiny"), 2),
     Case(("import", "backoff-1e300.arpa", "--dataset", "tiny"), 2),
@@ -175,6 +202,7 @@ _MODEL = (
     + "-1.0413927\ta\tBACKOFF\n-99\t<s>\t-0.2596373\n\n\\2-grams:\nLOGP\t<s> a\n\n\\end\\\n"
 )  # fmt: skip
 ARPA = {
+    "model.arpa": _MODEL.replace("BACKOFF", "0").replace("LOGP", "-0.30103"),
     "backoff-1e300.arpa": _MODEL.replace("BACKOFF", "1e300").replace("LOGP", "-0.30103"),
     "backoff-3.arpa": _MODEL.replace("BACKOFF", "3").replace("LOGP", "-0.30103"),
     "unigrams-zero.arpa": _MODEL.replace("-1.0413927", "0")
@@ -242,7 +270,9 @@ exit code shown, and writes nothing to the store: 2 is bad input (an option, a f
 3 something the store does not hold, 4 a store that cannot be used. DIR is the directory
 the command ran in; the store is `sqlite:///DIR/store.db` (`$NGRAMLM_DB`) unless `--db` is
 given, holding what the second column says. A password in a URL is never shown, however
-malformed the URL.
+malformed the URL. What a message quotes of the input is shown as text: Rich markup as
+typed, a control character as its escape (`\\x1b`), never sent to the terminal; a command
+with one is written in bash's `$'...'` quoting.
 
 | command | store | exit | message |
 |---|---|---|---|

@@ -1,13 +1,16 @@
 """What the CLI (or a notebook) shows of the records the API returns: the report's
 columns and choices, a run's short description, its hyperparameters as shown, a sparkline,
-a config's summary, the figures a preset's authors printed, the thread policy. Pure
-functions of records; they read nothing."""
+a config's summary, the figures a preset's authors printed, the thread policy, and user
+text with what a terminal would act on made visible (``visible``). Pure functions of
+records; they read nothing."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ngramlm.data import UNSHOWABLE as UNSHOWABLE
+from ngramlm.data import visible as visible
 from ngramlm.stages.prepare import DEFAULT_SEED as DEFAULT_SEED
 from ngramlm.stages.prepare import DEFAULT_UNIT as DEFAULT_UNIT
 from ngramlm.stages.report import COMPARE_FIELDS as COMPARE_FIELDS

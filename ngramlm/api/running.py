@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ngramlm.api.handle import DatasetRef, Handle, RunRef, check_threads
 from ngramlm.errors import InputError
-from ngramlm.stages.prepare import DEFAULT_SEED, DEFAULT_UNIT
+from ngramlm.stages.prepare import DEFAULT_SEED, DEFAULT_UNIT, check_run_name
 from ngramlm.stages.prepare import Prepared as Prepared
 from ngramlm.store.records import DatasetRecord, RunRecord
 
@@ -103,6 +103,7 @@ def train(
     the outcome itself as the run) and ``.result.points``, this session's curve."""
     from ngramlm.stages.session import train_plan
 
+    check_run_name(name)
     p = plan(h, dataset, model=model, preset=preset, threads=threads, **overrides)
     return train_plan(h.store, p, name=name, progress=progress)
 
@@ -145,6 +146,7 @@ def lr_find(
     for key in LR_SETS:
         if key in overrides:
             raise InputError(f"lr-find sets every step's rate itself: drop {key}")
+    check_run_name(name)
     validate_range(min_lr, max_lr, steps)
     if model is None and preset is None:
         preset = "lecture"  # the lecture's model, as in makemore part 2

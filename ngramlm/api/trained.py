@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ngramlm.api.handle import DatasetRef, Handle, RunRef
 from ngramlm.errors import InputError
+from ngramlm.stages.prepare import check_run_name
 from ngramlm.stages.sample import MAX_SAMPLES, Samples
 from ngramlm.store.records import RunRecord
 
@@ -105,6 +106,7 @@ def import_arpa(
     anything is written."""
     from ngramlm.stages.arpa import import_arpa as imported
 
+    check_run_name(name)
     return imported(h.store, Path(path), h.dataset(dataset).name, name)
 
 

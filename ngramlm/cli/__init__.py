@@ -7,7 +7,6 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from ngramlm.api import DEFAULT_URL
 from ngramlm.cli import (
@@ -23,7 +22,7 @@ from ngramlm.cli import (
     sweep,
     train,
 )
-from ngramlm.cli.common import State, err_console
+from ngramlm.cli.common import State, err_console, safe
 from ngramlm.errors import NgramlmError
 from ngramlm.version import __version__
 
@@ -83,9 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rv = app(args=argv, prog_name="ngramlm", standalone_mode=False)
     except NgramlmError as err:
-        err_console.print(
-            f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True
-        )
+        err_console.print(f"[bold red]error:[/] {safe(err)}", highlight=False, soft_wrap=True)
         sys.exit(err.exit_code)
     except Exception as err:
         # Typer's (vendored) click exceptions: usage errors know how to show themselves,
@@ -102,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         if hasattr(err, "exit_code") and hasattr(err, "format_message"):
             where = ctx.command_path if ctx is not None else "ngramlm"
             err_console.print(
-                f"[bold red]error:[/] {escape(err.format_message())} (see `{where} --help`)",
+                f"[bold red]error:[/] {safe(err.format_message())} (see `{safe(where)} --help`)",
                 highlight=False,
                 soft_wrap=True,
             )

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from ngramlm.api.schema import schema_status, upgrade_store
-from ngramlm.cli.common import console, print_json
+from ngramlm.cli.common import console, print_json, safe
 
 app = typer.Typer(help="Inspect and upgrade the store's schema.", no_args_is_help=True)
 
@@ -36,9 +36,9 @@ def current(
         mark = "[red]written by a newer ngramlm; upgrade ngramlm (pip install -U ngramlm)[/]"
     else:
         mark = "[yellow]needs `ngramlm db upgrade`[/]"
-    console.print(f"store:   {state.where}")
-    console.print(f"current: {state.current}")
-    console.print(f"head:    {state.head}  {mark}")
+    console.print(f"store:   {safe(state.where)}")
+    console.print(f"current: {safe(state.current)}")
+    console.print(f"head:    {safe(state.head)}  {mark}")
 
 
 @app.command()
@@ -46,8 +46,8 @@ def upgrade(ctx: typer.Context) -> None:
     """Upgrade the store to this ngramlm's schema (an SQLite file is backed up first)."""
     done = upgrade_store(ctx.find_root().obj.db_url)
     if not done.changed:
-        console.print(f"{done.where} is already at head ({done.after}); nothing to do")
+        console.print(f"{safe(done.where)} is already at head ({done.after}); nothing to do")
         return
     if done.backup is not None:
-        console.print(f"backed up {done.where} to {done.backup}")
-    console.print(f"upgraded {done.where}: {done.before or 'empty'} -> {done.after}")
+        console.print(f"backed up {safe(done.where)} to {safe(done.backup)}")
+    console.print(f"upgraded {safe(done.where)}: {safe(done.before or 'empty')} -> {done.after}")

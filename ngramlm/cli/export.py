@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ngramlm.cli import options as o
-from ngramlm.cli.common import api, console, print_json
+from ngramlm.cli.common import api, console, print_json, safe
 
 
 def register(app: typer.Typer) -> None:
@@ -31,4 +31,4 @@ def export_cmd(
         print_json({"run": out.run, "arpa": str(out.path), "ngrams": list(out.ngrams)})
         return
     counts = ", ".join(f"{n:,} {k}-grams" for k, n in enumerate(out.ngrams, 1))
-    console.print(f"run {out.run} written to {out.path}: {counts}")
+    console.print(f"run {out.run} written to {safe(out.path)}: {counts}")

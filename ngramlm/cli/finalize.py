@@ -8,7 +8,7 @@ import typer
 
 from ngramlm.api import AlreadyFinalized
 from ngramlm.cli import options as o
-from ngramlm.cli.common import api, console, err_console, fmt_loss, print_json
+from ngramlm.cli.common import api, console, err_console, fmt_loss, print_json, safe
 
 
 def register(app: typer.Typer) -> None:
@@ -47,7 +47,9 @@ def finalize_cmd(
         )
     else:
         verb = "finalized" if created else "was already finalized"
-        console.print(f"run {r.id} on {r.dataset} {verb} at {e.created_at:%Y-%m-%d %H:%M} UTC")
+        console.print(
+            f"run {r.id} on {safe(r.dataset)} {verb} at {e.created_at:%Y-%m-%d %H:%M} UTC"
+        )
         console.print(
             f"  train {fmt_loss(r.train_loss)}   dev {fmt_loss(r.dev_loss)}   "
             f"[bold]test {e.test_loss:.4f}[/] ({e.n_examples:,} examples)"

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ngramlm.cli import options as o
-from ngramlm.cli.common import api, console, fmt_loss, print_json
+from ngramlm.cli.common import api, console, fmt_loss, print_json, safe
 
 
 def register(app: typer.Typer) -> None:
@@ -42,6 +42,6 @@ def import_cmd(
         )
         return
     console.print(
-        f"run {r.id} imported from {path.name} on {r.dataset}: train {fmt_loss(r.train_loss)}"
-        f"   dev {fmt_loss(r.dev_loss)}"
+        f"run {r.id} imported from {safe(path.name)} on {safe(r.dataset)}: "
+        f"train {fmt_loss(r.train_loss)}   dev {fmt_loss(r.dev_loss)}"
     )

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from ngramlm.cli import options as o
-from ngramlm.cli.common import api, console, print_json
+from ngramlm.cli.common import api, console, print_json, safe
 
 
 def register(app: typer.Typer) -> None:
@@ -53,7 +53,7 @@ def lr_find_cmd(
         )
         return
     console.print(
-        f"lr-find run {run.id} on {run.dataset}: {steps} steps from {min_lr:g} to {max_lr:g}"
+        f"lr-find run {run.id} on {safe(run.dataset)}: {steps} steps from {min_lr:g} to {max_lr:g}"
     )
     console.print(f"  smoothed loss is lowest at lr {x['lr_at_min']:.3g}")
     console.print(f"  suggested lr: [bold]{x['suggested_lr']:.3g}[/]  ({x['method']})")

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ngramlm.cli.common import api, console, parse_id
+from ngramlm.cli.common import api, console, parse_id, safe
 from ngramlm.errors import InputError
 
 app = typer.Typer(help="Plot runs and sweeps to image files.", no_args_is_help=True)
@@ -40,7 +40,7 @@ def _matplotlib_required() -> Iterator[None]:
 
 
 def _written(path: Path) -> None:
-    console.print(f"wrote {path}", highlight=False, markup=False, soft_wrap=True)
+    console.print(f"wrote {safe(path)}", highlight=False, soft_wrap=True)
 
 
 @app.command()

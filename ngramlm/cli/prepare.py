@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from ngramlm.api import display
-from ngramlm.cli.common import api, console, print_json
+from ngramlm.cli.common import api, console, print_json, safe
 
 if TYPE_CHECKING:
     from ngramlm.api.running import Prepared
@@ -102,7 +102,7 @@ def as_dict(result: Prepared) -> dict[str, object]:
 def show(result: Prepared) -> None:
     ds = result.dataset
     verb = "prepared" if result.created else "already prepared (same content; nothing written)"
-    console.print(f"dataset [bold]{ds.name}[/] (id {ds.id}) {verb}")
+    console.print(f"dataset [bold]{safe(ds.name)}[/] (id {ds.id}) {verb}")
     table = Table(title=None, show_edge=False)
     table.add_column("split")
     words = ds.unit == "word"
@@ -122,20 +122,18 @@ def show(result: Prepared) -> None:
         table.add_row(*cells)
     console.print(table)
     if words:
-        shown = " ".join(ds.vocab.tokens[:20])
+        shown = safe(" ".join(ds.vocab.tokens[:20]))
         console.print(
             f"vocabulary: {ds.vocab_size:,} tokens with the boundary '</s>' and '<unk>' "
             f"(words seen at least {ds.min_count} time(s) in train); commonest: {shown} ...",
             highlight=False,
-            markup=False,
         )
     else:
         console.print(
-            f"vocabulary ({ds.vocab_size} with the boundary '.'): {''.join(ds.vocab.tokens)}",
+            f"vocabulary ({ds.vocab_size} with the boundary '.'): {safe(''.join(ds.vocab.tokens))}",
             highlight=False,
-            markup=False,
         )
     console.print(
-        f"duplicates: {ds.n_duplicates:,}   split: {ds.split}   seed: {ds.seed}   "
+        f"duplicates: {ds.n_duplicates:,}   split: {safe(ds.split)}   seed: {ds.seed}   "
         f"sha256: {ds.sha256}"
     )

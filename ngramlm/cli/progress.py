@@ -27,7 +27,7 @@ from rich.progress import (
 from ngramlm.api import RunRecord
 from ngramlm.api.progress import EvalPoint, SweepPlan, SweepStatus, SweepWatch
 from ngramlm.api.progress import Progress as ProgressSink
-from ngramlm.cli.common import console, err_console
+from ngramlm.cli.common import console, err_console, safe
 
 PLAIN_EVERY_S = 15.0  # seconds between plain progress lines (a log stays readable)
 
@@ -143,11 +143,14 @@ class LiveSweep(SweepWatch):
         self.sweep_id = sw.id
         if self.new and not self.as_json:
             if "search" in sw.spec:
-                console.print(f"search {sw.id} on {sw.dataset}: {sw.spec['search']['sampler']}")
+                sampler = sw.spec["search"]["sampler"]
+                console.print(f"search {sw.id} on {safe(sw.dataset)}: {safe(sampler)}")
             else:
-                console.print(f"sweep {sw.id}: {sw.n_points} points on {sw.dataset}")
+                console.print(f"sweep {sw.id}: {sw.n_points} points on {safe(sw.dataset)}")
         if not self.quiet:
-            err_console.print(f"sweep {sw.id}: {plan.describe()}", style="dim", highlight=False)
+            err_console.print(
+                f"sweep {sw.id}: {safe(plan.describe())}", style="dim", highlight=False
+            )
         if not self.quiet and err_console.is_terminal:
             self.live = Live(console=err_console, refresh_per_second=4, transient=True)
             self.live.start()

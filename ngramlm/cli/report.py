@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import sys
 from typing import Annotated
 
 import typer
@@ -11,7 +9,7 @@ from rich.table import Table
 
 from ngramlm.api import Experiments, display
 from ngramlm.cli import options as o
-from ngramlm.cli.common import api, console, fmt_loss, parse_id, print_json
+from ngramlm.cli.common import api, console, fmt_loss, parse_id, print_csv, print_json, safe
 from ngramlm.cli.report_rows import DEFAULT_LIMIT, render_rows
 from ngramlm.errors import InputError
 
@@ -80,14 +78,10 @@ def compare_models(
         print_json({"dataset": comparison.dataset, "models": rows})
         return
     if as_csv:
-        writer = csv.DictWriter(
-            sys.stdout, fieldnames=list(display.COMPARE_FIELDS), lineterminator="\n"
-        )
-        writer.writeheader()
-        writer.writerows(rows)
+        print_csv(display.COMPARE_FIELDS, rows)
         return
     table = Table(
-        title=f"models on {comparison.dataset or '—'} (as Bengio et al. 2003, Table 1)",
+        title=f"models on {safe(comparison.dataset or '—')} (as Bengio et al. 2003, Table 1)",
         pad_edge=False,
     )
     for name in ("run", "model", "n", "h", "m", "direct", "params", "train", "dev", "test",
@@ -101,11 +95,11 @@ def compare_models(
         previous = network
 
         def opt(v: object) -> str:
-            return "—" if v is None else str(v)
+            return "—" if v is None else safe(v)
 
         table.add_row(
             str(x["run"]),
-            x["description"] + (f" ({x['preset']})" if x["preset"] else ""),
+            safe(x["description"] + (f" ({x['preset']})" if x["preset"] else "")),
             str(x["n"]),
             opt(x["h"]),
             opt(x["m"]),

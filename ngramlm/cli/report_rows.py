@@ -3,15 +3,13 @@ rows, with the test evaluations spent."""
 
 from __future__ import annotations
 
-import csv
-import sys
 from collections.abc import Sequence
 from typing import Any
 
 from rich.table import Table
 
 from ngramlm.api import Experiments, RunRecord, display
-from ngramlm.cli.common import console, fmt_loss, print_json
+from ngramlm.cli.common import console, fmt_loss, print_csv, print_json, safe
 
 DEFAULT_LIMIT = 50  # table rows; --json and --csv give every run unless --limit
 
@@ -30,18 +28,16 @@ def render_rows(
         print_json({"runs": rows, "test_evaluations_spent": spent})
         return
     if as_csv:
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(display.FIELDS), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+        print_csv(display.FIELDS, rows)
         return
     shown = rows[: limit or DEFAULT_LIMIT]
     datasets = sorted({r["dataset"] for r in shown})
     many = len(datasets) > 1
-    where = "" if many or not datasets else f" on {datasets[0]}"
+    where = "" if many or not datasets else f" on {safe(datasets[0])}"
     total = len(rows) if total is None else total
     more = "; --limit N shows more" if len(shown) < total else ""
     table = Table(
-        title=f"{len(shown)} of {total:,} runs{where} ({exp.where}){more}", pad_edge=False
+        title=f"{len(shown)} of {total:,} runs{where} ({safe(exp.where)}){more}", pad_edge=False
     )
     columns = ["best", "run", "sweep", *(["dataset"] if many else []), "status", "model",
                "batch", "lr", "steps", "train", "dev", "gap", "test", "time"]  # fmt: skip
@@ -67,9 +63,9 @@ def render_rows(
             "★" if r["best_in_sweep"] else "",
             str(r["run"]),
             "" if r["sweep"] is None else str(r["sweep"]),
-            *([r["dataset"]] if many else []),
-            f"[{style}]{r['status']}[/]" if style else r["status"],
-            model,
+            *([safe(r["dataset"])] if many else []),
+            f"[{style}]{r['status']}[/]" if style else safe(r["status"]),
+            safe(model),
             "—" if counted else str(r["batch_size"]),
             "—" if counted else f"{r['lr']:g}",
             "—" if counted else display.steps_shown(r["steps_done"], r["steps"]),
@@ -91,6 +87,6 @@ def render_rows(
     if len(families) == 2 and not many:  # networks and count baselines
         console.print(
             f"MLPs beside the n-gram baselines, as Bengio et al.'s Table 1: "
-            f"ngramlm report --compare --dataset {datasets[0]}",
+            f"ngramlm report --compare --dataset {safe(datasets[0])}",
             highlight=False,
         )

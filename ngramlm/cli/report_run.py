@@ -7,7 +7,7 @@ from rich.table import Table
 
 from ngramlm.api import Experiments, RunRecord, display
 from ngramlm.api.reports import RunReport
-from ngramlm.cli.common import console, fmt_loss, print_json
+from ngramlm.cli.common import console, fmt_loss, print_json, safe
 
 
 def one_run(exp: Experiments, run: str, as_json: bool) -> None:
@@ -16,10 +16,10 @@ def one_run(exp: Experiments, run: str, as_json: bool) -> None:
         print_json(as_dict(detail))
         return
     r = detail.run
-    title = f"run {r.id}" + (f" ({r.name})" if r.name else "")
-    console.print(f"[bold]{title}[/] on {r.dataset}: {r.kind}, [bold]{r.status}[/]")
+    title = f"run {r.id}" + (f" ({safe(r.name)})" if r.name else "")
+    console.print(f"[bold]{title}[/] on {safe(r.dataset)}: {r.kind}, [bold]{r.status}[/]")
     if r.error:
-        console.print(f"  error: {r.error}", highlight=False)
+        console.print(f"  error: {safe(r.error, lines=True)}", highlight=False)
     settings(r)
     if r.kind == "lr_find":
         lr_find(detail)
@@ -37,7 +37,7 @@ def one_run(exp: Experiments, run: str, as_json: bool) -> None:
             f"sha256 {ckpt['sha256'][:16]}…"
         )
     for f in detail.diagnosis:
-        console.print(f"[bold]{f.rule}[/]: {f.message}", highlight=False)
+        console.print(f"[bold]{safe(f.rule)}[/]: {safe(f.message)}", highlight=False)
     what_it_learnt(detail)
 
 
@@ -64,16 +64,17 @@ def settings(r: RunRecord) -> None:
     items = sorted(display.shown_hyperparameters(r).items())
     half = (len(items) + 1) // 2
     for left, right in zip(items[:half], [*items[half:], ("", "")], strict=False):
-        hp.add_row(f"{left[0]}", str(left[1]), f"{right[0]}", str(right[1]))
+        hp.add_row(safe(left[0]), safe(left[1]), safe(right[0]), safe(right[1]))
     console.print(hp)
     if display.counted(r):
-        what = (
-            f"{r.extra['n_ngrams']:,} distinct {r.order}-grams counted"
-            if "n_ngrams" in r.extra
-            else "fitted"
-        )
+        n = r.extra.get("n_ngrams")
+        if isinstance(n, list):  # an imported ARPA file's, per order
+            what = ", ".join(f"{k:,} {i}-grams" for i, k in enumerate(n, 1)) + " read"
+        else:
+            what = "fitted" if n is None else f"{n:,} distinct {r.order}-grams counted"
         console.print(
-            f"{what} in {r.train_seconds or 0:.1f}s   host {r.host}   ngramlm {r.version}"
+            f"{what} in {r.train_seconds or 0:.1f}s   host {safe(r.host)}   "
+            f"ngramlm {safe(r.version)}"
         )
         return
     group = r.extra.get("group_members")
@@ -85,7 +86,8 @@ def settings(r: RunRecord) -> None:
     )
     console.print(
         f"steps {r.steps_done:,} / {r.steps:,}   time {r.train_seconds or 0:.1f}s{shared} "
-        f"on {r.device} ({r.precision or 'fp32'})   host {r.host}   ngramlm {r.version}",
+        f"on {safe(r.device)} ({safe(r.precision or 'fp32')})   host {safe(r.host)}   "
+        f"ngramlm {safe(r.version)}",
         highlight=False,
     )
 
@@ -96,7 +98,7 @@ def lr_find(detail: RunReport) -> None:
     console.print(f"loss  {display.sparkline(losses[:: max(1, len(losses) // 60)])}")
     if r.extra:
         console.print(
-            f"suggested lr {r.extra['suggested_lr']:.3g} ({r.extra['method']}); "
+            f"suggested lr {r.extra['suggested_lr']:.3g} ({safe(r.extra['method'])}); "
             f"plot: ngramlm plot lr-find {r.id}"
         )
 
@@ -121,7 +123,7 @@ def what_it_learnt(detail: RunReport) -> None:
     """Its samples, marked, and a word network's nearest words."""
     if detail.samples:
         console.print(
-            "samples: " + ", ".join(f"{w} ({where})" for w, where in detail.samples),
+            "samples: " + ", ".join(f"{safe(w)} ({where})" for w, where in detail.samples),
             highlight=False,
         )
     if detail.neighbours:
@@ -129,5 +131,5 @@ def what_it_learnt(detail: RunReport) -> None:
         table.add_column("word")
         table.add_column("nearest")
         for w, near in detail.neighbours:
-            table.add_row(w, ", ".join(f"{n} {c:.2f}" for n, c in near))
+            table.add_row(safe(w), ", ".join(f"{safe(n)} {c:.2f}" for n, c in near))
         console.print(table)

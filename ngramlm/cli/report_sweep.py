@@ -8,7 +8,7 @@ from typing import Any
 from rich.table import Table
 
 from ngramlm.api import Experiments
-from ngramlm.cli.common import console, fmt_loss, print_json
+from ngramlm.cli.common import console, fmt_loss, print_json, safe
 from ngramlm.cli.report_rows import render_rows
 
 
@@ -54,11 +54,11 @@ def one_sweep(
         return
     averaged = grid.seeds > 1
     what = f"mean dev loss over {grid.seeds} seeds" if averaged else "dev loss"
-    table = Table(title=f"sweep {sw.id} on {sw.dataset}: {what} by {grid.row_key}"
-                  + (f" x {grid.col_key}" if grid.col_key else ""))  # fmt: skip
-    table.add_column(grid.row_key, justify="right")
+    table = Table(title=f"sweep {sw.id} on {safe(sw.dataset)}: {what} by {safe(grid.row_key)}"
+                  + (f" x {safe(grid.col_key)}" if grid.col_key else ""))  # fmt: skip
+    table.add_column(safe(grid.row_key), justify="right")
     for c in grid.col_values:
-        table.add_column(f"{grid.col_key}={c}" if grid.col_key else "dev", justify="right")
+        table.add_column(safe(f"{grid.col_key}={c}") if grid.col_key else "dev", justify="right")
     best_cell = grid.best_cell
     for rv in grid.row_values:
         cells = []
@@ -72,7 +72,9 @@ def one_sweep(
     console.print(f"{done}/{sw.n_points} points finished")
     if best_cell is not None and averaged:
         rv, cv = best_cell
-        where = f"{grid.row_key}={_g(rv)}" + (f", {grid.col_key}={_g(cv)}" if grid.col_key else "")
+        where = f"{safe(grid.row_key)}={_g(rv)}" + (
+            f", {safe(grid.col_key)}={_g(cv)}" if grid.col_key else ""
+        )
         console.print(
             f"★ best setting: {where}, mean dev {fmt_loss(grid.cells[best_cell])} over "
             f"{grid.counts[best_cell]} seeds",
@@ -88,4 +90,4 @@ def one_sweep(
 
 
 def _g(v: Any) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
+    return f"{v:g}" if isinstance(v, float) else safe(v)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ngramlm.cli.common import api, console, print_json
+from ngramlm.cli.common import api, console, print_json, safe
 
 
 def register(app: typer.Typer) -> None:
@@ -40,4 +40,4 @@ def sample_cmd(
         return
     for w, where in marked:
         style = {"train": "dim", "dev": "cyan", "new": "bold green"}[where]
-        console.print(f"{w}  [{style}]{where}[/]", highlight=False)
+        console.print(f"{safe(w)}  [{style}]{where}[/]", highlight=False)

@@ -8,14 +8,14 @@ from typing import Any
 from rich.table import Table
 
 from ngramlm.api import Experiments
-from ngramlm.cli.common import console, fmt_loss, print_json
+from ngramlm.cli.common import console, fmt_loss, print_json, safe
 
 RANKED = 20  # trials in the table; --json lists every one
 TIMES = (10, 20, 30, 60)  # minutes at which the best-so-far line reports the best dev
 
 
 def _fmt(v: Any) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+    return f"{v:.4g}" if isinstance(v, float) else safe(v)
 
 
 def ranked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -51,17 +51,17 @@ def show_search(exp: Experiments, sweep_id: int, as_json: bool) -> None:
         return
     search = sw.spec["search"]
     table = Table(
-        title=f"search {sw.id} on {sw.dataset} ({search['sampler']}"
+        title=f"search {sw.id} on {safe(sw.dataset)} ({safe(search['sampler'])}"
         + (", halving" if search["prune"] else "")
         + f"): {len(rows)} trials, ranked by dev"
     )
     for col in ("", "run", "status", *params, "dev", "at step", "min"):
-        table.add_column(col, justify="left" if col in ("", "status") else "right")
+        table.add_column(safe(col), justify="left" if col in ("", "status") else "right")
     for r in ranked(rows)[:RANKED]:
         table.add_row(
             "★" if best is not None and r["run"] == best["run"] else "",
             str(r["run"]),
-            r["status"],
+            safe(r["status"]),
             *(_fmt(r[p]) for p in params),
             fmt_loss(r["dev_loss"]),
             f"{r['at_step']:,}",
@@ -81,7 +81,7 @@ def show_search(exp: Experiments, sweep_id: int, as_json: bool) -> None:
         console.print("best dev so far: " + (", ".join(at) or "no finished trial yet"))
     if imp:
         console.print(
-            "importance (PED-ANOVA): " + ", ".join(f"{k} {v:.2f}" for k, v in imp.items())
+            "importance (PED-ANOVA): " + ", ".join(f"{safe(k)} {v:.2f}" for k, v in imp.items())
         )
     if best is not None:
         console.print(

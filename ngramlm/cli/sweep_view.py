@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from ngramlm.api import display
-from ngramlm.cli.common import console, fmt_loss, print_json
+from ngramlm.cli.common import console, fmt_loss, print_json, safe
 
 if TYPE_CHECKING:
     from ngramlm.api.progress import SweepStatus
@@ -26,7 +26,7 @@ def swept_keys(st: SweepStatus) -> tuple[str, ...]:
 
 
 def _config_summary(config: dict[str, Any], keys: tuple[str, ...] = GRID_KEYS) -> str:
-    return display.config_summary(config, keys)
+    return safe(display.config_summary(config, keys))
 
 
 def live_table(st: SweepStatus) -> Table:
@@ -74,7 +74,8 @@ def show(st: SweepStatus, as_json: bool) -> None:
         )
         return
     table = Table(
-        title=f"sweep {st.sweep.id} on {st.sweep.dataset}: {st.done}/{st.sweep.n_points} finished"
+        title=f"sweep {st.sweep.id} on {safe(st.sweep.dataset)}: "
+        f"{st.done}/{st.sweep.n_points} finished"
     )
     for col in ("", "run", "status", "config", "train", "dev", "time"):
         table.add_column(col, justify="right" if col in ("train", "dev", "time", "run") else "left")
@@ -84,7 +85,7 @@ def show(st: SweepStatus, as_json: bool) -> None:
         table.add_row(
             mark,
             str(r.id),
-            r.status,
+            safe(r.status),
             _config_summary(r.config, keys),
             fmt_loss(r.train_loss),
             fmt_loss(r.dev_loss),

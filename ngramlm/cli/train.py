@@ -8,7 +8,7 @@ import typer
 
 from ngramlm.api import display
 from ngramlm.cli import options as o
-from ngramlm.cli.common import api, console, fmt_loss, parse_id, print_json
+from ngramlm.cli.common import api, console, fmt_loss, parse_id, print_json, safe
 from ngramlm.errors import InputError
 
 if TYPE_CHECKING:
@@ -121,13 +121,13 @@ def show(outcome: Outcome, as_json: bool) -> None:
             else "fitted"
         )
         console.print(
-            f"run {run.id} [green]{run.status}[/]: {d.label}, {what} in "
-            f"{run.train_seconds or 0:.1f}s; {d.smoothing}{how}"
+            f"run {run.id} [green]{run.status}[/]: {safe(d.label)}, {what} in "
+            f"{run.train_seconds or 0:.1f}s; {safe(d.smoothing)}{how}"
         )
     else:
         console.print(
-            f"run {run.id} [green]{run.status}[/]: {d.label}, {run.steps_done:,} steps in "
-            f"{run.train_seconds or 0:.1f}s on {run.device}"
+            f"run {run.id} [green]{run.status}[/]: {safe(d.label)}, {run.steps_done:,} steps in "
+            f"{run.train_seconds or 0:.1f}s on {safe(run.device)}"
         )
     console.print(f"  train loss {fmt_loss(run.train_loss)}   dev loss {fmt_loss(run.dev_loss)}")
     printed = display.printed(run)

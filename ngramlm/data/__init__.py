@@ -41,6 +41,7 @@ from ngramlm.data.text import (
     SPLITS,
     UNITS,
     UNK,
+    UNSHOWABLE,
     WORD_BOUNDARY,
     check_unit,
     content_sha256,
@@ -48,6 +49,7 @@ from ngramlm.data.text import (
     parse_words,
     read_lines,
     read_words,
+    visible,
 )
 from ngramlm.data.vocab import (
     Vocab,
@@ -69,6 +71,7 @@ __all__ = [
     "SPLITS",
     "UNITS",
     "UNK",
+    "UNSHOWABLE",
     "WORD_BOUNDARY",
     "InputError",
     "Split",
@@ -88,4 +91,5 @@ __all__ = [
     "split_words",
     "token_counts",
     "token_examples",
+    "visible",
 ]

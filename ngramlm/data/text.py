@@ -30,6 +30,23 @@ SPLITS = ("train", "dev", "test")
 SHUFFLED = "shuffled"
 ORDERED = "ordered"
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc
+# What a terminal acts on rather than shows: C0, DEL and C1 (Unicode Cc: the escapes that
+# restyle text, move the cursor or open a hyperlink) and the bidi controls and line
+# separators that reorder or break the text around them. A name may not hold one
+# (``stages.prepare``); printed, each is written as its escape (``visible``).
+UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str, keep: str = "") -> str:
+    """``text`` with each ``UNSHOWABLE`` character (but those in ``keep``) written as its
+    escape, as Python's ``repr`` writes it: ESC as ``\\x1b``, RIGHT-TO-LEFT OVERRIDE as
+    ``\\u202e``. What a terminal shows is then what a user would type."""
+
+    def escaped(m: re.Match[str]) -> str:
+        c = m.group()
+        return c if c in keep else f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+
+    return UNSHOWABLE.sub(escaped, text)
 
 
 # --- reading a word list or a corpus --------------------------------------------------

@@ -34,7 +34,7 @@ from ngramlm.models import (
 )
 from ngramlm.resources import BUNDLED_UNIT
 from ngramlm.runtime import resolve_device, threads_for
-from ngramlm.stages.prepare import WordList, check_name, load_bundled, record
+from ngramlm.stages.prepare import WordList, check_name, check_run_name, load_bundled, record
 from ngramlm.stages.space import Dim, space_of
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, SweepRecord
@@ -93,6 +93,9 @@ class Asked:
     preset: str | None
     name: str | None
     overrides: Mapping[str, Any]
+
+    def __post_init__(self) -> None:
+        check_run_name(self.name)  # a sweep's label, and its runs'
 
 
 @dataclass(frozen=True)

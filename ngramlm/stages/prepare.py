@@ -11,6 +11,7 @@ from pathlib import Path
 from ngramlm.data import (
     SPLITS,
     UNK,
+    UNSHOWABLE,
     Split,
     SplitSpec,
     Vocab,
@@ -25,7 +26,8 @@ from ngramlm.store import Store
 from ngramlm.store.datasets import dataset_bytes
 from ngramlm.store.records import DatasetRecord
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# whole: fullmatch, as "$" would also match before a trailing newline
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 DEFAULT_SEED = 42
 # What a token is when prepare is not told (--unit): a character of a word, as in the
 # lecture; the CLI's and the API's one default.
@@ -33,11 +35,27 @@ DEFAULT_UNIT = BUNDLED_UNIT
 
 
 def check_name(name: str) -> str:
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise InputError(
             f"dataset name {name!r} is not valid; use 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit (--name)"
         )
+    return name
+
+
+def check_run_name(name: str | None) -> str | None:
+    """A run's or a sweep's label (None: none): any text a terminal shows as it is, so
+    not ESC, a line break or another control character (``data.UNSHOWABLE``); refused
+    before anything is written."""
+    if name is not None:
+        if not isinstance(name, str):
+            raise InputError(f"a name is text, got {type(name).__name__} (--name)")
+        bad = UNSHOWABLE.search(name)
+        if bad is not None:
+            raise InputError(
+                f"the name {name!r} holds the control character U+{ord(bad.group()):04X}; "
+                "give a label of printable characters (--name)"
+            )
     return name
 
 
@@ -118,7 +136,7 @@ def load(
     path = path if path is not None else bundled_words()
     if name is None:
         name = path.stem
-        if not NAME_RE.match(name):
+        if not NAME_RE.fullmatch(name):
             raise InputError(
                 f"the file name {path.name!r} does not make a dataset name; give one with --name"
             )
@@ -217,6 +235,7 @@ __all__ = [
     "Prepared",
     "WordList",
     "check_name",
+    "check_run_name",
     "default_dataset",
     "load",
     "load_bundled",
