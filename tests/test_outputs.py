@@ -28,6 +28,13 @@ def runs(cli, sqlite_url: str, words_file: Path) -> Runs:
     return sqlite_url, str(bigram["run"]), str(mlp["run"])
 
 
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    """A directory of the targets' own: the store's -wal and -shm come and go beside it."""
+    (tmp_path / "files").mkdir()
+    return tmp_path / "files"
+
+
 def write(cli, runs: Runs, kind: str, target: object, *extra: str):  # type: ignore[no-untyped-def]
     """``export BIGRAM --arpa TARGET``, or ``plot curves MLP --out TARGET`` (any image)."""
     url, bigram, mlp = runs
@@ -102,10 +109,10 @@ CASES = [
 
 @pytest.mark.parametrize(("kind", "case"), CASES)
 def test_what_is_no_regular_file_is_refused_even_with_force(
-    cli, runs: Runs, tmp_path: Path, kind: str, case: str
+    cli, runs: Runs, files: Path, kind: str, case: str
 ) -> None:
     """--force replaces a file, never a directory, a device, a FIFO, a kernel file."""
-    target, says = _targets(tmp_path, f".{kind}")[case]
+    target, says = _targets(files, f".{kind}")[case]
     before = snapshot(target)
     r = write(cli, runs, kind, target, "--force")
     refused_in_one_line(r, str(target), says)
@@ -114,11 +121,11 @@ def test_what_is_no_regular_file_is_refused_even_with_force(
 
 @pytest.mark.parametrize("extra", [(), ("--force",)])
 def test_a_device_stays_a_character_device(
-    cli, runs: Runs, tmp_path: Path, extra: tuple[str, ...]
+    cli, runs: Runs, files: Path, extra: tuple[str, ...]
 ) -> None:
     """The issue's case: --arpa /dev/null became a regular file (as root, the system's);
     here a /dev/null of the test's own (the same numbers), so a regression harms nothing."""
-    null = device(tmp_path / "null")
+    null = device(files / "null")
     assert stat.S_ISCHR(null.stat().st_mode)
     before = snapshot(null)
     r = write(cli, runs, "arpa", null, *extra)
@@ -139,9 +146,9 @@ def existing(path: Path) -> tuple[object, ...]:
 
 @pytest.mark.parametrize("kind", ["arpa", "png"])
 def test_an_existing_file_is_replaced_only_with_force(
-    cli, runs: Runs, tmp_path: Path, kind: str
+    cli, runs: Runs, files: Path, kind: str
 ) -> None:
-    target = tmp_path / f"words.{kind}"
+    target = files / f"words.{kind}"
     before = existing(target)
     r = write(cli, runs, kind, target)
     refused_in_one_line(r, str(target), "exists; add --force to replace it")
@@ -152,7 +159,7 @@ def test_an_existing_file_is_replaced_only_with_force(
     head = target.read_bytes()[:16]
     assert head.startswith(b"\n\\data\\" if kind == "arpa" else b"\x89PNG"), head
     assert stat.S_IMODE(target.stat().st_mode) == 0o640  # its permissions kept
-    assert sorted(os.listdir(tmp_path)) == before[1]  # no temporary file beside it
+    assert sorted(os.listdir(files)) == before[1]  # no temporary file beside it
 
 
 def test_a_new_file_is_written_with_no_temporary_file_left(cli, runs: Runs, tmp_path: Path) -> None:
