@@ -211,7 +211,7 @@ def names(args: argparse.Namespace, tmp: Path) -> int:
                   f"(its one finalize); {params}")  # fmt: skip
         others = [(k, v) for k, v in arms.items() if k != "TPE + halving" and v]
         fig = plots.search_figure(sw, trials, others)
-        plots.save(fig, args.out)
+        plots.save(fig, args.out, force=True)  # a rerun replaces its figure
         print(f"wrote {args.out}")
     return 0
 

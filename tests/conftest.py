@@ -137,19 +137,31 @@ def count_rows(url: str, table: str) -> int:
         engine.dispose()
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 4 MiB tmpfs: a real filesystem with real free space, that fills up with a real
-    ENOSPC (skipped, saying why, where a tmpfs cannot be mounted)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
+def _tmpfs(where: Path, options: str) -> Iterator[Path]:
+    """A tmpfs mounted at ``where`` with ``options`` for the test's while (skipped, saying
+    why, where a tmpfs cannot be mounted)."""
+    where.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root (tests run as root in CI)")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
                           capture_output=True, text=True)  # fmt: skip
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:
-        yield disk
+        yield where
     finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs: a real filesystem with real free space, that fills up with a real
+    ENOSPC (skipped, saying why, where a tmpfs cannot be mounted)."""
+    yield from _tmpfs(tmp_path / "disk", "size=4m")
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """An empty directory no file can be created in, also by root (who ignores
+    permissions): a read-only tmpfs (skipped, saying why, where none can be mounted)."""
+    yield from _tmpfs(tmp_path / "ro", "ro,size=1m")

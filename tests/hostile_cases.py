@@ -114,6 +114,15 @@ CASES: list[Case] = [
     Case(("import", "backoff-3.arpa", "--dataset", "tiny"), 2),
     Case(("import", "unigrams-zero.arpa", "--dataset", "tiny"), 2),
     Case(("import", "minus-inf.arpa", "--dataset", "tiny"), 2),
+    # --- files written: a regular file or a new name only, an existing one with --force --
+    # (devices: tests/test_outputs.py, on a private device node: were the refusal missed,
+    # a case here would replace the system's /dev/null)
+    Case(("export", "1", "--arpa", "tiny.txt"), 2),  # an existing file: --force to replace it
+    Case(("export", "1", "--arpa", "corpus", "--force"), 2),  # a directory, even with --force
+    Case(("export", "1", "--arpa", "fifo.txt", "--force"), 2),
+    Case(("export", "1", "--arpa", "/proc/self/status", "--force"), 2),
+    Case(("export", "1", "--arpa", "no/such/m.arpa"), 2),
+    Case(("plot", "curves", "1", "--out", "figure.png", "--force"), 2),  # a directory
     # --- store URLs: the password is never shown ---------------------------------------
     Case(("--db", f"postgresql://admin:{SECRET}@127.0.0.1:abc/x", "report"), 2, "none"),
     Case(("--db", f"postgresql://admin:{SECRET}@127.0.0.1:99999/x", "report"), 2, "none"),
@@ -190,6 +199,7 @@ def write_inputs(d: Path) -> None:
     if not (d / "fifo.txt").exists():
         os.mkfifo(d / "fifo.txt")
     (d / "corpus").mkdir(exist_ok=True)
+    (d / "figure.png").mkdir(exist_ok=True)
     for name, text in ARPA.items():
         (d / name).write_text(text, encoding="utf-8")
 

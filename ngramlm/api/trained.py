@@ -86,13 +86,15 @@ def sample(
     return sample_run(h.store, h.run_id(run), n, seed, temperature, top_k, prefix)
 
 
-def export_arpa(h: Handle, run: RunRef, path: str | Path) -> ArpaExport:
+def export_arpa(h: Handle, run: RunRef, path: str | Path, *, force: bool = False) -> ArpaExport:
     """``ngramlm export RUN --arpa FILE``: a count run's model (bigram, kneser-ney,
     modified-kn, arpa) as an ARPA back-off file that KenLM, SRILM and decoders read
-    (docs/arpa.md). Refused for a network, a run without a model, a missing folder."""
+    (docs/arpa.md), written whole or not at all. Refused for a network, a run without a
+    model, a missing folder, a path that is not a regular file (a directory, a device),
+    and an existing file unless ``force``."""
     from ngramlm.stages.arpa import export_arpa as exported
 
-    return exported(h.store, h.run_id(run), Path(path))
+    return exported(h.store, h.run_id(run), Path(path), force)
 
 
 def import_arpa(

@@ -23,10 +23,11 @@ def export_cmd(
         Path,
         typer.Option("--arpa", help="The ARPA file to write (KenLM, SRILM and decoders read it)."),
     ],
+    force: o.Force = False,
     as_json: o.Json = False,
 ) -> None:
     """Write a count run's model (bigram, kneser-ney, modified-kn, arpa) as an ARPA file."""
-    out = api(ctx).export_arpa(run, arpa)
+    out = api(ctx).export_arpa(run, arpa, force=force)
     if as_json:
         print_json({"run": out.run, "arpa": str(out.path), "ngrams": list(out.ngrams)})
         return

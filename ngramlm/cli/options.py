@@ -39,6 +39,10 @@ Threads = Annotated[
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
 Name = Annotated[str | None, typer.Option(help="A label for the run.")]
+Force = Annotated[
+    bool,
+    typer.Option("--force", help="Replace the file if it exists (never a directory or device)."),
+]
 
 # --- sweep's own options ---------------------------------------------------------------
 LrGrid = Annotated[

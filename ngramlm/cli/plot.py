@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from ngramlm.cli import options as o
 from ngramlm.cli.common import api, console, parse_id, safe
 from ngramlm.errors import InputError
 
@@ -51,6 +52,7 @@ def curves(
         typer.Argument(help="Run ids (or last); several are overlaid.", show_default=False),
     ],
     out: Out = None,
+    force: o.Force = False,
     log_x: Annotated[
         bool, typer.Option("--log-x", help="A log step axis: runs of very different lengths.")
     ] = False,
@@ -68,8 +70,8 @@ def curves(
         raise InputError(f"--x must be one of {', '.join(plots.X_AXES)}, got {x!r}")
     exp = api(ctx)
     ids = list(dict.fromkeys(exp.run_id(r) for r in runs))  # in order, each once
-    path = plots.output_path(out, _curves_stem(ids))
-    _written(plots.save(exp.plot_curves(*ids, log_x=log_x, x=x), path))
+    path = plots.output_path(out, _curves_stem(ids), force=force)
+    _written(plots.save(exp.plot_curves(*ids, log_x=log_x, x=x), path, force=force))
 
 
 def _curves_stem(ids: list[int]) -> str:
@@ -86,14 +88,15 @@ def lr_find(
     ctx: typer.Context,
     run: Annotated[str, typer.Argument(help="An lr-find run id.", show_default=False)],
     out: Out = None,
+    force: o.Force = False,
 ) -> None:
     """Minibatch loss against learning rate, its smoothed curve and the suggested rate."""
     with _matplotlib_required():
         from ngramlm import plots
 
     rid = parse_id(run, "lr-find run")
-    path = plots.output_path(out, f"run-{rid}-lr-find")
-    _written(plots.save(api(ctx).plot_lr_find(rid), path))
+    path = plots.output_path(out, f"run-{rid}-lr-find", force=force)
+    _written(plots.save(api(ctx).plot_lr_find(rid), path, force=force))
 
 
 @app.command()
@@ -101,6 +104,7 @@ def embeddings(
     ctx: typer.Context,
     run: Annotated[str, typer.Argument(help="A run id (or last).", show_default=False)],
     out: Out = None,
+    force: o.Force = False,
 ) -> None:
     """The character embeddings C in 2-D (PCA when n_embd > 2), each point its character."""
     with _matplotlib_required():
@@ -108,8 +112,8 @@ def embeddings(
 
     exp = api(ctx)
     rid = exp.run_id(run)
-    path = plots.output_path(out, f"run-{rid}-embeddings")
-    _written(plots.save(exp.plot_embeddings(rid), path))
+    path = plots.output_path(out, f"run-{rid}-embeddings", force=force)
+    _written(plots.save(exp.plot_embeddings(rid), path, force=force))
 
 
 @app.command()
@@ -117,14 +121,15 @@ def sweep(
     ctx: typer.Context,
     sweep_ref: Annotated[str, typer.Argument(metavar="SWEEP", help="A sweep id.")],
     out: Out = None,
+    force: o.Force = False,
 ) -> None:
     """Dev loss against the swept hyperparameter, one line per value of the other key."""
     with _matplotlib_required():
         from ngramlm import plots
 
     sid = parse_id(sweep_ref, "sweep")
-    path = plots.output_path(out, f"sweep-{sid}")
-    _written(plots.save(api(ctx).plot_sweep(sid), path))
+    path = plots.output_path(out, f"sweep-{sid}", force=force)
+    _written(plots.save(api(ctx).plot_sweep(sid), path, force=force))
 
 
 @app.command()
@@ -132,11 +137,12 @@ def search(
     ctx: typer.Context,
     sweep_ref: Annotated[str, typer.Argument(metavar="SWEEP", help="A search's sweep id.")],
     out: Out = None,
+    force: o.Force = False,
 ) -> None:
     """A search's best dev loss against wall time, and dev loss against each parameter."""
     with _matplotlib_required():
         from ngramlm import plots
 
     sid = parse_id(sweep_ref, "sweep")
-    path = plots.output_path(out, f"search-{sid}")
-    _written(plots.save(api(ctx).plot_search(sid), path))
+    path = plots.output_path(out, f"search-{sid}", force=force)
+    _written(plots.save(api(ctx).plot_search(sid), path, force=force))

@@ -11,6 +11,7 @@ from typing import Any
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ngramlm import outputs
 from ngramlm.errors import InputError
 from ngramlm.stages.report import counted, describe_model, hyperparameters
 from ngramlm.store.records import (
@@ -43,21 +44,19 @@ class Plot:
 # --- output files ----------------------------------------------------------------------
 
 
-def output_path(out: Path | None, default_stem: str) -> Path:
+def output_path(out: Path | None, default_stem: str, *, force: bool = False) -> Path:
     """Where to write: ``out`` if given (its extension picks the format), else
-    ``DEFAULT_STEM.png`` in the working directory. Refuses an unknown extension and a
-    directory that does not exist, before anything is drawn."""
-    if out is None:
-        return Path(f"{default_stem}.png")
-    if out.suffix.lower() not in FORMATS:
+    ``DEFAULT_STEM.png`` in the working directory. Refuses, before anything is drawn, an
+    unknown extension and what ``outputs.check_target`` refuses (a missing directory, a
+    directory, a device; an existing file without ``force``)."""
+    path = Path(f"{default_stem}.png") if out is None else out
+    if path.suffix.lower() not in FORMATS:
         raise InputError(
-            f"--out {out}: unknown image format {out.suffix or '(no extension)'!r}; "
+            f"--out {path}: unknown image format {path.suffix or '(no extension)'!r}; "
             f"end the name with {', '.join(FORMATS)}"
         )
-    parent = out.parent
-    if not parent.is_dir():
-        raise InputError(f"--out {out}: the directory {parent} does not exist; create it first")
-    return out
+    outputs.check_target(path, force=force, option="--out")
+    return path
 
 
 def _figure(size: tuple[float, float]) -> tuple[Figure, Axes]:
@@ -66,10 +65,13 @@ def _figure(size: tuple[float, float]) -> tuple[Figure, Axes]:
     return fig, fig.add_subplot()
 
 
-def save(fig: Figure, path: Path) -> Path:
-    """Write ``fig`` to ``path``, its format by the extension (see ``output_path``)."""
-    fig.savefig(path, dpi=DPI, format=path.suffix.lower().lstrip("."))
-    return path
+def save(fig: Figure, path: Path, *, force: bool = False) -> Path:
+    """Write ``fig`` to ``path``, its format by the extension (see ``output_path``),
+    whole or not at all (``outputs.write_file``: an existing file only with ``force``)."""
+    fmt = path.suffix.lower().lstrip(".")
+    return outputs.write_file(
+        path, lambda tmp: fig.savefig(tmp, dpi=DPI, format=fmt), force=force, option="--out"
+    )
 
 
 def _done(fig: Figure) -> Figure:

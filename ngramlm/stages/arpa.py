@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ngramlm import checkpoint
+from ngramlm import checkpoint, outputs
 from ngramlm.config import RunConfig
 from ngramlm.data.text import regular_file
 from ngramlm.errors import InputError, NotFoundError
@@ -41,24 +41,25 @@ class ArpaExport:
     ngrams: tuple[int, ...]
 
 
-def export_arpa(store: Store, run_id: int, path: Path) -> ArpaExport:
-    """Write run ``run_id``'s count model to ``path`` as an ARPA file."""
+def export_arpa(store: Store, run_id: int, path: Path, force: bool = False) -> ArpaExport:
+    """Write run ``run_id``'s count model to ``path`` as an ARPA file, whole or not at all
+    (``outputs.write_file``): an existing file only with ``force``, never a directory or
+    a device; the target is checked before the model is loaded."""
+    outputs.check_target(path, force=force, option="--arpa")
     ckpt = store.checkpoint(run_id)
     if ckpt is None:
         r = store.run(run_id)
         raise NotFoundError(
             f"run {run_id} has no model yet (status {r.status}); export it once it has finished"
         )
-    if not path.parent.is_dir():
-        raise InputError(f"--arpa {path}: the folder {path.parent} does not exist; create it")
     loaded = checkpoint.load_model(ckpt.data, ckpt.sha256)
     try:
         tables = arpa_tables_of(loaded.model, loaded.vocab.itos)
     except InputError as exc:
         raise InputError(f"run {run_id} is a {loaded.config.family} model: {exc}") from None
-    tmp = path.with_name(f".{path.name}.partial")
-    arpa_format.write(tables, tmp)
-    tmp.replace(path)  # a complete file or none
+    outputs.write_file(
+        path, lambda tmp: arpa_format.write(tables, tmp), force=force, option="--arpa"
+    )
     return ArpaExport(run_id, path, tuple(int(g.shape[0]) for g in tables.grams))
 
 

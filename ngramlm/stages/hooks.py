@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import signal
 import threading
 import time
@@ -21,11 +20,11 @@ from typing import TypeVar, cast
 
 import torch
 
-from ngramlm import checkpoint
+from ngramlm import checkpoint, outputs
 from ngramlm.blob import Blob
 from ngramlm.config import RunConfig
 from ngramlm.data import Vocab, examples_of
-from ngramlm.errors import DiskFullError, StoreError
+from ngramlm.errors import DiskFullError, InputError, StoreError
 from ngramlm.stages.lease import Heartbeat as Heartbeat
 from ngramlm.stages.lease import with_retries as with_retries
 from ngramlm.store import Store
@@ -317,8 +316,8 @@ def rescue(
             f"run {run.id}: the store stayed unwritable ({lost}); training stopped at "
             f"step {state.step:,} and its checkpoint is saved to {path}"
         )
-    except OSError as exc:
-        no_file = f"no rescue file either ({exc.strerror or exc} in {path.parent})"
+    except InputError as exc:  # the one line outputs.write_file refused it with
+        no_file = f"no rescue file either ({exc})"
     k = hooks.stored_step
     gone = f"steps {(k or 0) + 1:,}-{state.step:,} are lost" if state.step > (k or 0) else ""
     last = (
@@ -338,16 +337,11 @@ def rescue(
 
 
 def write_whole(path: Path, blob: Blob) -> None:
-    """Write ``blob`` to ``path`` whole or not at all: a temporary file beside it, synced,
-    then renamed; a failed write (a full disk) leaves no file, never an empty one."""
-    part = path.with_name(path.name + ".partial")
-    try:
-        with part.open("wb") as f:
-            for piece in blob.pieces:
-                f.write(piece)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(part, path)
-    except OSError:
-        part.unlink(missing_ok=True)
-        raise
+    """Write ``blob`` to ``path`` whole or not at all (``outputs.write_file``, replacing
+    a file of that name): a failed write (a full disk) leaves no file, never an empty one."""
+
+    def pieces(tmp: Path) -> None:
+        with tmp.open("wb") as f:
+            f.writelines(blob.pieces)
+
+    outputs.write_file(path, pieces, force=True)
