@@ -402,6 +402,12 @@ def test_tampered_count_checkpoint_is_not_finalized(cli, prepared: str) -> None:
     r = cli("--db", prepared, "finalize", str(run))
     assert r.code != 0 and "not the one recorded" in r.err
     assert count_rows(prepared, "evaluations") == 0
+    # sample and report RUN read it no more than finalize does: one line, no samples
+    for args in (["sample", str(run)], ["report", str(run)]):
+        r = cli("--db", prepared, *args)
+        assert r.code != 0, args
+        assert "is not the one recorded at the end of training" in r.err, r.err
+        assert r.err.count("\n") == 1 and "Traceback" not in r.err
 
 
 @pytest.mark.skipif(not MAKEMORE.exists(), reason=f"the lecture's names.txt is not at {MAKEMORE}")

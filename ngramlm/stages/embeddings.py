@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ngramlm.data import UNK
 from ngramlm.errors import InputError
-from ngramlm.stages.report import counted
+from ngramlm.stages.report import check_checkpoint, counted
 from ngramlm.store import Store
 from ngramlm.store.records import CheckpointRecord, RunRecord
 
@@ -34,6 +34,7 @@ def table_of(record: RunRecord, ckpt: CheckpointRecord | None) -> tuple[list[str
             f"run {record.id} is a {record.model} model: it counts n-grams and has no "
             "embeddings; plot a trained network's (mlp, wavenet)"
         )
+    check_checkpoint(record, ckpt)
     loaded = checkpoint.from_bytes(ckpt.data, ckpt.sha256)
     C = loaded.state.model["C"].detach().to("cpu").double().numpy()  # (V, n_embd)
     vocab = loaded.vocab

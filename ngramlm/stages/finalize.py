@@ -10,13 +10,12 @@ that is not the sweep's best on dev needs ``yes``.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import socket
 from dataclasses import dataclass
 
 from ngramlm.errors import ConflictError, InputError
-from ngramlm.stages.report import best_by_dev
+from ngramlm.stages.report import best_by_dev, check_checkpoint
 from ngramlm.store import Store
 from ngramlm.store.records import CheckpointRecord, EvaluationRecord, RunRecord
 
@@ -96,12 +95,7 @@ def _test_loss(run: RunRecord, ckpt: CheckpointRecord, words: list[str]) -> tupl
     from ngramlm import checkpoint
     from ngramlm.data import build_examples
 
-    actual = hashlib.sha256(ckpt.data).hexdigest()
-    if run.checkpoint_sha256 is None or actual != run.checkpoint_sha256:
-        raise ConflictError(
-            f"run {run.id}'s checkpoint (sha256 {actual[:12]}) is not the one recorded at the "
-            f"end of training ({(run.checkpoint_sha256 or 'none')[:12]}); refusing to evaluate it"
-        )
+    check_checkpoint(run, ckpt, strict=True)
     loaded = checkpoint.load_model(ckpt.data, ckpt.sha256)
     X, Y = build_examples(words, loaded.vocab, loaded.model.block_size)
     # the model's own mean_nll: for a network, ngramlm.evaluation's, as train and dev

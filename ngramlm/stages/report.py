@@ -7,12 +7,14 @@ The field names of ``run_row`` are the stable, documented columns of ``ngramlm r
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ngramlm.store.records import EvaluationRecord, RunRecord, SweepRecord
+from ngramlm.errors import ConflictError
+from ngramlm.store.records import CheckpointRecord, EvaluationRecord, RunRecord, SweepRecord
 
 if TYPE_CHECKING:
     from ngramlm.models import Description
@@ -283,3 +285,18 @@ def sweep_grid(sweep: SweepRecord, runs: Sequence[RunRecord]) -> SweepGrid:
 
 def _sortable(v: Any) -> tuple[int, Any]:
     return (0, v) if isinstance(v, (int, float)) else (1, str(v))
+
+
+def check_checkpoint(run: RunRecord, ckpt: CheckpointRecord, *, strict: bool = False) -> None:
+    """A finished run is read from the checkpoint recorded when it finished (its sha256
+    on the run), never another written over it (a forged checkpoint carries a matching
+    sha256 of its own): ``sample``, ``report RUN`` and ``finalize`` read no other.
+    ``strict`` (finalize): a finished run with no recorded sha256 is refused too."""
+    actual = hashlib.sha256(ckpt.data).hexdigest()
+    recorded = run.checkpoint_sha256
+    if run.status != "finished" or (recorded is None and not strict) or actual == recorded:
+        return
+    raise ConflictError(
+        f"run {run.id}'s checkpoint (sha256 {actual[:12]}) is not the one recorded at the "
+        f"end of training ({(recorded or 'none')[:12]}); refusing to read it"
+    )

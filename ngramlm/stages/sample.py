@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ngramlm.errors import NotFoundError
+from ngramlm.stages.report import check_checkpoint
 from ngramlm.store import Store
 from ngramlm.store.records import CheckpointRecord, RunRecord
 
@@ -38,10 +39,12 @@ class Samples:
         return [w for w, _ in self.marked]
 
 
-def model_of(ckpt: CheckpointRecord) -> Model:
-    """A checkpoint's model on the CPU, with its vocabulary (characters or words)."""
+def model_of(run: RunRecord, ckpt: CheckpointRecord) -> Model:
+    """A run's checkpoint's model on the CPU, with its vocabulary (characters or words),
+    once ``check_checkpoint`` holds."""
     from ngramlm import checkpoint
 
+    check_checkpoint(run, ckpt)
     loaded = checkpoint.load_model(ckpt.data, ckpt.sha256)
     model: Model = loaded.model  # type: ignore[assignment]
     model.vocab = loaded.vocab
@@ -57,7 +60,7 @@ def load_model(store: Store, run_id: int) -> Model:
             f"run {run_id} has no checkpoint yet (a {record.kind} run, status "
             f"{record.status}); load it once it has trained"
         )
-    return model_of(ckpt)
+    return model_of(store.run(run_id), ckpt)
 
 
 def sample_run(
@@ -82,7 +85,7 @@ def sample_run(
             raise NotFoundError(f"run {run} has no checkpoint yet; sample once it has trained")
         run = record, found
     record, ckpt = run
-    model = model_of(ckpt)
+    model = model_of(record, ckpt)
     assert model.vocab is not None
     g = torch.Generator().manual_seed(seed)
     words = sample(model, model.vocab, n, g, temperature=temperature, top_k=top_k, prefix=prefix)
