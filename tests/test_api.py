@@ -145,6 +145,22 @@ def test_the_test_split_is_not_readable(trained: Trained) -> None:
     assert "finalize_with_test_words" not in api_source  # only finalize.py reads them
 
 
+@pytest.mark.parametrize("value", [3.5, None, object(), ["tiny"], b"1"])
+def test_a_wrong_kind_of_run_or_dataset_is_the_apis_own_error(
+    trained: Trained, value: object
+) -> None:
+    """Raw misuse of the API (a float, a list, any object for a run or a dataset) is an
+    ``InputError`` naming what a run or dataset is given as, never an AttributeError."""
+    with open_store(trained.url) as exp:
+        with pytest.raises(InputError, match=r"a run is given as its id, its RunRecord"):
+            exp.sample(value, n=1)  # type: ignore[arg-type]
+        if value is not None:  # None: the bundled names, a dataset by design
+            with pytest.raises(InputError, match=r"a dataset is given as its name"):
+                exp.dataset(value)  # type: ignore[arg-type]
+            with pytest.raises(InputError, match=r"a dataset is given as its name"):
+                exp.train(value, steps=1)  # type: ignore[arg-type]
+
+
 def test_runs_are_filtered_like_report(trained: Trained) -> None:
     with open_store(trained.url) as exp:
         everything = exp.runs()

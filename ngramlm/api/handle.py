@@ -44,6 +44,18 @@ DatasetRef = str | DatasetRecord | CarriesDataset
 _ID = re.compile(r"^[0-9]{1,18}$")
 
 
+def carried_dataset(value: object) -> DatasetRecord:
+    """The dataset a result carries (``prepare``'s); any other value is refused in one line
+    rather than failing on a missing attribute."""
+    carried = getattr(value, "dataset", None)
+    if not isinstance(carried, DatasetRecord):
+        raise InputError(
+            "a dataset is given as its name, its DatasetRecord or prepare's result, "
+            f"not {type(value).__name__}"
+        )
+    return carried
+
+
 def parse_id(text: str | int, what: str = "run") -> int:
     """Run and sweep ids are positive integers; anything else is refused before any query."""
     if isinstance(text, bool) or (isinstance(text, int) and text < 1):
@@ -133,7 +145,7 @@ class Handle:
         if isinstance(name, DatasetRecord):
             return name
         if name is not None and not isinstance(name, str):
-            return name.dataset
+            return carried_dataset(name)
         return resolve_dataset(self.store, name)
 
     def run_id(self, run: RunRef) -> int:
@@ -150,7 +162,13 @@ class Handle:
             return newest[0].id
         if isinstance(run, int | str):
             return parse_id(run, "run")
-        return run.run.id
+        carried = getattr(run, "run", None)
+        if not isinstance(carried, RunRecord):
+            raise InputError(
+                f"a run is given as its id, its RunRecord, 'last' or a result carrying it "
+                f"(train's, sample's...), not {type(run).__name__}"
+            )
+        return carried.id
 
     @staticmethod
     def sweep_id(sweep: SweepRef) -> int:
@@ -174,4 +192,4 @@ class Handle:
         """A dataset reference as the stages take it (a name, a record or None)."""
         if dataset is None or isinstance(dataset, str | DatasetRecord):
             return dataset
-        return dataset.dataset
+        return carried_dataset(dataset)
