@@ -16,7 +16,17 @@ from ngramlm.stages import diagnose as diag
 from ngramlm.stages import report as core
 from ngramlm.store.records import MetricRecord, NewRun, RunRecord
 
-from .helpers import REPORT_COLUMNS, age_heartbeat, ngramlm_json, tiny_words
+from .helpers import (
+    REPORT_COLUMNS,
+    TINY_ARGS,
+    age_heartbeat,
+    cli_tiny_run,
+    cli_train,
+    ngramlm_json,
+    prepare_words,
+    sentences_file,
+    tiny_words,
+)
 
 
 @pytest.fixture(scope="module")
@@ -422,3 +432,26 @@ def test_report_run_reads_the_checkpoint_once(cli, sqlite_url: str, tmp_path: Pa
             assert len(reads) == 1, f"report {run} {' '.join(args)}: {len(reads)} reads"
     finally:
         sa.event.remove(sa.engine.Engine, "before_cursor_execute", count)
+
+
+def test_report_run_reads_as_a_person_would(cli, sqlite_url: str, words_file: Path, tmp_path: Path):
+    """Settings to 4 significant digits (``--json`` keeps every digit), the curve drawn
+    after its step-0 point (which would flatten it), a word network's samples a line each."""
+    run = cli_tiny_run(cli, sqlite_url, words_file, "--steps", "300", "--eval-every", "100",
+                       "--lr", "0.0123456789", *TINY_ARGS)["run"]  # fmt: skip
+    r = cli("--db", sqlite_url, "report", str(run))
+    assert r.code == 0, r.err
+    assert "0.01235" in r.out and "0.0123456789" not in r.out
+    dev = next(line for line in r.out.splitlines() if line.startswith("dev  "))
+    assert " at step 0, then " in dev and "(steps 100..300)" in dev
+    data = json.loads(cli("--db", sqlite_url, "report", str(run), "--json").out)
+    assert data["config"]["train"]["lr"] == 0.0123456789
+
+    prepare_words(cli, sqlite_url, sentences_file(tmp_path / "sents.txt", 120))
+    words_run = cli_train(cli, sqlite_url, "--dataset", "sents", "--steps", "50",
+                          "--n-embd", "4", "--n-hidden", "8")["run"]  # fmt: skip
+    out = cli("--db", sqlite_url, "report", str(words_run)).out.splitlines()
+    samples = out[out.index("samples:") + 1 :][:8]
+    assert len(samples) == 8
+    assert all(s.startswith("  ") and s.rstrip().endswith(("(train)", "(dev)", "(new)"))
+               for s in samples)  # fmt: skip

@@ -64,7 +64,7 @@ def settings(r: RunRecord) -> None:
     items = sorted(display.shown_hyperparameters(r).items())
     half = (len(items) + 1) // 2
     for left, right in zip(items[:half], [*items[half:], ("", "")], strict=False):
-        hp.add_row(safe(left[0]), safe(left[1]), safe(right[0]), safe(right[1]))
+        hp.add_row(safe(left[0]), setting(left[1]), safe(right[0]), setting(right[1]))
     console.print(hp)
     if display.counted(r):
         n = r.extra.get("n_ngrams")
@@ -92,6 +92,12 @@ def settings(r: RunRecord) -> None:
     )
 
 
+def setting(value: object) -> str:
+    """A setting as a person reads it: a float to 4 significant digits (a searched dropout
+    of 0.4301880624845841 shows as 0.4302; ``--json`` keeps every digit)."""
+    return safe(f"{value:.4g}" if isinstance(value, float) else value)
+
+
 def lr_find(detail: RunReport) -> None:
     r = detail.run
     losses = [m.batch_loss if m.batch_loss is not None else float("inf") for m in detail.curve]
@@ -107,21 +113,29 @@ def curves(detail: RunReport) -> None:
     curve = [m for m in detail.curve if m.dev_loss is not None]
     if not curve:
         return
-    dev = [m.dev_loss or 0.0 for m in curve]
-    train = [m.train_loss or 0.0 for m in curve]
-    console.print(
-        f"dev   {dev[0]:.3f} {display.sparkline(dev)} {dev[-1]:.3f}   "
-        f"(steps {curve[0].step:,}..{curve[-1].step:,})",
-        highlight=False,
-    )
-    console.print(
-        f"train {train[0]:.3f} {display.sparkline(train)} {train[-1]:.3f}", highlight=False
-    )
+    # The initial weights' loss (step 0) sits far above the rest: drawn with it, every
+    # later point would land on the lowest block. It is printed, the line drawn after it.
+    first = 1 if len(curve) > 2 and curve[0].step == 0 else 0
+    steps = f"(steps {curve[first].step:,}..{curve[-1].step:,})"
+    for label, losses in (
+        ("dev  ", [m.dev_loss or 0.0 for m in curve]),
+        ("train", [m.train_loss or 0.0 for m in curve]),
+    ):
+        start = f"{losses[0]:.3f} at step 0, then " if first else ""
+        line = display.sparkline(losses[first:])
+        console.print(
+            f"{label} {start}{losses[first]:.3f} {line} {losses[-1]:.3f}   {steps}",
+            highlight=False,
+        )
 
 
 def what_it_learnt(detail: RunReport) -> None:
     """Its samples, marked, and a word network's nearest words."""
-    if detail.samples:
+    if detail.samples and any(" " in w for w, _ in detail.samples):  # sentences: a line each
+        console.print("samples:")
+        for w, where in detail.samples:
+            console.print(f"  {safe(w)} ({where})", highlight=False, soft_wrap=True)
+    elif detail.samples:
         console.print(
             "samples: " + ", ".join(f"{safe(w)} ({where})" for w, where in detail.samples),
             highlight=False,
