@@ -122,7 +122,9 @@ def _trials_once(url: str, n: int) -> list[str]:
     return [r.status for r in runs]
 
 
-def test_search_trains_its_trials_as_runs_of_the_sweep(sqlite_url: str, words_file: Path) -> None:
+def test_search_trains_its_trials_as_runs_of_the_sweep(
+    cli, sqlite_url: str, words_file: Path
+) -> None:
     with ngramlm.open_store(sqlite_url) as exp:
         exp.prepare(words_file, name="tiny")
         sw = exp.search(
@@ -153,6 +155,10 @@ def test_search_trains_its_trials_as_runs_of_the_sweep(sqlite_url: str, words_fi
         # it with nothing trained twice (the sweep is full)
         exp.run_sweep(sw, workers=0)
         assert count_rows(sqlite_url, "runs") == 4
+    # an importance from four trials carries its caveat
+    out = cli("--db", sqlite_url, "report", "--sweep", str(sw.id)).out
+    assert "importance (PED-ANOVA): " in out, out
+    assert "(from 4 finished trials: a rough guide until there are 10)" in out, out
 
 
 @pytest.mark.slow

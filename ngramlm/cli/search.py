@@ -13,6 +13,10 @@ from ngramlm.cli.common import console, fmt_loss, print_json, safe
 RANKED = 20  # trials in the table; --json lists every one
 TIMES = (10, 20, 30, 60)  # minutes at which the best-so-far line reports the best dev
 
+# Below this many finished trials an importance says little (each parameter's effect
+# is estimated from the best of too few points), and the line says so.
+FEW_TRIALS = 10
+
 
 def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else safe(v)
@@ -80,8 +84,16 @@ def show_search(exp: Experiments, sweep_id: int, as_json: bool) -> None:
                 break
         console.print("best dev so far: " + (", ".join(at) or "no finished trial yet"))
     if imp:
+        finished = sum(r["status"] == "finished" for r in rows)
+        caveat = (
+            f" (from {finished} finished trials: a rough guide until there are {FEW_TRIALS})"
+            if finished < FEW_TRIALS
+            else ""
+        )
         console.print(
-            "importance (PED-ANOVA): " + ", ".join(f"{safe(k)} {v:.2f}" for k, v in imp.items())
+            "importance (PED-ANOVA): "
+            + ", ".join(f"{safe(k)} {v:.2f}" for k, v in imp.items())
+            + caveat
         )
     if best is not None:
         console.print(
