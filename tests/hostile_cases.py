@@ -65,6 +65,13 @@ SETUPS = {
 SECRET = "SECRET"  # the password of every URL below: it must never be shown
 LONG = ("--steps", "5", "--n-hidden", "4")  # were a refusal missed, the run stays short
 LINK = "\x1b]8;;http://x\x07click\x1b]8;;\x07"  # a terminal hyperlink (OSC 8) as a name
+SEARCH = ("sweep", "--dataset", "tiny", "--search", "tpe", "--trials", "5")
+
+
+def _space(*items: str) -> tuple[str, ...]:
+    """``--space`` once an item."""
+    return tuple(a for item in items for a in ("--space", item))
+
 
 CASES: list[Case] = [
     # --- options -----------------------------------------------------------------------
@@ -85,6 +92,10 @@ CASES: list[Case] = [
     Case(("sweep", "--dataset", "tiny", "--lr-grid", "0.1", "--epochs", "0"), 2),
     Case(("sweep", "--dataset", "tiny", "--lr-grid", "0.1", "--grid", "epochs=1,2"), 2),
     Case(("sweep", "--dataset", "tiny", "--grid", "n_hidden=", *LONG), 2),
+    # a space whose ends pass alone but whose points, together, are over the parameter bound
+    Case((*SEARCH, *_space("n_hidden=6000:8000", "n_embd=300:1000", "block_size=32:64")), 2),
+    Case((*SEARCH, *_space("n_hidden=4096:8192", "n_embd=200:1000", "block_size=32:64")), 2),
+    Case(("lr-find", "--dataset", "tiny", "--model", "bigram"), 2),  # no learning rate
     Case(("sample", "1"), 3),
     Case(("sample", "1", "-n", "0"), 2),
     Case(("report", "--sort", "loss"), 2),

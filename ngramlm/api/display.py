@@ -54,3 +54,24 @@ def auto_threads(cfg: RunConfig) -> int:
     from ngramlm.runtime import threads_for
 
     return threads_for(cfg)
+
+
+def preset_defaults(key: str) -> str:
+    """What an option left out takes, for ``--help``: each preset's value of ``key``
+    (presets of one value together; those that set ``--epochs`` instead of ``--steps``
+    give their epochs), read from the registry so the help cannot drift from the presets."""
+    from ngramlm.models import FAMILIES
+
+    by: dict[str, list[str]] = {}
+    for fam in FAMILIES.values():
+        for name, values in fam.presets.items():
+            if key in values:
+                v = values[key]
+                shown = f"{v:,}" if isinstance(v, int) else f"{v:g}"
+            elif key == "steps" and "epochs" in values:
+                shown = f"{values['epochs']:g} epochs"
+            else:
+                continue
+            by.setdefault(shown, []).append(name)
+    given = "; ".join(f"{v} for {', '.join(names)}" for v, names in by.items())
+    return f"default: the preset's ({given})"

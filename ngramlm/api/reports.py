@@ -133,7 +133,7 @@ def run_report(h: Handle, run: RunRef) -> RunReport:
 def search_trials(h: Handle, sweep: SweepRef) -> list[dict[str, Any]]:
     """A search's trials in the order they started: run, status, dev loss (a pruned
     trial's where it stopped), its parameters, ``minutes`` from the search's start to
-    its end, ``best_so_far``."""
+    its end, ``best_so_far``, and a failed trial's ``error`` (why it failed)."""
     from ngramlm.stages.study import trials
 
     return trials(h.store, h.search_record(sweep))

@@ -123,6 +123,22 @@ def resume(
 LR_SETS = ("lr", "lr_schedule", "warmup", "decay_at", "decay_factor")  # lr-find's own
 
 
+def check_trained(model: str | None, preset: str | None) -> None:
+    """lr-find's family must learn by steps: a count model or a mixture (fitted, not
+    trained) has no learning rate and no steps, whatever options it is given."""
+    from ngramlm.models import FAMILIES
+    from ngramlm.models import options as family_options
+
+    fam = family_options(model, preset, {})[0]
+    if fam.counted:
+        trained = " or ".join(f"--model {n}" for n, f in FAMILIES.items()
+                              if f.chosen_by_model and not f.counted)  # fmt: skip
+        raise InputError(
+            f"lr-find needs a network trained by steps: --model {fam.name} is fitted, not "
+            f"trained, and has no learning rate; use {trained}"
+        )
+
+
 def lr_find(
     h: Handle,
     dataset: DatasetRef | None = None,
@@ -147,6 +163,7 @@ def lr_find(
         if key in overrides:
             raise InputError(f"lr-find sets every step's rate itself: drop {key}")
     check_run_name(name)
+    check_trained(model, preset)
     validate_range(min_lr, max_lr, steps)
     if model is None and preset is None:
         preset = "lecture"  # the lecture's model, as in makemore part 2

@@ -137,14 +137,16 @@ class LiveSweep(SweepWatch):
         self.new, self.quiet, self.as_json = new, quiet, as_json
         self.sweep_id: int | None = None
         self.live: Live | None = None
+        self.failed: set[int] = set()  # failed points already reported
 
     def started(self, plan: SweepPlan) -> None:
         sw = plan.sweep
         self.sweep_id = sw.id
         if self.new and not self.as_json:
             if "search" in sw.spec:
-                sampler = sw.spec["search"]["sampler"]
-                console.print(f"search {sw.id} on {safe(sw.dataset)}: {safe(sampler)}")
+                from ngramlm.cli.search import header
+
+                console.print(header(sw.id, sw.dataset, sw.spec["search"]), highlight=False)
             else:
                 console.print(f"sweep {sw.id}: {sw.n_points} points on {safe(sw.dataset)}")
         if not self.quiet:
@@ -156,6 +158,13 @@ class LiveSweep(SweepWatch):
             self.live.start()
 
     def poll(self, status: SweepStatus) -> None:
+        if not self.as_json:  # a failed point's reason, once, as it fails
+            from ngramlm.cli.sweep_view import failure
+
+            for r in status.runs:
+                if r.status == "failed" and r.id not in self.failed:
+                    self.failed.add(r.id)
+                    err_console.print(failure(r.id, r.error), highlight=False)
         if self.live is not None:
             from ngramlm.cli.sweep_view import live_table
 

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from ngramlm.api import Experiments
 from ngramlm.cli.common import console, fmt_loss, print_json, safe
+from ngramlm.cli.sweep_view import FAILED, failure
 
 RANKED = 20  # trials in the table; --json lists every one
 TIMES = (10, 20, 30, 60)  # minutes at which the best-so-far line reports the best dev
@@ -29,6 +30,19 @@ def ranked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rows,
         key=lambda r: (order.get(r["status"], 2), r["dev_loss"] is None, r["dev_loss"] or 0.0),
     )
+
+
+def header(sweep_id: int, dataset: str, search: dict[str, Any]) -> str:
+    """A new search's first line: its sampler, and its trials when the space has fewer
+    points than --trials asked for."""
+    line = f"search {sweep_id} on {safe(dataset)}: {safe(search['sampler'])}"
+    asked, size = search.get("trials_asked"), search.get("space_points")
+    if asked is not None and size is not None:
+        points, trials = ("point", "trial") if size == 1 else ("points", "trials")
+        line += (
+            f"; the space has {size:,} {points}, fewer than --trials {asked:,}: {size:,} {trials}"
+        )
+    return line
 
 
 def show_search(exp: Experiments, sweep_id: int, as_json: bool) -> None:
@@ -74,6 +88,11 @@ def show_search(exp: Experiments, sweep_id: int, as_json: bool) -> None:
     console.print(table)
     if len(rows) > RANKED:
         console.print(f"… and {len(rows) - RANKED} more (--json lists every trial)")
+    failed = [r for r in rows if r["status"] == "failed"]
+    for r in failed[:FAILED]:
+        console.print(failure(r["run"], r["error"]), highlight=False)
+    if len(failed) > FAILED:
+        console.print(f"… and {len(failed) - FAILED} more failed (--json gives every reason)")
     if rows:
         at = []
         for t in TIMES:

@@ -13,6 +13,13 @@ if TYPE_CHECKING:
     from ngramlm.api.progress import SweepStatus
 
 GRID_KEYS = ("lr", "block_size", "n_embd", "n_hidden", "n_layers", "batch_size", "seed")
+FAILED = 5  # failed points whose reason is printed under a table; --json has every one
+
+
+def failure(run: int, error: str | None) -> str:
+    """A failed point's line: its run and the reason it recorded (escaped: it may quote
+    what a user typed)."""
+    return f"run {run} failed: {safe(error or 'no reason recorded')}"
 
 
 def swept_keys(st: SweepStatus) -> tuple[str, ...]:
@@ -67,6 +74,7 @@ def show(st: SweepStatus, as_json: bool) -> None:
                         "train_loss": r.train_loss,
                         "dev_loss": r.dev_loss,
                         "train_seconds": r.train_seconds,
+                        "error": r.error if r.status == "failed" else None,
                     }
                     for r in runs
                 ],
@@ -92,6 +100,11 @@ def show(st: SweepStatus, as_json: bool) -> None:
             f"{r.train_seconds or 0:.1f}s",
         )
     console.print(table)
+    failed = [r for r in runs if r.status == "failed"]
+    for r in failed[:FAILED]:
+        console.print(failure(r.id, r.error), highlight=False)
+    if len(failed) > FAILED:
+        console.print(f"… and {len(failed) - FAILED} more failed (report RUN shows each)")
     open_points = st.sweep.n_points - len(st.runs)
     if open_points or any(r.status in ("killed", "crashed") for r in st.runs):
         console.print(f"continue it with `ngramlm sweep --resume {st.sweep.id}`")

@@ -15,6 +15,7 @@ the bundled names recorded in the store.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -35,7 +36,7 @@ from ngramlm.models import (
 from ngramlm.resources import BUNDLED_UNIT
 from ngramlm.runtime import resolve_device, threads_for
 from ngramlm.stages.prepare import WordList, check_name, check_run_name, load_bundled, record
-from ngramlm.stages.space import Dim, space_of
+from ngramlm.stages.space import Dim, remaining_s, space_of
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, SweepRecord
 
@@ -110,17 +111,28 @@ class SweepSetup:
     base: RunConfig
     dims: Mapping[str, Dim]
     device: torch.device
+    # a search's budget end (time.time()), read once for the session's workers; None: no budget
+    deadline: float | None = None
 
 
-def setup_of(store: Store, sweep_id: int, device: torch.device | None = None) -> SweepSetup:
+def setup_of(
+    store: Store,
+    sweep_id: int,
+    device: torch.device | None = None,
+    deadline: float | None = None,
+) -> SweepSetup:
     """A recorded sweep's setup (``--join``, ``--resume``, a worker process): its spec read
-    once; ``device`` as resolved by the process that started this one (None: here)."""
+    once; ``device`` and a search's ``deadline`` as resolved by the process that started
+    this one (None: here; the budget left is what the store's runs say, ``remaining_s``)."""
     sweep = store.sweep(sweep_id)
     base, dims = (
         space_of(sweep) if "search" in sweep.spec else (config_from_dict(sweep.spec["base"]), {})
     )
     device = device if device is not None else placement(base)[0]
-    return SweepSetup(sweep, store.dataset_by_id(sweep.dataset_id), base, dims, device)
+    if deadline is None and "search" in sweep.spec:
+        left = remaining_s(sweep, store.sweep_runs(sweep_id))
+        deadline = None if left is None else time.time() + left
+    return SweepSetup(sweep, store.dataset_by_id(sweep.dataset_id), base, dims, device, deadline)
 
 
 def placement(

@@ -35,6 +35,11 @@ DEFAULT_UNIT = BUNDLED_UNIT
 
 
 def check_name(name: str) -> str:
+    if isinstance(name, str) and name != name.strip():  # 'names\n' pasted: say so
+        raise InputError(
+            f"dataset name {name!r} has spaces or a line break around it; give it without "
+            f"them (--name {name.strip()!r})"
+        )
     if not NAME_RE.fullmatch(name):
         raise InputError(
             f"dataset name {name!r} is not valid; use 1-64 letters, digits, '.', '_' or '-', "

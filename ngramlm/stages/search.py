@@ -47,7 +47,7 @@ from ngramlm.stages.plan import (
 )
 from ngramlm.stages.prepare import check_name
 from ngramlm.stages.run import Outcome, Progress, execute_run, resume_run
-from ngramlm.stages.space import Dim, parse_budget, parse_space
+from ngramlm.stages.space import Dim, check_whole, parse_budget, parse_space, space_points
 from ngramlm.stages.study import propose
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, RunRecord, SweepRecord
@@ -113,7 +113,8 @@ def create(
     sweep = store.create_sweep(
         dataset_id=plan.dataset.id, name=request.asked.name, spec=spec, points=[]
     )
-    return SweepSetup(sweep, plan.dataset, plan.config, dims, plan.device)
+    deadline = None if budget_s is None else time.time() + budget_s
+    return SweepSetup(sweep, plan.dataset, plan.config, dims, plan.device, deadline)
 
 
 def default_space(base: RunConfig, unit: str, given: Mapping[str, Any]) -> dict[str, str]:
@@ -139,6 +140,7 @@ def check(
         raise InputError(f"--search must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
     if not dims:
         raise InputError("the search space is empty; give --space KEY=LOW:HIGH or KEY=V1,V2")
+    check_whole(base, dims)
     if trials is not None and (isinstance(trials, bool) or not 1 <= trials <= MAX_TRIALS):
         raise InputError(f"--trials must be between 1 and {MAX_TRIALS:,}, got {trials}")
     if sampler == "grid":
@@ -171,10 +173,13 @@ def search_spec(
     seed: int,
     store: Store,
 ) -> dict[str, Any]:
-    """The spec a search is recorded with (its space as its ``--space`` items)."""
-    if sampler == "grid":
-        size = math.prod(len(d.choices) for d in dims.values())
-        trials = size if trials is None else min(trials, size)
+    """The spec a search is recorded with (its space as its ``--space`` items). A space
+    of fewer points than ``--trials`` (choices, integer ranges) runs each point once: its
+    trials are its size, and ``trials_asked`` keeps what was asked for."""
+    size = space_points(dims)
+    asked = trials
+    if size is not None and (trials is not None or sampler == "grid"):
+        trials = min(trials or size, size)  # (a budget alone stops when every point is tried)
     search: dict[str, Any] = {
         "sampler": sampler,
         "space": [d.text for d in dims.values()],
@@ -183,6 +188,10 @@ def search_spec(
         "prune": prune,
         "seed": seed,
     }
+    if size is not None:
+        search["space_points"] = size
+        if asked is not None and asked > size:
+            search["trials_asked"] = asked
     if "epochs" in dims:  # a trial's epochs set its steps: an epoch's examples, once
         ds = plan.dataset
         words = plan.train_words or store.words(ds.id, "train")
@@ -206,18 +215,6 @@ def is_search(sweep: SweepRecord) -> bool:
 
 
 # --- the worker ------------------------------------------------------------------------
-
-
-def remaining_s(sweep: SweepRecord, runs: Sequence[RunRecord]) -> float | None:
-    """What is left of the budget: it counts the search's time from its creation to the
-    last activity recorded (a heartbeat, an end), so ``--join`` shares the deadline of a
-    running search and ``--resume`` after a kill gets what the killed session left."""
-    budget = sweep.spec["search"]["budget_s"]
-    if budget is None:
-        return None
-    stamps = [t for r in runs for t in (r.heartbeat_at, r.ended_at, r.started_at) if t]
-    spent = (max(stamps) - sweep.created_at).total_seconds() if stamps else 0.0
-    return float(budget) - max(0.0, spent)
 
 
 @dataclass(frozen=True)
@@ -249,8 +246,8 @@ def work(store: Store, setup: SweepSetup, order: WorkOrder) -> WorkerReport:
     stop = order.stop
     sweep, dims = setup.sweep, setup.dims
     search = sweep.spec["search"]
-    left = remaining_s(sweep, store.sweep_runs(sweep.id))
-    deadline = None if left is None else time.monotonic() + left
+    # the budget's end, read once for every worker of this session (``setup_of``)
+    deadline = None if setup.deadline is None else time.monotonic() + setup.deadline - time.time()
     trials = Trials(store, setup, stop, order.progress_factory)
     trained = trials.resume() if order.resume else 0
     k = rungs.width(setup.base, dims, order.batch_size)  # > 1: trials trained as one batched model

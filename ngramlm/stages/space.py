@@ -4,7 +4,9 @@ family before anything is written; and ``--budget``'s durations."""
 
 from __future__ import annotations
 
+import itertools
 import math
+import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -13,12 +15,15 @@ from typing import TYPE_CHECKING, Any
 from ngramlm.config import RunConfig
 from ngramlm.errors import InputError
 from ngramlm.models import config_from_dict, family_of
-from ngramlm.store.records import SweepRecord
+from ngramlm.store.records import RunRecord, SweepRecord
 
 if TYPE_CHECKING:
     import optuna
 
 MAX_BUDGET_S = 30 * 24 * 3600.0
+MAX_CORNERS = 4096  # combinations of ends a space's check tries (12 ranges' worth)
+SAMPLED = 200  # points a space's check draws, seeded, as a sampler would
+MAX_REFUSED = 0.5  # a space whose draws are refused more often than this is refused
 UNSEARCHABLE = ("device", "precision")  # do not change the math (or are the machine's)
 
 
@@ -47,6 +52,98 @@ class Dim:
         if self.integer:
             return IntDistribution(int(self.low), int(self.high), log=self.log)
         return FloatDistribution(self.low, self.high, log=self.log)
+
+    def size(self) -> int | None:
+        """How many values the dimension can take; None for a float range (endless)."""
+        if self.choices:
+            return len(self.choices)
+        return int(self.high) - int(self.low) + 1 if self.integer else None
+
+    def values(self) -> Sequence[Any]:
+        """Every value of a finite dimension (its choices, or an integer range's
+        integers, as a ``range``); a float range has none to list."""
+        if self.choices:
+            return self.choices
+        return range(int(self.low), int(self.high) + 1) if self.integer else ()
+
+    def draw(self, rng: random.Random) -> Any:
+        """A value drawn as a sampler would: a choice, or uniform over the range (its
+        logarithm's, for a log range)."""
+        if self.choices:
+            return rng.choice(self.choices)
+        if self.log:
+            v = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        else:
+            v = rng.uniform(self.low, self.high)
+        return min(int(self.high), max(int(self.low), round(v))) if self.integer else v
+
+    def ends(self) -> tuple[Any, ...]:
+        """The values a space's check tries: a range's two ends, the smallest and the
+        largest of numeric choices, every other choice (a family's limits grow or shrink
+        with a number, so a point it accepts has an accepted corner)."""
+        if not self.choices:
+            return (int(self.low), int(self.high)) if self.integer else (self.low, self.high)
+        numbers = [
+            c for c in self.choices if isinstance(c, int | float) and not isinstance(c, bool)
+        ]
+        if len(numbers) == len(self.choices):
+            return tuple(dict.fromkeys((min(numbers), max(numbers))))
+        return self.choices
+
+
+def space_points(dims: Mapping[str, Dim]) -> int | None:
+    """How many distinct points a space has; None when a float range makes it endless."""
+    sizes = [d.size() for d in dims.values()]
+    return None if None in sizes else math.prod(n for n in sizes if n is not None)
+
+
+def check_whole(base: RunConfig, dims: Mapping[str, Dim]) -> None:
+    """Refuse a space the family would refuse as a whole: each range's ends pass alone
+    (``parse_space``), but their combinations may not (wide layers over a long context,
+    past the parameter bound). Refused when no corner of the space is accepted (the
+    smallest, each dimension at its low end, is named), or when most of the points a
+    sampler would draw are refused (``SAMPLED`` seeded draws; one refused is named)."""
+    if not dims:
+        return
+    fam = family_of(base)
+
+    def refusal(point: Sequence[Any]) -> InputError | None:
+        try:
+            fam.validate(base.with_values(dict(zip(dims, point, strict=True))))
+        except InputError as exc:
+            return exc
+        return None
+
+    keys = ", ".join(dims)
+    ends = [sorted(d.ends(), key=_order) for d in dims.values()]
+    corners = itertools.product(*ends)
+    if math.prod(len(e) for e in ends) <= MAX_CORNERS and all(map(refusal, corners)):
+        low = [e[0] for e in ends]
+        raise InputError(
+            f"--space {keys}: every point of the space is refused, even the smallest "
+            f"({_point(dims, low)}): {refusal(low)}"
+        )
+    rng = random.Random(0)
+    draws = [[d.draw(rng) for d in dims.values()] for _ in range(SAMPLED)]
+    refused = [(p, exc) for p in draws if (exc := refusal(p)) is not None]
+    if len(refused) > MAX_REFUSED * SAMPLED:
+        point, exc = refused[0]
+        raise InputError(
+            f"--space {keys}: {len(refused) / SAMPLED:.0%} of the space is refused, e.g. "
+            f"{_point(dims, point)}: {exc}; narrow the ranges"
+        )
+
+
+def _point(dims: Mapping[str, Dim], values: Sequence[Any]) -> str:
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in zip(dims, values, strict=True))  # fmt: skip
+
+
+def _order(v: Any) -> tuple[int, Any]:
+    """Numbers low to high, other choices as given (a stable sort keeps their order)."""
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return (0, v)
+    return (1, 0)
 
 
 def _value(key: str, raw: str, kind: type) -> Any:
@@ -140,6 +237,20 @@ def parse_space(items: Sequence[str] | Mapping[str, str], base: RunConfig) -> di
 
 
 _DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(s|m|min|h)\s*$")
+
+
+def remaining_s(sweep: SweepRecord, runs: Sequence[RunRecord]) -> float | None:
+    """What is left of a search's budget: it counts the search's time from its creation
+    to the last activity recorded (a heartbeat, an end), so ``--join`` shares the deadline
+    of a running search and ``--resume`` after a kill gets what the killed session left.
+    Read once, before any worker starts (``plan.setup_of``): a worker's own activity
+    would count against the others."""
+    budget = sweep.spec["search"]["budget_s"]
+    if budget is None:
+        return None
+    stamps = [t for r in runs for t in (r.heartbeat_at, r.ended_at, r.started_at) if t]
+    spent = (max(stamps) - sweep.created_at).total_seconds() if stamps else 0.0
+    return float(budget) - max(0.0, spent)
 
 
 def parse_budget(text: str) -> float:

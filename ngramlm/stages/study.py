@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ngramlm.models import config_from_dict
-from ngramlm.stages.space import Dim, space_of
+from ngramlm.stages.space import Dim, space_of, space_points
 from ngramlm.store import Store
 from ngramlm.store.records import MetricRecord, RunRecord, SweepRecord
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import optuna
 
 TPE_STARTUP = 8  # random trials before TPE models the good and the bad ones
+ENUMERATED = 10_000  # a finite space up to this size: its untried points listed when asked
 
 
 def last_dev(curve: Sequence[MetricRecord]) -> tuple[int, float] | None:
@@ -98,14 +99,17 @@ def propose(
     k: int = 1,
 ) -> list[dict[str, Any]]:
     """The next ``k`` points to try, from one study (the ones asked for before count as
-    running to the next ask); fewer from a grid with fewer points left."""
+    running to the next ask); fewer from a grid with fewer points left. A small finite
+    space whose sampler proposed points already tried (``attempt`` > 0) takes its untried
+    points in a seeded order, as a grid does, so it runs each of its points."""
     search = sweep.spec["search"]
     seed = search["seed"] * 1_000_003 + len(runs) * 1009 + attempt
-    if search["sampler"] == "grid":
+    size = space_points(dims)
+    if search["sampler"] == "grid" or (attempt > 0 and size is not None and size <= ENUMERATED):
         taken = {tuple(sorted(params_of(r, dims).items())) for r in runs}
         points = [
             dict(zip(dims, c, strict=True))
-            for c in itertools.product(*(d.choices for d in dims.values()))
+            for c in itertools.product(*(d.values() for d in dims.values()))
         ]
         random.Random(search["seed"]).shuffle(points)
         return [p for p in points if tuple(sorted(p.items())) not in taken][:k]
@@ -155,6 +159,7 @@ def trial_rows(
                 **params_of(r, dims),
                 "minutes": (end - start).total_seconds() / 60,
                 "train_seconds": r.train_seconds,
+                "error": r.error if r.status == "failed" else None,  # why it failed
             }
         )
     best = math.inf

@@ -37,7 +37,9 @@ def run(store: Store, db_url: str, plan: SweepPlan, watch: SweepWatch | None = N
     if plan.workers == 0:
         with torch_threads(plan.threads), stop_on_signals() as stop:
             work(store, plan.setup, resume=plan.resume, stop=stop, batch_size=plan.batch_size)
-        return status(store, plan.sweep.id)
+        final = status(store, plan.sweep.id)
+        watch.poll(final)  # (its failed points, say)
+        return final
     procs = start_workers(db_url, plan)
     with forward_signals(procs):
         return supervise(store, plan.sweep.id, procs, watch)
@@ -70,18 +72,25 @@ def start_workers(db_url: str, plan: SweepPlan) -> list[subprocess.Popen[bytes]]
     """Worker processes of their own (``python -m ngramlm.stages.worker``): they never
     import the caller's ``__main__``, and each stops when this process dies (its stdin,
     a pipe from here, closes). Each gets the plan on its command line: the sweep, its
-    threads, its batch size and the device resolved here (the store's URL goes in the
-    environment, never where ``ps`` shows it)."""
+    threads, its batch size, the device and a search's deadline resolved here (the
+    store's URL goes in the environment, never where ``ps`` shows it)."""
 
     # the ngramlm this process runs, whatever put it on sys.path
     here = str(Path(__file__).resolve().parents[2])
     path = os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])])
     env = {**os.environ, "NGRAMLM_DB": db_url, "PYTHONPATH": path}
-    cmd = [sys.executable, "-m", "ngramlm.stages.worker", "--sweep", str(plan.sweep.id)]
-    cmd += ["--threads", str(plan.threads), "--batch-size", str(plan.batch_size)]
-    cmd += ["--device", str(plan.setup.device)]
-    cmd += ["--resume"] if plan.resume else []
+    cmd = [sys.executable, "-m", "ngramlm.stages.worker", *worker_args(plan)]
     return [subprocess.Popen(cmd, stdin=subprocess.PIPE, env=env) for _ in range(plan.workers)]
+
+
+def worker_args(plan: SweepPlan) -> list[str]:
+    """A worker's command line (``stages/worker.py``'s options): the plan as resolved."""
+    args = ["--sweep", str(plan.sweep.id), "--threads", str(plan.threads)]
+    args += ["--batch-size", str(plan.batch_size), "--device", str(plan.setup.device)]
+    args += ["--resume"] if plan.resume else []
+    if plan.setup.deadline is not None:  # read once here: every worker shares one budget
+        args += ["--deadline", repr(plan.setup.deadline)]
+    return args
 
 
 def _death(code: int) -> str:
@@ -125,6 +134,7 @@ def supervise(
         if p.stdin is not None:
             p.stdin.close()
     final = status(store, sweep_id)
+    watch.poll(final)  # what the last worker did before it ended
     if dead:
         left = final.sweep.n_points - final.done
         runs = f" (run {', '.join(map(str, crashed))} crashed)" if crashed else ""

@@ -18,6 +18,11 @@ import os
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ngramlm.stages.plan import SweepSetup
+    from ngramlm.store import Store
 
 GRACE_S = 30.0
 
@@ -40,30 +45,47 @@ def watch_parent(fd: int, stop: threading.Event, grace_s: float = GRACE_S) -> No
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """A worker's options, as ``stages.supervise.worker_args`` writes them."""
     ap = argparse.ArgumentParser(prog="python -m ngramlm.stages.worker")
     ap.add_argument("--sweep", type=int, required=True)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--device", default=None, help="the sweep's, resolved by its parent")
     ap.add_argument("--resume", action="store_true")
-    args = ap.parse_args(argv)
+    ap.add_argument(
+        "--deadline", type=float, default=None, help="a search's budget end, time.time()"
+    )
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
 
     import torch
 
-    from ngramlm.stages.plan import setup_of
     from ngramlm.stages.run import stop_on_signals
     from ngramlm.stages.sweep import work
     from ngramlm.store import Store
 
     torch.set_num_threads(args.threads)
-    device = torch.device(args.device) if args.device is not None else None
     with stop_on_signals() as stop:
         watch_parent(sys.stdin.fileno(), stop)
         with Store(os.environ["NGRAMLM_DB"]) as store:
-            setup = setup_of(store, args.sweep, device)  # the sweep read once, in this process
+            setup = read_setup(store, args)
             work(store, setup, resume=args.resume, stop=stop, batch_size=args.batch_size)
     return 0
+
+
+def read_setup(store: Store, args: argparse.Namespace) -> SweepSetup:
+    """The sweep read once, in this process, with the device and a search's deadline
+    as the parent resolved them (every worker of one session shares one budget)."""
+    import torch
+
+    from ngramlm.stages.plan import setup_of
+
+    device = torch.device(args.device) if args.device is not None else None
+    return setup_of(store, args.sweep, device, args.deadline)
 
 
 if __name__ == "__main__":
