@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -40,7 +40,14 @@ def _matplotlib_required() -> Iterator[None]:
         ) from None
 
 
-def _written(path: Path) -> None:
+def _draw(out: Path | None, stem: str, figure: Callable[[], Any], force: bool) -> None:
+    """Check where the figure goes (``out``, or ``STEM.png`` here), draw it, write it
+    whole (``outputs.write_file``: an existing file only with ``--force``) and say where."""
+    with _matplotlib_required():
+        from ngramlm import plots
+
+    path = plots.output_path(out, stem, force=force)  # refused before anything is drawn
+    path = plots.save(figure(), path, force=force)
     console.print(f"wrote {safe(path)}", highlight=False, soft_wrap=True)
 
 
@@ -70,8 +77,7 @@ def curves(
         raise InputError(f"--x must be one of {', '.join(plots.X_AXES)}, got {x!r}")
     exp = api(ctx)
     ids = list(dict.fromkeys(exp.run_id(r) for r in runs))  # in order, each once
-    path = plots.output_path(out, _curves_stem(ids), force=force)
-    _written(plots.save(exp.plot_curves(*ids, log_x=log_x, x=x), path, force=force))
+    _draw(out, _curves_stem(ids), lambda: exp.plot_curves(*ids, log_x=log_x, x=x), force)
 
 
 def _curves_stem(ids: list[int]) -> str:
@@ -83,66 +89,36 @@ def _curves_stem(ids: list[int]) -> str:
     return f"runs-{ids[0]}-and-{len(ids) - 1}-more-curves"
 
 
-@app.command(name="lr-find")
-def lr_find(
-    ctx: typer.Context,
-    run: Annotated[str, typer.Argument(help="An lr-find run id.", show_default=False)],
-    out: Out = None,
-    force: o.Force = False,
-) -> None:
-    """Minibatch loss against learning rate, its smoothed curve and the suggested rate."""
-    with _matplotlib_required():
-        from ngramlm import plots
+LrFindRun = Annotated[str, typer.Argument(help="An lr-find run id.", show_default=False)]
+Run = Annotated[str, typer.Argument(help="A run id (or last).", show_default=False)]
+Sweep = Annotated[str, typer.Argument(metavar="SWEEP", help="A sweep id.")]
+Search = Annotated[str, typer.Argument(metavar="SWEEP", help="A search's sweep id.")]
 
+
+@app.command(name="lr-find")
+def lr_find(ctx: typer.Context, run: LrFindRun, out: Out = None, force: o.Force = False) -> None:
+    """Minibatch loss against learning rate, its smoothed curve and the suggested rate."""
     rid = parse_id(run, "lr-find run")
-    path = plots.output_path(out, f"run-{rid}-lr-find", force=force)
-    _written(plots.save(api(ctx).plot_lr_find(rid), path, force=force))
+    _draw(out, f"run-{rid}-lr-find", lambda: api(ctx).plot_lr_find(rid), force)
 
 
 @app.command()
-def embeddings(
-    ctx: typer.Context,
-    run: Annotated[str, typer.Argument(help="A run id (or last).", show_default=False)],
-    out: Out = None,
-    force: o.Force = False,
-) -> None:
+def embeddings(ctx: typer.Context, run: Run, out: Out = None, force: o.Force = False) -> None:
     """The character embeddings C in 2-D (PCA when n_embd > 2), each point its character."""
-    with _matplotlib_required():
-        from ngramlm import plots
-
     exp = api(ctx)
     rid = exp.run_id(run)
-    path = plots.output_path(out, f"run-{rid}-embeddings", force=force)
-    _written(plots.save(exp.plot_embeddings(rid), path, force=force))
+    _draw(out, f"run-{rid}-embeddings", lambda: exp.plot_embeddings(rid), force)
 
 
 @app.command()
-def sweep(
-    ctx: typer.Context,
-    sweep_ref: Annotated[str, typer.Argument(metavar="SWEEP", help="A sweep id.")],
-    out: Out = None,
-    force: o.Force = False,
-) -> None:
+def sweep(ctx: typer.Context, sweep_ref: Sweep, out: Out = None, force: o.Force = False) -> None:
     """Dev loss against the swept hyperparameter, one line per value of the other key."""
-    with _matplotlib_required():
-        from ngramlm import plots
-
     sid = parse_id(sweep_ref, "sweep")
-    path = plots.output_path(out, f"sweep-{sid}", force=force)
-    _written(plots.save(api(ctx).plot_sweep(sid), path, force=force))
+    _draw(out, f"sweep-{sid}", lambda: api(ctx).plot_sweep(sid), force)
 
 
 @app.command()
-def search(
-    ctx: typer.Context,
-    sweep_ref: Annotated[str, typer.Argument(metavar="SWEEP", help="A search's sweep id.")],
-    out: Out = None,
-    force: o.Force = False,
-) -> None:
+def search(ctx: typer.Context, sweep_ref: Search, out: Out = None, force: o.Force = False) -> None:
     """A search's best dev loss against wall time, and dev loss against each parameter."""
-    with _matplotlib_required():
-        from ngramlm import plots
-
     sid = parse_id(sweep_ref, "sweep")
-    path = plots.output_path(out, f"search-{sid}", force=force)
-    _written(plots.save(api(ctx).plot_search(sid), path, force=force))
+    _draw(out, f"search-{sid}", lambda: api(ctx).plot_search(sid), force)
