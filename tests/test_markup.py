@@ -91,7 +91,7 @@ def test_corpus_tokens_that_are_markup_are_sampled_and_reported_as_typed(
     assert "".join(r.out.split()) == "".join("".join(f"{w}{where}".split()) for w, where in words)
     r = cli("--db", sqlite_url, "report", str(run))
     assert r.code == 0, r.err
-    samples = r.out.split("samples: ", 1)[1].split("nearest words", 1)[0]
+    samples = r.out.split("samples:", 1)[1].split("nearest words", 1)[0]  # a line each
     assert "[/]" in samples and "[bold]" in samples
     assert re.search(r"│\[/\]\s+│", r.out)  # the nearest-words table's row for `[/]`
 
