@@ -10,13 +10,13 @@ that is not the sweep's best on dev needs ``yes``.
 
 from __future__ import annotations
 
-import math
 import socket
 from dataclasses import dataclass
 
 from ngramlm.errors import ConflictError, InputError
 from ngramlm.stages.report import best_by_dev, check_checkpoint
 from ngramlm.store import Store
+from ngramlm.store.checks import is_loss
 from ngramlm.store.records import CheckpointRecord, EvaluationRecord, RunRecord
 
 
@@ -67,7 +67,7 @@ def check_finalizable(run: RunRecord) -> None:
             f"`ngramlm train --resume {run.id}`, then finalize it"
         )
     dev = run.dev_loss  # None: not measured (a resume that had no step left to train)
-    if dev is not None and not (math.isfinite(dev) and dev >= 0):
+    if dev is not None and not is_loss(dev):
         raise InputError(
             f"run {run.id}'s dev loss {dev:.6g} is not a loss "
             "(finite and at least 0), so its test loss would be false and recorded forever; "

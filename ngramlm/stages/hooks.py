@@ -8,7 +8,6 @@ retried within a bound, the ``Heartbeat``) is ``stages/lease.py``.
 from __future__ import annotations
 
 import contextlib
-import math
 import signal
 import threading
 import time
@@ -28,6 +27,7 @@ from ngramlm.errors import DiskFullError, InputError, StoreError
 from ngramlm.stages.lease import Heartbeat as Heartbeat
 from ngramlm.stages.lease import with_retries as with_retries
 from ngramlm.store import Store
+from ngramlm.store.checks import is_loss
 from ngramlm.store.connection import waiting_at_most
 from ngramlm.store.records import HEARTBEAT_S, DatasetRecord, MetricRecord, RunRecord
 from ngramlm.training.loop import (
@@ -148,7 +148,7 @@ class StoreHooks(Hooks):
         self.step = point.step
         losses = {"batch": point.batch_loss, "train": point.train_loss, "dev": point.dev_loss}
         for split, loss in losses.items():
-            if loss is not None and not (math.isfinite(loss) and loss >= 0):
+            if loss is not None and not is_loss(loss):
                 losses[split] = None  # never recorded: the store holds losses only
                 self.diverged = self.diverged or (
                     f"diverged: its {split} loss was {loss:.6g} at step {point.step:,}; "

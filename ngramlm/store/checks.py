@@ -17,11 +17,16 @@ from ngramlm.errors import InputError
 from ngramlm.store.records import MetricRecord
 
 
+def is_loss(value: float) -> bool:
+    """The rule itself: a loss is finite and at least 0."""
+    return math.isfinite(value) and value >= 0
+
+
 def check_losses(run_id: int, where: str = "", **losses: float | None) -> None:
     """Refuse, naming the run and the value, a loss that is negative or not finite
     (``None`` is a loss not measured, and passes)."""
     for name, value in losses.items():
-        if value is not None and not (math.isfinite(value) and value >= 0):
+        if value is not None and not is_loss(value):
             raise InputError(
                 f"run {run_id}{where}: its {name.replace('_', ' ')} {float(value):.6g} is not a "
                 "loss (finite and at least 0); nothing was recorded: the model diverged "
