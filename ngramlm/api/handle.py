@@ -142,11 +142,8 @@ class Handle:
         bundled names (prepared on first use)."""
         from ngramlm.stages.prepare import resolve_dataset
 
-        if isinstance(name, DatasetRecord):
-            return name
-        if name is not None and not isinstance(name, str):
-            return carried_dataset(name)
-        return resolve_dataset(self.store, name)
+        ref = self.dataset_arg(name)
+        return ref if isinstance(ref, DatasetRecord) else resolve_dataset(self.store, ref)
 
     def run_id(self, run: RunRef) -> int:
         """The id of a run given as its id, its record, ``"last"`` or a result that
