@@ -74,7 +74,8 @@ def test_a_space_mostly_accepted_is_not_refused() -> None:
 def test_a_one_point_space_says_it_runs_one_trial(cli, sqlite_url: str, words_file: Path) -> None:
     assert cli("--db", sqlite_url, "prepare", words_file).code == 0
     r = cli("--db", sqlite_url, "sweep", "--dataset", "tiny", "--search", "tpe",
-            "--space", "n_hidden=16", "--trials", "5", "--workers", "0", *SMALL)  # fmt: skip
+            "--space", "n_hidden=16", "--trials", "5", "--workers", "0", "--no-mix",
+            *SMALL)  # fmt: skip
     assert r.code == 0, r.err
     assert "the space has 1 point, fewer than --trials 5: 1 trial" in r.out, r.out
     assert count_rows(sqlite_url, "runs") == 1

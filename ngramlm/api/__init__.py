@@ -40,6 +40,7 @@ from ngramlm.api.handle import MissingExtra as MissingExtra
 from ngramlm.errors import NgramlmError as NgramlmError
 from ngramlm.errors import WorkersDied as WorkersDied
 from ngramlm.stages.finalize import AlreadyFinalized as AlreadyFinalized
+from ngramlm.stages.finish import SearchModels as SearchModels
 from ngramlm.stages.sample import Samples as Samples
 from ngramlm.store.connection import DEFAULT_URL as DEFAULT_URL
 from ngramlm.store.records import DatasetRecord as DatasetRecord

@@ -72,6 +72,7 @@ class Experiments(Handle):
     sweep = sweeping.sweep
     create_search = sweeping.create_search
     search = sweeping.search
+    search_models = sweeping.search_models
     # figures.py
     plot_curves = figures.plot_curves
     plot_lr_find = figures.plot_lr_find

@@ -12,6 +12,7 @@ from ngramlm.api.handle import DatasetRef, Handle, SweepRef, check_threads
 from ngramlm.store.records import SweepRecord
 
 if TYPE_CHECKING:
+    from ngramlm.stages.finish import SearchModels
     from ngramlm.stages.sweep import SweepPlan, SweepStatus, SweepWatch
 
 Grid = Mapping[str, Sequence[Any]] | Sequence[str] | None
@@ -91,10 +92,17 @@ def run_sweep(
     ``killed``). A worker that dies has its points marked crashed, and
     ``WorkersDied`` (an ``NgramlmError``) says how many points are left. Returns the
     sweep's status at the end."""
+    from ngramlm.stages.finish import finish
     from ngramlm.stages.supervise import run
+    from ngramlm.stages.sweep import SweepWatch
 
     plan = sweep_plan(h, sweep, workers=workers, threads=threads, resume=resume)
-    return run(h.store, h.url, plan, watch)
+    final = run(h.store, h.url, plan, watch)
+    if resume and finish(h.store, plan.sweep.id, (watch or SweepWatch()).note) is not None:
+        from ngramlm.stages.sweep import status
+
+        return status(h.store, plan.sweep.id)
+    return final
 
 
 def sweep(
@@ -134,6 +142,7 @@ def create_search(
     trials: int | None = None,
     budget: str | None = None,
     prune: str | None = None,
+    mix: bool = True,
     seed: int = 0,
     model: str | None = None,
     preset: str | None = None,
@@ -144,13 +153,14 @@ def create_search(
     ``search``: ``tpe``, ``random`` or ``grid``; ``space``: ``["lr=1e-3:1e-1:log",
     "n_hidden=100,200"]`` or ``{"lr": "1e-3:1e-1:log"}``, None: the family's default
     for the dataset's unit (``docs/search.md``); ``trials`` and/or ``budget``
-    (``"30m"``); ``prune="halving"``: successive halving at 1/9 and 1/3 of the steps.
-    Bad input is refused before anything is written."""
+    (``"30m"``); ``prune="halving"``: successive halving at 1/9 and 1/3 of the steps;
+    ``mix``: end in the mixture of the best trial and the dataset's best count model
+    (``search_models``). Bad input is refused before anything is written."""
     from ngramlm.stages.plan import Asked
     from ngramlm.stages.search import SearchRequest, create
 
     asked = SearchRequest(search, space, trials, budget, prune, seed,
-                          Asked(model, preset, name, overrides))  # fmt: skip
+                          Asked(model, preset, name, overrides), mix)  # fmt: skip
     return create(h.opener, h.dataset_arg(dataset), asked).sweep
 
 
@@ -163,6 +173,7 @@ def search(
     trials: int | None = None,
     budget: str | None = None,
     prune: str | None = None,
+    mix: bool = True,
     workers: int | None = None,
     threads: int | None = None,
     seed: int = 0,
@@ -176,13 +187,30 @@ def search(
     (which also continues a search: ``run_sweep(resume=True)`` after a kill, or from
     another machine on a PostgreSQL store). Every trial is an ordinary run of the
     sweep; ``search_trials``/``search_frame`` list them. ``workers``, ``threads`` and
-    ``watch``: as ``run_sweep``'s (default: one single-threaded worker a usable core)."""
+    ``watch``: as ``run_sweep``'s (default: one single-threaded worker a usable core).
+    With ``mix`` (the default) the spent search's best trial is then mixed with the
+    dataset's best count model (fitted when it has none: ``stages/finish.py``), λ on dev;
+    ``search_models`` gives the three."""
+    from ngramlm.stages.finish import finish
     from ngramlm.stages.plan import Asked
     from ngramlm.stages.search import SearchRequest, create
     from ngramlm.stages.supervise import launch
+    from ngramlm.stages.sweep import SweepWatch
 
     check_counts(workers, threads)
     asked = SearchRequest(search, space, trials, budget, prune, seed,
-                          Asked(model, preset, name, overrides))  # fmt: skip
+                          Asked(model, preset, name, overrides), mix)  # fmt: skip
     setup = create(h.opener, h.dataset_arg(dataset), asked)
-    return launch(h.store, h.url, setup, workers=workers, threads=threads, watch=watch)
+    launch(h.store, h.url, setup, workers=workers, threads=threads, watch=watch)
+    finish(h.store, setup.sweep.id, (watch or SweepWatch()).note)
+    return h.store.sweep(setup.sweep.id)
+
+
+def search_models(h: Handle, sweep: SweepRef) -> SearchModels:
+    """What a search ends with: its best trial (``network``), the count model it was
+    mixed with (``count``: before a mixture, the dataset's best) and their mixture
+    (``mixture``; None before the search's end, or with ``mix=False``); ``best`` is the
+    one of them with the lowest dev loss, the run to finalize."""
+    from ngramlm.stages.finish import search_models as found
+
+    return found(h.store, h.store.sweep(h.sweep_id(sweep)))

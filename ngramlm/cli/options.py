@@ -68,6 +68,13 @@ Budget = Annotated[
 Prune = Annotated[
     str | None, typer.Option(help="halving: stop the worse trials at 1/9 and 1/3 of steps.")
 ]
+Mix = Annotated[
+    bool,
+    typer.Option(
+        "--mix/--no-mix",
+        help="End a search in the mixture of its best trial and the dataset's best count model.",
+    ),
+]
 Workers = Annotated[
     int | None,
     typer.Option(

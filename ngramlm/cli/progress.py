@@ -170,6 +170,10 @@ class LiveSweep(SweepWatch):
 
             self.live.update(live_table(status))
 
+    def note(self, line: str) -> None:
+        if not self.as_json:
+            console.print(safe(line), highlight=False)
+
     def __enter__(self) -> LiveSweep:
         return self
 

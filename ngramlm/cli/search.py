@@ -3,11 +3,12 @@ the best dev loss over time, and each parameter's importance."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from rich.table import Table
 
-from ngramlm.api import Experiments
+from ngramlm.api import Experiments, SearchModels, display
 from ngramlm.cli.common import console, fmt_loss, print_json, safe
 from ngramlm.cli.sweep_view import FAILED, failure
 
@@ -52,6 +53,7 @@ def show_search(exp: Experiments, sweep_id: int, as_json: bool) -> None:
     keys = list(sw.spec["search"]["space"])
     params = [k.partition("=")[0].strip().replace("-", "_") for k in keys]
     best = next((r for r in ranked(rows) if r["status"] == "finished"), None)
+    models = exp.search_models(sw)
     if as_json:
         print_json(
             {
@@ -63,6 +65,7 @@ def show_search(exp: Experiments, sweep_id: int, as_json: bool) -> None:
                 "pruned": sum(r["status"] == "pruned" for r in rows),
                 "best_run": best["run"] if best else None,
                 "importance": imp,
+                "models": models.ids(),
                 "runs": ranked(rows),
             }
         )
@@ -114,8 +117,33 @@ def show_search(exp: Experiments, sweep_id: int, as_json: bool) -> None:
             + ", ".join(f"{safe(k)} {v:.2f}" for k, v in imp.items())
             + caveat
         )
-    if best is not None:
+    if models.mixture is not None:
+        show_models(models)
+    elif best is not None:
         console.print(
             f"best: run {best['run']}, dev {fmt_loss(best['dev_loss'])}; "
             f"`ngramlm finalize {best['run']}` is the one test evaluation"
+        )
+
+
+def show_models(models: SearchModels) -> None:
+    """The search's best network, the count model it was mixed with and the mixture, side
+    by side, and the one to finalize."""
+    table = Table(title="what the search ends with (dev)")
+    for col in ("", "run", "model", "dev loss", "dev ppl"):
+        table.add_column(col, justify="left" if col in ("", "model") else "right")
+    roles = {"best trial": models.network, "count model": models.count, "mixture": models.mixture}
+    for what, r in roles.items():
+        if r is None:
+            continue
+        ppl = f"{math.exp(r.dev_loss):,.1f}" if r.dev_loss is not None else "—"
+        star = " ★" if models.best is not None and r.id == models.best.id else ""
+        label = display.describe(r).label
+        table.add_row(what + star, str(r.id), safe(label), fmt_loss(r.dev_loss), ppl)
+    console.print(table)
+    if models.best is not None:
+        console.print(
+            f"★ best: run {models.best.id}; `ngramlm finalize {models.best.id}` is the one "
+            "test evaluation",
+            highlight=False,
         )

@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
     app.command(name="sweep")(sweep_cmd)
 
 
-@o.hyperparameter_options(exclude=("order", "smoothing"))
+@o.hyperparameter_options(exclude=("order", "smoothing", "mix"))
 def sweep_cmd(
     ctx: typer.Context,
     *,
@@ -35,6 +35,7 @@ def sweep_cmd(
     trials: o.Trials = None,
     budget: o.Budget = None,
     prune: o.Prune = None,
+    mix: o.Mix = True,
     workers: o.Workers = None,
     threads: o.WorkerThreads = None,
     join: o.Join = None,
@@ -54,7 +55,8 @@ def sweep_cmd(
     given = o.given(hp)
     existing = join if join is not None else resume
     options = (given, model, preset, lr_grid is not None, grid, dataset, search)
-    check_together(join, resume, search, (space, trials, budget, prune), lr_grid, grid, options)
+    searching = (space, trials, budget, prune, None if mix else False)
+    check_together(join, resume, search, searching, lr_grid, grid, options)
     exp = api(ctx)
     watch = LiveSweep(new=existing is None, quiet=quiet or as_json, as_json=as_json)
     try:
@@ -64,7 +66,7 @@ def sweep_cmd(
                               resume=resume is not None, watch=watch)  # fmt: skip
             elif search is not None:
                 exp.search(dataset, search=search, space=space, trials=trials, budget=budget,
-                           prune=prune, workers=workers, threads=threads, model=model,
+                           prune=prune, mix=mix, workers=workers, threads=threads, model=model,
                            preset=preset, name=name, watch=watch, **given)  # fmt: skip
             else:
                 exp.sweep(dataset, lr_grid=lr_grid, grid=grid, seeds=seeds, workers=workers,
@@ -90,7 +92,9 @@ def check_together(
     if join is not None and resume is not None:
         raise InputError("give --join or --resume, not both")
     if search is None and any(v is not None for v in searching):
-        raise InputError("--space, --trials, --budget and --prune go with --search tpe|random|grid")
+        raise InputError(
+            "--space, --trials, --budget, --prune and --no-mix go with --search tpe|random|grid"
+        )
     if search is not None and (lr_grid is not None or grid):
         raise InputError(
             "--search proposes its own points: drop --lr-grid/--grid (search lr with "

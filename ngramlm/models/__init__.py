@@ -38,10 +38,24 @@ FAMILIES: dict[str, Family] = {
     )
 }
 DEFAULT_FAMILY = mlp.FAMILY.name
+# A search's closing mixture (``stages/finish.py``): the family that mixes, and the
+# count model it fits when the dataset has none, at the orders dev chooses among.
+MIXTURE_FAMILY = mixture.FAMILY.name
+REFERENCE_COUNT = ngram.MODIFIED_KNESER_NEY.name
+
+
+def reference_orders(unit: str) -> range:
+    """The orders of ``REFERENCE_COUNT`` a search's mixture tries, lowest first: a
+    word corpus's counts grow fast past 5 (Chen & Goodman stop there), characters'
+    up to the largest order the families take."""
+    return range(3, 6) if unit == "word" else range(3, ngram.MAX_ORDER + 1)
+
 
 __all__ = [
     "DEFAULT_FAMILY",
     "FAMILIES",
+    "MIXTURE_FAMILY",
+    "REFERENCE_COUNT",
     "Component",
     "CountFamily",
     "Description",
@@ -53,6 +67,7 @@ __all__ = [
     "options",
     "preset_config",
     "preset_names",
+    "reference_orders",
     "resolve",
 ]
 

@@ -73,6 +73,7 @@ class SearchRequest:
     prune: str | None  # halving
     seed: int
     asked: Asked  # the base config's options
+    mix: bool = True  # end in the mixture with a count model (``stages/finish.py``)
 
 
 def create(
@@ -110,6 +111,7 @@ def create(
     )
     store = opened()
     spec = search_spec(plan, dims, sampler, trials, budget_s, prune, request.seed, store)
+    spec["search"]["mix"] = bool(request.mix)
     sweep = store.create_sweep(
         dataset_id=plan.dataset.id, name=request.asked.name, spec=spec, points=[]
     )

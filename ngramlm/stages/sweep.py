@@ -262,8 +262,12 @@ def status(store: Store, sweep_id: int) -> SweepStatus:
 
 class SweepWatch:
     """What a sweep tells its caller (the CLI's live display): its plan once resolved,
-    before any point trains, and its status while workers run. The defaults do nothing."""
+    before any point trains, its status while workers run, and what happens after the
+    trials (``note``). The defaults do nothing."""
 
     def started(self, plan: SweepPlan) -> None: ...
 
     def poll(self, status: SweepStatus) -> None: ...
+
+    def note(self, line: str) -> None:
+        """A line of what happens after the trials (a search's closing mixture)."""

@@ -51,6 +51,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ngramlm.models.ngram.configs import (
+    MAX_ORDER,
     MIN_DISCOUNT,
     ArpaConfig,
     BigramConfig,
@@ -95,6 +96,7 @@ __all__ = [
     "ARPA",
     "BIGRAM",
     "KNESER_NEY",
+    "MAX_ORDER",
     "MIN_DISCOUNT",
     "MODIFIED_KNESER_NEY",
     "ArpaConfig",
