@@ -283,7 +283,7 @@ def test_the_default_space_leaves_out_what_options_fix(sqlite_url: str, tmp_path
     assert space.keys() == {
         "lr", "block_size", "n_embd", "n_hidden", "dropout", "embd_dropout", "epochs"
     }  # fmt: skip
-    assert space["n_embd"] == "n_embd=32:128:log" and space["epochs"] == "epochs=2:5"
+    assert space["n_embd"] == "n_embd=32:128:log" and space["epochs"] == "epochs=2:7"
     assert free.spec["base"]["model"]["tie"] is True  # from the words preset
     left = {t.split("=")[0] for t in fixed.spec["search"]["space"]}
     assert left == {"lr", "block_size", "n_hidden", "dropout", "embd_dropout"}

@@ -48,6 +48,7 @@ class Experiments(Handle):
     sweep_report = reports.sweep_report
     run_report = reports.run_report
     search_trials = reports.search_trials
+    search_edges = reports.search_edges
     search_frame = reports.search_frame
     search_importance = reports.search_importance
     # running.py

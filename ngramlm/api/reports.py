@@ -18,6 +18,8 @@ from ngramlm.stages.tables import SweepReport as SweepReport
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ngramlm.stages.edges import Edge
+
 
 def check_order(sort: str, limit: int | None) -> None:
     """A report's ``sort`` (dev, train, id or time) and ``limit`` (at least 1)."""
@@ -137,6 +139,18 @@ def search_trials(h: Handle, sweep: SweepRef) -> list[dict[str, Any]]:
     from ngramlm.stages.study import trials
 
     return trials(h.store, h.search_record(sweep))
+
+
+def search_edges(h: Handle, sweep: SweepRef) -> list[Edge]:
+    """The ranges of a search's space whose end its best trials (the best quarter of the
+    finished ones) crowd within 10% of, each with a wider range to try (``Edge.wider``,
+    a ``--space`` item); empty below four finished trials."""
+    from ngramlm.stages.edges import edges
+    from ngramlm.stages.space import space_of
+    from ngramlm.stages.study import trials
+
+    sw = h.search_record(sweep)
+    return edges(space_of(sw)[1], trials(h.store, sw))
 
 
 def search_frame(h: Handle, sweep: SweepRef) -> pd.DataFrame:

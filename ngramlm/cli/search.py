@@ -65,6 +65,7 @@ def show_search(exp: Experiments, sweep_id: int, as_json: bool) -> None:
                 "pruned": sum(r["status"] == "pruned" for r in rows),
                 "best_run": best["run"] if best else None,
                 "importance": imp,
+                "edges": [vars(e) for e in exp.search_edges(sw)],
                 "models": models.ids(),
                 "runs": ranked(rows),
             }
@@ -117,6 +118,8 @@ def show_search(exp: Experiments, sweep_id: int, as_json: bool) -> None:
             + ", ".join(f"{safe(k)} {v:.2f}" for k, v in imp.items())
             + caveat
         )
+    for edge in exp.search_edges(sw):
+        console.print(f"[yellow]edge[/] {safe(edge.line())}", highlight=False, soft_wrap=True)
     if models.mixture is not None:
         show_models(models)
     elif best is not None:
