@@ -106,6 +106,19 @@ def show_search(exp: Experiments, sweep_id: int, as_json: bool) -> None:
             if max(r["minutes"] for r in rows) <= t:
                 break
         console.print("best dev so far: " + (", ".join(at) or "no finished trial yet"))
+    show_importance(imp, rows)
+    for edge in exp.search_edges(sw):
+        console.print(f"[yellow]edge[/] {safe(edge.line())}", highlight=False, soft_wrap=True)
+    if models.mixture is not None:
+        show_models(models)
+    elif best is not None:
+        console.print(
+            f"best: run {best['run']}, dev {fmt_loss(best['dev_loss'])}; "
+            f"`ngramlm finalize {best['run']}` is the one test evaluation"
+        )
+
+
+def show_importance(imp: dict[str, float], rows: list[dict[str, Any]]) -> None:
     if imp:
         finished = sum(r["status"] == "finished" for r in rows)
         caveat = (
@@ -117,15 +130,6 @@ def show_search(exp: Experiments, sweep_id: int, as_json: bool) -> None:
             "importance (PED-ANOVA): "
             + ", ".join(f"{safe(k)} {v:.2f}" for k, v in imp.items())
             + caveat
-        )
-    for edge in exp.search_edges(sw):
-        console.print(f"[yellow]edge[/] {safe(edge.line())}", highlight=False, soft_wrap=True)
-    if models.mixture is not None:
-        show_models(models)
-    elif best is not None:
-        console.print(
-            f"best: run {best['run']}, dev {fmt_loss(best['dev_loss'])}; "
-            f"`ngramlm finalize {best['run']}` is the one test evaluation"
         )
 
 
