@@ -72,3 +72,13 @@ def search(session: nox.Session) -> None:
     session.install(TORCH)
     session.install("-e", ".[dev]")
     session.run("python", "-m", "benchmarks.search", *session.posargs)
+
+
+@nox.session
+def mixture(session: nox.Session) -> None:
+    """A corpus to its best model: KN-5, --preset words, the search's best network and its
+    closing mixture, on Brown's first and last 300k tokens (benchmarks/mixture.py)."""
+    session.install(TORCH)
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "benchmarks.mixture", "--task", "brown-small", *session.posargs)
+    session.run("python", "-m", "benchmarks.mixture", "--task", "brown-fiction", *session.posargs)

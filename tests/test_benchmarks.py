@@ -91,6 +91,19 @@ def test_the_search_benchmark_runs_its_word_table_on_a_tiny_corpus(tmp_path: Pat
     assert "under KN-5's dev perplexity" in out
 
 
+@pytest.mark.slow
+def test_the_mixture_benchmark_runs_its_table_on_a_tiny_corpus(tmp_path: Path) -> None:
+    corpus = word_corpus(tmp_path / "tiny.txt")
+    out = run(
+        "-m", "benchmarks.mixture", "--corpus", str(corpus), "--smoke", "--minutes", "0.2",
+        "--workers", "1", cwd=tmp_path,
+    ).stdout  # fmt: skip
+    for row in ("| modified KN-5 |", "| `--preset words` |", "| the search's best network",
+                "| **the search's mixture**"):  # fmt: skip
+        assert row in out, out
+    assert "under KN-5's dev perplexity" in out, out
+
+
 @pytest.mark.slow  # the speed benchmark, in a subprocess
 def test_word_speed_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
     corpus = word_corpus(tmp_path / "tiny.txt")
