@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import re
 import socket
@@ -41,6 +42,9 @@ class Trained:
     pending: int  # created, never trained: no metrics, no checkpoint
     bigram: int  # a count model: final losses, no curve
     one_point: int  # a network evaluated once (5 steps, --eval-every 5)
+    kneser_ney: int  # a second count model on the same data set
+    search: int  # a search on tiny, beside its count models
+    lone_search: int  # a search on a data set with no count model
 
 
 def _invoke(*args: str) -> dict:
@@ -99,7 +103,16 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
         "--db", url, "sweep", "--dataset", "tiny", "--lr-grid", "0.05,0.2",
         "--grid", "n_hidden=8,16", "--steps", "50", "--json", "-q",
     )["sweep"]  # fmt: skip
-    return Trained(url, run, run_e2, run_e4, lr, sweep, pending, bigram["run"], one_point["run"])
+    kn = _invoke("--db", url, "train", "--dataset", "tiny", "--model", "kneser-ney",
+                 "--order", "3", "--json")["run"]  # fmt: skip
+    search = ("sweep", "--search", "random", "--space", "lr=0.005:0.5:log", "--space",
+              "n_hidden=8:24", "--trials", "3", "--steps", "30", "--json", "-q")  # fmt: skip
+    found = _invoke("--db", url, *search, "--dataset", "tiny")["sweep"]
+    (root / "other.txt").write_text("\n".join(words[::-1]) + "\n", encoding="utf-8")
+    _invoke("--db", url, "prepare", root / "other.txt")
+    lone = _invoke("--db", url, *search, "--dataset", "other")["sweep"]
+    return Trained(url, run, run_e2, run_e4, lr, sweep, pending, bigram["run"],
+                   one_point["run"], kn, found, lone)  # fmt: skip
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -317,8 +330,9 @@ def test_sweep_ticks_are_compact(trained: Trained) -> None:
         cfg["train"]["lr"] = lr
         moved.append(dataclasses.replace(r, config_json=json.dumps(cfg)))
     fig = plots.sweep_figure(sweep, moved)
-    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
-    assert ticks == ["0.0316", "0.316"]
+    ticks = _tick_labels(fig.axes[0], "x")
+    assert {"0.0316", "0.316"} <= set(ticks)  # the grid's two rates, and round ones between
+    assert len(ticks) >= plots.MIN_TICKS
     assert plots.common._fmt(0.0316228) == "0.0316" and plots.common._fmt(3e-5) == "3e-05"
 
 
@@ -407,3 +421,163 @@ def test_embedding_labels_sit_beside_their_points_in_dark_text(trained: Trained)
     named = [t.get_text() for t in fig.axes[0].texts]
     assert named == words[: plots.LABELLED]
     assert f"the {plots.LABELLED} commonest of the 100 tokens" in fig.axes[0].get_title()
+
+
+# --- issue 29: readable log axes, labels apart, the count model in a search --------------
+
+
+def _drawn(fig):  # type: ignore[no-untyped-def]
+    """The figure drawn (as ``save`` would) and the renderer that drew it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return canvas.get_renderer()
+
+
+def _tick_labels(ax, which: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """The labelled major ticks inside the axes' view, as drawn."""
+    _drawn(ax.figure)
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    low, high = sorted(axis.get_view_interval())
+    shown = [t for t in axis.get_major_ticks() if low <= t.get_loc() <= high]
+    return [t.label1.get_text() for t in shown if t.label1.get_visible() and t.label1.get_text()]
+
+
+def _plain_number(label: str) -> float:
+    """A tick label read back: ``0.05``, ``2.35``, ``1k``, ``2.5k``, ``1M``; no TeX."""
+    scale = {"k": 1e3, "M": 1e6}.get(label[-1:], 1.0)
+    return float(label[:-1] if scale != 1.0 else label) * scale
+
+
+def _assert_readable_log_axis(ax, which: str) -> list[str]:  # type: ignore[no-untyped-def]
+    scale = ax.get_xscale() if which == "x" else ax.get_yscale()
+    assert scale == "log"
+    labels = _tick_labels(ax, which)
+    assert len(labels) >= plots.MIN_TICKS, labels
+    assert len(set(labels)) == len(labels), labels  # neighbours tell apart
+    values = [_plain_number(t) for t in labels]  # raises on "$10^{-2}$"
+    assert values == sorted(values)
+    return labels
+
+
+def _assert_apart(boxes) -> None:  # type: ignore[no-untyped-def]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert not a.overlaps(b), (a, b)
+
+
+@pytest.mark.parametrize(
+    ("low", "high"),
+    [(1, 10), (100, 2000), (1, 60_000), (1e-4, 1.0), (1e-3, 0.3), (2.2, 3.3), (2.35, 2.36),
+     (1.9, 30), (0.02, 0.5), (2.3541, 2.3542), (1, 1e8)],
+)  # fmt: skip
+def test_any_log_range_gets_three_plain_ticks_apart(low: float, high: float) -> None:
+    from matplotlib.figure import Figure
+
+    for size in (plots.common.WIDE, (4.0, 3.4)):  # a figure, and a search's small panel
+        fig = Figure(figsize=size, dpi=plots.common.DPI)
+        ax = fig.add_subplot()
+        ax.plot([low, high], [low, high])
+        ax.set_xlim(low, high)
+        ax.set_ylim(low, high)
+        plots.log_axis(ax, "x")
+        plots.log_axis(ax, "y")
+        fig.tight_layout()
+        for which in "xy":
+            labels = _assert_readable_log_axis(ax, which)
+            if high / low > 100:  # over decades: 1, 2 or 5 times a power of ten
+                mantissas = {round(v / 10 ** math.floor(math.log10(v)), 6)
+                             for v in map(_plain_number, labels)}  # fmt: skip
+                assert mantissas <= {1.0, 2.0, 5.0}, labels
+        renderer = _drawn(fig)
+        for axis in (ax.xaxis, ax.yaxis):
+            _assert_apart(
+                [t.get_window_extent(renderer) for t in axis.get_ticklabels() if t.get_text()]
+            )
+
+
+def test_every_figure_with_a_log_axis_reads_as_plain_numbers(trained: Trained) -> None:
+    exp = open_store(trained.url)
+    fig = exp.plot_curves(trained.run, trained.one_point, log_x=True)
+    _assert_readable_log_axis(fig.axes[0], "x")
+    _assert_readable_log_axis(fig.axes[0], "y")  # the loss
+    fig = exp.plot_lr_find(trained.lr_find)
+    _assert_readable_log_axis(fig.axes[0], "x")
+    fig = exp.plot_sweep(trained.sweep)  # two rates on the grid: 0.05 and 0.2
+    labels = _assert_readable_log_axis(fig.axes[0], "x")
+    assert {"0.05", "0.2"} <= set(labels)
+    fig = exp.plot_search(trained.search)
+    lr_panel = fig.axes[1]
+    assert lr_panel.get_xlabel() == "lr"
+    if lr_panel.get_xscale() == "log":  # the trials' rates spread over a decade
+        _assert_readable_log_axis(lr_panel, "x")
+
+
+def test_count_model_labels_never_overlap(trained: Trained) -> None:
+    import dataclasses
+
+    exp = open_store(trained.url)
+    fig = exp.plot_curves(trained.run, trained.bigram, trained.kneser_ney)
+    assert len(fig.axes[0].texts) == 4  # two count models, dev and train each
+    renderer = _drawn(fig)
+    texts = [t.get_window_extent(renderer) for t in fig.axes[0].texts]
+    _assert_apart([*texts, fig.axes[0].get_legend().get_window_extent(renderer)])
+    # The worst case: train and dev equal, two count models at the same losses.
+    with Store(trained.url) as store:
+        net = (store.run(trained.run), store.metrics(trained.run))
+        bigram = store.run(trained.bigram)
+        last = store.metrics(trained.bigram)[-1]
+    same = [dataclasses.replace(last, train_loss=2.5, dev_loss=2.5)]
+    twin = dataclasses.replace(bigram, id=bigram.id + 100)
+    fig = plots.curves_figure([net, (bigram, same), (twin, same)])
+    renderer = _drawn(fig)
+    boxes = [t.get_window_extent(renderer) for t in fig.axes[0].texts]
+    assert len(boxes) == 4
+    _assert_apart(boxes)
+    frame = fig.axes[0].get_window_extent(renderer)
+    assert all(frame.y0 <= b.y0 and b.y1 <= frame.y1 for b in boxes)  # inside the axes
+
+
+def _count_lines(ax) -> list:  # type: ignore[no-untyped-def]
+    return [line for line in ax.get_lines() if line.get_linestyle() == "-."]
+
+
+def test_search_and_sweep_plots_draw_the_data_sets_best_count_model(trained: Trained) -> None:
+    exp = open_store(trained.url)
+    with Store(trained.url) as store:
+        counted = [store.run(trained.bigram), store.run(trained.kneser_ney)]
+    best = min(counted, key=lambda r: r.dev_loss or 0.0)
+    fig = exp.plot_search(trained.search)
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        (line,) = _count_lines(ax)  # on every panel: did a trial beat it?
+        assert list(line.get_ydata()) == [best.dev_loss, best.dev_loss]  # type: ignore[attr-defined]
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert f"run {best.id} " in legend[-1] and f"dev {best.dev_loss:.4f}" in legend[-1]
+    fig = exp.plot_sweep(trained.sweep)
+    (line,) = _count_lines(fig.axes[0])
+    assert line.get_label().startswith(f"run {best.id} ")
+    assert line.get_label() in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    # A data set with no count model: no line, and nothing in the legend names one.
+    fig = exp.plot_search(trained.lone_search)
+    assert not any(_count_lines(ax) for ax in fig.axes)
+    assert fig.axes[0].get_legend() is None
+
+
+def test_the_best_count_model_is_a_finished_n_gram_with_a_real_loss(trained: Trained) -> None:
+    import dataclasses
+
+    from ngramlm.stages.report import best_count_model
+
+    with Store(trained.url) as store:
+        bigram, kn, net = (store.run(i) for i in (trained.bigram, trained.kneser_ney, trained.run))
+    low, high = sorted([bigram, kn], key=lambda r: r.dev_loss or 0.0)
+    assert best_count_model([net, low, high]) == low
+    better_net = dataclasses.replace(net, dev_loss=0.01)  # networks are not the baseline
+    assert best_count_model([better_net, high]) == high
+    nan = dataclasses.replace(low, dev_loss=float("nan"))
+    assert best_count_model([nan, high]) == high
+    assert best_count_model([dataclasses.replace(low, stored_status="running")]) is None
+    assert best_count_model([net]) is None

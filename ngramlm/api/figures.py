@@ -12,6 +12,7 @@ from ngramlm.errors import InputError
 
 if TYPE_CHECKING:
     from ngramlm.plots import Figure
+    from ngramlm.store.records import RunRecord
 
 
 def plot_curves(h: Handle, *runs: RunRef, log_x: bool = False, x: str = "step") -> Figure:
@@ -48,17 +49,27 @@ def plot_embeddings(h: Handle, run: RunRef) -> Figure:
 
 def plot_search(h: Handle, sweep: SweepRef) -> Figure:
     """A search's best dev loss against wall time and its dev loss against each
-    parameter: ``ngramlm plot search``."""
+    parameter, beside the dataset's best count model (a labelled line, when it has
+    one): ``ngramlm plot search``."""
     from ngramlm import plots
 
     sw = h.search_record(sweep)
-    return plots.search_figure(sw, search_trials(h, sw))
+    return plots.search_figure(sw, search_trials(h, sw), count_model=_count_model(h, sw.dataset_id))
 
 
 def plot_sweep(h: Handle, sweep: SweepRef) -> Figure:
     """A sweep's dev loss against its swept value, a line per value of the other
-    grid key: ``ngramlm plot sweep``."""
+    grid key, beside the dataset's best count model (a labelled line, when it has
+    one): ``ngramlm plot sweep``."""
     from ngramlm import plots
 
-    sid = h.sweep_id(sweep)
-    return plots.sweep_figure(h.store.sweep(sid), h.store.sweep_runs(sid))
+    sw = h.store.sweep(h.sweep_id(sweep))
+    runs = h.store.sweep_runs(sw.id)
+    return plots.sweep_figure(sw, runs, _count_model(h, sw.dataset_id))
+
+
+def _count_model(h: Handle, dataset_id: int) -> RunRecord | None:
+    """The dataset's best count model by dev loss (``stages.report.best_count_model``)."""
+    from ngramlm.stages.report import best_count_model
+
+    return best_count_model(h.store.runs(dataset_id=dataset_id, kind="train"))

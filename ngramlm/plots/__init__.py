@@ -8,8 +8,8 @@ same figure to a file and return a ``Plot`` naming it (what ``ngramlm plot`` doe
 touches the Store. Figures are made without pyplot: no backend, no global figure list,
 no display needed, and a notebook's own backend is left alone.
 
-By figure: ``common.py`` (output files, labels), ``curves.py`` (loss curves, lr-find),
-``embeddings.py``, ``sweeps.py`` (a sweep's grid, a search's trials).
+By figure: ``common.py`` (output files, labels, log-axis ticks), ``curves.py`` (loss
+curves, lr-find), ``embeddings.py``, ``sweeps.py`` (a sweep's grid, a search's trials).
 """
 
 from __future__ import annotations
@@ -18,8 +18,11 @@ from ngramlm.plots.common import DEFAULT_KEYS as DEFAULT_KEYS
 from ngramlm.plots.common import FORMATS as FORMATS
 from ngramlm.plots.common import KEYS as KEYS
 from ngramlm.plots.common import MAX_LABEL_KEYS as MAX_LABEL_KEYS
+from ngramlm.plots.common import MIN_TICKS as MIN_TICKS
 from ngramlm.plots.common import Figure as Figure  # the API returns it
 from ngramlm.plots.common import Plot as Plot
+from ngramlm.plots.common import count_model_line as count_model_line
+from ngramlm.plots.common import log_axis as log_axis
 from ngramlm.plots.common import output_path as output_path
 from ngramlm.plots.common import run_label as run_label
 from ngramlm.plots.common import save as save

@@ -3,16 +3,24 @@ test (loss against lr, smoothed)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.font_manager import FontProperties
 
 from ngramlm.errors import InputError
-from ngramlm.plots.common import WIDE, Plot, _differing_keys, _done, _figure, _write, run_label
+from ngramlm.plots.common import (
+    WIDE,
+    Plot,
+    _differing_keys,
+    _done,
+    _figure,
+    _write,
+    log_axis,
+    run_label,
+)
 from ngramlm.stages.report import counted, describe_model
 from ngramlm.store.records import (
     MetricRecord,
@@ -85,31 +93,20 @@ def curves_figure(
             elif xs:
                 ax.plot(xs, losses, style, color=colour, label=f"{label} {name}")
             all_x.extend(xs)
-    ax.set_yscale("log")
+    log_axis(ax, "y")
     if log_x:
-        ax.set_xscale("log")
+        log_axis(ax, "x")
     elif all_x and min(all_x) == max(all_x):  # every curve a single point: from 0 to past it
         ax.set_xlim(0, max(all_x) * 1.25 or 1)
-    _plain_ticks(ax)
-    for value, text, colour in baselines:  # named on the line itself, at the right edge
-        ax.annotate(
-            text,
-            xy=(1.0, value),
-            xycoords=("axes fraction", "data"),
-            xytext=(-4, 3),
-            textcoords="offset points",
-            ha="right",
-            va="bottom",
-            fontsize="small",
-            color=colour,
-        )
     what = "fraction of the run's steps" if x == "fraction" else "step"
     ax.set_xlabel(what + (" (log scale)" if log_x else ""))
     ax.set_ylabel("loss (log scale)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small")
-    return _done(fig)
+    _done(fig)
+    _name_baselines(ax, baselines)  # after the layout: placed in the axes' final frame
+    return fig
 
 
 def curves(
@@ -123,16 +120,45 @@ def curves(
     return _write(curves_figure(series, log_x=log_x, x=x), out)
 
 
-def _plain_ticks(ax: Axes) -> None:
-    """Loss values as plain numbers (2.5, not 2.5x10^0) on the log y axis. Late in
-    training the losses span less than a decade, with no major tick to label, so the
-    minor ticks carry the labels then (and only then, lest they crowd)."""
-    low, high = ax.get_ylim()
-    # Enough digits that neighbouring ticks differ: 3 usually, more over a narrow range.
-    digits = 3 + max(0, min(3, int(-math.log10(max((high - low) / max(low, 1e-12), 1e-9)) - 1)))
-    plain = FuncFormatter(lambda y, _pos: f"{y:.{digits}g}")
-    ax.yaxis.set_major_formatter(plain)
-    ax.yaxis.set_minor_formatter(plain if high < 10 * low else NullFormatter())
+BASELINE_FONT = "small"
+
+
+def _name_baselines(ax: Axes, baselines: Sequence[tuple[float, str, str]]) -> None:
+    """Name each count model's line (value, text, colour) at the axes' right edge, just
+    above it. Labels that would overlap (a bigram's train and dev losses often agree to
+    four digits; two count models may lie close) are pushed apart upwards, then back
+    down from the top edge: they never overlap. Call once the layout is final."""
+    if not baselines:
+        return
+    ax.set_ylim(ax.get_ylim())  # fixed: the labels are spaced in this frame
+    to_pt = 72 / ax.figure.dpi  # display pixels to points
+    height = 1.4 * FontProperties(size=BASELINE_FONT).get_size_in_points()  # a line of text
+
+    def line_pt(value: float) -> float:
+        return float(ax.transData.transform((0.0, value))[1]) * to_pt
+
+    order = sorted(range(len(baselines)), key=lambda i: line_pt(baselines[i][0]))
+    wanted = [line_pt(baselines[i][0]) + 2 for i in order]  # each label's bottom, in points
+    placed: list[float] = []
+    for y in wanted:  # upwards: each at least a line above the one below
+        placed.append(max(y, placed[-1] + height) if placed else y)
+    ceiling = ax.bbox.y1 * to_pt - height
+    for j in reversed(range(len(placed))):  # back down, from the top edge
+        ceiling = min(placed[j], ceiling)
+        placed[j], ceiling = ceiling, ceiling - height
+    for i, y, base in zip(order, placed, wanted, strict=True):
+        value, text, colour = baselines[i]
+        ax.annotate(
+            text,
+            xy=(1.0, value),
+            xycoords=("axes fraction", "data"),
+            xytext=(-4, 2 + y - base),
+            textcoords="offset points",
+            ha="right",
+            va="bottom",
+            fontsize=BASELINE_FONT,
+            color=colour,
+        )
 
 
 def _check_has_losses(run: RunRecord, metrics: Sequence[MetricRecord]) -> None:
@@ -173,7 +199,7 @@ def lr_find_figure(run: RunRecord, metrics: Sequence[MetricRecord]) -> Figure:
     if suggested is not None:
         ax.axvline(suggested, color="C3", linestyle=":", label=f"suggested lr {suggested:.3g}")
     _clip_divergence(ax, losses, smoothed)
-    ax.set_xscale("log")
+    log_axis(ax, "x")
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("loss")
     ax.set_title(title)

@@ -11,10 +11,20 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
 
 from ngramlm.errors import InputError
-from ngramlm.plots.common import DPI, WIDE, Plot, _done, _figure, _flat, _fmt, _write
+from ngramlm.plots.common import (
+    DPI,
+    WIDE,
+    Plot,
+    _done,
+    _figure,
+    _flat,
+    _fmt,
+    _write,
+    count_model_line,
+    log_axis,
+)
 from ngramlm.store.records import (
     RunRecord,
     SweepRecord,
@@ -37,9 +47,12 @@ def sweep_axes(sweep: SweepRecord, runs: Sequence[RunRecord]) -> tuple[str, tupl
     return varying[0], tuple(varying[1:])
 
 
-def sweep_figure(sweep: SweepRecord, runs: Sequence[RunRecord]) -> Figure:
+def sweep_figure(
+    sweep: SweepRecord, runs: Sequence[RunRecord], count_model: RunRecord | None = None
+) -> Figure:
     """Dev loss against the swept hyperparameter, one line per value of the other grid
-    keys; replicate seeds are averaged (their single values shown as small dots)."""
+    keys; replicate seeds are averaged (their single values shown as small dots). The
+    dataset's best ``count_model``, if given, is a labelled line to beat."""
     done = [r for r in runs if r.dev_loss is not None and math.isfinite(r.dev_loss)]
     if not done:
         raise InputError(
@@ -64,19 +77,22 @@ def sweep_figure(sweep: SweepRecord, runs: Sequence[RunRecord]) -> Figure:
         for x in xs:
             if len(pts[x]) > 1:  # replicate seeds: show the spread behind the mean
                 ax.plot([pos[x]] * len(pts[x]), pts[x], ".", color=colour, alpha=0.4)
+    count_model_line(ax, count_model)
     _sweep_x_axis(ax, x_key, xs_all, numeric)
     seeds = max(len(v) for pts in lines.values() for v in pts.values())
     ax.set_ylabel(f"dev loss (mean of {seeds} seeds)" if seeds > 1 else "dev loss")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    if line_keys:
+    if line_keys or count_model is not None:
         ax.legend(fontsize="small")
     return _done(fig)
 
 
-def sweep(sweep: SweepRecord, runs: Sequence[RunRecord], out: Path) -> Plot:
+def sweep(
+    sweep: SweepRecord, runs: Sequence[RunRecord], out: Path, count_model: RunRecord | None = None
+) -> Plot:
     """``sweep_figure`` written to ``out``."""
-    return _write(sweep_figure(sweep, runs), out)
+    return _write(sweep_figure(sweep, runs, count_model), out)
 
 
 def _sort_key(v: Any) -> tuple[int, Any]:
@@ -96,12 +112,11 @@ def _sweep_lines(
 
 
 def _sweep_x_axis(ax: Axes, x_key: str, xs: Sequence[Any], numeric: bool) -> None:
-    if numeric and x_key == "lr":
-        ax.set_xscale("log")
+    if numeric and x_key == "lr":  # the grid's rates labelled, and round ones between
+        log_axis(ax, "x", [float(x) for x in xs])
         ax.set_xlabel("learning rate (log scale)")
-        ax.xaxis.set_minor_formatter(NullFormatter())
-    else:
-        ax.set_xlabel(x_key)
+        return
+    ax.set_xlabel(x_key)
     if numeric:
         ax.set_xticks([float(x) for x in xs], [_fmt(x) for x in xs])
     else:
@@ -115,11 +130,14 @@ def search_figure(
     sweep: SweepRecord,
     trials: Sequence[dict[str, Any]],
     others: Sequence[tuple[str, Sequence[tuple[float, float]]]] = (),
+    count_model: RunRecord | None = None,
 ) -> Figure:
     """A search (``sweep --search``): the best finished dev loss against wall time (and
     any ``others``' best-so-far lines: (label, [(minutes, best dev)])), then dev loss
     against each searched parameter, finished trials filled, pruned ones hollow at the
-    dev loss they stopped at. ``trials``: ``Experiments.search_trials``'s rows."""
+    dev loss they stopped at. ``trials``: ``Experiments.search_trials``'s rows. The
+    dataset's best ``count_model``, if given, is a line on each panel (named in the
+    first's legend): whether the search beat it shows at a glance."""
     keys = [t.partition("=")[0].strip().replace("-", "_") for t in sweep.spec["search"]["space"]]
     scored = [t for t in trials if t["dev_loss"] is not None and math.isfinite(t["dev_loss"])]
     if not any(t["status"] == "finished" for t in scored):
@@ -140,9 +158,11 @@ def search_figure(
     ax.set_ylabel("best dev loss")
     ax.set_title(f"search {sweep.id}: best dev over time", fontsize="medium")
     ax.grid(True, alpha=0.3)
-    if others:
+    count_model_line(ax, count_model, short=True)
+    if others or count_model is not None:
         ax.legend(fontsize="small")
     for ax, key in zip(axes[1:], keys, strict=False):
+        count_model_line(ax, count_model, labelled=False)
         for status, style in (("finished", "o"), ("pruned", "o")):
             pts = [(t[key], t["dev_loss"]) for t in scored if t["status"] == status]
             if pts:
@@ -156,8 +176,7 @@ def search_figure(
         if all(_is_number(t[key]) and t[key] > 0 for t in scored):
             values = [t[key] for t in scored]
             if max(values) / min(values) >= 10:
-                ax.set_xscale("log")
-                ax.xaxis.set_minor_formatter(NullFormatter())
+                log_axis(ax, "x")
         ax.set_xlabel(key)
         ax.set_ylabel("dev loss")
         ax.grid(True, alpha=0.3)

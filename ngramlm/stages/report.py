@@ -39,6 +39,18 @@ def best_by_dev(runs: Iterable[RunRecord]) -> RunRecord | None:
     return min(finished, key=lambda r: r.dev_loss or math.inf, default=None)
 
 
+def best_count_model(runs: Iterable[RunRecord]) -> RunRecord | None:
+    """Of ``runs``, the finished count model with the lowest finite dev loss: an n-gram
+    baseline of Table 1 (bigram, Kneser-Ney, an imported ARPA file; not a mixture, which
+    holds a network), the line a network or a search has to beat. None when there is none."""
+    baselines = [
+        r for r in runs
+        if r.kind == "train" and r.dev_loss is not None and math.isfinite(r.dev_loss)
+        and counted(r) and describe(r).rank < 2
+    ]  # fmt: skip
+    return best_by_dev(baselines)
+
+
 def best_per_sweep(runs: Iterable[RunRecord]) -> set[int]:
     by_sweep: dict[int, list[RunRecord]] = {}
     for r in runs:
