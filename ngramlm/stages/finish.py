@@ -25,6 +25,7 @@ from ngramlm.models import (
     family_of,
     reference_orders,
 )
+from ngramlm.stages.report import best_count_model
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, RunRecord, SweepRecord
 
@@ -62,25 +63,14 @@ def mixes(sweep: SweepRecord) -> bool:
     return bool(sweep.spec.get("search", {}).get("mix", False))
 
 
-def is_count(r: RunRecord) -> bool:
-    """A count model fitted from counts alone (a bigram, a Kneser-Ney model, an ARPA
-    import), not a mixture of runs."""
-    cfg = config_from_dict(r.config)
-    fam = family_of(cfg)
-    return isinstance(fam, CountFamily) and not fam.components(cfg)
-
-
 def best_trial(store: Store, sweep: SweepRecord) -> RunRecord | None:
     done = [r for r in store.sweep_runs(sweep.id) if _finished(r)]
     return min(done, key=lambda r: r.dev_loss or math.inf) if done else None
 
 
 def best_count(store: Store, dataset_id: int) -> RunRecord | None:
-    """The dataset's finished count model with the lowest dev loss."""
-    done = [
-        r for r in store.runs(dataset_id=dataset_id, kind="train") if _finished(r) and is_count(r)
-    ]
-    return min(done, key=lambda r: r.dev_loss or math.inf) if done else None
+    """The dataset's finished count model with the lowest dev loss (``best_count_model``)."""
+    return best_count_model(store.runs(dataset_id=dataset_id, kind="train"))
 
 
 def search_models(store: Store, sweep: SweepRecord) -> SearchModels:
