@@ -81,3 +81,9 @@ def test_report_sweep_shows_the_edge_of_a_real_search(
     assert [e["wider"] for e in got["edges"]] == [edge.wider]
     out = cli("--db", sqlite_url, "report", "--sweep", str(sws[1].id)).out
     assert "edge " not in out and "try --space" not in out, out
+    # plot search marks the edge on its parameter's panel, and only there
+    with ngramlm.open_store(sqlite_url) as exp:
+        titles = [ax.get_title() for ax in exp.plot_search(sws[0]).axes]
+        assert "at its edge: try lr=0.0001:0.00316:log" in titles, titles
+        titles = [ax.get_title() for ax in exp.plot_search(sws[1]).axes]
+        assert not any("at its edge" in t for t in titles), titles

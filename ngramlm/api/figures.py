@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ngramlm.api.handle import Handle, RunRef, SweepRef
-from ngramlm.api.reports import search_trials
+from ngramlm.api.reports import search_edges, search_trials
 from ngramlm.api.trained import embeddings
 from ngramlm.errors import InputError
 
@@ -50,11 +50,15 @@ def plot_embeddings(h: Handle, run: RunRef) -> Figure:
 def plot_search(h: Handle, sweep: SweepRef) -> Figure:
     """A search's best dev loss against wall time and its dev loss against each
     parameter, beside the dataset's best count model (a labelled line, when it has
-    one): ``ngramlm plot search``."""
+    one), and a range whose end its best trials crowd against marked with the wider
+    range to try (``search_edges``): ``ngramlm plot search``."""
     from ngramlm import plots
 
     sw = h.search_record(sweep)
-    return plots.search_figure(sw, search_trials(h, sw), count_model=_count_model(h, sw.dataset_id))
+    edges = {e.key: (e.value, e.wider) for e in search_edges(h, sw)}
+    return plots.search_figure(
+        sw, search_trials(h, sw), count_model=_count_model(h, sw.dataset_id), edges=edges
+    )
 
 
 def plot_sweep(h: Handle, sweep: SweepRef) -> Figure:

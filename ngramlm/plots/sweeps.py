@@ -4,7 +4,7 @@ over time and against each searched parameter."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -131,13 +131,17 @@ def search_figure(
     trials: Sequence[dict[str, Any]],
     others: Sequence[tuple[str, Sequence[tuple[float, float]]]] = (),
     count_model: RunRecord | None = None,
+    edges: Mapping[str, tuple[float, str]] | None = None,
 ) -> Figure:
     """A search (``sweep --search``): the best finished dev loss against wall time (and
     any ``others``' best-so-far lines: (label, [(minutes, best dev)])), then dev loss
     against each searched parameter, finished trials filled, pruned ones hollow at the
     dev loss they stopped at. ``trials``: ``Experiments.search_trials``'s rows. The
     dataset's best ``count_model``, if given, is a line on each panel (named in the
-    first's legend): whether the search beat it shows at a glance."""
+    first's legend): whether the search beat it shows at a glance. ``edges``: a key whose
+    best trials crowd against an end of its range, that end and the wider ``--space`` item
+    to try (``stages.edges``): a dotted line at the end, the item in the panel's title."""
+    edges = edges or {}
     keys = [t.partition("=")[0].strip().replace("-", "_") for t in sweep.spec["search"]["space"]]
     scored = [t for t in trials if t["dev_loss"] is not None and math.isfinite(t["dev_loss"])]
     if not any(t["status"] == "finished" for t in scored):
@@ -180,6 +184,10 @@ def search_figure(
         ax.set_xlabel(key)
         ax.set_ylabel("dev loss")
         ax.grid(True, alpha=0.3)
+        if key in edges:
+            end, wider = edges[key]
+            ax.axvline(end, color="C3", linestyle=":", linewidth=1.5)
+            ax.set_title(f"at its edge: try {wider}", fontsize="small", color="C3")
     axes[1 if len(axes) > 1 else 0].legend(fontsize="small")
     for ax in axes[len(keys) + 1 :]:
         ax.set_visible(False)
