@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from ngramlm.api import Experiments, display
+from ngramlm.measure import Measure, measure
 from ngramlm.api.handle import parse_id as parse_id
 
 # Results go to stdout; piped, they are laid out 140 columns wide rather than Rich's 80.
@@ -79,3 +80,9 @@ def print_csv(fields: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
 
 def fmt_loss(x: float | None) -> str:
     return "—" if x is None else f"{x:.4f}"
+
+
+def measure_of(exp: Experiments, dataset: str, nats: bool = False) -> Measure:
+    """How the losses of runs on ``dataset`` are shown (``ngramlm.measure``): perplexity
+    for a word dataset unless ``nats``, nats for characters."""
+    return measure(exp.dataset(dataset).unit, nats)
