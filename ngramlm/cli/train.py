@@ -69,9 +69,7 @@ def train_cmd(
         raise typer.Exit(130)
 
 
-def show(
-    outcome: Outcome, as_json: bool, printed: tuple[str, float, float] | None = None
-) -> None:
+def show(outcome: Outcome, as_json: bool, printed: tuple[str, float, float] | None = None) -> None:
     run = outcome.run
     is_counted = display.counted(run)
     if as_json:
