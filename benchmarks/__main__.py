@@ -167,15 +167,19 @@ def main(argv: list[str] | None = None) -> int:
             test = "—" if r["test_loss"] is None else f"{r['test_loss']:.4f}"
             print(f"  {label:26s} {r['train_loss']:7.4f} {r['dev_loss']:7.4f} {test:>7s} "
                   f"{r['seconds']:6.0f}s")  # fmt: skip
-        for label, (tr, dv) in LECTURE.items():
+        lectures = n["lectures_split"]  # the lecture's figures: on its names and split alone
+        for label, (tr, dv) in LECTURE.items() if lectures else ():
             print(f"  {label:26s} {tr:7.4f} {dv:7.4f} {'—':>7s} {'—':>7s}")
         best, kn = n["best"]["dev_loss"], n["kneser-ney-6"]["dev_loss"]
+        wavenet = LECTURE["WaveNet (part 5)"][1]
         print(
             f"(6) --preset best: dev {best:.4f} (target <= 2.00) in "
             f"{n['best']['wall_seconds']:.0f}s (target <= 600s); dev ratio to Kneser-Ney 6-gram "
-            f"{best / kn:.4f}, to the lecture's WaveNet {best / LECTURE['WaveNet (part 5)'][1]:.4f}"
-            "\n"
-        )
+            f"{best / kn:.4f}"
+            + (f", to the lecture's WaveNet {best / wavenet:.4f}" if lectures else
+               " (--words is not the lecture's names: no comparison with its figures)")
+            + "\n"
+        )  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

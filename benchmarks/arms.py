@@ -228,11 +228,13 @@ def arm_models(
     from ngramlm.models import preset_config
     from ngramlm.stages.finalize import finalize as finalize_run
     from ngramlm.stages.plan import Plan
+    from ngramlm.stages.report import lectures_split
     from ngramlm.stages.run import start_run
 
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         s, ds = _store_with(words, tmp)
+        lectures = lectures_split(ds)  # the lecture's figures hold on its names alone
         runs = []
         for model, order in (("bigram", 2), ("kneser-ney", 5), ("kneser-ney", 6)):
             counted = preset_config(None, {"order": order}, ds.vocab_size, model=model)
@@ -255,4 +257,4 @@ def arm_models(
                          "test_loss": test, "seconds": run.train_seconds}  # fmt: skip
         s.close()
     out["best"]["wall_seconds"] = best_wall
-    return {**out, "wall_seconds": best_wall, "peak_mb": _peak_mb()}
+    return {**out, "wall_seconds": best_wall, "peak_mb": _peak_mb(), "lectures_split": lectures}

@@ -218,5 +218,5 @@ REPORT_COLUMNS = (
     "run", "dataset", "sweep", "kind", "name", "status", "block_size", "n_embd",
     "n_hidden", "n_layers", "batch_size", "optimizer", "lr", "steps", "steps_done", "seed",
     "train_loss", "dev_loss", "gap", "test_loss", "seconds", "created_at", "best_in_sweep",
-    "model", "precision",
+    "model", "precision", "category", "last_eval_step", "last_train_loss", "last_dev_loss",
 )  # fmt: skip

@@ -1,6 +1,7 @@
 """What the CLI (or a notebook) shows of the records the API returns: the report's
 columns and choices, a run's short description, its hyperparameters as shown, a sparkline,
-a config's summary, the figures a preset's authors printed, the thread policy, and user
+a config's summary, the figures a preset's authors printed (on the dataset they were
+measured on), the thread policy, and user
 text with what a terminal would act on made visible (``visible``). Pure functions of
 records; they read nothing."""
 
@@ -17,23 +18,20 @@ from ngramlm.stages.report import COMPARE_FIELDS as COMPARE_FIELDS
 from ngramlm.stages.report import FIELDS as FIELDS
 from ngramlm.stages.report import SORTS as SORTS
 from ngramlm.stages.report import STATUSES as STATUSES
+from ngramlm.stages.report import category as category
 from ngramlm.stages.report import counted as counted
 from ngramlm.stages.report import describe as describe
+from ngramlm.stages.report import last_evaluation as last_evaluation
+from ngramlm.stages.report import lectures_split as lectures_split
+from ngramlm.stages.report import legend as legend
+from ngramlm.stages.report import printed as printed
 from ngramlm.stages.report import run_row as run_row
 from ngramlm.stages.report import shown_hyperparameters as shown_hyperparameters
 from ngramlm.stages.report import sparkline as sparkline
 from ngramlm.stages.report import steps_shown as steps_shown
-from ngramlm.store.records import RunRecord
 
 if TYPE_CHECKING:
     from ngramlm.config import RunConfig
-
-
-def printed(run: RunRecord) -> tuple[str, float, float] | None:
-    """Who printed the losses of the run's preset, and their train and dev (None: no one)."""
-    from ngramlm.models import family
-
-    return family(run.model).printed.get(run.preset or "")
 
 
 def config_summary(config: Mapping[str, Any], keys: Sequence[str]) -> str:

@@ -47,46 +47,68 @@ def render_rows(
         )
     records = {r.id: r for r in runs}
     current: object = object()
-    families = set()
+    families, marked = set(), False
     for r in shown:
         if r["sweep"] != current:  # each sweep's runs form a section of their own
             if table.row_count:
                 table.add_section()
             current = r["sweep"]
-        style = {"finished": "green", "crashed": "red", "failed": "red",
-                 "killed": "yellow", "running": "cyan"}.get(r["status"], "")  # fmt: skip
         record = records[r["run"]]
-        counted = display.counted(record)
-        families.add(counted)
-        model = display.describe(record).short
-        table.add_row(
-            "★" if r["best_in_sweep"] else "",
-            str(r["run"]),
-            "" if r["sweep"] is None else str(r["sweep"]),
-            *([safe(r["dataset"])] if many else []),
-            f"[{style}]{r['status']}[/]" if style else safe(r["status"]),
-            safe(model),
-            "—" if counted else str(r["batch_size"]),
-            "—" if counted else f"{r['lr']:g}",
-            "—" if counted else display.steps_shown(r["steps_done"], r["steps"]),
-            fmt_loss(r["train_loss"]),
-            fmt_loss(r["dev_loss"]),
-            "—" if r["gap"] is None else f"{r['gap']:+.3f}",
-            fmt_loss(r["test_loss"]),
-            "—" if r["seconds"] is None else f"{r['seconds']:.0f}s",
-        )
+        families.add(display.counted(record))
+        marked |= r["last_eval_step"] is not None
+        table.add_row(*cells(r, record, many))
     console.print(table)
+    notes = display.legend(records[r["run"]] for r in shown)
+    if marked:
+        notes.append("*: the last evaluation of a run that did not finish (its step: --json)")
     console.print(
         "test evaluations spent: "
-        + (", ".join(f"{name} {n}" for name, n in spent.items()) or "none")
-        + "   (model: block_size/n_embd/n_hidden[xlayers], wn: WaveNet, kn-N: Kneser-Ney "
-        "N-gram; "
-        "★ best dev in its sweep)",
+        + (", ".join(f"{name} {n}" for name, n in spent.items()) or "none"),
         highlight=False,
     )
+    # what the model column's forms and the marks mean: those shown (its [xL] is text)
+    console.print("; ".join([*notes, "★ best dev in its sweep"]), highlight=False, markup=False)
     if len(families) == 2 and not many:  # networks and count baselines
         console.print(
             f"MLPs beside the n-gram baselines, as Bengio et al.'s Table 1: "
             f"ngramlm report --compare --dataset {safe(datasets[0])}",
             highlight=False,
         )
+
+
+STYLES = {"finished": "green", "crashed": "red", "failed": "red", "killed": "yellow",
+          "running": "cyan"}  # fmt: skip
+
+
+def cells(r: dict[str, Any], record: RunRecord, many: bool) -> list[str]:
+    """A row of the table: a count model's network columns "—", an lr-find's model
+    "lr-find" and its lr the one it suggests, an unfinished run's losses its last
+    evaluation's, marked "*" (the gap between them with them)."""
+    counted = display.counted(record)
+    style = STYLES.get(r["status"], "")
+    model = display.describe(record).short
+    lr = f"{r['lr']:g}" if r["lr"] is not None else "—"
+    if r["category"] == "lr-find":
+        model = "lr-find"  # its model: report RUN
+        suggested = record.extra.get("suggested_lr")
+        lr = "—" if suggested is None else f"{suggested:.2g}"
+    train, dev, mark = r["train_loss"], r["dev_loss"], ""
+    if r["last_eval_step"] is not None:
+        train, dev, mark = r["last_train_loss"], r["last_dev_loss"], "*"
+    gap = None if train is None or dev is None else dev - train
+    return [
+        "★" if r["best_in_sweep"] else "",
+        str(r["run"]),
+        "" if r["sweep"] is None else str(r["sweep"]),
+        *([safe(r["dataset"])] if many else []),
+        f"[{style}]{r['status']}[/]" if style else safe(r["status"]),
+        safe(model),
+        "—" if counted else str(r["batch_size"]),
+        "—" if counted else lr,
+        "—" if counted else display.steps_shown(r["steps_done"], r["steps"]),
+        fmt_loss(train) + (mark if train is not None else ""),
+        fmt_loss(dev) + (mark if dev is not None else ""),
+        "—" if gap is None else f"{gap:+.3f}",
+        fmt_loss(r["test_loss"]),
+        "—" if r["seconds"] is None else f"{r['seconds']:.0f}s",
+    ]

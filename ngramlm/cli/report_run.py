@@ -29,6 +29,12 @@ def one_run(exp: Experiments, run: str, as_json: bool) -> None:
         f"losses: train {fmt_loss(r.train_loss)}   dev {fmt_loss(r.dev_loss)}   "
         f"test {fmt_loss(evaluation.test_loss) if evaluation else 'not finalized'}"
     )
+    last = display.last_evaluation(detail.curve)
+    if r.train_loss is None and last is not None:  # a run that did not finish
+        console.print(
+            f"  its last evaluation, at step {last.step:,}: train {fmt_loss(last.train_loss)}"
+            f"   dev {fmt_loss(last.dev_loss)}"
+        )
     curves(detail)
     ckpt = detail.checkpoint
     if ckpt is not None:
@@ -45,7 +51,7 @@ def as_dict(detail: RunReport) -> dict[str, object]:
     """``report RUN --json``."""
     r = detail.run
     return {
-        **display.run_row(r, detail.evaluation),
+        **display.run_row(r, detail.evaluation, last=display.last_evaluation(detail.curve)),
         **{key: getattr(r, key) for key in ("config", "error", "extra")},
         "curve": [m.__dict__ for m in detail.curve],
         "checkpoint": detail.checkpoint,

@@ -62,12 +62,14 @@ def train_cmd(
             progress=progress,
             **given,
         )
-    show(outcome, as_json)
+    # the figures a preset's authors printed, beside it only on the data they measured
+    printed = display.printed(outcome.run, exp.dataset(outcome.run.dataset))
+    show(outcome, as_json, printed)
     if outcome.run.status == "killed":
         raise typer.Exit(130)
 
 
-def show(outcome: Outcome, as_json: bool) -> None:
+def show(outcome: Outcome, as_json: bool, printed: tuple[str, float, float] | None = None) -> None:
     run = outcome.run
     is_counted = display.counted(run)
     if as_json:
@@ -130,7 +132,6 @@ def show(outcome: Outcome, as_json: bool) -> None:
             f"{run.train_seconds or 0:.1f}s on {safe(run.device)}"
         )
     console.print(f"  train loss {fmt_loss(run.train_loss)}   dev loss {fmt_loss(run.dev_loss)}")
-    printed = display.printed(run)
     if printed is not None:
         who, tr, dv = printed
         console.print(f"  {who} printed: train {tr:.4f}   dev {dv:.4f}")

@@ -145,9 +145,14 @@ class Family(ABC):
     chosen_by_model: ClassVar[bool] = True
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     default_preset: ClassVar[str | None] = None  # what ``--model NAME`` alone trains
-    # Published results to show beside a preset's run: (source, train loss, dev loss).
+    # Published results to show beside a preset's run: (source, train loss, dev loss),
+    # measured on the lecture's names and seed-42 split (shown only beside a run on it).
     printed: ClassVar[Mapping[str, tuple[str, float, float]]] = {}
     help: ClassVar[str] = ""
+    # What a run of the family is, for ``report`` (``--json``'s ``category``): network,
+    # count, mixture or imported-arpa; and what its model column means (the footer).
+    category: ClassVar[str]
+    legend: ClassVar[str] = ""
 
     # --- configs ----------------------------------------------------------------------
 
@@ -231,6 +236,7 @@ class NeuralFamily(Family):
     """A family trained by gradient steps in ``ngramlm.training.loop``."""
 
     counted = False
+    category = "network"
     # Whether the family's training step runs its output layer in bfloat16 when asked
     # (``--precision bf16``, or ``auto`` on hardware with bfloat16 matrix units).
     mixed_precision: ClassVar[bool] = False
@@ -310,6 +316,7 @@ class CountFamily(Family):
     combining finished runs (``components``)."""
 
     counted = True
+    category = "count"
     # What ``report`` says of such a run's train loss, which is in-sample by construction
     # (the overfitting rules do not apply): "<what>: train 2.7232 <why>".
     what: ClassVar[str] = "a count model"

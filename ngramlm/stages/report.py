@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ngramlm.errors import ConflictError
-from ngramlm.store.records import CheckpointRecord, EvaluationRecord, RunRecord, SweepRecord
+from ngramlm.store.records import (
+    CheckpointRecord,
+    DatasetRecord,
+    EvaluationRecord,
+    MetricRecord,
+    RunRecord,
+    SweepRecord,
+)
 
 if TYPE_CHECKING:
     from ngramlm.models import Description
@@ -25,6 +32,11 @@ FIELDS = (
     "train_loss", "dev_loss", "gap", "test_loss", "seconds", "created_at", "best_in_sweep",
     "model",  # added in 0.2: appended, so CSV columns keep their positions
     "precision",  # with store revision 0007: fp32 | bf16; null for count models, older runs
+    # what the run is: network | count | mixture | imported-arpa | lr-find
+    "category",
+    # a run without final losses (running, killed, crashed, failed, pruned): its last
+    # recorded evaluation's step and losses; null for any other run
+    "last_eval_step", "last_train_loss", "last_dev_loss",
 )  # fmt: skip
 # Fields that only a trained network has: None for a counted model (an n-gram).
 NETWORK_ONLY = ("n_embd", "n_hidden", "n_layers", "batch_size", "optimizer", "lr", "steps", "seed")
@@ -78,10 +90,64 @@ def describe(r: RunRecord) -> Description:
     return family(r.model).describe(config_from_dict(r.config), r.extra)
 
 
+def category(r: RunRecord) -> str:
+    """What the run is: ``lr-find`` (a learning-rate range test), else its family's
+    category (``network``, ``count``, ``mixture``, ``imported-arpa``)."""
+    from ngramlm.models import family
+
+    return "lr-find" if r.kind == "lr_find" else family(r.model).category
+
+
+def legend(runs: Iterable[RunRecord]) -> list[str]:
+    """What the model column's short forms of ``runs`` mean, each once, in order."""
+    from ngramlm.models import family
+
+    shown = ["lr-find: a learning-rate range test, its lr the rate it suggests"
+             if r.kind == "lr_find" else family(r.model).legend for r in runs]  # fmt: skip
+    return [x for x in dict.fromkeys(shown) if x]
+
+
+def last_evaluation(curve: Sequence[MetricRecord]) -> MetricRecord | None:
+    """The last point of a curve with both train and dev loss (None: it has none)."""
+    both = [m for m in curve if m.train_loss is not None and m.dev_loss is not None]
+    return both[-1] if both else None
+
+
+# The lecture's names.txt (karpathy/makemore, 32,033 lines) as ``prepare`` reads it: the
+# sha256 of its words, one a line (docs/cli.md's `prepare names.txt` prints it, and
+# tests/test_docs.py checks that transcript on the file). The figures the lecture printed
+# (a family's ``printed``) hold on it and its seed-42 shuffled 80/10/10 split alone.
+LECTURE_NAMES_SHA256 = "816d2a728695db28a20e17eae61c9c423091a511b3df09a06a489dccbf0876c7"
+
+
+def lectures_split(ds: DatasetRecord) -> bool:
+    """Whether ``ds`` is the lecture's names split as the lecture split them: told by
+    the sha256 of its words recorded at prepare, its seed, split and unit; never by its
+    name, which any word list may be given."""
+    return (ds.sha256, ds.seed, ds.split, ds.unit, ds.min_count) == (
+        LECTURE_NAMES_SHA256, 42, "shuffled", "char", 1
+    )  # fmt: skip
+
+
+def printed(r: RunRecord, ds: DatasetRecord) -> tuple[str, float, float] | None:
+    """Who printed the losses of the run's preset, and their train and dev: None when no
+    one did, or when ``ds`` (the run's dataset) is not the one they were measured on."""
+    from ngramlm.models import family
+
+    return family(r.model).printed.get(r.preset or "") if lectures_split(ds) else None
+
+
 def run_row(
-    r: RunRecord, evaluation: EvaluationRecord | None, best: bool = False
+    r: RunRecord,
+    evaluation: EvaluationRecord | None,
+    best: bool = False,
+    last: MetricRecord | None = None,
 ) -> dict[str, Any]:
+    """A run as ``report --json``'s row; ``last``: its last evaluation, shown only for a
+    run without final losses."""
     gap = r.dev_loss - r.train_loss if r.dev_loss is not None and r.train_loss is not None else None
+    if not unfinished(r):
+        last = None
     row = {
         "run": r.id,
         "dataset": r.dataset,
@@ -108,10 +174,19 @@ def run_row(
         "best_in_sweep": best,
         "model": r.model,
         "precision": r.precision,
+        "category": category(r),
+        "last_eval_step": last.step if last else None,
+        "last_train_loss": last.train_loss if last else None,
+        "last_dev_loss": last.dev_loss if last else None,
     }
     if counted(r):
         row.update(dict.fromkeys(NETWORK_ONLY))
     return row
+
+
+def unfinished(r: RunRecord) -> bool:
+    """A training run without final losses (running, killed, crashed, failed, pruned)."""
+    return r.kind == "train" and (r.train_loss is None or r.dev_loss is None)
 
 
 def rows(
@@ -122,12 +197,15 @@ def rows(
     sort: str = "id",
     limit: int | None = None,
     best: set[int] | None = None,
+    last: dict[int, MetricRecord] | None = None,
 ) -> list[dict[str, Any]]:
     """Report rows of ``runs``, sweeps grouped; ``best``: the best runs of their sweeps
-    when ``runs`` is a page that may not hold every member (default: from ``runs``)."""
+    when ``runs`` is a page that may not hold every member (default: from ``runs``);
+    ``last``: the last evaluations of the unfinished ones."""
     best = best_per_sweep(runs) if best is None else best
+    last = last or {}
     selected = [r for r in runs if status is None or r.status == status]
-    out = [run_row(r, evaluations.get(r.id), r.id in best) for r in selected]
+    out = [run_row(r, evaluations.get(r.id), r.id in best, last.get(r.id)) for r in selected]
     key = {
         "dev": lambda x: (x["dev_loss"] is None, x["dev_loss"] or 0.0),
         "train": lambda x: (x["train_loss"] is None, x["train_loss"] or 0.0),

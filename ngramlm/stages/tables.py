@@ -13,7 +13,15 @@ from ngramlm.errors import InputError
 from ngramlm.resources import BUNDLED_UNIT
 from ngramlm.stages.diagnose import Finding, diagnose
 from ngramlm.stages.embeddings import Neighbours, nearest, table_of
-from ngramlm.stages.report import SweepGrid, best_per_sweep, compare_rows, counted, rows, sweep_grid
+from ngramlm.stages.report import (
+    SweepGrid,
+    best_per_sweep,
+    compare_rows,
+    counted,
+    rows,
+    sweep_grid,
+    unfinished,
+)
 from ngramlm.stages.sample import sample_run
 from ngramlm.store import Store
 from ngramlm.store.records import (
@@ -101,7 +109,7 @@ def page(store: Store, dataset: str | None, limit: int) -> RunTable:
     runs = store.runs(dataset_id=ds_id, limit=limit)
     sweeps = sorted({r.sweep_id for r in runs if r.sweep_id is not None})
     best = best_per_sweep([m for sid in sweeps for m in store.sweep_runs(sid)])
-    found = rows(runs, store.evaluations(), best=best)
+    found = rows(runs, store.evaluations(), best=best, last=_last(store, runs))
     return RunTable(runs, found, store.count_runs(dataset_id=ds_id))
 
 
@@ -115,7 +123,8 @@ def table(
 ) -> RunTable:
     """Every run of the dataset (or all) as rows, filtered, sorted and cut."""
     runs = select(store, dataset, None, None, None)
-    found = rows(runs, store.evaluations(), status=status, sort=sort, limit=limit)
+    found = rows(runs, store.evaluations(), status=status, sort=sort, limit=limit,
+                 last=_last(store, runs))  # fmt: skip
     return RunTable(runs, found, len(found))
 
 
@@ -141,7 +150,8 @@ def sweep_report(
     """A sweep's runs as rows and its dev losses as a grid over its first two swept keys
     (lr first when swept), seeds averaged."""
     runs = store.sweep_runs(sweep.id)
-    found = rows(runs, store.evaluations(), status=status, sort=sort, limit=limit)
+    found = rows(runs, store.evaluations(), status=status, sort=sort, limit=limit,
+                 last=_last(store, runs))  # fmt: skip
     return SweepReport(sweep, runs, found, sweep_grid(sweep, runs))
 
 
@@ -171,4 +181,9 @@ def rows_of(
     store: Store, runs: Sequence[RunRecord], *, sort: str, limit: int | None
 ) -> list[dict[str, Any]]:
     """``report --json/--csv``'s rows of ``runs``."""
-    return rows(runs, store.evaluations(), sort=sort, limit=limit)
+    return rows(runs, store.evaluations(), sort=sort, limit=limit, last=_last(store, runs))
+
+
+def _last(store: Store, runs: Sequence[RunRecord]) -> dict[int, MetricRecord]:
+    """The last evaluations of the runs without final losses (a killed run's, say)."""
+    return store.last_evaluations([r.id for r in runs if unfinished(r)])

@@ -135,10 +135,23 @@ class RunsMixin(StoreBase):
     def metrics(self, run_id: int) -> list[MetricRecord]:
         with self._tx() as s:
             q = select(Metric).where(Metric.run_id == run_id).order_by(Metric.step)
-            return [
-                MetricRecord(m.step, m.elapsed_s, m.lr, m.batch_loss, m.train_loss, m.dev_loss)
-                for m in s.scalars(q)
-            ]
+            return [_metric(m) for m in s.scalars(q)]
+
+    def last_evaluations(self, run_ids: Sequence[int]) -> dict[int, MetricRecord]:
+        """Each run's last curve point with both train and dev loss (a run without one
+        is left out): what a run that did not finish had reached. One query per 500 runs."""
+        ids, out = list(run_ids), {}
+        with self._tx() as s:
+            for i in range(0, len(ids), 500):
+                both = (Metric.run_id.in_(ids[i : i + 500]), Metric.train_loss.is_not(None),
+                        Metric.dev_loss.is_not(None))  # fmt: skip
+                last = (select(Metric.run_id, func.max(Metric.step).label("step"))
+                        .where(*both).group_by(Metric.run_id).subquery())  # fmt: skip
+                q = select(Metric).join(
+                    last, (Metric.run_id == last.c.run_id) & (Metric.step == last.c.step)
+                )
+                out.update({m.run_id: _metric(m) for m in s.scalars(q)})
+        return out
 
     def save_checkpoint(
         self, run_id: int, step: int, blob: Blob, *, part_bytes: int = PART_BYTES
@@ -285,6 +298,10 @@ class RunsMixin(StoreBase):
             if dataset_id is not None:
                 q = q.where(Run.dataset_id == dataset_id)
             return int(s.scalar(q) or 0)
+
+
+def _metric(m: Metric) -> MetricRecord:
+    return MetricRecord(m.step, m.elapsed_s, m.lr, m.batch_loss, m.train_loss, m.dev_loss)
 
 
 READ_TRIES = 5  # re-reads of a checkpoint replaced while it was being read

@@ -28,6 +28,8 @@ class MixtureFamily(CountFamily):
     name = "mixture"
     config_cls = MixtureConfig
     what = "a mixture with a count model"
+    category = "mixture"
+    legend = "mix A+B: runs A and B mixed"
     in_sample = "weighs in the count model's probabilities of the very text it counted"
     help = (
         "Bengio et al. 2003's mixture of a finished network and a finished count model "

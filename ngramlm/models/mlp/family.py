@@ -33,6 +33,7 @@ class MLPFamily(NeuralFamily):
     config_cls = MLPConfig
     presets = PRESETS
     default_preset = "default"
+    legend = "B/E/H[xL]: an MLP's block_size/n_embd/n_hidden[, L layers]"
     printed: ClassVar[dict[str, tuple[str, float, float]]] = {
         "lecture": ("makemore part 2", 2.1260, 2.1701),
         "best": ("makemore part 5's WaveNet", 1.7690, 1.9937),  # the series' best, to beat

@@ -154,6 +154,7 @@ class BigramFamily(_NgramFamily):
 class KneserNeyFamily(_NgramFamily):
     name = "kneser-ney"
     config_cls = KneserNeyConfig
+    legend = "kn-N: Kneser-Ney N-gram"
     help = "interpolated Kneser-Ney (--order N, 2 to 8; --discount D, default chosen on dev)"
 
     def check_smoothing(self, D: float | None) -> None:
@@ -170,6 +171,7 @@ class KneserNeyFamily(_NgramFamily):
 class ModifiedKneserNeyFamily(_NgramFamily):
     name = "modified-kn"
     config_cls = ModifiedKneserNeyConfig
+    legend = "mkn-N: modified Kneser-Ney"
     help = (
         "modified Kneser-Ney (Chen & Goodman; KenLM's): three discounts per order from "
         "counts of counts (--order N, 2 to 8)"
@@ -219,6 +221,8 @@ class ArpaFamily(CountFamily):
     config_cls = ArpaConfig
     help = "an ARPA back-off model brought in by `ngramlm import FILE.arpa --dataset NAME`"
     what = "an imported ARPA model"
+    category = "imported-arpa"
+    legend = "arpa-N: an imported ARPA N-gram"
     in_sample = "is measured on text the imported model may have been built from"
     fixed_smoothing = "as the ARPA file gives it"
 

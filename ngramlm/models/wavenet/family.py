@@ -21,6 +21,7 @@ class WaveNetFamily(NeuralFamily):
     config_cls = WaveNetConfig
     presets = PRESETS
     default_preset = "wavenet"
+    legend = "wn: WaveNet"
     printed: ClassVar[dict[str, tuple[str, float, float]]] = {
         "wavenet": ("makemore part 5", 1.7690, 1.9937)
     }
