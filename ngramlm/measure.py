@@ -56,7 +56,7 @@ class Measure:
         if train is None or dev is None:
             return "—"
         if self.perplexity:
-            return f"×{math.exp(min(dev - train, 700)):.2f}"
+            return f"x{math.exp(min(dev - train, 700)):.2f}"
         return f"{dev - train:+.3f}"
 
 

@@ -15,8 +15,8 @@ import typer
 from rich.console import Console
 
 from ngramlm.api import Experiments, display
-from ngramlm.measure import Measure, measure
 from ngramlm.api.handle import parse_id as parse_id
+from ngramlm.measure import Measure, measure
 
 # Results go to stdout; piped, they are laid out 140 columns wide rather than Rich's 80.
 # No emoji codes: a run named ":fire:" shows as typed.
