@@ -85,6 +85,7 @@ class DatasetsMixin(StoreBase):
         n_duplicates: int,
         min_count: int = 1,
         split: str = "shuffled",
+        tokenizer: str | None = None,
     ) -> tuple[DatasetRecord, bool]:
         """Record a dataset and its lines; ``(record, created)``. Datasets are immutable:
         the same content, seed, unit, min-count and split under the same name is a no-op,
@@ -123,6 +124,7 @@ class DatasetsMixin(StoreBase):
                         unit=vocab.unit,
                         min_count=min_count,
                         split=split,
+                        tokenizer=tokenizer,
                     )
                     s.add(row)
                     s.flush()
