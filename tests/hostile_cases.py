@@ -59,6 +59,7 @@ SETUPS = {
     "none": "no store yet",
     "tiny": "the word list tiny",
     "sents": "the word corpus sents",
+    "run": "the word list tiny and a bigram run on it",
     "newer": "a store from a newer ngramlm",
 }
 
@@ -109,6 +110,13 @@ CASES: list[Case] = [
     Case(("prepare", "urandom.txt"), 2, "none"),  # a link to /dev/urandom
     Case(("prepare", "fifo.txt"), 2, "none"),  # a named pipe: reading waits for a writer
     Case(("prepare", "corpus"), 2, "none"),  # a directory
+    Case(("prepare", "sents.txt", "--tokenize"), 2, "none"),  # raw text is words: --unit word
+    Case(("score", "1", "missing.txt"), 2, "run"),
+    Case(("score", "1", "corpus"), 2, "run"),  # a directory
+    Case(("score", "1", "/dev/zero"), 2, "run"),
+    Case(("score", "1", "binary.txt"), 2, "run"),
+    Case(("score", "1", "tiny.txt"), 2, "run"),  # the dataset's own file: its test split
+    Case(("score", "2", "sents.txt"), 3, "run"),
     Case(("train", "--dataset", "[/]"), 2),  # a name that is Rich markup, shown as text
     Case(("train", "--x[/]"), 2),  # an unknown option that is Rich markup, shown as text
     Case(("prepare", "names\x1b[2J.txt", "--name", "draft"), 2, "none"),  # ESC shown, not run
@@ -237,8 +245,10 @@ def set_up(setup: str, d: Path, url: str) -> None:
     write_inputs(d)
     if setup == "none":
         return
-    if setup in ("tiny", "newer"):
+    if setup in ("tiny", "newer", "run"):
         assert invoke("--db", url, "prepare", str(d / "tiny.txt"))[0] == 0
+    if setup == "run":
+        assert invoke("--db", url, "train", "--dataset", "tiny", "--model", "bigram")[0] == 0
     if setup == "sents":
         assert invoke("--db", url, "prepare", str(d / "sents.txt"), "--unit", "word")[0] == 0
     if setup == "newer":

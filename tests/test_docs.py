@@ -63,6 +63,11 @@ class NotRun:
 
 STEPS = "--steps 30"
 QUICK_START = "tests/test_quickstart.py::test_the_quick_start_prints_what_readme_shows"
+# A file of new sentences for `score` (the tiny word dataset's words, and one it lacks)
+HELD_OUT = (
+    "python3 -c \"open('held-out.txt', 'w').write('the big red house sat on a mat\\n"
+    "a zebra ran to the dog\\n')\""
+)
 COVER: dict[str, Smoke | Elsewhere | NotRun] = {
     # --- README: the set-up commands ----------------------------------------------------
     "python3 -m venv .venv && .venv/bin/pip install -q torch==2.13.0 . && .venv/bin/ngramlm "
@@ -101,6 +106,11 @@ COVER: dict[str, Smoke | Elsewhere | NotRun] = {
         "ngramlm prepare {BROWN} --unit word --min-count 4 --split ordered:800000,200000",
         fresh=True,
         output=True,
+    ),
+    "ngramlm prepare speeches.txt --unit word --tokenize --min-count 2": Smoke(
+        "python3 -c \"open('speeches.txt', 'w').write('Mr. Smith spoke, at last. The people, "
+        "tired, left!\\n\\n' * 40)\" && ngramlm prepare speeches.txt --unit word --tokenize "
+        "--min-count 2"
     ),
     # --- training, on the tiny datasets ---------------------------------------------------
     "ngramlm train --dataset makemore --model bigram": Smoke(
@@ -166,6 +176,11 @@ COVER: dict[str, Smoke | Elsewhere | NotRun] = {
         "ngramlm --db {pg} sweep --lr-grid 0.1,1 --steps 20 && ngramlm --db {pg} sweep --join 1",
         fresh=True,
         slow=True,
+    ),
+    # --- docs/cli.md: score ----------------------------------------------------------------
+    "ngramlm score 7 held-out.txt": Smoke(f"{HELD_OUT} && ngramlm score {{bmkn}} held-out.txt"),
+    "ngramlm score 7 held-out.txt --per-line --json": Smoke(
+        f"{HELD_OUT} && ngramlm score {{words}} held-out.txt --per-line --json"
     ),
     # --- docs/arpa.md ---------------------------------------------------------------------
     "ngramlm export 7 --arpa brown-mkn5.arpa": Smoke("ngramlm export {bmkn} --arpa m.arpa"),

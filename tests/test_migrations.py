@@ -61,6 +61,7 @@ def test_fixture_upgrades_to_head_keeping_its_data(cli, tmp_path: Path, rev: str
     with Store(url) as store:  # datasets before 0006 were all character datasets
         ds = store.dataset("fixture")
         assert (ds.unit, ds.min_count, ds.split) == ("char", 1, "shuffled")
+        assert ds.tokenizer is None  # before 0011 every text was taken as it came
         if rev >= "0002":  # one value before 0008, now its one part: the same bytes
             ckpt = store.checkpoint(1)
             assert ckpt is not None and (ckpt.step, ckpt.data) == (100, b"\x00")

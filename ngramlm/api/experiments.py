@@ -7,8 +7,8 @@ none inherits from another concern, so a method is found by its module's name:
 - ``reports.py``: ``ngramlm report``'s rows and tables, ``--compare``, a sweep's grid,
   one run in depth, a search's trials and importances;
 - ``running.py``: ``prepare``, ``plan``, ``config``, ``train``, ``resume``, ``lr_find``;
-- ``trained.py``: a trained run's model, samples, embeddings, neighbours, ARPA,
-  ``finalize``;
+- ``trained.py``: a trained run's model, samples, embeddings, neighbours, ARPA, a
+  text file scored, ``finalize``;
 - ``sweeping.py``: grids and searches, created, planned and run;
 - ``figures.py``: ``plot_*``.
 """
@@ -65,6 +65,7 @@ class Experiments(Handle):
     sample = trained.sample
     export_arpa = trained.export_arpa
     import_arpa = trained.import_arpa
+    score = trained.score
     finalize = trained.finalize
     # sweeping.py
     create_sweep = sweeping.create_sweep

@@ -29,20 +29,25 @@ def prepare(
     unit: str = DEFAULT_UNIT,
     min_count: int = 1,
     split: str = "shuffled",
+    tokenize: bool = False,
 ) -> Prepared:
     """``ngramlm prepare``: read a word list (default: the bundled names) or, with
-    ``unit="word"``, a corpus of one sentence a line; split it (``"shuffled"``: 80/10/10
+    ``unit="word"``, a corpus of one sentence a line (``tokenize``: raw text, cut into
+    sentences and its punctuation split from words by syntok, which the dataset
+    records as its ``tokenizer``); split it (``"shuffled"``: 80/10/10
     by line with ``random.Random(seed)``; ``"ordered:TRAIN,DEV"``: file order, by
     tokens) and record it. ``min_count``: words seen fewer times in train are
     ``<unk>``. The same content under the same name again is a no-op; other content
     under an existing name is refused. The file is read and checked before the store
     is opened. Returns the dataset (``.dataset``, which every method also takes as
     the result itself), ``created`` (False: the same content was there already,
-    nothing written) and per split its ``examples``, ``tokens`` and ``unk_rate``."""
+    nothing written), per split its ``examples``, ``tokens`` and ``unk_rate``, and a
+    ``hint`` (a word corpus taken as it came whose tokens carry punctuation: try
+    ``tokenize``)."""
     from ngramlm.stages.prepare import load, record
 
     words = load(None if path is None else Path(path), name, seed, unit=unit,
-                 min_count=min_count, split=split)  # fmt: skip
+                 min_count=min_count, split=split, tokenize=tokenize)  # fmt: skip
     return record(h.store, words)
 
 

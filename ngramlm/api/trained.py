@@ -1,7 +1,8 @@
 """``Experiments``' methods on a trained run's model: loaded, sampled, its embeddings and
-neighbours, ARPA out and in, and its one evaluation on the locked test split. Each
-validates its arguments and makes one call to its stage (``stages/sample.py``,
-``stages/embeddings.py``, ``stages/arpa.py``, ``stages/finalize.py``)."""
+neighbours, ARPA out and in, a text file scored, and its one evaluation on the locked
+test split. Each validates its arguments and makes one call to its stage
+(``stages/sample.py``, ``stages/embeddings.py``, ``stages/arpa.py``, ``stages/score.py``,
+``stages/finalize.py``)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from ngramlm.stages.arpa import ArpaExport
     from ngramlm.stages.embeddings import Neighbours
     from ngramlm.stages.finalize import Finalized
+    from ngramlm.stages.score import Scored
 
 
 def load_model(h: Handle, run: RunRef) -> NeuralLM | CountModel | BackoffModel:
@@ -110,6 +112,24 @@ def import_arpa(
 
     check_run_name(name)
     return imported(h.store, Path(path), h.dataset(dataset).name, name)
+
+
+def score(h: Handle, run: RunRef, path: str | Path, *, per_line: bool = False) -> Scored:
+    """``ngramlm score RUN FILE``: a text file's per-token loss (``loss``, nats) and
+    ``perplexity`` under a finished run (a network, a count model, an ARPA import, a
+    mixture), read as the run's dataset was: a word a line for a character dataset, a
+    sentence a line for a word dataset (raw text cut by the dataset's tokenizer, if it
+    had one), words outside the vocabulary as ``<unk>`` (``unk``, ``unk_rate``). The loss
+    is the function that gave the run's dev loss, so the dev split's text scores the
+    recorded dev loss. ``per_line``: each line's too (``per_line``, ``LineScore``s).
+    Refused: a path that is not a readable text file, an unfinished run, a character a
+    character model never saw, and a file holding 5% of the test split or more (the test
+    split is ``finalize``'s)."""
+    from ngramlm.stages.score import score as scored
+
+    if not isinstance(per_line, bool):
+        raise InputError(f"per_line is True or False, got {per_line!r}")
+    return scored(h.store, h.run_id(run), Path(path), per_line=per_line)
 
 
 def finalize(h: Handle, run: RunRef, yes: bool = False) -> Finalized:

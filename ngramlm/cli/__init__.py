@@ -19,6 +19,7 @@ from ngramlm.cli import (
     prepare,
     report,
     sample,
+    score,
     sweep,
     train,
 )
@@ -69,6 +70,7 @@ train.register(app)
 sample.register(app)
 sweep.register(app)
 lrfind.register(app)
+score.register(app)
 finalize.register(app)
 export.register(app)
 import_arpa.register(app)

@@ -44,6 +44,14 @@ Split = Annotated[
         "TRAIN tokens train, DEV dev, the rest test)."
     ),
 ]
+Tokenize = Annotated[
+    bool,
+    typer.Option(
+        "--tokenize",
+        help="Word datasets: the file is raw text; cut its paragraphs (blank lines apart) "
+        "into sentences and split punctuation from words (syntok), recorded with the dataset.",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -59,12 +67,16 @@ def prepare_cmd(
     unit: Unit = display.DEFAULT_UNIT,
     min_count: MinCount = 1,
     split: Split = "shuffled",
+    tokenize: Tokenize = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Read a word list (or a corpus, --unit word) and record it with its train/dev/test
-    split: seeded 80/10/10 by line, or in file order (--split ordered:TRAIN,DEV)."""
+    """Read a word list (or a corpus, --unit word; raw text, --tokenize) and record it with
+    its train/dev/test split: seeded 80/10/10 by line, or in file order (--split
+    ordered:TRAIN,DEV)."""
     # bad input is refused before the store is opened
-    result = api(ctx).prepare(path, name, seed, unit=unit, min_count=min_count, split=split)
+    result = api(ctx).prepare(
+        path, name, seed, unit=unit, min_count=min_count, split=split, tokenize=tokenize
+    )
     if as_json:
         print_json(as_dict(result))
         return
@@ -84,6 +96,8 @@ def as_dict(result: Prepared) -> dict[str, object]:
         "unit": ds.unit,
         "min_count": ds.min_count,
         "split": ds.split,
+        "tokenizer": ds.tokenizer,
+        "hint": result.hint,
         "words": {
             "train": ds.n_train,
             "dev": ds.n_dev,
@@ -137,3 +151,7 @@ def show(result: Prepared) -> None:
         f"duplicates: {ds.n_duplicates:,}   split: {safe(ds.split)}   seed: {ds.seed}   "
         f"sha256: {ds.sha256}"
     )
+    if ds.tokenizer is not None:
+        console.print(f"tokenized by {safe(ds.tokenizer)}", highlight=False)
+    if result.hint is not None:
+        console.print(f"hint: {safe(result.hint)}", highlight=False, soft_wrap=True)

@@ -10,8 +10,9 @@ random.shuffle(words)``, then 80% train, 10% dev, 10% test by line. On the lectu
 names.txt that is 25,626 / 3,203 / 3,204 words and, with block_size 3, 182,625 / 22,655 /
 22,866 examples. ``ordered:TRAIN,DEV`` keeps file order instead (``split_ordered``).
 
-``text`` reads a file, ``vocab`` fixes the tokens, ``split`` the locked split, and
-``examples`` the windows over a split's token stream.
+``text`` reads a file (``tokenize``: raw text cut into sentences of tokens), ``vocab``
+fixes the tokens, ``split`` the locked split, and ``examples`` the windows over a split's
+token stream.
 """
 
 from ngramlm.data.examples import (
@@ -51,6 +52,13 @@ from ngramlm.data.text import (
     read_words,
     visible,
 )
+from ngramlm.data.tokenize import (
+    TOKENIZER,
+    Glued,
+    glued_tokens,
+    tokenizer_id,
+    version_warning,
+)
 from ngramlm.data.vocab import (
     Vocab,
     token_counts,
@@ -69,10 +77,12 @@ __all__ = [
     "ORDERED",
     "SHUFFLED",
     "SPLITS",
+    "TOKENIZER",
     "UNITS",
     "UNK",
     "UNSHOWABLE",
     "WORD_BOUNDARY",
+    "Glued",
     "InputError",
     "Split",
     "SplitSpec",
@@ -83,6 +93,7 @@ __all__ = [
     "check_unit",
     "content_sha256",
     "examples_of",
+    "glued_tokens",
     "parse_sentences",
     "parse_words",
     "read_lines",
@@ -91,5 +102,7 @@ __all__ = [
     "split_words",
     "token_counts",
     "token_examples",
+    "tokenizer_id",
+    "version_warning",
     "visible",
 ]

@@ -9,13 +9,9 @@ import stat
 import unicodedata
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from ngramlm.data.tokenize import tokenized
 from ngramlm.errors import InputError
-
-if TYPE_CHECKING:  # torch is imported where examples are built: commands that only
-    pass
-
 
 BOUNDARY = "."  # how the word-boundary token (index 0) is shown
 WORD_BOUNDARY = "</s>"  # how the sentence-boundary token (index 0) of a word vocabulary is shown
@@ -110,12 +106,14 @@ def read_words(path: Path) -> list[str]:
     return parse_words(_read_bytes(path, "a word list, one word a line"), str(path))
 
 
-def read_lines(path: Path, unit: str) -> list[str]:
-    """The lines of a word list (``char``) or of a corpus of sentences (``word``)."""
+def read_lines(path: Path, unit: str, *, tokenize: bool = False) -> list[str]:
+    """The lines of a word list (``char``) or of a corpus of sentences (``word``);
+    ``tokenize``: of raw text, cut into sentences of tokens (``data.tokenize``)."""
     check_unit(unit)
     if unit == "char":
         return read_words(path)
-    return parse_sentences(_read_bytes(path, "a text file, one sentence a line"), str(path))
+    what = "a text file" if tokenize else "a text file, one sentence a line"
+    return parse_sentences(_read_bytes(path, what), str(path), tokenize=tokenize)
 
 
 def check_unit(unit: str) -> str:
@@ -164,47 +162,54 @@ def _decoded_lines(raw: bytes, source: str, what: str) -> Iterator[str]:
         start = end
 
 
-def parse_sentences(raw: bytes, source: str) -> list[str]:
+def parse_sentences(raw: bytes, source: str, *, tokenize: bool = False) -> list[str]:
     """A corpus, one sentence a line: each line's whitespace-separated tokens, joined by
-    single spaces; blank lines are dropped. Every refusal names the line and the fix."""
+    single spaces; blank lines are dropped. ``tokenize``: raw text instead, its paragraphs
+    cut into sentences and its punctuation split from words (``data.tokenize``). Every
+    refusal names the line and the fix."""
     what = "one sentence a line"
+    decoded = _decoded_lines(raw, source, what)
+    numbered = tokenized(decoded) if tokenize else enumerate(decoded, start=1)
     lines: list[str] = []
-    for lineno, line in enumerate(_decoded_lines(raw, source, what), start=1):
+    for lineno, line in numbered:
         tokens = line.split()
-        if not tokens:
-            continue
-        if len(tokens) > MAX_LINE_TOKENS:
-            raise InputError(
-                f"{source}, line {lineno}: {len(tokens):,} tokens (limit {MAX_LINE_TOKENS:,} "
-                f"a line); put {what}"
-            )
-        if WORD_BOUNDARY in tokens:  # it would be a word shown exactly as the boundary
-            raise InputError(
-                f"{source}, line {lineno}: the token {WORD_BOUNDARY!r} is ngramlm's sentence "
-                "boundary, which every line's end already is; remove it, or end the line there"
-            )
-        longest = max(tokens, key=len)
-        if len(longest) > MAX_TOKEN_CHARS:
-            raise InputError(
-                f"{source}, line {lineno}: a token of {len(longest):,} characters "
-                f"({longest[:20]!r}...; limit {MAX_TOKEN_CHARS}); separate words by spaces"
-            )
-        text = " ".join(tokens)
-        if text == line:  # already one space between tokens: keep the line, not a copy
-            text = line
-        bad = _CONTROL.search(text)
-        if bad:
-            raise InputError(
-                f"{source}, line {lineno}: control character U+{ord(bad.group()):04X}; "
-                "remove it (tokens may contain any printable character)"
-            )
-        lines.append(text)
+        if tokens:
+            lines.append(_sentence(line, tokens, f"{source}, line {lineno}", what))
     if not lines:
         raise InputError(
             f"{source} holds no sentences (empty or only blank lines); give {what}, "
             "tokens separated by spaces"
         )
     return lines
+
+
+def _sentence(line: str, tokens: list[str], where: str, what: str) -> str:
+    """A sentence's tokens joined by single spaces, once they pass the corpus's checks."""
+    if len(tokens) > MAX_LINE_TOKENS:
+        raise InputError(
+            f"{where}: {len(tokens):,} tokens (limit {MAX_LINE_TOKENS:,} a line); put {what}"
+        )
+    if WORD_BOUNDARY in tokens:  # it would be a word shown exactly as the boundary
+        raise InputError(
+            f"{where}: the token {WORD_BOUNDARY!r} is ngramlm's sentence boundary, which every "
+            "line's end already is; remove it, or end the line there"
+        )
+    longest = max(tokens, key=len)
+    if len(longest) > MAX_TOKEN_CHARS:
+        raise InputError(
+            f"{where}: a token of {len(longest):,} characters ({longest[:20]!r}...; limit "
+            f"{MAX_TOKEN_CHARS}); separate words by spaces"
+        )
+    text = " ".join(tokens)
+    if text == line:  # already one space between tokens: keep the line, not a copy
+        text = line
+    bad = _CONTROL.search(text)
+    if bad:
+        raise InputError(
+            f"{where}: control character U+{ord(bad.group()):04X}; remove it (tokens may "
+            "contain any printable character)"
+        )
+    return text
 
 
 def parse_words(raw: bytes, source: str) -> list[str]:

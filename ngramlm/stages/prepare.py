@@ -17,8 +17,10 @@ from ngramlm.data import (
     Vocab,
     check_unit,
     content_sha256,
+    glued_tokens,
     read_lines,
     token_counts,
+    tokenizer_id,
 )
 from ngramlm.errors import DiskFullError, InputError
 from ngramlm.resources import BUNDLED_UNIT, bundled_words
@@ -76,6 +78,7 @@ class WordList:
     vocab: Vocab
     min_count: int = 1
     split_spec: SplitSpec = field(default_factory=SplitSpec)
+    tokenizer: str | None = None  # what cut raw text into these lines (--tokenize)
 
     @property
     def unit(self) -> str:
@@ -92,6 +95,16 @@ class WordList:
     def tokens(self) -> dict[str, int]:
         """Tokens per split (the boundary tokens not counted)."""
         return {part: c.total() for part, c in self.counts.items()}
+
+    def hint(self) -> str | None:
+        """A word corpus taken as it came whose tokens carry punctuation (``people,``):
+        one line suggesting --tokenize, else None."""
+        if self.unit != "word" or self.tokenizer is not None:
+            return None
+        every: Counter[str] = Counter()
+        for c in self.counts.values():
+            every.update(c)
+        return glued_tokens(every).hint()
 
     def unk_tokens(self) -> dict[str, int]:
         """Tokens per split that the vocabulary maps to ``<unk>`` (a literal ``<unk>`` in
@@ -112,6 +125,7 @@ class Prepared:
     examples: dict[str, int]  # predictions per split: tokens and one boundary a line
     tokens: dict[str, int]
     unk_rate: dict[str, float]  # share of each split's tokens that are <unk>
+    hint: str | None = None  # raw text taken as tokens: try --tokenize
 
 
 def load(
@@ -122,14 +136,23 @@ def load(
     unit: str,
     min_count: int = 1,
     split: str | SplitSpec = "shuffled",
+    tokenize: bool = False,
 ) -> WordList:
     """Read, validate and split a word list or corpus and fix its vocabulary: everything
     that can be refused is refused here, before the store is touched.
 
     A character vocabulary is every character of the file (as it always was); a word
     vocabulary is the train split's tokens seen at least ``min_count`` times, plus
-    ``<unk>`` for the rest, so dev and test never influence it."""
+    ``<unk>`` for the rest, so dev and test never influence it. ``tokenize``: the file is
+    raw text, cut into sentences of tokens (``data.tokenize``) before anything else."""
     check_unit(unit)
+    if not isinstance(tokenize, bool):
+        raise InputError(f"tokenize is True or False, got {tokenize!r}")
+    if tokenize and unit == "char":
+        raise InputError(
+            "--tokenize cuts raw text into sentences of words: it applies to --unit word "
+            "only; add --unit word, or drop --tokenize for a word list"
+        )
     spec = split if isinstance(split, SplitSpec) else SplitSpec.parse(split)
     if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
         raise InputError(f"--min-count must be a whole number >= 1, got {min_count}")
@@ -148,7 +171,7 @@ def load(
     check_name(name)
     if isinstance(seed, bool) or not 0 <= seed < 2**63:
         raise InputError(f"--seed must be a whole number in [0, 2**63), got {seed}")
-    words = read_lines(path, unit)
+    words = read_lines(path, unit, tokenize=tokenize)
     parts = spec.apply(words, seed, unit)
     if unit == "char":
         vocab = Vocab.from_words(words)
@@ -162,7 +185,8 @@ def load(
                 f"distinct, the commonest seen {counts.most_common(1)[0][1]:,} times): every "
                 "token would be <unk>; give a smaller --min-count"
             )
-    return WordList(name, path, seed, words, parts, vocab, min_count, spec)
+    tokenizer = tokenizer_id() if tokenize else None
+    return WordList(name, path, seed, words, parts, vocab, min_count, spec, tokenizer)
 
 
 def record(store: Store, wl: WordList) -> Prepared:
@@ -180,12 +204,13 @@ def record(store: Store, wl: WordList) -> Prepared:
         n_duplicates=duplicates,
         min_count=wl.min_count,
         split=str(wl.split_spec),
+        tokenizer=wl.tokenizer,
     )
     tokens = wl.tokens()
     examples = {part: tokens[part] + len(lines) for part, lines in wl.parts().items()}
     unk = wl.unk_tokens()
     unk_rate = {part: unk[part] / tokens[part] if tokens[part] else 0.0 for part in SPLITS}
-    return Prepared(record, created, examples, tokens, unk_rate)
+    return Prepared(record, created, examples, tokens, unk_rate, wl.hint())
 
 
 def _check_space(store: Store, wl: WordList) -> None:
@@ -216,8 +241,10 @@ def prepare(
     unit: str,
     min_count: int = 1,
     split: str = "shuffled",
+    tokenize: bool = False,
 ) -> Prepared:
-    return record(store, load(path, name, seed, unit=unit, min_count=min_count, split=split))
+    wl = load(path, name, seed, unit=unit, min_count=min_count, split=split, tokenize=tokenize)
+    return record(store, wl)
 
 
 def load_bundled() -> WordList:

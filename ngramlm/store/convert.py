@@ -77,6 +77,7 @@ def dataset_record(r: Dataset) -> DatasetRecord:
         created_at=r.created_at,
         min_count=r.min_count,
         split=r.split,
+        tokenizer=r.tokenizer,
     )
 
 

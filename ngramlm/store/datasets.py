@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -34,6 +35,7 @@ WORDS_TABLE = cast(Table, Word.__table__)
 
 
 ROWS_AT_ONCE = 50_000
+IN_AT_ONCE = 500  # values in one IN (...) list
 ROW_BYTES = 48  # a words row's overhead in SQLite beyond its text: its record and index entry
 
 
@@ -85,6 +87,7 @@ class DatasetsMixin(StoreBase):
         n_duplicates: int,
         min_count: int = 1,
         split: str = "shuffled",
+        tokenizer: str | None = None,
     ) -> tuple[DatasetRecord, bool]:
         """Record a dataset and its lines; ``(record, created)``. Datasets are immutable:
         the same content, seed, unit, min-count and split under the same name is a no-op,
@@ -123,6 +126,7 @@ class DatasetsMixin(StoreBase):
                         unit=vocab.unit,
                         min_count=min_count,
                         split=split,
+                        tokenizer=tokenizer,
                     )
                     s.add(row)
                     s.flush()
@@ -165,6 +169,34 @@ class DatasetsMixin(StoreBase):
         if split not in ("train", "dev"):
             raise ValueError(f"words() serves train and dev only, not {split!r}")
         return self._split_words(dataset_id, split)
+
+    def test_lines_among(self, dataset_id: int, lines: Sequence[str]) -> int:
+        """How many of ``lines`` (repeats counted, up to the test split's own) are lines
+        of the test split that neither train nor dev holds: what scoring a file would
+        measure of the test split (``stages.score`` refuses past a share of it). A count
+        only: the test lines themselves never leave the store (``words`` serves train and
+        dev only)."""
+        with self._tx() as s:
+            test = Counter(
+                s.scalars(
+                    select(Word.word).where(Word.dataset_id == dataset_id, Word.split == "test")
+                )
+            )
+            asked = Counter(line for line in lines if line in test)
+            shown = list(asked)
+            for a in range(0, len(shown), IN_AT_ONCE):  # a bounded IN list a query
+                public = s.scalars(
+                    select(Word.word)
+                    .where(
+                        Word.dataset_id == dataset_id,
+                        Word.split.in_(("train", "dev")),
+                        Word.word.in_(shown[a : a + IN_AT_ONCE]),
+                    )
+                    .distinct()
+                )
+                for line in public:  # its loss is a train or dev line's: no test figure
+                    del asked[line]
+            return sum(min(n, test[line]) for line, n in asked.items())
 
     def _split_words(self, dataset_id: int, split: str) -> list[str]:
         with self._tx() as s:

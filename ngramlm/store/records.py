@@ -40,6 +40,7 @@ class DatasetRecord:
     created_at: datetime
     min_count: int = 1  # a word seen fewer times in train is <unk>
     split: str = "shuffled"  # shuffled | ordered:TRAIN,DEV
+    tokenizer: str | None = None  # "syntok 1.4.4": what cut raw text into its lines
 
     @property
     def vocab_size(self) -> int:

@@ -61,6 +61,9 @@ class Dataset(Base):
     unit: Mapped[str] = mapped_column(String(8), server_default="char")
     min_count: Mapped[int] = mapped_column(Integer, server_default="1")
     split: Mapped[str] = mapped_column(String(64), server_default="shuffled")
+    # The tokenizer and version that cut raw text into the lines ("syntok 1.4.4"), NULL
+    # for text taken as it came; migration 0011.
+    tokenizer: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Word(Base):
