@@ -8,7 +8,7 @@ import typer
 
 from ngramlm.api import AlreadyFinalized
 from ngramlm.cli import options as o
-from ngramlm.cli.common import api, console, err_console, fmt_loss, print_json, safe
+from ngramlm.cli.common import api, console, err_console, measure_of, print_json, safe
 
 
 def register(app: typer.Typer) -> None:
@@ -25,8 +25,9 @@ def finalize_cmd(
     as_json: o.Json = False,
 ) -> None:
     """Evaluate a finished run on the test split: once per run, ever."""
+    exp = api(ctx)
     try:
-        result = api(ctx).finalize(run, yes=yes)
+        result = exp.finalize(run, yes=yes)
         r, e, created = result.run, result.evaluation, True
     except AlreadyFinalized as already:  # the recorded result is shown, then the error
         r, e, created = already.run, already.evaluation, False
@@ -50,9 +51,10 @@ def finalize_cmd(
         console.print(
             f"run {r.id} on {safe(r.dataset)} {verb} at {e.created_at:%Y-%m-%d %H:%M} UTC"
         )
+        m = measure_of(exp, r.dataset)
         console.print(
-            f"  train {fmt_loss(r.train_loss)}   dev {fmt_loss(r.dev_loss)}   "
-            f"[bold]test {e.test_loss:.4f}[/] ({e.n_examples:,} examples)"
+            f"  train {m.line(r.train_loss)}   dev {m.line(r.dev_loss)}   "
+            f"[bold]test {m.line(e.test_loss)}[/] ({e.n_examples:,} examples)"
         )
     if not created:
         err_console.print(

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ngramlm.cli import options as o
-from ngramlm.cli.common import api, console, fmt_loss, print_json, safe
+from ngramlm.cli.common import api, console, measure_of, print_json, safe
 
 
 def register(app: typer.Typer) -> None:
@@ -27,7 +27,8 @@ def import_cmd(
 ) -> None:
     """Record an ARPA model as a finished run, scored on the dataset's train and dev splits
     (test only through finalize)."""
-    r = api(ctx).import_arpa(path, dataset, name=name)
+    exp = api(ctx)
+    r = exp.import_arpa(path, dataset, name=name)
     if as_json:
         print_json(
             {
@@ -43,5 +44,5 @@ def import_cmd(
         return
     console.print(
         f"run {r.id} imported from {safe(path.name)} on {safe(r.dataset)}: "
-        f"train {fmt_loss(r.train_loss)}   dev {fmt_loss(r.dev_loss)}"
+        f"train {(m := measure_of(exp, r.dataset)).line(r.train_loss)}   dev {m.line(r.dev_loss)}"
     )

@@ -37,6 +37,12 @@ def report_cmd(
     limit: Annotated[int | None, typer.Option(help="At most N runs.")] = None,
     as_json: o.Json = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+    nats: Annotated[
+        bool,
+        typer.Option(
+            "--nats", help="Word datasets' losses in nats, not perplexity (--json: always nats)."
+        ),
+    ] = False,
 ) -> None:
     """Runs, their hyperparameters and losses; a run's curve and diagnosis; a sweep's grid."""
     if as_json and as_csv:
@@ -55,18 +61,18 @@ def report_cmd(
     elif run is not None:
         from ngramlm.cli.report_run import one_run
 
-        one_run(exp, run, as_json)
+        one_run(exp, run, as_json, nats)
     elif sweep_id is not None:
         from ngramlm.cli.report_sweep import one_sweep
 
-        one_sweep(exp, sweep_id, as_json, as_csv, status, sort, limit)
+        one_sweep(exp, sweep_id, as_json, as_csv, status, sort, limit, nats)
     elif status is None and sort == "id" and not (as_json or as_csv):
         # the table's default: the newest runs, read alone
         table = exp.report_page(dataset, DEFAULT_LIMIT if limit is None else limit)
-        render_rows(exp, table.runs, table.rows, False, False, limit, total=table.total)
+        render_rows(exp, table.runs, table.rows, False, False, limit, total=table.total, nats=nats)
     else:
         table = exp.report_table(dataset, status=status, sort=sort, limit=limit)
-        render_rows(exp, table.runs, table.rows, as_json, as_csv, limit)
+        render_rows(exp, table.runs, table.rows, as_json, as_csv, limit, nats=nats)
 
 
 def compare_models(

@@ -9,7 +9,8 @@ from typing import Any
 from rich.table import Table
 
 from ngramlm.api import Experiments, RunRecord, display
-from ngramlm.cli.common import console, fmt_loss, print_csv, print_json, safe
+from ngramlm.cli.common import console, print_csv, print_json, safe
+from ngramlm.measure import NATS, Measure, measure
 
 DEFAULT_LIMIT = 50  # table rows; --json and --csv give every run unless --limit
 
@@ -22,6 +23,7 @@ def render_rows(
     as_csv: bool,
     limit: int | None,
     total: int | None = None,
+    nats: bool = False,
 ) -> None:
     spent = exp.test_evaluations_spent()
     if as_json:
@@ -46,6 +48,8 @@ def render_rows(
             name, justify="left" if name in ("dataset", "status", "model") else "right"
         )
     records = {r.id: r for r in runs}
+    units = {d.name: d.unit for d in exp.datasets()}
+    measures = {name: measure(units.get(name, "char"), nats) for name in datasets}
     current: object = object()
     families, marked = set(), False
     for r in shown:
@@ -56,11 +60,14 @@ def render_rows(
         record = records[r["run"]]
         families.add(display.counted(record))
         marked |= r["last_eval_step"] is not None
-        table.add_row(*cells(r, record, many))
+        table.add_row(*cells(r, record, many, measures[r["dataset"]]))
     console.print(table)
     notes = display.legend(records[r["run"]] for r in shown)
     if marked:
         notes.append("*: the last evaluation of a run that did not finish (its step: --json)")
+    if any(m.perplexity for m in measures.values()):
+        which = "" if len(measures) == 1 else " (word datasets; characters in nats)"
+        notes.append(f"train/dev/test: perplexity per word{which}, gap: dev ÷ train; --nats")
     console.print(
         "test evaluations spent: "
         + (", ".join(f"{name} {n}" for name, n in spent.items()) or "none"),
@@ -80,10 +87,11 @@ STYLES = {"finished": "green", "crashed": "red", "failed": "red", "killed": "yel
           "running": "cyan"}  # fmt: skip
 
 
-def cells(r: dict[str, Any], record: RunRecord, many: bool) -> list[str]:
+def cells(r: dict[str, Any], record: RunRecord, many: bool, m: Measure = NATS) -> list[str]:
     """A row of the table: a count model's network columns "—", an lr-find's model
     "lr-find" and its lr the one it suggests, an unfinished run's losses its last
-    evaluation's, marked "*" (the gap between them with them)."""
+    evaluation's, marked "*" (the gap between them with them); losses as ``m`` shows
+    them (a word dataset's as perplexity)."""
     counted = display.counted(record)
     style = STYLES.get(r["status"], "")
     model = display.describe(record).short
@@ -95,7 +103,6 @@ def cells(r: dict[str, Any], record: RunRecord, many: bool) -> list[str]:
     train, dev, mark = r["train_loss"], r["dev_loss"], ""
     if r["last_eval_step"] is not None:
         train, dev, mark = r["last_train_loss"], r["last_dev_loss"], "*"
-    gap = None if train is None or dev is None else dev - train
     return [
         "★" if r["best_in_sweep"] else "",
         str(r["run"]),
@@ -106,9 +113,9 @@ def cells(r: dict[str, Any], record: RunRecord, many: bool) -> list[str]:
         "—" if counted else str(r["batch_size"]),
         "—" if counted else lr,
         "—" if counted else display.steps_shown(r["steps_done"], r["steps"]),
-        fmt_loss(train) + (mark if train is not None else ""),
-        fmt_loss(dev) + (mark if dev is not None else ""),
-        "—" if gap is None else f"{gap:+.3f}",
-        fmt_loss(r["test_loss"]),
+        m.fmt(train) + (mark if train is not None else ""),
+        m.fmt(dev) + (mark if dev is not None else ""),
+        m.gap(train, dev),
+        m.fmt(r["test_loss"]),
         "—" if r["seconds"] is None else f"{r['seconds']:.0f}s",
     ]

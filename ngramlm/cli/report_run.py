@@ -7,15 +7,16 @@ from rich.table import Table
 
 from ngramlm.api import Experiments, RunRecord, display
 from ngramlm.api.reports import RunReport
-from ngramlm.cli.common import console, fmt_loss, print_json, safe
+from ngramlm.cli.common import console, measure_of, print_json, safe
 
 
-def one_run(exp: Experiments, run: str, as_json: bool) -> None:
+def one_run(exp: Experiments, run: str, as_json: bool, nats: bool = False) -> None:
     detail = exp.run_report(run)
     if as_json:
         print_json(as_dict(detail))
         return
     r = detail.run
+    m = measure_of(exp, r.dataset, nats)
     title = f"run {r.id}" + (f" ({safe(r.name)})" if r.name else "")
     console.print(f"[bold]{title}[/] on {safe(r.dataset)}: {r.kind}, [bold]{r.status}[/]")
     if r.error:
@@ -26,14 +27,14 @@ def one_run(exp: Experiments, run: str, as_json: bool) -> None:
         return
     evaluation = detail.evaluation
     console.print(
-        f"losses: train {fmt_loss(r.train_loss)}   dev {fmt_loss(r.dev_loss)}   "
-        f"test {fmt_loss(evaluation.test_loss) if evaluation else 'not finalized'}"
+        f"losses: train {m.line(r.train_loss)}   dev {m.line(r.dev_loss)}   "
+        f"test {m.line(evaluation.test_loss) if evaluation else 'not finalized'}"
     )
     last = display.last_evaluation(detail.curve)
     if r.train_loss is None and last is not None:  # a run that did not finish
         console.print(
-            f"  its last evaluation, at step {last.step:,}: train {fmt_loss(last.train_loss)}"
-            f"   dev {fmt_loss(last.dev_loss)}"
+            f"  its last evaluation, at step {last.step:,}: train {m.line(last.train_loss)}"
+            f"   dev {m.line(last.dev_loss)}"
         )
     curves(detail)
     ckpt = detail.checkpoint

@@ -8,7 +8,7 @@ from typing import Any
 from rich.table import Table
 
 from ngramlm.api import Experiments
-from ngramlm.cli.common import console, fmt_loss, print_json, safe
+from ngramlm.cli.common import console, measure_of, print_json, safe
 from ngramlm.cli.report_rows import render_rows
 
 
@@ -20,13 +20,15 @@ def one_sweep(
     status: str | None,
     sort: str,
     limit: int | None,
+    nats: bool = False,
 ) -> None:
     sw = exp.sweep_record(sweep_id)
     if "search" in sw.spec and not as_csv:  # trials ranked, best over time, importance
         from ngramlm.cli.search import show_search
 
-        show_search(exp, sweep_id, as_json)
+        show_search(exp, sweep_id, as_json, nats)
         return
+    m = measure_of(exp, sw.dataset, nats)
     report = exp.sweep_report(sw, status=status, sort=sort, limit=limit)
     runs, rows, grid = report.runs, report.rows, report.grid
     if as_json or as_csv:
@@ -50,10 +52,10 @@ def one_sweep(
                 }
             )
         else:
-            render_rows(exp, runs, rows, False, True, limit)
+            render_rows(exp, runs, rows, False, True, limit, nats=nats)
         return
     averaged = grid.seeds > 1
-    what = f"mean dev loss over {grid.seeds} seeds" if averaged else "dev loss"
+    what = f"mean dev {m.long} over {grid.seeds} seeds" if averaged else f"dev {m.long}"
     table = Table(title=f"sweep {sw.id} on {safe(sw.dataset)}: {what} by {safe(grid.row_key)}"
                   + (f" x {safe(grid.col_key)}" if grid.col_key else ""))  # fmt: skip
     table.add_column(safe(grid.row_key), justify="right")
@@ -64,7 +66,7 @@ def one_sweep(
         cells = []
         for cv in grid.col_values:
             v = grid.cells.get((rv, cv))
-            text = fmt_loss(v)
+            text = m.fmt(v)
             cells.append(f"[bold green]{text} ★[/]" if (rv, cv) == best_cell else text)
         table.add_row(_g(rv), *cells)
     console.print(table)
@@ -76,15 +78,15 @@ def one_sweep(
             f", {safe(grid.col_key)}={_g(cv)}" if grid.col_key else ""
         )
         console.print(
-            f"★ best setting: {where}, mean dev {fmt_loss(grid.cells[best_cell])} over "
+            f"★ best setting: {where}, mean dev {m.fmt(grid.cells[best_cell])} over "
             f"{grid.counts[best_cell]} seeds",
             highlight=False,
         )
     if grid.best is not None:
         console.print(
             ("best single run (one seed): " if averaged else "★ best: ")
-            + f"run {grid.best.id}, dev {fmt_loss(grid.best.dev_loss)} "
-            f"(train {fmt_loss(grid.best.train_loss)})",
+            + f"run {grid.best.id}, dev {m.fmt(grid.best.dev_loss)} "
+            f"(train {m.fmt(grid.best.train_loss)})",
             highlight=False,
         )
 

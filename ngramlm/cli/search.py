@@ -3,14 +3,14 @@ the best dev loss over time, and each parameter's importance."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from rich.table import Table
 
 from ngramlm.api import Experiments, SearchModels, display
-from ngramlm.cli.common import console, fmt_loss, print_json, safe
+from ngramlm.cli.common import console, fmt_loss, measure_of, print_json, safe
 from ngramlm.cli.sweep_view import FAILED, failure
+from ngramlm.measure import Measure
 
 RANKED = 20  # trials in the table; --json lists every one
 TIMES = (10, 20, 30, 60)  # minutes at which the best-so-far line reports the best dev
@@ -46,8 +46,9 @@ def header(sweep_id: int, dataset: str, search: dict[str, Any]) -> str:
     return line
 
 
-def show_search(exp: Experiments, sweep_id: int, as_json: bool) -> None:
+def show_search(exp: Experiments, sweep_id: int, as_json: bool, nats: bool = False) -> None:
     sw = exp.sweep_record(sweep_id)
+    m = measure_of(exp, sw.dataset, nats)
     rows = exp.search_trials(sw)
     imp = exp.search_importance(sw)
     keys = list(sw.spec["search"]["space"])
@@ -77,7 +78,7 @@ def show_search(exp: Experiments, sweep_id: int, as_json: bool) -> None:
         + (", halving" if search["prune"] else "")
         + f"): {len(rows)} trials, ranked by dev"
     )
-    for col in ("", "run", "status", *params, "dev", "at step", "min"):
+    for col in ("", "run", "status", *params, "dev " + m.name, "at step", "min"):
         table.add_column(safe(col), justify="left" if col in ("", "status") else "right")
     for r in ranked(rows)[:RANKED]:
         table.add_row(
@@ -85,7 +86,7 @@ def show_search(exp: Experiments, sweep_id: int, as_json: bool) -> None:
             str(r["run"]),
             safe(r["status"]),
             *(_fmt(r[p]) for p in params),
-            fmt_loss(r["dev_loss"]),
+            m.fmt(r["dev_loss"]),
             f"{r['at_step']:,}",
             f"{r['minutes']:.1f}",
         )
@@ -102,7 +103,7 @@ def show_search(exp: Experiments, sweep_id: int, as_json: bool) -> None:
         for t in TIMES:
             got = [r["best_so_far"] for r in rows if r["minutes"] <= t and r["best_so_far"]]
             if got:
-                at.append(f"{t} min {min(got):.4f}")
+                at.append(f"{t} min {m.fmt(min(got))}")
             if max(r["minutes"] for r in rows) <= t:
                 break
         console.print("best dev so far: " + (", ".join(at) or "no finished trial yet"))
@@ -110,10 +111,10 @@ def show_search(exp: Experiments, sweep_id: int, as_json: bool) -> None:
     for edge in exp.search_edges(sw):
         console.print(f"[yellow]edge[/] {safe(edge.line())}", highlight=False, soft_wrap=True)
     if models.mixture is not None:
-        show_models(models)
+        show_models(models, m)
     elif best is not None:
         console.print(
-            f"best: run {best['run']}, dev {fmt_loss(best['dev_loss'])}; "
+            f"best: run {best['run']}, dev {m.fmt(best['dev_loss'])}; "
             f"`ngramlm finalize {best['run']}` is the one test evaluation"
         )
 
@@ -133,20 +134,20 @@ def show_importance(imp: dict[str, float], rows: list[dict[str, Any]]) -> None:
         )
 
 
-def show_models(models: SearchModels) -> None:
+def show_models(models: SearchModels, m: Measure) -> None:
     """The search's best network, the count model it was mixed with and the mixture, side
     by side, and the one to finalize."""
     table = Table(title="what the search ends with (dev)")
-    for col in ("", "run", "model", "dev loss", "dev ppl"):
+    for col in ("", "run", "model", "dev loss", *(["dev ppl"] if m.perplexity else [])):
         table.add_column(col, justify="left" if col in ("", "model") else "right")
     roles = {"best trial": models.network, "count model": models.count, "mixture": models.mixture}
     for what, r in roles.items():
         if r is None:
             continue
-        ppl = f"{math.exp(r.dev_loss):,.1f}" if r.dev_loss is not None else "—"
         star = " ★" if models.best is not None and r.id == models.best.id else ""
         label = display.describe(r).label
-        table.add_row(what + star, str(r.id), safe(label), fmt_loss(r.dev_loss), ppl)
+        ppl = [m.fmt(r.dev_loss)] if m.perplexity else []
+        table.add_row(what + star, str(r.id), safe(label), fmt_loss(r.dev_loss), *ppl)
     console.print(table)
     if models.best is not None:
         console.print(

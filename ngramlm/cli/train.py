@@ -8,8 +8,9 @@ import typer
 
 from ngramlm.api import display
 from ngramlm.cli import options as o
-from ngramlm.cli.common import api, console, fmt_loss, parse_id, print_json, safe
+from ngramlm.cli.common import api, console, parse_id, print_json, safe
 from ngramlm.errors import InputError
+from ngramlm.measure import NATS, Measure, measure
 
 if TYPE_CHECKING:
     from ngramlm.api.progress import Outcome
@@ -63,13 +64,19 @@ def train_cmd(
             **given,
         )
     # the figures a preset's authors printed, beside it only on the data they measured
-    printed = display.printed(outcome.run, exp.dataset(outcome.run.dataset))
-    show(outcome, as_json, printed)
+    ds = exp.dataset(outcome.run.dataset)
+    printed = display.printed(outcome.run, ds)
+    show(outcome, as_json, printed, measure(ds.unit))
     if outcome.run.status == "killed":
         raise typer.Exit(130)
 
 
-def show(outcome: Outcome, as_json: bool, printed: tuple[str, float, float] | None = None) -> None:
+def show(
+    outcome: Outcome,
+    as_json: bool,
+    printed: tuple[str, float, float] | None = None,
+    m: Measure = NATS,
+) -> None:
     run = outcome.run
     is_counted = display.counted(run)
     if as_json:
@@ -131,7 +138,7 @@ def show(outcome: Outcome, as_json: bool, printed: tuple[str, float, float] | No
             f"run {run.id} [green]{run.status}[/]: {safe(d.label)}, {run.steps_done:,} steps in "
             f"{run.train_seconds or 0:.1f}s on {safe(run.device)}"
         )
-    console.print(f"  train loss {fmt_loss(run.train_loss)}   dev loss {fmt_loss(run.dev_loss)}")
+    console.print(f"  train loss {m.line(run.train_loss)}   dev loss {m.line(run.dev_loss)}")
     if printed is not None:
         who, tr, dv = printed
         console.print(f"  {who} printed: train {tr:.4f}   dev {dv:.4f}")
