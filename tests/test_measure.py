@@ -74,3 +74,17 @@ def test_a_word_search_speaks_perplexity(cli, sqlite_url: str, tmp_path: Path) -
     assert f"{best:.4f}" not in out.split("what the search ends with")[0], out
     nats = cli("--db", url, "report", "--sweep", "1", "--nats").out
     assert f"{best:.4f}" in nats, nats
+
+
+def test_plots_of_a_word_run_speak_perplexity(cli, sqlite_url: str, tmp_path: Path) -> None:
+    import ngramlm
+
+    url = sqlite_url
+    prepare_words(cli, url, sentences_file(tmp_path / "s.txt"), "--name", "words")
+    assert cli("--db", url, "train", "--dataset", "words", "--steps", "60", *TINY_ARGS).code == 0
+    with ngramlm.open_store(url) as exp:
+        (run,) = exp.runs()
+        ax = exp.plot_curves(run).axes[0]
+        assert ax.get_ylabel() == "perplexity (log scale)"
+        dev = next(ln for ln in ax.get_lines() if ln.get_label().endswith(" dev"))
+        assert abs(dev.get_ydata()[-1] - math.exp(run.dev_loss)) < 1e-6 * math.exp(run.dev_loss)

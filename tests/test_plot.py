@@ -106,7 +106,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     kn = _invoke("--db", url, "train", "--dataset", "tiny", "--model", "kneser-ney",
                  "--order", "3", "--json")["run"]  # fmt: skip
     search = ("sweep", "--search", "random", "--space", "lr=0.005:0.5:log", "--space",
-              "n_hidden=8:24", "--trials", "3", "--steps", "30", "--json", "-q")  # fmt: skip
+              "n_hidden=8:24", "--trials", "3", "--steps", "30", "--no-mix", "--json",
+              "-q")  # fmt: skip
     found = _invoke("--db", url, *search, "--dataset", "tiny")["sweep"]
     (root / "other.txt").write_text("\n".join(words[::-1]) + "\n", encoding="utf-8")
     _invoke("--db", url, "prepare", root / "other.txt")

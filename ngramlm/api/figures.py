@@ -9,6 +9,7 @@ from ngramlm.api.handle import Handle, RunRef, SweepRef
 from ngramlm.api.reports import search_edges, search_trials
 from ngramlm.api.trained import embeddings
 from ngramlm.errors import InputError
+from ngramlm.measure import measure
 
 if TYPE_CHECKING:
     from ngramlm.plots import Figure
@@ -26,7 +27,9 @@ def plot_curves(h: Handle, *runs: RunRef, log_x: bool = False, x: str = "step") 
         raise InputError("plot_curves needs at least one run")
     ids = list(dict.fromkeys(h.run_id(r) for r in runs))  # in order, each once
     series = [(h.store.run(i), h.store.metrics(i)) for i in ids]
-    return plots.curves_figure(series, log_x=log_x, x=x)
+    units = {h.store.dataset(r.dataset).unit for r, _ in series}
+    m = measure(units.pop() if len(units) == 1 else "char")  # mixed units: nats
+    return plots.curves_figure(series, log_x=log_x, x=x, m=m)
 
 
 def plot_lr_find(h: Handle, run: RunRef) -> Figure:
@@ -56,8 +59,9 @@ def plot_search(h: Handle, sweep: SweepRef) -> Figure:
 
     sw = h.search_record(sweep)
     edges = {e.key: (e.value, e.wider) for e in search_edges(h, sw)}
+    m = measure(h.store.dataset(sw.dataset).unit)
     return plots.search_figure(
-        sw, search_trials(h, sw), count_model=_count_model(h, sw.dataset_id), edges=edges
+        sw, search_trials(h, sw), count_model=_count_model(h, sw.dataset_id), edges=edges, m=m
     )
 
 

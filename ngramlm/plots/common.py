@@ -15,6 +15,7 @@ from matplotlib.ticker import Formatter, Locator, LogLocator, MaxNLocator, NullF
 
 from ngramlm import outputs
 from ngramlm.errors import InputError
+from ngramlm.measure import NATS, Measure
 from ngramlm.stages.report import counted, describe, describe_model, hyperparameters
 from ngramlm.store.records import (
     RunRecord,
@@ -122,17 +123,23 @@ def _differing_keys(runs: Sequence[RunRecord]) -> tuple[str, ...]:
 
 
 def count_model_line(
-    ax: Axes, run: RunRecord | None, *, labelled: bool = True, short: bool = False
+    ax: Axes,
+    run: RunRecord | None,
+    *,
+    labelled: bool = True,
+    short: bool = False,
+    m: Measure = NATS,
 ) -> None:
     """The dataset's best count model (``stages.report.best_count_model``) as a grey
     dash-dot line at its dev loss, named in the legend (``labelled``; by the report's
     short model name, ``kn-3``, when ``short``, for a small panel): the baseline a
-    search or sweep must beat. Nothing when there is none."""
+    search or sweep must beat, in ``m``'s terms (perplexity for words). Nothing when
+    there is none."""
     if run is None or run.dev_loss is None:
         return
     what = describe(run).short if short else describe_model(run)
-    label = f"run {run.id} {what}: dev {run.dev_loss:.4f}"
-    ax.axhline(run.dev_loss, color="0.35", linestyle="-.", linewidth=1.2,
+    label = f"run {run.id} {what}: dev {m.fmt(run.dev_loss)}"
+    ax.axhline(m.value(run.dev_loss) or 0.0, color="0.35", linestyle="-.", linewidth=1.2,
                label=label if labelled else None)  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 
 from ngramlm.errors import InputError
+from ngramlm.measure import NATS, Measure
 from ngramlm.plots.common import (
     WIDE,
     Plot,
@@ -45,8 +46,10 @@ def curves_figure(
     *,
     log_x: bool = False,
     x: str = "step",
+    m: Measure = NATS,
 ) -> Figure:
-    """Train (dashed) and dev (solid) loss against step for each run, on a log y axis
+    """Train (dashed) and dev (solid) loss (``m``: perplexity for words) against step for
+    each run, on a log y axis
     (the lecture plots log10 of the loss); one colour per run. ``x="fraction"`` aligns
     runs of different lengths by the fraction of their steps; ``log_x`` spreads the early
     steps. A count model (bigram, Kneser-Ney) has no steps: its losses are labelled
@@ -65,7 +68,7 @@ def curves_figure(
         )
     keys = _differing_keys([r for r, _ in series])
     ids = ", ".join(str(r.id) for r, _ in series)
-    title = f"run{'s' if len(series) > 1 else ''} {ids}: loss"
+    title = f"run{'s' if len(series) > 1 else ''} {ids}: {m.long}"
     fig, ax = _figure(WIDE)
     baselines: list[tuple[float, str, str]] = []
     all_x: list[float] = []
@@ -73,7 +76,8 @@ def curves_figure(
         colour = f"C{i % 10}"
         label = run_label(run, keys)
         for which, style in (("dev_loss", "-"), ("train_loss", "--")):
-            steps, losses = _losses(metrics, which)
+            steps, nats = _losses(metrics, which)
+            losses = [float(m.value(v) or 0.0) for v in nats]
             name = which.removesuffix("_loss")
             if steps and counted(run):
                 ax.axhline(losses[-1], linestyle=style, color=colour, linewidth=1.2,
@@ -100,7 +104,7 @@ def curves_figure(
         ax.set_xlim(0, max(all_x) * 1.25 or 1)
     what = "fraction of the run's steps" if x == "fraction" else "step"
     ax.set_xlabel(what + (" (log scale)" if log_x else ""))
-    ax.set_ylabel("loss (log scale)")
+    ax.set_ylabel(f"{m.long} (log scale)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small")
@@ -115,9 +119,10 @@ def curves(
     *,
     log_x: bool = False,
     x: str = "step",
+    m: Measure = NATS,
 ) -> Plot:
     """``curves_figure`` written to ``out``."""
-    return _write(curves_figure(series, log_x=log_x, x=x), out)
+    return _write(curves_figure(series, log_x=log_x, x=x, m=m), out)
 
 
 BASELINE_FONT = "small"

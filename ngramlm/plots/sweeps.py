@@ -13,6 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ngramlm.errors import InputError
+from ngramlm.measure import NATS, Measure
 from ngramlm.plots.common import (
     DPI,
     WIDE,
@@ -132,6 +133,7 @@ def search_figure(
     others: Sequence[tuple[str, Sequence[tuple[float, float]]]] = (),
     count_model: RunRecord | None = None,
     edges: Mapping[str, tuple[float, str]] | None = None,
+    m: Measure = NATS,
 ) -> Figure:
     """A search (``sweep --search``): the best finished dev loss against wall time (and
     any ``others``' best-so-far lines: (label, [(minutes, best dev)])), then dev loss
@@ -140,7 +142,8 @@ def search_figure(
     dataset's best ``count_model``, if given, is a line on each panel (named in the
     first's legend): whether the search beat it shows at a glance. ``edges``: a key whose
     best trials crowd against an end of its range, that end and the wider ``--space`` item
-    to try (``stages.edges``): a dotted line at the end, the item in the panel's title."""
+    to try (``stages.edges``): a dotted line at the end, the item in the panel's title.
+    Dev losses as ``m`` shows them (perplexity for words)."""
     edges = edges or {}
     keys = [t.partition("=")[0].strip().replace("-", "_") for t in sweep.spec["search"]["space"]]
     scored = [t for t in trials if t["dev_loss"] is not None and math.isfinite(t["dev_loss"])]
@@ -155,20 +158,21 @@ def search_figure(
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     ax = axes[0]
     steps = sorted((t["minutes"], t["best_so_far"]) for t in scored if t["best_so_far"])
-    ax.step([m for m, _ in steps], [b for _, b in steps], where="post", label="this search")
+    ax.step([t for t, _ in steps], [m.value(b) for _, b in steps], where="post",
+            label="this search")  # fmt: skip
     for i, (label, line) in enumerate(others):
         ax.step(*zip(*line, strict=True), where="post", color=f"C{i + 1}", label=label)
     ax.set_xlabel("minutes")
-    ax.set_ylabel("best dev loss")
+    ax.set_ylabel(f"best dev {m.long}")
     ax.set_title(f"search {sweep.id}: best dev over time", fontsize="medium")
     ax.grid(True, alpha=0.3)
-    count_model_line(ax, count_model, short=True)
+    count_model_line(ax, count_model, short=True, m=m)
     if others or count_model is not None:
         ax.legend(fontsize="small")
     for ax, key in zip(axes[1:], keys, strict=False):
-        count_model_line(ax, count_model, labelled=False)
+        count_model_line(ax, count_model, labelled=False, m=m)
         for status, style in (("finished", "o"), ("pruned", "o")):
-            pts = [(t[key], t["dev_loss"]) for t in scored if t["status"] == status]
+            pts = [(t[key], m.value(t["dev_loss"])) for t in scored if t["status"] == status]
             if pts:
                 ax.plot(
                     *zip(*pts, strict=True),
@@ -182,7 +186,7 @@ def search_figure(
             if max(values) / min(values) >= 10:
                 log_axis(ax, "x")
         ax.set_xlabel(key)
-        ax.set_ylabel("dev loss")
+        ax.set_ylabel(f"dev {m.long}")
         ax.grid(True, alpha=0.3)
         if key in edges:
             end, wider = edges[key]
