@@ -41,10 +41,10 @@ def prepare(
     under an existing name is refused. The file is read and checked before the store
     is opened. Ctrl-C or SIGTERM stops it (``Stopped``, one line) with nothing recorded
     (while the store writes, between two of its statements). Returns the dataset
-    (``.dataset``, which every method also takes as the result itself), ``created`` (False: the same content was there already,
-    nothing written), per split its ``examples``, ``tokens`` and ``unk_rate``, and a
-    ``hint`` (a word corpus taken as it came whose tokens carry punctuation: try
-    ``tokenize``)."""
+    (``.dataset``, which every method also takes as the result itself), ``created``
+    (False: the same content was there already, nothing written), per split its
+    ``examples``, ``tokens`` and ``unk_rate``, and a ``hint`` (a word corpus taken as it
+    came whose tokens carry punctuation: try ``tokenize``)."""
     from ngramlm.stages.prepare import load, record, stopped_by_signals
 
     with stopped_by_signals() as stop:  # Ctrl-C, SIGTERM: one line, nothing recorded

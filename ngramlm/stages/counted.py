@@ -94,8 +94,11 @@ def execute_count(
             return _count(store, run, dataset, cfg, stop, components, lost)
         except Lost:
             raise lost_run(
-                store, run.id, lost[0], "counting stopped and nothing of it is recorded; "
-                f"once the store is back, `ngramlm train --resume {run.id}` counts it again"
+                store,
+                run.id,
+                lost[0],
+                "counting stopped and nothing of it is recorded; "
+                f"once the store is back, `ngramlm train --resume {run.id}` counts it again",
             ) from None
 
 

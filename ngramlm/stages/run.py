@@ -294,8 +294,11 @@ def lr_find(
         raise
     if lost:  # stopped at a step boundary: its partial curve is no range test
         raise lost_run(
-            store, run.id, lost[0], f"lr-find stopped at step {len(losses):,} of {len(lrs):,} "
-            "and nothing of it is recorded; run it again once the store is back"
+            store,
+            run.id,
+            lost[0],
+            f"lr-find stopped at step {len(losses):,} of {len(lrs):,} "
+            "and nothing of it is recorded; run it again once the store is back",
         )
     elapsed = time.perf_counter() - t0
     suggestion = lrfind.suggest(lrs, losses)
