@@ -131,7 +131,7 @@ def test_a_single_huge_line_is_refused(cli, sqlite_url: str, tmp_path: Path) -> 
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_prepare_stopped_while_it_writes_says_one_line_and_records_nothing(
     pg_url: str, tmp_path: Path, sig: signal.Signals
 ) -> None:
