@@ -54,3 +54,10 @@ class WorkersDied(NgramlmError):
     bug): their points read ``crashed``, and ``sweep --resume`` continues them."""
 
     exit_code = 1
+
+
+class Stopped(NgramlmError):
+    """A one-shot command (``prepare``) stopped by Ctrl-C or SIGTERM before it recorded
+    anything; its exit code is the shell's for the signal (130, 143)."""
+
+    exit_code = 130

@@ -5,21 +5,34 @@ a short run, bare commands, evaluation that costs a bounded share, the diagnosis
 from __future__ import annotations
 
 import math
+import os
+import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 import torch
 
+from ngramlm import checkpoint
 from ngramlm.config import RunConfig, TrainConfig
 from ngramlm.evaluation import EvalSet, evaluate_set
 from ngramlm.stages.diagnose import Finding, diagnose
 from ngramlm.stages.run import Progress, load_examples, resume_run
 from ngramlm.store import Store
+from ngramlm.store.records import RunRecord
 from ngramlm.training import body, evaluating, loop
 from ngramlm.training.loop import EvalPoint, Examples, Hooks, train
 
-from .helpers import assert_resume_equals_uninterrupted, curve, tiny_config, train_tiny
+from .conftest import REPO
+from .helpers import (
+    age_heartbeat,
+    assert_resume_equals_uninterrupted,
+    curve,
+    tiny_config,
+    train_tiny,
+)
 
 CPU = torch.device("cpu")
 
@@ -189,6 +202,56 @@ def test_a_stop_after_the_step_0_evaluation_resumes_without_a_second_one(store: 
     assert curve(store, killed.run.id) == curve(store, full.run.id)
 
 
+# Trains a tiny 300-step run in its own process and dies (SIGKILL, without a word) in its
+# final evaluation, its train split done: the run's fourth evaluation (0, 100, 200, 300).
+DIES_IN_FINAL = f"""
+import os, signal, sys
+sys.path.insert(0, {str(REPO)!r})
+from ngramlm.stages.run import Progress
+from ngramlm.store import Store
+from tests.helpers import tiny_config, train_tiny
+
+class DieInFinal(Progress):
+    evaluations = 0
+    def evaluated(self, point):
+        self.evaluations += 1
+    def evaluating(self, split, done, total):
+        if self.evaluations == 3 and split == "dev":
+            os.kill(os.getpid(), signal.SIGKILL)
+
+store = Store(sys.argv[1])
+train_tiny(store, tiny_config(store, steps=300, device="cpu"), progress=DieInFinal())
+"""
+
+
+def test_a_run_killed_in_its_final_evaluation_resumes_with_every_step_trained(
+    store: Store, sqlite_url: str
+) -> None:
+    """The last step is checkpointed before the final evaluation (old: after it, so a
+    kill there lost the steps since the last checkpoint, 201-300 here): the resume trains
+    nothing, takes the evaluation again and ends as an uninterrupted run."""
+    full = train_tiny(store, tiny(store)[0])
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    died = subprocess.run([sys.executable, "-c", DIES_IN_FINAL, sqlite_url], env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert died.returncode == -signal.SIGKILL, died.stderr
+    run_id = full.run.id + 1
+    assert store.checkpoint(run_id).step == 300  # type: ignore[union-attr]
+    assert [m.step for m in store.metrics(run_id)] == [0, 100, 200]  # not its last point
+    age_heartbeat(sqlite_url, run_id)
+
+    class From(Progress):
+        def start(self, run: RunRecord, total: int, initial: int) -> None:
+            self.initial = initial
+
+    started = From()
+    resumed = resume_run(store, run_id, progress=started).run
+    assert started.initial == 300  # no step trained again
+    assert resumed.status == "finished" and resumed.steps_done == 300
+    assert (resumed.train_loss, resumed.dev_loss) == (full.run.train_loss, full.run.dev_loss)
+    assert curve(store, run_id) == curve(store, full.run.id)
+
+
 # --- 8. evaluation that costs a bounded share ---------------------------------------------
 
 
@@ -218,6 +281,47 @@ def test_intermediate_evaluations_of_a_costly_split_use_fixed_samples(
     n, V = ex.Xdev.shape[0], cfg.model.vocab_size
     ix = torch.arange(64) * n // 64
     assert out.points[0].dev_loss == evaluate_set(model, EvalSet.of(ex.Xdev[ix], ex.Ydev[ix], V))
+
+
+def test_final_losses_of_a_split_past_the_size_are_on_a_fixed_seeded_sample(
+    cli, store: Store, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past FINAL_TRAIN targets the final train loss is measured on a fixed sample of that
+    many (one target from each of as many equal slices), the same for every run; dev,
+    under FINAL_DEV, stays whole; the record and ``report RUN`` say which."""
+    cfg, ex = tiny(store)
+    n = ex.Ytr.shape[0]
+    whole = train_tiny(store, cfg).run
+    monkeypatch.setattr(evaluating, "FINAL_TRAIN", 500)
+    runs = [train_tiny(store, cfg).run for _ in range(2)]
+    assert runs[0].extra == runs[1].extra == {"final_sample": {"train": [500, n]}}
+    assert runs[0].train_loss == runs[1].train_loss != whole.train_loss  # the same sample
+    assert runs[0].dev_loss == whole.dev_loss  # dev whole, and the training unchanged
+    sample, _, _ = evaluating.final_set(ex.Xtr, ex.Ytr, cfg.model.vocab_size, 500)
+    ckpt = store.checkpoint(runs[0].id)
+    assert ckpt is not None
+    model = checkpoint.load_model(ckpt.data, ckpt.sha256).model
+    assert runs[0].train_loss == evaluate_set(model, sample)  # measured on that sample
+    r = cli("--db", sqlite_url, "report", str(runs[0].id))
+    assert r.code == 0 and f"measured on a fixed sample: train 500 of {n:,} targets" in r.out
+    assert "fixed sample" not in cli("--db", sqlite_url, "report", str(whole.id)).out
+
+
+def test_a_final_sample_is_one_seeded_target_from_each_equal_slice() -> None:
+    """Deterministic (seeded, on the CPU), spread over the whole split, and no sample at
+    all up to the size: the whole split's set, rows and all."""
+    n, k, V = 5_000, 1_000, 6_000
+    X = torch.stack([torch.arange(n), torch.arange(n) % 7], 1)  # row i says i
+    Y = torch.arange(n) % V
+    es, Xs, Ys = evaluating.final_set(X, Y, V, k)
+    ix = Xs[:, 0]
+    assert es.Y.shape[0] == k and torch.equal(Ys, Y[ix])
+    assert torch.equal(ix // (n // k), torch.arange(k))  # one from each slice of 5
+    assert len(set((ix % (n // k)).tolist())) == n // k  # drawn, not every 5th
+    again = evaluating.final_set(X, Y, V, k)
+    assert torch.equal(again[1], Xs) and torch.equal(again[0].U, es.U)
+    full, Xf, Yf = evaluating.final_set(X, Y, V, n)
+    assert Xf is X and Yf is Y and full.Y.shape[0] == n
 
 
 def test_a_short_run_on_costly_splits_evaluates_a_bounded_number_of_times(

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from ngramlm import open_store
 from ngramlm.errors import ClaimedError, StoreError
 from ngramlm.stages import hooks, lease
 from ngramlm.stages.plan import Plan
@@ -259,3 +260,78 @@ def test_a_resume_never_claims_a_run_whose_owner_lives_on_this_host_however_stal
             owner.wait(30)
         out = resume_run(store, run.id)
         assert out.run.status == "finished" and out.run.pid == os.getpid()
+
+
+# Counts a bigram (or runs lr-find) on ``tiny`` in its own process: it reads its examples
+# only once another process holds the lock and its heartbeat has given up (a fit or a
+# range test longer than the bound), then goes on; it reports its one line on stderr.
+NOTHING_TO_SAVE = f"""
+import importlib, sys, threading, time
+from pathlib import Path
+sys.path.insert(0, {str(REPO)!r})
+from ngramlm import open_store
+from ngramlm.errors import NgramlmError
+from ngramlm.stages import counted, run
+
+for module, name, value in {BOUNDS!r}:
+    setattr(importlib.import_module(module), name, value)
+here = Path.cwd()
+
+def beating():
+    return any(t.name.startswith("heartbeat-") for t in threading.enumerate())
+
+for module in (counted, run):
+    def slow(*args, read=module.load_examples):
+        (here / "ready").touch()
+        while not (here / "locked").exists() or beating():
+            time.sleep(0.01)
+        return read(*args)
+    module.load_examples = slow
+try:
+    with open_store(sys.argv[1]) as exp:
+        if sys.argv[2] == "count":
+            exp.train("tiny", model="bigram")
+        else:
+            exp.lr_find("tiny", steps=100, threads=1)
+except NgramlmError as err:
+    print(err, file=sys.stderr, flush=True)
+    sys.exit(err.exit_code)
+"""
+
+
+@pytest.mark.parametrize("what", ["count", "lr-find"])
+def test_a_count_or_lr_find_behind_a_lock_held_past_the_bound_stops_with_one_line(
+    db_url: str, words_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str
+) -> None:
+    """Their heartbeat gave up, a count and an lr-find stop as training does: one line,
+    nothing recorded (no curve, no checkpoint, no loss); a count resumes to the losses of
+    an uninterrupted count once its process has exited (old: they went on to the end)."""
+    small_bounds(monkeypatch)
+    with tiny_store(db_url, words_file) as store:
+        with open_store(db_url) as exp:
+            full = exp.train("tiny", model="bigram").run  # run 1: the uninterrupted count
+        proc = subprocess.Popen(
+            [sys.executable, "-c", NOTHING_TO_SAVE, db_url, what],
+            cwd=tmp_path,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_for(tmp_path / "ready", proc)
+        with held_lock(db_url):
+            (tmp_path / "locked").touch()
+            _, err = proc.communicate(timeout=60)  # it ends while the lock is held
+        run_id = full.id + 1
+        lines = err.strip().splitlines()
+        assert proc.returncode == StoreError.exit_code and len(lines) == 1, err
+        assert lines[0].startswith(f"run {run_id}: the store stayed unwritable (no heartbeat")
+        stopped = "counting stopped" if what == "count" else "lr-find stopped at step 0 of 100"
+        assert "lock" in lines[0] and f"{stopped} and nothing of it is recorded" in lines[0]
+        run = store.run(run_id)
+        assert run.stored_status == "running"  # its end could not be written either
+        assert (run.train_loss, run.dev_loss, run.steps_done) == (None, None, 0)
+        assert store.metrics(run_id) == [] and store.checkpoint(run_id) is None
+        if what == "count":
+            resumed = resume_run(store, run_id).run
+            assert resumed.status == "finished"
+            assert (resumed.train_loss, resumed.dev_loss) == (full.train_loss, full.dev_loss)

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from .conftest import MAKEMORE, count_rows
+from .helpers import word_corpus
 
 
 @pytest.mark.skipif(not MAKEMORE.exists(), reason=f"the lecture's names.txt is not at {MAKEMORE}")
@@ -120,3 +128,45 @@ def test_a_single_huge_line_is_refused(cli, sqlite_url: str, tmp_path: Path) -> 
     r = cli("--db", sqlite_url, "prepare", path)
     assert r.code != 0 and "line 1: a word of" in r.err and "one word a line" in r.err
     assert count_rows(sqlite_url, "datasets") == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_prepare_stopped_while_it_writes_says_one_line_and_records_nothing(
+    pg_url: str, tmp_path: Path, sig: signal.Signals
+) -> None:
+    """Ctrl-C or SIGTERM while the lines go to PostgreSQL: one line, the shell's exit
+    code, no dataset or line left (old: psycopg's own lines, or none at all)."""
+    corpus = word_corpus(tmp_path / "corpus.txt", n=150_000)  # three batches of lines
+    app = f"ngramlm-stopped-{uuid.uuid4().hex[:12]}"  # its connections, among the server's
+    url = sa.engine.make_url(pg_url).update_query_dict({"application_name": app})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ngramlm", "--db", url.render_as_string(hide_password=False),
+         "prepare", str(corpus), "--unit", "word"],
+        env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    engine = sa.create_engine(pg_url)
+    writing = sa.text(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = :app "
+        "AND query LIKE 'INSERT INTO words%'"
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # until its lines are being written
+            with engine.connect() as conn:
+                if conn.execute(writing, {"app": app}).scalar_one():
+                    break
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the lines were never written"
+            time.sleep(0.02)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        engine.dispose()
+        if proc.poll() is None:
+            proc.kill()
+    which = "Ctrl-C" if sig == signal.SIGINT else "SIGTERM"
+    assert err == f"error: prepare stopped by {which}; nothing was recorded\n", err
+    assert proc.returncode == 128 + sig
+    assert count_rows(pg_url, "datasets") == 0 and count_rows(pg_url, "words") == 0

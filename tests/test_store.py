@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import socket
 import sqlite3
 import struct
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
 
+from ngramlm.api.schema import backup_sqlite
 from ngramlm.errors import InputError, SchemaError, StoreError
 from ngramlm.store import Store
 from ngramlm.store.schema import VERSION_TABLE, alembic_config, head
@@ -78,6 +81,42 @@ def test_upgrade_backs_up_an_sqlite_file(cli, sqlite_url: str, tmp_path: Path) -
     assert conn.execute("SELECT count(*) FROM datasets").fetchone() == (1,)
     assert conn.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchone() == ("0001",)
     conn.close()
+
+
+def test_upgrade_never_replaces_an_earlier_backup(cli, sqlite_url: str, tmp_path: Path) -> None:
+    """A backup's name taken (an upgrade within the same second; something else there):
+    the copy gets the next free name, and what held the name is kept as it was."""
+    assert cli("--db", sqlite_url, "prepare").code == 0
+    downgrade(sqlite_url, "0001")
+    db, now = tmp_path / "store.db", datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    earlier = tmp_path / "store.db.bak-0001-20260102T030405Z"
+    earlier.write_bytes(b"an earlier backup")
+    (tmp_path / f"{earlier.name}-2").mkdir()  # a directory at the next name: kept too
+    backup = backup_sqlite(db, "0001", now)
+    assert backup == tmp_path / f"{earlier.name}-3" and backup.is_file()
+    assert backup_sqlite(db, "0001", now) == tmp_path / f"{earlier.name}-4"
+    assert earlier.read_bytes() == b"an earlier backup"
+    conn = sqlite3.connect(backup)
+    assert conn.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchone() == ("0001",)
+    conn.close()
+
+
+def test_an_upgrade_whose_backup_does_not_fit_is_refused_whole(cli, small_disk: Path) -> None:
+    """The disk under the store cannot hold its backup: one line, no backup or temporary
+    file left behind, the store not upgraded."""
+    url = f"sqlite:///{small_disk / 'store.db'}"
+    assert cli("--db", url, "prepare").code == 0
+    downgrade(url, "0001")
+    room = os.statvfs(small_disk)
+    filler = small_disk / "filler"  # the disk full but for less than the store's size
+    filler.write_bytes(b"\0" * (room.f_bavail * room.f_frsize - 8192))
+    before = sorted(p.name for p in small_disk.iterdir())
+    r = cli("--db", url, "db", "upgrade")
+    assert r.code == StoreError.exit_code and len(r.err.strip().splitlines()) == 1, r.err
+    assert "db upgrade backs up" in r.err and "the store is not upgraded" in r.err, r.err
+    assert "space" in r.err or "full" in r.err, r.err
+    assert sorted(p.name for p in small_disk.iterdir()) == before  # nothing left behind
+    assert version(url) == "0001"
 
 
 def test_store_from_a_newer_ngramlm_is_refused(cli, db_url: str) -> None:

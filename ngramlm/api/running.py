@@ -39,16 +39,19 @@ def prepare(
     tokens) and record it. ``min_count``: words seen fewer times in train are
     ``<unk>``. The same content under the same name again is a no-op; other content
     under an existing name is refused. The file is read and checked before the store
-    is opened. Returns the dataset (``.dataset``, which every method also takes as
-    the result itself), ``created`` (False: the same content was there already,
-    nothing written), per split its ``examples``, ``tokens`` and ``unk_rate``, and a
-    ``hint`` (a word corpus taken as it came whose tokens carry punctuation: try
-    ``tokenize``)."""
-    from ngramlm.stages.prepare import load, record
+    is opened. Ctrl-C or SIGTERM stops it (``Stopped``, one line) with nothing recorded
+    (while the store writes, between two of its statements). Returns the dataset
+    (``.dataset``, which every method also takes as the result itself), ``created``
+    (False: the same content was there already, nothing written), per split its
+    ``examples``, ``tokens`` and ``unk_rate``, and a ``hint`` (a word corpus taken as it
+    came whose tokens carry punctuation: try ``tokenize``)."""
+    from ngramlm.stages.prepare import load, record, stopped_by_signals
 
-    words = load(None if path is None else Path(path), name, seed, unit=unit,
-                 min_count=min_count, split=split, tokenize=tokenize)  # fmt: skip
-    return record(h.store, words)
+    with stopped_by_signals() as stop:  # Ctrl-C, SIGTERM: one line, nothing recorded
+        words = load(None if path is None else Path(path), name, seed, unit=unit,
+                     min_count=min_count, split=split, tokenize=tokenize)  # fmt: skip
+        with stop.deferred():  # the store in use: a signal stops it between two writes
+            return record(h.store, words, stop)
 
 
 def plan(

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ngramlm.errors import SchemaError
+from ngramlm import outputs
+from ngramlm.errors import InputError, SchemaError, StoreError
 from ngramlm.store import schema
 from ngramlm.store.store import Store
 
@@ -68,14 +69,38 @@ def upgrade_store(url: str) -> Upgraded:
     return Upgraded(store.where, before.current, after.current, backup)
 
 
-def backup_sqlite(path: Path, revision: str) -> Path:
-    """A consistent copy of an SQLite file (even with a WAL and other readers)."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    target = path.with_name(f"{path.name}.bak-{revision}-{stamp}")
-    src, dst = sqlite3.connect(path), sqlite3.connect(target)
+def backup_sqlite(path: Path, revision: str, now: datetime | None = None) -> Path:
+    """A consistent copy of an SQLite file (even with a WAL and other readers), written
+    through ``outputs.write_file``: whole or not at all, beside the store, as
+    ``NAME.bak-REVISION-STAMP`` (``now``: the time stamped; by default the current one).
+    An earlier backup is never replaced: where that name is taken (an upgrade within the
+    same second), the copy is ``...-STAMP-2``, ``-3``, and so on. A write that fails (a
+    read-only directory, a full disk) leaves no file behind and is one line: the store is
+    not upgraded."""
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    name = f"{path.name}.bak-{revision}-{stamp}"
+    target, n = path.with_name(name), 1
+    while target.exists() or target.is_symlink():  # whatever holds the name: kept
+        n += 1
+        target = path.with_name(f"{name}-{n}")
+
+    def copy(tmp: Path) -> None:
+        src, dst = sqlite3.connect(path), sqlite3.connect(tmp)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+            src.close()
+
     try:
-        src.backup(dst)
-    finally:
-        dst.close()
-        src.close()
+        outputs.write_file(target, copy, option="its backup")
+    except InputError as exc:
+        raise StoreError(
+            f"db upgrade backs up {path} first, and {exc}; the store is not upgraded"
+        ) from None
+    except sqlite3.Error as exc:  # the copy itself (no space, a read-only place)
+        raise StoreError(
+            f"db upgrade backs up {path} first, and its backup {target} failed ({exc}); "
+            "free some space or make its directory writable; the store is not upgraded"
+        ) from None
     return target

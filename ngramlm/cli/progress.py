@@ -117,6 +117,11 @@ class RichProgress(ProgressSink):
             self.bar.update(self.task, completed=point.step, **self._fields(""))
         elif not self.quiet:
             which = "samples" if point.sampled else "whole splits"
+            if point.sample_sizes:  # a final evaluation past the size (FINAL_TRAIN)
+                which = "; ".join(
+                    f"{split} on a fixed sample of {k:,} of its {n:,} targets"
+                    for split, k, n in point.sample_sizes
+                )
             self._plain(
                 f"step {point.step:,}/{self.total:,}  train {loss_text(point.train_loss)}  "
                 f"dev {loss_text(point.dev_loss)} ({which})",

@@ -36,6 +36,13 @@ def one_run(exp: Experiments, run: str, as_json: bool, nats: bool = False) -> No
             f"  its last evaluation, at step {last.step:,}: train {m.line(last.train_loss)}"
             f"   dev {m.line(last.dev_loss)}"
         )
+    sampled = r.extra.get("final_sample") or {}
+    if sampled:  # a split past the size the final evaluation measures whole
+        console.print(
+            "  measured on a fixed sample: "
+            + "; ".join(f"{split} {k:,} of {n:,} targets" for split, (k, n) in sampled.items()),
+            highlight=False,
+        )
     curves(detail)
     ckpt = detail.checkpoint
     if ckpt is not None:

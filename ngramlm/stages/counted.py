@@ -1,7 +1,8 @@
 """Counted models as runs: the finished runs a config is fitted from (a mixture's), and
 counting on train, tuning on dev and recording an ordinary finished run with one curve
 point. Counting takes seconds: a stop request ends the run as ``killed`` with nothing to
-save, and a resume counts again."""
+save, and a resume counts again. A store that stays locked past the bound (its heartbeat
+unwritable, ``stages/lease.py``) stops it too, with one line and nothing recorded."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ import torch
 from ngramlm import checkpoint
 from ngramlm.blob import Blob
 from ngramlm.config import RunConfig
-from ngramlm.errors import InputError
+from ngramlm.errors import InputError, StoreError
 from ngramlm.models import Component, CountFamily, family_of
 from ngramlm.stages.hooks import Heartbeat, Outcome, check_space, load_examples, with_retries
+from ngramlm.stages.lease import lost_run
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, MetricRecord, RunRecord
 from ngramlm.training.loop import (
@@ -29,6 +31,10 @@ from ngramlm.training.loop import (
 
 class Stopped(Exception):
     """A stop request (Ctrl-C, SIGTERM) arrived while a model was being counted."""
+
+
+class Lost(Exception):
+    """The run's heartbeat could not be written within the bound while it was counted."""
 
 
 def load_components(store: Store, dataset: DatasetRecord, cfg: RunConfig) -> list[Component]:
@@ -79,9 +85,21 @@ def execute_count(
     """Count on train, choose what the config left open on dev, evaluate and record an
     ordinary finished run with one curve point. Counting takes seconds, so a stop request
     ends the run as ``killed`` with nothing to save; resume counts again. ``components``:
-    the loaded runs the config is fitted from (None: load them, as a resume does)."""
-    with Heartbeat(store, [run.id]):  # a fit can take minutes: it beats meanwhile
-        return _count(store, run, dataset, cfg, stop, components)
+    the loaded runs the config is fitted from (None: load them, as a resume does). A
+    heartbeat unwritable past the bound stops it at the next check, in one line
+    (``lost_run``): nothing more is written."""
+    lost: list[StoreError] = []  # the Heartbeat's, once the store is lost to the run
+    with Heartbeat(store, [run.id], on_lost=lost.append):  # a fit can take minutes
+        try:
+            return _count(store, run, dataset, cfg, stop, components, lost)
+        except Lost:
+            raise lost_run(
+                store,
+                run.id,
+                lost[0],
+                "counting stopped and nothing of it is recorded; "
+                f"once the store is back, `ngramlm train --resume {run.id}` counts it again",
+            ) from None
 
 
 def _count(
@@ -91,12 +109,15 @@ def _count(
     cfg: RunConfig,
     stop: threading.Event | None,
     components: Sequence[Component] | None,
+    lost: Sequence[StoreError],
 ) -> Outcome:
     fam = family_of(cfg)
     assert isinstance(fam, CountFamily)
     t0 = time.perf_counter()
 
     def check_stop() -> None:
+        if lost:
+            raise Lost
         if stop is not None and stop.is_set():
             raise Stopped
 
@@ -124,10 +145,14 @@ def _count(
         )
         state = TrainState(step=0, model={}, optimizer={}, rng=torch.zeros(0))
         return Outcome(record, TrainResult(state, stopped=True))
+    except Lost:
+        raise  # nothing is written: execute_count says so
     except BaseException as exc:
         store.end_run(run.id, status="failed", error=f"{type(exc).__name__}: {exc}", steps_done=0)
         raise
     point = EvalPoint(1, elapsed, 0.0, None, train_loss, dev_loss)
+    if lost:  # the store was lost while the checkpoint was built: nothing recorded
+        raise Lost
     record = record_counted(store, run.id, point, blob, extra)
     state = TrainState(step=1, model={}, optimizer={}, rng=torch.zeros(0), elapsed_s=elapsed)
     return Outcome(record, TrainResult(state, False, train_loss, dev_loss, [point]))

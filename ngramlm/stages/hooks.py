@@ -251,12 +251,17 @@ def record_outcome(
 ) -> Outcome:
     """Record a finished (or stopped) run. ``members`` > 1: the run was one of a batched
     group whose time is ``state.elapsed_s``; it records its share (``seconds``, by default
-    group time / members) as its time, and the group's time and size in ``extra``."""
+    group time / members) as its time, and the group's time and size in ``extra``; a
+    final loss measured on a split's fixed sample says so there too (``final_sample``:
+    {split: [targets in the sample, targets in the split]})."""
     run, cfg = hooks.run, hooks.cfg
     hooks.step = result.state.step
     state = result.state
     seconds = state.elapsed_s / members if seconds is None else seconds
-    group = {"group_seconds": state.elapsed_s, "group_members": members} if members > 1 else None
+    group = {"group_seconds": state.elapsed_s, "group_members": members} if members > 1 else {}
+    # the final losses' splits measured on a fixed sample: {split: [sample, whole]}
+    sizes = result.points[-1].sample_sizes if result.points else ()
+    sample = {"final_sample": {name: [k, n] for name, k, n in sizes}} if sizes else {}
 
     def record_outcome() -> RunRecord:
         sha = save_checkpoint(store, run.id, state, cfg, dataset.vocab)
@@ -286,7 +291,7 @@ def record_outcome(
             dev_loss=result.dev_loss,
             train_seconds=seconds,
             checkpoint_sha256=sha,
-            extra=group,
+            extra={**group, **sample} or None,
         )
 
     record: RunRecord | None = None

@@ -15,6 +15,7 @@ may call the run crashed. docs/store.md says why this order holds on both back e
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -120,3 +121,14 @@ class Heartbeat:
                 self.on_lost(StoreError(f"no heartbeat could be written for {silent:.0f}s: {exc}"))
                 return
             last, pause = time.monotonic(), HEARTBEAT_S
+
+
+def lost_run(store: Store, run_id: int, lost: StoreError, what: str) -> StoreError:
+    """The one line of a run with nothing to save (a count, an lr-find) whose heartbeat
+    could not be written within the bound: nothing of it is recorded but its end as
+    ``failed``, if that can be written at once (else it reads ``crashed`` once its
+    heartbeat is stale, and resumes once this process has exited). ``what``: what stopped
+    and what to do, after the cause."""
+    with contextlib.suppress(StoreError), waiting_at_most(HEARTBEAT_S):
+        store.end_run(run_id, status="failed", error=str(lost), steps_done=0)
+    return StoreError(f"run {run_id}: the store stayed unwritable ({lost}); {what}")

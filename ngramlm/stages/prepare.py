@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import re
+import signal
+import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -22,7 +26,7 @@ from ngramlm.data import (
     token_counts,
     tokenizer_id,
 )
-from ngramlm.errors import DiskFullError, InputError
+from ngramlm.errors import DiskFullError, InputError, Stopped
 from ngramlm.resources import BUNDLED_UNIT, bundled_words
 from ngramlm.store import Store
 from ngramlm.store.datasets import dataset_bytes
@@ -189,8 +193,9 @@ def load(
     return WordList(name, path, seed, words, parts, vocab, min_count, spec, tokenizer)
 
 
-def record(store: Store, wl: WordList) -> Prepared:
-    """Record a loaded word list (a no-op if the same content is already there)."""
+def record(store: Store, wl: WordList, stop: SignalStop | None = None) -> Prepared:
+    """Record a loaded word list (a no-op if the same content is already there).
+    ``stop``: a signal noted meanwhile rolls the dataset back between two writes."""
     words, split, vocab, path, seed, name = wl.words, wl.split, wl.vocab, wl.path, wl.seed, wl.name
     duplicates = len(words) - len(set(words))
     _check_space(store, wl)
@@ -205,12 +210,75 @@ def record(store: Store, wl: WordList) -> Prepared:
         min_count=wl.min_count,
         split=str(wl.split_spec),
         tokenizer=wl.tokenizer,
+        between=stop.check if stop is not None else lambda: None,
     )
+    if stop is not None:
+        done = "was recorded whole before it stopped" if created else "was there already"
+        stop.recorded(f"dataset {name} {done}")
     tokens = wl.tokens()
     examples = {part: tokens[part] + len(lines) for part, lines in wl.parts().items()}
     unk = wl.unk_tokens()
     unk_rate = {part: unk[part] / tokens[part] if tokens[part] else 0.0 for part in SPLITS}
     return Prepared(record, created, examples, tokens, unk_rate, wl.hint())
+
+
+class SignalStop:
+    """Ctrl-C and SIGTERM while a dataset is prepared: one line (``Stopped``) saying
+    whether anything was recorded. While the file is read, a signal stops it at once;
+    while the store is in use (``deferred``) it is noted and acted on between two writes
+    (``check``), so the database driver is never interrupted inside a statement (psycopg
+    then printed lines of its own) and the transaction rolls back whole; once the dataset
+    is committed (``recorded``), a signal stops at once again. A second signal always
+    stops at once."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.deferring = False
+        self.done = "nothing was recorded"
+
+    def handler(self, signum: int, frame: object) -> None:
+        if self.deferring and self.signum is None:
+            self.signum = signum
+            return
+        self.signum = signum
+        self.check()
+
+    def check(self) -> None:
+        if self.signum is not None:
+            which = "Ctrl-C" if self.signum == signal.SIGINT else "SIGTERM"
+            err = Stopped(f"prepare stopped by {which}; {self.done}")
+            err.exit_code = 128 + self.signum
+            raise err
+
+    def recorded(self, done: str) -> None:
+        """The store's part is over (``done``: what it did): a signal noted meanwhile,
+        or any later one, stops at once and says so."""
+        self.deferring, self.done = False, done
+        self.check()
+
+    @contextmanager
+    def deferred(self) -> Iterator[SignalStop]:
+        self.deferring = True
+        try:
+            yield self
+        finally:
+            self.deferring = False
+
+
+@contextmanager
+def stopped_by_signals() -> Iterator[SignalStop]:
+    """Ctrl-C and SIGTERM handled by a ``SignalStop`` for the while (in the main thread;
+    elsewhere signals are not this thread's)."""
+    stop = SignalStop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    old = {s: signal.signal(s, stop.handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 def _check_space(store: Store, wl: WordList) -> None:

@@ -39,7 +39,7 @@ from ngramlm.stages.hooks import (
     record_outcome,
     stop_on_signals,
 )
-from ngramlm.stages.lease import beating
+from ngramlm.stages.lease import beating, lost_run
 from ngramlm.stages.plan import Plan, plan_resume
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, MetricRecord, NewRun, RunRecord
@@ -280,15 +280,26 @@ def lr_find(
     lrfind.validate_range(min_lr, max_lr, cfg.train.steps)
     run = store.create_run(new_run(replace(plan, preset=None), "lr_find", name))
     t0 = time.perf_counter()
+    lost: list[StoreError] = []  # the Heartbeat's, once the store is lost to the run
+    lrs = lrfind.lr_schedule(min_lr, max_lr, cfg.train.steps)
     try:
-        with Heartbeat(store, [run.id]):
+        with Heartbeat(store, [run.id], on_lost=lost.append):
             examples = load_examples(store, dataset, cfg.model.block_size)
-            lrs = lrfind.lr_schedule(min_lr, max_lr, cfg.train.steps)
             assert plan.precision is not None  # a trained family's
-            losses = lrfind.range_test(cfg, examples, plan.device, lrs, plan.precision)
+            losses = lrfind.range_test(
+                cfg, examples, plan.device, lrs, plan.precision, should_stop=lambda: bool(lost)
+            )
     except BaseException as exc:
         store.end_run(run.id, status="failed", error=f"{type(exc).__name__}: {exc}", steps_done=0)
         raise
+    if lost:  # stopped at a step boundary: its partial curve is no range test
+        raise lost_run(
+            store,
+            run.id,
+            lost[0],
+            f"lr-find stopped at step {len(losses):,} of {len(lrs):,} "
+            "and nothing of it is recorded; run it again once the store is back",
+        )
     elapsed = time.perf_counter() - t0
     suggestion = lrfind.suggest(lrs, losses)
     points = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -88,10 +88,13 @@ class DatasetsMixin(StoreBase):
         min_count: int = 1,
         split: str = "shuffled",
         tokenizer: str | None = None,
+        between: Callable[[], None] = lambda: None,
     ) -> tuple[DatasetRecord, bool]:
         """Record a dataset and its lines; ``(record, created)``. Datasets are immutable:
         the same content, seed, unit, min-count and split under the same name is a no-op,
-        anything else under an existing name is refused."""
+        anything else under an existing name is refused. ``between`` is called before each
+        batch of lines is written and before the commit: what it raises rolls the whole
+        dataset back between two statements (a stop asked by a signal)."""
         for attempt in (1, 2):
             try:
                 with self._tx(write=True) as s:
@@ -132,7 +135,9 @@ class DatasetsMixin(StoreBase):
                     s.flush()
                     conn = s.connection()  # Core executemany: no ORM bookkeeping per row
                     for batch in _word_rows(row.id, splits):  # 50,000 rows in memory at most
+                        between()
                         conn.execute(insert(WORDS_TABLE), batch)
+                    between()
                     return dataset_record(row), True
             except exc.IntegrityError:
                 if attempt == 2:  # pragma: no cover - only a pathological race

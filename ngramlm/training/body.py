@@ -9,7 +9,8 @@ No printing and no database: the loop tells its ``Hooks`` (``ngramlm.stages.hook
 connects them to the store and the terminal). A stop request ends the run between steps,
 or between an evaluation's chunks: then the state is that of the steps done, and a run
 resumed from it takes the interrupted evaluation first (a state at an evaluation's step
-whose minibatch losses were not yet reset by it).
+whose minibatch losses were not yet reset by it). The last step is checkpointed before
+the final evaluation, in that state: a run killed during it resumes there and evaluates.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class EvalPoint:
     dev_loss: float | None  # on the whole dev split (see ``sampled``)
     # True: an intermediate evaluation of a costly split, on its fixed sample (``sample_of``)
     sampled: bool = False
+    # the final evaluation's splits measured on their fixed sample (``final_set``), each
+    # as (split, targets in the sample, targets in the split); empty: whole
+    sample_sizes: tuple[tuple[str, int, int], ...] = ()
 
 
 @dataclass
@@ -167,9 +171,10 @@ class _Members:
         first = self.hooks[self.live[0]]
         tr, dv = self.splits.losses(self.engine.evaluate, first, self.should_stop, final)
         sampled = not final and self.splits.costly
+        sizes = self.splits.sampled() if final else ()
         for p, i in enumerate(self.live):
             loss = self.sums[i] / self.count if batch and self.count else None
-            point = EvalPoint(step, self.elapsed(), lrs[p], loss, tr[p], dv[p], sampled)
+            point = EvalPoint(step, self.elapsed(), lrs[p], loss, tr[p], dv[p], sampled, sizes)
             self.points[i].append(point)
             self.hooks[i].on_eval(point)
 
@@ -253,6 +258,9 @@ def run(
         if tick.progress or now - shown >= PROGRESS_S:
             shown = now
             m.progress(tick.done)
+        if tick.done == steps:  # the last steps are stored before the final evaluation,
+            m.fold()  # however long it takes: a kill during it loses no training
+            m.checkpoint(tick.done)
         if tick.evaluate:
             m.fold()
             try:

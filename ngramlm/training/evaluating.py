@@ -1,6 +1,7 @@
-"""What the loop evaluates and when: train and dev prepared for evaluation (``Splits``,
-whole and, on a costly word corpus, as fixed samples, ``sample_of``) and the steps
-between evaluations (``eval_interval``). Shared by ``loop.py`` and ``batched.py``."""
+"""What the loop evaluates and when: train and dev prepared for evaluation (``Splits``:
+at the end whole, or past a size on a fixed seeded sample, ``final_set``; before it, on
+a costly word corpus, on fixed samples, ``sample_of``) and the steps between evaluations
+(``eval_interval``). Shared by ``loop.py`` and ``batched.py``."""
 
 from __future__ import annotations
 
@@ -42,6 +43,36 @@ MAX_EVALS = 20  # evaluations per run when eval_every is 0 (the default)
 STEP_FORWARDS = 2
 
 
+# The final evaluation (the losses a run's record keeps) measures a split of more targets
+# than these on a fixed sample of that many (``final_set``): a 10M-token corpus's train
+# split (8M targets) in 1,048,576 of them, its dev split whole. Brown (at most about
+# 975,000 train targets, 120,000 dev) and every character dataset of the lecture's size
+# are measured whole, as before.
+FINAL_TRAIN = 2**20
+FINAL_DEV = 2**22
+FINAL_SEED = 0  # the sample's generator: every run on the dataset sees the same targets
+
+
+def final_set(
+    X: torch.Tensor, Y: torch.Tensor, vocab_size: int, most: int
+) -> tuple[EvalSet, torch.Tensor, torch.Tensor]:
+    """What the final evaluation measures a split (X, Y) on, with its rows: the whole
+    split, unless it has more than ``most`` targets; then a fixed sample of ``most``:
+    the split cut into ``most`` equal slices, one example drawn from each by a generator
+    seeded with ``FINAL_SEED`` (on the CPU: the same sample on every device). The sample
+    depends on the split's size alone, so every run on the dataset, resumed or not, is
+    measured on the same examples."""
+    n = Y.shape[0]
+    if n <= most:
+        return EvalSet.of(X, Y, vocab_size), X, Y
+    g = torch.Generator().manual_seed(FINAL_SEED)
+    start = torch.arange(most, dtype=torch.long) * n // most
+    width = torch.diff(start, append=torch.tensor([n]))
+    ix = (start + (torch.rand(most, generator=g, dtype=torch.float64) * width).long()).to(Y.device)
+    Xs, Ys = X[ix], Y[ix]
+    return EvalSet.of(Xs, Ys, vocab_size), Xs, Ys
+
+
 def sample_of(full: EvalSet, X: torch.Tensor, Y: torch.Tensor) -> EvalSet:
     """What the evaluations before the last one measure a split on: the whole split,
     unless its logits (distinct contexts x V) pass ``COSTLY_LOGITS`` (a word corpus: on
@@ -50,7 +81,8 @@ def sample_of(full: EvalSet, X: torch.Tensor, Y: torch.Tensor) -> EvalSet:
     ``COSTLY_LOGITS`` (and ``SAMPLE``). The sample depends on the split alone (no seed,
     no random draw), so every evaluation of every run on the dataset sees the same
     examples. Character datasets are always whole; the final losses of every run (the
-    ones its record keeps) are over the whole splits."""
+    ones its record keeps) are over the whole splits (``final_set``: past a size, over
+    their fixed samples, of which ``full`` is then one)."""
     n, V = X.shape[0], full.vocab_size
     k = min(SAMPLE, max(1, COSTLY_LOGITS // V))
     if full.U.shape[0] * V <= COSTLY_LOGITS or n <= k:
@@ -84,25 +116,43 @@ class Interrupted(Exception):
 
 @dataclass(frozen=True)
 class Splits:
-    """Train and dev prepared for evaluation: whole, and as the intermediate evaluations
-    measure them (``sample_of``: the same sets on a cheap split)."""
+    """Train and dev prepared for evaluation: as the final evaluation measures them
+    (``final_set``: whole, or past a size a fixed sample; ``targets``: how many the whole
+    splits have), and as the intermediate evaluations do (``sample_of``: the same sets
+    on a cheap split)."""
 
     train: EvalSet
     dev: EvalSet
     train_probe: EvalSet
     dev_probe: EvalSet
+    targets: tuple[int, int] = (0, 0)  # train's and dev's, whole
 
     @classmethod
     def of(cls, ex: Examples, vocab_size: int) -> Splits:
-        train, dev = (
-            EvalSet.of(ex.Xtr, ex.Ytr, vocab_size),
-            EvalSet.of(ex.Xdev, ex.Ydev, vocab_size),
+        train, Xtr, Ytr = final_set(ex.Xtr, ex.Ytr, vocab_size, FINAL_TRAIN)
+        dev, Xdev, Ydev = final_set(ex.Xdev, ex.Ydev, vocab_size, FINAL_DEV)
+        return cls(
+            train,
+            dev,
+            sample_of(train, Xtr, Ytr),
+            sample_of(dev, Xdev, Ydev),
+            (ex.Ytr.shape[0], ex.Ydev.shape[0]),
         )
-        return cls(train, dev, sample_of(train, ex.Xtr, ex.Ytr), sample_of(dev, ex.Xdev, ex.Ydev))
 
     @property
     def costly(self) -> bool:
         return self.train_probe is not self.train or self.dev_probe is not self.dev
+
+    def sampled(self) -> tuple[tuple[str, int, int], ...]:
+        """The splits the final evaluation measures on a fixed sample, each as (split,
+        targets in the sample, targets in the split); empty: both whole."""
+        return tuple(
+            (name, es.Y.shape[0], n)
+            for name, es, n in zip(
+                ("train", "dev"), (self.train, self.dev), self.targets, strict=True
+            )
+            if es.Y.shape[0] < n
+        )
 
     def losses(
         self,

@@ -14,6 +14,7 @@ the steepest descent of this noisy curve too unstable to trust.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -57,9 +58,12 @@ def range_test(
     device: torch.device,
     lrs: list[float],
     precision: str,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> list[float]:
     """Minibatch loss at each step, the step taken at each learning rate in turn: the
-    training loop's draw and step (autograd, any family), one step per rate."""
+    training loop's draw and step (autograd, any family), one step per rate. Once
+    ``should_stop()`` (checked before each step) it ends early: the losses of the steps
+    taken."""
     assert cfg.train is not None
     model, opt, generator = build(cfg, device, precision)
     stepper = AutogradStep(model, opt, generator)
@@ -68,6 +72,8 @@ def range_test(
     losses: list[float] = []
     model.train()
     for lr in lrs:
+        if should_stop():
+            break
         ix = draw(generator, n, cfg.train.batch_size).to(device)
         value = stepper.step_ix(ex.Xtr, ex.Ytr, ix, lr).item()
         losses.append(value)
