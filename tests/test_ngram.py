@@ -295,7 +295,9 @@ def test_bigram_and_kneser_ney_are_ordinary_runs(cli, prepared: str) -> None:
     assert rows[kn["run"]]["precision"] is None  # counted, not trained in any precision
     csv_header = cli("--db", url, "report", "--csv").out.splitlines()[0]
     assert csv_header.startswith("run,dataset,sweep,kind,name,status,")  # positions kept
-    assert csv_header.endswith(",best_in_sweep,model,precision")  # appended, in that order
+    assert csv_header.endswith(
+        ",best_in_sweep,model,precision,category,last_eval_step,last_train_loss,last_dev_loss"
+    )  # appended, in that order
     one = json.loads(cli("--db", url, "report", str(kn["run"]), "--json").out)
     assert one["diagnosis"][0]["rule"] == "counted" and one["samples"]
     # sampled and finalized like any run

@@ -301,12 +301,13 @@ def test_a_search_reads_its_dataset_and_resolves_its_device_once(
     cli, sqlite_url: str, words_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``sweep --search``: the command resolves the plan once and its trials (here in this
-    process, ``--workers 0``) take it as it is: one read of the dataset, one device."""
+    process, ``--workers 0``) take it as it is: one read of the dataset, one device. (The
+    search's closing mixture plans runs of its own: tests/test_search_mix.py.)"""
     assert cli("--db", sqlite_url, "prepare", str(words_file)).code == 0
     counts = count_resolutions(monkeypatch)
     r = cli("--db", sqlite_url, "sweep", "--dataset", "tiny", "--search", "tpe", "--trials", "3",
             "--space", "lr=0.01:0.5:log", "--steps", "30", "--n-hidden", "8", "--n-embd", "4",
-            "--workers", "0", "--json")  # fmt: skip
+            "--workers", "0", "--no-mix", "--json")  # fmt: skip
     assert r.code == 0, r.err
     assert json.loads(r.out)["trials"] == 3
     assert counts == {"dataset": 1, "device": 1}
