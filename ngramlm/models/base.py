@@ -153,6 +153,10 @@ class Family(ABC):
     # count, mixture or imported-arpa; and what its model column means (the footer).
     category: ClassVar[str]
     legend: ClassVar[str] = ""
+    # True: trained on whole windows (``data.sequences``), every position of a window
+    # learnt in one step (makemore.py's sequence models); its models offer
+    # ``window_logits`` (``evaluation.WindowModel``). False: on (X, Y) examples.
+    sequence: ClassVar[bool] = False
 
     # --- configs ----------------------------------------------------------------------
 
