@@ -116,11 +116,14 @@ HYPERPARAMETERS: dict[str, Any] = {
     "weight": _hp(float, "mixture: λ, the network's share in [0, 1] (default: chosen on dev)."),
     "block_size": _hp(int, "Context length in tokens."),
     "n_embd": _hp(int, "Embedding size per token."),
-    "n_hidden": _hp(int, "Units per hidden layer."),
-    "n_layers": _hp(int, "Hidden layers (mlp)."),
+    "n_hidden": _hp(int, "Units per hidden layer; gru, rnn: the state; bow: its MLP."),
+    "n_layers": _hp(int, "Hidden layers (mlp); blocks (transformer)."),
+    "n_head": _hp(int, "transformer: attention heads (--n-embd divides among them)."),
     "init": _hp(str, "mlp: lecture (randn) or kaiming (part 3)."),
     "norm": _hp(str, "mlp: none, batch or layer."),
-    "dropout": _hp(float, "mlp: dropout on hidden units."),
+    "dropout": _hp(
+        float, "mlp: dropout on hidden units; transformer: on embeddings and block outputs."
+    ),
     "direct": _hp(bool, "mlp: Bengio 2003's direct connections.", "--direct/--no-direct"),
     "embd_dropout": _hp(float, "mlp: dropout on the concatenated embeddings."),
     "tie": _hp(
@@ -149,7 +152,8 @@ HYPERPARAMETERS: dict[str, Any] = {
     "device": Device,
     "precision": _hp(
         str,
-        "auto, fp32 or bf16: the output layer's products (mlp). auto: bf16 on "
+        "auto, fp32 or bf16: the output layer's products (mlp; the sequence models' "
+        "bodies too). auto: bf16 on "
         "CUDA or a CPU with bfloat16 units (AMX, AVX512-BF16) for word vocabularies, "
         "else fp32. The run records what it used.",
     ),

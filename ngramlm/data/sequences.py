@@ -11,9 +11,9 @@ line:
   predicts ``x1, .., x_T`` (a name of up to ``T - 1`` characters is one window whose
   last target is its closing boundary; the positions past it predict nothing);
 * the targets past the first ``T`` (a sentence longer than the block) are cut into
-  **pieces** of ``stride`` targets; a piece's window is the ``T`` tokens that end just
-  before its last target, so each of its targets has at least ``T - stride`` tokens of
-  the line before it.
+  **pieces** of ``stride`` targets (at most ``T``); a piece's window is the ``T`` tokens
+  that end just before its last target, so each of its targets has at least ``T -
+  stride`` tokens of the line before it.
 
 At ``stride`` 1 each later target is the last position of a window of the ``T`` tokens
 before it: the context its ``(X, Y)`` example gives it, so a model's loss over the
@@ -47,6 +47,12 @@ def train_stride(block_size: int) -> int:
     return max(1, block_size // 2)
 
 
+def windows_in(lengths: Sequence[int], block_size: int, stride: int) -> int:
+    """The windows of lines of these token counts (``Sequences.of``'s, without them)."""
+    stride = min(stride, block_size)
+    return sum(1 - (-max(0, n + 1 - block_size) // stride) for n in lengths)
+
+
 @dataclass(frozen=True)
 class Sequences:
     """A split's windows (module docstring): ``X[ix]`` and ``Y[ix]`` gather (B, T) rows."""
@@ -64,7 +70,7 @@ class Sequences:
 
         if stream.pad < 1 or block_size < 1 or stride < 1:
             raise ValueError(f"windows of {block_size} at stride {stride} on pad {stream.pad}")
-        T = block_size
+        T, stride = block_size, min(stride, block_size)  # a piece is at most a window
         ends = stream.ends.numpy()
         counts = np.diff(ends, prepend=0)  # targets a line: its tokens and its boundary
         lines = np.arange(len(counts))

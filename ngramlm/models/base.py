@@ -199,6 +199,11 @@ class Family(ABC):
         batched model (``ngramlm.training.batched``, on ``NeuralFamily.batched_stepper``)."""
         return False
 
+    def epoch_size(self, lengths: Sequence[int], block_size: int) -> int:
+        """The examples an epoch steps through (``--epochs``), on a train split of lines
+        of these token counts: every token and one boundary a line."""
+        return sum(lengths) + len(lengths)
+
     def search_space(self, unit: str) -> tuple[str | None, dict[str, str]]:
         """What ``sweep --search`` explores when no ``--space`` is given, for datasets of
         ``unit`` (char or word): the preset its trials start from and the ranges, in

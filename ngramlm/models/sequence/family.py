@@ -3,9 +3,11 @@ description for reports; the networks (torch) are imported when a model is built
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ngramlm.config import MAX_LAYERS, RunConfig, finite, positive_int
+from ngramlm.data.sequences import train_stride, windows_in
 from ngramlm.errors import InputError
 from ngramlm.models.base import Description, NeuralFamily
 from ngramlm.models.sequence.config import (
@@ -32,6 +34,10 @@ class SequenceFamily(NeuralFamily):
 
     def size(self, m: Any) -> str:
         return f"{m.block_size}/{m.n_embd}/{m.n_hidden}"
+
+    def epoch_size(self, lengths: Sequence[int], block_size: int) -> int:
+        """An epoch steps through the train split's windows: a minibatch is of windows."""
+        return windows_in(lengths, block_size, train_stride(block_size))
 
     def describe(self, cfg: RunConfig, extra: Any) -> Description:
         size = self.size(cfg.model)
