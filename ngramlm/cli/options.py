@@ -18,9 +18,10 @@ Dataset = Annotated[
 Model = Annotated[
     str | None,
     typer.Option(
-        help="The model family: mlp (default), wavenet (makemore part 5), bigram (makemore "
-        "part 1, add-k), kneser-ney (interpolated, --order N), modified-kn (modified "
-        "Kneser-Ney, --order N) or mixture (--mix A,B). Default: the preset's."
+        help="The model family: mlp (default), wavenet (makemore part 5), transformer, gru, "
+        "rnn or bow (makemore.py's sequence models), bigram (makemore part 1, add-k), "
+        "kneser-ney (interpolated, --order N), modified-kn (modified Kneser-Ney, --order N) "
+        "or mixture (--mix A,B). Default: the preset's."
     ),
 ]
 Preset = Annotated[
@@ -28,7 +29,8 @@ Preset = Annotated[
     typer.Option(
         help="mlp: default (part-3 init), lecture (makemore part 2), best (the tuned recipe), "
         "bengio (the paper's MLP1, words), words (the tuned word model); wavenet: wavenet "
-        "(makemore part 5's run). A preset implies its --model."
+        "(makemore part 5's run); transformer, gru, rnn, bow: makemore.py's defaults. A preset "
+        "implies its --model."
     ),
 ]
 Device = Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps.")]
