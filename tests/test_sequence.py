@@ -293,6 +293,9 @@ def test_train_sample_report_finalize_on_the_names(cli, sqlite_url: str, name: s
     assert r.code == 0 and len(r.out.strip().splitlines()) == 5, r.err
     r = cli(*db, "report", str(run["run"]))
     assert r.code == 0 and f"dev {run['dev_loss']:.4f}" in r.out, r.err
+    for figure in ("curves", "embeddings"):  # the embedding table is C, as every network's
+        r = cli(*db, "plot", figure, str(run["run"]), "-o", f"{figure}.png")
+        assert r.code == 0 and Path(f"{figure}.png").stat().st_size > 0, r.err
     r = cli(*db, "finalize", str(run["run"]), "--json")
     assert r.code == 0, r.err
     assert 1.5 < json.loads(r.out)["test_loss"] < 3.3

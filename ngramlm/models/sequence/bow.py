@@ -16,7 +16,7 @@ class BoW(SequenceLM):
         super().__init__()
         self.cfg = cfg
         g, E, H = generator, cfg.n_embd, cfg.n_hidden
-        self.wte = embedding(g, cfg.vocab_size, E)
+        self.C = embedding(g, cfg.vocab_size, E)
         self.wpe = embedding(g, cfg.block_size, E)
         self.W_fc, self.b_fc = linear(g, E, H)
         self.W_proj, self.b_proj = linear(g, H, E)
@@ -24,7 +24,7 @@ class BoW(SequenceLM):
 
     def body(self, idx: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         T = idx.shape[1]
-        x = self.wte[idx] + self.wpe[:T]  # (B, T, E)
+        x = self.C[idx] + self.wpe[:T]  # (B, T, E)
         seen = torch.arange(1, T + 1, device=x.device, dtype=x.dtype).unsqueeze(1)  # (T, 1)
         x = x + x.cumsum(1) / seen  # the mean of positions 0..t
         return x + F.linear(torch.tanh(F.linear(x, self.W_fc, self.b_fc)), self.W_proj, self.b_proj)

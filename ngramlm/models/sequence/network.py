@@ -16,7 +16,9 @@ state at every position (B, T, C), causally, and everything around it, written o
   target's window computes: a split's loss over its windows at stride 1 (``windows``,
   the evaluation during training) equals its loss over its (X, Y) examples.
 
-The weights start as makemore.py's models get them, PyTorch's defaults, here drawn from
+The token embeddings are ``C`` (V, n_embd), as every network names its table (what
+``plot embeddings`` and ``report RUN``'s neighbours read). The weights start as makemore.py's
+models get them, PyTorch's defaults, here drawn from
 the run's generator: a linear map's weights and bias uniform in ±1/sqrt(fan_in),
 embeddings standard normal, layer norms 1 and 0, a recurrent start state 0.
 """

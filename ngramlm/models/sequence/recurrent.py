@@ -24,7 +24,7 @@ class Recurrent(SequenceLM):
         self.cfg = cfg
         g, E, H, G = generator, cfg.n_embd, cfg.n_hidden, cfg.gates
         self.start = nn.Parameter(torch.zeros(H))  # the state before the first token
-        self.wte = embedding(g, cfg.vocab_size, E)
+        self.C = embedding(g, cfg.vocab_size, E)
         # makemore.py's nn.Linear(E + H, H) for each gate (GRU: z, r, hbar), by halves
         bound = 1 / (E + H) ** 0.5
         self.W_x = uniform(g, bound, G * H, E)
@@ -39,7 +39,7 @@ class Recurrent(SequenceLM):
     def body(self, idx: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         B, T = idx.shape
         H = self.cfg.n_hidden
-        xs = F.linear(self.wte[idx], self.W_x, self.b)  # (B, T, G*H): every input half
+        xs = F.linear(self.C[idx], self.W_x, self.b)  # (B, T, G*H): every input half
         h = self.start.expand(B, H)
         out = []
         for t in range(T):

@@ -53,17 +53,17 @@ class Transformer(SequenceLM):
     def __init__(self, cfg: TransformerConfig, generator: torch.Generator) -> None:
         super().__init__()
         self.cfg = cfg
-        g, C = generator, cfg.n_embd
-        self.wte = embedding(g, cfg.vocab_size, C)
-        self.wpe = embedding(g, cfg.block_size, C)
+        g, E = generator, cfg.n_embd
+        self.C = embedding(g, cfg.vocab_size, E)  # the token embeddings (makemore.py's wte)
+        self.wpe = embedding(g, cfg.block_size, E)
         self.blocks = nn.ModuleList(Block(cfg, g) for _ in range(cfg.n_layers))
-        self.ln_f_w, self.ln_f_b = nn.Parameter(torch.ones(C)), nn.Parameter(torch.zeros(C))
-        self.W_out, self.b_out = linear(g, C, cfg.vocab_size, bias=False)
+        self.ln_f_w, self.ln_f_b = nn.Parameter(torch.ones(E)), nn.Parameter(torch.zeros(E))
+        self.W_out, self.b_out = linear(g, E, cfg.vocab_size, bias=False)
 
     def body(self, idx: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         T = idx.shape[1]
         p = self.cfg.dropout if self.training else 0.0
-        x = self.wte[idx] + self.wpe[:T]  # (B, T, C)
+        x = self.C[idx] + self.wpe[:T]  # (B, T, C)
         if p > 0:
             x = dropout(x, p, generator)
         for block in self.blocks:
