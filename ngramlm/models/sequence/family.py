@@ -50,6 +50,7 @@ class TransformerFamily(SequenceFamily):
     config_cls = TransformerConfig
     presets = PRESETS["transformer"]
     default_preset = "transformer"
+    legend = "tf B/ExL: a transformer's block_size/n_embd x layers"
     help = "makemore.py's GPT: pre-LayerNorm blocks of causal self-attention and a 4x MLP"
 
     def check_shape(self, m: TransformerConfig) -> None:
@@ -116,6 +117,7 @@ class GRUFamily(RecurrentFamily):
     config_cls = GRUConfig
     presets = PRESETS["gru"]
     default_preset = "gru"
+    legend = "gru B/E/H: a GRU's block_size/n_embd/n_hidden"
     help = "makemore.py's GRU: a gated recurrent cell over the window (Cho et al. 2014)"
 
 
@@ -125,6 +127,7 @@ class RNNFamily(RecurrentFamily):
     config_cls = RNNConfig
     presets = PRESETS["rnn"]
     default_preset = "rnn"
+    legend = "rnn B/E/H: an RNN's block_size/n_embd/n_hidden"
     help = "makemore.py's RNN: a tanh recurrent cell over the window (Elman 1990)"
 
 
@@ -134,6 +137,7 @@ class BoWFamily(SequenceFamily):
     config_cls = BoWConfig
     presets = PRESETS["bow"]
     default_preset = "bow"
+    legend = "bow B/E/H: a bag of words' block_size/n_embd/n_hidden"
     help = "makemore.py's causal bag of words: the average of the tokens so far, then a MLP"
 
     def build(self, cfg: BoWConfig, generator: torch.Generator) -> SequenceLM:
