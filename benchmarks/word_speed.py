@@ -161,7 +161,8 @@ def arm_ngramlm(
     cfg = config(V, steps, precision)
     mlp_family().validate(cfg)
     used = mlp_family().precision(cfg, torch.device("cpu"))
-    result = train(cfg, Examples(*data), torch.device("cpu"))
+    Xtr, Ytr, Xdev, Ydev = data
+    result = train(cfg, Examples(Xtr, Ytr, Xdev, Ydev), torch.device("cpu"))
     seconds = result.points[-1].elapsed_s  # the steps, before the final evaluation
     return {"seconds": seconds, "dev_loss": result.dev_loss, "precision": used}
 

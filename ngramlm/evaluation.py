@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, cast
 
 import torch
 import torch.nn.functional as F
@@ -72,6 +73,11 @@ class EvalSet:
             U = X[first]
         order = torch.argsort(inverse, stable=True)
         return cls(U.contiguous(), inverse[order], Y[order], vocab_size, order)
+
+    @property
+    def contexts(self) -> int:
+        """Distinct contexts: what a pass over the split computes."""
+        return int(self.U.shape[0])
 
     def to(self, device: torch.device) -> EvalSet:
         return EvalSet(
@@ -155,6 +161,67 @@ def log_probs(logits_of: Callable[[torch.Tensor], torch.Tensor], es: EvalSet) ->
     return out
 
 
+# --- windows (the sequence families) ------------------------------------------------------
+
+
+class WindowModel(Protocol):
+    """What a family that learns whole windows offers the evaluation: the eval-mode
+    logits at the positions of windows ``X`` (B, T) that have a target (``valid``, (B, T)
+    bool), (n_valid, V) in row-major order."""
+
+    def window_logits(self, X: torch.Tensor, valid: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class WindowSet:
+    """A split as a sequence family is evaluated: windows ``X`` (N, T) and their targets
+    ``Y`` (N, T), ``-1`` where a position has none (``data.sequences`` at stride 1: each
+    target once, with the context its (X, Y) example gives it), tensors or ``Rows`` views."""
+
+    X: torch.Tensor
+    Y: torch.Tensor
+    vocab_size: int
+
+    @property
+    def contexts(self) -> int:
+        """Positions a pass computes (for what an evaluation costs)."""
+        return int(self.X.shape[0] * self.X.shape[1])
+
+    def to(self, device: torch.device) -> WindowSet:
+        return WindowSet(self.X.to(device), self.Y.to(device), self.vocab_size)
+
+    def spaced(self, k: int) -> WindowSet:
+        """``k`` evenly spaced windows (a costly split's fixed sample)."""
+        n = self.X.shape[0]
+        ix = torch.arange(k, device=self.X.device) * n // k
+        return WindowSet(self.X[ix], self.Y[ix], self.vocab_size)
+
+
+@torch.no_grad()
+def window_nll(
+    model: WindowModel, ws: WindowSet, on_chunk: OnChunk | None = None
+) -> tuple[float, int]:
+    """Summed negative log-likelihood (float64) of every target of ``ws`` and their
+    count, windows in chunks whose logits stay within ``EVAL_FLOATS``."""
+    n, T = ws.X.shape[0], ws.X.shape[1]
+    chunk = max(1, min(EVAL_CHUNK, EVAL_FLOATS // (ws.vocab_size * T)))
+    total = -(-n // chunk)
+    if on_chunk is not None:
+        on_chunk(0, total)
+    nll = torch.zeros((), dtype=torch.float64, device=ws.X.device)
+    count = 0
+    for i, a in enumerate(range(0, n, chunk)):
+        X, Y = ws.X[a : a + chunk], ws.Y[a : a + chunk]
+        valid = Y >= 0
+        logp = F.log_softmax(model.window_logits(X, valid).float(), dim=-1)  # (n_valid, V)
+        y = Y[valid]
+        nll = nll - logp.gather(1, y.unsqueeze(1)).double().sum()
+        count += int(y.shape[0])
+        if on_chunk is not None:
+            on_chunk(i + 1, total)
+    return float(nll.item()), count
+
+
 # Tests only (tests/test_ownership.py): a run held in a long evaluation, without burning
 # CPU. With NGRAMLM_TEST_HOLD_EVAL=DIR, an evaluation touches DIR/evaluating, then waits
 # while DIR/hold exists. Unset (always, outside tests), it costs one environment lookup.
@@ -171,14 +238,20 @@ def _held_for_tests() -> None:
 
 
 @torch.no_grad()
-def evaluate_set(model: nn.Module, es: EvalSet, on_chunk: OnChunk | None = None) -> float:
+def evaluate_set(
+    model: nn.Module, es: EvalSet | WindowSet, on_chunk: OnChunk | None = None
+) -> float:
     """Mean cross-entropy (nats per token) over every example of a prepared split, the
-    model in eval mode (batch norm's running statistics, no dropout: no random draw).
+    model in eval mode (batch norm's running statistics, no dropout: no random draw);
+    a ``WindowSet`` over its windows' targets (a ``WindowModel``).
     ``on_chunk``: see ``OnChunk``."""
     _held_for_tests()
     was_training = model.training
     model.eval()
     try:
+        if isinstance(es, WindowSet):
+            nll, count = window_nll(cast(WindowModel, model), es, on_chunk)
+            return nll / max(1, count)
         total = nll_sums(lambda U: model(U)[0], es, on_chunk=on_chunk)
     finally:
         model.train(was_training)

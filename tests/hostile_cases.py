@@ -86,6 +86,7 @@ CASES: list[Case] = [
     Case(("train", "--dataset", "tiny", "--warmup", "10", *LONG), 2),
     Case(("train", "--dataset", "tiny", "--model", "trigram"), 2),
     Case(("train", "--dataset", "tiny", "--model", "kneser-ney"), 2),
+    Case(("train", "--dataset", "tiny", "--model", "transformer", "--n-head", "3"), 2),
     Case(("train", "--dataset", "nosuch"), 3),
     Case(("sweep", "--dataset", "tiny", "--lr-grid", "", *LONG), 2),
     Case(("sweep", "--dataset", "tiny", "--lr-grid", "  ", *LONG), 2),

@@ -126,6 +126,9 @@ COVER: dict[str, Smoke | Elsewhere | NotRun] = {
     "ngramlm train --dataset makemore --preset wavenet": Smoke(
         f"ngramlm train --dataset makemore --preset wavenet {STEPS}"
     ),
+    "ngramlm train --dataset makemore --preset transformer": Smoke(
+        f"ngramlm train --dataset makemore --preset transformer {STEPS} --n-layers 1 --n-embd 8"
+    ),
     "ngramlm train --dataset makemore --preset best": Smoke(
         f"ngramlm train --dataset makemore --preset best {STEPS} --warmup 3"
     ),

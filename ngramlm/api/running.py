@@ -139,11 +139,11 @@ def check_trained(model: str | None, preset: str | None) -> None:
 
     fam = family_options(model, preset, {})[0]
     if fam.counted:
-        trained = " or ".join(f"--model {n}" for n, f in FAMILIES.items()
-                              if f.chosen_by_model and not f.counted)  # fmt: skip
+        names = [n for n, f in FAMILIES.items() if f.chosen_by_model and not f.counted]
+        trained = names[-1] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
         raise InputError(
             f"lr-find needs a network trained by steps: --model {fam.name} is fitted, not "
-            f"trained, and has no learning rate; use {trained}"
+            f"trained, and has no learning rate; use --model {trained}"
         )
 
 

@@ -30,8 +30,9 @@ from ngramlm.version import __version__
 app = typer.Typer(
     name="ngramlm",
     help="Neural n-gram language models over characters or words: the MLP of Bengio et al. "
-    "2003 and makemore, makemore's WaveNet, count n-grams (bigram, Kneser-Ney) and their "
-    "mixture, every run kept in an experiment store (SQLite or PostgreSQL).",
+    "2003 and makemore, makemore's WaveNet and sequence models, count n-grams (bigram, "
+    "Kneser-Ney) and their mixture, every run kept in an experiment store (SQLite or "
+    "PostgreSQL).",
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_show_locals=False,

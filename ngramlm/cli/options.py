@@ -18,9 +18,10 @@ Dataset = Annotated[
 Model = Annotated[
     str | None,
     typer.Option(
-        help="The model family: mlp (default), wavenet (makemore part 5), bigram (makemore "
-        "part 1, add-k), kneser-ney (interpolated, --order N), modified-kn (modified "
-        "Kneser-Ney, --order N) or mixture (--mix A,B). Default: the preset's."
+        help="The model family: mlp (default), wavenet (makemore part 5), transformer, gru, "
+        "rnn or bow (makemore.py's sequence models), bigram (makemore part 1, add-k), "
+        "kneser-ney (interpolated, --order N), modified-kn (modified Kneser-Ney, --order N) "
+        "or mixture (--mix A,B). Default: the preset's."
     ),
 ]
 Preset = Annotated[
@@ -28,7 +29,8 @@ Preset = Annotated[
     typer.Option(
         help="mlp: default (part-3 init), lecture (makemore part 2), best (the tuned recipe), "
         "bengio (the paper's MLP1, words), words (the tuned word model); wavenet: wavenet "
-        "(makemore part 5's run). A preset implies its --model."
+        "(makemore part 5's run); transformer, gru, rnn, bow: makemore.py's defaults. A preset "
+        "implies its --model."
     ),
 ]
 Device = Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps.")]
@@ -116,11 +118,14 @@ HYPERPARAMETERS: dict[str, Any] = {
     "weight": _hp(float, "mixture: λ, the network's share in [0, 1] (default: chosen on dev)."),
     "block_size": _hp(int, "Context length in tokens."),
     "n_embd": _hp(int, "Embedding size per token."),
-    "n_hidden": _hp(int, "Units per hidden layer."),
-    "n_layers": _hp(int, "Hidden layers (mlp)."),
+    "n_hidden": _hp(int, "Units per hidden layer; gru, rnn: the state; bow: its MLP."),
+    "n_layers": _hp(int, "Hidden layers (mlp); blocks (transformer)."),
+    "n_head": _hp(int, "transformer: attention heads (--n-embd divides among them)."),
     "init": _hp(str, "mlp: lecture (randn) or kaiming (part 3)."),
     "norm": _hp(str, "mlp: none, batch or layer."),
-    "dropout": _hp(float, "mlp: dropout on hidden units."),
+    "dropout": _hp(
+        float, "mlp: dropout on hidden units; transformer: on embeddings and block outputs."
+    ),
     "direct": _hp(bool, "mlp: Bengio 2003's direct connections.", "--direct/--no-direct"),
     "embd_dropout": _hp(float, "mlp: dropout on the concatenated embeddings."),
     "tie": _hp(
@@ -149,7 +154,8 @@ HYPERPARAMETERS: dict[str, Any] = {
     "device": Device,
     "precision": _hp(
         str,
-        "auto, fp32 or bf16: the output layer's products (mlp). auto: bf16 on "
+        "auto, fp32 or bf16: the output layer's products (mlp; the sequence models' "
+        "bodies too). auto: bf16 on "
         "CUDA or a CPU with bfloat16 units (AMX, AVX512-BF16) for word vocabularies, "
         "else fp32. The run records what it used.",
     ),

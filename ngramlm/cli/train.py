@@ -36,8 +36,9 @@ def train_cmd(
     as_json: o.Json = False,
     **hp: Any,
 ) -> None:
-    """Train a model on a dataset (the MLP, the WaveNet, or a bigram or Kneser-Ney
-    baseline, counted) and record the run, its curves and checkpoints."""
+    """Train a model on a dataset (the MLP, the WaveNet, makemore.py's Transformer, GRU,
+    RNN or BoW, or a bigram or Kneser-Ney baseline, counted) and record the run, its
+    curves and checkpoints."""
     given = o.given(hp)
     if resume is not None:  # refuse bad options before the store is opened
         extra = [*given, *(["model"] if model else []), *(["preset"] if preset else [])]

@@ -15,7 +15,7 @@ from typing import Any
 
 from ngramlm.config import RunConfig, check_epochs
 from ngramlm.errors import InputError
-from ngramlm.models import mixture, mlp, ngram, wavenet
+from ngramlm.models import mixture, mlp, ngram, sequence, wavenet
 from ngramlm.models.base import (
     Component,
     CountFamily,
@@ -30,6 +30,10 @@ FAMILIES: dict[str, Family] = {
     for f in (
         mlp.FAMILY,
         wavenet.FAMILY,
+        sequence.TRANSFORMER,
+        sequence.GRU,
+        sequence.RNN,
+        sequence.BOW,
         ngram.BIGRAM,
         ngram.KNESER_NEY,
         ngram.MODIFIED_KNESER_NEY,

@@ -153,6 +153,10 @@ class Family(ABC):
     # count, mixture or imported-arpa; and what its model column means (the footer).
     category: ClassVar[str]
     legend: ClassVar[str] = ""
+    # True: trained on whole windows (``data.sequences``), every position of a window
+    # learnt in one step (makemore.py's sequence models); its models offer
+    # ``window_logits`` (``evaluation.WindowModel``). False: on (X, Y) examples.
+    sequence: ClassVar[bool] = False
 
     # --- configs ----------------------------------------------------------------------
 
@@ -194,6 +198,11 @@ class Family(ABC):
         """Whether sweep points differing only in lr, seed and weight decay train as one
         batched model (``ngramlm.training.batched``, on ``NeuralFamily.batched_stepper``)."""
         return False
+
+    def epoch_size(self, lengths: Sequence[int], block_size: int) -> int:
+        """The examples an epoch steps through (``--epochs``), on a train split of lines
+        of these token counts: every token and one boundary a line."""
+        return sum(lengths) + len(lengths)
 
     def search_space(self, unit: str) -> tuple[str | None, dict[str, str]]:
         """What ``sweep --search`` explores when no ``--space`` is given, for datasets of

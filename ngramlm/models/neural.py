@@ -1,5 +1,6 @@
 """What the neural families share: eval-mode logits and the one evaluation, as methods,
-and batch norm's running statistics (the MLP's ``--norm batch``, the WaveNet's layers)."""
+batch norm's running statistics (the MLP's ``--norm batch``, the WaveNet's layers) and
+dropout whose masks the run's generator draws."""
 
 from __future__ import annotations
 
@@ -78,3 +79,11 @@ class NeuralLM(nn.Module, WithVocab):
         """(n,) float64 log-probability of each Y after its X, in eval mode: the terms of
         ``mean_nll``, from the same evaluation."""
         return example_log_probs(self, X, Y, self.vocab_size)
+
+
+def dropout(x: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Inverted dropout with masks drawn from the run's generator (on the CPU, so a run
+    draws the same masks on any device)."""
+    keep = 1.0 - p
+    mask = torch.rand(x.shape, generator=generator).to(x.device) < keep
+    return x * mask / keep

@@ -23,7 +23,9 @@ from ngramlm import checkpoint, outputs
 from ngramlm.blob import Blob
 from ngramlm.config import RunConfig
 from ngramlm.data import Vocab, examples_of
+from ngramlm.data.sequences import train_stride, windows_of
 from ngramlm.errors import DiskFullError, InputError, StoreError
+from ngramlm.evaluation import WindowSet
 from ngramlm.stages.lease import Heartbeat as Heartbeat
 from ngramlm.stages.lease import with_retries as with_retries
 from ngramlm.store import Store
@@ -214,20 +216,45 @@ def load_examples(
     dataset: DatasetRecord,
     block_size: int,
     train_words: Sequence[str] | None = None,
+    *,
+    windows: bool = False,
 ) -> Examples:
     """Train and dev examples (``train_words``: the train split, read already by the
-    plan); the test split is never loaded here."""
+    plan); the test split is never loaded here. ``windows``: a family that learns whole
+    windows (``NeuralFamily.sequence``) gets the splits' windows (``data.sequences``)."""
     vocab = dataset.vocab
     if train_words is None:
         train_words = store.words(dataset.id, "train")
+    dev_words = store.words(dataset.id, "dev")
+    if windows:
+        return load_windows(train_words, dev_words, vocab, block_size)
     train = examples_of(train_words, vocab, block_size)
-    dev = examples_of(store.words(dataset.id, "dev"), vocab, block_size)
+    dev = examples_of(dev_words, vocab, block_size)
     # Views of a token stream (data.Windows) stand in for tensors: the loop, the steppers,
     # the evaluation and the count families read rows through X[ix] and X[a:b] only.
     return Examples(
         *cast(tuple[torch.Tensor, torch.Tensor], train),
         *cast(tuple[torch.Tensor, torch.Tensor], dev),
     )
+
+
+def load_windows(
+    train_words: Sequence[str], dev_words: Sequence[str], vocab: Vocab, block_size: int
+) -> Examples:
+    """A sequence family's examples: the train split's windows in pieces of
+    ``train_stride`` targets to step on, train and dev at stride 1 to evaluate (the same
+    windows when no line is longer than a block, as on the lecture's names)."""
+    T, V = block_size, vocab.size
+    # Views of a token stream (data.sequences.Rows) stand in for tensors, as in
+    # load_examples: the loop and the evaluation read rows through X[ix] and X[a:b] only.
+    Xw, Yw = cast(tuple[torch.Tensor, torch.Tensor], windows_of(train_words, vocab, T, 1))
+    Xtr, Ytr = cast(
+        tuple[torch.Tensor, torch.Tensor], windows_of(train_words, vocab, T, train_stride(T))
+    )
+    if Xtr.shape[0] == Xw.shape[0]:  # no pieces: the same windows
+        Xtr, Ytr = Xw, Yw
+    Xdev, Ydev = cast(tuple[torch.Tensor, torch.Tensor], windows_of(dev_words, vocab, T, 1))
+    return Examples(Xtr, Ytr, Xdev, Ydev, (WindowSet(Xw, Yw, V), WindowSet(Xdev, Ydev, V)))
 
 
 def record_failure(store: Store, hooks: Sequence[StoreHooks], exc: BaseException) -> None:

@@ -186,7 +186,10 @@ def plan_run(
         else:
             assert ds is not None
             train_words, vocab = tuple(opened().words(ds.id, "train")), ds.vocab
-        n_train = train_examples(train_words, vocab)
+        block_size = values.get("block_size")
+        if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+            block_size = fam.default_config(vocab_size).model.block_size  # refused below
+        n_train = train_examples(fam, train_words, vocab, block_size)
         values.update(epoch_values(fam, values, vocab_size, n_train, given))
     cfg = fam.make_config(values, vocab_size)  # the one resolution
     if ds is None:
@@ -217,9 +220,10 @@ def short_run_warmup(values: dict[str, Any], given: Mapping[str, Any]) -> None:
         values["warmup"] = steps // 10
 
 
-def train_examples(lines: Sequence[str], vocab: Vocab) -> int:
-    """The predictions an epoch makes: every token and one boundary a line."""
-    return sum(len(vocab.split(w)) + 1 for w in lines)
+def train_examples(fam: Family, lines: Sequence[str], vocab: Vocab, block_size: int) -> int:
+    """The examples an epoch steps through (``Family.epoch_size``): every token and one
+    boundary a line, or a sequence family's windows of ``block_size``."""
+    return fam.epoch_size([len(vocab.split(w)) for w in lines], block_size)
 
 
 def epochs_set_steps(

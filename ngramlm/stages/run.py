@@ -83,7 +83,13 @@ def execute_run(
     progress.start(run, cfg.train.steps, hooks.step)
     with Heartbeat(store, [run.id], on_lost=hooks.lose):
         try:
-            examples = load_examples(store, dataset, cfg.model.block_size, plan.train_words)
+            examples = load_examples(
+                store,
+                dataset,
+                cfg.model.block_size,
+                plan.train_words,
+                windows=family_of(cfg).sequence,
+            )
             # the initial weights' losses, once a run (a resume from step 0 may have them)
             at_start = hooks.step == 0 and all(m.step != 0 for m in store.metrics(run.id))
             result = train_loop(
@@ -284,7 +290,8 @@ def lr_find(
     lrs = lrfind.lr_schedule(min_lr, max_lr, cfg.train.steps)
     try:
         with Heartbeat(store, [run.id], on_lost=lost.append):
-            examples = load_examples(store, dataset, cfg.model.block_size)
+            block_size, windows = cfg.model.block_size, family_of(cfg).sequence
+            examples = load_examples(store, dataset, block_size, windows=windows)
             assert plan.precision is not None  # a trained family's
             losses = lrfind.range_test(
                 cfg, examples, plan.device, lrs, plan.precision, should_stop=lambda: bool(lost)

@@ -197,7 +197,9 @@ def search_spec(
     if "epochs" in dims:  # a trial's epochs set its steps: an epoch's examples, once
         ds = plan.dataset
         words = plan.train_words or store.words(ds.id, "train")
-        search["train_examples"] = train_examples(words, ds.vocab)
+        cfg = plan.config  # a sequence family's windows: of the base's block size
+        fam = family_of(cfg)
+        search["train_examples"] = train_examples(fam, words, ds.vocab, cfg.model.block_size)
     return {"base": plan.config.to_dict(), "search": search, "grid": {}, "seeds": 1}
 
 

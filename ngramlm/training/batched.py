@@ -30,7 +30,7 @@ from dataclasses import replace
 import torch
 
 from ngramlm.config import RunConfig, TrainConfig, config_hash
-from ngramlm.evaluation import EvalSet, OnChunk
+from ngramlm.evaluation import EvalSet, OnChunk, WindowSet
 from ngramlm.models import family_of
 from ngramlm.training import body
 from ngramlm.training.body import Hooks, Leave, TrainResult
@@ -109,7 +109,8 @@ class Batched:
     def last_losses(self) -> list[float]:
         return (self.loglik / -self.B).tolist()
 
-    def evaluate(self, es: EvalSet, on_chunk: OnChunk) -> list[float]:
+    def evaluate(self, es: EvalSet | WindowSet, on_chunk: OnChunk) -> list[float]:
+        assert isinstance(es, EvalSet)  # a batchable family learns (X, Y) examples
         return self.group.evaluate(es, on_chunk)
 
     def state(

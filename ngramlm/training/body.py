@@ -23,7 +23,7 @@ from typing import Protocol
 import torch
 
 from ngramlm.config import TrainConfig
-from ngramlm.evaluation import EvalSet, OnChunk
+from ngramlm.evaluation import EvalSet, OnChunk, WindowSet
 from ngramlm.training.evaluating import Interrupted, Splits
 from ngramlm.training.schedule import PROGRESS_S, Tick, due, lr_at, schedule
 
@@ -101,7 +101,7 @@ class Engine(Protocol):
         """Each member's minibatch loss at the last step."""
         ...
 
-    def evaluate(self, es: EvalSet, on_chunk: OnChunk) -> list[float]:
+    def evaluate(self, es: EvalSet | WindowSet, on_chunk: OnChunk) -> list[float]:
         """Each member's mean loss over ``es``, telling ``on_chunk`` after each chunk."""
         ...
 

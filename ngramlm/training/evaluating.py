@@ -12,20 +12,31 @@ from typing import Protocol, TypeVar
 import torch
 
 from ngramlm.config import TrainConfig
-from ngramlm.evaluation import EvalSet, OnChunk
+from ngramlm.evaluation import EvalSet, OnChunk, WindowSet
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Examples:
+    """What a run steps on and is evaluated on. Contexts X and their next tokens Y; or,
+    for a family that learns whole windows (``NeuralFamily.sequence``), windows X
+    (n, block_size) and their targets Y (n, block_size), -1 where a position has none
+    (``data.sequences``: train in pieces, dev at stride 1), with ``windows`` the train
+    and dev windows as they are evaluated (at stride 1: each target once, in its (X, Y)
+    example's context)."""
+
     Xtr: torch.Tensor  # (Ntr, block_size) int64
-    Ytr: torch.Tensor  # (Ntr,)
+    Ytr: torch.Tensor  # (Ntr,); windows: (Ntr, block_size)
     Xdev: torch.Tensor  # (Ndev, block_size)
-    Ydev: torch.Tensor  # (Ndev,)
+    Ydev: torch.Tensor  # (Ndev,); windows: (Ndev, block_size)
+    windows: tuple[WindowSet, WindowSet] | None = None
 
     def to(self, device: torch.device) -> Examples:
-        return Examples(*(t.to(device) for t in (self.Xtr, self.Ytr, self.Xdev, self.Ydev)))
+        Xtr, Ytr, Xdev, Ydev = (t.to(device) for t in (self.Xtr, self.Ytr, self.Xdev, self.Ydev))
+        w = self.windows
+        windows = None if w is None else (w[0].to(device), w[1].to(device))
+        return Examples(Xtr, Ytr, Xdev, Ydev, windows)
 
 
 class Told(Protocol):
@@ -41,6 +52,7 @@ MAX_EVALS = 20  # evaluations per run when eval_every is 0 (the default)
 # A training step costs about this many evaluated contexts per minibatch example: 1.8
 # measured on Brown's --preset words (0.81 s a step of 512, 0.90 ms an evaluated context).
 STEP_FORWARDS = 2
+SAMPLE_WINDOWS = 4096  # windows at most in an intermediate evaluation (sequence families)
 
 
 # The final evaluation (the losses a run's record keeps) measures a split of more targets
@@ -73,7 +85,10 @@ def final_set(
     return EvalSet.of(Xs, Ys, vocab_size), Xs, Ys
 
 
-def sample_of(full: EvalSet, X: torch.Tensor, Y: torch.Tensor) -> EvalSet:
+Evaluated = EvalSet | WindowSet  # a split as the loop evaluates it
+
+
+def sample_of(full: Evaluated, X: torch.Tensor, Y: torch.Tensor) -> Evaluated:
     """What the evaluations before the last one measure a split on: the whole split,
     unless its logits (distinct contexts x V) pass ``COSTLY_LOGITS`` (a word corpus: on
     Brown one whole-split evaluation costs more than a few hundred steps), then a fixed
@@ -82,29 +97,43 @@ def sample_of(full: EvalSet, X: torch.Tensor, Y: torch.Tensor) -> EvalSet:
     no random draw), so every evaluation of every run on the dataset sees the same
     examples. Character datasets are always whole; the final losses of every run (the
     ones its record keeps) are over the whole splits (``final_set``: past a size, over
-    their fixed samples, of which ``full`` is then one)."""
+    their fixed samples, of which ``full`` is then one). Windows: ``sample_windows``."""
+    if isinstance(full, WindowSet):
+        return sample_windows(full)
     n, V = X.shape[0], full.vocab_size
     k = min(SAMPLE, max(1, COSTLY_LOGITS // V))
-    if full.U.shape[0] * V <= COSTLY_LOGITS or n <= k:
+    if full.contexts * V <= COSTLY_LOGITS or n <= k:
         return full
     ix = torch.arange(k, device=X.device) * n // k
     return EvalSet.of(X[ix], Y[ix], V)
+
+
+def sample_windows(full: WindowSet) -> WindowSet:
+    """``sample_of`` for a sequence family's windows, where every position costs a pass
+    through the whole network: at most ``SAMPLE_WINDOWS`` evenly spaced windows (the
+    lecture's dev split whole, its train split a sixth), fewer where their logits would
+    pass ``COSTLY_LOGITS``."""
+    n, T = full.X.shape[0], full.X.shape[1]
+    k = min(SAMPLE_WINDOWS, max(1, COSTLY_LOGITS // (full.vocab_size * T)))
+    return full if n <= k else full.spaced(k)
 
 
 def eval_interval(t: TrainConfig, splits: Splits) -> int:
     """Steps between evaluations: ``t.eval_every`` when given; by default ``MAX_EVALS`` a
     run (``steps // 20``), fewer when the splits are costly, so that the intermediate
     evaluations (on the samples) cost at most ``EVAL_SHARE`` of the training. A step
-    counts as ``STEP_FORWARDS`` evaluated contexts per minibatch example, an evaluation
-    as the samples' distinct contexts. A short word run then evaluates at step 0 and at
-    its end only (Brown, --preset words: 300 steps, 1 evaluation after step 0; 1,000
-    steps, 2; 10,000 steps, 20). Deterministic: a resumed run keeps it."""
+    counts as ``STEP_FORWARDS`` evaluated contexts per minibatch example (per position
+    of a window), an evaluation as the samples' distinct contexts (windows' positions).
+    A short word run then evaluates at step 0 and at its end only (Brown, --preset
+    words: 300 steps, 1 evaluation after step 0; 1,000 steps, 2; 10,000 steps, 20).
+    Deterministic: a resumed run keeps it."""
     if t.eval_every:
         return t.eval_every
     if not splits.costly:
         return max(1, t.steps // MAX_EVALS)
-    per_eval = splits.train_probe.U.shape[0] + splits.dev_probe.U.shape[0]
-    evals = int(EVAL_SHARE * t.steps * STEP_FORWARDS * t.batch_size // max(1, per_eval))
+    per_eval = splits.train_probe.contexts + splits.dev_probe.contexts
+    per_step = STEP_FORWARDS * t.batch_size * splits.width
+    evals = int(EVAL_SHARE * t.steps * per_step // max(1, per_eval))
     if evals >= MAX_EVALS:
         return max(1, t.steps // MAX_EVALS)
     return -(-t.steps // max(1, evals))  # ceil: never more than ``evals`` evaluations
@@ -121,14 +150,17 @@ class Splits:
     splits have), and as the intermediate evaluations do (``sample_of``: the same sets
     on a cheap split)."""
 
-    train: EvalSet
-    dev: EvalSet
-    train_probe: EvalSet
-    dev_probe: EvalSet
+    train: Evaluated
+    dev: Evaluated
+    train_probe: Evaluated
+    dev_probe: Evaluated
     targets: tuple[int, int] = (0, 0)  # train's and dev's, whole
 
     @classmethod
     def of(cls, ex: Examples, vocab_size: int) -> Splits:
+        if ex.windows is not None:  # a sequence family's: evaluated whole at the end
+            wtr, wdev = ex.windows
+            return cls(wtr, wdev, sample_windows(wtr), sample_windows(wdev))
         train, Xtr, Ytr = final_set(ex.Xtr, ex.Ytr, vocab_size, FINAL_TRAIN)
         dev, Xdev, Ydev = final_set(ex.Xdev, ex.Ydev, vocab_size, FINAL_DEV)
         return cls(
@@ -138,6 +170,11 @@ class Splits:
             sample_of(dev, Xdev, Ydev),
             (ex.Ytr.shape[0], ex.Ydev.shape[0]),
         )
+
+    @property
+    def width(self) -> int:
+        """Positions a training example holds: a window's, or one context's."""
+        return int(self.train.X.shape[1]) if isinstance(self.train, WindowSet) else 1
 
     @property
     def costly(self) -> bool:
@@ -151,12 +188,12 @@ class Splits:
             for name, es, n in zip(
                 ("train", "dev"), (self.train, self.dev), self.targets, strict=True
             )
-            if es.Y.shape[0] < n
+            if isinstance(es, EvalSet) and es.Y.shape[0] < n
         )
 
     def losses(
         self,
-        evaluate: Callable[[EvalSet, OnChunk], T],
+        evaluate: Callable[[Evaluated, OnChunk], T],
         hooks: Told,
         should_stop: Callable[[], bool],
         final: bool,

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import torch
 
 from ngramlm.config import RunConfig
-from ngramlm.evaluation import EvalSet, OnChunk, evaluate_set
+from ngramlm.evaluation import EvalSet, OnChunk, WindowSet, evaluate_set
 from ngramlm.models import NeuralFamily, family_of
 from ngramlm.models.neural import NeuralLM
 from ngramlm.training import body
@@ -159,7 +159,7 @@ class Solo:
     def last_losses(self) -> list[float]:
         return [self.loss.item()]
 
-    def evaluate(self, es: EvalSet, on_chunk: OnChunk) -> list[float]:
+    def evaluate(self, es: EvalSet | WindowSet, on_chunk: OnChunk) -> list[float]:
         return [evaluate_set(self.model, es, on_chunk)]
 
     def state(

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ngramlm.models.mlp.config import INITS, NORMS, PRESETS, Init, MLPConfig, Norm
-from ngramlm.models.neural import NeuralLM
+from ngramlm.models.neural import NeuralLM, dropout
 from ngramlm.models.output import chunked, linear_cross_entropy
 
 __all__ = ["INITS", "MLP", "NORMS", "PRESETS", "Init", "MLPConfig", "Norm"]
@@ -88,7 +88,7 @@ class MLP(NeuralLM):
         emb = self.C[idx]  # (B, T, E)
         x = emb.view(emb.shape[0], -1)  # (B, T*E): concatenation as a view
         if self.training and cfg.embd_dropout > 0:
-            x = _dropout(x, cfg.embd_dropout, dropout_generator)
+            x = dropout(x, cfg.embd_dropout, dropout_generator)
         h = x
         for i in range(cfg.n_layers):
             hpre = h @ self.W[i] + self.b[i]  # (B, H)
@@ -100,7 +100,7 @@ class MLP(NeuralLM):
                 hpre = F.layer_norm(hpre, (cfg.n_hidden,), self.gamma[i], self.beta[i], NORM_EPS)
             h = torch.tanh(hpre)  # (B, H)
             if self.training and cfg.dropout > 0:
-                h = _dropout(h, cfg.dropout, dropout_generator)
+                h = dropout(h, cfg.dropout, dropout_generator)
         # The output layer: (input, matrix) pairs whose products sum to the logits.
         pairs = [(h @ self.W_proj, self.C.t())] if cfg.tie else [(h, self.W_out)]
         if cfg.direct:
@@ -117,11 +117,3 @@ class MLP(NeuralLM):
     @property
     def chunked_output(self) -> bool:
         return chunked(self.cfg.vocab_size, self.precision)
-
-
-def _dropout(x: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
-    """Inverted dropout with masks drawn from the run's generator (on the CPU, so a run
-    draws the same masks on any device)."""
-    keep = 1.0 - p
-    mask = torch.rand(x.shape, generator=generator).to(x.device) < keep
-    return x * mask / keep

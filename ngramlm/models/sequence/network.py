@@ -1,0 +1,123 @@
+"""What the four sequence networks share: a body that maps a window (B, T) to a hidden
+state at every position (B, T, C), causally, and everything around it, written once.
+
+* **Windows** (training): ``forward(X, Y)`` with Y (B, T) learns every position that has
+  a target (``data.sequences``; ``-1`` elsewhere) in one step, the mean loss over them,
+  as makemore.py does; the output layer runs only at those positions (the fused one,
+  ``models.output``, for a word vocabulary or bf16). With ``--precision bf16`` the body
+  runs under bfloat16 autocast too.
+* **Contexts** (what every family is asked: sampling, ``mean_nll``, finalize, a
+  mixture): ``forward(X)`` with X (n, block_size), a target's context as ``data``'s
+  examples give it (left-padded with boundary tokens), gives the next token's logits.
+  The context is first aligned as a window would hold it: from its last boundary token
+  (the line's start) at position 0, or, with no boundary in it, the block of the line's
+  tokens before the target at positions 0..T-1; the logits are the body's at the
+  target's position. Causal bodies never look past it, so this is exactly what the
+  target's window computes: a split's loss over its windows at stride 1 (``windows``,
+  the evaluation during training) equals its loss over its (X, Y) examples.
+
+The token embeddings are ``C`` (V, n_embd), as every network names its table (what
+``plot embeddings`` and ``report RUN``'s neighbours read). The weights start as makemore.py's
+models get them, PyTorch's defaults, here drawn from
+the run's generator: a linear map's weights and bias uniform in ±1/sqrt(fan_in),
+embeddings standard normal, layer norms 1 and 0, a recurrent start state 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from abc import abstractmethod
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ngramlm.models.neural import NeuralLM
+from ngramlm.models.output import chunked, linear_cross_entropy
+
+
+def uniform(g: torch.Generator, bound: float, *shape: int) -> nn.Parameter:
+    return nn.Parameter((torch.rand(*shape, generator=g) * 2 - 1) * bound)
+
+
+def linear(
+    g: torch.Generator, fan_in: int, fan_out: int, bias: bool = True
+) -> tuple[nn.Parameter, nn.Parameter | None]:
+    """``nn.Linear(fan_in, fan_out)``'s weight (fan_out, fan_in) and bias, drawn from ``g``
+    as torch draws them (kaiming-uniform with a = sqrt(5): bound 1/sqrt(fan_in))."""
+    bound = 1 / math.sqrt(fan_in)
+    W = uniform(g, bound, fan_out, fan_in)
+    return W, (uniform(g, bound, fan_out) if bias else None)
+
+
+def embedding(g: torch.Generator, n: int, d: int) -> nn.Parameter:
+    return nn.Parameter(torch.randn(n, d, generator=g))
+
+
+def aligned(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Contexts (n, T), left-padded with boundary tokens (0), as windows: each row
+    shifted left to start at its last boundary (none: unshifted), and the position of
+    its last token, (n,). A line's tokens are never 0, so its last 0 is its start."""
+    T = idx.shape[1]
+    j = torch.arange(T, device=idx.device)
+    k = torch.where(idx == 0, j, 0).amax(1)  # (n,) the last boundary, or 0
+    src = (j + k.unsqueeze(1)).clamp(max=T - 1)  # past the end: repeats, causally unseen
+    return idx.gather(1, src), T - 1 - k
+
+
+class SequenceLM(NeuralLM):
+    """A sequence network: ``body`` and an output layer ``W_out`` (V, C), ``b_out``."""
+
+    W_out: nn.Parameter
+    b_out: nn.Parameter | None
+
+    @abstractmethod
+    def body(self, idx: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """The hidden state at every position of windows ``idx`` (B, T): (B, T, C),
+        position t a function of ``idx[:, :t + 1]`` only."""
+
+    def forward(
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        dropout_generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Windows with targets (B, T): (None, the loss over their targets); contexts
+        (n, T), targets (n,) or None: (the next token's logits (n, V), the loss)."""
+        if targets is not None and targets.dim() == 2:
+            return None, self.window_loss(idx, targets, dropout_generator)
+        x, last = aligned(idx)
+        with self.autocast(x):
+            h = self.body(x, dropout_generator)  # (n, T, C)
+        h = h[torch.arange(h.shape[0], device=h.device), last].float()  # (n, C)
+        logits = F.linear(h, self.W_out, self.b_out)  # (n, V)
+        return logits, None if targets is None else F.cross_entropy(logits, targets)
+
+    def window_loss(
+        self, idx: torch.Tensor, targets: torch.Tensor, generator: torch.Generator | None
+    ) -> torch.Tensor:
+        """Mean cross-entropy over the positions of ``idx`` that have a target."""
+        valid = targets >= 0
+        with self.autocast(idx):
+            h = self.body(idx, generator)  # (B, T, C)
+        h, y = h[valid].float(), targets[valid]  # (n, C), (n,)
+        if self.training and chunked(self.vocab_size, self.precision):
+            bias = self.b_out if self.b_out is not None else h.new_zeros(self.vocab_size)
+            return linear_cross_entropy([(h, self.W_out.t())], bias, y, self.precision)
+        return F.cross_entropy(F.linear(h, self.W_out, self.b_out), y)
+
+    @torch.no_grad()
+    def window_logits(self, X: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """``evaluation.WindowModel``: logits at the ``valid`` positions of windows X."""
+        h = self.body(X, None)[valid]  # (n, C)
+        return F.linear(h, self.W_out, self.b_out)
+
+    @contextlib.contextmanager
+    def autocast(self, x: torch.Tensor) -> Iterator[None]:
+        """bfloat16 autocast over the body while training at ``--precision bf16``;
+        evaluation is float32."""
+        on = self.training and self.precision == "bf16"
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=on):
+            yield
