@@ -48,7 +48,6 @@ def header(sweep_id: int, dataset: str, search: dict[str, Any]) -> str:
 
 def show_search(exp: Experiments, sweep_id: int, as_json: bool, nats: bool = False) -> None:
     sw = exp.sweep_record(sweep_id)
-    m = measure_of(exp, sw.dataset, nats)
     rows = exp.search_trials(sw)
     imp = exp.search_importance(sw)
     keys = list(sw.spec["search"]["space"])
@@ -72,6 +71,7 @@ def show_search(exp: Experiments, sweep_id: int, as_json: bool, nats: bool = Fal
             }
         )
         return
+    m = measure_of(exp, sw.dataset, nats)  # (--json: nats, always)
     search = sw.spec["search"]
     table = Table(
         title=f"search {sw.id} on {safe(sw.dataset)} ({safe(search['sampler'])}"
