@@ -106,6 +106,20 @@ def test_the_mixture_benchmark_runs_its_table_on_a_tiny_corpus(tmp_path: Path) -
     assert "under KN-5's dev perplexity" in out, out
 
 
+def test_the_makemore_benchmark_needs_makemore_py(tmp_path: Path) -> None:
+    """benchmarks/makemore.py imports karpathy/makemore's file, which is not ours to ship:
+    without it, one line naming the option, exit 2."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.makemore", "--makemore", str(tmp_path / "nope.py")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'nope.py'}: no such file; give --makemore PATH"
+    ]
+
+
 @pytest.mark.slow  # the speed benchmark, in a subprocess
 def test_word_speed_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
     corpus = word_corpus(tmp_path / "tiny.txt")
