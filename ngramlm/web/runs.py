@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ngramlm.api import Experiments, display
+from ngramlm.api import KINDS, Experiments, display
 from ngramlm.web.params import MAX_LIMIT, HttpError, Query, integer, number, one, shorten
 
 FIELDS = display.FIELDS
@@ -29,6 +29,7 @@ NUMERIC = (
     "run", "sweep", "block_size", "n_embd", "n_hidden", "n_layers", "batch_size", "lr",
     "steps", "steps_done", "seed", "train_loss", "dev_loss", "gap", "test_loss", "seconds",
 )  # fmt: skip
+KNOWN = {"status": list(display.STATUSES), "kind": list(KINDS)}
 PAGING = ("limit", "offset", "sort", "order", "best")
 STAMP_EVERY_S = 1.0  # the store's stamp is asked at most this often
 RUNNING_EVERY_S = 5.0  # rows with a running run are read again at least this often
@@ -120,6 +121,16 @@ def selection(query: Query) -> Selection:
     return Selection(equal, ranges, sort, order == "desc", best)
 
 
+def check_values(sel: Selection, rows: list[dict[str, Any]]) -> None:
+    """A status or kind is one ``report`` knows; a dataset, model, optimizer or precision
+    one the store's runs have (the page offers only those): anything else is refused."""
+    for key, value in sel.equal.items():
+        known = KNOWN.get(key) or choices(rows, key)
+        if value not in known:
+            shown = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
+            raise HttpError(400, f"{key} {shorten(value)!r} is not one the runs have: {shown}")
+
+
 def sort_rows(rows: list[dict[str, Any]], key: str, descending: bool) -> list[dict[str, Any]]:
     """Rows by one column, either way; a row without a value (None) always last."""
     present = [r for r in rows if r[key] is not None]
@@ -200,6 +211,7 @@ class RunsTable:
         """The rows a request selects, in its order (``report``'s when it gives no sort)."""
         sel = selection(query)
         snap = self.snapshot()
+        check_values(sel, snap.rows)
         rows = [r for r in snap.rows if sel.keeps(r, snap.best)]
         if sel.sort is not None:
             rows = sort_rows(rows, sel.sort, sel.descending)
