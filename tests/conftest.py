@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -130,6 +131,15 @@ def dashboard_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[st
     """A small store for the dashboard's tests (``helpers.dashboard_store``), built once a
     session: its URL and the ids. Tests only read it (a test that writes copies it)."""
     return dashboard_store(tmp_path_factory.mktemp("dashboard"))
+
+
+@pytest.fixture(scope="module")
+def board(dashboard_db: tuple[str, dict[str, int]]) -> Iterator[Any]:
+    """The dashboard of ``dashboard_db``, serving from a thread on a free port of 127.0.0.1."""
+    from ngramlm.web import open_dashboard
+
+    with open_dashboard(dashboard_db[0], port=0).start() as d:
+        yield d
 
 
 def count_rows(url: str, table: str) -> int:

@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,6 @@ from ngramlm.web import Dashboard, open_dashboard
 from .helpers import REPORT_COLUMNS, age_heartbeat, evaluate_live, http_get, live_run
 
 Db = tuple[str, dict[str, int]]
-
-
-@pytest.fixture(scope="module")
-def board(dashboard_db: Db) -> Iterator[Dashboard]:
-    """The dashboard of the shared small store, on a free port of 127.0.0.1."""
-    with open_dashboard(dashboard_db[0], port=0).start() as d:
-        yield d
 
 
 def get_json(board: Dashboard, path: str) -> Any:
@@ -183,10 +175,11 @@ def test_browsing_writes_nothing(dashboard_db: Db) -> None:
     path = Path(url.removeprefix("sqlite:///"))
     before = (path.read_bytes(), path.stat().st_mtime_ns)
     with open_dashboard(url, port=0).start() as d:
-        for page in ("", "api/info", "api/runs", "api/runs.csv", "api/runs.json", "api/stamp",
-                     "api/sweeps", f"api/sweeps/{ids['search']}", "api/datasets",
-                     f"api/compare?runs={ids['first']},{ids['kn']}", f"api/runs/{ids['first']}/live",
-                     *(f"api/runs/{i}" for i in range(1, 7))):  # fmt: skip
+        pages = ["", "api/info", "api/runs", "api/runs.csv", "api/runs.json", "api/stamp",
+                 "api/sweeps", f"api/sweeps/{ids['search']}", "api/datasets",
+                 f"api/compare?runs={ids['first']},{ids['kn']}", f"api/runs/{ids['first']}/live",
+                 *(f"api/runs/{i}" for i in range(1, 7))]  # fmt: skip
+        for page in pages:
             assert http_get(d.url + page)[0] == 200, page
     assert (path.read_bytes(), path.stat().st_mtime_ns) == before
     with ngramlm.open_store(url, read_only=True) as exp:
@@ -289,8 +282,9 @@ def test_writes_and_other_hosts_are_refused(board: Dashboard) -> None:
 
 def dashboard_process(url: str, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
-    return subprocess.Popen([sys.executable, "-m", "ngramlm", "--db", url, "dashboard", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    argv = [sys.executable, "-m", "ngramlm", "--db", url, "dashboard", *args]
+    pipe = subprocess.PIPE
+    return subprocess.Popen(argv, stdout=pipe, stderr=pipe, text=True, env=env)
 
 
 def test_the_command_serves_until_ctrl_c(dashboard_db: Db) -> None:
@@ -305,7 +299,7 @@ def test_the_command_serves_until_ctrl_c(dashboard_db: Db) -> None:
         assert get_json_at(address + "api/info")["read_only"] is True
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "Traceback" not in err
 
 
@@ -332,6 +326,8 @@ def test_the_python_call_serves_in_the_background(dashboard_db: Db) -> None:
     try:
         assert d.url.startswith("http://127.0.0.1:") and d.exposure is None
         assert http_get(d.url)[1]["Content-Type"].startswith("text/html")
-        assert get_json_at(d.url + "api/info")["store"] == dashboard_db[0].removeprefix("sqlite:///")
+        assert get_json_at(d.url + "api/info")["store"] == dashboard_db[0].removeprefix(
+            "sqlite:///"
+        )
     finally:
         d.stop()

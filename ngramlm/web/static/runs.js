@@ -38,13 +38,19 @@ Views.runs = async (main, { params, onStop }) => {
   const body = el("div", { id: "runs" });
   main.replaceChildren(el("h1", {}, "Runs"), bar, body);
   let data = await load(state);
+  let menus = JSON.stringify(data.choices);
   drawFilters(bar, state, data, () => refresh());
   draw(body, state, data, () => refresh());
 
+  // The filters are drawn again only when the store's values change (a new dataset, a
+  // new status), so a box being typed in keeps its focus.
   async function refresh() {
     setQuery("runs", state.params);
     data = await load(state);
-    drawFilters(bar, state, data, () => refresh());
+    if (JSON.stringify(data.choices) !== menus) {
+      menus = JSON.stringify(data.choices);
+      drawFilters(bar, state, data, () => refresh());
+    }
     draw(body, state, data, () => refresh());
   }
   // Live: the store's stamp is polled (a 304 while nothing changed); a change redraws.
@@ -88,10 +94,12 @@ function rangeRow(key, p, numeric, changed) {
   const lo = el("input", { class: "range-min", placeholder: "min", size: 7, value: p.get(`${key}.min`) || "" });
   const hi = el("input", { class: "range-max", placeholder: "max", size: 7, value: p.get(`${key}.max`) || "" });
   const apply = () => {
+    const had = p.has(`${key}.min`) || p.has(`${key}.max`);
     p.delete(`${key}.min`); p.delete(`${key}.max`);
     key = select.value;
     if (lo.value.trim()) p.set(`${key}.min`, lo.value.trim());
     if (hi.value.trim()) p.set(`${key}.max`, hi.value.trim());
+    if (!had && !lo.value.trim() && !hi.value.trim()) return; // an empty range filters nothing
     p.delete("offset");
     changed();
   };
@@ -102,8 +110,9 @@ function rangeRow(key, p, numeric, changed) {
   hi.addEventListener("change", apply);
   select.addEventListener("change", apply);
   const drop = el("button", { type: "button", class: "ghost", title: "remove this range", onclick: () => {
-    p.delete(`${key}.min`); p.delete(`${key}.max`); changed(); } }, "×");
-  return el("span", { class: "range" }, select, " from ", lo, " to ", hi, drop);
+    row.remove(); p.delete(`${key}.min`); p.delete(`${key}.max`); changed(); } }, "×");
+  const row = el("span", { class: "range" }, select, " from ", lo, " to ", hi, drop);
+  return row;
 }
 
 function draw(body, state, data, changed) {
