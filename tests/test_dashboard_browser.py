@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from ngramlm.web import Dashboard, open_dashboard
 from .helpers import age_heartbeat, evaluate_live, live_run
 
 Db = tuple[str, dict[str, int]]
+REPO = Path(__file__).resolve().parents[1]
 LIVE_S = 5  # issue 32: a live run's new evaluation shows within 5 seconds
 
 
@@ -182,3 +185,30 @@ def test_a_live_run_gains_points_then_turns_crashed(
     assert page.inner_text("#loss-steps .card-value") == "100 / 1,000"
     age_heartbeat(url, run)  # its process died without a word
     expect(page.locator("#status")).to_have_text("crashed", timeout=LIVE_S * 1000)
+
+
+# --- benchmarks/dashboard.py at smoke size ---------------------------------------------------
+
+
+def benchmark(*args: str, cwd: Path) -> str:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env.pop("NGRAMLM_DB", None)
+    done = subprocess.run([sys.executable, "-m", "benchmarks.dashboard", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.slow  # writes a store of 200 runs, then times pages in Chromium
+def test_the_dashboard_benchmark_runs_at_smoke_size(tmp_path: Path) -> None:
+    out = benchmark("--runs", "200", "--repeat", "1", cwd=tmp_path)
+    assert "server, sorted by dev: median" in out
+    assert "Chromium, runs page drawn" in out or "no Chromium" in out or "no playwright" in out
+
+
+@pytest.mark.slow  # trains a tiny demo store, then writes a screenshot of each page
+def test_the_dashboard_screenshots_at_smoke_size(browser: Any, tmp_path: Path) -> None:
+    out = benchmark("--shots", str(tmp_path / "shots"), "--smoke", cwd=tmp_path)
+    for name in ("runs", "run", "compare", "search", "datasets"):
+        shot = tmp_path / "shots" / f"dashboard-{name}.png"
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and str(shot) in out

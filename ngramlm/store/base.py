@@ -104,9 +104,13 @@ class StoreBase:
             if _disk_full(orig, msg):
                 raise DiskFullError(f"cannot use {self.where}: the disk is full ({msg})") from None
             if isinstance(orig, sqlite3.DatabaseError) and "not a database" in msg:
+                fix = (
+                    "an existing ngramlm store"
+                    if self.read_only
+                    else "an ngramlm store or a new file"
+                )
                 raise StoreError(
-                    f"{self.where} is not an SQLite database; point --db at an ngramlm store "
-                    "or a new file"
+                    f"{self.where} is not an SQLite database; point --db at {fix}"
                 ) from None
             if self.readonly and "readonly" in msg.replace("read-only", "readonly"):
                 raise StoreError(

@@ -110,19 +110,32 @@ const Charts = (() => {
     const m = { l: 62, r: opts.right || 24, t: 14, b: 46 };
     const root = frame(W, H, m);
     const box = { l: m.l, r: W - m.r, t: m.t, b: H - m.b };
-    const xs = [], ys = [];
+    const xs = [], ys = [], firsts = [];
     for (const s of opts.series) {
-      for (const [px, py] of s.points || []) { xs.push(px); ys.push(py); }
+      for (const [px, py] of s.points || []) { xs.push(px); (px === 0 ? firsts : ys).push(py); }
       if (s.level != null) ys.push(s.level);
     }
+    // A step-0 loss far above the rest (an init that starts at 27 nats) would flatten
+    // every later point: the axis is then fitted to the rest, the start noted above it.
+    const rest = ys.length ? [Math.min(...ys), Math.max(...ys)] : null;
+    const high = rest && opts.clipStart !== false && firsts.some((v) => v > rest[1] + 5 * (rest[1] - rest[0] || 0.1));
+    if (!high) ys.push(...firsts);
     if (!xs.length) xs.push(0, 1);
     const [x0, x1] = opts.logx ? [Math.min(...xs, 0), Math.max(...xs, 1)] : extent(xs, 0);
     const [y0, y1] = extent(ys.length ? ys : [0, 1], 0.05);
     const x = scale(x0, x1, box.l, box.r, opts.logx);
     const y = scale(y0, y1, box.b, box.t, false);
     axes(root, x, y, box, { x: opts.xlabel, y: opts.ylabel });
+    const clip = `clip${Math.random().toString(36).slice(2)}`;
+    svg("rect", { x: box.l, y: box.t - 4, width: box.r - box.l, height: box.b - box.t + 8 },
+      svg("clipPath", { id: clip }, svg("defs", {}, root)));
+    if (high) {
+      text(root, box.r - 8, box.t + 14, `step 0: ${Math.max(...firsts).toFixed(2)}, above the axis`,
+        { class: "note", "text-anchor": "end" });
+    }
     for (const s of opts.series) {
-      const g = svg("g", { class: "series", "data-label": s.label, "data-key": s.key || "" }, root);
+      const g = svg("g", { class: "series", "data-label": s.label, "data-key": s.key || "",
+        "clip-path": `url(#${clip})` }, root);
       if (s.level != null) {
         svg("line", { x1: box.l, x2: box.r, y1: y(s.level), y2: y(s.level), stroke: s.color,
           "stroke-dasharray": "6 4", class: "level" }, g);

@@ -24,9 +24,10 @@ function el(tag, attrs, ...children) {
 
 const fmt = {
   loss: (x) => (x == null ? "—" : x.toFixed(4)),
-  gap: (x) => (x == null ? "—" : (x >= 0 ? "+" : "") + x.toFixed(3)),
+  gap: (x) => (x == null ? "—" : (x > -0.0005 ? "+" + Math.abs(x).toFixed(3) : x.toFixed(3))),
   int: (x) => (x == null ? "—" : Number(x).toLocaleString("en-US")),
-  num: (x) => (x == null ? "—" : typeof x === "number" ? String(Number(x.toPrecision(4))) : String(x)),
+  num: (x) => (x == null ? "—" : typeof x !== "number" ? String(x)
+    : Number.isInteger(x) ? x.toLocaleString("en-US") : String(Number(x.toPrecision(4)))),
   secs: (x) => (x == null ? "—" : x < 100 ? `${x.toFixed(1)}s` : x < 6000 ? `${(x / 60).toFixed(1)}m` : `${(x / 3600).toFixed(1)}h`),
   when: (iso) => (iso ? iso.replace("T", " ").slice(0, 19) : "—"),
   age: (s) => (s == null ? "—" : s < 90 ? `${Math.round(s)} s ago` : s < 5400 ? `${Math.round(s / 60)} min ago` : `${(s / 3600).toFixed(1)} h ago`),

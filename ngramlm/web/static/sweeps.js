@@ -75,7 +75,10 @@ function drawSearch(main, data) {
     el("p", { class: "muted" }, `sampler ${s.sampler}, pruning ${s.prune || "none"}, ${s.trials ? s.trials + " trials" : "no trial limit"}`,
       s.budget_s ? `, budget ${fmt.secs(s.budget_s)}` : "", ` · ${finished.length} finished, ${trials.filter((t) => t.status === "pruned").length} pruned, ${trials.length} in all`),
     el("div", { class: "two" },
-      el("section", {}, el("h2", {}, "best dev against wall time"), el("div", { class: "chart-box", id: "progress" }, progress)),
+      el("section", {}, el("h2", {}, "best dev against wall time"),
+        el("ul", { class: "legend" }, el("li", {}, Charts.swatch("#2ca02c"), "best finished so far"),
+          el("li", {}, Charts.swatch("#1f4e79"), "a finished trial"), el("li", {}, Charts.swatch("#e67e22"), "a pruned trial, where it stopped")),
+        el("div", { class: "chart-box", id: "progress" }, progress)),
       el("section", {}, el("h2", {}, "importance for the dev loss"), imp.length
         ? el("div", { class: "chart-box", id: "importance" }, Charts.bars({ items: imp }))
         : el("p", { class: "muted" }, "needs two finished trials"))),
