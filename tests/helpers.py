@@ -227,9 +227,9 @@ REPORT_COLUMNS = (
 
 def dashboard_store(root: Path) -> tuple[str, dict[str, int]]:
     """A small store for the dashboard's tests, under ``root``: the dataset ``tiny`` with
-    two MLP runs (``first`` finalized), a Kneser-Ney model and a 3-trial random search
-    (halving off, no closing mixture). Returns its URL and the ids (``first``,
-    ``second``, ``kn``, ``search``)."""
+    two MLP runs (``first`` finalized), a Kneser-Ney model, a 3-trial random search
+    (halving off, no closing mixture) and a 2-point lr grid. Returns its URL and the ids
+    (``first``, ``second``, ``kn``, ``search``, ``grid``)."""
     import ngramlm
 
     url = f"sqlite:///{root / 'store.db'}"
@@ -244,7 +244,8 @@ def dashboard_store(root: Path) -> tuple[str, dict[str, int]]:
         search = exp.search(ds, search="random", trials=3, mix=False, workers=0,
                             space=["lr=0.01:0.5:log", "n_hidden=8:32"],
                             **{**small, "steps": 100, "eval_every": 20}).id  # fmt: skip
-    return url, {"first": first, "second": second, "kn": kn, "search": search}
+        grid = exp.sweep(ds, lr_grid="0.05,0.2", workers=0, **{**small, "steps": 60}).id
+    return url, {"first": first, "second": second, "kn": kn, "search": search, "grid": grid}
 
 
 def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:

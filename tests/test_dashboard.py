@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ def reports_rows(url: str) -> list[dict[str, Any]]:
 def test_the_runs_table_is_reports_rows(board: Dashboard, dashboard_db: Db) -> None:
     page = get_json(board, "/api/runs?limit=500")
     assert page["rows"] == reports_rows(dashboard_db[0])
-    assert page["total"] == page["runs_in_store"] == len(page["rows"]) == 6
+    assert page["total"] == page["runs_in_store"] == len(page["rows"]) == 8
     assert tuple(page["fields"]) == REPORT_COLUMNS
     assert page["choices"]["model"] == ["kneser-ney", "mlp"]
     # the best run of the dataset: the finished training run with the lowest dev loss
@@ -79,7 +80,7 @@ def test_filters_select_rows(board: Dashboard, dashboard_db: Db) -> None:
 def test_pages_cut_the_selection(board: Dashboard) -> None:
     whole = get_json(board, "/api/runs?sort=run")["rows"]
     page = get_json(board, "/api/runs?sort=run&limit=2&offset=3")
-    assert page["rows"] == whole[3:5] and page["total"] == 6
+    assert page["rows"] == whole[3:5] and page["total"] == 8
     assert get_json(board, "/api/runs?offset=100")["rows"] == []
 
 
@@ -131,7 +132,10 @@ def test_runs_side_by_side(board: Dashboard, dashboard_db: Db) -> None:
 def test_a_search_and_the_datasets(board: Dashboard, dashboard_db: Db) -> None:
     ids = dashboard_db[1]
     listed = get_json(board, "/api/sweeps")["sweeps"]
-    assert [(s["sweep"], s["kind"], s["runs"]) for s in listed] == [(ids["search"], "search", 3)]
+    assert [(s["sweep"], s["kind"], s["runs"]) for s in listed] == [
+        (ids["grid"], "grid", 2),
+        (ids["search"], "search", 3),
+    ]
     search = get_json(board, f"/api/sweeps/{ids['search']}")
     assert search["kind"] == "search" and len(search["trials"]) == 3
     assert search["varying"] == ["lr", "n_hidden"] and search["dims"]["lr"]["log"]
@@ -141,6 +145,15 @@ def test_a_search_and_the_datasets(board: Dashboard, dashboard_db: Db) -> None:
     (ds,) = get_json(board, "/api/datasets")["datasets"]
     assert (ds["name"], ds["train"], ds["dev"], ds["test"]) == ("tiny", 160, 20, 20)
     assert ds["test_evaluations_spent"] == 1 and len(ds["sha256"]) == 64
+
+
+def test_a_grid_sweep(board: Dashboard, dashboard_db: Db) -> None:
+    grid = get_json(board, f"/api/sweeps/{dashboard_db[1]['grid']}")
+    assert grid["kind"] == "grid" and grid["grid"]["lr_grid"] == [0.05, 0.2]
+    assert grid["cells"]["row_key"] == "lr" and grid["cells"]["rows"] == [0.05, 0.2]
+    assert len(grid["cells"]["cells"]) == 2 and len(grid["runs"]) == 2
+    devs = {r["run"]: r["dev_loss"] for r in grid["runs"]}
+    assert grid["cells"]["best"] == min(devs, key=lambda r: devs[r])
 
 
 # --- live ---------------------------------------------------------------------------------
@@ -167,6 +180,30 @@ def test_a_live_run_gains_points_and_turns_crashed(dashboard_db: Db, tmp_path: P
         assert json.loads(http_get(path)[2])["status"] == "crashed"
 
 
+def test_a_large_store_answers_while_it_is_read_again(
+    dashboard_db: Db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store whose rows take long to read (10,000 runs) is read again in the background
+    when it changes; meanwhile pages come from the rows held. Here every store reads as
+    large, and the stamp is asked on every request."""
+    from ngramlm.web import runs
+
+    monkeypatch.setattr(runs, "SYNC_BELOW_S", 0.0)
+    monkeypatch.setattr(runs, "STAMP_EVERY_S", 0.0)
+    shutil.copy(Path(dashboard_db[0].removeprefix("sqlite:///")), tmp_path / "big.db")
+    url = f"sqlite:///{tmp_path / 'big.db'}"
+    with open_dashboard(url, port=0).start() as d:
+        assert get_json(d, "/api/runs")["total"] == 8
+        run = live_run(url)
+        assert get_json(d, "/api/runs")["total"] == 8  # the rows held, while they are read
+        for _ in range(300):  # the read in the background lands (within seconds)
+            page = get_json(d, "/api/runs?sort=run&order=desc")
+            if page["total"] == 9:
+                break
+            time.sleep(0.1)
+        assert page["total"] == 9 and page["rows"][0]["run"] == run
+
+
 # --- nothing written, nothing leaked ------------------------------------------------------
 
 
@@ -178,7 +215,7 @@ def test_browsing_writes_nothing(dashboard_db: Db) -> None:
         pages = ["", "api/info", "api/runs", "api/runs.csv", "api/runs.json", "api/stamp",
                  "api/sweeps", f"api/sweeps/{ids['search']}", "api/datasets",
                  f"api/compare?runs={ids['first']},{ids['kn']}", f"api/runs/{ids['first']}/live",
-                 *(f"api/runs/{i}" for i in range(1, 7))]  # fmt: skip
+                 f"api/sweeps/{ids['grid']}", *(f"api/runs/{i}" for i in range(1, 9))]  # fmt: skip
         for page in pages:
             assert http_get(d.url + page)[0] == 200, page
     assert (path.read_bytes(), path.stat().st_mtime_ns) == before
@@ -267,7 +304,7 @@ def test_writes_and_other_hosts_are_refused(board: Dashboard) -> None:
     import urllib.error
     import urllib.request
 
-    for method in ("POST", "PUT", "DELETE"):
+    for method in ("POST", "PUT", "DELETE", "PATCH", "TRACE"):
         request = urllib.request.Request(board.url + "api/runs", data=b"{}", method=method)
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(request, timeout=10)

@@ -86,7 +86,7 @@ def test_the_runs_table_loads_sorts_and_filters(
     page.goto(board.url)
     page.wait_for_selector("#runs-table tbody tr")
     assert sorted(rows_shown(page)) == sorted(devs)
-    assert page.inner_text("#count") == "runs 1\u20136 of 6"  # an en dash
+    assert page.inner_text("#count") == "runs 1\u20138 of 8"  # an en dash
     page.click('th[data-key="dev_loss"]')
     page.wait_for_selector('th[data-key="dev_loss"].asc')
     assert rows_shown(page) == sorted(devs, key=lambda r: devs[r])
@@ -103,7 +103,7 @@ def test_the_runs_table_loads_sorts_and_filters(
     page.fill(".range-min", "0.06")
     page.press(".range-min", "Enter")
     expect(page).to_have_url(re.compile(r"lr\.min=0\.06"))
-    expect(page.locator("#runs-table tbody tr")).not_to_have_count(6)
+    expect(page.locator("#runs-table tbody tr")).not_to_have_count(8)
     shown = page.eval_on_selector_all("#runs-table td.c-lr", "cs => cs.map(c => c.textContent)")
     assert shown and all(float(v) >= 0.06 for v in shown)
 
@@ -160,6 +160,13 @@ def test_a_search_draws_its_parallel_coordinates(
     assert page.locator("#importance rect.bar").count() == 2
     assert page.locator("#trials tbody tr").count() == 3
     assert page.locator("#progress g.series circle.pt").count() == 3
+
+
+def test_a_grid_sweep_draws_its_cells(page: Any, board: Dashboard, dashboard_db: Db) -> None:
+    page.goto(f"{board.url}#/sweep/{dashboard_db[1]['grid']}")
+    page.wait_for_selector("#grid td.heat")
+    assert page.locator("#grid td.heat").count() == 2
+    assert page.locator("#trials tbody tr").count() == 2
 
 
 @pytest.fixture

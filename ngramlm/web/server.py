@@ -56,7 +56,7 @@ class Handler(BaseHTTPRequestHandler):
     def refuse_write(self) -> None:
         self.send(message(405, "the dashboard is read-only: it answers GET requests only"))
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = refuse_write
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = refuse_write
 
     def answer(self, head: bool) -> None:
         if self.server.local_only and not self.addressed_here():
