@@ -116,6 +116,13 @@ def test_a_run_in_depth(board: Dashboard, dashboard_db: Db) -> None:
     assert second["evaluation"] is None and second["row"]["test_loss"] is None
     kn = get_json(board, f"/api/runs/{ids['kn']}")
     assert kn["counted"] and kn["row"]["dev_loss"] is not None
+    table = get_json(board, f"/api/runs/{ids['first']}/embeddings")
+    with ngramlm.open_store(url, read_only=True) as exp:
+        tokens, C = exp.embeddings(ids["first"])
+    assert table["tokens"] == tokens and len(table["rows"]) == len(tokens) == 27
+    assert len(table["rows"][0]) == C.shape[1] == 4
+    none = get_json(board, f"/api/runs/{ids['kn']}/embeddings")
+    assert none["rows"] == [] and "count model" in none["why"]
 
 
 def test_runs_side_by_side(board: Dashboard, dashboard_db: Db) -> None:
@@ -279,6 +286,8 @@ HOSTILE = [
     ("/api/compare?runs=1,424242", 404, "no run 424242"),
     ("/api/sweeps/abc", 400, "not valid"),
     ("/api/sweeps/999", 404, "no sweep 999"),
+    ("/api/sweeps/1/live", 404, "only its page"),
+    ("/api/runs/99999/embeddings", 404, "no run 99999"),
     ("/static/../app.py", 404, "no such file"),
     ("/static/%2e%2e/%2e%2e/store/base.py", 404, "no such file"),
     ("/static/..%2f..%2fversion.py", 404, "no such file"),

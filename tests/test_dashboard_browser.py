@@ -126,6 +126,9 @@ def test_a_run_page_draws_every_point_of_its_curve(
     assert page.inner_text("#loss-test .card-value") == f"{test_loss:.4f}"
     assert page.locator("#samples li").count() == 8
     assert "cpu" in page.inner_text("#runtime")
+    page.wait_for_selector("#embeddings svg")  # each token at its embedding, 27 characters
+    assert page.locator("#embeddings circle.dot").count() == 27
+    assert page.locator("#embeddings text.name").count() == 27
     page.goto(f"{board.url}#/run/{ids['second']}")  # not finalized
     page.wait_for_selector("text=not finalized")
 

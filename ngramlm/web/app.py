@@ -11,7 +11,8 @@ Routes (GET only; nothing writes):
   ``report --json`` and ``report --csv`` write it;
 - ``/api/stamp``: what changes when the store does (an ETag: 304 when unchanged);
 - ``/api/runs/ID``: one run in depth; ``/api/runs/ID/live?after=STEP``: its new
-  points and status (an ETag: 304 when nothing changed);
+  points and status (an ETag: 304 when nothing changed); ``/api/runs/ID/embeddings``:
+  a network's embedding rows and tokens;
 - ``/api/compare?runs=1,2``: runs side by side;
 - ``/api/sweeps``, ``/api/sweeps/ID``: sweeps and searches; ``/api/datasets``.
 
@@ -158,20 +159,22 @@ class App:
             return Response(200, text.encode(), "text/csv; charset=utf-8", saved)
         if path == "/api/stamp":
             return tagged({"stamp": self.table.stamp()}, headers)
-        found = re.match(r"^/api/(runs|sweeps)/([^/]+)(/live)?$", path)
+        found = re.match(r"^/api/(runs|sweeps)/([^/]+)(/live|/embeddings)?$", path)
         if found is None:
             raise HttpError(404, f"no page {path[:60]!r}; the dashboard starts at /")
-        what, text, is_live = found.groups()
-        if what == "sweeps" and not is_live:
+        what, text, part = found.groups()
+        if what == "sweeps" and not part:
             sweep_id = record_id(text, "sweep")
             return Response(200, to_json(sweeps.sweep_page(self.exp, sweep_id, self.table,
                                                            self.importances)))  # fmt: skip
         if what == "sweeps":
-            raise HttpError(404, "a sweep has no live view; open /api/sweeps/ID")
+            raise HttpError(404, "a sweep has only its page: /api/sweeps/ID")
         run_id = record_id(text)
-        if is_live:
+        if part == "/live":
             return tagged(pages.live(self.exp, run_id, pages.after_step(one(query, "after"))),
                           headers)  # fmt: skip
+        if part == "/embeddings":
+            return Response(200, to_json(pages.embedding_table(self.exp, run_id)))
         return Response(200, to_json(pages.run_page(self.exp, run_id)))
 
     def static(self, name: str) -> Response:

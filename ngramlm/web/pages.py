@@ -76,6 +76,20 @@ def run_page(exp: Experiments, run_id: int) -> dict[str, Any]:
     }
 
 
+def embedding_table(exp: Experiments, run_id: int) -> dict[str, Any]:
+    """A network's embedding rows with their tokens (a word model's commonest 100), for
+    the page's scatter (it projects them on their two principal components); a count
+    model, or a run without a checkpoint, has none (an empty table, saying why)."""
+    r = exp.run(run_id)
+    if r.kind != "train" or display.counted(r):
+        return {"tokens": [], "rows": [], "why": "a count model has no embeddings"}
+    try:
+        tokens, C = exp.embeddings(run_id)
+    except NgramlmError as err:  # no checkpoint yet, or one that cannot be read
+        return {"tokens": [], "rows": [], "why": str(err)}
+    return {"tokens": list(tokens), "rows": C.astype(float).round(5).tolist(), "why": None}
+
+
 def tested(e: EvaluationRecord) -> dict[str, Any]:
     """A finalized run's test evaluation, as recorded (nothing of the test split)."""
     return {"test_loss": e.test_loss, "n_examples": e.n_examples, "created_at": _iso(e.created_at)}

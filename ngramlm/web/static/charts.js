@@ -235,6 +235,56 @@ const Charts = (() => {
     return `rgb(${c[0]},${c[1]},${c[2]})`;
   }
 
+  // The rows' first two principal components (power iteration on the centred rows'
+  // scatter matrix, each component kept orthogonal to the one before); rows of one or
+  // two numbers are drawn as they are.
+  function pca2(rows) {
+    const n = rows.length, d = rows[0].length;
+    if (d <= 2) return rows.map((r) => [r[0], d === 2 ? r[1] : 0]);
+    const mean = Array(d).fill(0);
+    rows.forEach((r) => r.forEach((v, j) => { mean[j] += v / n; }));
+    const X = rows.map((r) => r.map((v, j) => v - mean[j]));
+    const S = Array.from({ length: d }, (_, a) => Array.from({ length: d }, (_, b) => X.reduce((s, r) => s + r[a] * r[b], 0)));
+    const dot = (u, v) => u.reduce((s, x, j) => s + x * v[j], 0);
+    const comps = [];
+    for (let k = 0; k < 2; k++) {
+      let v = Array.from({ length: d }, (_, j) => (j === k ? 1 : 0.01 * (j + 1)));
+      for (let it = 0; it < 300; it++) {
+        let w = S.map((row) => dot(row, v));
+        for (const u of comps) { const p = dot(w, u); w = w.map((x, j) => x - p * u[j]); }
+        const norm = Math.hypot(...w) || 1;
+        v = w.map((x) => x / norm);
+      }
+      comps.push(v);
+    }
+    return X.map((r) => comps.map((u) => dot(r, u)));
+  }
+
+  // Points with the first ``named`` labelled (a halo keeps a label readable over a dot),
+  // on equal scales: distances mean something.
+  function scatter(opts) {
+    const W = opts.width || 620, H = opts.height || 520, pad = 28;
+    const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", class: "chart scatter" });
+    svg("rect", { x: 0, y: 0, width: W, height: H, class: "plot-bg" }, root);
+    const xs = opts.points.map((p) => p[0]), ys = opts.points.map((p) => p[1]);
+    const [x0, x1] = extent(xs, 0.04), [y0, y1] = extent(ys, 0.04);
+    const k = Math.min((W - 2 * pad) / (x1 - x0), (H - 2 * pad) / (y1 - y0));
+    const cx = (W - k * (x1 - x0)) / 2, cy = (H - k * (y1 - y0)) / 2;
+    const at = ([x, y]) => [cx + k * (x - x0), H - cy - k * (y - y0)];
+    const g = svg("g", { class: "dots" }, root);
+    opts.points.forEach((p, i) => {
+      const [px, py] = at(p);
+      const c = svg("circle", { cx: px.toFixed(1), cy: py.toFixed(1), r: 3.5, class: "dot" }, g);
+      svg("title", {}, c).textContent = opts.labels[i];
+    });
+    const named = svg("g", { class: "names" }, root);
+    opts.points.slice(0, opts.named).forEach((p, i) => {
+      const [px, py] = at(p);
+      text(named, px + 5, py - 4, opts.labels[i], { class: "name" });
+    });
+    return root;
+  }
+
   // A short line of a series' colour, for a legend.
   function swatch(color, dash) {
     const root = svg("svg", { width: 26, height: 10, class: "swatch" });
@@ -243,5 +293,5 @@ const Charts = (() => {
     return root;
   }
 
-  return { line, progress, parallel, bars, ramp, swatch, PALETTE, fmtTick };
+  return { line, progress, parallel, bars, scatter, pca2, ramp, swatch, PALETTE, fmtTick };
 })();

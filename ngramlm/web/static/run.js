@@ -68,12 +68,14 @@ Views.run = async (main, { arg, onStop }) => {
           ["checkpoint", data.checkpoint ? `step ${fmt.int(data.checkpoint.step)}, ${(data.checkpoint.bytes / 1024).toFixed(0)} KiB, sha256 ${data.checkpoint.sha256.slice(0, 12)}…` : null]]
           .filter(([, v]) => v != null).map(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v))]),
         el("dt", {}, "heartbeat"), beat))),
+    el("section", { id: "embeddings-box", hidden: true }),
     el("section", {}, el("h2", {}, "settings"), keyValues(Object.fromEntries(Object.entries(data.settings).map(([k, v]) => [k, fmt.num(v)])), { id: "settings", class: "kv cols" })),
     data.neighbours.length ? el("section", {}, el("h2", {}, "nearest words by embedding (cosine)"),
       table(["word", "nearest"], data.neighbours.map((n) => el("tr", {}, el("td", {}, n.word),
         el("td", {}, n.nearest.map((x) => `${x.word} ${x.cosine.toFixed(2)}`).join(", ")))), { class: "grid" })) : "");
   drawLosses(r);
   drawCurve();
+  if (r.kind === "train" && !data.counted && data.checkpoint) drawEmbeddings(r.run);
   if (r.status !== "running") return;
   // Live: the points past the last one drawn, every 2 s (a 304 while nothing changed).
   let last = curve.length ? curve[curve.length - 1].step : -1;
@@ -93,6 +95,23 @@ Views.run = async (main, { arg, onStop }) => {
     }
   }));
 };
+
+// The embedding table C as the lecture draws it: each token a point (its row's two
+// principal components), the first 40 named (a word model's: its commonest).
+async function drawEmbeddings(run) {
+  const e = await getJSON(`/api/runs/${run}/embeddings`);
+  const box = document.getElementById("embeddings-box");
+  if (!box || !e.rows.length) return;
+  const d = e.rows[0].length;
+  const how = d > 2 ? `their two principal components (of ${d} dimensions)` : `their ${d} dimension${d > 1 ? "s" : ""}`;
+  const named = Math.min(40, e.tokens.length);
+  box.replaceChildren(el("h2", {}, "embeddings"),
+    el("p", { class: "muted" }, `${e.tokens.length} tokens at ${how}`,
+      named < e.tokens.length ? `; the ${named} commonest named` : ""),
+    el("div", { class: "chart-box narrow", id: "embeddings" },
+      Charts.scatter({ points: Charts.pca2(e.rows), labels: e.tokens, named })));
+  box.hidden = false;
+}
 
 function card(label, value, id) {
   return el("div", { class: "card", id: `loss-${id || label}` }, el("div", { class: "card-label" }, label), el("div", { class: "card-value" }, value));
