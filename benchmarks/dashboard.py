@@ -188,11 +188,13 @@ def shots(args: argparse.Namespace) -> None:
         }
         with open_dashboard(url, port=0).start() as board:
             for name, (where, ready) in pages.items():
-                page = browser.new_page(viewport={"width": 1280, "height": 860})
+                height = 300 if name == "datasets" else 860  # a table of one row
+                page = browser.new_page(viewport={"width": 1280, "height": height})
                 page.goto(board.url + where)
                 page.wait_for_selector(ready, timeout=60_000)
                 page.wait_for_timeout(300)
-                page.screenshot(path=str(out / f"dashboard-{name}.png"), full_page=name != "runs")
+                full = name not in ("runs", "datasets")
+                page.screenshot(path=str(out / f"dashboard-{name}.png"), full_page=full)
                 page.close()
                 print(f"wrote {out / f'dashboard-{name}.png'}")
         browser.close()
