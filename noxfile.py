@@ -6,6 +6,9 @@ local disk; any torch >= 2.2 works for ngramlm itself.
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
@@ -17,10 +20,26 @@ TORCH = "torch==2.13.0"
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite (SQLite files and the local PostgreSQL server; tests/test_layers.py
-    checks the import contracts of docs/ARCHITECTURE.md)."""
+    checks the import contracts of docs/ARCHITECTURE.md; the dashboard's pages in
+    Debian's Chromium, installed here when absent and this runs as root with apt-get)."""
     session.install(TORCH)
     session.install("-e", ".[dev]")
+    install_chromium(session)
     session.run("pytest", "-n", "2", "--dist", "loadfile", *session.posargs)
+
+
+def install_chromium(session: nox.Session) -> None:
+    """Debian's ``chromium`` for tests/test_dashboard_browser.py (Playwright drives it
+    through ``executable_path``: its own browser download is not needed). Where none can
+    be installed (not root, no apt-get) the browser tests skip, saying why."""
+    if any(shutil.which(name) for name in ("chromium", "chromium-browser")):
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        session.warn("no Chromium and no way to install it: the browser tests will skip")
+        return
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-qq", external=True, env=env)
+    session.run("apt-get", "install", "-y", "-qq", "chromium", external=True, env=env)
 
 
 @nox.session

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -17,7 +18,7 @@ import torch
 from ngramlm.cli import main
 from ngramlm.store import Store
 
-from .helpers import tiny_store, tiny_words
+from .helpers import dashboard_store, tiny_store, tiny_words
 
 REPO = Path(__file__).resolve().parents[1]
 # The lecture's names.txt (karpathy/makemore's names.txt, 32,033 names): tests that compare
@@ -123,6 +124,22 @@ def store(sqlite_url: str, words_file: Path) -> Iterator[Store]:
     """An SQLite store with ``words_file`` prepared as the dataset ``tiny``."""
     with tiny_store(sqlite_url, words_file) as s:
         yield s
+
+
+@pytest.fixture(scope="session")
+def dashboard_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, int]]:
+    """A small store for the dashboard's tests (``helpers.dashboard_store``), built once a
+    session: its URL and the ids. Tests only read it (a test that writes copies it)."""
+    return dashboard_store(tmp_path_factory.mktemp("dashboard"))
+
+
+@pytest.fixture(scope="module")
+def board(dashboard_db: tuple[str, dict[str, int]]) -> Iterator[Any]:
+    """The dashboard of ``dashboard_db``, serving from a thread on a free port of 127.0.0.1."""
+    from ngramlm.web import open_dashboard
+
+    with open_dashboard(dashboard_db[0], port=0).start() as d:
+        yield d
 
 
 def count_rows(url: str, table: str) -> int:

@@ -220,3 +220,65 @@ REPORT_COLUMNS = (
     "train_loss", "dev_loss", "gap", "test_loss", "seconds", "created_at", "best_in_sweep",
     "model", "precision", "category", "last_eval_step", "last_train_loss", "last_dev_loss",
 )  # fmt: skip
+
+
+# --- the dashboard ------------------------------------------------------------------------
+
+
+def dashboard_store(root: Path) -> tuple[str, dict[str, int]]:
+    """A small store for the dashboard's tests, under ``root``: the dataset ``tiny`` with
+    two MLP runs (``first`` finalized), a Kneser-Ney model, a 3-trial random search
+    (halving off, no closing mixture) and a 2-point lr grid. Returns its URL and the ids
+    (``first``, ``second``, ``kn``, ``search``, ``grid``)."""
+    import ngramlm
+
+    url = f"sqlite:///{root / 'store.db'}"
+    words = tiny_words(root / "tiny.txt")
+    small = {**TINY, "steps": 300, "eval_every": 50}
+    with ngramlm.open_store(url) as exp:
+        ds = exp.prepare(words, "tiny")
+        first = exp.train(ds, name="first", **small).run.id
+        second = exp.train(ds, **{**small, "lr": 0.05}).run.id
+        kn = exp.train(ds, model="kneser-ney", order=3).run.id
+        exp.finalize(first)
+        search = exp.search(ds, search="random", trials=3, mix=False, workers=0,
+                            space=["lr=0.01:0.5:log", "n_hidden=8:32"],
+                            **{**small, "steps": 100, "eval_every": 20}).id  # fmt: skip
+        grid = exp.sweep(ds, lr_grid="0.05,0.2", workers=0, **{**small, "steps": 60}).id
+    return url, {"first": first, "second": second, "kn": kn, "search": search, "grid": grid}
+
+
+def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """GET ``url`` (urllib): the status, the headers and the body, for any status."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def live_run(url: str) -> int:
+    """A training run of ``tiny`` in the store at ``url``, created ``running`` as a
+    training process creates it, with its step-0 evaluation: its id."""
+    from ngramlm.stages.run import new_run
+    from ngramlm.store.records import MetricRecord
+
+    with Store(url) as store:
+        plan = Plan.of(store.dataset("tiny"), tiny_config(store, steps=1000))
+        run = store.create_run(new_run(plan, "train", "live"))
+        store.add_metrics(run.id, [MetricRecord(0, 0.0, 0.1, None, 3.3, 3.31)], steps_done=0)
+    return run.id
+
+
+def evaluate_live(url: str, run_id: int, step: int, loss: float) -> None:
+    """One more evaluation of ``live_run``'s run, written as its training loop writes it
+    (a batch of curve points and a heartbeat, in one transaction)."""
+    from ngramlm.store.records import MetricRecord
+
+    with Store(url) as store:
+        point = MetricRecord(step, step / 100, 0.1, loss + 0.02, loss, loss + 0.05)
+        store.add_metrics(run_id, [point], steps_done=step)

@@ -153,6 +153,10 @@ CASES: list[Case] = [
     Case(("--db", f"admin:{SECRET}@127.0.0.1/x", "report"), 2, "none"),
     Case(("--db", f"sqlite://admin:{SECRET}@/", "report"), 2, "none"),
     Case(("--db", "sqlite:///no/such/dir/store.db", "report"), 2, "none"),
+    # --- the dashboard: an existing store, read-only (refused before it listens) -------
+    Case(("--db", "sqlite:///missing.db", "dashboard"), 2, "none"),  # not created
+    Case(("--db", "sqlite:///tiny.txt", "dashboard", "--port", "0"), 4, "none"),
+    Case(("dashboard", "--port", "70000"), 2),
     # --- a store from a newer ngramlm --------------------------------------------------
     Case(("report",), 4, "newer"),
     Case(("db", "upgrade"), 4, "newer"),

@@ -76,7 +76,11 @@ def test_public_names_are_listed_and_documented() -> None:
     # every public name of the API, and only those, is re-exported by the root package
     exported = {n for n in vars(api) if not n.startswith("_") and n != "annotations"}
     exported -= {m for m in exported if type(getattr(api, m)).__name__ == "module"}
-    assert set(ngramlm.__all__) == {*exported, "__version__"}
+    # ... and the dashboard, ngramlm.web's (above the API: it reads the store through it)
+    assert set(ngramlm.__all__) == {*exported, "__version__", "dashboard"}
+    from ngramlm import web
+
+    assert ngramlm.dashboard is web.dashboard and (web.dashboard.__doc__ or "").strip()
     for name in exported:
         value = getattr(ngramlm, name)
         assert value is getattr(api, name), name

@@ -227,6 +227,21 @@ COVER: dict[str, Smoke | Elsewhere | NotRun] = {
     "ngramlm finalize 93": Smoke("ngramlm finalize {mlp}"),
     "ngramlm db current": Smoke("ngramlm db current"),
     "ngramlm db upgrade": Smoke("ngramlm db upgrade"),
+    # --- docs/dashboard.md: a server that runs until Ctrl-C -------------------------------
+    "ngramlm dashboard": Elsewhere("tests/test_dashboard.py::test_the_command_serves_until_ctrl_c"),
+    "ngramlm --db sqlite:///runs.db dashboard --port 8090": Elsewhere(
+        "tests/test_dashboard.py::test_the_command_serves_until_ctrl_c"
+    ),
+    "ngramlm dashboard --host 0.0.0.0": Elsewhere(
+        "tests/test_dashboard.py::test_the_command_serves_until_ctrl_c"
+    ),
+    "ssh -L 8080:127.0.0.1:8080 gpu-box": NotRun("connects to another machine"),
+    "python -m benchmarks.dashboard": Elsewhere(
+        "tests/test_dashboard_browser.py::test_the_dashboard_benchmark_runs_at_smoke_size"
+    ),
+    "python -m benchmarks.dashboard --shots docs": Elsewhere(
+        "tests/test_dashboard_browser.py::test_the_dashboard_screenshots_at_smoke_size"
+    ),
     # --- benchmarks: each arm and script at smoke size in tests/test_benchmarks.py ---------
     "python -m benchmarks --only 6 --threads 2 --finalize --words names.txt": Elsewhere(
         "tests/test_benchmarks.py::test_each_benchmark_arm_runs_at_smoke_size"
@@ -276,7 +291,11 @@ def shown() -> list[Shown]:
     for path in DOCS:
         text = path.read_text(encoding="utf-8")
         # an untagged block is read as a console block: its `$ ` lines are commands too
-        for m in re.finditer(r"^```(bash|console|sh|)\n(.*?)^```", text, flags=re.S | re.M):
+        # every fenced block, whatever its language, so that a ```python block's closing
+        # fence is never read as the opening of an untagged one
+        for m in re.finditer(r"^```([\w+-]*)\n(.*?)^```", text, flags=re.S | re.M):
+            if m.group(1) not in ("bash", "console", "sh", ""):
+                continue
             first = text[: m.start(2)].count("\n") + 1
             lines = m.group(2).rstrip("\n").split("\n")
             for i, raw in enumerate(lines):

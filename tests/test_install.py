@@ -26,6 +26,8 @@ def test_wheel_installs_and_runs_from_an_empty_directory(tmp_path: Path) -> None
     assert "ngramlm/_data/names.txt" in names
     assert "ngramlm/_migrations/env.py" in names
     assert any(n.startswith("ngramlm/_migrations/versions/0001_") for n in names)
+    page = {"index.html", "style.css", "core.js", "charts.js", "runs.js", "run.js", "sweeps.js"}
+    assert {f"ngramlm/web/static/{n}" for n in page} <= set(names)  # the dashboard, offline
     # A fresh virtual environment with the wheel alone (no source checkout on the path);
     # its dependencies are borrowed from this environment through a .pth file rather
     # than downloaded again.
@@ -53,3 +55,6 @@ def test_wheel_installs_and_runs_from_an_empty_directory(tmp_path: Path) -> None
                        capture_output=True, text=True)  # fmt: skip
     assert r.returncode == 0 and "up to date" in r.stdout, r.stderr
     assert (empty / "ngramlm.db").exists()
+    served = "from ngramlm.web.app import assets; print(' '.join(sorted(assets())))"
+    r = subprocess.run([str(py), "-c", served], cwd=empty, env=env, capture_output=True, text=True)
+    assert r.returncode == 0 and page <= set(r.stdout.split()), r.stderr

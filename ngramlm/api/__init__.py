@@ -50,13 +50,14 @@ from ngramlm.store.records import RunRecord as RunRecord
 from ngramlm.store.records import SweepRecord as SweepRecord
 
 
-def open_store(url: str | None = None) -> Experiments:
+def open_store(url: str | None = None, *, read_only: bool = False) -> Experiments:
     """The store at ``url``, opened now (and created at the current schema if new).
 
     ``url`` is what the CLI's ``--db`` takes: ``sqlite:///FILE.db`` or
     ``postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB``; by default ``$NGRAMLM_DB``, else
     ``sqlite:///ngramlm.db`` in the working directory. Use it as a context manager, or
-    call ``close()``, to release the connection."""
-    exp = Experiments(url)
+    call ``close()``, to release the connection. ``read_only``: an existing store, read
+    and never written (nothing created, nothing migrated)."""
+    exp = Experiments(url, read_only=read_only)
     exp.store  # noqa: B018 - open it now: a bad URL or an old schema fails here
     return exp

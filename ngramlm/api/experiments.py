@@ -38,6 +38,8 @@ class Experiments(Handle):
     curve_frame = reading.curve_frame
     evaluation = reading.evaluation
     test_evaluations_spent = reading.test_evaluations_spent
+    sweeps = reading.sweeps
+    stamp = reading.stamp
     sweep_status = reading.sweep_status
     # reports.py
     report_rows = reports.report_rows

@@ -92,20 +92,27 @@ class Handle:
     """One store, opened on first use, and the references into it.
 
     ``Experiments(url)`` opens the store on first use (``open_store`` opens it at once);
-    ``Experiments(store=...)`` wraps a ``Store`` that is already open."""
+    ``Experiments(store=...)`` wraps a ``Store`` that is already open;
+    ``Experiments(url, read_only=True)`` reads an existing store and writes nothing: an
+    SQLite file opened ``mode=ro``, PostgreSQL in read-only transactions (what the
+    dashboard serves); a method that would write fails with the store's error."""
 
-    def __init__(self, url: str | None = None, *, store: Store | None = None) -> None:
+    def __init__(
+        self, url: str | None = None, *, store: Store | None = None, read_only: bool = False
+    ) -> None:
         if store is not None:
             self.url = store.url.render_as_string(hide_password=False)
         else:
             self.url = url or os.environ.get("NGRAMLM_DB") or DEFAULT_URL
         self._store = store
+        self.read_only = read_only if store is None else store.read_only
 
     @property
     def store(self) -> Store:
-        """The underlying ``Store`` (opened, and created at head if new, on first use)."""
+        """The underlying ``Store`` (opened, and created at head if new, on first use;
+        ``read_only``: an existing store, in which nothing is ever written)."""
         if self._store is None:
-            self._store = Store(self.url)
+            self._store = Store(self.url, read_only=self.read_only)
         return self._store
 
     def opener(self) -> Store:

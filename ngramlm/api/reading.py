@@ -17,7 +17,13 @@ from ngramlm.api.handle import (
 from ngramlm.errors import InputError
 from ngramlm.stages.prepare import check_name
 from ngramlm.stages.report import STATUSES
-from ngramlm.store.records import DatasetRecord, EvaluationRecord, MetricRecord, RunRecord
+from ngramlm.store.records import (
+    DatasetRecord,
+    EvaluationRecord,
+    MetricRecord,
+    RunRecord,
+    SweepRecord,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,10 +81,13 @@ def check_selection(dataset: DatasetRef | None, status: str | None, kind: str | 
         check_name(dataset)
 
 
-def curve(h: Handle, run: RunRef) -> list[MetricRecord]:
+def curve(h: Handle, run: RunRef, *, after: int | None = None) -> list[MetricRecord]:
     """The run's curve: a point per evaluation (step, elapsed_s, lr, batch_loss,
-    train_loss, dev_loss; an lr-find run has (lr, batch_loss) per step)."""
-    return h.store.metrics(h.run_id(run))
+    train_loss, dev_loss; an lr-find run has (lr, batch_loss) per step); ``after``: only
+    the points past that step (what a live view has not drawn yet)."""
+    if after is not None and (isinstance(after, bool) or not isinstance(after, int)):
+        raise InputError(f"after must be a step (an integer), got {after!r}")
+    return h.store.metrics(h.run_id(run), after=after)
 
 
 def curve_frame(h: Handle, run: RunRef) -> pd.DataFrame:
@@ -96,6 +105,17 @@ def evaluation(h: Handle, run: RunRef) -> EvaluationRecord | None:
 def test_evaluations_spent(h: Handle) -> dict[str, int]:
     """How many test evaluations each dataset has had (its name: a count)."""
     return h.store.test_evaluations_spent()
+
+
+def sweeps(h: Handle) -> list[SweepRecord]:
+    """Every sweep and search in the store, newest first."""
+    return h.store.sweeps()
+
+
+def stamp(h: Handle) -> str:
+    """A short text that changes whenever the store's datasets, runs, curves, sweeps or
+    test evaluations do (one cheap query): poll it to know when to read again."""
+    return h.store.stamp()
 
 
 def sweep_status(h: Handle, sweep: SweepRef) -> SweepStatus:

@@ -10,6 +10,7 @@ import typer
 
 from ngramlm.api import DEFAULT_URL
 from ngramlm.cli import (
+    dashboard,
     db,
     export,
     finalize,
@@ -76,6 +77,7 @@ finalize.register(app)
 export.register(app)
 import_arpa.register(app)
 report.register(app)
+dashboard.register(app)
 app.add_typer(db.app, name="db")
 app.add_typer(plot.app, name="plot")
 

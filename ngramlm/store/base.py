@@ -11,6 +11,7 @@ from typing import TypeVar
 from sqlalchemy import (
     Connection,
     exc,
+    func,
     select,
 )
 from sqlalchemy.orm import Session
@@ -20,6 +21,7 @@ from ngramlm.store import schema
 from ngramlm.store.connection import (
     DEFAULT_URL,
     _first_line,
+    asked_readonly,
     describe,
     make_engine,
     parse_url,
@@ -32,7 +34,9 @@ from ngramlm.store.records import (
 )
 from ngramlm.store.tables import (
     Dataset,
+    Evaluation,
     Run,
+    Sweep,
 )
 
 _S = TypeVar("_S", bound="StoreBase")
@@ -41,12 +45,19 @@ _S = TypeVar("_S", bound="StoreBase")
 class StoreBase:
     """Opens (and on first use creates) the store at ``url``."""
 
-    def __init__(self, url: str = DEFAULT_URL, *, check_schema: bool = True) -> None:
+    def __init__(
+        self, url: str = DEFAULT_URL, *, check_schema: bool = True, read_only: bool = False
+    ) -> None:
         self.url = parse_url(url)
         self.where = describe(self.url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        # read_only: nothing is written, ever (an SQLite file opened mode=ro, PostgreSQL
+        # in read-only transactions), and nothing is created or migrated
+        self.read_only = read_only
+        if read_only:
+            self.url = asked_readonly(self.url, self.where)
         self.readonly = readonly_url(self.url) is not None  # SQLite that cannot be written
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(self.url, read_only=read_only)
         self._writes = 0  # write transactions of this process under way (any thread)
         self._writes_lock = threading.Lock()
         if check_schema:
@@ -59,6 +70,8 @@ class StoreBase:
         state = self.schema_state()
         if state.up_to_date:
             return
+        if self.read_only:  # neither created nor migrated: said in one line
+            schema.check_read_only(state, self.where)
         if schema.is_newer(state):
             schema.check(state, self.where)  # a newer ngramlm's: nothing to wait for
         with self._migrating() as conn, conn.begin():
@@ -91,9 +104,13 @@ class StoreBase:
             if _disk_full(orig, msg):
                 raise DiskFullError(f"cannot use {self.where}: the disk is full ({msg})") from None
             if isinstance(orig, sqlite3.DatabaseError) and "not a database" in msg:
+                fix = (
+                    "an existing ngramlm store"
+                    if self.read_only
+                    else "an ngramlm store or a new file"
+                )
                 raise StoreError(
-                    f"{self.where} is not an SQLite database; point --db at an ngramlm store "
-                    "or a new file"
+                    f"{self.where} is not an SQLite database; point --db at {fix}"
                 ) from None
             if self.readonly and "readonly" in msg.replace("read-only", "readonly"):
                 raise StoreError(
@@ -181,6 +198,26 @@ class StoreBase:
             else:
                 schema.upgrade(conn)
         return self.schema_state()
+
+    def stamp(self) -> str:
+        """A short text that changes whenever a dataset, run, curve point, checkpoint,
+        sweep or test evaluation is written (every such write moves a run's heartbeat,
+        its steps or ended time, or adds a row counted here): one cheap query, for a
+        reader that polls (the dashboard's ETag)."""
+        counts = [
+            select(func.count()).select_from(Dataset).scalar_subquery(),
+            select(func.count(Run.id)).scalar_subquery(),
+            select(func.max(Run.id)).scalar_subquery(),
+            select(func.max(Run.heartbeat_at)).scalar_subquery(),
+            select(func.max(Run.ended_at)).scalar_subquery(),
+            select(func.sum(Run.steps_done)).scalar_subquery(),
+            select(func.count(Evaluation.id)).scalar_subquery(),
+            select(func.count(Sweep.id)).scalar_subquery(),
+            select(func.sum(Sweep.n_points)).scalar_subquery(),
+        ]
+        with self._tx() as s:
+            row = s.execute(select(*counts)).one()
+        return "-".join(str(v.timestamp() if hasattr(v, "timestamp") else v) for v in row)
 
     def _run_record(self, s: Session, row: Run) -> RunRecord:
         ds = s.scalar(select(Dataset.name).where(Dataset.id == row.dataset_id))

@@ -165,7 +165,25 @@ def readonly_url(url: URL) -> URL | None:
     return URL.create("sqlite", database="file:" + quote(str(path)), query=query)
 
 
-def make_engine(url: URL) -> Engine:
+def asked_readonly(url: URL, where: str) -> URL:
+    """An SQLite URL as its read-only form (``sqlite:///file:PATH?mode=ro&uri=true``), for
+    a reader that must write nothing (the dashboard); its file must exist (a missing one
+    is refused, never created). Another database's URL is returned as it is: its engine
+    makes every transaction read-only (``make_engine(read_only=True)``)."""
+    if url.get_backend_name() != "sqlite":
+        return url
+    path = Path(sqlite_path(url)).expanduser().resolve()
+    if not path.is_file():
+        raise InputError(
+            f"no store at {where}; give --db the URL of an existing store (nothing is created)"
+        )
+    query = {k: v for k, v in url.query.items() if k not in ("uri", "mode")}
+    return URL.create(
+        "sqlite", database="file:" + quote(str(path)), query={**query, "uri": "true", "mode": "ro"}
+    )
+
+
+def make_engine(url: URL, *, read_only: bool = False) -> Engine:
     if url.get_backend_name() == "sqlite":
         readonly = readonly_url(url)
         engine = create_engine(readonly or url, connect_args={"timeout": BUSY_TIMEOUT_S})
@@ -198,6 +216,8 @@ def make_engine(url: URL) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_pg_begin(conn: Connection) -> None:
+        if read_only:  # the server refuses any write in the transaction
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
         wait = conn.get_execution_options().get("ngramlm_wait_s")
         if wait is not None:  # for this transaction only; the server's default is no bound
             conn.exec_driver_sql(f"SET LOCAL lock_timeout = {max(1, int(wait * 1000))}")

@@ -132,9 +132,12 @@ class RunsMixin(StoreBase):
             )
             return int(beat.rowcount)  # type: ignore[attr-defined]
 
-    def metrics(self, run_id: int) -> list[MetricRecord]:
+    def metrics(self, run_id: int, *, after: int | None = None) -> list[MetricRecord]:
+        """The run's curve points by step; ``after``: only those past that step."""
         with self._tx() as s:
             q = select(Metric).where(Metric.run_id == run_id).order_by(Metric.step)
+            if after is not None:
+                q = q.where(Metric.step > after)
             return [_metric(m) for m in s.scalars(q)]
 
     def last_evaluations(self, run_ids: Sequence[int]) -> dict[int, MetricRecord]:

@@ -93,6 +93,14 @@ def check(state: SchemaState, where: str) -> None:
     raise SchemaError(newer_message(state, where))
 
 
+def check_read_only(state: SchemaState, where: str) -> None:
+    """A store opened read-only is read at head or refused: an empty database is no store
+    (nothing is created in it), an older one needs ``db upgrade`` first."""
+    if state.current is None:
+        raise SchemaError(f"{where} holds no ngramlm store; give --db the URL of an existing store")
+    check(state, where)
+
+
 def is_newer(state: SchemaState) -> bool:
     """The store was written by a newer ngramlm: a revision this one does not know."""
     return state.current is not None and state.current not in known_revisions()

@@ -89,6 +89,21 @@ class SweepsMixin(StoreBase):
                 )
             return self._sweep_record(s, row)
 
+    def sweeps(self) -> list[SweepRecord]:
+        """Every sweep and search, newest first."""
+        with self._tx() as s:
+            q = (
+                select(Sweep, Dataset.name)
+                .join(Dataset, Sweep.dataset_id == Dataset.id)
+                .order_by(Sweep.id.desc())
+            )
+            return [
+                SweepRecord(
+                    w.id, w.dataset_id, ds, w.name, json.loads(w.spec), w.n_points, w.created_at
+                )
+                for w, ds in s.execute(q)
+            ]
+
     def points(self, sweep_id: int) -> list[PointRecord]:
         with self._tx() as s:
             q = select(SweepPoint).where(SweepPoint.sweep_id == sweep_id).order_by(SweepPoint.idx)

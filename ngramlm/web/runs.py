@@ -1,0 +1,258 @@
+"""The runs page's table: ``report --json``'s rows (``Experiments.report_rows``), filtered,
+sorted and cut into pages on the server, and exported whole as JSON or CSV.
+
+The rows of a large store take a second to read (10,000 runs), so they are kept in
+memory and read again only when the store's ``stamp`` changes (one cheap query, asked
+at most once a second) or, while a run is running, every few seconds (a stale
+heartbeat turns it crashed without any write). A small store is read again before the
+answer; a large one answers from the rows it has while they are read again in the
+background, so no page waits for the whole store."""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ngramlm.api import KINDS, Experiments, display
+from ngramlm.web.params import MAX_LIMIT, HttpError, Query, integer, number, one, shorten
+
+FIELDS = display.FIELDS
+# Columns filtered by equality (a choice from the values the store holds) ...
+CHOICES = ("dataset", "model", "status", "kind", "optimizer", "precision")
+# ... and by a range: ``COLUMN.min`` and ``COLUMN.max``, either end open.
+NUMERIC = (
+    "run", "sweep", "block_size", "n_embd", "n_hidden", "n_layers", "batch_size", "lr",
+    "steps", "steps_done", "seed", "train_loss", "dev_loss", "gap", "test_loss", "seconds",
+)  # fmt: skip
+KNOWN = {"status": list(display.STATUSES), "kind": list(KINDS)}
+PAGING = ("limit", "offset", "sort", "order", "best")
+STAMP_EVERY_S = 1.0  # the store's stamp is asked at most this often
+RUNNING_EVERY_S = 5.0  # rows with a running run are read again at least this often
+SYNC_BELOW_S = 0.25  # a store read faster than this is read again before answering
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every run's report row, as read at ``stamp``; ``best``: each dataset's finished
+    training run with the lowest dev loss."""
+
+    rows: list[dict[str, Any]]
+    stamp: str
+    best: frozenset[int]
+    read_at: float = field(default_factory=time.monotonic)
+    took_s: float = 0.0
+
+    @property
+    def running(self) -> bool:
+        return any(r["status"] == "running" for r in self.rows)
+
+
+def best_per_dataset(rows: list[dict[str, Any]]) -> frozenset[int]:
+    best: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if r["kind"] != "train" or r["status"] != "finished" or r["dev_loss"] is None:
+            continue
+        held = best.get(r["dataset"])
+        if held is None or (r["dev_loss"], r["run"]) < (held["dev_loss"], held["run"]):
+            best[r["dataset"]] = r
+    return frozenset(r["run"] for r in best.values())
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a request asks of the table: equal values, ranges, the sort, only the best."""
+
+    equal: dict[str, str]
+    ranges: dict[str, tuple[float | None, float | None]]
+    sort: str | None
+    descending: bool
+    best: bool
+
+    def keeps(self, row: dict[str, Any], best: frozenset[int]) -> bool:
+        if self.best and row["run"] not in best:
+            return False
+        for key, value in self.equal.items():
+            if str(row[key]) != value:
+                return False
+        for key, (lo, hi) in self.ranges.items():
+            v = row[key]
+            if v is None or (lo is not None and v < lo) or (hi is not None and v > hi):
+                return False
+        return True
+
+
+def selection(query: Query) -> Selection:
+    """The filters and sort of a request; an unknown parameter or column is refused."""
+    equal: dict[str, str] = {}
+    ranges: dict[str, tuple[float | None, float | None]] = {}
+    for key in query:
+        if key in PAGING:
+            continue
+        if key in CHOICES:
+            value = one(query, key)
+            if value:
+                equal[key] = value
+            continue
+        column, _, end = key.rpartition(".")
+        if column not in NUMERIC or end not in ("min", "max"):
+            raise HttpError(
+                400,
+                f"unknown filter {shorten(key)!r}: use {', '.join(CHOICES)} or COLUMN.min / "
+                f"COLUMN.max of {', '.join(NUMERIC)}",
+            )
+        text = one(query, key)
+        if not text:
+            continue
+        lo, hi = ranges.get(column, (None, None))
+        bound = number(text, key)
+        ranges[column] = (bound, hi) if end == "min" else (lo, bound)
+    sort = one(query, "sort") or None
+    if sort is not None and sort not in FIELDS:
+        raise HttpError(400, f"sort must be a column of the table, got {shorten(sort)!r}")
+    order = one(query, "order") or "asc"
+    if order not in ("asc", "desc"):
+        raise HttpError(400, f"order must be asc or desc, got {shorten(order)!r}")
+    best = (one(query, "best") or "") in ("1", "true", "yes")
+    return Selection(equal, ranges, sort, order == "desc", best)
+
+
+def check_values(sel: Selection, rows: list[dict[str, Any]]) -> None:
+    """A status or kind is one ``report`` knows; a dataset, model, optimizer or precision
+    one the store's runs have (the page offers only those): anything else is refused."""
+    for key, value in sel.equal.items():
+        known = KNOWN.get(key) or choices(rows, key)
+        if value not in known:
+            shown = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
+            raise HttpError(400, f"{key} {shorten(value)!r} is not one the runs have: {shown}")
+
+
+def sort_rows(rows: list[dict[str, Any]], key: str, descending: bool) -> list[dict[str, Any]]:
+    """Rows by one column, either way; a row without a value (None) always last."""
+    present = [r for r in rows if r[key] is not None]
+    absent = [r for r in rows if r[key] is None]
+    present.sort(key=lambda r: (r[key], r["run"]), reverse=descending)
+    return present + absent
+
+
+class RunsTable:
+    """The runs of one store as ``report`` rows, kept between requests (see the module)."""
+
+    def __init__(self, exp: Experiments, clock: Callable[[], float] = time.monotonic) -> None:
+        self.exp = exp
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._snapshot: Snapshot | None = None
+        self._stamp: tuple[float, str] | None = None
+        self._reading = False
+
+    def stamp(self) -> str:
+        """The store's stamp, asked at most once every ``STAMP_EVERY_S``."""
+        now = self.clock()
+        held = self._stamp
+        if held is not None and now - held[0] < STAMP_EVERY_S:
+            return held[1]
+        fresh = self.exp.stamp()
+        self._stamp = (now, fresh)
+        return fresh
+
+    def read(self, stamp: str) -> Snapshot:
+        t0 = time.perf_counter()
+        rows = self.exp.report_rows()
+        took = time.perf_counter() - t0
+        snap = Snapshot(rows, stamp, best_per_dataset(rows), self.clock(), took)
+        with self._lock:
+            if self._snapshot is None or self._snapshot.read_at <= snap.read_at:
+                self._snapshot = snap
+            self._reading = False
+        return snap
+
+    def snapshot(self) -> Snapshot:
+        """The rows now, or as last read while a large store is read again."""
+        stamp = self.stamp()
+        with self._lock:
+            snap = self._snapshot
+            stale = (
+                snap is None
+                or snap.stamp != stamp
+                or (snap.running and self.clock() - snap.read_at > RUNNING_EVERY_S)
+            )
+            if not stale:
+                assert snap is not None
+                return snap
+            background = snap is not None and snap.took_s >= SYNC_BELOW_S
+            if background and self._reading:
+                assert snap is not None
+                return snap
+            self._reading = True
+        if not background:
+            try:
+                return self.read(stamp)
+            except BaseException:
+                with self._lock:
+                    self._reading = False
+                raise
+        threading.Thread(target=self._read_quietly, args=(stamp,), daemon=True).start()
+        assert snap is not None
+        return snap
+
+    def _read_quietly(self, stamp: str) -> None:
+        try:
+            self.read(stamp)
+        except Exception:  # the next request reads again, and says what failed
+            with self._lock:
+                self._reading = False
+
+    def selected(self, query: Query) -> tuple[Snapshot, list[dict[str, Any]]]:
+        """The rows a request selects, in its order (``report``'s when it gives no sort)."""
+        sel = selection(query)
+        snap = self.snapshot()
+        check_values(sel, snap.rows)
+        rows = [r for r in snap.rows if sel.keeps(r, snap.best)]
+        if sel.sort is not None:
+            rows = sort_rows(rows, sel.sort, sel.descending)
+        return snap, rows
+
+    def page(self, query: Query) -> dict[str, Any]:
+        """A page of the table: ``limit`` rows (at most ``MAX_LIMIT``) from ``offset``."""
+        limit = integer(query, "limit", 50, 1, MAX_LIMIT)
+        offset = integer(query, "offset", 0, 0, 10**9)
+        snap, rows = self.selected(query)
+        shown = rows[offset : offset + limit]
+        return {
+            "rows": shown,
+            "total": len(rows),
+            "offset": offset,
+            "limit": limit,
+            "runs_in_store": len(snap.rows),
+            "best": sorted(r["run"] for r in shown if r["run"] in snap.best),
+            "choices": {key: choices(snap.rows, key) for key in CHOICES},
+            "fields": list(FIELDS),
+            "numeric": list(NUMERIC),
+            "stamp": snap.stamp,
+        }
+
+    def export_json(self, query: Query) -> dict[str, Any]:
+        """``report --json``'s document for the selected rows."""
+        _, rows = self.selected(query)
+        return {"runs": rows, "test_evaluations_spent": self.exp.test_evaluations_spent()}
+
+    def export_csv(self, query: Query) -> str:
+        """``report --csv``'s text for the selected rows."""
+        _, rows = self.selected(query)
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(FIELDS), lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: display.visible(v) if isinstance(v, str) else v
+                             for k, v in row.items()})  # fmt: skip
+        return out.getvalue()
+
+
+def choices(rows: list[dict[str, Any]], key: str) -> list[str]:
+    """The values a column holds, for its filter's menu."""
+    return sorted({str(r[key]) for r in rows if r[key] is not None})
