@@ -56,7 +56,8 @@ def search(url: str, budget: str, args: argparse.Namespace) -> tuple[float, int,
     """One search as a user types it: its wall time, its sweep id, its progress lines."""
     cmd = ["sweep", "--search", "tpe", "--budget", budget, "--dataset", "names",
            "--workers", str(args.workers), "--threads", str(args.threads)]  # fmt: skip
-    wall, done = run_cli(url, *cmd, *(SMOKE if args.smoke else ()), threads=args.threads)
+    extra = SMOKE if args.smoke else ("--steps", str(args.steps)) if args.steps else ()
+    wall, done = run_cli(url, *cmd, *extra, threads=args.threads)
     found = re.search(r"^search (\d+) on names", done.stdout, re.M)
     if found is None:
         sys.exit(f"no search header in what it printed:\n{done.stdout}")
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--second", default="30s", help="the second search's budget")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=None, help="each trial's (default: the space's)")
     ap.add_argument("--smoke", action="store_true", help="tiny trials: does it run")
     args = ap.parse_args(argv)
 
@@ -106,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
             print(row(exp, second[1], args.second, second[0]))
             runs = exp.runs(sweep=first[1]) + exp.runs(sweep=second[1])
             twice = len(runs) - len({r.config_hash for r in runs})
+            print()
+            for r in sorted(runs, key=lambda r: r.id):  # how each trial ended
+                why = f": {r.error.partition(';')[0]}" if r.status == "killed" and r.error else ""
+                print(f"- search {r.sweep_id}, run {r.id}: {r.status} at step "
+                      f"{r.steps_done:,} of {r.steps:,}{why}")  # fmt: skip
     lines = sum(line.startswith("trial ") for line in first[2].splitlines())
     print(f"\nthe first search's progress lines (stderr, not a terminal): {lines} trial lines")
     print(f"configurations trained twice across the two searches: {twice}")

@@ -142,12 +142,10 @@ def test_the_best_so_far_line_labels_the_time_run() -> None:
 SPACE = {"lr": "0.01:0.5:log", "n_hidden": "8:24"}
 
 
-def test_two_searches_in_a_row_train_no_configuration_twice(
-    sqlite_url: str, words_file: Path
-) -> None:
+def test_two_searches_in_a_row_train_no_configuration_twice(db_url: str, words_file: Path) -> None:
     """The same seed proposes the same points; the second search starts from the
     first's trials (a warm start) and trains none of them again."""
-    with ngramlm.open_store(sqlite_url) as exp:
+    with ngramlm.open_store(db_url) as exp:
         exp.prepare(words_file, name="tiny")
         first = exp.search("tiny", search="tpe", space=SPACE, trials=3, seed=0, workers=0,
                            steps=20, n_embd=4, batch_size=16)  # fmt: skip
@@ -161,7 +159,7 @@ def test_two_searches_in_a_row_train_no_configuration_twice(
     assert len({r.config_hash for r in runs}) == 6  # no configuration twice
     assert second.spec["search"]["earlier"] == 3  # the first's trials, in its space
     assert other.spec["search"]["earlier"] == 0  # another step count: another space
-    with Store(sqlite_url) as store:  # what the second search's sampler starts from
+    with Store(db_url) as store:  # what the second search's sampler starts from
         setup = setup_of(store, second.id)
         search = second.spec["search"]
         warm = earlier(store, second.id, setup.dataset.id, setup.dims,

@@ -194,7 +194,8 @@ def execute_group(
     budget: Budget | None = None,
 ) -> list[Outcome]:
     """Train already-claimed trials of one shape as one batched model, pruning at rungs
-    (``prune``), and record each one's outcome as its solo run's would be. Each records
+    (``prune``), every member stopped together by the ``budget`` at their first evaluation
+    past it, and record each one's outcome as its solo run's would be. Each records
     its share of the group's time: the time between two departures divided among the
     members training then."""
     cfgs, runs = [c for c, _ in trials], [r for _, r in trials]

@@ -9,6 +9,10 @@ locked, ``(sweep_id, config_hash)`` is unique), then trains it as an ordinary ru
 sampler state lives anywhere else, so workers on other machines (``--join``) and a search
 resumed after a kill (``--resume``) continue the same search, and no point is trained
 twice. ``--search grid`` takes the points of a grid of choices in a seeded order instead.
+The study also holds the dataset's earlier trials that the space holds (a warm start,
+``study.Earlier``), and the store refuses a configuration any run of the dataset trained,
+so no configuration is trained twice there. The budget is kept (``stages/budget.py``): no
+trial starts past it, and running ones stop at their first evaluation past it.
 
 The study and its sampler are ``stages/study.py``'s, the space ``stages/space.py``'s,
 successive halving (``--prune halving``) ``stages/halving.py``'s. Trials that can share
