@@ -106,9 +106,9 @@ def test_no_trial_starts_past_the_budget_and_running_ones_stop_at_an_evaluation(
 
 
 def test_a_budget_search_on_the_command_line(cli, sqlite_url: str, words_file: Path) -> None:
-    """Its trials stopped by the budget are no Ctrl-C (exit 0); without a terminal a line
-    per trial says how it ended; its summary says how to finish them; the best-so-far
-    line labels the minutes it ran."""
+    """Its trials stopped by the budget are no Ctrl-C (exit 0, and the search ends in its
+    mixture); without a terminal a line per trial says how it ended; its summary says how
+    to finish them; the best-so-far line labels the minutes it ran."""
     assert cli("--db", sqlite_url, "prepare", words_file).code == 0
     r = cli("--db", sqlite_url, "sweep", "--dataset", "tiny", "--search", "grid",
             "--space", "steps=300,200000", "--budget", "8s", "--workers", "0",
@@ -121,6 +121,8 @@ def test_a_budget_search_on_the_command_line(cli, sqlite_url: str, words_file: P
     assert "trial 2 (run 2) stopped by the budget at step " in r.err, r.err
     assert "stopped by the budget: run 2 (killed, with a checkpoint" in r.out, r.out
     assert "`ngramlm train --resume 2` trains it to its end" in r.out, r.out
+    # the search is at its end: its best trial is mixed with a count model all the same
+    assert "what the search ends with" in r.out, r.out
     best = next(line for line in r.out.splitlines() if line.startswith("best dev so far"))
     assert " min " in best and "10 min" not in best, best  # the minutes it ran, under one
 

@@ -63,3 +63,8 @@ RESUME = "`ngramlm train --resume RUN` trains it to its end"
 def stopped_by_budget(run: RunRecord) -> bool:
     """Whether ``run`` is a trial its search's budget stopped (killed, resumable)."""
     return run.status == "killed" and (run.error or "").startswith(SPENT)
+
+
+def interrupted(run: RunRecord) -> bool:
+    """Whether ``run`` was killed by a signal (Ctrl-C, SIGTERM), not by its search's budget."""
+    return run.status == "killed" and not stopped_by_budget(run)

@@ -38,7 +38,7 @@ from ngramlm.errors import ClaimedError, InputError
 from ngramlm.models import DEFAULT_FAMILY, family, family_of
 from ngramlm.resources import BUNDLED_UNIT
 from ngramlm.stages import rungs
-from ngramlm.stages.budget import SPENT, Budget, stopped_by_budget
+from ngramlm.stages.budget import SPENT, Budget, interrupted
 from ngramlm.stages.halving import RungProgress, TrialStop
 from ngramlm.stages.halving import rungs as rung_steps
 from ngramlm.stages.plan import (
@@ -287,7 +287,7 @@ def work(store: Store, setup: SweepSetup, order: WorkOrder) -> WorkerReport:
         attempt = 0
         outcomes = trials.train(got.trials)
         trained += len(outcomes)
-        if any(o.run.status == "killed" and not stopped_by_budget(o.run) for o in outcomes):
+        if any(interrupted(o.run) for o in outcomes):
             return WorkerReport(trained, True)
     return WorkerReport(trained, stop.is_set())
 

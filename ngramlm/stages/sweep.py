@@ -17,7 +17,7 @@ from ngramlm import runtime
 from ngramlm.config import RunConfig
 from ngramlm.errors import InputError
 from ngramlm.models import config_from_dict
-from ngramlm.stages.budget import stopped_by_budget
+from ngramlm.stages.budget import interrupted, stopped_by_budget
 from ngramlm.stages.grid import GridCheck, expand
 from ngramlm.stages.plan import Asked, Plan, SweepSetup, plan_run, setup_of
 from ngramlm.stages.report import best_by_dev
@@ -263,7 +263,7 @@ class SweepStatus:
     @property
     def interrupted(self) -> list[RunRecord]:
         """Runs killed by a signal (Ctrl-C, SIGTERM), not by a search's budget."""
-        return [r for r in self.runs if r.status == "killed" and not stopped_by_budget(r)]
+        return [r for r in self.runs if interrupted(r)]
 
     @property
     def budget_stopped(self) -> list[RunRecord]:
