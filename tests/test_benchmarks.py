@@ -152,6 +152,14 @@ def test_against_an_earlier_checkout(tmp_path: Path) -> None:
     assert f"this checkout vs {REPO}:" in out
 
 
+@pytest.mark.slow  # two searches, each a command in a process of its own
+def test_the_budget_benchmark_runs_at_smoke_size(tmp_path: Path) -> None:
+    out = run("-m", "benchmarks.budget", "--smoke", "--budget", "6s", "--second", "4s",
+              cwd=tmp_path).stdout  # fmt: skip
+    assert "| 1 | 6s |" in out and "| 2 | 4s |" in out, out
+    assert "configurations trained twice across the two searches: 0" in out, out
+
+
 def test_rung_sample_runs_at_smoke_size(tmp_path: Path) -> None:
     out = run("-m", "benchmarks.rung_sample", "--smoke", "--threads", "1", cwd=tmp_path).stdout
     assert "the rungs' dev: a fixed sample of 96 of its" in out  # sampled, as Brown's is

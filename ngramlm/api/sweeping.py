@@ -153,9 +153,12 @@ def create_search(
     ``search``: ``tpe``, ``random`` or ``grid``; ``space``: ``["lr=1e-3:1e-1:log",
     "n_hidden=100,200"]`` or ``{"lr": "1e-3:1e-1:log"}``, None: the family's default
     for the dataset's unit (``docs/search.md``); ``trials`` and/or ``budget``
-    (``"30m"``); ``prune="halving"``: successive halving at 1/9 and 1/3 of the steps;
-    ``mix``: end in the mixture of the best trial and the dataset's best count model
-    (``search_models``). Bad input is refused before anything is written."""
+    (``"30m"``: no trial starts past it, running ones stop at their first evaluation
+    past it, killed and resumable); ``prune="halving"``: successive halving at 1/9 and
+    1/3 of the steps; ``mix``: end in the mixture of the best trial and the dataset's
+    best count model (``search_models``). The sampler starts from the dataset's earlier
+    trials in the space, and no configuration a run of the dataset trained is trained
+    again. Bad input is refused before anything is written."""
     from ngramlm.stages.plan import Asked
     from ngramlm.stages.search import SearchRequest, create
 

@@ -65,7 +65,7 @@ Space = Annotated[
 ]
 Trials = Annotated[int | None, typer.Option(help="Trials a search starts at most.")]
 Budget = Annotated[
-    str | None, typer.Option(help="Wall time a search starts trials in: 90s, 30m, 2h.")
+    str | None, typer.Option(help="A search's wall time (90s, 30m, 2h): running trials stop at it.")
 ]
 Prune = Annotated[
     str | None, typer.Option(help="halving: stop the worse trials at 1/9 and 1/3 of steps.")

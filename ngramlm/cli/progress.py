@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 import torch
@@ -136,17 +137,24 @@ class RichProgress(ProgressSink):
 
 class LiveSweep(SweepWatch):
     """A sweep on the terminal: its header and plan once resolved, then a live table of
-    its points while workers run (on a terminal, unless ``quiet``)."""
+    its points while workers run (on a terminal, unless ``quiet``); elsewhere (a log
+    file) a line for each point or trial as it ends (``sweep_view.trial_line``)."""
+
+    ENDED = ("finished", "pruned", "killed")  # a failed one has its own line, as it fails
 
     def __init__(self, *, new: bool, quiet: bool, as_json: bool) -> None:
         self.new, self.quiet, self.as_json = new, quiet, as_json
         self.sweep_id: int | None = None
+        self.deadline: float | None = None  # a search's budget end (time.time())
+        self.since = datetime.now(timezone.utc)  # runs that ended before: not this session's
         self.live: Live | None = None
         self.failed: set[int] = set()  # failed points already reported
+        self.ended: set[int] = set()  # ended points whose line is printed
 
     def started(self, plan: SweepPlan) -> None:
         sw = plan.sweep
-        self.sweep_id = sw.id
+        self.sweep_id, self.deadline = sw.id, plan.setup.deadline
+        self.since = datetime.now(timezone.utc)
         if self.new and not self.as_json:
             if "search" in sw.spec:
                 from ngramlm.cli.search import header
@@ -163,17 +171,22 @@ class LiveSweep(SweepWatch):
             self.live.start()
 
     def poll(self, status: SweepStatus) -> None:
-        if not self.as_json:  # a failed point's reason, once, as it fails
-            from ngramlm.cli.sweep_view import failure
+        from ngramlm.cli.sweep_view import failure, live_table, trial_line
 
+        if not self.as_json:  # a failed point's reason, once, as it fails
             for r in status.runs:
                 if r.status == "failed" and r.id not in self.failed:
                     self.failed.add(r.id)
                     err_console.print(failure(r.id, r.error), highlight=False)
         if self.live is not None:
-            from ngramlm.cli.sweep_view import live_table
-
-            self.live.update(live_table(status))
+            self.live.update(live_table(status, self.deadline))
+        elif not self.quiet:
+            for r in status.runs:
+                if r.status in self.ENDED and r.id not in self.ended:
+                    self.ended.add(r.id)
+                    if r.ended_at is not None and r.ended_at >= self.since:
+                        line = trial_line(status, r, self.deadline)  # a line, however long
+                        err_console.print(line, highlight=False, soft_wrap=True)
 
     def note(self, line: str) -> None:
         if not self.as_json:

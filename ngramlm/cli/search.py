@@ -13,7 +13,7 @@ from ngramlm.cli.sweep_view import FAILED, failure
 from ngramlm.measure import Measure
 
 RANKED = 20  # trials in the table; --json lists every one
-TIMES = (10, 20, 30, 60)  # minutes at which the best-so-far line reports the best dev
+TIMES = (10, 20, 30, 60)  # minutes the best-so-far line reports the best dev at (and the end)
 
 # Below this many finished trials an importance says little (each parameter's effect
 # is estimated from the best of too few points), and the line says so.
@@ -33,17 +33,67 @@ def ranked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     )
 
 
+def best_over_time(rows: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """The best finished dev at ``TIMES`` minutes the search ran past, and at its end
+    (the minutes it actually ran, its last trial's end): (minutes, best dev) pairs."""
+    end = max(r["minutes"] for r in rows)
+    out = []
+    for t in [*(t for t in TIMES if t < end), end]:
+        got = [r["best_so_far"] for r in rows if r["minutes"] <= t and r["best_so_far"]]
+        if got:
+            out.append((t, min(got)))
+    return out
+
+
+def duration(seconds: float) -> str:
+    """``90 s``, ``30 min``, ``2 h``: a budget as it is read."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.3g} h"
+
+
+def minutes_label(minutes: float) -> str:
+    """``10 min``, ``34 min``; below ten minutes to a tenth (``2.1 min``)."""
+    return f"{minutes:.0f} min" if minutes >= 10 else f"{minutes:.1f} min"
+
+
 def header(sweep_id: int, dataset: str, search: dict[str, Any]) -> str:
-    """A new search's first line: its sampler, and its trials when the space has fewer
-    points than --trials asked for."""
+    """A new search's first line: its sampler, its budget, its trials when the space has
+    fewer points than --trials asked for, and the dataset's earlier trials it learns from."""
     line = f"search {sweep_id} on {safe(dataset)}: {safe(search['sampler'])}"
+    if search.get("budget_s"):
+        line += f", a budget of {duration(search['budget_s'])}"
     asked, size = search.get("trials_asked"), search.get("space_points")
     if asked is not None and size is not None:
         points, trials = ("point", "trial") if size == 1 else ("points", "trials")
         line += (
             f"; the space has {size:,} {points}, fewer than --trials {asked:,}: {size:,} {trials}"
         )
+    warm = search.get("earlier", 0)
+    if warm:
+        trials = "trial" if warm == 1 else "trials"
+        line += (
+            f"; {warm:,} earlier {trials} on {safe(dataset)} in its space: the sampler "
+            "starts from them and trains none of them again"
+        )
     return line
+
+
+def budget_stopped(sweep_id: int, stopped: list[int]) -> None:
+    """The trials its budget stopped, and how to train them to their end."""
+    if len(stopped) == 1:
+        console.print(
+            f"stopped by the budget: run {stopped[0]} (killed, with a checkpoint; "
+            f"`ngramlm train --resume {stopped[0]}` trains it to its end)",
+            highlight=False,
+        )
+    elif stopped:
+        console.print(
+            f"stopped by the budget: runs {', '.join(map(str, stopped))} (killed, with a "
+            f"checkpoint; `ngramlm train --resume RUN` trains one to its end, "
+            f"`ngramlm sweep --resume {sweep_id}` all of them)",
+            highlight=False,
+        )
 
 
 def show_search(exp: Experiments, sweep_id: int, as_json: bool, nats: bool = False) -> None:
@@ -98,14 +148,9 @@ def show_search(exp: Experiments, sweep_id: int, as_json: bool, nats: bool = Fal
         console.print(failure(r["run"], r["error"]), highlight=False)
     if len(failed) > FAILED:
         console.print(f"… and {len(failed) - FAILED} more failed (--json gives every reason)")
+    budget_stopped(sw.id, [r["run"] for r in rows if r.get("stopped_by_budget")])
     if rows:
-        at = []
-        for t in TIMES:
-            got = [r["best_so_far"] for r in rows if r["minutes"] <= t and r["best_so_far"]]
-            if got:
-                at.append(f"{t} min {m.fmt(min(got))}")
-            if max(r["minutes"] for r in rows) <= t:
-                break
+        at = [f"{minutes_label(t)} {m.fmt(b)}" for t, b in best_over_time(rows)]
         console.print("best dev so far: " + (", ".join(at) or "no finished trial yet"))
     show_importance(imp, rows)
     for edge in exp.search_edges(sw):

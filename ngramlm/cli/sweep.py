@@ -107,7 +107,8 @@ def check_together(
 
 
 def finish(exp: Experiments, watch: LiveSweep, as_json: bool) -> None:
-    """The sweep's result: a search's trials ranked, or the grid's runs; 130 when killed."""
+    """The sweep's result: a search's trials ranked, or the grid's runs; 130 when a run
+    was killed by a signal."""
     assert watch.sweep_id is not None
     final = exp.sweep_status(watch.sweep_id)
     if "search" in final.sweep.spec:
@@ -116,5 +117,5 @@ def finish(exp: Experiments, watch: LiveSweep, as_json: bool) -> None:
         show_search(exp, final.sweep.id, as_json)
     else:
         show(final, as_json)
-    if any(r.status == "killed" for r in final.runs):
+    if final.interrupted:  # killed by a signal (a search's budget stops trials killed too)
         raise typer.Exit(130)

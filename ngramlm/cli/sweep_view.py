@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
@@ -10,6 +11,7 @@ from ngramlm.api import display
 from ngramlm.cli.common import console, fmt_loss, print_json, safe
 
 if TYPE_CHECKING:
+    from ngramlm.api import RunRecord
     from ngramlm.api.progress import SweepStatus
 
 GRID_KEYS = ("lr", "block_size", "n_embd", "n_hidden", "n_layers", "batch_size", "seed")
@@ -36,18 +38,71 @@ def _config_summary(config: dict[str, Any], keys: tuple[str, ...] = GRID_KEYS) -
     return safe(display.config_summary(config, keys))
 
 
-def live_table(st: SweepStatus) -> Table:
+def time_left(deadline: float | None) -> str:
+    """What is left of a search's budget (``M:SS left``); empty without one."""
+    if deadline is None:
+        return ""
+    left = max(0.0, deadline - time.time())
+    return f"{int(left // 60)}:{int(left % 60):02d} left" if left > 0 else "budget spent"
+
+
+def tally(st: SweepStatus, deadline: float | None) -> str:
+    """A search's progress in one line: time left, trials done / pruned / running (and
+    those its budget stopped, or that failed), the best dev so far."""
+    parts = [time_left(deadline)] if deadline is not None else []
+    counts = f"{st.done} done, {st.pruned} pruned, {len(st.active)} running"
+    if st.budget_stopped:
+        counts += f", {len(st.budget_stopped)} stopped by the budget"
+    failed = sum(r.status == "failed" for r in st.runs)
+    parts.append(counts + (f", {failed} failed" if failed else ""))
+    best = st.best
+    if best is not None and best.dev_loss is not None:
+        parts.append(f"best dev {best.dev_loss:.4f} (run {best.id})")
+    return " · ".join(parts)
+
+
+def trial_line(st: SweepStatus, run: RunRecord, deadline: float | None) -> str:
+    """A finished (or stopped) trial's line where no live table shows (a log file): its
+    number, its settings in short, its dev loss and state, then the search's ``tally``."""
+    number = 1 + [r.id for r in st.runs].index(run.id)
+    what = "trial" if "search" in st.sweep.spec else "point"
+    if run.status == "finished":
+        state, dev = "finished", run.dev_loss
+    else:
+        by_budget = run.id in {r.id for r in st.budget_stopped}
+        stopped = "stopped by the budget" if by_budget else run.status
+        state, dev = f"{stopped} at step {run.steps_done:,}", st.stopped_dev.get(run.id)
+    settings = _config_summary(run.config, swept_keys(st))
+    return (
+        f"{what} {number} (run {run.id}) {safe(state)}: dev {fmt_loss(dev)}; {settings} · "
+        + tally(st, deadline)
+    )
+
+
+def live_table(st: SweepStatus, deadline: float | None = None) -> Table:
     table = Table.grid(padding=(0, 2))
     n = st.sweep.n_points
     done = st.done
     width = 30
-    bar = "█" * int(width * done / max(1, n)) + "░" * (width - int(width * done / max(1, n)))
-    best = st.best
     keys = swept_keys(st)
-    best_txt = (
-        f"best dev {best.dev_loss:.4f} ({_config_summary(best.config, keys)})" if best else ""
-    )
-    table.add_row(f"sweep {st.sweep.id}", f"{bar} {done}/{n}", best_txt)
+    search = st.sweep.spec.get("search")
+    if search is not None:  # by the budget's time, else by the trials asked for
+        budget, trials = search.get("budget_s"), search.get("trials")
+        if deadline is not None and budget:
+            share = 1.0 - max(0.0, deadline - time.time()) / budget
+        else:
+            share = len(st.runs) / trials if trials else 0.0
+        full = int(width * min(1.0, max(0.0, share)))
+        bar = "█" * full + "░" * (width - full)
+        table.add_row(f"search {st.sweep.id}", bar, tally(st, deadline))
+    else:
+        full = int(width * done / max(1, n))
+        bar = "█" * full + "░" * (width - full)
+        best = st.best
+        best_txt = (
+            f"best dev {best.dev_loss:.4f} ({_config_summary(best.config, keys)})" if best else ""
+        )
+        table.add_row(f"sweep {st.sweep.id}", f"{bar} {done}/{n}", best_txt)
     for r in st.active:
         table.add_row(
             f"  run {r.id}", f"{r.steps_done:,}/{r.steps:,} steps", _config_summary(r.config, keys)

@@ -25,6 +25,7 @@ from ngramlm.models import (
     family_of,
     reference_orders,
 )
+from ngramlm.stages.budget import interrupted
 from ngramlm.stages.report import best_count_model
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, RunRecord, SweepRecord
@@ -116,12 +117,13 @@ def fit_reference(store: Store, dataset: DatasetRecord, say: Say) -> RunRecord |
 def finish(store: Store, sweep_id: int, say: Say = lambda _: None) -> SearchModels | None:
     """Mix a spent search's best trial with the dataset's best count model (fitted when
     absent), once: None where the search does not mix, has no finished trial, or was
-    stopped before its end (its killed trials resume first)."""
+    stopped before its end by a signal (its killed trials resume first)."""
     sweep = store.sweep(sweep_id)
     if not mixes(sweep):
         return None
     runs = store.sweep_runs(sweep.id)
-    if any(r.status in ("running", "killed") for r in runs):
+    # (a trial its budget stopped is killed too, and the search is at its end)
+    if any(r.status == "running" or interrupted(r) for r in runs):
         return None
     found = search_models(store, sweep)
     if found.mixture is not None or found.network is None:

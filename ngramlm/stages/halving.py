@@ -11,6 +11,7 @@ import math
 import threading
 from collections.abc import Mapping, Sequence
 
+from ngramlm.stages.budget import Budget, at_evaluation, between_evaluations
 from ngramlm.stages.run import Progress
 from ngramlm.store import Store
 from ngramlm.store.records import MetricRecord, RunRecord
@@ -55,16 +56,39 @@ def rung_values(
 
 
 class TrialStop(threading.Event):
-    """The stop a trial's run sees: the worker's (a signal) or its own (pruned at a rung,
-    with the reason, which ``stages.run`` records as the run's ``pruned`` status)."""
+    """The stop a trial's run sees: the worker's (a signal) or its own: pruned at a rung,
+    with the reason, which ``stages.hooks`` records as the run's ``pruned`` status, or
+    stopped by the search's ``budget`` (``stages/budget.py``) at its first evaluation past
+    it (``evaluated``) or, past the grace, at its next step, recorded ``killed``."""
 
-    def __init__(self, parent: threading.Event) -> None:
+    def __init__(self, parent: threading.Event, budget: Budget | None = None) -> None:
         super().__init__()
         self.parent = parent
+        self.budget = budget
         self.pruned: str | None = None
+        self.spent: str | None = None  # why the budget stopped it
 
     def is_set(self) -> bool:
-        return super().is_set() or self.pruned is not None or self.parent.is_set()
+        if self.budget is not None and self.spent is None and self.budget.over():
+            self.spent = between_evaluations(self.budget)
+        return (
+            super().is_set()
+            or self.pruned is not None
+            or self.spent is not None
+            or self.parent.is_set()
+        )
+
+    def evaluated(self, point: EvalPoint) -> None:
+        """An evaluation: past the budget, the trial stops here."""
+        if self.budget is not None and self.spent is None and self.budget.spent():
+            self.spent = at_evaluation(point.step, point.dev_loss)
+
+    @property
+    def budget_stop(self) -> str | None:
+        """Why the budget stopped this trial (or the group it trains in), if it did."""
+        if self.spent is not None:
+            return self.spent
+        return self.parent.budget_stop if isinstance(self.parent, TrialStop) else None
 
 
 class RungProgress(Progress):
@@ -93,6 +117,7 @@ class RungProgress(Progress):
 
     def evaluated(self, point: EvalPoint) -> None:
         self.inner.evaluated(point)
+        self.trial_stop.evaluated(point)
         if not self.prune or self.run is None or point.dev_loss is None:
             return
         while self.pending and point.step >= self.pending[0][1] and self.trial_stop.pruned is None:

@@ -293,12 +293,14 @@ def record_outcome(
     def record_outcome() -> RunRecord:
         sha = save_checkpoint(store, run.id, state, cfg, dataset.vocab)
         if result.stopped:
-            # a search's trial stopped at a rung (stages/search.py's TrialStop) is pruned
+            # a search's trial stopped at a rung (stages/halving.py's TrialStop) is pruned;
+            # one its budget stopped is killed, with the reason (stages/budget.py)
             pruned: str | None = getattr(hooks.stop, "pruned", None)
+            spent: str | None = getattr(hooks.stop, "budget_stop", None)
             return store.end_run(
                 run.id,
                 status="pruned" if pruned else "killed",
-                error=pruned or "stopped by a signal (Ctrl-C or SIGTERM)",
+                error=pruned or spent or "stopped by a signal (Ctrl-C or SIGTERM)",
                 steps_done=state.step,
                 train_seconds=seconds,
             )

@@ -32,6 +32,7 @@ import torch
 from ngramlm.config import RunConfig
 from ngramlm.errors import InputError
 from ngramlm.models import family_of
+from ngramlm.stages.budget import Budget
 from ngramlm.stages.halving import ETA, RUNG_FRACTIONS, TrialStop, promoted, rung_values, rungs
 from ngramlm.stages.hooks import Outcome, Progress, StoreHooks, record_outcome
 from ngramlm.stages.plan import Plan
@@ -55,8 +56,8 @@ def width(base: RunConfig, dims: Mapping[str, object], batch_size: int) -> int:
 @dataclass(frozen=True)
 class Claimed:
     trials: list[tuple[RunConfig, RunRecord]]  # written and claimed, valid
-    full: bool  # the search has its --trials
-    duplicates: int  # proposals the store had already
+    full: bool  # the search has its --trials, or its budget is spent
+    duplicates: int  # proposals the store had already (the search's, or its dataset's)
 
 
 def claim(
@@ -67,16 +68,18 @@ def claim(
     *,
     limit: int | None,
     device: torch.device,
+    until: float | None = None,
 ) -> Claimed:
     """Write each proposal as a point and claim it with a new run, one transaction each
-    (``Store.add_point``); a proposal the family refuses (a combination of valid ends that
-    is too big) is recorded ``failed`` and left out."""
+    (``Store.add_point``: none once the deadline ``until`` is past); a proposal the family
+    refuses (a combination of valid ends that is too big) is recorded ``failed`` and left
+    out."""
     trials: list[tuple[RunConfig, RunRecord]] = []
     duplicates = 0
     for cfg in cfgs:
         new = new_run(Plan.point(dataset, cfg, device), "train", sweep.name, sweep.id)
-        got = store.add_point(new, batched.group_key(cfg), limit=limit)
-        if got == "full":
+        got = store.add_point(new, batched.group_key(cfg), limit=limit, until=until)
+        if got in ("full", "spent"):
             return Claimed(trials, True, duplicates)
         if isinstance(got, str):  # a duplicate
             duplicates += 1
@@ -112,11 +115,13 @@ class Group:
         prune: bool,
         display: Progress,
         stop: threading.Event,
+        budget: Budget | None = None,
     ) -> None:
         self.store, self.sweep_id, self.runs, self.prune = store, sweep_id, list(runs), prune
         self.display = display
-        group_stop = TrialStop(stop)  # the whole group's, under the worker's
-        self.stops = [MemberStop(group_stop) for _ in runs]
+        # the whole group's, under the worker's: the budget stops every member at once
+        self.stop = TrialStop(stop, budget)
+        self.stops = [MemberStop(self.stop) for _ in runs]
         self.pending = list(zip(RUNG_FRACTIONS, rungs(steps), strict=True))
         self.values: dict[int, float] = {}  # member -> its dev loss at this evaluation
 
@@ -124,6 +129,7 @@ class Group:
         return [i for i, s in enumerate(self.stops) if s.pruned is None]
 
     def evaluated(self, i: int, point: EvalPoint) -> None:
+        self.stop.evaluated(point)
         if not self.prune or point.dev_loss is None or not self.pending:
             return
         self.values[i] = point.dev_loss
@@ -185,16 +191,18 @@ def execute_group(
     display: Progress,
     stop: threading.Event,
     prune: bool,
+    budget: Budget | None = None,
 ) -> list[Outcome]:
     """Train already-claimed trials of one shape as one batched model, pruning at rungs
-    (``prune``), and record each one's outcome as its solo run's would be. Each records
+    (``prune``), every member stopped together by the ``budget`` at their first evaluation
+    past it, and record each one's outcome as its solo run's would be. Each records
     its share of the group's time: the time between two departures divided among the
     members training then."""
     cfgs, runs = [c for c, _ in trials], [r for _, r in trials]
     t = cfgs[0].train
     assert t is not None and batched.supports(cfgs)
     M = len(trials)
-    group = Group(store, sweep_id, runs, t.steps, prune, display, stop)
+    group = Group(store, sweep_id, runs, t.steps, prune, display, stop, budget)
     hooks = [
         StoreHooks(store, r, c, dataset.vocab, MemberProgress(group, i), group.stops[i])
         for i, (c, r) in enumerate(trials)

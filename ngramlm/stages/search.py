@@ -9,6 +9,10 @@ locked, ``(sweep_id, config_hash)`` is unique), then trains it as an ordinary ru
 sampler state lives anywhere else, so workers on other machines (``--join``) and a search
 resumed after a kill (``--resume``) continue the same search, and no point is trained
 twice. ``--search grid`` takes the points of a grid of choices in a seeded order instead.
+The study also holds the dataset's earlier trials that the space holds (a warm start,
+``study.Earlier``), and the store refuses a configuration any run of the dataset trained,
+so no configuration is trained twice there. The budget is kept (``stages/budget.py``): no
+trial starts past it, and running ones stop at their first evaluation past it.
 
 The study and its sampler are ``stages/study.py``'s, the space ``stages/space.py``'s,
 successive halving (``--prune halving``) ``stages/halving.py``'s. Trials that can share
@@ -34,6 +38,7 @@ from ngramlm.errors import ClaimedError, InputError
 from ngramlm.models import DEFAULT_FAMILY, family, family_of
 from ngramlm.resources import BUNDLED_UNIT
 from ngramlm.stages import rungs
+from ngramlm.stages.budget import SPENT, Budget, interrupted
 from ngramlm.stages.halving import RungProgress, TrialStop
 from ngramlm.stages.halving import rungs as rung_steps
 from ngramlm.stages.plan import (
@@ -48,7 +53,7 @@ from ngramlm.stages.plan import (
 from ngramlm.stages.prepare import check_name
 from ngramlm.stages.run import Outcome, Progress, execute_run, resume_run
 from ngramlm.stages.space import Dim, check_whole, parse_budget, parse_space, space_points
-from ngramlm.stages.study import propose
+from ngramlm.stages.study import earlier, propose
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, RunRecord, SweepRecord
 from ngramlm.training import batched
@@ -200,6 +205,9 @@ def search_spec(
         cfg = plan.config  # a sequence family's windows: of the base's block size
         fam = family_of(cfg)
         search["train_examples"] = train_examples(fam, words, ds.vocab, cfg.model.block_size)
+    # the dataset's trials in this space so far (a warm start: ``study.Earlier``)
+    config_of = lambda p: trial_config(plan.config, p, search)  # noqa: E731
+    search["earlier"] = len(earlier(store, None, plan.dataset.id, dims, config_of).runs)
     return {"base": plan.config.to_dict(), "search": search, "grid": {}, "seeds": 1}
 
 
@@ -243,29 +251,32 @@ class WorkOrder:
 
 def work(store: Store, setup: SweepSetup, order: WorkOrder) -> WorkerReport:
     """Propose, claim and train trials until the trials or the budget are spent (or a stop
-    is asked for); with ``resume``, the search's killed and crashed trials first. Trials
+    is asked for); with ``resume``, the search's killed and crashed trials first (under
+    what is left of the budget; once it is spent, to their end, starting none). Trials
     that can be one batched model are taken up to ``batch_size`` (``rungs.GROUP`` at most)
     at a time (``stages/rungs.py``), others one at a time. Every trial trains on the
-    setup's device, resolved once for the sweep."""
+    setup's device, resolved once for the sweep; the sampler learns from the dataset's
+    earlier trials too (``study.Earlier``)."""
     stop = order.stop
     sweep, dims = setup.sweep, setup.dims
     search = sweep.spec["search"]
     # the budget's end, read once for every worker of this session (``setup_of``)
-    deadline = None if setup.deadline is None else time.monotonic() + setup.deadline - time.time()
-    trials = Trials(store, setup, stop, order.progress_factory)
+    budget = Budget.of(setup.deadline, search.get("budget_s"))
+    trials = Trials(store, setup, stop, order.progress_factory, budget)
     trained = trials.resume() if order.resume else 0
     k = rungs.width(setup.base, dims, order.batch_size)  # > 1: trials trained as one batched model
+    warm = earlier(store, sweep.id, setup.dataset.id, dims,
+                   lambda p: trial_config(setup.base, p, search))  # fmt: skip
     attempt = 0
-    while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+    while not stop.is_set() and not (budget is not None and budget.spent()):
         runs = store.sweep_runs(sweep.id)
         n = k if search["trials"] is None else min(k, search["trials"] - len(runs))
         if n <= 0:
             break
-        proposals = propose(sweep, dims, runs, store.sweep_curves(sweep.id), attempt, n)
+        proposals = propose(sweep, dims, runs, store.sweep_curves(sweep.id), attempt, n, warm)
         if not proposals:
             break
-        cfgs = [trial_config(setup.base, p, search) for p in proposals]
-        got = trials.claim(cfgs)
+        got = trials.claim([trial_config(setup.base, p, search) for p in proposals])
         if got.full and not got.trials:
             break
         if got.duplicates and not got.trials:  # ask again, differently seeded
@@ -276,7 +287,7 @@ def work(store: Store, setup: SweepSetup, order: WorkOrder) -> WorkerReport:
         attempt = 0
         outcomes = trials.train(got.trials)
         trained += len(outcomes)
-        if any(o.run.status == "killed" for o in outcomes):
+        if any(interrupted(o.run) for o in outcomes):
             return WorkerReport(trained, True)
     return WorkerReport(trained, stop.is_set())
 
@@ -303,7 +314,8 @@ def resume_each(
 
 class Trials:
     """A worker's trials of one search: claimed, trained (alone or as one batched model)
-    and resumed on the setup's device, each watched for the halving rungs."""
+    and resumed on the setup's device, each watched for the halving rungs and stopped by
+    the ``budget`` (``stages/budget.py``)."""
 
     def __init__(
         self,
@@ -311,40 +323,51 @@ class Trials:
         setup: SweepSetup,
         stop: threading.Event,
         progress_factory: Callable[[], Progress],
+        budget: Budget | None = None,
     ) -> None:
         self.store, self.setup, self.stop = store, setup, stop
         self.progress_factory = progress_factory
         self.prune = setup.sweep.spec["search"]["prune"] is not None
+        self.budget = budget
 
     def watch(self) -> tuple[RungProgress, TrialStop]:
-        trial_stop = TrialStop(self.stop)
+        trial_stop = TrialStop(self.stop, self.budget)
         sid = self.setup.sweep.id
         watch = RungProgress(self.progress_factory(), self.store, sid, trial_stop, self.prune)
         return watch, trial_stop
 
     def resume(self) -> int:
-        """The search's killed and crashed trials, continued; how many were."""
+        """The search's killed and crashed trials, continued; how many were. Once the
+        budget is spent, they train to their end."""
         s = self.setup
+        if self.budget is not None and self.budget.spent():
+            self.budget = None
         return sum(1 for _ in resume_each(self.store, s.sweep.id, s.device, self.watch))
 
     def claim(self, cfgs: Sequence[RunConfig]) -> rungs.Claimed:
         s = self.setup
         limit = s.sweep.spec["search"]["trials"]
-        return rungs.claim(self.store, s.sweep, s.dataset, cfgs, limit=limit, device=s.device)
+        until = None if self.budget is None else s.deadline  # none starts past it
+        return rungs.claim(
+            self.store, s.sweep, s.dataset, cfgs, limit=limit, device=s.device, until=until
+        )
 
     def train(self, got: list[tuple[RunConfig, RunRecord]]) -> list[Outcome]:
         """Claimed trials trained: as one batched model when they can be, else one by
-        one (after a stop, the rest are recorded killed, untrained and resumable)."""
+        one (after a stop, or once the budget is spent, the rest are recorded killed,
+        untrained and resumable)."""
         s = self.setup
         if len(got) > 1 and batched.supports([c for c, _ in got]):
             return rungs.execute_group(
                 self.store, s.sweep.id, s.dataset, got, s.device, self.progress_factory(),
-                self.stop, self.prune,
+                self.stop, self.prune, self.budget,
             )  # fmt: skip
         outcomes: list[Outcome] = []
         for cfg, run in got:
-            if outcomes and outcomes[-1].run.status == "killed":  # resumable, untrained
-                self.store.end_run(run.id, status="killed", error="stopped", steps_done=0)
+            spent = self.budget is not None and self.budget.spent()
+            if spent or (outcomes and outcomes[-1].run.status == "killed"):  # resumable
+                why = f"{SPENT} before it started" if spent else "stopped"
+                self.store.end_run(run.id, status="killed", error=why, steps_done=0)
                 continue
             watch, trial_stop = self.watch()
             plan = Plan.point(s.dataset, cfg, s.device)

@@ -53,6 +53,14 @@ class Dim:
             return IntDistribution(int(self.low), int(self.high), log=self.log)
         return FloatDistribution(self.low, self.high, log=self.log)
 
+    def holds(self, value: Any) -> bool:
+        """Whether ``value`` is one of the dimension's (an earlier trial's, say)."""
+        if self.choices:
+            return value in self.choices
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        return self.low <= value <= self.high and (not self.integer or value == int(value))
+
     def size(self) -> int | None:
         """How many values the dimension can take; None for a float range (endless)."""
         if self.choices:

@@ -9,11 +9,15 @@ import itertools
 import math
 import random
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from ngramlm.config import RunConfig
+from ngramlm.errors import InputError
 from ngramlm.models import config_from_dict
+from ngramlm.stages.budget import stopped_by_budget
 from ngramlm.stages.space import Dim, space_of, space_points
 from ngramlm.store import Store
 from ngramlm.store.records import MetricRecord, RunRecord, SweepRecord
@@ -40,40 +44,92 @@ def study_from_store(
     curves: Mapping[int, Sequence[MetricRecord]],
     dims: Mapping[str, Dim],
     sampler: optuna.samplers.BaseSampler | None = None,
+    earlier: Sequence[RunRecord] = (),
 ) -> optuna.Study:
     """An in-memory study holding the search's runs as trials: finished -> complete
-    (value: final dev loss), pruned -> pruned, failed -> failed, others running."""
+    (value: final dev loss), pruned -> pruned, failed -> failed, others running; and the
+    ``earlier`` trials on its dataset that its space holds (a warm start, ``Earlier``),
+    alike, except that one killed or crashed there is pruned: no one trains it now."""
     import optuna
-    from optuna.trial import TrialState, create_trial
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize", sampler=sampler)
     dists = {k: d.distribution() for k, d in dims.items()}
+    for r in earlier:
+        study.add_trial(frozen_trial(r, curves.get(r.id, []), dims, dists, own=False))
     for r in runs:
-        curve = curves.get(r.id, [])
-        inter = {m.step: m.dev_loss for m in curve if m.dev_loss is not None}
-        value: float | None = None
-        if r.status == "finished" and r.dev_loss is not None and math.isfinite(r.dev_loss):
-            state, value = TrialState.COMPLETE, r.dev_loss
-        elif r.status == "pruned":
-            state, last = TrialState.PRUNED, last_dev(curve)
-            value = last[1] if last else None
-        elif r.status in ("failed", "finished"):
-            state = TrialState.FAIL
-        else:
-            state = TrialState.RUNNING
-        inter = {s: v for s, v in inter.items() if math.isfinite(v)}
-        study.add_trial(
-            create_trial(
-                state=state,
-                value=value if value is None or math.isfinite(value) else None,
-                params=params_of(r, dims),
-                distributions=dists,
-                intermediate_values=inter,
-                user_attrs={"run": r.id},
-            )
-        )
+        study.add_trial(frozen_trial(r, curves.get(r.id, []), dims, dists, own=True))
     return study
+
+
+def frozen_trial(
+    r: RunRecord,
+    curve: Sequence[MetricRecord],
+    dims: Mapping[str, Dim],
+    dists: Mapping[str, optuna.distributions.BaseDistribution],
+    own: bool,
+) -> optuna.trial.FrozenTrial:
+    """A run as a trial (``study_from_store``); ``own``: the search's own run."""
+    from optuna.trial import TrialState, create_trial
+
+    inter = {m.step: m.dev_loss for m in curve if m.dev_loss is not None}
+    value: float | None = None
+    stopped = ("pruned",) if own else ("pruned", "killed", "crashed")
+    if r.status == "finished" and r.dev_loss is not None and math.isfinite(r.dev_loss):
+        state, value = TrialState.COMPLETE, r.dev_loss
+    elif r.status in stopped:
+        state, last = TrialState.PRUNED, last_dev(curve)
+        value = last[1] if last else None
+    elif r.status in ("failed", "finished"):
+        state = TrialState.FAIL
+    else:
+        state = TrialState.RUNNING
+    inter = {s: v for s, v in inter.items() if math.isfinite(v)}
+    return create_trial(
+        state=state,
+        value=value if value is None or math.isfinite(value) else None,
+        params=params_of(r, dims),
+        distributions=dict(dists),
+        intermediate_values=inter,
+        user_attrs={"run": r.id},
+    )
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """A search's warm start: the runs on its dataset, outside it, that its space holds
+    (each run's config is the one the search would train for its values: the same base,
+    the same fixed options), with the curves of those that stopped early. Read once a
+    worker (``earlier``); the sampler learns from them, and the store refuses their
+    configurations (``Store.add_point``), so no configuration is trained twice."""
+
+    runs: Sequence[RunRecord] = ()
+    curves: Mapping[int, Sequence[MetricRecord]] = field(default_factory=dict)
+
+
+def earlier(
+    store: Store,
+    sweep_id: int | None,
+    dataset_id: int,
+    dims: Mapping[str, Dim],
+    config_of: Callable[[dict[str, Any]], RunConfig],
+) -> Earlier:
+    """The runs of dataset ``dataset_id`` outside sweep ``sweep_id`` whose configs are
+    what ``config_of`` (the search's trial config) makes of their values in ``dims``."""
+    held = []
+    for r in store.runs(dataset_id=dataset_id, kind="train"):
+        if sweep_id is not None and r.sweep_id == sweep_id:
+            continue
+        try:
+            params = params_of(r, dims)
+            inside = all(dims[k].holds(v) for k, v in params.items())
+            if inside and config_of(params).config_hash() == r.config_hash:
+                held.append(r)
+        except (KeyError, TypeError, ValueError, InputError):  # another family, another space
+            continue
+    held.sort(key=lambda r: r.id)
+    curves = {r.id: store.metrics(r.id) for r in held if r.status != "finished"}
+    return Earlier(held, curves)
 
 
 def make_sampler(kind: str, seed: int) -> optuna.samplers.BaseSampler:
@@ -97,23 +153,28 @@ def propose(
     curves: Mapping[int, Sequence[MetricRecord]],
     attempt: int,
     k: int = 1,
+    warm: Earlier | None = None,
 ) -> list[dict[str, Any]]:
     """The next ``k`` points to try, from one study (the ones asked for before count as
-    running to the next ask); fewer from a grid with fewer points left. A small finite
-    space whose sampler proposed points already tried (``attempt`` > 0) takes its untried
-    points in a seeded order, as a grid does, so it runs each of its points."""
+    running to the next ask; ``warm``: the dataset's earlier trials in it too); fewer
+    from a grid with fewer points left. A small finite space whose sampler proposed
+    points already tried (``attempt`` > 0) takes its untried points in a seeded order, as
+    a grid does, so it runs each of its points."""
     search = sweep.spec["search"]
-    seed = search["seed"] * 1_000_003 + len(runs) * 1009 + attempt
+    warm = warm or Earlier()
+    tried = [*warm.runs, *runs]
+    seed = search["seed"] * 1_000_003 + len(tried) * 1009 + attempt
     size = space_points(dims)
     if search["sampler"] == "grid" or (attempt > 0 and size is not None and size <= ENUMERATED):
-        taken = {tuple(sorted(params_of(r, dims).items())) for r in runs}
+        taken = {tuple(sorted(params_of(r, dims).items())) for r in tried}
         points = [
             dict(zip(dims, c, strict=True))
             for c in itertools.product(*(d.values() for d in dims.values()))
         ]
         random.Random(search["seed"]).shuffle(points)
         return [p for p in points if tuple(sorted(p.items())) not in taken][:k]
-    study = study_from_store(runs, curves, dims, make_sampler(search["sampler"], seed))
+    sampler = make_sampler(search["sampler"], seed)
+    study = study_from_store(runs, {**warm.curves, **curves}, dims, sampler, warm.runs)
     dists = {key: d.distribution() for key, d in dims.items()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -160,6 +221,7 @@ def trial_rows(
                 "minutes": (end - start).total_seconds() / 60,
                 "train_seconds": r.train_seconds,
                 "error": r.error if r.status == "failed" else None,  # why it failed
+                "stopped_by_budget": stopped_by_budget(r),  # killed by it, resumable
             }
         )
     best = math.inf

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from ngramlm.errors import WorkersDied
+from ngramlm.errors import StoreError, WorkersDied
 from ngramlm.runtime import torch_threads
 from ngramlm.stages.plan import SweepSetup
 from ngramlm.stages.run import stop_on_signals
@@ -35,7 +35,11 @@ def run(store: Store, db_url: str, plan: SweepPlan, watch: SweepWatch | None = N
     watch = watch or SweepWatch()
     watch.started(plan)
     if plan.workers == 0:
-        with torch_threads(plan.threads), stop_on_signals() as stop:
+        with (
+            torch_threads(plan.threads),
+            stop_on_signals() as stop,
+            polling(store, plan.sweep.id, watch),
+        ):
             work(store, plan.setup, resume=plan.resume, stop=stop, batch_size=plan.batch_size)
         final = status(store, plan.sweep.id)
         watch.poll(final)  # (its failed points, say)
@@ -43,6 +47,31 @@ def run(store: Store, db_url: str, plan: SweepPlan, watch: SweepWatch | None = N
     procs = start_workers(db_url, plan)
     with forward_signals(procs):
         return supervise(store, plan.sweep.id, procs, watch)
+
+
+@contextmanager
+def polling(
+    store: Store, sweep_id: int, watch: SweepWatch, poll_s: float = POLL_S
+) -> Iterator[None]:
+    """While the block trains in this process, ``watch`` is told the sweep's status
+    every ``poll_s`` from a daemon thread (a store that cannot be read just then is
+    asked again at the next); the thread is joined when the block ends."""
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.wait(poll_s):
+            try:
+                watch.poll(status(store, sweep_id))
+            except StoreError:
+                continue
+
+    thread = threading.Thread(target=poll, name=f"sweep-{sweep_id}-poll", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 @contextmanager

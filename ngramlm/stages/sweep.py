@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ngramlm import runtime
 from ngramlm.config import RunConfig
 from ngramlm.errors import InputError
 from ngramlm.models import config_from_dict
+from ngramlm.stages.budget import interrupted, stopped_by_budget
 from ngramlm.stages.grid import GridCheck, expand
 from ngramlm.stages.plan import Asked, Plan, SweepSetup, plan_run, setup_of
 from ngramlm.stages.report import best_by_dev
@@ -240,16 +241,34 @@ def plan(
 
 @dataclass(frozen=True)
 class SweepStatus:
+    """A sweep's runs as they stand; ``stopped_dev``: a search's trials that stopped
+    early (pruned, or killed), by run, with the dev loss of their last evaluation."""
+
     sweep: SweepRecord
     runs: list[RunRecord]
+    stopped_dev: Mapping[int, float] = field(default_factory=dict)
 
     @property
     def done(self) -> int:
         return sum(r.status == "finished" for r in self.runs)
 
     @property
+    def pruned(self) -> int:
+        return sum(r.status == "pruned" for r in self.runs)
+
+    @property
     def active(self) -> list[RunRecord]:
         return [r for r in self.runs if r.status == "running"]
+
+    @property
+    def interrupted(self) -> list[RunRecord]:
+        """Runs killed by a signal (Ctrl-C, SIGTERM), not by a search's budget."""
+        return [r for r in self.runs if interrupted(r)]
+
+    @property
+    def budget_stopped(self) -> list[RunRecord]:
+        """A search's trials that its budget stopped (killed, resumable)."""
+        return [r for r in self.runs if stopped_by_budget(r)]
 
     @property
     def best(self) -> RunRecord | None:
@@ -257,7 +276,15 @@ class SweepStatus:
 
 
 def status(store: Store, sweep_id: int) -> SweepStatus:
-    return SweepStatus(store.sweep(sweep_id), store.sweep_runs(sweep_id))
+    sweep, runs = store.sweep(sweep_id), store.sweep_runs(sweep_id)
+    stopped: dict[int, float] = {}
+    if "search" in sweep.spec and any(r.status in ("pruned", "killed") for r in runs):
+        curves = store.sweep_curves(sweep_id)
+        for r in runs:
+            devs = [m.dev_loss for m in curves.get(r.id, []) if m.dev_loss is not None]
+            if r.status in ("pruned", "killed") and devs:
+                stopped[r.id] = devs[-1]
+    return SweepStatus(sweep, runs, stopped)
 
 
 class SweepWatch:

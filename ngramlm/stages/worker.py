@@ -89,4 +89,9 @@ def read_setup(store: Store, args: argparse.Namespace) -> SweepSetup:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()  # its store closed, its runs recorded
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # no interpreter teardown (torch's takes seconds on a busy machine): a search's last
+    # worker to end is when its command can report, within its budget
+    os._exit(code)

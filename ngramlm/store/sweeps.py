@@ -166,13 +166,15 @@ class SweepsMixin(StoreBase):
             return claimed
 
     def add_point(
-        self, new: NewRun, group_key: str, *, limit: int | None
+        self, new: NewRun, group_key: str, *, limit: int | None, until: float | None = None
     ) -> tuple[PointRecord, RunRecord] | str:
         """A search's trial: write a new point of sweep ``new.sweep_id`` (the new run's
         config and config hash, ``group_key``) and claim it with the new run in one
         transaction. The sweep's row is locked first, so workers add points one at a time;
-        returns ``"duplicate"`` when the sweep has that config already (no trial is trained
-        twice) and ``"full"`` when it has ``limit`` points."""
+        returns ``"duplicate"`` when the sweep, or any run of its dataset, has that config
+        already (no configuration is trained twice on a dataset), ``"full"`` when it has
+        ``limit`` points and ``"spent"`` when the run would start after ``until`` (a
+        search's deadline, ``time.time()``)."""
         sweep_id, config, config_hash = new.sweep_id, new.config, new.config_hash
         assert sweep_id is not None
         with self._tx(write=True) as s:
@@ -187,10 +189,22 @@ class SweepsMixin(StoreBase):
                     SweepPoint.sweep_id == sweep_id, SweepPoint.config_hash == config_hash
                 )
             )
+            if taken is None:  # trained on the dataset already, by a run of any sweep or none
+                taken = s.scalar(
+                    select(Run.id)
+                    .where(
+                        Run.dataset_id == sweep.dataset_id,
+                        Run.kind == "train",
+                        Run.config_hash == config_hash,
+                    )
+                    .limit(1)
+                )
             if taken is not None:
                 return "duplicate"
             assert new.dataset_id == sweep.dataset_id
             run = new_run_row(new)
+            if until is not None and run.started_at and run.started_at.timestamp() > until:
+                return "spent"
             s.add(run)
             s.flush()
             p = SweepPoint(
