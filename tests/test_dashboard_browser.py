@@ -222,3 +222,46 @@ def test_the_dashboard_screenshots_at_smoke_size(browser: Any, tmp_path: Path) -
     for name in ("runs", "run", "compare", "search", "datasets"):
         shot = tmp_path / "shots" / f"dashboard-{name}.png"
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and str(shot) in out
+
+
+def test_a_run_trained_by_another_process_gains_points_in_an_open_page(
+    page: Any, dashboard_db: Db, tmp_path: Path
+) -> None:
+    """A real ``ngramlm train`` in a subprocess, its page open: the curve gains points
+    as the trainer records them, with no reload, then the run reads finished."""
+    shutil.copy(Path(dashboard_db[0].removeprefix("sqlite:///")), tmp_path / "train.db")
+    url = f"sqlite:///{tmp_path / 'train.db'}"
+    with ngramlm.open_store(url) as exp:
+        before = {r.id for r in exp.runs()}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    trainer = subprocess.Popen(
+        [sys.executable, "-m", "ngramlm", "--db", url, "train", "--dataset", "tiny",
+         "--steps", "40000", "--eval-every", "2000", "--n-embd", "4", "--n-hidden", "16",
+         "--batch-size", "16", "--threads", "1", "--json"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        with open_dashboard(url, port=0).start() as d:
+            run = None
+            for _ in range(600):  # the trainer creates its run once torch is imported
+                with ngramlm.open_store(url, read_only=True) as exp:
+                    new = [r.id for r in exp.runs() if r.id not in before]
+                if new:
+                    run = new[0]
+                    break
+                if trainer.poll() is not None:  # it ended before its run was seen
+                    break
+                page.wait_for_timeout(50)
+            assert run is not None, trainer.communicate()
+            page.goto(f"{d.url}#/run/{run}")
+            dev = 'g.series[data-label="dev"] circle.pt'
+            page.wait_for_selector(dev)
+            first = page.locator(dev).count()
+            expect(page.locator("#status")).to_have_text("finished", timeout=120_000)
+            assert page.locator(dev).count() > first  # points arrived in the open page
+            assert page.locator(dev).count() == 21  # step 0 and each of the 20 evaluations
+    finally:
+        if trainer.poll() is None:
+            trainer.kill()
+        _, err = trainer.communicate()
+    assert trainer.returncode == 0, err
