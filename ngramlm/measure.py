@@ -27,7 +27,7 @@ class Measure:
 
     @property
     def long(self) -> str:
-        return "perplexity" if self.perplexity else "loss (nats)"
+        return "perplexity" if self.perplexity else "loss"
 
     def value(self, loss: float | None) -> float | None:
         """``loss`` (nats) as shown: its exp for perplexity (inf past exp's range)."""
