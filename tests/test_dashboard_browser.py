@@ -260,6 +260,7 @@ def test_a_run_trained_by_another_process_gains_points_in_an_open_page(
             expect(page.locator("#status")).to_have_text("finished", timeout=120_000)
             assert page.locator(dev).count() > first  # points arrived in the open page
             assert page.locator(dev).count() == 21  # step 0 and each of the 20 evaluations
+        trainer.wait(timeout=120)  # it has recorded its end; now it exits
     finally:
         if trainer.poll() is None:
             trainer.kill()
