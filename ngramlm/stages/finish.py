@@ -26,7 +26,7 @@ from ngramlm.models import (
     reference_orders,
 )
 from ngramlm.stages.budget import interrupted
-from ngramlm.stages.report import best_count_model
+from ngramlm.stages.report import best_by_dev, best_count_model
 from ngramlm.store import Store
 from ngramlm.store.records import DatasetRecord, RunRecord, SweepRecord
 
@@ -45,8 +45,7 @@ class SearchModels:
     @property
     def best(self) -> RunRecord | None:
         """The one of the three with the lowest dev loss: the run to finalize."""
-        done = [r for r in (self.network, self.count, self.mixture) if r and _finished(r)]
-        return min(done, key=lambda r: r.dev_loss or math.inf) if done else None
+        return best_by_dev(r for r in (self.network, self.count, self.mixture) if r)
 
     def ids(self) -> dict[str, int | None]:
         """The runs' ids by role (``report --sweep --json``'s ``models``)."""
@@ -64,27 +63,22 @@ def mixes(sweep: SweepRecord) -> bool:
     return bool(sweep.spec.get("search", {}).get("mix", False))
 
 
-def best_trial(store: Store, sweep: SweepRecord) -> RunRecord | None:
-    done = [r for r in store.sweep_runs(sweep.id) if _finished(r)]
-    return min(done, key=lambda r: r.dev_loss or math.inf) if done else None
-
-
-def best_count(store: Store, dataset_id: int) -> RunRecord | None:
-    """The dataset's finished count model with the lowest dev loss (``best_count_model``)."""
-    return best_count_model(store.runs(dataset_id=dataset_id, kind="train"))
-
-
 def search_models(store: Store, sweep: SweepRecord) -> SearchModels:
     """The search's best trial, and the mixture made of one of its trials (the newest
     finished one) with the count model it took; before a mixture, the dataset's best
     count model."""
-    network = best_trial(store, sweep)
-    trials = {r.id for r in store.sweep_runs(sweep.id)}
-    for r in store.runs(dataset_id=sweep.dataset_id, kind="train"):  # newest first
+    return _models(store, store.sweep_runs(sweep.id), sweep.dataset_id)
+
+
+def _models(store: Store, trials: Sequence[RunRecord], dataset_id: int) -> SearchModels:
+    """``search_models`` of the search's ``trials``, read once by the caller."""
+    ids = {r.id for r in trials}
+    runs = store.runs(dataset_id=dataset_id, kind="train")  # newest first
+    for r in runs:
         mix = _mix_of(r)
-        if mix is not None and mix[0] in trials and _finished(r):
+        if mix is not None and mix[0] in ids and _finished(r):
             return SearchModels(store.run(mix[0]), store.run(mix[1]), r)
-    return SearchModels(network, best_count(store, sweep.dataset_id), None)
+    return SearchModels(best_by_dev(trials), best_count_model(runs), None)
 
 
 def _mix_of(r: RunRecord) -> Sequence[int] | None:
@@ -125,7 +119,7 @@ def finish(store: Store, sweep_id: int, say: Say = lambda _: None) -> SearchMode
     # (a trial its budget stopped is killed too, and the search is at its end)
     if any(r.status == "running" or interrupted(r) for r in runs):
         return None
-    found = search_models(store, sweep)
+    found = _models(store, runs, sweep.dataset_id)
     if found.mixture is not None or found.network is None:
         return found if found.mixture is not None else None
     dataset = store.dataset_by_id(sweep.dataset_id)
