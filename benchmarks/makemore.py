@@ -8,10 +8,11 @@ and machine: steps per second, and dev loss after the same wall time.
 it is not part of ngramlm and nothing of it is copied here): its classes are imported
 (``GPT``, ``RNN``, ``BoW``, ``ModelConfig``/``GPTConfig``, ``CharDataset``) and its
 training loop is followed line for line: ``RandomSampler(replacement=True)`` batches of
-32, ``configure_optimizers`` (AdamW at 5e-4, betas 0.9/0.99, weight decay 0.01),
-gradients clipped at 1.0. Its module imports TensorBoard's ``SummaryWriter`` at the
-top, which only its ``__main__`` uses; where TensorBoard is not installed, a stand-in
-module is registered so that the import succeeds.
+32, AdamW at 5e-4, betas 0.9/0.99, weight decay 0.01 (the GPT-only file's
+``configure_optimizers``, and its gradient clipping at 1.0). Its module imports
+TensorBoard's ``SummaryWriter`` at the top, which only its ``__main__`` uses; where
+TensorBoard is not installed, a stand-in module is registered so that the import
+succeeds.
 
 Both train on the lecture's names with the lecture's split (``prepare names.txt``: the
 seed-42 80/10/10 split), on one machine, one after the other. For each model: ngramlm's
@@ -103,7 +104,8 @@ def makemore_loop(mm: Any, kind: str, train: list[str], dev: list[str], seconds:
         _, loss = model(X, Y)
         model.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        if tc is not None:  # the GPT-only file clips (minGPT's trainer); the later does not
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         steps += 1
     took = time.perf_counter() - t0

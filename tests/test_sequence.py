@@ -17,6 +17,7 @@ from ngramlm.data import TokenStream, Vocab, build_examples
 from ngramlm.data.sequences import IGNORE, Sequences, sequences_of, train_stride, windows_in
 from ngramlm.errors import InputError
 from ngramlm.models import family, preset_config
+from ngramlm.models.sequence import network
 from ngramlm.models.sequence.network import SequenceLM, aligned
 from ngramlm.store import Store
 
@@ -135,6 +136,30 @@ def test_window_loss_equals_the_contexts_loss_target_by_target(name: str) -> Non
     X, Y = build_examples(LINES, vocab, T)
     Xw, Yw = sequences_of(LINES, vocab, T, 1).materialize()
     torch.testing.assert_close(window_log_probs(model, Xw, Yw), model.log_probs_of(X, Y))
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_trimmed_windows_compute_what_the_whole_windows_do(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Training cuts a minibatch after its last target and evaluation takes windows in
+    buckets of similar length: the loss and every logit are those of the whole block."""
+    vocab = Vocab.from_words(LINES)
+    T = 26
+    model = tiny_model(name, vocab.size, T)
+    X, Y = sequences_of(LINES, vocab, T, 1).materialize()
+    valid = Y >= 0
+    with torch.no_grad():
+        whole = F.linear(model.body(X, None)[valid], model.W_out, model.b_out)
+    monkeypatch.setattr(network, "EVAL_BUCKET", 3)  # three buckets of different lengths
+    torch.testing.assert_close(model.window_logits(X, valid), whole)
+    short = torch.tensor([i for i, w in enumerate(LINES) if len(w) < 8])
+    assert int(network.spans(valid[short]).max()) < T  # these are cut
+    _, loss = model(X[short], Y[short])
+    keep = valid.clone()
+    keep[[i for i in range(len(LINES)) if i not in short.tolist()]] = False
+    expected = F.cross_entropy(whole[keep[valid]], Y[keep])
+    torch.testing.assert_close(loss, expected)
 
 
 @pytest.mark.parametrize("name", FAMILIES)

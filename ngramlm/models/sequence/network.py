@@ -4,8 +4,10 @@ state at every position (B, T, C), causally, and everything around it, written o
 * **Windows** (training): ``forward(X, Y)`` with Y (B, T) learns every position that has
   a target (``data.sequences``; ``-1`` elsewhere) in one step, the mean loss over them,
   as makemore.py does; the output layer runs only at those positions (the fused one,
-  ``models.output``, for a word vocabulary or bf16). With ``--precision bf16`` the body
-  runs under bfloat16 autocast too.
+  ``models.output``, for a word vocabulary or bf16). A minibatch is cut after its last
+  target and an evaluation takes windows in buckets of similar length (``trimmed``):
+  no position past a window's end is computed. With ``--precision bf16`` the body runs
+  under bfloat16 autocast too.
 * **Contexts** (what every family is asked: sampling, ``mean_nll``, finalize, a
   mixture): ``forward(X)`` with X (n, block_size), a target's context as ``data``'s
   examples give it (left-padded with boundary tokens), gives the next token's logits.
@@ -67,6 +69,23 @@ def aligned(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return idx.gather(1, src), T - 1 - k
 
 
+EVAL_BUCKET = 512  # windows a body pass takes at evaluation
+
+
+def spans(valid: torch.Tensor) -> torch.Tensor:
+    """Each window's length up to its last target, (B,): 0 for a window without one."""
+    pos = torch.arange(1, valid.shape[1] + 1, device=valid.device)
+    return torch.where(valid, pos, 0).amax(1)
+
+
+def trimmed(idx: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Windows and targets cut after the last position any of them has a target. The
+    bodies are causal, so the positions kept compute exactly what they did in the whole
+    window; a minibatch of names rarely holds one as long as the block."""
+    t = int(spans(targets >= 0).max()) if targets.numel() else 0
+    return idx[:, : max(t, 1)], targets[:, : max(t, 1)]
+
+
 class SequenceLM(NeuralLM):
     """A sequence network: ``body`` and an output layer ``W_out`` (V, C), ``b_out``."""
 
@@ -99,6 +118,7 @@ class SequenceLM(NeuralLM):
         self, idx: torch.Tensor, targets: torch.Tensor, generator: torch.Generator | None
     ) -> torch.Tensor:
         """Mean cross-entropy over the positions of ``idx`` that have a target."""
+        idx, targets = trimmed(idx, targets)
         valid = targets >= 0
         with self.autocast(idx):
             h = self.body(idx, generator)  # (B, T, C)
@@ -110,9 +130,22 @@ class SequenceLM(NeuralLM):
 
     @torch.no_grad()
     def window_logits(self, X: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """``evaluation.WindowModel``: logits at the ``valid`` positions of windows X."""
-        h = self.body(X, None)[valid]  # (n, C)
-        return F.linear(h, self.W_out, self.b_out)
+        """``evaluation.WindowModel``: logits at the ``valid`` positions of windows X, in
+        row-major order. The windows go through the body in buckets of similar length,
+        each cut after its last target (``trimmed``)."""
+        length = spans(valid)
+        order = torch.argsort(length, stable=True)
+        slot = (valid.flatten().cumsum(0) - 1).view(valid.shape)  # each target's row
+        out = X.new_empty((int(valid.sum()), self.vocab_size), dtype=torch.float32)
+        for a in range(0, X.shape[0], EVAL_BUCKET):
+            ix = order[a : a + EVAL_BUCKET]
+            t = int(length[ix[-1]])  # sorted: the bucket's longest
+            if t == 0:
+                continue
+            v = valid[ix, :t]
+            h = self.body(X[ix, :t], None)[v]  # (n, C)
+            out[slot[ix, :t][v]] = F.linear(h, self.W_out, self.b_out).float()
+        return out
 
     @contextlib.contextmanager
     def autocast(self, x: torch.Tensor) -> Iterator[None]:
