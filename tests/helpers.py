@@ -282,3 +282,19 @@ def evaluate_live(url: str, run_id: int, step: int, loss: float) -> None:
     with Store(url) as store:
         point = MetricRecord(step, step / 100, 0.1, loss + 0.02, loss, loss + 0.05)
         store.add_metrics(run_id, [point], steps_done=step)
+
+
+def pruning_search(root: Path) -> tuple[str, int, int]:
+    """A store under ``root`` with a 6-trial random search that prunes (``--prune
+    halving``, one dimension, lr) and a 2-trial one that does not: (URL, their ids)."""
+    import ngramlm
+
+    url = f"sqlite:///{root / 'prune.db'}"
+    with ngramlm.open_store(url) as exp:
+        ds = exp.prepare(tiny_words(root / "tiny.txt"), "tiny")
+        pruned = exp.search(ds, search="random", trials=6, mix=False, workers=0,
+                            prune="halving", space=["lr=0.001:1.0:log"],
+                            **{**TINY, "steps": 90, "eval_every": 10}).id  # fmt: skip
+        plain = exp.search(ds, search="random", trials=2, mix=False, workers=0,
+                           space=["lr=0.01:0.5:log"], **{**TINY, "steps": 30}).id  # fmt: skip
+    return url, pruned, plain

@@ -6,6 +6,8 @@ tests/test_dashboard_browser.py."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -21,8 +23,17 @@ import pytest
 import ngramlm
 from ngramlm.api import display
 from ngramlm.web import Dashboard, open_dashboard
+from ngramlm.web.app import App
 
-from .helpers import REPORT_COLUMNS, age_heartbeat, evaluate_live, http_get, live_run
+from .helpers import (
+    REPORT_COLUMNS,
+    age_heartbeat,
+    evaluate_live,
+    http_get,
+    live_run,
+    pruning_search,
+    word_corpus,
+)
 
 Db = tuple[str, dict[str, int]]
 
@@ -96,6 +107,46 @@ def test_exports_are_report_json_and_csv(board: Dashboard, dashboard_db: Db, cli
     assert [r["model"] for r in kn["runs"]] == ["kneser-ney"]
 
 
+def test_every_other_table_exports_as_csv_and_json(board: Dashboard, dashboard_db: Db) -> None:
+    """The datasets, the sweeps and a sweep's trials (a grid's runs): the rows their
+    pages show, as a JSON file and a CSV file with a row each."""
+    ids = dashboard_db[1]
+    pages = {
+        "datasets": ("/api/datasets", "datasets"),
+        "sweeps": ("/api/sweeps", "sweeps"),
+        f"sweeps/{ids['search']}": (f"/api/sweeps/{ids['search']}", "trials"),
+        f"sweeps/{ids['grid']}": (f"/api/sweeps/{ids['grid']}", "runs"),
+    }
+    for what, (page, key) in pages.items():
+        rows = get_json(board, page)[key]
+        assert rows, what
+        status, headers, body = http_get(f"{board.url}api/{what}.json")
+        assert status == 200 and "attachment" in headers["Content-Disposition"]
+        assert json.loads(body)[what.split("/")[0]] == rows
+        status, headers, body = http_get(f"{board.url}api/{what}.csv")
+        assert status == 200 and headers["Content-Type"].startswith("text/csv")
+        got = list(csv.DictReader(io.StringIO(body.decode())))
+        assert len(got) == len(rows) and list(got[0]) == list(rows[0])
+        first = rows[0]
+        key0 = next(k for k in first if isinstance(first[k], int | str) and first[k] != "")
+        assert got[0][key0] == str(first[key0])
+    assert http_get(f"{board.url}api/sweeps/999.csv")[0] == 404
+    assert http_get(f"{board.url}api/sweeps/x.json")[0] == 400
+
+
+def test_word_datasets_are_named_for_perplexity(tmp_path: Path) -> None:
+    """The runs page names the word datasets, whose losses the table shows as perplexity
+    (tests/test_dashboard_browser.py checks the cells); a character dataset is not."""
+    url, _, _ = pruning_search(tmp_path)
+    with ngramlm.open_store(url) as exp:
+        words = exp.prepare(word_corpus(tmp_path / "corpus.txt"), "corpus", unit="word")
+        exp.train(words, model="bigram")
+    with ngramlm.open_store(url, read_only=True) as exp:
+        page = json.loads(App(exp).handle("/api/runs").body)
+    assert page["perplexity"] == ["corpus"]
+    assert {r["dataset"] for r in page["rows"]} == {"corpus", "tiny"}
+
+
 # --- one run, runs side by side, sweeps, datasets -----------------------------------------
 
 
@@ -152,6 +203,24 @@ def test_a_search_and_the_datasets(board: Dashboard, dashboard_db: Db) -> None:
     (ds,) = get_json(board, "/api/datasets")["datasets"]
     assert (ds["name"], ds["train"], ds["dev"], ds["test"]) == ("tiny", 160, 20, 20)
     assert ds["test_evaluations_spent"] == 1 and len(ds["sha256"]) == 64
+
+
+def test_a_pruning_search_shows_its_rungs_and_every_trials_curve(tmp_path: Path) -> None:
+    """A search's page holds each trial's dev curve as the store has it, and, when it
+    prunes, the rungs where halving compared the trials; a pruned curve ends there."""
+    url, pruned, plain = pruning_search(tmp_path)
+    with ngramlm.open_store(url, read_only=True) as exp:
+        app = App(exp)
+        page = json.loads(app.handle(f"/api/sweeps/{pruned}").body)
+        assert page["rungs"] == pytest.approx([1 / 9, 1 / 3])
+        assert set(page["curves"]) == {str(t["run"]) for t in page["trials"]}
+        for t in page["trials"]:
+            dev = [[m.step, m.dev_loss] for m in exp.curve(t["run"]) if m.dev_loss is not None]
+            assert page["curves"][str(t["run"])] == dev
+            if t["status"] == "pruned":
+                assert dev[-1][0] == t["at_step"] < t["steps"]
+        assert any(t["status"] == "pruned" for t in page["trials"])
+        assert json.loads(app.handle(f"/api/sweeps/{plain}").body)["rungs"] == []
 
 
 def test_a_grid_sweep(board: Dashboard, dashboard_db: Db) -> None:

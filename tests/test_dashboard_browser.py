@@ -2,12 +2,14 @@
 through an installed browser (Debian's ``chromium``; ``NGRAMLM_CHROMIUM`` names
 another). The runs table loads, sorts and filters; a run's curve has a point for each
 one the store holds; compare overlays curves and a count model's level line; a search
-draws its parallel coordinates; a running run's new evaluation appears without a
-reload, and it turns crashed when its heartbeat goes stale. Skipped, saying why, only
+draws its parallel coordinates, its trials' curves and the rungs where it pruned; word
+losses read as perplexity; a running run's new evaluation appears without a reload,
+and it turns crashed when its heartbeat goes stale. Skipped, saying why, only
 where no Chromium (or no playwright) can be found; ``nox -s tests`` installs both."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -22,7 +24,7 @@ import pytest
 import ngramlm
 from ngramlm.web import Dashboard, open_dashboard
 
-from .helpers import age_heartbeat, evaluate_live, live_run
+from .helpers import age_heartbeat, evaluate_live, live_run, pruning_search, word_corpus
 
 Db = tuple[str, dict[str, int]]
 REPO = Path(__file__).resolve().parents[1]
@@ -163,6 +165,23 @@ def test_a_search_draws_its_parallel_coordinates(
     assert page.locator("#importance rect.bar").count() == 2
     assert page.locator("#trials tbody tr").count() == 3
     assert page.locator("#progress g.series circle.pt").count() == 3
+    assert page.locator("#trial-curves g.series path.line").count() == 3  # a curve a trial
+    assert page.locator("#trial-curves g.vline").count() == 0  # no pruning, no rungs
+
+
+def test_a_pruning_search_draws_its_rungs_and_where_trials_stopped(
+    page: Any, tmp_path: Path
+) -> None:
+    url, pruned, _ = pruning_search(tmp_path)
+    with ngramlm.open_store(url, read_only=True) as exp:
+        stopped = [t for t in exp.search_trials(pruned) if t["status"] == "pruned"]
+    assert stopped
+    with open_dashboard(url, port=0).start() as d:
+        page.goto(f"{d.url}#/sweep/{pruned}")
+        page.wait_for_selector("#trial-curves svg")
+        expect(page.locator("#trial-curves g.vline")).to_have_count(2)  # rungs 1 and 2
+        assert page.locator("#trial-curves g.series path.line").count() == 6
+        assert page.locator("#trial-curves circle.end").count() == len(stopped)
 
 
 def test_a_grid_sweep_draws_its_cells(page: Any, board: Dashboard, dashboard_db: Db) -> None:
@@ -266,3 +285,27 @@ def test_a_run_trained_by_another_process_gains_points_in_an_open_page(
             trainer.kill()
         _, err = trainer.communicate()
     assert trainer.returncode == 0, err
+
+
+def test_word_losses_read_as_perplexity_and_unfinished_runs_as_their_last(
+    page: Any, tmp_path: Path
+) -> None:
+    """A word dataset's losses show as perplexity, a character dataset's as nats, and a
+    pruned trial's as its last evaluation's, marked *."""
+    url, _, _ = pruning_search(tmp_path)
+    with ngramlm.open_store(url) as exp:
+        words = exp.prepare(word_corpus(tmp_path / "corpus.txt"), "corpus", unit="word")
+        bigram = exp.train(words, model="bigram").run
+        rows = {r["run"]: r for r in exp.report_rows()}
+    pruned = next(r for r in rows.values() if r["status"] == "pruned")
+    char = next(r for r in rows.values() if r["status"] == "finished" and r["dataset"] == "tiny")
+    with open_dashboard(url, port=0).start() as d:
+        page.goto(f"{d.url}#/runs?limit=500")
+        page.wait_for_selector("#runs-table tbody tr")
+
+        def dev(run: int) -> str:
+            return page.inner_text(f'#runs-table tr[data-run="{run}"] td.c-dev_loss')
+
+        assert dev(bigram.id) == f"{math.exp(bigram.dev_loss):,.1f}"
+        assert dev(char["run"]) == f"{char['dev_loss']:.4f}"
+        assert dev(pruned["run"]) == f"{pruned['last_dev_loss']:.4f}*"

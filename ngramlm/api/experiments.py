@@ -51,6 +51,7 @@ class Experiments(Handle):
     run_report = reports.run_report
     search_trials = reports.search_trials
     search_edges = reports.search_edges
+    search_rungs = reports.search_rungs
     search_frame = reports.search_frame
     search_importance = reports.search_importance
     # running.py

@@ -141,6 +141,16 @@ def search_trials(h: Handle, sweep: SweepRef) -> list[dict[str, Any]]:
     return trials(h.store, h.search_record(sweep))
 
 
+def search_rungs(h: Handle, sweep: SweepRef) -> list[float]:
+    """Where a pruning search compares its trials, as fractions of each trial's steps
+    (``--prune halving``: a trial outside the best third there stops, ``pruned``); empty
+    for a search that does not prune."""
+    from ngramlm.stages.halving import RUNG_FRACTIONS
+
+    sw = h.search_record(sweep)
+    return list(RUNG_FRACTIONS) if sw.spec["search"].get("prune") else []
+
+
 def search_edges(h: Handle, sweep: SweepRef) -> list[Edge]:
     """The ranges of a search's space whose end its best trials (the best quarter of the
     finished ones) crowd within 10% of, each with a wider range to try (``Edge.wider``,

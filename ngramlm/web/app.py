@@ -14,7 +14,9 @@ Routes (GET only; nothing writes):
   points and status (an ETag: 304 when nothing changed); ``/api/runs/ID/embeddings``:
   a network's embedding rows and tokens;
 - ``/api/compare?runs=1,2``: runs side by side;
-- ``/api/sweeps``, ``/api/sweeps/ID``: sweeps and searches; ``/api/datasets``.
+- ``/api/sweeps``, ``/api/sweeps/ID``: sweeps and searches; ``/api/datasets``;
+- ``/api/datasets.csv|json``, ``/api/sweeps.csv|json``, ``/api/sweeps/ID.csv|json``:
+  those tables as files (a search's trials, a grid's runs).
 
 A refused request is a 4xx with a one-line JSON message (``{"error": ...}``); a store
 that cannot be read, a 503 with its message; a bug, a 500 with a short line (the
@@ -39,7 +41,7 @@ from ngramlm.errors import InputError, NgramlmError, NotFoundError
 from ngramlm.version import __version__
 from ngramlm.web import pages, sweeps
 from ngramlm.web.params import HttpError, Query, ids, one, record_id
-from ngramlm.web.runs import RunsTable
+from ngramlm.web.runs import RunsTable, csv_text
 
 # The page's own files only: nothing from another origin, no inline script.
 SECURITY_HEADERS = {
@@ -157,6 +159,9 @@ class App:
             text = self.table.export_csv(query)
             saved = {"Content-Disposition": 'attachment; filename="ngramlm-runs.csv"'}
             return Response(200, text.encode(), "text/csv; charset=utf-8", saved)
+        found = re.match(r"^/api/(datasets|sweeps|sweeps/[^/.]+)\.(csv|json)$", path)
+        if found is not None:
+            return self.export(*found.groups())
         if path == "/api/stamp":
             return tagged({"stamp": self.table.stamp()}, headers)
         found = re.match(r"^/api/(runs|sweeps)/([^/]+)(/live|/embeddings)?$", path)
@@ -176,6 +181,22 @@ class App:
         if part == "/embeddings":
             return Response(200, to_json(pages.embedding_table(self.exp, run_id)))
         return Response(200, to_json(pages.run_page(self.exp, run_id)))
+
+    def export(self, what: str, kind: str) -> Response:
+        """The datasets, the sweeps, or one sweep's trials (a grid's runs) as a file."""
+        if what == "datasets":
+            rows = sweeps.datasets_page(self.exp, self.table)["datasets"]
+        elif what == "sweeps":
+            rows = sweeps.sweeps_page(self.exp, self.table)["sweeps"]
+        else:
+            sweep_id = record_id(what.removeprefix("sweeps/"), "sweep")
+            page = sweeps.sweep_page(self.exp, sweep_id, self.table, self.importances)
+            rows = page["trials"] if page["kind"] == "search" else page["runs"]
+        name = "ngramlm-" + what.replace("/", "-")
+        saved = {"Content-Disposition": f'attachment; filename="{name}.{kind}"'}
+        if kind == "json":
+            return Response(200, to_json({what.split("/")[0]: rows}), headers=saved)
+        return Response(200, csv_text(rows).encode(), "text/csv; charset=utf-8", saved)
 
     def static(self, name: str) -> Response:
         found = self.files.get(name)

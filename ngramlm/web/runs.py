@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -44,6 +45,7 @@ class Snapshot:
     rows: list[dict[str, Any]]
     stamp: str
     best: frozenset[int]
+    perplexity: frozenset[str] = frozenset()  # the word datasets: losses shown as perplexity
     read_at: float = field(default_factory=time.monotonic)
     took_s: float = 0.0
 
@@ -163,8 +165,9 @@ class RunsTable:
     def read(self, stamp: str) -> Snapshot:
         t0 = time.perf_counter()
         rows = self.exp.report_rows()
+        words = frozenset(d.name for d in self.exp.datasets() if d.unit == "word")
         took = time.perf_counter() - t0
-        snap = Snapshot(rows, stamp, best_per_dataset(rows), self.clock(), took)
+        snap = Snapshot(rows, stamp, best_per_dataset(rows), words, self.clock(), took)
         with self._lock:
             if self._snapshot is None or self._snapshot.read_at <= snap.read_at:
                 self._snapshot = snap
@@ -233,6 +236,7 @@ class RunsTable:
             "choices": {key: choices(snap.rows, key) for key in CHOICES},
             "fields": list(FIELDS),
             "numeric": list(NUMERIC),
+            "perplexity": sorted(snap.perplexity),
             "stamp": snap.stamp,
         }
 
@@ -251,6 +255,19 @@ class RunsTable:
             writer.writerow({k: display.visible(v) if isinstance(v, str) else v
                              for k, v in row.items()})  # fmt: skip
         return out.getvalue()
+
+
+def csv_text(rows: list[dict[str, Any]]) -> str:
+    """Any other table of the dashboard as CSV: its rows' keys as columns, in the order
+    they first appear; a list or a mapping in a cell as JSON text."""
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: json.dumps(v) if isinstance(v, list | dict) else v
+                         for k, v in r.items()})  # fmt: skip
+    return out.getvalue()
 
 
 def choices(rows: list[dict[str, Any]], key: str) -> list[str]:

@@ -1,7 +1,8 @@
 """What the sweeps, sweep and datasets views read: every sweep and search with its runs'
 progress, one search's trials (ranked, best dev against wall time, the parameters that
-vary, their importances, pruned trials), one grid's runs and cells, and the datasets
-with their splits and the test evaluations spent on them."""
+vary, their importances, pruned trials, the best trials' dev curves and the rungs where
+halving compared them), one grid's runs and cells, and the datasets with their splits
+and the test evaluations spent on them."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ngramlm.api import Experiments, SweepRecord
 from ngramlm.web.runs import RunsTable
 
 # A search trial's row holds these besides its parameters (``Experiments.search_trials``).
+MAX_CURVES = 100  # the best trials' dev curves drawn on a search's page
 TRIAL_FIELDS = (
     "trial", "run", "status", "dev_loss", "at_step", "steps", "minutes", "train_seconds",
     "error", "best_so_far",
@@ -129,7 +131,19 @@ def sweep_page(
         "dims": dims,
         "varying": varying,
         "importance": importances.of(exp, sw.id, table.stamp()),
+        "rungs": exp.search_rungs(sw.id),
+        "curves": trial_curves(exp, ranked[:MAX_CURVES]),
     }
+
+
+def trial_curves(exp: Experiments, trials: list[dict[str, Any]]) -> dict[str, list[list[float]]]:
+    """Each trial's dev loss at its evaluations, [[step, dev], ...] by run."""
+    out = {}
+    for t in trials:
+        if t["run"] is not None:
+            curve = exp.curve(t["run"])
+            out[str(t["run"])] = [[m.step, m.dev_loss] for m in curve if m.dev_loss is not None]
+    return out
 
 
 def datasets_page(exp: Experiments, table: RunsTable) -> dict[str, Any]:

@@ -104,7 +104,8 @@ const Charts = (() => {
   }
 
   // Lines over a shared x axis. series: [{label, color, points: [[x, y], ...], dash,
-  // level: y (a horizontal line, labelled), marks: true (a circle a point)}].
+  // level: y (a horizontal line, labelled), marks: true (a circle a point), end: a title
+  // (a circle at the last point)}]; vlines: [{x, label}] (dashed vertical marks).
   function line(opts) {
     const W = opts.width || 760, H = opts.height || 340;
     const m = { l: 62, r: opts.right || 24, t: 14, b: 46 };
@@ -129,6 +130,11 @@ const Charts = (() => {
     const clip = `clip${Math.random().toString(36).slice(2)}`;
     svg("rect", { x: box.l, y: box.t - 4, width: box.r - box.l, height: box.b - box.t + 8 },
       svg("clipPath", { id: clip }, svg("defs", {}, root)));
+    for (const v of opts.vlines || []) {  // vertical marks: [{x, label}] (a search's rungs)
+      const g = svg("g", { class: "vline", "data-x": v.x }, root);
+      svg("line", { x1: x(v.x), x2: x(v.x), y1: box.t, y2: box.b, stroke: "#888", "stroke-dasharray": "3 3" }, g);
+      text(g, x(v.x) + 4, box.t + 12, v.label, { class: "note" });
+    }
     if (high) {
       text(root, box.r - 8, box.t + 14, `step 0: ${Math.max(...firsts).toFixed(2)}, above the axis`,
         { class: "note", "text-anchor": "end" });
@@ -148,6 +154,11 @@ const Charts = (() => {
       const path = svg("path", { d, stroke: s.color, fill: "none", class: "line" }, g);
       if (s.dash) path.setAttribute("stroke-dasharray", s.dash);
       svg("title", {}, path).textContent = s.label;
+      if (s.end) {  // a mark where the line stops (a pruned trial)
+        const [px, py] = pts[pts.length - 1];
+        const c = svg("circle", { cx: x(px).toFixed(1), cy: y(py).toFixed(1), r: 3, fill: s.color, class: "end" }, g);
+        svg("title", {}, c).textContent = s.end;
+      }
       if (s.marks !== false) {
         for (const [px, py] of pts) {
           const c = svg("circle", { cx: x(px).toFixed(1), cy: y(py).toFixed(1), r: s.r || 2.6,

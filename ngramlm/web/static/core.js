@@ -108,3 +108,10 @@ window.addEventListener("DOMContentLoaded", async () => {
   } catch (e) { problem(e.message); }
   route();
 });
+
+// A table's CSV and JSON files (the dashboard's export endpoints).
+function exports(base, name) {
+  return el("p", { class: "exports" }, "export: ",
+    el("a", { href: `${base}.csv`, download: `${name}.csv`, class: "export-csv" }, "CSV"), " · ",
+    el("a", { href: `${base}.json`, target: "_blank", class: "export-json" }, "JSON"));
+}

@@ -24,8 +24,28 @@ function picked() {
   try { return JSON.parse(sessionStorage.getItem(PICKED) || "[]"); } catch (e) { return []; }
 }
 
-function cell(key, row) {
+// A loss as the field shows it: perplexity for a word dataset, nats for characters
+// (ngramlm.measure's rule); a run without final losses shows its last evaluation's, "*".
+const LOSSES = { train_loss: "last_train_loss", dev_loss: "last_dev_loss", test_loss: null, best_dev: null };
+
+function lossCell(key, row, ppl) {
+  let v = row[key], last = false;
+  if (v == null && LOSSES[key] && row[LOSSES[key]] != null) { v = row[LOSSES[key]]; last = true; }
+  if (v == null) return "—";
+  const shown = ppl ? Math.exp(Math.min(v, 700)).toLocaleString("en-US", { minimumFractionDigits: 1, maximumFractionDigits: 1 }) : v.toFixed(4);
+  const title = `${v.toFixed(4)} nats${ppl ? " (perplexity shown)" : ""}${last ? `, its last evaluation, at step ${fmt.int(row.last_eval_step)}` : ""}`;
+  return el("span", { title, class: last ? "last" : null }, last ? shown + "*" : shown);
+}
+
+function gapCell(row, ppl) {
+  if (row.gap == null) return "—";
+  return ppl ? `x${Math.exp(Math.min(row.gap, 700)).toFixed(2)}` : fmt.gap(row.gap);
+}
+
+function cell(key, row, ppl) {
   const v = row[key];
+  if (key in LOSSES) return lossCell(key, row, ppl);
+  if (key === "gap") return gapCell(row, ppl);
   if (key === "run") return el("a", { href: `#/run/${v}` }, String(v));
   if (key === "sweep" && v != null) return el("a", { href: `#/sweep/${v}` }, String(v));
   if (key === "status") return badge(v);
@@ -122,6 +142,7 @@ function draw(body, state, data, changed) {
   const chosen = new Set(picked());
   const best = new Set(data.best);
   const numeric = new Set(data.numeric.filter((k) => k !== "sweep"));
+  const words = new Set(data.perplexity || []);
   const head = [el("th", { class: "pick", title: "pick runs to compare" }, ""), el("th", { title: "best dev loss of its dataset" }, "★"),
     ...cols.map((key) => el("th", { "data-key": key, class: `sortable${numeric.has(key) ? " num" : ""}${sort === key ? (desc ? " desc" : " asc") : ""}`,
       title: `sort by ${key}`, onclick: () => {
@@ -136,7 +157,7 @@ function draw(body, state, data, changed) {
       compareButton.replaceWith(compareButton = compareLink());
     } })),
     el("td", { class: "star" }, best.has(row.run) ? "★" : ""),
-    cols.map((key) => el("td", { class: `c-${key}${numeric.has(key) ? " num" : ""}` }, cell(key, row)))));
+    cols.map((key) => el("td", { class: `c-${key}${numeric.has(key) ? " num" : ""}` }, cell(key, row, words.has(row.dataset))))));
   const from = data.total ? data.offset + 1 : 0, to = data.offset + data.rows.length;
   const go = (offset) => { p.set("offset", String(Math.max(0, offset))); changed(); };
   const q = new URLSearchParams(p);
@@ -154,7 +175,9 @@ function draw(body, state, data, changed) {
       el("span", { class: "spacer" }),
       el("a", { href: `/api/runs.csv?${q}`, id: "export-csv", download: "ngramlm-runs.csv" }, "CSV"),
       el("a", { href: `/api/runs.json?${q}`, id: "export-json", target: "_blank" }, "JSON")),
-    el("div", { class: "scroll" }, table(head, rows, { id: "runs-table", class: "grid" })));
+    el("div", { class: "scroll" }, table(head, rows, { id: "runs-table", class: "grid" })),
+    el("p", { class: "muted", id: "units" }, "Losses in nats per token; a word dataset's as perplexity (its gap: dev ÷ train). ",
+      "* a run that did not finish (running, pruned, killed, crashed): the losses of its last evaluation."));
 }
 
 function compareLink() {
@@ -171,11 +194,11 @@ Views.datasets = async (main) => {
     el("td", { class: "num" }, fmt.int(d.train)), el("td", { class: "num" }, fmt.int(d.dev)),
     el("td", { class: "num" }, fmt.int(d.test)), el("td", { class: "num" }, fmt.int(d.vocab_size)),
     el("td", {}, d.split), el("td", { class: "num" }, String(d.min_count)),
-    el("td", { class: "num" }, fmt.int(d.runs)), el("td", { class: "num" }, fmt.loss(d.best_dev)),
+    el("td", { class: "num" }, fmt.int(d.runs)), el("td", { class: "num" }, lossCell("best_dev", d, d.unit === "word")),
     el("td", { class: "num spent" }, String(d.test_evaluations_spent)),
     el("td", { class: "mono", title: d.sha256 }, d.sha256.slice(0, 16) + "…"),
     el("td", { class: "path" }, d.source)));
-  main.replaceChildren(el("h1", {}, "Datasets"),
+  main.replaceChildren(el("h1", {}, "Datasets"), exports("/api/datasets", "ngramlm-datasets"),
     el("p", { class: "muted" }, "Lines are words (a character dataset) or sentences (a word corpus); the test split is locked: only `ngramlm finalize` reads it, and each dataset counts the test evaluations spent on it."),
     el("div", { class: "scroll" }, table(["dataset", "unit", "#lines", "#train", "#dev", "#test", "#vocabulary",
       "split", "#min count", "#runs", "#best dev", "#test evaluations", "sha256", "source"], rows, { id: "datasets-table", class: "grid" })));

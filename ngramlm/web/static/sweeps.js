@@ -9,7 +9,7 @@ Views.sweeps = async (main) => {
     el("td", { class: "num" }, `${s.runs} / ${s.points}`),
     el("td", {}, Object.entries(s.statuses).map(([k, n]) => [badge(k), ` ${n} `])),
     el("td", { class: "num" }, fmt.loss(s.best_dev)), el("td", {}, fmt.when(s.created_at))));
-  main.replaceChildren(el("h1", {}, "Sweeps and searches"),
+  main.replaceChildren(el("h1", {}, "Sweeps and searches"), exports("/api/sweeps", "ngramlm-sweeps"),
     data.sweeps.length ? table(["sweep", "kind", "name", "dataset", "#runs / points", "statuses", "#best dev", "created"], rows, { id: "sweeps-table", class: "grid" })
       : el("p", { class: "muted" }, "No sweep yet: `ngramlm sweep --lr-grid ...` or `ngramlm sweep --search tpe ...`."));
 };
@@ -31,7 +31,8 @@ Views.sweep = async (main, { arg, onStop }) => {
 function sweepTitle(data) {
   return [el("h1", {}, `${data.kind} ${data.sweep}`, data.name ? ` (${data.name})` : ""),
     el("p", { class: "sub" }, "on ", el("a", { href: `#/runs?dataset=${encodeURIComponent(data.dataset)}` }, data.dataset),
-      " · ", el("a", { href: `#/runs?sweep.min=${data.sweep}&sweep.max=${data.sweep}` }, "its runs in the table"))];
+      " · ", el("a", { href: `#/runs?sweep.min=${data.sweep}&sweep.max=${data.sweep}` }, "its runs in the table")),
+    exports(`/api/sweeps/${data.sweep}`, `ngramlm-sweep-${data.sweep}`)];
 }
 
 function drawSearch(main, data) {
@@ -60,6 +61,17 @@ function drawSearch(main, data) {
     values: t, color: t.status === "pruned" ? "#bbb" : shade(t.dev_loss), dash: t.status === "pruned" ? "4 3" : null,
     title: `run ${t.run} (${t.status}): dev ${fmt.loss(t.dev_loss)}`,
   }));
+  // each trial's dev curve against the share of its steps, the rungs dashed
+  const curveSeries = trials.filter((t) => data.curves[t.run] && t.steps).reverse().map((t) => ({
+    label: `run ${t.run} (${t.status})`, key: `trial-${t.run}`,
+    color: t.status === "pruned" ? "#e67e22" : t.dev_loss != null ? shade(t.dev_loss) : "#999",
+    dash: t.status === "pruned" ? "4 3" : null, marks: false,
+    end: t.status === "pruned" ? `run ${t.run} pruned at step ${fmt.int(t.at_step)}` : null,
+    points: data.curves[t.run].filter(([s]) => s > 0).map(([s, d]) => [s / t.steps, d]),
+  }));
+  const rungLines = data.rungs.map((f, i) => ({ x: f, label: `rung ${i + 1}` }));
+  const curves = curveSeries.length ? Charts.line({ series: curveSeries, vlines: rungLines,
+    xlabel: "share of the trial's steps", ylabel: "dev loss", width: 860, height: 320 }) : null;
   const imp = Object.entries(data.importance).sort((a, b) => b[1] - a[1]).map(([label, value]) => ({ label, value }));
   const cols = ["#rank", "run", "status", "#dev", ...data.varying.map((k) => `#${k}`), "#at step", "#minutes"];
   let rank = 0;
@@ -82,6 +94,8 @@ function drawSearch(main, data) {
       el("section", {}, el("h2", {}, "importance for the dev loss"), imp.length
         ? el("div", { class: "chart-box", id: "importance" }, Charts.bars({ items: imp }))
         : el("p", { class: "muted" }, "needs two finished trials"))),
+    el("section", {}, el("h2", {}, data.rungs.length ? "dev curves of the trials (pruned dashed, stopped at a rung)" : "dev curves of the trials"),
+      curves ? el("div", { class: "chart-box", id: "trial-curves" }, curves) : el("p", { class: "muted" }, "no evaluation yet")),
     el("section", {}, el("h2", {}, "parameters that vary (a line a trial; the darker, the better; pruned dashed)"),
       dims.length > 1 && rows.length ? el("div", { class: "chart-box", id: "parallel" }, Charts.parallel({ dims, rows }))
         : el("p", { class: "muted" }, "no trial with a dev loss yet")),
