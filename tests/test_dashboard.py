@@ -44,6 +44,11 @@ def get_json(board: Dashboard, path: str) -> Any:
     return json.loads(body)
 
 
+def exp_threads(url: str, run: int) -> int | None:
+    with ngramlm.open_store(url, read_only=True) as exp:
+        return exp.run(run).threads
+
+
 def reports_rows(url: str) -> list[dict[str, Any]]:
     with ngramlm.open_store(url, read_only=True) as exp:
         return json.loads(json.dumps(exp.report_rows(), default=str))
@@ -160,6 +165,7 @@ def test_a_run_in_depth(board: Dashboard, dashboard_db: Db) -> None:
     assert first["curve"][0]["step"] == 0
     assert first["row"]["test_loss"] == first["evaluation"]["test_loss"]
     assert first["runtime"]["device"] == "cpu" and first["runtime"]["host"]
+    assert first["runtime"]["threads"] == exp_threads(url, ids["first"]) >= 1
     assert first["settings"]["n_hidden"] == 16
     assert first["diagnosis"] and len(first["samples"]) == 8
     assert {s["in"] for s in first["samples"]} <= {"train", "dev", "new"}

@@ -58,6 +58,8 @@ def test_fixture_upgrades_to_head_keeping_its_data(cli, tmp_path: Path, rev: str
         assert data["runs"][0]["test_loss"] == (2.7 if rev >= "0004" else None)
         assert data["runs"][0]["model"] == "mlp"  # runs before 0005 were all MLP runs
         assert data["runs"][0]["precision"] is None  # before 0007: not recorded (float32)
+        with Store(url) as store:
+            assert store.run(1).threads is None  # before 0012: not recorded
     with Store(url) as store:  # datasets before 0006 were all character datasets
         ds = store.dataset("fixture")
         assert (ds.unit, ds.min_count, ds.split) == ("char", 1, "shuffled")

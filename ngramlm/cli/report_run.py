@@ -100,7 +100,8 @@ def settings(r: RunRecord) -> None:
     )
     console.print(
         f"steps {r.steps_done:,} / {r.steps:,}   time {r.train_seconds or 0:.1f}s{shared} "
-        f"on {safe(r.device)} ({safe(r.precision or 'fp32')})   host {safe(r.host)}   "
+        f"on {safe(r.device)} ({safe(r.precision or 'fp32')}{threads_of(r)})   "
+        f"host {safe(r.host)}   "
         f"ngramlm {safe(r.version)}",
         highlight=False,
     )
@@ -161,3 +162,10 @@ def what_it_learnt(detail: RunReport) -> None:
         for w, near in detail.neighbours:
             table.add_row(safe(w), ", ".join(f"{safe(n)} {c:.2f}" for n, c in near))
         console.print(table)
+
+
+def threads_of(r: RunRecord) -> str:
+    """ ", 2 threads" for a run that recorded its torch threads; nothing otherwise."""
+    if r.threads is None:
+        return ""
+    return f", {r.threads} thread{'s' if r.threads != 1 else ''}"

@@ -200,6 +200,7 @@ def new_run(plan: Plan, kind: str, name: str | None, sweep_id: int | None = None
         pid=os.getpid(),
         version=__version__,
         sweep_id=sweep_id,
+        threads=None if family_of(cfg).counted else plan.threads,
     )
 
 
@@ -260,8 +261,9 @@ def resume_run(
     (``plan_resume``; None: made here, for the threads torch has now)."""
     plan = plan or plan_resume(store, run_id, torch.get_num_threads())
     run, _ = store.claim_for_resume(
-        run_id, host=socket.gethostname(), pid=os.getpid(), exited=owner_exited, alive=owner_alive
-    )
+        run_id, host=socket.gethostname(), pid=os.getpid(), exited=owner_exited,
+        alive=owner_alive, threads=None if family_of(plan.config).counted else plan.threads,
+    )  # fmt: skip
     if family_of(plan.config).counted:  # counting has no state to resume: count again
         return execute_count(store, run, plan.dataset, plan.config, stop)
     ckpt = store.checkpoint(run_id)

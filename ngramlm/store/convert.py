@@ -38,6 +38,7 @@ def new_run_row(new: NewRun) -> Run:
         config_hash=new.config_hash,
         **new.columns,
         device=new.device,
+        threads=new.threads,
         created_at=now,
         started_at=now,
         heartbeat_at=now,

@@ -74,6 +74,7 @@ class NewRun:
     pid: int
     version: str
     sweep_id: int | None = None
+    threads: int | None = None  # torch's CPU threads (None: a count model)
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ class RunRecord:
     lr: float = 0.0
     model: str = "mlp"  # the family (ngramlm.models); rows from before 0.2 are "mlp"
     precision: str | None = None  # fp32 | bf16; None: a count model, or a run before 0007
+    threads: int | None = None  # torch's CPU threads; None: a count model, a run before 0012
 
     @property
     def order(self) -> int:

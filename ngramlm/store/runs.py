@@ -236,8 +236,10 @@ class RunsMixin(StoreBase):
         pid: int,
         exited: Callable[[str, int], bool] | None = None,
         alive: Callable[[RunRecord], bool] | None = None,
+        threads: int | None = None,
     ) -> tuple[RunRecord, int]:
-        """Atomically take a killed, failed or crashed run back to ``running``; drop the
+        """Atomically take a killed, failed or crashed run back to ``running`` (owned by
+        ``host``/``pid``, which trains on ``threads``, when given); drop the
         curve points after its last checkpoint (they will be recomputed identically).
         Returns the run and the checkpoint step it resumes from (0 without a checkpoint).
 
@@ -286,6 +288,7 @@ class RunsMixin(StoreBase):
                     host=host,
                     pid=pid,
                     steps_done=ckpt_step,
+                    **({} if threads is None else {"threads": threads}),
                 )
             )
             if claimed.rowcount != 1:  # type: ignore[attr-defined]

@@ -110,6 +110,9 @@ class Run(Base):
     device: Mapped[str | None] = mapped_column(String(32))
     # The training step's precision, fp32 | bf16 (migration 0007; earlier runs: NULL, fp32).
     precision: Mapped[str | None] = mapped_column(String(8))
+    # torch's CPU threads in the process that trains it, a resume's own (migration 0012;
+    # NULL: a count model, or a run from before it).
+    threads: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -18,7 +18,7 @@ from ngramlm.api import (
 )
 from ngramlm.web.params import HttpError
 
-RUNTIME = ("device", "precision", "host", "pid", "version", "preset", "config_hash")
+RUNTIME = ("device", "precision", "threads", "host", "pid", "version", "preset", "config_hash")
 TIMES = ("created_at", "started_at", "ended_at", "heartbeat_at")
 
 

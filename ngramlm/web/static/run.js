@@ -61,7 +61,7 @@ Views.run = async (main, { arg, onStop }) => {
         : el("p", { class: "muted" }, "none yet"),
       el("h2", {}, "samples"), samplesOf(data)),
       el("section", {}, el("h2", {}, "where it ran"), el("dl", { class: "kv", id: "runtime" },
-        [["device", rt.device], ["precision", rt.precision], ["host", rt.host], ["pid", rt.pid],
+        [["device", rt.device], ["precision", rt.precision], ["threads", rt.threads], ["host", rt.host], ["pid", rt.pid],
           ["ngramlm", rt.version], ["preset", rt.preset], ["created", fmt.when(rt.created_at)],
           ["started", fmt.when(rt.started_at)], ["ended", fmt.when(rt.ended_at)],
           ["time", fmt.secs(r.seconds)], ["batched with", rt.group_members ? `${rt.group_members} runs` : null],
