@@ -93,6 +93,22 @@ def test_filters_select_rows(board: Dashboard, dashboard_db: Db) -> None:
     assert get_json(board, "/api/runs?status=running")["total"] == 0
 
 
+def test_filters_over_settings_that_are_not_columns(board: Dashboard, dashboard_db: Db) -> None:
+    """``hp.KEY``: a run's setting as ``report RUN`` shows it (dropout, weight decay, an
+    n-gram's order...), by value or range; ``/api/settings`` names those the runs have."""
+    ids = dashboard_db[1]
+    settings = get_json(board, "/api/settings")
+    assert {"dropout", "weight_decay", "order"} <= set(settings["numeric"])
+    assert settings["choices"]["lr_schedule"] == ["step"]
+    networks = get_json(board, "/api/runs?hp.lr_schedule=step")
+    assert networks["total"] == 7 and ids["kn"] not in {r["run"] for r in networks["rows"]}
+    counted = get_json(board, "/api/runs?hp.order.min=3&hp.order.max=3")
+    assert [r["run"] for r in counted["rows"]] == [ids["kn"]]
+    assert get_json(board, "/api/runs?hp.weight_decay.min=0.5")["total"] == 0
+    both = get_json(board, "/api/runs?hp.weight_decay.max=0&model=mlp&lr.min=0.1&lr.max=0.1")
+    assert both["total"] >= 1 and all(r["lr"] == 0.1 for r in both["rows"])
+
+
 def test_pages_cut_the_selection(board: Dashboard) -> None:
     whole = get_json(board, "/api/runs?sort=run")["rows"]
     page = get_json(board, "/api/runs?sort=run&limit=2&offset=3")
@@ -360,6 +376,8 @@ HOSTILE = [
     ("/api/compare?runs=" + ",".join(map(str, range(1, 14))), 400, "at most 12"),
     ("/api/compare?runs=1,424242", 404, "no run 424242"),
     ("/api/sweeps/abc", 400, "not valid"),
+    ("/api/runs?hp.nope.min=1", 400, "no run has the setting 'nope'"),
+    ("/api/runs?hp.dropout.max=1e999x", 400, "must be a number"),
     ("/api/sweeps/999", 404, "no sweep 999"),
     ("/api/sweeps/1/live", 404, "only its page"),
     ("/api/runs/99999/embeddings", 404, "no run 99999"),

@@ -108,6 +108,22 @@ def test_the_runs_table_loads_sorts_and_filters(
     expect(page.locator("#runs-table tbody tr")).not_to_have_count(8)
     shown = page.eval_on_selector_all("#runs-table td.c-lr", "cs => cs.map(c => c.textContent)")
     assert shown and all(float(v) >= 0.06 for v in shown)
+    # a setting that is not a column: an n-gram's order, a range over hp.order
+    page.goto(f"{board.url}#/runs")
+    page.wait_for_selector("#setting-key")  # the settings menu, once they are read
+    page.click("#add-range")
+    page.select_option(".range-key", "hp.order")
+    page.fill(".range-min", "3")
+    page.press(".range-min", "Enter")
+    expect(page.locator("#runs-table tbody tr")).to_have_count(1)
+    assert rows_shown(page) == [ids["kn"]]
+    page.goto(f"{board.url}#/runs")
+    page.wait_for_selector("#setting-key")
+    page.select_option("#setting-key", "lr_schedule")
+    page.select_option("#setting-value", "step")
+    expect(page).to_have_url(re.compile(r"hp\.lr_schedule=step"))
+    expect(page.locator("#runs-table tbody tr")).to_have_count(7)
+    assert ids["kn"] not in rows_shown(page)
 
 
 def test_a_run_page_draws_every_point_of_its_curve(

@@ -355,3 +355,22 @@ def test_train_on_a_word_corpus_in_pieces(cli, sqlite_url: str, tmp_path: Path, 
     words = Store(sqlite_url).words(ds.id, "train")
     windows = windows_in([len(w.split()) for w in words], 4, train_stride(4))
     assert json.loads(r.out)["steps_done"] == -(-windows // 32)
+
+
+def test_a_transformer_search_starts_from_its_familys_search_preset(tmp_path: Path) -> None:
+    """``sweep --search --model transformer`` on characters starts its trials from
+    ``transformer-best`` (the family's search preset), not from makemore.py's defaults;
+    the options given fix what they name and leave the space without it."""
+    import ngramlm
+
+    words = tmp_path / "tiny.txt"
+    words.write_text("\n".join(LINES * 20) + "\n", encoding="utf-8")
+    with ngramlm.open_store(f"sqlite:///{tmp_path / 's.db'}") as exp:
+        ds = exp.prepare(words, "tiny")
+        sw = exp.search(ds, model="transformer", search="random", trials=1, mix=False,
+                        workers=0, steps=20, n_layers=1, n_embd=8, n_head=2)  # fmt: skip
+    base = sw.spec["base"]
+    assert base["model"]["dropout"] == 0.2 and base["train"]["lr_schedule"] == "cosine"
+    assert base["train"]["batch_size"] == 64 and base["train"]["steps"] == 20
+    keys = {item.split("=")[0] for item in sw.spec["search"]["space"]}
+    assert keys == {"lr", "dropout", "weight_decay"}  # n_layers and n_embd were given

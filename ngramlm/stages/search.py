@@ -94,12 +94,12 @@ def create(
         raise InputError(f"--budget {budget!r} is not a duration; give e.g. 90s, 30m or 2h")
     budget_s = parse_budget(budget) if budget is not None else None
     given = {k: v for k, v in request.asked.overrides.items() if v is not None}
-    if not space and model is None and preset is None:  # the family's search preset
+    if not space and preset is None:  # the family's search preset
         if isinstance(dataset, str):
             check_name(dataset)
             dataset = opened().dataset(dataset)  # read once, handed to plan_run
         unit = dataset.unit if isinstance(dataset, DatasetRecord) else BUNDLED_UNIT
-        preset = family(DEFAULT_FAMILY).search_space(unit)[0]
+        preset = family(model or DEFAULT_FAMILY).search_space(unit)[0]
     dims: dict[str, Dim] = {}
 
     def check_space(base: RunConfig, unit: str) -> None:

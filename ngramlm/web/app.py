@@ -9,6 +9,7 @@ Routes (GET only; nothing writes):
 - ``/api/runs``: a page of the runs table (filters, sort, ``limit`` up to 500,
   ``offset``); ``/api/runs.json`` and ``/api/runs.csv``: the selection whole, as
   ``report --json`` and ``report --csv`` write it;
+- ``/api/settings``: the runs' settings that are not columns (``hp.KEY`` filters);
 - ``/api/stamp``: what changes when the store does (an ETag: 304 when unchanged);
 - ``/api/runs/ID``: one run in depth; ``/api/runs/ID/live?after=STEP``: its new
   points and status (an ETag: 304 when nothing changed); ``/api/runs/ID/embeddings``:
@@ -111,6 +112,7 @@ class App:
             "/api/info": lambda q: self.info(),
             "/api/runs": self.table.page,
             "/api/runs.json": self.table.export_json,
+            "/api/settings": lambda q: self.table.settings(),
             "/api/compare": lambda q: pages.compare(exp, ids(q)),
             "/api/sweeps": lambda q: sweeps.sweeps_page(exp, self.table),
             "/api/datasets": lambda q: sweeps.datasets_page(exp, self.table),

@@ -32,6 +32,7 @@ NUMERIC = (
 )  # fmt: skip
 KNOWN = {"status": list(display.STATUSES), "kind": list(KINDS)}
 PAGING = ("limit", "offset", "sort", "order", "best")
+HP = "hp."  # a filter on a run's setting that is not a column: hp.dropout.min=0.1
 STAMP_EVERY_S = 1.0  # the store's stamp is asked at most this often
 RUNNING_EVERY_S = 5.0  # rows with a running run are read again at least this often
 SYNC_BELOW_S = 0.25  # a store read faster than this is read again before answering
@@ -75,15 +76,30 @@ class Selection:
     descending: bool
     best: bool
 
-    def keeps(self, row: dict[str, Any], best: frozenset[int]) -> bool:
+    @property
+    def settings(self) -> list[str]:
+        """The hyperparameters (``hp.KEY``) it filters on, which are not columns."""
+        keys = [*self.equal, *self.ranges]
+        return [k.removeprefix(HP) for k in keys if k.startswith(HP)]
+
+    def keeps(
+        self, row: dict[str, Any], best: frozenset[int], hyper: dict[int, dict[str, Any]]
+    ) -> bool:
         if self.best and row["run"] not in best:
             return False
-        for key, value in self.equal.items():
-            if str(row[key]) != value:
+        mine = hyper.get(row["run"], {})
+
+        def value(key: str) -> Any:
+            return mine.get(key.removeprefix(HP)) if key.startswith(HP) else row[key]
+
+        for key, want in self.equal.items():
+            if str(value(key)) != want:
                 return False
         for key, (lo, hi) in self.ranges.items():
-            v = row[key]
-            if v is None or (lo is not None and v < lo) or (hi is not None and v > hi):
+            v = value(key)
+            if not isinstance(v, int | float) or isinstance(v, bool):
+                return False
+            if (lo is not None and v < lo) or (hi is not None and v > hi):
                 return False
         return True
 
@@ -95,17 +111,17 @@ def selection(query: Query) -> Selection:
     for key in query:
         if key in PAGING:
             continue
-        if key in CHOICES:
+        column, _, end = key.rpartition(".")
+        if key in CHOICES or (key.startswith(HP) and end not in ("min", "max")):
             value = one(query, key)
             if value:
                 equal[key] = value
             continue
-        column, _, end = key.rpartition(".")
-        if column not in NUMERIC or end not in ("min", "max"):
+        if not (column in NUMERIC or column.startswith(HP)) or end not in ("min", "max"):
             raise HttpError(
                 400,
-                f"unknown filter {shorten(key)!r}: use {', '.join(CHOICES)} or COLUMN.min / "
-                f"COLUMN.max of {', '.join(NUMERIC)}",
+                f"unknown filter {shorten(key)!r}: use {', '.join(CHOICES)}, COLUMN.min / "
+                f"COLUMN.max of {', '.join(NUMERIC)}, or hp.SETTING (=VALUE, .min, .max)",
             )
         text = one(query, key)
         if not text:
@@ -127,6 +143,8 @@ def check_values(sel: Selection, rows: list[dict[str, Any]]) -> None:
     """A status or kind is one ``report`` knows; a dataset, model, optimizer or precision
     one the store's runs have (the page offers only those): anything else is refused."""
     for key, value in sel.equal.items():
+        if key.startswith(HP):  # a setting: any value (one no run has selects none)
+            continue
         known = KNOWN.get(key) or choices(rows, key)
         if value not in known:
             shown = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
@@ -151,6 +169,36 @@ class RunsTable:
         self._snapshot: Snapshot | None = None
         self._stamp: tuple[float, str] | None = None
         self._reading = False
+        self._hyper: dict[int, dict[str, Any]] = {}  # a run's settings never change
+
+    def hyper(self, rows: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+        """Each run's settings that are not columns of the table (dropout, weight decay,
+        n_head, ...), as ``report RUN`` shows them; read once a run (a config is never
+        rewritten), and only when a filter or the settings menu asks."""
+        with self._lock:
+            missing = {r["run"] for r in rows} - self._hyper.keys()
+        if missing:
+            found = {r.id: settings_of(r) for r in self.exp.runs() if r.id in missing}
+            with self._lock:
+                self._hyper.update(found)
+        with self._lock:
+            return dict(self._hyper)
+
+    def settings(self) -> dict[str, Any]:
+        """The settings a filter can name: numeric ones (ranges) and the values of the
+        others (choices), over every run of the store."""
+        numeric: set[str] = set()
+        values: dict[str, set[str]] = {}
+        for params in self.hyper(self.snapshot().rows).values():
+            for k, v in params.items():
+                if isinstance(v, int | float) and not isinstance(v, bool):
+                    numeric.add(k)
+                elif v is not None:
+                    values.setdefault(k, set()).add(str(v))
+        return {
+            "numeric": sorted(numeric),
+            "choices": {k: sorted(v) for k, v in sorted(values.items()) if k not in numeric},
+        }
 
     def stamp(self) -> str:
         """The store's stamp, asked at most once every ``STAMP_EVERY_S``."""
@@ -215,7 +263,14 @@ class RunsTable:
         sel = selection(query)
         snap = self.snapshot()
         check_values(sel, snap.rows)
-        rows = [r for r in snap.rows if sel.keeps(r, snap.best)]
+        hyper = self.hyper(snap.rows) if sel.settings else {}
+        if sel.settings:
+            known = {k for params in hyper.values() for k in params}
+            unknown = sorted(set(sel.settings) - known)
+            if unknown:
+                shown = ", ".join(sorted(known)[:20])
+                raise HttpError(400, f"no run has the setting {shorten(unknown[0])!r}: {shown}")
+        rows = [r for r in snap.rows if sel.keeps(r, snap.best, hyper)]
         if sel.sort is not None:
             rows = sort_rows(rows, sel.sort, sel.descending)
         return snap, rows
@@ -255,6 +310,11 @@ class RunsTable:
             writer.writerow({k: display.visible(v) if isinstance(v, str) else v
                              for k, v in row.items()})  # fmt: skip
         return out.getvalue()
+
+
+def settings_of(run: Any) -> dict[str, Any]:
+    """A run's settings as ``report RUN`` shows them, less the table's columns."""
+    return {k: v for k, v in display.shown_hyperparameters(run).items() if k not in FIELDS}
 
 
 def csv_text(rows: list[dict[str, Any]]) -> str:

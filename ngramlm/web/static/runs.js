@@ -61,6 +61,12 @@ Views.runs = async (main, { params, onStop }) => {
   let menus = JSON.stringify(data.choices);
   drawFilters(bar, state, data, () => refresh());
   draw(body, state, data, () => refresh());
+  // The settings that are not columns (dropout, weight decay, ...): read once, after the
+  // table is drawn (a large store takes a moment), then offered by the filters.
+  getJSON("/api/settings").then((settings) => {
+    state.settings = settings;
+    drawFilters(bar, state, data, () => refresh());
+  }).catch(() => {});
 
   // The filters are drawn again only when the store's values change (a new dataset, a
   // new status), so a box being typed in keeps its focus.
@@ -93,24 +99,39 @@ function drawFilters(bar, state, data, changed) {
     el("select", { name: key, onchange: (e) => set(key, e.target.value) },
       el("option", { value: "" }, "any"),
       data.choices[key].map((v) => el("option", { value: v, selected: p.get(key) === v }, v))));
+  const settings = state.settings || { numeric: [], choices: {} };
+  const numeric = [...data.numeric, ...settings.numeric.map((k) => `hp.${k}`)];
   const ranges = [];
   for (const key of [...new Set([...p.keys()].filter((k) => /\.(min|max)$/.test(k)).map((k) => k.replace(/\.(min|max)$/, "")))]) {
-    ranges.push(rangeRow(key, p, data.numeric, changed));
+    ranges.push(rangeRow(key, p, numeric.includes(key) ? numeric : [...numeric, key], changed));
   }
   const add = el("button", { type: "button", class: "ghost", id: "add-range", onclick: () => {
-    bar.querySelector(".ranges").appendChild(rangeRow("dev_loss", p, data.numeric, changed)); } }, "+ range");
+    bar.querySelector(".ranges").appendChild(rangeRow("dev_loss", p, numeric, changed)); } }, "+ range");
+  // a setting with values that are not numbers (lr_schedule, init, norm...): one of them
+  const named = Object.keys(settings.choices);
+  const held = [...p.keys()].find((k) => k.startsWith("hp.") && !/\.(min|max)$/.test(k));
+  const settingKey = el("select", { id: "setting-key", onchange: () => {
+    if (held) p.delete(held);
+    settingValue.replaceChildren(...valuesOf(settingKey.value));
+  } }, el("option", { value: "" }, "setting"), named.map((k) => el("option", { value: k, selected: held === `hp.${k}` }, k)));
+  const valuesOf = (k) => [el("option", { value: "" }, "any"),
+    ...(settings.choices[k] || []).map((v) => el("option", { value: v, selected: p.get(`hp.${k}`) === v }, v))];
+  const settingValue = el("select", { id: "setting-value", onchange: (e) => {
+    if (settingKey.value) set(`hp.${settingKey.value}`, e.target.value);
+  } }, ...valuesOf(held ? held.slice(3) : ""));
   bar.replaceChildren(
     el("div", { class: "row" }, choice("dataset"), choice("model"), choice("status"),
       el("label", {}, el("input", { type: "checkbox", name: "best", checked: p.get("best") === "1",
         onchange: (e) => set("best", e.target.checked ? "1" : "") }), " best per dataset only"),
       el("label", {}, el("input", { type: "checkbox", name: "columns", checked: state.all,
         onchange: (e) => { state.all = e.target.checked; set("columns", state.all ? "all" : ""); } }), " every column")),
-    el("div", { class: "ranges" }, ranges, add));
+    el("div", { class: "ranges" }, ranges, add,
+      named.length ? el("span", { class: "setting" }, settingKey, " = ", settingValue) : ""));
 }
 
 function rangeRow(key, p, numeric, changed) {
   let timer = null;
-  const select = el("select", { class: "range-key" }, numeric.map((k) => el("option", { value: k, selected: k === key }, LABELS[k] || k)));
+  const select = el("select", { class: "range-key" }, numeric.map((k) => el("option", { value: k, selected: k === key }, LABELS[k] || k.replace(/^hp\./, ""))));
   const lo = el("input", { class: "range-min", placeholder: "min", size: 7, value: p.get(`${key}.min`) || "" });
   const hi = el("input", { class: "range-max", placeholder: "max", size: 7, value: p.get(`${key}.max`) || "" });
   const apply = () => {
