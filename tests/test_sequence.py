@@ -374,3 +374,33 @@ def test_a_transformer_search_starts_from_its_familys_search_preset(tmp_path: Pa
     assert base["train"]["batch_size"] == 64 and base["train"]["steps"] == 20
     keys = {item.split("=")[0] for item in sw.spec["search"]["space"]}
     assert keys == {"lr", "dropout", "weight_decay"}  # n_layers and n_embd were given
+
+
+def test_a_tied_transformer_reads_its_embeddings_as_its_output_layer(tmp_path: Path) -> None:
+    """``--tie``: no output matrix of its own (V x n_embd fewer parameters), the logits
+    are the final state against C's rows (near zero at the start), and a tied run trains,
+    checkpoints and reloads to the same dev loss."""
+    cfg = preset_config(None, {**TINY_SEQ["transformer"], "block_size": 6, "tie": True}, 50,
+                        model="transformer")  # fmt: skip
+    model = family("transformer").build(cfg.model, torch.Generator().manual_seed(0)).eval()
+    untied = tiny_model("transformer", 50, 6)
+    params = sum(p.numel() for p in model.parameters())
+    assert params == cfg.model.n_params == sum(p.numel() for p in untied.parameters()) - 50 * 8
+    assert not hasattr(model, "W_out") and model.head()[0] is model.C
+    X = torch.randint(1, 50, (4, 6))
+    h = model.body(X, None)[:, -1]
+    torch.testing.assert_close(model.window_logits(X, torch.ones_like(X, dtype=torch.bool)),
+                               F.linear(model.body(X, None).flatten(0, 1), model.C))  # fmt: skip
+    assert float((h @ model.C.t()).detach().abs().max()) < 10  # untied rows give ~n_embd
+    store_url = f"sqlite:///{tmp_path / 's.db'}"
+    import ngramlm
+
+    with ngramlm.open_store(store_url) as exp:
+        ds = exp.prepare(word_corpus(tmp_path / "c.txt"), "c", unit="word")
+        run = exp.train(ds, model="transformer", tie=True, steps=60, n_layers=1, n_head=2,
+                        n_embd=8, block_size=8, eval_every=30).run  # fmt: skip
+        assert run.status == "finished" and run.dev_loss is not None
+        dev = tmp_path / "dev.txt"
+        dev.write_text("\n".join(exp.words(ds, "dev")) + "\n", encoding="utf-8")
+        scored = exp.score(run.id, dev)  # from the checkpoint: the recorded dev loss
+        assert scored.loss == pytest.approx(run.dev_loss, abs=1e-9)

@@ -25,6 +25,7 @@ class TransformerConfig:
     n_head: int = 4  # attention heads; n_embd must divide among them
     n_embd: int = 64  # the residual stream's width
     dropout: float = 0.0  # on the embeddings and each block's two outputs (nanoGPT)
+    tie: bool = False  # the token embeddings are the output layer too (GPT-2)
 
     @property
     def n_hidden(self) -> int:
@@ -35,7 +36,8 @@ class TransformerConfig:
     def n_params(self) -> int:
         V, T, C = self.vocab_size, self.block_size, self.n_embd
         block = 2 * 2 * C + (3 * C * C + 3 * C) + (C * C + C) + 2 * (4 * C * C) + 4 * C + C
-        return V * C + T * C + self.n_layers * block + 2 * C + C * V  # lm_head: no bias
+        head = 0 if self.tie else C * V  # lm_head, no bias; tied: the embeddings are it
+        return V * C + T * C + self.n_layers * block + 2 * C + head
 
 
 @dataclass(frozen=True)
@@ -102,11 +104,22 @@ TRANSFORMER_BEST: dict[str, Any] = {
     "batch_size": 64, "steps": 20_000, "lr": 2e-3, "lr_schedule": "cosine", "warmup": 500,
 }  # fmt: skip
 
+# A word corpus (the search's starting point there): sentences in windows of 32 tokens,
+# the token embeddings tied to the output layer (a word vocabulary's V x n_embd is most
+# of the model), dropout 0.25, AdamW at 1.5e-3 on a cosine schedule, 4 epochs.
+TRANSFORMER_WORDS: dict[str, Any] = {
+    "block_size": 32, "n_layers": 3, "n_head": 4, "n_embd": 96, "dropout": 0.25, "tie": True,
+    **MAKEMORE_TRAIN,
+    "epochs": 4.0, "lr": 1.5e-3, "lr_schedule": "cosine", "warmup": 200,
+    "weight_decay": 0.1,
+}  # fmt: skip
+
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "transformer": {
         "transformer": {"block_size": 16, "n_layers": 4, "n_head": 4, "n_embd": 64}
         | MAKEMORE_TRAIN,
         "transformer-best": TRANSFORMER_BEST,
+        "transformer-words": TRANSFORMER_WORDS,
     },
     "gru": {"gru": {"block_size": 16, "n_embd": 64, "n_hidden": 64} | MAKEMORE_TRAIN},
     "rnn": {"rnn": {"block_size": 16, "n_embd": 64, "n_hidden": 64} | MAKEMORE_TRAIN},

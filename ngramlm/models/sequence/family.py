@@ -78,19 +78,17 @@ class TransformerFamily(SequenceFamily):
         return Transformer(cfg, generator)
 
     def search_space(self, unit: str) -> tuple[str | None, dict[str, str]]:
-        # A word corpus: around makemore.py's defaults, the rate over a decade, depth
-        # and width an octave either side (widths that 4 heads divide), dropout, which it
-        # lacks and which its overfitting asks for, weight decay and longer windows.
+        # A word corpus: around ``transformer-words`` (tied embeddings, windows of 32),
+        # the rate, depth, width (that 4 heads divide), dropout, weight decay, epochs.
         if unit == "word":
-            space = {
-                "lr": "2e-4:3e-3:log",
-                "n_layers": "2:6",
-                "n_embd": "48,64,96,128",
-                "dropout": "0.0:0.3",
+            return "transformer-words", {
+                "lr": "5e-4:3e-3:log",
+                "n_layers": "2:4",
+                "n_embd": "64,96,128",
+                "dropout": "0.1:0.4",
                 "weight_decay": "0.01:0.3:log",
-                "block_size": "16,32,48",
+                "epochs": "2:6",
             }
-            return "transformer", space
         # Characters: around ``transformer-best`` (dropout 0.2, batch 64, 2e-3 cosine,
         # 20,000 steps), which makemore.py's defaults overfit without.
         return "transformer-best", {

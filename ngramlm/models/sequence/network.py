@@ -87,10 +87,16 @@ def trimmed(idx: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, tor
 
 
 class SequenceLM(NeuralLM):
-    """A sequence network: ``body`` and an output layer ``W_out`` (V, C), ``b_out``."""
+    """A sequence network: ``body`` and an output layer ``W_out`` (V, C), ``b_out``
+    (``head``)."""
 
     W_out: nn.Parameter
     b_out: nn.Parameter | None
+
+    def head(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The output layer's weight (V, C) and bias: ``W_out`` and ``b_out``, or a tied
+        network's token embeddings ``C`` and no bias."""
+        return self.W_out, self.b_out
 
     @abstractmethod
     def body(self, idx: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -111,7 +117,7 @@ class SequenceLM(NeuralLM):
         with self.autocast(x):
             h = self.body(x, dropout_generator)  # (n, T, C)
         h = h[torch.arange(h.shape[0], device=h.device), last].float()  # (n, C)
-        logits = F.linear(h, self.W_out, self.b_out)  # (n, V)
+        logits = F.linear(h, *self.head())  # (n, V)
         return logits, None if targets is None else F.cross_entropy(logits, targets)
 
     def window_loss(
@@ -123,10 +129,11 @@ class SequenceLM(NeuralLM):
         with self.autocast(idx):
             h = self.body(idx, generator)  # (B, T, C)
         h, y = h[valid].float(), targets[valid]  # (n, C), (n,)
+        W, b = self.head()
         if self.training and chunked(self.vocab_size, self.precision):
-            bias = self.b_out if self.b_out is not None else h.new_zeros(self.vocab_size)
-            return linear_cross_entropy([(h, self.W_out.t())], bias, y, self.precision)
-        return F.cross_entropy(F.linear(h, self.W_out, self.b_out), y)
+            bias = b if b is not None else h.new_zeros(self.vocab_size)
+            return linear_cross_entropy([(h, W.t())], bias, y, self.precision)
+        return F.cross_entropy(F.linear(h, W, b), y)
 
     @torch.no_grad()
     def window_logits(self, X: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -144,7 +151,7 @@ class SequenceLM(NeuralLM):
                 continue
             v = valid[ix, :t]
             h = self.body(X[ix, :t], None)[v]  # (n, C)
-            out[slot[ix, :t][v]] = F.linear(h, self.W_out, self.b_out).float()
+            out[slot[ix, :t][v]] = F.linear(h, *self.head()).float()
         return out
 
     @contextlib.contextmanager

@@ -6,10 +6,13 @@ Attention is ``F.scaled_dot_product_attention(is_causal=True)``: the fused kerne
 same softmax(QK^T / sqrt(d)) V as makemore.py's explicit mask. ``dropout`` (nanoGPT's;
 makemore.py has none) drops the embeddings and each block's two outputs with masks drawn
 from the run's generator; attention weights are not dropped (the fused kernel would draw
-from torch's global generator).
+from torch's global generator). ``tie``: the token embeddings are the output layer too
+(GPT-2's, and ``--tie`` of the MLP), which a word vocabulary's size asks for.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -58,7 +61,18 @@ class Transformer(SequenceLM):
         self.wpe = embedding(g, cfg.block_size, E)
         self.blocks = nn.ModuleList(Block(cfg, g) for _ in range(cfg.n_layers))
         self.ln_f_w, self.ln_f_b = nn.Parameter(torch.ones(E)), nn.Parameter(torch.zeros(E))
-        self.W_out, self.b_out = linear(g, E, cfg.vocab_size, bias=False)
+        if cfg.tie:
+            # C is the output layer too (GPT-2's tying): rows of norm ~1, not ~sqrt(E), so
+            # that the first logits of a layer-normed state are near zero; the positions
+            # are scaled alike, so that they do not drown the tokens.
+            with torch.no_grad():
+                self.C.mul_(1 / math.sqrt(E))
+                self.wpe.mul_(1 / math.sqrt(E))
+        else:
+            self.W_out, self.b_out = linear(g, E, cfg.vocab_size, bias=False)
+
+    def head(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return (self.C, None) if self.cfg.tie else (self.W_out, self.b_out)
 
     def body(self, idx: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         T = idx.shape[1]
