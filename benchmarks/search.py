@@ -4,6 +4,7 @@
     python -m benchmarks.search --task brown-small [--minutes 30]
     python -m benchmarks.search --task brown [--minutes 60]
     python -m benchmarks.search --smoke          # a minute a arm, tiny trials: does it run
+    python -m benchmarks.search --task names|brown --model transformer [--minutes 30|60]
 
 names (the lecture's names, its split): four arms, one after another on the same machine,
 each with the whole budget and its own fresh store: TPE + halving and random + halving
@@ -20,6 +21,11 @@ Kneser-Ney (order 5); target: the search's best network
 alone beats KN-5's dev perplexity by >= 5%. brown (the paper's split, min-count 4):
 TPE + halving for 60 minutes; target: dev perplexity <= 140. The search never reads the
 test split; ``ngramlm finalize`` of the best run is the one test evaluation.
+
+``--model FAMILY`` (issue 31: ``transformer``): the search of that family instead, from
+its search preset over its default space. names: that one arm (TPE + halving), its best
+dev over time, its test, the mixture it ends in; target for the transformer: dev <=
+1.945 in 30 minutes. brown: as above with that family; target: dev perplexity <= 128.
 """
 
 from __future__ import annotations
@@ -251,9 +257,9 @@ def brown(args: argparse.Namespace, tmp: Path, small: bool) -> int:
     # that end best (docs/search.md), so halving would stop the winners
     prune = None if small else "halving"
     arm = "TPE" if small else "TPE + halving"
-    trials, exp, _ = search_arm(
+    trials, exp, sw = search_arm(
         url, path, args.minutes, args.workers, args.smoke, search="tpe", prune=prune,
-        prepare=prep,
+        prepare=prep, model=args.model,
     )  # fmt: skip
     search_s = time.monotonic() - t0
     line = best_line(trials)
@@ -282,12 +288,47 @@ def brown(args: argparse.Namespace, tmp: Path, small: bool) -> int:
     print(f"| {arm}, best of {tally(trials)} | "
           f"{' / '.join(cell)} (at {' / '.join(f'{f * args.minutes:g}' for f in fr)} min) | "
           f"{test_ppl(best_run)} | {best_dev / kn_dev:.3f} | {search_s:.0f} s |")  # fmt: skip
+    mixture = exp.search_models(sw).mixture
+    if mixture is not None and mixture.dev_loss is not None:
+        mix_dev = math.exp(mixture.dev_loss)
+        print(f"| its mixture with {mixture.name or 'the count model'} | {mix_dev:.1f} | "
+              f"{test_ppl(mixture.id)} | {mix_dev / kn_dev:.3f} | |")  # fmt: skip
     if small:
         print(f"\nthe search's best network is {1 - best_dev / kn_dev:.1%} under KN-5's dev "
               "perplexity (target >= 5%, moonshot >= 10%)")  # fmt: skip
     else:
-        print(f"\nthe search's best dev perplexity {best_dev:.1f} (target <= 140; "
+        target = 140 if args.model == "mlp" else 128
+        print(f"\nthe search's best dev perplexity {best_dev:.1f} (target <= {target}; "
               f"--preset words {words_dev:.1f})")  # fmt: skip
+    return 0
+
+
+def family_names(args: argparse.Namespace, tmp: Path) -> int:
+    """``--model FAMILY`` on the names: the command a user types, ``sweep --search tpe
+    --prune halving --model FAMILY --budget`` (its default space, from its search preset),
+    in a fresh store; its best dev at a third, two thirds and all of the budget, the
+    best trial's one test evaluation, and the mixture the search ends in."""
+    t0 = time.monotonic()
+    trials, exp, sw = search_arm(
+        f"sqlite:///{tmp / 'family.db'}", args.corpus or NAMES, args.minutes, args.workers,
+        args.smoke, search="tpe", prune="halving", model=args.model,
+    )  # fmt: skip
+    took = time.monotonic() - t0
+    line = best_line(trials)
+    fr = (1 / 3, 2 / 3, 1.0)
+    at = [best_at(line, f * args.minutes) for f in fr]
+    cells = " / ".join("—" if a is None else f"{a:.4f}" for a in at)
+    print(f"\n{args.model}: TPE + halving, {tally(trials)}, {took:.0f} s; best dev {cells} "
+          f"(at {' / '.join(f'{f * args.minutes:g}' for f in fr)} min)")  # fmt: skip
+    best = best_trial(trials)
+    if best is not None:
+        test = exp.finalize(best["run"]).evaluation.test_loss
+        print(f"best run {best['run']}: dev {best['dev_loss']:.4f}, test {test:.4f} "
+              f"(its one finalize)")  # fmt: skip
+    models = exp.search_models(sw)
+    for label, run in (("count model", models.count), ("mixture", models.mixture)):
+        if run is not None:
+            print(f"{label}: run {run.id} ({run.name or run.model}), dev {run.dev_loss:.4f}")
     return 0
 
 
@@ -301,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-count", type=int, default=None, help="brown tasks: instead of 2/4")
     ap.add_argument("--out", type=Path, default=Path("search-benchmark.png"))
     ap.add_argument("--smoke", action="store_true", help="1 minute a arm, tiny trials")
+    ap.add_argument("--model", default="mlp", help="the family searched (mlp: every arm)")
     args = ap.parse_args(argv)
     if args.minutes is None:
         args.minutes = 1.0 if args.smoke else (60.0 if args.task == "brown" else 30.0)
@@ -311,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
             if not corpus.exists():
                 print(f"error: {corpus}: no names file; give one with --corpus", file=sys.stderr)
                 return 2
+            if args.model != "mlp":
+                return family_names(args, Path(tmp))
             return names(args, Path(tmp))
         return brown(args, Path(tmp), small=args.task == "brown-small")
 

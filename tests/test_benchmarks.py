@@ -7,6 +7,7 @@ against the current code is."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -91,6 +92,19 @@ def test_the_search_benchmark_runs_its_word_table_on_a_tiny_corpus(tmp_path: Pat
     for row in ("| modified KN-5 |", "| --preset words |", "| TPE, best of"):
         assert row in out, out
     assert "under KN-5's dev perplexity" in out
+
+
+@pytest.mark.slow  # a search, in a subprocess
+def test_the_search_benchmark_searches_another_family_on_the_names(
+    tmp_path: Path, words_file: Path
+) -> None:
+    out = run(
+        "-m", "benchmarks.search", "--task", "names", "--model", "transformer", "--smoke",
+        "--minutes", "0.2", "--corpus", str(words_file), "--workers", "1", cwd=tmp_path,
+    ).stdout  # fmt: skip
+    assert "transformer: TPE + halving" in out, out
+    assert re.search(r"best run \d+: dev \d\.\d{4}, test \d\.\d{4} \(its one finalize\)", out), out
+    assert "mixture: run" in out, out
 
 
 @pytest.mark.slow

@@ -404,3 +404,25 @@ def test_a_tied_transformer_reads_its_embeddings_as_its_output_layer(tmp_path: P
         dev.write_text("\n".join(exp.words(ds, "dev")) + "\n", encoding="utf-8")
         scored = exp.score(run.id, dev)  # from the checkpoint: the recorded dev loss
         assert scored.loss == pytest.approx(run.dev_loss, abs=1e-9)
+
+
+def test_a_window_split_past_the_size_is_finally_measured_on_a_fixed_sample(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the MLP's (``final_set``): past FINAL_TRAIN targets a sequence family's final
+    train loss is over a fixed sample of evenly spaced windows holding about that many,
+    the same for every run; dev stays whole; the record says which."""
+    from ngramlm.training import evaluating
+
+    from .helpers import train_tiny
+
+    given = {**TINY_SEQ["transformer"], "block_size": 8, "steps": 40, "batch_size": 16}
+    cfg = preset_config(None, given, store.dataset("tiny").vocab_size, model="transformer")
+    whole = train_tiny(store, cfg).run
+    monkeypatch.setattr(evaluating, "FINAL_TRAIN", 300)
+    runs = [train_tiny(store, cfg).run for _ in range(2)]
+    assert runs[0].extra == runs[1].extra and set(runs[0].extra["final_sample"]) == {"train"}
+    measured, n = runs[0].extra["final_sample"]["train"]
+    assert 250 <= measured <= 300 < n
+    assert runs[0].train_loss == runs[1].train_loss != whole.train_loss  # the same sample
+    assert runs[0].dev_loss == whole.dev_loss  # dev whole, the training unchanged

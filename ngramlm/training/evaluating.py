@@ -12,6 +12,7 @@ from typing import Protocol, TypeVar
 import torch
 
 from ngramlm.config import TrainConfig
+from ngramlm.data.sequences import Rows
 from ngramlm.evaluation import EvalSet, OnChunk, WindowSet
 
 T = TypeVar("T")
@@ -83,6 +84,23 @@ def final_set(
     ix = (start + (torch.rand(most, generator=g, dtype=torch.float64) * width).long()).to(Y.device)
     Xs, Ys = X[ix], Y[ix]
     return EvalSet.of(Xs, Ys, vocab_size), Xs, Ys
+
+
+def window_targets(ws: WindowSet) -> int:
+    """The targets a window split holds (a ``Rows`` view counts its sequences')."""
+    Y = ws.Y
+    if isinstance(Y, Rows):
+        return Y.seqs.n_targets
+    return int((Y >= 0).sum())
+
+
+def final_windows(ws: WindowSet, targets: int, most: int) -> WindowSet:
+    """A sequence family's ``final_set``: the window split whole, unless it holds more
+    than ``most`` targets; then a fixed sample of evenly spaced windows holding about
+    ``most`` (it depends on the split's size alone: every run sees the same)."""
+    if targets <= most:
+        return ws
+    return ws.spaced(max(1, ws.X.shape[0] * most // targets))
 
 
 Evaluated = EvalSet | WindowSet  # a split as the loop evaluates it
@@ -158,9 +176,11 @@ class Splits:
 
     @classmethod
     def of(cls, ex: Examples, vocab_size: int) -> Splits:
-        if ex.windows is not None:  # a sequence family's: evaluated whole at the end
+        if ex.windows is not None:  # a sequence family's: windows, whole or sampled
             wtr, wdev = ex.windows
-            return cls(wtr, wdev, sample_windows(wtr), sample_windows(wdev))
+            n = (window_targets(wtr), window_targets(wdev))
+            tr, dev = final_windows(wtr, n[0], FINAL_TRAIN), final_windows(wdev, n[1], FINAL_DEV)
+            return cls(tr, dev, sample_windows(wtr), sample_windows(wdev), n)
         train, Xtr, Ytr = final_set(ex.Xtr, ex.Ytr, vocab_size, FINAL_TRAIN)
         dev, Xdev, Ydev = final_set(ex.Xdev, ex.Ydev, vocab_size, FINAL_DEV)
         return cls(
@@ -183,12 +203,14 @@ class Splits:
     def sampled(self) -> tuple[tuple[str, int, int], ...]:
         """The splits the final evaluation measures on a fixed sample, each as (split,
         targets in the sample, targets in the split); empty: both whole."""
+        measured = [
+            es.Y.shape[0] if isinstance(es, EvalSet) else window_targets(es)
+            for es in (self.train, self.dev)
+        ]
         return tuple(
-            (name, es.Y.shape[0], n)
-            for name, es, n in zip(
-                ("train", "dev"), (self.train, self.dev), self.targets, strict=True
-            )
-            if isinstance(es, EvalSet) and es.Y.shape[0] < n
+            (name, m, n)
+            for name, m, n in zip(("train", "dev"), measured, self.targets, strict=True)
+            if m < n
         )
 
     def losses(
