@@ -166,6 +166,11 @@ def test_word_datasets_are_named_for_perplexity(tmp_path: Path) -> None:
         page = json.loads(App(exp).handle("/api/runs").body)
     assert page["perplexity"] == ["corpus"]
     assert {r["dataset"] for r in page["rows"]} == {"corpus", "tiny"}
+    with ngramlm.open_store(url, read_only=True) as exp:
+        app = App(exp)
+        for r in page["rows"]:
+            one = json.loads(app.handle(f"/api/runs/{r['run']}").body)
+            assert one["perplexity"] == (r["dataset"] == "corpus")
 
 
 # --- one run, runs side by side, sweeps, datasets -----------------------------------------

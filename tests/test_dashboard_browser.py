@@ -325,3 +325,7 @@ def test_word_losses_read_as_perplexity_and_unfinished_runs_as_their_last(
         assert dev(bigram.id) == f"{math.exp(bigram.dev_loss):,.1f}"
         assert dev(char["run"]) == f"{char['dev_loss']:.4f}"
         assert dev(pruned["run"]) == f"{pruned['last_dev_loss']:.4f}*"
+        page.goto(f"{d.url}#/run/{bigram.id}")  # the run's cards: nats and perplexity
+        expect(page.locator("#losses")).to_contain_text(
+            f"{bigram.dev_loss:.4f} (ppl {math.exp(bigram.dev_loss):,.1f})"
+        )

@@ -73,6 +73,8 @@ def run_page(exp: Experiments, run_id: int) -> dict[str, Any]:
         "neighbours": neighbours,
         "note": note,
         "extra": {k: _plain(v) for k, v in r.extra.items() if k in ("suggested_lr", "method")},
+        # a word dataset's losses are read as perplexity too (ngramlm.measure's rule)
+        "perplexity": exp.dataset(r.dataset).unit == "word",
     }
 
 

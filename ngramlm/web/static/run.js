@@ -36,10 +36,12 @@ Views.run = async (main, { arg, onStop }) => {
     chartBox.replaceChildren(Charts.line({ series, xlabel: logBox.checked ? "step (log)" : "step",
       ylabel: "loss (nats per token)", logx: logBox.checked }));
   }
+  // nats, and a word dataset's perplexity beside them (as train's and report's lines)
+  const shown = (x) => (x == null ? "—" : data.perplexity ? `${fmt.loss(x)} (ppl ${Math.exp(Math.min(x, 700)).toLocaleString("en-US", { maximumFractionDigits: 1, minimumFractionDigits: 1 })})` : fmt.loss(x));
   function drawLosses(now) {
-    const test = data.evaluation ? fmt.loss(data.evaluation.test_loss) : "not finalized";
+    const test = data.evaluation ? shown(data.evaluation.test_loss) : "not finalized";
     losses.replaceChildren(
-      card("train", fmt.loss(now.train_loss)), card("dev", fmt.loss(now.dev_loss)),
+      card("train", shown(now.train_loss)), card("dev", shown(now.dev_loss)),
       card("test", test, "test"), card("steps", `${fmt.int(now.steps_done)}${now.steps ? " / " + fmt.int(now.steps) : ""}`));
   }
   const rt = data.runtime;
