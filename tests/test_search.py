@@ -324,3 +324,23 @@ def test_a_trials_epochs_set_its_steps(sqlite_url: str, tmp_path: Path) -> None:
         with pytest.raises(InputError, match="drop --steps"):
             exp.create_search("w", space={"epochs": "1:6"}, trials=1, steps=10)
     assert count_rows(sqlite_url, "sweeps") == 1
+
+
+def test_a_new_search_tries_its_starting_preset_first(tmp_path: Path, words_file: Path) -> None:
+    """A search with nothing tried on its dataset in its space starts with the preset it
+    starts from (here ``default``'s lr, 0.1, as ``--space`` is given), when the space
+    holds it, so it never ends worse than that recipe; one whose space leaves the preset
+    out starts where its sampler says."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    with ngramlm.open_store(url) as exp:
+        ds = exp.prepare(words_file, "tiny").dataset
+        base = preset_config("default", {}, ds.vocab_size)
+        small = {"steps": 30, "n_hidden": 16, "batch_size": 16, "n_embd": 4}
+        sw = exp.search(ds, search="tpe", trials=2, mix=False, workers=0, **small,
+                        space=["lr=0.01:0.2:log"])  # fmt: skip
+        first, second = exp.search_trials(sw)
+        assert first["lr"] == base.train.lr == 0.1 != second["lr"]
+        apart = exp.search(ds, search="tpe", trials=1, mix=False, workers=0, **small,
+                           space=["lr=0.2:0.5:log"])  # fmt: skip
+        (only,) = exp.search_trials(apart)
+        assert 0.2 <= only["lr"] <= 0.5

@@ -173,12 +173,30 @@ def propose(
         ]
         random.Random(search["seed"]).shuffle(points)
         return [p for p in points if tuple(sorted(p.items())) not in taken][:k]
+    first = [] if tried or attempt else [p for p in [base_point(sweep, dims)] if p is not None]
     sampler = make_sampler(search["sampler"], seed)
     study = study_from_store(runs, {**warm.curves, **curves}, dims, sampler, warm.runs)
     dists = {key: d.distribution() for key, d in dims.items()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return [dict(study.ask(dists).params) for _ in range(k)]
+        return first + [dict(study.ask(dists).params) for _ in range(k - len(first))]
+
+
+def base_point(sweep: SweepRecord, dims: Mapping[str, Dim]) -> dict[str, Any] | None:
+    """The search's starting preset as a point of its space, or None where the space
+    does not hold it: a new search's first trial (nothing tried on the dataset in the
+    space yet), so that a search never ends worse than the recipe it starts from."""
+    flat = config_from_dict(sweep.spec["base"]).hyperparameters()
+    point: dict[str, Any] = {}
+    for key, d in dims.items():
+        v = flat.get(key)
+        if d.choices:
+            if v not in d.choices:
+                return None
+        elif isinstance(v, bool) or not isinstance(v, int | float) or not d.low <= v <= d.high:
+            return None
+        point[key] = v
+    return point
 
 
 # --- what a search found ---------------------------------------------------------------
