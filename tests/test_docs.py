@@ -194,6 +194,13 @@ COVER: dict[str, Smoke | Elsewhere | NotRun] = {
     "NGRAMLM_BROWN=brown.txt python -m benchmarks.arpa_brown": Elsewhere(
         "tests/test_arpa.py::test_kenlm_scores_exported_names_as_ngramlm"
     ),
+    # --- docs/results.md: the transformer's searches (issue 31) ------------------------------
+    "ngramlm sweep --dataset makemore --model transformer --search tpe --budget 30m "
+    "--prune halving": Smoke(
+        "ngramlm sweep --dataset makemore --model transformer --search tpe --budget 30m "
+        "--prune halving --trials 2 --steps 40 --n-layers 1 --n-embd 8 --n-head 2 --no-mix",
+        slow=True,
+    ),
     # --- docs/search.md -------------------------------------------------------------------
     "ngramlm sweep --search tpe --budget 30m --dataset mine": Smoke(
         "ngramlm sweep --search tpe --budget 30m --trials 2 --dataset makemore --steps 30",
