@@ -68,6 +68,8 @@ def test_a_word_search_speaks_perplexity(cli, sqlite_url: str, tmp_path: Path) -
     assert r.code == 0, r.err
     got = json.loads(cli("--db", url, "report", "--sweep", "1", "--json").out)
     best = min(t["dev_loss"] for t in got["runs"] if t["status"] == "finished")
+    # the search's own lines as trials end (off a terminal): nats, the perplexity beside
+    assert f"best dev {best:.4f} (ppl {math.exp(best):,.1f})" in r.err, r.err
     out = cli("--db", url, "report", "--sweep", "1").out
     assert "dev ppl" in out, out
     assert f"{math.exp(best):,.1f}" in out, out

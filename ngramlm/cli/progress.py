@@ -29,6 +29,7 @@ from ngramlm.api import RunRecord
 from ngramlm.api.progress import EvalPoint, SweepPlan, SweepStatus, SweepWatch
 from ngramlm.api.progress import Progress as ProgressSink
 from ngramlm.cli.common import console, err_console, safe
+from ngramlm.measure import NATS, measure
 
 PLAIN_EVERY_S = 15.0  # seconds between plain progress lines (a log stays readable)
 
@@ -150,10 +151,12 @@ class LiveSweep(SweepWatch):
         self.live: Live | None = None
         self.failed: set[int] = set()  # failed points already reported
         self.ended: set[int] = set()  # ended points whose line is printed
+        self.measure = NATS  # how losses read: a word dataset's with their perplexity
 
     def started(self, plan: SweepPlan) -> None:
         sw = plan.sweep
         self.sweep_id, self.deadline = sw.id, plan.setup.deadline
+        self.measure = measure(plan.setup.dataset.unit)
         self.since = datetime.now(timezone.utc)
         if self.new and not self.as_json:
             if "search" in sw.spec:
@@ -179,13 +182,13 @@ class LiveSweep(SweepWatch):
                     self.failed.add(r.id)
                     err_console.print(failure(r.id, r.error), highlight=False)
         if self.live is not None:
-            self.live.update(live_table(status, self.deadline))
+            self.live.update(live_table(status, self.deadline, self.measure))
         elif not self.quiet:
             for r in status.runs:
                 if r.status in self.ENDED and r.id not in self.ended:
                     self.ended.add(r.id)
                     if r.ended_at is not None and r.ended_at >= self.since:
-                        line = trial_line(status, r, self.deadline)  # a line, however long
+                        line = trial_line(status, r, self.deadline, self.measure)  # one line
                         err_console.print(line, highlight=False, soft_wrap=True)
 
     def note(self, line: str) -> None:

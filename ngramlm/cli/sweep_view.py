@@ -9,6 +9,7 @@ from rich.table import Table
 
 from ngramlm.api import display
 from ngramlm.cli.common import console, fmt_loss, print_json, safe
+from ngramlm.measure import NATS, Measure
 
 if TYPE_CHECKING:
     from ngramlm.api import RunRecord
@@ -46,9 +47,10 @@ def time_left(deadline: float | None) -> str:
     return f"{int(left // 60)}:{int(left % 60):02d} left" if left > 0 else "budget spent"
 
 
-def tally(st: SweepStatus, deadline: float | None) -> str:
+def tally(st: SweepStatus, deadline: float | None, m: Measure = NATS) -> str:
     """A search's progress in one line: time left, trials done / pruned / running (and
-    those its budget stopped, or that failed), the best dev so far."""
+    those its budget stopped, or that failed), the best dev so far (``m``: nats, a word
+    dataset's with its perplexity)."""
     parts = [time_left(deadline)] if deadline is not None else []
     counts = f"{st.done} done, {st.pruned} pruned, {len(st.active)} running"
     if st.budget_stopped:
@@ -57,11 +59,13 @@ def tally(st: SweepStatus, deadline: float | None) -> str:
     parts.append(counts + (f", {failed} failed" if failed else ""))
     best = st.best
     if best is not None and best.dev_loss is not None:
-        parts.append(f"best dev {best.dev_loss:.4f} (run {best.id})")
+        parts.append(f"best dev {m.line(best.dev_loss)} (run {best.id})")
     return " · ".join(parts)
 
 
-def trial_line(st: SweepStatus, run: RunRecord, deadline: float | None) -> str:
+def trial_line(
+    st: SweepStatus, run: RunRecord, deadline: float | None, m: Measure = NATS
+) -> str:
     """A finished (or stopped) trial's line where no live table shows (a log file): its
     number, its settings in short, its dev loss and state, then the search's ``tally``."""
     number = 1 + [r.id for r in st.runs].index(run.id)
@@ -74,12 +78,12 @@ def trial_line(st: SweepStatus, run: RunRecord, deadline: float | None) -> str:
         state, dev = f"{stopped} at step {run.steps_done:,}", st.stopped_dev.get(run.id)
     settings = _config_summary(run.config, swept_keys(st))
     return (
-        f"{what} {number} (run {run.id}) {safe(state)}: dev {fmt_loss(dev)}; {settings} · "
-        + tally(st, deadline)
+        f"{what} {number} (run {run.id}) {safe(state)}: dev {m.line(dev)}; {settings} · "
+        + tally(st, deadline, m)
     )
 
 
-def live_table(st: SweepStatus, deadline: float | None = None) -> Table:
+def live_table(st: SweepStatus, deadline: float | None = None, m: Measure = NATS) -> Table:
     table = Table.grid(padding=(0, 2))
     n = st.sweep.n_points
     done = st.done
@@ -94,7 +98,7 @@ def live_table(st: SweepStatus, deadline: float | None = None) -> Table:
             share = len(st.runs) / trials if trials else 0.0
         full = int(width * min(1.0, max(0.0, share)))
         bar = "█" * full + "░" * (width - full)
-        table.add_row(f"search {st.sweep.id}", bar, tally(st, deadline))
+        table.add_row(f"search {st.sweep.id}", bar, tally(st, deadline, m))
     else:
         full = int(width * done / max(1, n))
         bar = "█" * full + "░" * (width - full)
