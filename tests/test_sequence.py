@@ -6,6 +6,7 @@ names and on a word corpus."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from ngramlm.models.sequence import network
 from ngramlm.models.sequence.network import SequenceLM, aligned
 from ngramlm.store import Store
 
+from .conftest import BROWN
 from .helpers import (
     assert_resume_equals_uninterrupted,
     cli_train,
@@ -426,3 +428,21 @@ def test_a_window_split_past_the_size_is_finally_measured_on_a_fixed_sample(
     assert 250 <= measured <= 300 < n
     assert runs[0].train_loss == runs[1].train_loss != whole.train_loss  # the same sample
     assert runs[0].dev_loss == whole.dev_loss  # dev whole, the training unchanged
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_300_steps_on_brown(cli, sqlite_url: str, tmp_path: Path, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Each family on the real Brown corpus (its first 3,000 sentences, split in order as
+    the paper's protocol splits the whole): 300 steps from ln |V|, learning."""
+    if not BROWN.is_file():
+        pytest.skip(f"no Brown corpus at {BROWN} (set NGRAMLM_BROWN; README says how)")
+    head = tmp_path / "brown3k.txt"
+    with BROWN.open(encoding="utf-8") as f:
+        head.write_text("".join(next(f) for _ in range(3000)), encoding="utf-8")
+    ds = prepare_words(cli, sqlite_url, head, "--name", "brown", "--split", "ordered:50000,8000")
+    r = cli("--db", sqlite_url, "train", "--dataset", "brown", "--model", name,
+            "--block-size", "16", "--steps", "300", "--lr", "0.01", *TINY_ARGS[name],
+            "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    run = json.loads(r.out)
+    assert run["steps_done"] == 300 and run["dev_loss"] < math.log(ds["vocab_size"]) - 1, run
