@@ -446,3 +446,20 @@ def test_300_steps_on_brown(cli, sqlite_url: str, tmp_path: Path, name: str) -> 
     assert r.code == 0, r.err
     run = json.loads(r.out)
     assert run["steps_done"] == 300 and run["dev_loss"] < math.log(ds["vocab_size"]) - 1, run
+
+
+def test_a_lines_first_window_goes_through_the_body_once() -> None:
+    """``log_probs_of`` reads the targets of a line's first window from one pass: the
+    contexts of "ava" (a, v, a, end) are prefixes of its last; a longer line's contexts
+    past the block each have their own window; and the values are the per-target ones."""
+    vocab = Vocab.from_words(LINES)
+    T = 6
+    X, Y = build_examples(["ava", "isabella"], vocab, T)
+    x, last = aligned(X)
+    heads = network.shared_windows(x, last).tolist()
+    # ava: 4 targets, one window (row 3); isabella: 9 targets, the first 6 in one window
+    # (row 9), each of the 3 past the block its own (rows 10, 11, 12)
+    assert heads == [3, 9, 10, 11, 12]
+    model = tiny_model("transformer", vocab.size, T)
+    alone = torch.cat([model.log_probs_of(X[i : i + 1], Y[i : i + 1]) for i in range(len(Y))])
+    torch.testing.assert_close(model.log_probs_of(X, Y), alone, rtol=1e-6, atol=1e-6)

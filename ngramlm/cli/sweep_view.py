@@ -63,9 +63,7 @@ def tally(st: SweepStatus, deadline: float | None, m: Measure = NATS) -> str:
     return " · ".join(parts)
 
 
-def trial_line(
-    st: SweepStatus, run: RunRecord, deadline: float | None, m: Measure = NATS
-) -> str:
+def trial_line(st: SweepStatus, run: RunRecord, deadline: float | None, m: Measure = NATS) -> str:
     """A finished (or stopped) trial's line where no live table shows (a log file): its
     number, its settings in short, its dev loss and state, then the search's ``tally``."""
     number = 1 + [r.id for r in st.runs].index(run.id)

@@ -78,6 +78,23 @@ def spans(valid: torch.Tensor) -> torch.Tensor:
     return torch.where(valid, pos, 0).amax(1)
 
 
+CONTEXT_CHUNK = 65_536  # contexts read at once by ``log_probs_of`` (a lazy split's chunk)
+
+
+def shared_windows(x: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+    """Of aligned contexts ``x`` (n, T) ending at ``last`` (n,), the rows whose window
+    serves itself and the rows before it: row i is served by row i + 1 when that one
+    extends it by one position (the same tokens up to i's end); a causal body gives the
+    shorter one's logits at its end from the longer one's pass. Sorted indices."""
+    n, T = x.shape
+    extends = torch.zeros(n, dtype=torch.bool, device=x.device)
+    if n > 1:
+        past = torch.arange(T, device=x.device) > last[:-1, None]  # after i's end: free
+        same = ((x[:-1] == x[1:]) | past).all(1)
+        extends[:-1] = same & (last[1:] == last[:-1] + 1)
+    return (~extends).nonzero().squeeze(1)
+
+
 def trimmed(idx: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Windows and targets cut after the last position any of them has a target. The
     bodies are causal, so the positions kept compute exactly what they did in the whole
@@ -152,6 +169,45 @@ class SequenceLM(NeuralLM):
             v = valid[ix, :t]
             h = self.body(X[ix, :t], None)[v]  # (n, C)
             out[slot[ix, :t][v]] = F.linear(h, *self.head()).float()
+        return out
+
+    @torch.no_grad()
+    def log_probs_of(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+        """(n,) float64 log P(Y_i | X_i), in eval mode, as ``forward(X)`` gives them but
+        with one body pass a window rather than one a target: the contexts of a line's
+        first window are prefixes of its last (aligned, each one longer than the one
+        before), so they are read from that one's pass (``shared_windows``). Examples
+        in split order (``data``'s) share; any order gives the same values."""
+        was_training = self.training
+        self.eval()
+        try:
+            n = X.shape[0]
+            out = torch.empty(n, dtype=torch.float64, device=Y.device)
+            for a in range(0, n, CONTEXT_CHUNK):
+                b = min(n, a + CONTEXT_CHUNK)
+                out[a:b] = self._shared_log_probs(X[a:b], Y[a:b])
+            return out
+        finally:
+            self.train(was_training)
+
+    def mean_nll(self, X: torch.Tensor, Y: torch.Tensor) -> float:
+        if Y.shape[0] == 0:
+            return 0.0
+        return float(-self.log_probs_of(X, Y).mean().item())
+
+    def _shared_log_probs(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+        x, last = aligned(X)
+        heads = shared_windows(x, last)  # the rows whose windows go through the body
+        out = torch.empty(x.shape[0], dtype=torch.float64, device=x.device)
+        for a in range(0, heads.shape[0], EVAL_BUCKET):
+            hs = heads[a : a + EVAL_BUCKET]
+            lo, hi = (0 if a == 0 else int(heads[a - 1]) + 1), int(hs[-1]) + 1
+            rows = torch.arange(lo, hi, device=x.device)  # the rows these windows serve
+            owner = torch.searchsorted(hs, rows)  # each row's window, within ``hs``
+            t = int(last[hs].max()) + 1
+            h = self.body(x[hs, :t], None)[owner, last[rows]].float()  # (m, C)
+            logp = F.log_softmax(F.linear(h, *self.head()), dim=-1)
+            out[lo:hi] = logp.gather(1, Y[rows].unsqueeze(1)).squeeze(1).double()
         return out
 
     @contextlib.contextmanager
