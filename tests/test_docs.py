@@ -201,6 +201,18 @@ COVER: dict[str, Smoke | Elsewhere | NotRun] = {
         "--prune halving --trials 2 --steps 40 --n-layers 1 --n-embd 8 --n-head 2 --no-mix",
         slow=True,
     ),
+    "ngramlm prepare brown.txt --name brown --unit word --min-count 4 --split "
+    "ordered:800000,200000": Smoke(
+        "ngramlm prepare {BROWN} --name brown --unit word --min-count 4 --split "
+        "ordered:800000,200000",
+        fresh=True,
+    ),
+    "ngramlm sweep --dataset brown --model transformer --search tpe --budget 60m "
+    "--prune halving": Smoke(
+        "ngramlm sweep --dataset brown --model transformer --search tpe --budget 60m "
+        "--prune halving --trials 2 --steps 20 --n-layers 1 --n-embd 8 --n-head 2 --no-mix",
+        slow=True,
+    ),
     # --- docs/search.md -------------------------------------------------------------------
     "ngramlm sweep --search tpe --budget 30m --dataset mine": Smoke(
         "ngramlm sweep --search tpe --budget 30m --trials 2 --dataset makemore --steps 30",

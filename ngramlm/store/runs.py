@@ -238,9 +238,8 @@ class RunsMixin(StoreBase):
         alive: Callable[[RunRecord], bool] | None = None,
         threads: int | None = None,
     ) -> tuple[RunRecord, int]:
-        """Atomically take a killed, failed or crashed run back to ``running`` (owned by
-        ``host``/``pid``, which trains on ``threads``, when given); drop the
-        curve points after its last checkpoint (they will be recomputed identically).
+        """Atomically take a killed, failed or crashed run back to ``running`` (``threads``:
+        its new owner's); drop the curve points after its last checkpoint (recomputed).
         Returns the run and the checkpoint step it resumes from (0 without a checkpoint).
 
         A ``running`` run has one owner and is refused, naming its host and pid, while
