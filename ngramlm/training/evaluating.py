@@ -179,8 +179,9 @@ class Splits:
         if ex.windows is not None:  # a sequence family's: windows, whole or sampled
             wtr, wdev = ex.windows
             n = (window_targets(wtr), window_targets(wdev))
-            tr, dev = final_windows(wtr, n[0], FINAL_TRAIN), final_windows(wdev, n[1], FINAL_DEV)
-            return cls(tr, dev, sample_windows(wtr), sample_windows(wdev), n)
+            wtr_final = final_windows(wtr, n[0], FINAL_TRAIN)
+            wdev_final = final_windows(wdev, n[1], FINAL_DEV)
+            return cls(wtr_final, wdev_final, sample_windows(wtr), sample_windows(wdev), n)
         train, Xtr, Ytr = final_set(ex.Xtr, ex.Ytr, vocab_size, FINAL_TRAIN)
         dev, Xdev, Ydev = final_set(ex.Xdev, ex.Ydev, vocab_size, FINAL_DEV)
         return cls(
