@@ -184,6 +184,12 @@ def run_columns(plan: Plan) -> dict[str, Any]:
     return {**family_of(plan.config).columns(plan.config), "precision": plan.precision}
 
 
+def trained_threads(plan: Plan) -> int | None:
+    """The torch threads a run of ``plan`` records: its own, or None for a count model
+    (it has no training step)."""
+    return None if family_of(plan.config).counted else plan.threads
+
+
 def new_run(plan: Plan, kind: str, name: str | None, sweep_id: int | None = None) -> NewRun:
     """A new ``running`` run of ``plan`` owned by this process, with its whole config."""
     cfg = plan.config
@@ -200,7 +206,7 @@ def new_run(plan: Plan, kind: str, name: str | None, sweep_id: int | None = None
         pid=os.getpid(),
         version=__version__,
         sweep_id=sweep_id,
-        threads=None if family_of(cfg).counted else plan.threads,
+        threads=trained_threads(plan),
     )
 
 
@@ -262,7 +268,7 @@ def resume_run(
     plan = plan or plan_resume(store, run_id, torch.get_num_threads())
     run, _ = store.claim_for_resume(
         run_id, host=socket.gethostname(), pid=os.getpid(), exited=owner_exited,
-        alive=owner_alive, threads=None if family_of(plan.config).counted else plan.threads,
+        alive=owner_alive, threads=trained_threads(plan),
     )  # fmt: skip
     if family_of(plan.config).counted:  # counting has no state to resume: count again
         return execute_count(store, run, plan.dataset, plan.config, stop)
